@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ehstream/ehstream/emulator"
+)
+
+func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("emulator", stderr)
+	listen := fs.String("listen", "127.0.0.1:5672", "AMQP listen address (host:port)")
+	data := fs.String("data", "./ehdata", "directory for the partition logs")
+	inMemory := fs.Bool("in-memory", false, "keep nothing on disk (ignores --data)")
+	configPath := fs.String("config", "", "Microsoft emulator Config.json with the hubs and consumer groups (default: hub eh1, 2 partitions, groups $Default and cg1)")
+	health := fs.String("health", "", "address for the HTTP health endpoint GET /health, e.g. 127.0.0.1:5300 (default: none)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)}
+	}
+	if _, _, err := net.SplitHostPort(*listen); err != nil {
+		return usageError{fmt.Errorf("--listen %q: %v", *listen, err)}
+	}
+	cfg := &emulator.Config{
+		Listen: *listen,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	}
+	if !*inMemory {
+		if *data == "" {
+			return usageError{errors.New("--data is empty; give a directory or --in-memory")}
+		}
+		cfg.DataDir = *data
+	}
+	if *configPath != "" {
+		ns, hubs, err := emulator.LoadConfigFile(*configPath)
+		if err != nil {
+			return err
+		}
+		cfg.Namespace, cfg.Hubs = ns, hubs
+	}
+	srv, err := emulator.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	var healthSrv *http.Server
+	if *health != "" {
+		ln, err := net.Listen("tcp", *health)
+		if err != nil {
+			return fmt.Errorf("--health %s: %w", *health, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintln(w, `{"status":"healthy"}`)
+		})
+		healthSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go healthSrv.Serve(ln)
+		fmt.Fprintf(stdout, "health:            http://%s/health\n", ln.Addr())
+	}
+
+	fmt.Fprintf(stdout, "ehstream emulator listening on %s (%s)\n", srv.Addr(), storageDesc(cfg.DataDir))
+	fmt.Fprintf(stdout, "connection string: %s\n", srv.ConnectionString(""))
+	for _, h := range srv.Hubs() {
+		retention := "forever"
+		if h.Retention > 0 {
+			retention = h.Retention.String()
+		}
+		fmt.Fprintf(stdout, "hub %-14s partitions=%d consumer-groups=%s retention=%s\n", h.Name, h.PartitionCount, strings.Join(h.ConsumerGroups, ","), retention)
+	}
+	fmt.Fprintln(stdout, "press Ctrl-C to stop")
+
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping")
+	if healthSrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		healthSrv.Shutdown(sctx)
+		cancel()
+	}
+	return srv.Close()
+}
+
+func storageDesc(dir string) string {
+	if dir == "" {
+		return "in memory"
+	}
+	return "data in " + dir
+}

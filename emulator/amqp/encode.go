@@ -1,0 +1,294 @@
+package amqp
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+)
+
+// The Append* functions append one encoded value to b and return the result,
+// choosing the smallest encoding, in the style of strconv.Append*.
+
+func AppendNull(b []byte) []byte { return append(b, codeNull) }
+
+func AppendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, codeTrue)
+	}
+	return append(b, codeFalse)
+}
+
+func AppendUbyte(b []byte, v uint8) []byte { return append(b, codeUbyte, v) }
+
+func AppendUshort(b []byte, v uint16) []byte {
+	return binary.BigEndian.AppendUint16(append(b, codeUshort), v)
+}
+
+func AppendUint(b []byte, v uint32) []byte {
+	switch {
+	case v == 0:
+		return append(b, codeUint0)
+	case v < 256:
+		return append(b, codeSmallUint, byte(v))
+	}
+	return binary.BigEndian.AppendUint32(append(b, codeUint), v)
+}
+
+func AppendUlong(b []byte, v uint64) []byte {
+	switch {
+	case v == 0:
+		return append(b, codeUlong0)
+	case v < 256:
+		return append(b, codeSmallUlong, byte(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, codeUlong), v)
+}
+
+func AppendByte(b []byte, v int8) []byte { return append(b, codeByte, byte(v)) }
+
+func AppendShort(b []byte, v int16) []byte {
+	return binary.BigEndian.AppendUint16(append(b, codeShort), uint16(v))
+}
+
+func AppendInt(b []byte, v int32) []byte {
+	if v >= -128 && v <= 127 {
+		return append(b, codeSmallInt, byte(int8(v)))
+	}
+	return binary.BigEndian.AppendUint32(append(b, codeInt), uint32(v))
+}
+
+func AppendLong(b []byte, v int64) []byte {
+	if v >= -128 && v <= 127 {
+		return append(b, codeSmallLong, byte(int8(v)))
+	}
+	return binary.BigEndian.AppendUint64(append(b, codeLong), uint64(v))
+}
+
+func AppendTimestamp(b []byte, t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(append(b, codeTimestamp), uint64(t.UnixMilli()))
+}
+
+func AppendString(b []byte, s string) []byte {
+	if len(s) < 256 {
+		return append(append(b, codeStr8, byte(len(s))), s...)
+	}
+	return append(binary.BigEndian.AppendUint32(append(b, codeStr32), uint32(len(s))), s...)
+}
+
+func AppendSymbol(b []byte, s Symbol) []byte {
+	if len(s) < 256 {
+		return append(append(b, codeSym8, byte(len(s))), s...)
+	}
+	return append(binary.BigEndian.AppendUint32(append(b, codeSym32), uint32(len(s))), s...)
+}
+
+func AppendBinary(b []byte, p []byte) []byte {
+	if len(p) < 256 {
+		return append(append(b, codeVbin8, byte(len(p))), p...)
+	}
+	return append(binary.BigEndian.AppendUint32(append(b, codeVbin32), uint32(len(p))), p...)
+}
+
+// AppendDescriptor starts a described value with a ulong descriptor; the
+// caller appends the value next.
+func AppendDescriptor(b []byte, code uint64) []byte {
+	return AppendUlong(append(b, codeDescribed), code)
+}
+
+// compound32 writes a 32-bit list or map header with placeholders; finish
+// fills in size and count once the elements are written.
+func compound32(b []byte, code byte) ([]byte, int) {
+	b = append(b, code, 0, 0, 0, 0, 0, 0, 0, 0)
+	return b, len(b) - 8
+}
+
+func finishCompound32(b []byte, at int, count int) []byte {
+	binary.BigEndian.PutUint32(b[at:], uint32(len(b)-at-4))
+	binary.BigEndian.PutUint32(b[at+4:], uint32(count))
+	return b
+}
+
+// AppendList encodes items as a list.
+func AppendList(b []byte, items []any) ([]byte, error) {
+	if len(items) == 0 {
+		return append(b, codeList0), nil
+	}
+	b, at := compound32(b, codeList32)
+	var err error
+	for _, it := range items {
+		if b, err = Append(b, it); err != nil {
+			return nil, err
+		}
+	}
+	return finishCompound32(b, at, len(items)), nil
+}
+
+// AppendMap encodes m as a map.
+func AppendMap(b []byte, m Map) ([]byte, error) {
+	b, at := compound32(b, codeMap32)
+	var err error
+	for _, kv := range m {
+		if b, err = Append(b, kv.Key); err != nil {
+			return nil, err
+		}
+		if b, err = Append(b, kv.Value); err != nil {
+			return nil, err
+		}
+	}
+	return finishCompound32(b, at, 2*len(m)), nil
+}
+
+// AppendArray encodes items as an array whose element type is that of the
+// first element.
+func AppendArray(b []byte, items Array) ([]byte, error) {
+	if len(items) == 0 {
+		// An empty array still needs an element constructor; null is the
+		// cheapest that every decoder accepts.
+		return append(b, codeArray8, 2, 0, codeNull), nil
+	}
+	code, err := arrayCode(items[0])
+	if err != nil {
+		return nil, err
+	}
+	b, at := compound32(b, codeArray32)
+	b = append(b, code)
+	for _, it := range items {
+		c, err := arrayCode(it)
+		if err != nil {
+			return nil, err
+		}
+		if c != code {
+			return nil, fmt.Errorf("amqp: array mixes %T with elements of another type", it)
+		}
+		b = appendArrayElem(b, it)
+	}
+	return finishCompound32(b, at, len(items)), nil
+}
+
+func arrayCode(v any) (byte, error) {
+	switch v.(type) {
+	case string:
+		return codeStr32, nil
+	case Symbol:
+		return codeSym32, nil
+	case []byte:
+		return codeVbin32, nil
+	case int64:
+		return codeLong, nil
+	case int32:
+		return codeInt, nil
+	case uint64:
+		return codeUlong, nil
+	case uint32:
+		return codeUint, nil
+	case bool:
+		return codeBool, nil
+	}
+	return 0, fmt.Errorf("amqp: cannot encode %T in an array", v)
+}
+
+func appendArrayElem(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case string:
+		return append(binary.BigEndian.AppendUint32(b, uint32(len(v))), v...)
+	case Symbol:
+		return append(binary.BigEndian.AppendUint32(b, uint32(len(v))), v...)
+	case []byte:
+		return append(binary.BigEndian.AppendUint32(b, uint32(len(v))), v...)
+	case int64:
+		return binary.BigEndian.AppendUint64(b, uint64(v))
+	case int32:
+		return binary.BigEndian.AppendUint32(b, uint32(v))
+	case uint64:
+		return binary.BigEndian.AppendUint64(b, v)
+	case uint32:
+		return binary.BigEndian.AppendUint32(b, v)
+	case bool:
+		if v {
+			return append(b, 1)
+		}
+		return append(b, 0)
+	}
+	return b
+}
+
+// Marshaler is implemented by values that encode themselves (performatives).
+type Marshaler interface {
+	AppendAMQP(b []byte) ([]byte, error)
+}
+
+// Append encodes any value of the types Unmarshal produces, plus int, []string
+// and []Symbol (as arrays) for convenience.
+func Append(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return AppendNull(b), nil
+	case bool:
+		return AppendBool(b, v), nil
+	case uint8:
+		return AppendUbyte(b, v), nil
+	case uint16:
+		return AppendUshort(b, v), nil
+	case uint32:
+		return AppendUint(b, v), nil
+	case uint64:
+		return AppendUlong(b, v), nil
+	case int8:
+		return AppendByte(b, v), nil
+	case int16:
+		return AppendShort(b, v), nil
+	case int32:
+		return AppendInt(b, v), nil
+	case int64:
+		return AppendLong(b, v), nil
+	case int:
+		return AppendLong(b, int64(v)), nil
+	case float32:
+		return binary.BigEndian.AppendUint32(append(b, codeFloat), math.Float32bits(v)), nil
+	case float64:
+		return binary.BigEndian.AppendUint64(append(b, codeDouble), math.Float64bits(v)), nil
+	case Char:
+		return binary.BigEndian.AppendUint32(append(b, codeChar), uint32(v)), nil
+	case time.Time:
+		return AppendTimestamp(b, v), nil
+	case UUID:
+		return append(append(b, codeUUID), v[:]...), nil
+	case []byte:
+		return AppendBinary(b, v), nil
+	case string:
+		return AppendString(b, v), nil
+	case Symbol:
+		return AppendSymbol(b, v), nil
+	case Decimal:
+		return append(append(b, v.Code), v.Bytes...), nil
+	case []any:
+		return AppendList(b, v)
+	case Map:
+		return AppendMap(b, v)
+	case Array:
+		return AppendArray(b, v)
+	case []string:
+		a := make(Array, len(v))
+		for i, s := range v {
+			a[i] = s
+		}
+		return AppendArray(b, a)
+	case []Symbol:
+		a := make(Array, len(v))
+		for i, s := range v {
+			a[i] = s
+		}
+		return AppendArray(b, a)
+	case Described:
+		var err error
+		b = append(b, codeDescribed)
+		if b, err = Append(b, v.Descriptor); err != nil {
+			return nil, err
+		}
+		return Append(b, v.Value)
+	case Marshaler:
+		return v.AppendAMQP(b)
+	}
+	return nil, fmt.Errorf("amqp: cannot encode a value of type %T", v)
+}

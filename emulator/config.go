@@ -1,0 +1,235 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits and defaults of the emulator.
+const (
+	DefaultMaxEventSize = 1 << 20
+	MaxPartitions       = 1024
+	DefaultNamespace    = "emulatorNs1"
+)
+
+// Config says what the emulator serves and where it keeps its data. The zero
+// value serves the default hub on a free loopback port, in memory.
+type Config struct {
+	// Listen is the TCP address for AMQP; "" means 127.0.0.1:0 (a free port).
+	Listen string
+	// DataDir holds the partition logs; "" keeps everything in memory.
+	DataDir string
+	// Namespace names the namespace in connection strings and logs.
+	Namespace string
+	// Hubs to serve; nil means DefaultHubs().
+	Hubs []HubConfig
+	// Logger receives connection and error logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// HubConfig describes one event hub.
+type HubConfig struct {
+	Name           string
+	PartitionCount int
+	// ConsumerGroups besides "$Default", which always exists.
+	ConsumerGroups []string
+	// Retention is how long events are kept; 0 keeps them forever.
+	Retention time.Duration
+	// MaxEventSize is the largest message (a batch counts as one) a
+	// producer may send; 0 means DefaultMaxEventSize.
+	MaxEventSize int
+}
+
+// DefaultHubs is what Microsoft's sample configuration serves: hub "eh1" with
+// two partitions and consumer group "cg1".
+func DefaultHubs() []HubConfig {
+	return []HubConfig{{Name: "eh1", PartitionCount: 2, ConsumerGroups: []string{"cg1"}}}
+}
+
+func (c *Config) withDefaults() Config {
+	out := Config{}
+	if c != nil {
+		out = *c
+	}
+	if out.Listen == "" {
+		out.Listen = "127.0.0.1:0"
+	}
+	if out.Namespace == "" {
+		out.Namespace = DefaultNamespace
+	}
+	if out.Hubs == nil {
+		out.Hubs = DefaultHubs()
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	return out
+}
+
+// Validate explains the first bad value in c.
+func (c *Config) Validate() error {
+	cfg := c.withDefaults()
+	if len(cfg.Hubs) == 0 {
+		return fmt.Errorf("emulator config: no event hubs configured")
+	}
+	seen := map[string]bool{}
+	for i, h := range cfg.Hubs {
+		if err := validName(h.Name); err != nil {
+			return fmt.Errorf("emulator config: hub %d: %w", i, err)
+		}
+		key := strings.ToLower(h.Name)
+		if seen[key] {
+			return fmt.Errorf("emulator config: hub %q is configured twice", h.Name)
+		}
+		seen[key] = true
+		if h.PartitionCount < 1 || h.PartitionCount > MaxPartitions {
+			return fmt.Errorf("emulator config: hub %q: partition count %d is not between 1 and %d", h.Name, h.PartitionCount, MaxPartitions)
+		}
+		if h.Retention < 0 {
+			return fmt.Errorf("emulator config: hub %q: retention %s is negative", h.Name, h.Retention)
+		}
+		if h.MaxEventSize < 0 {
+			return fmt.Errorf("emulator config: hub %q: maximum event size %d is negative", h.Name, h.MaxEventSize)
+		}
+		groups := map[string]bool{"$default": true}
+		for _, g := range h.ConsumerGroups {
+			if err := validName(g); err != nil {
+				return fmt.Errorf("emulator config: hub %q: consumer group: %w", h.Name, err)
+			}
+			if groups[strings.ToLower(g)] && !strings.EqualFold(g, "$Default") {
+				return fmt.Errorf("emulator config: hub %q: consumer group %q is configured twice", h.Name, g)
+			}
+			groups[strings.ToLower(g)] = true
+		}
+	}
+	return nil
+}
+
+// validName accepts what Event Hubs accepts in hub and group names, and
+// refuses what would break paths on disk or link addresses.
+func validName(name string) error {
+	if name == "" {
+		return fmt.Errorf("empty name")
+	}
+	if len(name) > 256 {
+		return fmt.Errorf("name %.20q... is longer than 256 characters", name)
+	}
+	for _, r := range name {
+		ok := r == '-' || r == '_' || r == '.' || r == '$' ||
+			(r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+		if !ok {
+			return fmt.Errorf("name %q has the character %q; use letters, digits, '-', '_', '.'", name, r)
+		}
+	}
+	if name == "." || name == ".." {
+		return fmt.Errorf("name %q is not allowed", name)
+	}
+	return nil
+}
+
+// Microsoft's emulator Config.json, plus the optional fields ehstream adds
+// per entity: "RetentionPeriod" (a Go duration such as "2s" or "24h") and
+// "MaxEventSize" (bytes).
+type msConfig struct {
+	UserConfig struct {
+		NamespaceConfig []struct {
+			Type     string
+			Name     string
+			Entities []struct {
+				Name           string
+				PartitionCount json.RawMessage
+				ConsumerGroups []struct{ Name string }
+				RetentionPeriod string
+				MaxEventSize    int
+			}
+		}
+	}
+}
+
+// LoadConfigFile reads a Microsoft emulator Config.json into hubs and the
+// namespace name.
+func LoadConfigFile(path string) (namespace string, hubs []HubConfig, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("emulator config: %w", err)
+	}
+	namespace, hubs, err = ParseConfigJSON(data)
+	if err != nil {
+		return "", nil, fmt.Errorf("emulator config %s: %w", path, err)
+	}
+	return namespace, hubs, nil
+}
+
+// ParseConfigJSON parses the contents of a Microsoft emulator Config.json.
+func ParseConfigJSON(data []byte) (namespace string, hubs []HubConfig, err error) {
+	var mc msConfig
+	if err := json.Unmarshal(data, &mc); err != nil {
+		return "", nil, fmt.Errorf("not valid JSON: %w", err)
+	}
+	nss := mc.UserConfig.NamespaceConfig
+	if len(nss) == 0 {
+		return "", nil, fmt.Errorf("UserConfig.NamespaceConfig is empty: configure one namespace with its Entities")
+	}
+	if len(nss) > 1 {
+		return "", nil, fmt.Errorf("UserConfig.NamespaceConfig has %d namespaces; the emulator serves one", len(nss))
+	}
+	ns := nss[0]
+	if ns.Type != "" && !strings.EqualFold(ns.Type, "EventHub") {
+		return "", nil, fmt.Errorf("namespace %q has Type %q; only EventHub is supported", ns.Name, ns.Type)
+	}
+	for i, e := range ns.Entities {
+		h := HubConfig{Name: e.Name, MaxEventSize: e.MaxEventSize}
+		if h.PartitionCount, err = parseCount(e.PartitionCount); err != nil {
+			return "", nil, fmt.Errorf("entity %d (%q): PartitionCount: %w", i, e.Name, err)
+		}
+		for _, g := range e.ConsumerGroups {
+			if !strings.EqualFold(g.Name, "$Default") {
+				h.ConsumerGroups = append(h.ConsumerGroups, g.Name)
+			}
+		}
+		if e.RetentionPeriod != "" {
+			if h.Retention, err = time.ParseDuration(e.RetentionPeriod); err != nil {
+				return "", nil, fmt.Errorf("entity %q: RetentionPeriod %q is not a duration like \"2s\" or \"24h\"", e.Name, e.RetentionPeriod)
+			}
+		}
+		hubs = append(hubs, h)
+	}
+	cfg := Config{Hubs: hubs}
+	if len(hubs) == 0 {
+		return "", nil, fmt.Errorf("namespace %q has no Entities", ns.Name)
+	}
+	if err := cfg.Validate(); err != nil {
+		return "", nil, err
+	}
+	return ns.Name, hubs, nil
+}
+
+// parseCount accepts a number or a string holding one, as Microsoft's
+// samples use both.
+func parseCount(raw json.RawMessage) (int, error) {
+	if len(raw) == 0 {
+		return 0, fmt.Errorf("missing")
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a whole number", s)
+		}
+		return n, nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return 0, fmt.Errorf("%s is neither a number nor a string", raw)
+	}
+	v, err := strconv.Atoi(n.String())
+	if err != nil {
+		return 0, fmt.Errorf("%s is not a whole number", n)
+	}
+	return v, nil
+}

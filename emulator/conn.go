@@ -1,0 +1,378 @@
+package emulator
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/ehstream/ehstream/emulator/amqp"
+)
+
+const (
+	// maxFrameSize is the largest frame the emulator accepts; a 1 MiB event
+	// batch then arrives in four frames.
+	maxFrameSize = 256 << 10
+	// preOpenFrameSize bounds frames before the open performatives.
+	preOpenFrameSize = 64 << 10
+	// idleTimeout is what the emulator advertises: a client silent for
+	// longer is closed. Clients send heartbeats at half of it.
+	idleTimeout = 60 * time.Second
+	// handshakeTimeout bounds the protocol header, SASL and open exchange.
+	handshakeTimeout = 30 * time.Second
+	// sessionWindow is the incoming window advertised on each session.
+	sessionWindow = 5000
+)
+
+// conn is one client connection. The reader goroutine (serve) owns the
+// session table and all incoming state; anything written goes through wmu.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	log *slog.Logger
+	fr  *amqp.FrameReader
+
+	remoteMaxFrame uint32
+	remoteIdle     time.Duration
+
+	sessions map[uint16]*session // by channel; reader goroutine only
+
+	wmu      sync.Mutex
+	wbuf     []byte
+	werr     error // first write error; the connection is dead after it
+	lastSent time.Time
+
+	done     chan struct{} // closed when the connection is shutting down
+	doneOnce sync.Once
+	closeErr *amqp.Error  // what to send in close, set once in shutdown
+	workers  sync.WaitGroup
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	return &conn{
+		srv:            s,
+		nc:             nc,
+		log:            s.log.With("remote", nc.RemoteAddr().String()),
+		fr:             amqp.NewFrameReader(nc, preOpenFrameSize),
+		remoteMaxFrame: amqp.MinMaxFrameSize,
+		sessions:       map[uint16]*session{},
+		done:           make(chan struct{}),
+	}
+}
+
+// connError ends a connection with an AMQP error sent in close.
+type connError struct{ e *amqp.Error }
+
+func (c connError) Error() string { return c.e.Error() }
+
+func errConn(cond amqp.Symbol, format string, args ...any) error {
+	return connError{amqpErr(cond, fmt.Sprintf(format, args...))}
+}
+
+func (c *conn) serve() {
+	defer c.nc.Close()
+	var endErr *amqp.Error
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("internal error; closing the connection", "panic", r, "stack", string(debug.Stack()))
+			endErr = amqpErr(condInternalError, "internal error")
+		}
+		c.shutdown(endErr)
+		for _, s := range c.sessions {
+			s.endAll()
+		}
+		c.workers.Wait()
+	}()
+	if err := c.handshake(); err != nil {
+		if !isClosedErr(err) {
+			c.log.Debug("handshake failed", "err", err)
+		}
+		var ce connError
+		if errors.As(err, &ce) {
+			endErr = ce.e
+		}
+		return
+	}
+	if c.remoteIdle > 0 {
+		c.workers.Add(1)
+		go c.heartbeats()
+	}
+	err := c.readLoop()
+	var ce connError
+	switch {
+	case err == nil:
+	case errors.As(err, &ce):
+		c.log.Info("closing connection", "err", ce.e)
+		endErr = ce.e
+	case errors.Is(err, amqp.ErrDecode), errors.Is(err, amqp.ErrFrameTooLarge):
+		c.log.Info("closing connection: malformed frame", "err", err)
+		endErr = amqpErr(condFramingError, err.Error())
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Info("closing idle connection")
+		endErr = amqpErr(condIdleTimeout, fmt.Sprintf("no frame for %s", idleTimeout))
+	case isClosedErr(err):
+	default:
+		c.log.Debug("connection ended", "err", err)
+	}
+}
+
+func isClosedErr(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, errConnDone)
+}
+
+var errConnDone = errors.New("connection closed")
+
+func (c *conn) handshake() error {
+	c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	defer c.nc.SetDeadline(time.Time{})
+	h, err := c.fr.ReadHeader()
+	if err != nil {
+		return err
+	}
+	if h == amqp.HeaderSASL {
+		if err := c.sasl(); err != nil {
+			return err
+		}
+		if h, err = c.fr.ReadHeader(); err != nil {
+			return err
+		}
+	}
+	if h != amqp.HeaderAMQP {
+		// The specification's answer to an unsupported header: send the one
+		// we speak, then close.
+		c.nc.Write(amqp.HeaderSASL[:])
+		return fmt.Errorf("unsupported protocol header %q", h[:])
+	}
+	if _, err := c.nc.Write(amqp.HeaderAMQP[:]); err != nil {
+		return err
+	}
+	fr, err := c.fr.ReadFrame()
+	if err != nil {
+		return err
+	}
+	if fr.Type != amqp.FrameAMQP || len(fr.Body) == 0 {
+		return errConn(condFramingError, "expected an open frame")
+	}
+	p, err := amqp.DecodePerformative(fr.Body)
+	if err != nil {
+		return connError{amqpErr(condDecodeError, err.Error())}
+	}
+	open, ok := p.(*amqp.Open)
+	if !ok {
+		return errConn(condNotAllowed, "expected open, got %T", p)
+	}
+	c.remoteMaxFrame = max(min(open.MaxFrameSize, 1<<24), amqp.MinMaxFrameSize)
+	c.remoteIdle = time.Duration(open.IdleTimeout) * time.Millisecond
+	c.fr.MaxSize = maxFrameSize
+	return c.send(0, &amqp.Open{
+		ContainerID:  "ehstream-emulator-" + c.srv.cfg.Namespace,
+		MaxFrameSize: maxFrameSize,
+		ChannelMax:   0xffff,
+		IdleTimeout:  uint32(idleTimeout / time.Millisecond),
+	})
+}
+
+// sasl accepts ANONYMOUS and PLAIN (any user and password), and MSSBCBS,
+// which some Microsoft clients offer; tokens are checked on $cbs, not here.
+func (c *conn) sasl() error {
+	if _, err := c.nc.Write(amqp.HeaderSASL[:]); err != nil {
+		return err
+	}
+	mechs := &amqp.SASLMechanisms{Mechanisms: []amqp.Symbol{"ANONYMOUS", "PLAIN", "MSSBCBS"}}
+	b, err := amqp.AppendPerformativeFrame(nil, amqp.FrameSASL, 0, mechs)
+	if err != nil {
+		return err
+	}
+	if _, err := c.nc.Write(b); err != nil {
+		return err
+	}
+	fr, err := c.fr.ReadFrame()
+	if err != nil {
+		return err
+	}
+	if fr.Type != amqp.FrameSASL {
+		return fmt.Errorf("expected a SASL frame, got frame type %d", fr.Type)
+	}
+	init, err := amqp.DecodeSASLInit(fr.Body)
+	code := amqp.SASLOK
+	if err != nil {
+		code = amqp.SASLSys
+	} else if init.Mechanism != "ANONYMOUS" && init.Mechanism != "PLAIN" && init.Mechanism != "MSSBCBS" {
+		code = amqp.SASLAuth
+	}
+	b, _ = amqp.AppendPerformativeFrame(nil, amqp.FrameSASL, 0, &amqp.SASLOutcome{Code: code})
+	if _, werr := c.nc.Write(b); werr != nil {
+		return werr
+	}
+	if err != nil {
+		return fmt.Errorf("sasl-init: %w", err)
+	}
+	if code != amqp.SASLOK {
+		return fmt.Errorf("unsupported SASL mechanism %q", init.Mechanism)
+	}
+	return nil
+}
+
+func (c *conn) readLoop() error {
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(idleTimeout))
+		fr, err := c.fr.ReadFrame()
+		if err != nil {
+			return err
+		}
+		if len(fr.Body) == 0 {
+			continue // heartbeat
+		}
+		if fr.Type != amqp.FrameAMQP {
+			return errConn(condFramingError, "frame type %d after open", fr.Type)
+		}
+		p, err := amqp.DecodePerformative(fr.Body)
+		if err != nil {
+			return connError{amqpErr(condDecodeError, err.Error())}
+		}
+		if done, err := c.handle(fr.Channel, p); err != nil || done {
+			return err
+		}
+	}
+}
+
+// handle dispatches one performative; done reports a clean close.
+func (c *conn) handle(ch uint16, p amqp.Performative) (done bool, err error) {
+	switch p := p.(type) {
+	case *amqp.Close:
+		if p.Error != nil {
+			c.log.Debug("client closed with error", "err", p.Error)
+		}
+		return true, nil
+	case *amqp.Begin:
+		if _, dup := c.sessions[ch]; dup {
+			return false, errConn(condNotAllowed, "begin on channel %d, which already has a session", ch)
+		}
+		if p.RemoteChannel != nil {
+			return false, errConn(condNotAllowed, "begin with a remote channel: the emulator never begins sessions")
+		}
+		s := newSession(c, ch, p)
+		c.sessions[ch] = s
+		return false, s.sendBegin()
+	case *amqp.Open:
+		return false, errConn(condNotAllowed, "second open")
+	}
+	s := c.sessions[ch]
+	if s == nil {
+		return false, errConn(condNotAllowed, "%T on channel %d, which has no session", p, ch)
+	}
+	switch p := p.(type) {
+	case *amqp.Attach:
+		return false, s.attach(p)
+	case *amqp.Flow:
+		return false, s.flow(p)
+	case *amqp.Transfer:
+		return false, s.transfer(p)
+	case *amqp.Disposition:
+		return false, nil // the emulator sends every delivery settled
+	case *amqp.Detach:
+		return false, s.detach(p)
+	case *amqp.End:
+		s.endAll()
+		delete(c.sessions, ch)
+		return false, c.send(ch, &amqp.End{})
+	}
+	return false, errConn(condNotAllowed, "unexpected %T", p)
+}
+
+// send writes one performative at once.
+func (c *conn) send(ch uint16, p amqp.Marshaler) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.appendFrame(ch, p)
+	return c.flushLocked()
+}
+
+// appendFrame buffers a frame; wmu must be held.
+func (c *conn) appendFrame(ch uint16, p amqp.Marshaler) {
+	b, err := amqp.AppendPerformativeFrame(c.wbuf, amqp.FrameAMQP, ch, p)
+	if err != nil {
+		// Only the emulator's own values are encoded here: a failure is a bug.
+		panic(fmt.Sprintf("emulator: encoding %T: %v", p, err))
+	}
+	c.wbuf = b
+}
+
+// flushLocked writes the buffered frames; wmu must be held.
+func (c *conn) flushLocked() error {
+	if c.werr != nil {
+		c.wbuf = c.wbuf[:0]
+		return c.werr
+	}
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	_, err := c.nc.Write(c.wbuf)
+	c.lastSent = time.Now()
+	if cap(c.wbuf) > 4<<20 {
+		c.wbuf = nil // do not keep a buffer grown by one burst
+	} else {
+		c.wbuf = c.wbuf[:0]
+	}
+	if err != nil {
+		c.werr = err
+		c.nc.Close() // wakes the reader
+	}
+	return err
+}
+
+func (c *conn) heartbeats() {
+	defer c.workers.Done()
+	period := max(c.remoteIdle/2, 100*time.Millisecond)
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			c.wmu.Lock()
+			if time.Since(c.lastSent) >= period/2 {
+				c.wbuf = append(c.wbuf, amqp.Heartbeat...)
+				c.flushLocked()
+			}
+			c.wmu.Unlock()
+		}
+	}
+}
+
+// shutdown ends every session, sends close (with e, if any) and closes the
+// socket. It may be called from any goroutine, more than once.
+func (c *conn) shutdown(e *amqp.Error) {
+	first := false
+	c.doneOnce.Do(func() {
+		first = true
+		c.closeErr = e
+		close(c.done)
+	})
+	if !first {
+		return
+	}
+	c.wmu.Lock()
+	c.appendFrame(0, &amqp.Close{Error: e})
+	c.flushLocked()
+	c.werr = errConnDone
+	c.wmu.Unlock()
+	c.nc.Close()
+}
+
+// closing reports whether the connection is going away.
+func (c *conn) closing() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,277 @@
+package emulator
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ehstream/ehstream/emulator/amqp"
+	"github.com/ehstream/ehstream/emulator/partlog"
+)
+
+// consumerReadBatch bounds how many events one read from the log takes.
+const consumerReadBatch = 512
+
+// consumer delivers a partition's events on a link, as far as the client's
+// credit and session window allow, with every transfer settled (the Go SDK
+// never settles what it receives).
+type consumer struct {
+	*outLink
+	part     *partition
+	group    string // lower-case
+	name     string // the client's receiver name, for ownership messages
+	epoch    *int64
+	next     int64 // next sequence number to send; the pump goroutine's
+	stop     chan struct{}
+	stopOnce bool // under wmu
+}
+
+// parseConsumerSource reads "<hub>/ConsumerGroups/<group>/Partitions/<id>".
+func (srv *Server) parseConsumerSource(addr string) (*partition, string, *amqp.Error) {
+	parts := strings.Split(addr, "/")
+	if len(parts) != 5 || !strings.EqualFold(parts[1], "ConsumerGroups") || !strings.EqualFold(parts[3], "Partitions") {
+		return nil, "", amqpErr(condNotFound, fmt.Sprintf("'%s' is not a partition address; receive from '<hub>/ConsumerGroups/<group>/Partitions/<id>'", addr))
+	}
+	h := srv.hub(parts[0])
+	if h == nil {
+		return nil, "", amqpErr(condNotFound, fmt.Sprintf("The messaging entity '%s' could not be found.", parts[0]))
+	}
+	if _, ok := h.group(parts[2]); !ok {
+		return nil, "", amqpErr(condNotFound, fmt.Sprintf("The consumer group '%s' of event hub '%s' could not be found.", parts[2], h.cfg.Name))
+	}
+	p := h.partition(parts[4])
+	if p == nil {
+		return nil, "", amqpErr(condNotFound, fmt.Sprintf("Partition '%s' of event hub '%s' does not exist; partitions are 0 to %d.", parts[4], h.cfg.Name, len(h.partitions)-1))
+	}
+	return p, strings.ToLower(parts[2]), nil
+}
+
+func (s *session) attachConsumer(a *amqp.Attach) (link, error) {
+	addr := ""
+	if a.Source != nil {
+		addr = a.Source.Address
+	}
+	p, group, e := s.c.srv.parseConsumerSource(addr)
+	if e != nil {
+		return nil, s.refuse(a, e)
+	}
+	start, e := startSequence(p, a.Source)
+	if e != nil {
+		return nil, s.refuse(a, e)
+	}
+	cl := &consumer{outLink: newOutLink(s, a.Handle), part: p, group: group, next: start, stop: make(chan struct{})}
+	if v, ok := a.Properties.Get("com.microsoft:receiver-name"); ok {
+		cl.name, _ = v.(string)
+	}
+	if v, ok := a.Properties.Get("com.microsoft:epoch"); ok {
+		epoch, ok := toInt64(v)
+		if !ok {
+			return nil, s.refuse(a, amqpErr(condInvalidField, fmt.Sprintf("com.microsoft:epoch is a %T, want a long", v)))
+		}
+		cl.epoch = &epoch
+	}
+	if e := p.register(cl); e != nil {
+		return nil, s.refuseAttached(a, e)
+	}
+	reply := &amqp.Attach{
+		Name: a.Name, Handle: a.Handle, Role: amqp.RoleSender,
+		SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode,
+		Source: a.Source, Target: a.Target, MaxMessageSize: uint64(p.hub.cfg.MaxEventSize),
+		Properties: a.Properties,
+	}
+	s.c.srv.stats.consumerLinks.Add(1)
+	if err := s.c.send(s.channel, reply); err != nil {
+		p.unregister(cl)
+		return nil, err
+	}
+	s.addKick(a.Handle, cl.wake)
+	s.c.workers.Add(1)
+	go cl.pump()
+	return cl, nil
+}
+
+func toInt64(v any) (int64, bool) {
+	switch v := v.(type) {
+	case int64:
+		return v, true
+	case int32:
+		return int64(v), true
+	case int16:
+		return int64(v), true
+	case int8:
+		return int64(v), true
+	case uint32:
+		return int64(v), true
+	case uint16:
+		return int64(v), true
+	case uint8:
+		return int64(v), true
+	}
+	return 0, false
+}
+
+func (cl *consumer) onFlow(f *amqp.Flow) error {
+	if cl.applyFlow(f) {
+		if err := cl.s.sendFlow(cl.linkFlowLocked); err != nil {
+			return err
+		}
+	}
+	cl.wake()
+	return nil
+}
+
+func (cl *consumer) onTransfer(*amqp.Transfer) error {
+	return errConn(condNotAllowed, "transfer on a link the emulator sends on")
+}
+
+// close runs when the client detaches or its session or connection ends.
+func (cl *consumer) close() {
+	cl.part.unregister(cl)
+	cl.s.removeKick(cl.handle)
+	cl.s.c.wmu.Lock()
+	cl.detached = true
+	cl.stopLocked()
+	cl.s.c.wmu.Unlock()
+}
+
+func (cl *consumer) detachedByServer() bool {
+	cl.s.c.wmu.Lock()
+	defer cl.s.c.wmu.Unlock()
+	return cl.sentDetach
+}
+
+func (cl *consumer) stopLocked() {
+	if !cl.stopOnce {
+		cl.stopOnce = true
+		close(cl.stop)
+	}
+}
+
+// steal detaches the link because a reader with a higher owner level took
+// the partition. Called with the partition's lock held.
+func (cl *consumer) steal(e *amqp.Error) {
+	cl.s.c.wmu.Lock()
+	defer cl.s.c.wmu.Unlock()
+	cl.detachLocked(e)
+	cl.stopLocked()
+}
+
+func (cl *consumer) pump() {
+	c := cl.s.c
+	defer c.workers.Done()
+	log := cl.part.log
+	var recs []partlog.Record
+	for {
+		changed := log.Changed()
+		c.wmu.Lock()
+		if cl.detached || c.werr != nil {
+			c.wmu.Unlock()
+			return
+		}
+		credit, window := cl.credit, cl.s.remoteIncomingWindow
+		c.wmu.Unlock()
+
+		begin, next := log.Bounds()
+		cl.next = max(cl.next, begin) // expired events are gone, as on the service
+		var wakeOnEvents <-chan struct{}
+		switch {
+		case credit == 0 || window == 0:
+		case cl.next >= next:
+			c.wmu.Lock()
+			cl.drainLocked()
+			c.flushLocked()
+			c.wmu.Unlock()
+			wakeOnEvents = changed
+		default:
+			var err error
+			recs, err = log.Read(recs[:0], cl.next, int(min(credit, consumerReadBatch)), 1<<20)
+			if errors.Is(err, partlog.ErrExpired) {
+				continue
+			}
+			if err != nil {
+				c.log.Error("read failed", "hub", cl.part.hub.cfg.Name, "partition", cl.part.id, "err", err)
+				c.wmu.Lock()
+				cl.detachLocked(amqpErr(condInternalError, "the emulator could not read the partition"))
+				c.wmu.Unlock()
+				return
+			}
+			if cl.send(recs) {
+				continue
+			}
+		}
+		select {
+		case <-cl.kick:
+		case <-cl.stop:
+			return
+		case <-c.done:
+			return
+		case <-wakeOnEvents:
+		}
+	}
+}
+
+// send writes as many of recs as credit and window allow; it reports
+// whether it sent any.
+func (cl *consumer) send(recs []partlog.Record) bool {
+	c := cl.s.c
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	sent := 0
+	for _, r := range recs {
+		if cl.detached || cl.credit == 0 || !cl.s.writeDeliveryLocked(cl.outLink, r.Payload) {
+			break
+		}
+		cl.next = r.SequenceNumber + 1
+		sent++
+	}
+	c.flushLocked()
+	c.srv.stats.eventsSent.Add(int64(sent))
+	return sent > 0
+}
+
+// register adds a reader to the partition under the owner-level rules of
+// Event Hubs: a reader with an owner level (epoch) takes the partition from
+// readers with the same or a lower one and from readers without one; a
+// reader with a lower owner level, or without one while an owner holds the
+// partition, is refused.
+func (p *partition) register(cl *consumer) *amqp.Error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	group := p.readers[cl.group]
+	if group == nil {
+		group = map[*consumer]string{}
+		p.readers[cl.group] = group
+	}
+	for o := range group {
+		if o.epoch == nil {
+			continue
+		}
+		if cl.epoch == nil {
+			return amqpErr(condStolen, fmt.Sprintf("Receiver '%s' without an epoch cannot be created because receiver '%s' with epoch '%d' holds partition %s of '%s' in consumer group '%s'.",
+				cl.name, o.name, *o.epoch, p.id, p.hub.cfg.Name, cl.group))
+		}
+		if *o.epoch > *cl.epoch {
+			return amqpErr(condStolen, fmt.Sprintf("Receiver '%s' with epoch '%d' cannot be created because receiver '%s' with the higher epoch '%d' holds partition %s of '%s' in consumer group '%s'.",
+				cl.name, *cl.epoch, o.name, *o.epoch, p.id, p.hub.cfg.Name, cl.group))
+		}
+	}
+	if cl.epoch != nil {
+		for o := range group {
+			old := "no epoch"
+			if o.epoch != nil {
+				old = fmt.Sprintf("epoch '%d'", *o.epoch)
+			}
+			o.steal(amqpErr(condStolen, fmt.Sprintf("New receiver '%s' with higher epoch of '%d' is created hence current receiver '%s' with %s is getting disconnected.",
+				cl.name, *cl.epoch, o.name, old)))
+			delete(group, o)
+		}
+	}
+	group[cl] = cl.name
+	return nil
+}
+
+func (p *partition) unregister(cl *consumer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.readers[cl.group], cl)
+}

@@ -1,0 +1,405 @@
+// Package partlog is the append-only, durable log of one Event Hubs
+// partition: sequence numbers from 0, offsets that are logical byte
+// positions, enqueued times stamped at append, group-committed fsync,
+// torn-tail recovery and time-based retention.
+//
+// On disk a partition is a directory of segment files named by the logical
+// offset of their first record (20 digits, ".seg"). A record is a 24-byte
+// big-endian header — payload length (uint32), CRC-32C of the rest of the
+// header and the payload (uint32), sequence number (int64), enqueued time
+// in Unix milliseconds (int64) — and the payload. A record's offset is its
+// segment's base plus its position in the file, so offsets need no storage
+// and the offsets of consecutive records differ by their size.
+//
+// Lock order: syncMu before mu. mu guards the index and segment list;
+// syncMu makes one goroutine at a time the one that fsyncs.
+package partlog
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+)
+
+var (
+	ErrExpired    = errors.New("partlog: sequence number expired by retention")
+	ErrOutOfRange = errors.New("partlog: sequence number beyond the end of the log")
+	ErrClosed     = errors.New("partlog: log closed")
+)
+
+const headerSize = 24
+
+type Options struct {
+	Dir          string        // "" keeps the log in memory
+	Retention    time.Duration // 0 keeps events forever
+	SegmentBytes int64         // 0 means 64 MiB
+	Now          func() time.Time
+}
+
+// Meta is what the log stamps on an event.
+type Meta struct {
+	SequenceNumber int64
+	Offset         int64
+	EnqueuedTime   time.Time
+}
+
+type Record struct {
+	Meta
+	Payload []byte
+}
+
+type segment struct {
+	base     int64 // logical offset of the first byte
+	firstSeq int64
+	f        *os.File
+	size     int64
+}
+
+type Log struct {
+	opts Options
+
+	syncMu sync.Mutex
+
+	mu       sync.RWMutex
+	segs     []*segment // disk mode; the last is active
+	firstSeq int64      // sequence number of index entry 0
+	offsets  []int64
+	times    []int64  // enqueued time, Unix ms
+	payloads [][]byte // memory mode only
+	written  int64    // next sequence number to assign
+	end      int64    // logical offset after the last written record
+	begin    int64    // first available sequence number
+	next     int64    // first sequence number not yet durable
+	last     Meta
+	hasLast  bool
+	lastTime int64
+	changed  chan struct{}
+	closed   bool
+	failed   error
+	syncs    int // fsyncs done, to observe group commit in tests
+}
+
+func Open(opts Options) (*Log, error) {
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = 64 << 20
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	l := &Log{opts: opts, changed: make(chan struct{})}
+	if opts.Dir != "" {
+		if err := l.recover(); err != nil {
+			l.closeFiles()
+			return nil, err
+		}
+	}
+	if err := l.Expire(opts.Now()); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Append adds n events as one group and returns once they are durable.
+func (l *Log) Append(n int, build func(i int, m Meta, dst []byte) ([]byte, error)) (Meta, error) {
+	if n <= 0 {
+		return Meta{}, fmt.Errorf("partlog: append of %d events", n)
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return Meta{}, ErrClosed
+	}
+	if l.failed != nil {
+		l.mu.Unlock()
+		return Meta{}, l.failed
+	}
+	now := max(l.opts.Now().UnixMilli(), l.lastTime)
+	enq := time.UnixMilli(now).UTC()
+	buf := make([]byte, 0, n*(headerSize+128))
+	offsets := make([]int64, n)
+	starts := make([]int, n)
+	first := Meta{SequenceNumber: l.written, Offset: l.end, EnqueuedTime: enq}
+	off := l.end
+	for i := 0; i < n; i++ {
+		m := Meta{SequenceNumber: l.written + int64(i), Offset: off, EnqueuedTime: enq}
+		start := len(buf)
+		buf = append(buf, make([]byte, headerSize)...)
+		var err error
+		if buf, err = build(i, m, buf); err != nil {
+			l.mu.Unlock()
+			return Meta{}, err
+		}
+		putHeader(buf[start:], m.SequenceNumber, now)
+		offsets[i], starts[i] = off, start
+		off += int64(len(buf) - start)
+	}
+	if err := l.writeLocked(buf); err != nil {
+		l.failed = fmt.Errorf("partlog: %s: write failed, the log refuses appends: %w", l.opts.Dir, err)
+		l.mu.Unlock()
+		return Meta{}, l.failed
+	}
+	if l.opts.Dir == "" {
+		for i := 0; i < n; i++ {
+			endAt := len(buf)
+			if i+1 < n {
+				endAt = starts[i+1]
+			}
+			l.payloads = append(l.payloads, buf[starts[i]+headerSize:endAt:endAt])
+		}
+	}
+	for range n {
+		l.times = append(l.times, now)
+	}
+	l.offsets = append(l.offsets, offsets...)
+	l.written += int64(n)
+	l.end = off
+	l.lastTime = now
+	target := l.written
+	l.mu.Unlock()
+	return first, l.syncTo(target)
+}
+
+func (l *Log) writeLocked(buf []byte) error {
+	if l.opts.Dir == "" {
+		return nil
+	}
+	seg := l.segs[len(l.segs)-1]
+	if seg.size >= l.opts.SegmentBytes {
+		// The old segment must be durable before the new one can be.
+		if err := seg.f.Sync(); err != nil {
+			return err
+		}
+		var err error
+		if seg, err = l.newSegment(l.end, l.written); err != nil {
+			return err
+		}
+	}
+	if _, err := seg.f.WriteAt(buf, seg.size); err != nil {
+		return err
+	}
+	seg.size += int64(len(buf))
+	return nil
+}
+
+// syncTo makes every record before target durable and visible. Whoever
+// holds syncMu fsyncs for everyone who wrote before the fsync began.
+func (l *Log) syncTo(target int64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.RLock()
+	done, failed := l.next >= target, l.failed
+	written := l.written
+	var f *os.File
+	if len(l.segs) > 0 {
+		f = l.segs[len(l.segs)-1].f
+	}
+	l.mu.RUnlock()
+	if done {
+		return nil
+	}
+	if failed != nil {
+		return failed
+	}
+	if f != nil {
+		if err := f.Sync(); err != nil {
+			l.mu.Lock()
+			l.failed = fmt.Errorf("partlog: %s: fsync failed, the log refuses appends: %w", l.opts.Dir, err)
+			l.mu.Unlock()
+			return l.failed
+		}
+	}
+	l.mu.Lock()
+	l.syncs++
+	l.next = written
+	i := written - 1 - l.firstSeq
+	l.last = Meta{SequenceNumber: written - 1, Offset: l.offsets[i], EnqueuedTime: time.UnixMilli(l.times[i]).UTC()}
+	l.hasLast = true
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+	return nil
+}
+
+// Bounds returns the first available and the next sequence number.
+func (l *Log) Bounds() (begin, next int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.begin, l.next
+}
+
+// Last is the newest durable event, even when retention removed it.
+func (l *Log) Last() (Meta, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.last, l.hasLast
+}
+
+// Changed returns a channel closed when new events become durable.
+func (l *Log) Changed() <-chan struct{} {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.changed
+}
+
+// Read appends up to max durable records from sequence number from, with
+// at most maxBytes of payload (but at least one record), to dst.
+func (l *Log) Read(dst []Record, from int64, max int, maxBytes int) ([]Record, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if from < l.begin {
+		return dst, fmt.Errorf("%w: %d is before the first available %d", ErrExpired, from, l.begin)
+	}
+	if from > l.next {
+		return dst, fmt.Errorf("%w: %d is after the next %d", ErrOutOfRange, from, l.next)
+	}
+	if l.closed {
+		return dst, ErrClosed
+	}
+	stop := min(l.next, from+int64(max))
+	i0 := from - l.firstSeq
+	if l.opts.Dir == "" {
+		size := 0
+		for s := from; s < stop; s++ {
+			p := l.payloads[s-l.firstSeq]
+			if s > from && size+len(p) > maxBytes {
+				break
+			}
+			size += len(p)
+			dst = append(dst, Record{Meta: l.metaLocked(s), Payload: p})
+		}
+		return dst, nil
+	}
+	// One ReadAt for a run of records within one segment.
+	seg := l.segmentOfLocked(from)
+	segEnd := l.end
+	if k := sort.Search(len(l.segs), func(k int) bool { return l.segs[k].firstSeq > from }); k < len(l.segs) {
+		segEnd = l.segs[k].base
+	}
+	startOff := l.offsets[i0]
+	endOff := startOff
+	for s := from; s < stop; s++ {
+		e := l.endOfLocked(s)
+		if e > segEnd || (s > from && int(e-startOff) > maxBytes) {
+			break
+		}
+		endOff = e
+	}
+	buf := make([]byte, endOff-startOff)
+	if _, err := seg.f.ReadAt(buf, startOff-seg.base); err != nil {
+		return dst, fmt.Errorf("partlog: read %s at %d: %w", seg.f.Name(), startOff-seg.base, err)
+	}
+	for s := from; len(buf) > 0; s++ {
+		n := int(l.endOfLocked(s) - l.offsets[s-l.firstSeq])
+		dst = append(dst, Record{Meta: l.metaLocked(s), Payload: buf[headerSize:n:n]})
+		buf = buf[n:]
+	}
+	return dst, nil
+}
+
+func (l *Log) metaLocked(s int64) Meta {
+	i := s - l.firstSeq
+	return Meta{SequenceNumber: s, Offset: l.offsets[i], EnqueuedTime: time.UnixMilli(l.times[i]).UTC()}
+}
+
+func (l *Log) endOfLocked(s int64) int64 {
+	i := s - l.firstSeq
+	if i+1 < int64(len(l.offsets)) {
+		return l.offsets[i+1]
+	}
+	return l.end
+}
+
+func (l *Log) segmentOfLocked(seq int64) *segment {
+	k := sort.Search(len(l.segs), func(k int) bool { return l.segs[k].firstSeq > seq })
+	return l.segs[k-1]
+}
+
+// SeqAtOffset is the first durable event at (inclusive) or after offset.
+func (l *Log) SeqAtOffset(offset int64, inclusive bool) int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	lo, hi := l.begin-l.firstSeq, l.next-l.firstSeq
+	i := lo + int64(sort.Search(int(hi-lo), func(k int) bool {
+		o := l.offsets[lo+int64(k)]
+		return o > offset || (inclusive && o == offset)
+	}))
+	return i + l.firstSeq
+}
+
+// SeqAtTime is the first available event enqueued strictly after t.
+func (l *Log) SeqAtTime(t time.Time) int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	ms := t.UnixMilli()
+	lo, hi := l.begin-l.firstSeq, l.next-l.firstSeq
+	i := lo + int64(sort.Search(int(hi-lo), func(k int) bool { return l.times[lo+int64(k)] > ms }))
+	return i + l.firstSeq
+}
+
+// Expire drops events older than the retention: begin moves past them, and
+// segment files holding only expired events are deleted (never the active
+// one, so numbering survives a restart).
+func (l *Log) Expire(now time.Time) error {
+	if l.opts.Retention <= 0 {
+		return nil
+	}
+	cutoff := now.Add(-l.opts.Retention).UnixMilli()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lo, hi := l.begin-l.firstSeq, l.next-l.firstSeq
+	k := lo + int64(sort.Search(int(hi-lo), func(k int) bool { return l.times[lo+int64(k)] >= cutoff }))
+	if k == lo {
+		return nil
+	}
+	l.begin = k + l.firstSeq
+	var errs []error
+	for len(l.segs) > 1 && l.segs[1].firstSeq <= l.begin {
+		s := l.segs[0]
+		s.f.Close()
+		if err := os.Remove(s.f.Name()); err != nil {
+			errs = append(errs, err)
+		}
+		l.segs = l.segs[1:]
+	}
+	// Drop the expired part of the index (half at a time, so trimming stays
+	// amortised), keeping the entries the active records need.
+	if drop := l.begin - l.firstSeq; drop > 1024 && drop > int64(len(l.offsets))/2 {
+		l.offsets = append([]int64(nil), l.offsets[drop:]...)
+		l.times = append([]int64(nil), l.times[drop:]...)
+		if l.payloads != nil {
+			l.payloads = append([][]byte(nil), l.payloads[drop:]...)
+		}
+		l.firstSeq = l.begin
+	} else if l.payloads != nil {
+		for i := lo; i < k; i++ {
+			l.payloads[i] = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (l *Log) Close() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return l.closeFiles()
+}
+
+func (l *Log) closeFiles() error {
+	var errs []error
+	for _, s := range l.segs {
+		errs = append(errs, s.f.Close())
+	}
+	return errors.Join(errs...)
+}

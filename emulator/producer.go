@@ -1,0 +1,218 @@
+package emulator
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/ehstream/ehstream/emulator/amqp"
+	"github.com/ehstream/ehstream/emulator/partlog"
+)
+
+// producerCredit is how many deliveries a producer link may have in flight:
+// taken from the socket but not yet appended and acknowledged.
+const producerCredit = 1000
+
+// Annotations the service stamps on every event.
+const (
+	annSequenceNumber amqp.Symbol = "x-opt-sequence-number"
+	annOffset         amqp.Symbol = "x-opt-offset"
+	annEnqueuedTime   amqp.Symbol = "x-opt-enqueued-time"
+	annPartitionKey   amqp.Symbol = "x-opt-partition-key"
+)
+
+// producerLink appends the events a client sends. Deliveries are assembled
+// by the reader goroutine and appended by the link's own goroutine, so a
+// slow fsync never stalls the connection's other links.
+type producerLink struct {
+	inLink
+	hub       *hub
+	part      *partition // nil: the hub picks a partition per batch
+	queue     chan *delivery
+	processed uint32 // the worker's; read under wmu for credit
+}
+
+// parseProducerTarget reads "<hub>" or "<hub>/Partitions/<id>".
+func (srv *Server) parseProducerTarget(addr string) (*hub, *partition, *amqp.Error) {
+	parts := strings.Split(addr, "/")
+	h := srv.hub(parts[0])
+	if h == nil {
+		return nil, nil, amqpErr(condNotFound, fmt.Sprintf("The messaging entity '%s' could not be found.", parts[0]))
+	}
+	switch {
+	case len(parts) == 1:
+		return h, nil, nil
+	case len(parts) == 3 && strings.EqualFold(parts[1], "Partitions"):
+		p := h.partition(parts[2])
+		if p == nil {
+			return nil, nil, amqpErr(condNotFound, fmt.Sprintf("Partition '%s' of event hub '%s' does not exist; partitions are 0 to %d.", parts[2], h.cfg.Name, len(h.partitions)-1))
+		}
+		return h, p, nil
+	}
+	return nil, nil, amqpErr(condNotFound, fmt.Sprintf("'%s' is not an event hub address; send to '<hub>' or '<hub>/Partitions/<id>'", addr))
+}
+
+func (s *session) attachProducer(a *amqp.Attach) (link, error) {
+	addr := ""
+	if a.Target != nil {
+		addr = a.Target.Address
+	}
+	h, p, e := s.c.srv.parseProducerTarget(addr)
+	if e != nil {
+		return nil, s.refuse(a, e)
+	}
+	l := &producerLink{
+		inLink:    inLink{s: s, handle: a.Handle, maxSize: h.cfg.MaxEventSize, received: a.InitialDeliveryCount},
+		hub:       h,
+		part:      p,
+		queue:     make(chan *delivery, producerCredit),
+		processed: a.InitialDeliveryCount,
+	}
+	reply := &amqp.Attach{
+		Name: a.Name, Handle: a.Handle, Role: amqp.RoleReceiver,
+		SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode,
+		Source: a.Source, Target: a.Target, MaxMessageSize: uint64(h.cfg.MaxEventSize),
+		OfferedCapabilities: a.DesiredCapabilities,
+	}
+	s.c.srv.stats.producerLinks.Add(1)
+	s.c.wmu.Lock()
+	s.c.appendFrame(s.channel, reply)
+	s.appendFlowLocked(l.creditFlowLocked(l.processed, producerCredit))
+	err := s.c.flushLocked()
+	s.c.wmu.Unlock()
+	s.c.workers.Add(1)
+	go l.work()
+	return l, err
+}
+
+func (l *producerLink) onFlow(*amqp.Flow) error { return nil }
+func (l *producerLink) detachedByServer() bool  { return false }
+
+func (l *producerLink) onTransfer(t *amqp.Transfer) error {
+	d, err := l.take(t)
+	if d == nil || err != nil {
+		return err
+	}
+	select {
+	case l.queue <- d:
+		return nil
+	default:
+		return errConn(condTransferLimit, "more than %d deliveries in flight on link %d: the client ignored its credit", producerCredit, l.handle)
+	}
+}
+
+// close lets the worker finish what was queued: a delivery the client
+// sent before detaching is still appended.
+func (l *producerLink) close() {
+	l.s.c.wmu.Lock()
+	l.closed = true
+	l.s.c.wmu.Unlock()
+	close(l.queue)
+}
+
+func (l *producerLink) work() {
+	c := l.s.c
+	defer c.workers.Done()
+	for d := range l.queue {
+		state := l.process(d)
+		c.wmu.Lock()
+		l.processed++
+		if !l.closed {
+			if !d.settled && !d.aborted {
+				l.settleLocked(d.id, d.id, state)
+			}
+			if l.processed+producerCredit-l.received < producerCredit/2 || len(l.queue) == 0 {
+				l.s.appendFlowLocked(l.creditFlowLocked(l.processed, producerCredit))
+			}
+			c.flushLocked()
+		}
+		c.wmu.Unlock()
+	}
+}
+
+// process appends one delivery's events and returns its outcome.
+func (l *producerLink) process(d *delivery) amqp.Marshaler {
+	if d.aborted {
+		return nil
+	}
+	if d.tooLarge {
+		return &amqp.Rejected{Error: amqpErr(condMessageTooLarge, fmt.Sprintf(
+			"The received message (delivery-id:%d) exceeds the limit (%d bytes) currently allowed on the link.", d.id, l.hub.cfg.MaxEventSize))}
+	}
+	events, key, hasKey, err := splitEvents(d)
+	if err != nil {
+		return &amqp.Rejected{Error: amqpErr(condDecodeError, err.Error())}
+	}
+	p := l.part
+	if p == nil {
+		p = l.hub.route(key, hasKey)
+	}
+	_, err = p.log.Append(len(events), func(i int, m partlog.Meta, dst []byte) ([]byte, error) {
+		ev := events[i]
+		ann := append(amqp.Map(nil), ev.ann...)
+		ann = ann.Set(annSequenceNumber, m.SequenceNumber)
+		ann = ann.Set(annOffset, strconv.FormatInt(m.Offset, 10))
+		ann = ann.Set(annEnqueuedTime, m.EnqueuedTime)
+		if hasKey {
+			if _, ok := ann.Get(annPartitionKey); !ok {
+				ann = ann.Set(annPartitionKey, key)
+			}
+		}
+		return amqp.AppendWithAnnotations(dst, ev.sections, ann)
+	})
+	if err != nil {
+		l.s.c.log.Error("append failed", "hub", l.hub.cfg.Name, "partition", p.id, "err", err)
+		return &amqp.Rejected{Error: amqpErr(condInternalError, "the emulator could not store the events")}
+	}
+	l.s.c.srv.stats.eventsAppended.Add(int64(len(events)))
+	return &amqp.Accepted{}
+}
+
+type event struct {
+	sections []amqp.Section
+	ann      amqp.Map
+}
+
+// splitEvents unpacks a delivery into its events: the Data sections of a
+// batch (message format 0x80013700), or the message itself.
+func splitEvents(d *delivery) (events []event, key string, hasKey bool, err error) {
+	secs, err := amqp.SplitSections(d.payload)
+	if err != nil {
+		return nil, "", false, err
+	}
+	ann, err := amqp.ReadAnnotations(secs)
+	if err != nil {
+		return nil, "", false, err
+	}
+	if v, ok := ann.Get(annPartitionKey); ok {
+		if key, hasKey = v.(string); !hasKey {
+			return nil, "", false, fmt.Errorf("x-opt-partition-key is a %T, want a string", v)
+		}
+	}
+	if d.format != amqp.MessageFormatBatch {
+		return []event{{sections: secs, ann: ann}}, key, hasKey, nil
+	}
+	for _, s := range secs {
+		if s.Code != amqp.SectionData {
+			continue
+		}
+		v, err := amqp.Unmarshal(s.Body)
+		if err != nil {
+			return nil, "", false, err
+		}
+		inner, _ := v.([]byte)
+		isecs, err := amqp.SplitSections(inner)
+		if err != nil {
+			return nil, "", false, fmt.Errorf("event %d of the batch: %w", len(events), err)
+		}
+		iann, err := amqp.ReadAnnotations(isecs)
+		if err != nil {
+			return nil, "", false, fmt.Errorf("event %d of the batch: %w", len(events), err)
+		}
+		events = append(events, event{sections: isecs, ann: iann})
+	}
+	if len(events) == 0 {
+		return nil, "", false, fmt.Errorf("a batch message with no events")
+	}
+	return events, key, hasKey, nil
+}

@@ -1,0 +1,257 @@
+// Package emulator is a local Event Hubs: it speaks the AMQP 1.0 dialect of
+// Azure Event Hubs, so the official SDKs connect to it with a connection
+// string ending in UseDevelopmentEmulator=true.
+//
+// Files: server.go (listener, hubs, retention), conn.go (one connection:
+// handshake, frame loop, writes), session.go (sessions and flow control),
+// producer.go / consumer.go (event links), rpc.go ($cbs and $management),
+// hub.go (hubs, partitions, owner levels), filter.go (start positions).
+//
+// Lock order: partition.mu before conn.wmu. conn.wmu guards everything a
+// connection writes (the socket, session and link outgoing state); nothing
+// takes another lock while holding it.
+package emulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server is a running emulator.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	ln      net.Listener
+	hubs    map[string]*hub // by lower-case name
+	hubList []*hub
+
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	closing bool
+
+	wg        sync.WaitGroup
+	stop      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+
+	stats serverStats
+}
+
+// Stats counts what the emulator has done since it started.
+type Stats struct {
+	Connections    int64 // accepted
+	ConsumerLinks  int64 // consumer (receive) links attached
+	ProducerLinks  int64 // producer (send) links attached
+	EventsAppended int64
+	EventsSent     int64 // events delivered to consumers
+}
+
+type serverStats struct {
+	connections, consumerLinks, producerLinks, eventsAppended, eventsSent atomic.Int64
+}
+
+// Start opens the partition logs and listens for AMQP connections. ctx bounds
+// the start only: the server runs until Close.
+func Start(ctx context.Context, cfg *Config) (*Server, error) {
+	c := cfg.withDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: c, log: c.Logger, hubs: map[string]*hub{}, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
+	for _, hc := range c.Hubs {
+		if err := ctx.Err(); err != nil {
+			s.closeHubs()
+			return nil, err
+		}
+		h, err := openHub(hc, c.DataDir)
+		if err != nil {
+			s.closeHubs()
+			return nil, err
+		}
+		s.hubs[strings.ToLower(hc.Name)] = h
+		s.hubList = append(s.hubList, h)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", c.Listen)
+	if err != nil {
+		s.closeHubs()
+		return nil, fmt.Errorf("emulator: listen on %s: %w", c.Listen, err)
+	}
+	s.ln = ln
+	s.wg.Add(2)
+	go s.acceptLoop()
+	go s.retentionLoop()
+	s.log.Info("emulator listening", "addr", s.Addr(), "namespace", c.Namespace, "hubs", len(s.hubList), "data", dataDesc(c.DataDir))
+	return s, nil
+}
+
+func dataDesc(dir string) string {
+	if dir == "" {
+		return "in memory"
+	}
+	return dir
+}
+
+// Addr is the address the server listens on, host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// ConnectionString returns a connection string for hub ("" for the
+// namespace, without EntityPath) that the official SDKs accept.
+func (s *Server) ConnectionString(hub string) string {
+	cs := "Endpoint=sb://" + s.Addr() + ";SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true"
+	if hub != "" {
+		cs += ";EntityPath=" + hub
+	}
+	return cs
+}
+
+// HubInfo describes a hub the server serves.
+type HubInfo struct {
+	Name           string
+	PartitionCount int
+	ConsumerGroups []string
+	Retention      time.Duration
+	MaxEventSize   int
+}
+
+// Hubs lists the hubs served, in configuration order.
+func (s *Server) Hubs() []HubInfo {
+	out := make([]HubInfo, 0, len(s.hubList))
+	for _, h := range s.hubList {
+		groups := make([]string, 0, len(h.groups))
+		for _, g := range h.groups {
+			groups = append(groups, g)
+		}
+		sort.Strings(groups)
+		out = append(out, HubInfo{Name: h.cfg.Name, PartitionCount: len(h.partitions), ConsumerGroups: groups, Retention: h.cfg.Retention, MaxEventSize: h.cfg.MaxEventSize})
+	}
+	return out
+}
+
+// Stats returns counters of what the server has done.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Connections:    s.stats.connections.Load(),
+		ConsumerLinks:  s.stats.consumerLinks.Load(),
+		ProducerLinks:  s.stats.producerLinks.Load(),
+		EventsAppended: s.stats.eventsAppended.Load(),
+		EventsSent:     s.stats.eventsSent.Load(),
+	}
+}
+
+// Close stops accepting, closes every connection and the partition logs.
+// Every event acknowledged before Close is on disk.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		err := s.ln.Close()
+		s.mu.Lock()
+		s.closing = true
+		conns := make([]*conn, 0, len(s.conns))
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		for _, c := range conns {
+			c.shutdown(connForced("the emulator is shutting down"))
+		}
+		s.wg.Wait()
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
+		s.closeErr = errors.Join(err, s.closeHubs())
+	})
+	return s.closeErr
+}
+
+func (s *Server) closeHubs() error {
+	var errs []error
+	for _, h := range s.hubList {
+		errs = append(errs, h.close())
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			s.log.Error("accept failed", "err", err)
+			time.Sleep(50 * time.Millisecond) // a full fd table would otherwise spin
+			continue
+		}
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			nc.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		s.stats.connections.Add(1)
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// retentionLoop expires old events. The period follows the shortest
+// retention so a 2-second retention is seen within a fraction of it.
+func (s *Server) retentionLoop() {
+	defer s.wg.Done()
+	period := time.Duration(0)
+	for _, h := range s.hubList {
+		if r := h.cfg.Retention; r > 0 && (period == 0 || r/4 < period) {
+			period = r / 4
+		}
+	}
+	if period == 0 {
+		return
+	}
+	period = min(max(period, 50*time.Millisecond), time.Minute)
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			for _, h := range s.hubList {
+				if h.cfg.Retention == 0 {
+					continue
+				}
+				for _, p := range h.partitions {
+					if err := p.log.Expire(now); err != nil {
+						s.log.Error("retention failed", "hub", h.cfg.Name, "partition", p.id, "err", err)
+					}
+				}
+			}
+		}
+	}
+}
+
+func (s *Server) hub(name string) *hub { return s.hubs[strings.ToLower(name)] }

@@ -1,0 +1,273 @@
+package emulator
+
+import (
+	"strings"
+
+	"github.com/ehstream/ehstream/emulator/amqp"
+)
+
+// link is the emulator's end of one attached link.
+type link interface {
+	// onFlow applies a flow frame's link fields.
+	onFlow(f *amqp.Flow) error
+	// onTransfer takes a transfer frame on a link the client sends on.
+	onTransfer(t *amqp.Transfer) error
+	// close releases the link's resources; the reader goroutine calls it
+	// when the link detaches or the session ends.
+	close()
+	// detachedByServer reports that the emulator has sent its detach
+	// already, so the client's detach needs no answer.
+	detachedByServer() bool
+}
+
+// session is one AMQP session. Incoming state is the reader goroutine's;
+// the outgoing fields are guarded by conn.wmu.
+type session struct {
+	c       *conn
+	channel uint16 // the emulator uses the client's channel number as its own
+	links   map[uint32]link
+	names   map[string]uint32 // link name → handle, to refuse duplicates
+
+	// incoming: written by the reader goroutine only; nextIncomingID is
+	// also read by link goroutines that send flow frames, so under c.wmu
+	nextIncomingID    uint32
+	incomingRemaining uint32
+
+	// outgoing, under c.wmu
+	nextOutgoingID       uint32
+	remoteIncomingWindow uint32
+	nextDeliveryID       uint32
+	kicks                map[uint32]func() // wakes the links that send on this session
+}
+
+func newSession(c *conn, ch uint16, b *amqp.Begin) *session {
+	return &session{
+		c:                    c,
+		channel:              ch,
+		links:                map[uint32]link{},
+		names:                map[string]uint32{},
+		nextIncomingID:       b.NextOutgoingID,
+		incomingRemaining:    sessionWindow,
+		remoteIncomingWindow: b.IncomingWindow,
+		kicks:                map[uint32]func(){},
+	}
+}
+
+func (s *session) sendBegin() error {
+	ch := s.channel
+	return s.c.send(s.channel, &amqp.Begin{
+		RemoteChannel:  &ch,
+		NextOutgoingID: 0,
+		IncomingWindow: sessionWindow,
+		OutgoingWindow: 0xffffffff,
+		HandleMax:      0xffff,
+	})
+}
+
+func (s *session) attach(a *amqp.Attach) error {
+	if _, dup := s.links[a.Handle]; dup {
+		return errConn(condHandleInUse, "attach on handle %d, which is in use", a.Handle)
+	}
+	if a.Handle > 0xffff {
+		return errConn(condNotAllowed, "attach on handle %d, above the handle-max 65535", a.Handle)
+	}
+	if _, dup := s.names[a.Name]; dup {
+		return s.refuse(a, amqpErr(condNotAllowed, "a link named "+a.Name+" is attached already"))
+	}
+	var l link
+	var err error
+	if a.Role == amqp.RoleReceiver {
+		l, err = s.attachOutgoing(a)
+	} else {
+		l, err = s.attachIncoming(a)
+	}
+	if err != nil {
+		return err
+	}
+	if l == nil {
+		return nil // refused; refuse() has answered
+	}
+	s.links[a.Handle] = l
+	s.names[a.Name] = a.Handle
+	return nil
+}
+
+// attachOutgoing handles a link on which the emulator sends: events to a
+// consumer, or replies from $cbs and $management.
+func (s *session) attachOutgoing(a *amqp.Attach) (link, error) {
+	addr := ""
+	if a.Source != nil {
+		addr = a.Source.Address
+	}
+	switch {
+	case strings.EqualFold(addr, "$cbs") || strings.EqualFold(addr, "$management"):
+		return s.attachReply(a)
+	default:
+		return s.attachConsumer(a)
+	}
+}
+
+// attachIncoming handles a link on which the client sends: events, or
+// requests to $cbs and $management.
+func (s *session) attachIncoming(a *amqp.Attach) (link, error) {
+	addr := ""
+	if a.Target != nil {
+		addr = a.Target.Address
+	}
+	switch {
+	case strings.EqualFold(addr, "$cbs") || strings.EqualFold(addr, "$management"):
+		return s.attachRequests(a, strings.ToLower(addr))
+	default:
+		return s.attachProducer(a)
+	}
+}
+
+// refuse answers an attach the emulator will not serve: an attach with no
+// source or target, then a closing detach with the error, which the clients
+// surface at once instead of retrying.
+func (s *session) refuse(a *amqp.Attach, e *amqp.Error) error {
+	s.c.log.Info("link refused", "name", a.Name, "err", e)
+	reply := &amqp.Attach{Name: a.Name, Handle: a.Handle, Role: !a.Role, SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode}
+	s.links[a.Handle] = refusedLink{}
+	s.c.wmu.Lock()
+	defer s.c.wmu.Unlock()
+	s.c.appendFrame(s.channel, reply)
+	s.c.appendFrame(s.channel, &amqp.Detach{Handle: a.Handle, Closed: true, Error: e})
+	return s.c.flushLocked()
+}
+
+// refuseAttached answers with a complete attach and then a closing detach:
+// an error after a successful attach is how the clients learn that a reader
+// with a higher owner level holds the partition (ownershiplost in Go,
+// ReceiverDisconnectedError in JavaScript), rather than a connection error.
+func (s *session) refuseAttached(a *amqp.Attach, e *amqp.Error) error {
+	s.c.log.Info("link refused", "name", a.Name, "err", e)
+	reply := &amqp.Attach{Name: a.Name, Handle: a.Handle, Role: !a.Role, SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode, Source: a.Source, Target: a.Target}
+	s.links[a.Handle] = refusedLink{}
+	s.c.wmu.Lock()
+	defer s.c.wmu.Unlock()
+	s.c.appendFrame(s.channel, reply)
+	s.c.appendFrame(s.channel, &amqp.Detach{Handle: a.Handle, Closed: true, Error: e})
+	return s.c.flushLocked()
+}
+
+// refusedLink stands in for a refused link until the client's detach.
+type refusedLink struct{}
+
+func (refusedLink) onFlow(*amqp.Flow) error         { return nil }
+func (refusedLink) onTransfer(*amqp.Transfer) error { return nil }
+func (refusedLink) close()                          {}
+func (refusedLink) detachedByServer() bool          { return true }
+
+func (s *session) flow(f *amqp.Flow) error {
+	s.c.wmu.Lock()
+	// The client's view of our window: what it will still take from us.
+	next := uint32(0)
+	if f.NextIncomingID != nil {
+		next = *f.NextIncomingID
+	}
+	s.remoteIncomingWindow = next + f.IncomingWindow - s.nextOutgoingID
+	kicks := make([]func(), 0, len(s.kicks))
+	for _, k := range s.kicks {
+		kicks = append(kicks, k)
+	}
+	echo := f.Echo && f.Handle == nil
+	s.c.wmu.Unlock()
+	for _, k := range kicks {
+		k()
+	}
+	if echo {
+		if err := s.sendFlow(nil); err != nil {
+			return err
+		}
+	}
+	if f.Handle == nil {
+		return nil
+	}
+	l, ok := s.links[*f.Handle]
+	if !ok {
+		return errConn(condUnattached, "flow on handle %d, which is not attached", *f.Handle)
+	}
+	return l.onFlow(f)
+}
+
+// sendFlow sends a flow frame with the session's state and, if given, a
+// link's fields.
+func (s *session) sendFlow(linkFields func(f *amqp.Flow)) error {
+	s.c.wmu.Lock()
+	defer s.c.wmu.Unlock()
+	s.appendFlowLocked(linkFields)
+	return s.c.flushLocked()
+}
+
+func (s *session) appendFlowLocked(linkFields func(f *amqp.Flow)) {
+	next := s.nextIncomingID
+	f := &amqp.Flow{NextIncomingID: &next, IncomingWindow: sessionWindow, NextOutgoingID: s.nextOutgoingID, OutgoingWindow: 0xffffffff}
+	if linkFields != nil {
+		linkFields(f)
+	}
+	s.c.appendFrame(s.channel, f)
+}
+
+func (s *session) transfer(t *amqp.Transfer) error {
+	s.c.wmu.Lock()
+	s.nextIncomingID++
+	s.c.wmu.Unlock()
+	if s.incomingRemaining == 0 {
+		return errConn(condWindowViolation, "transfer beyond the session's incoming window")
+	}
+	s.incomingRemaining--
+	l, ok := s.links[t.Handle]
+	if !ok {
+		return errConn(condUnattached, "transfer on handle %d, which is not attached", t.Handle)
+	}
+	if err := l.onTransfer(t); err != nil {
+		return err
+	}
+	if s.incomingRemaining < sessionWindow/2 {
+		s.incomingRemaining = sessionWindow
+		return s.sendFlow(nil)
+	}
+	return nil
+}
+
+func (s *session) detach(d *amqp.Detach) error {
+	l, ok := s.links[d.Handle]
+	if !ok {
+		return errConn(condUnattached, "detach on handle %d, which is not attached", d.Handle)
+	}
+	l.close()
+	delete(s.links, d.Handle)
+	for name, h := range s.names {
+		if h == d.Handle {
+			delete(s.names, name)
+		}
+	}
+	if l.detachedByServer() {
+		return nil
+	}
+	return s.c.send(s.channel, &amqp.Detach{Handle: d.Handle, Closed: d.Closed})
+}
+
+// endAll releases every link of the session.
+func (s *session) endAll() {
+	for h, l := range s.links {
+		l.close()
+		delete(s.links, h)
+	}
+	s.names = map[string]uint32{}
+}
+
+// addKick registers a function that wakes a sending link when the session
+// window opens.
+func (s *session) addKick(handle uint32, k func()) {
+	s.c.wmu.Lock()
+	s.kicks[handle] = k
+	s.c.wmu.Unlock()
+}
+
+func (s *session) removeKick(handle uint32) {
+	s.c.wmu.Lock()
+	delete(s.kicks, handle)
+	s.c.wmu.Unlock()
+}
