@@ -141,9 +141,9 @@ type msConfig struct {
 			Type     string
 			Name     string
 			Entities []struct {
-				Name           string
-				PartitionCount json.RawMessage
-				ConsumerGroups []struct{ Name string }
+				Name            string
+				PartitionCount  json.RawMessage
+				ConsumerGroups  []struct{ Name string }
 				RetentionPeriod string
 				MaxEventSize    int
 			}

@@ -49,7 +49,7 @@ type conn struct {
 
 	done     chan struct{} // closed when the connection is shutting down
 	doneOnce sync.Once
-	closeErr *amqp.Error  // what to send in close, set once in shutdown
+	closeErr *amqp.Error // what to send in close, set once in shutdown
 	workers  sync.WaitGroup
 }
 

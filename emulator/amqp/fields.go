@@ -287,4 +287,3 @@ func mapOrNil(m Map) any {
 	}
 	return m
 }
-
