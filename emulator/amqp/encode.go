@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"reflect"
 	"time"
 )
 
@@ -140,77 +141,121 @@ func AppendMap(b []byte, m Map) ([]byte, error) {
 }
 
 // AppendArray encodes items as an array whose element type is that of the
-// first element.
+// first element; every type the decoder produces can be an element.
 func AppendArray(b []byte, items Array) ([]byte, error) {
 	if len(items) == 0 {
 		// An empty array still needs an element constructor; null is the
 		// cheapest that every decoder accepts.
 		return append(b, codeArray8, 2, 0, codeNull), nil
 	}
-	code, err := arrayCode(items[0])
-	if err != nil {
-		return nil, err
-	}
 	b, at := compound32(b, codeArray32)
-	b = append(b, code)
-	for _, it := range items {
-		c, err := arrayCode(it)
+	var desc any
+	if d, ok := items[0].(Described); ok {
+		desc = d.Descriptor
+		b = append(b, codeDescribed)
+		var err error
+		if b, err = Append(b, desc); err != nil {
+			return nil, err
+		}
+	}
+	codeAt := len(b)
+	b = append(b, 0)
+	var code byte
+	for i, it := range items {
+		if desc != nil {
+			d, ok := it.(Described)
+			if !ok || !reflect.DeepEqual(d.Descriptor, desc) {
+				return nil, fmt.Errorf("amqp: array mixes described values with other elements")
+			}
+			it = d.Value
+		}
+		c, nb, err := appendWide(b, it)
 		if err != nil {
 			return nil, err
 		}
-		if c != code {
+		if i == 0 {
+			code = c
+		} else if c != code {
 			return nil, fmt.Errorf("amqp: array mixes %T with elements of another type", it)
 		}
-		b = appendArrayElem(b, it)
+		b = nb
 	}
+	b[codeAt] = code
 	return finishCompound32(b, at, len(items)), nil
 }
 
-func arrayCode(v any) (byte, error) {
-	switch v.(type) {
-	case string:
-		return codeStr32, nil
-	case Symbol:
-		return codeSym32, nil
-	case []byte:
-		return codeVbin32, nil
-	case int64:
-		return codeLong, nil
-	case int32:
-		return codeInt, nil
-	case uint64:
-		return codeUlong, nil
-	case uint32:
-		return codeUint, nil
-	case bool:
-		return codeBool, nil
-	}
-	return 0, fmt.Errorf("amqp: cannot encode %T in an array", v)
-}
-
-func appendArrayElem(b []byte, v any) []byte {
+// appendWide appends v without its constructor, in the one fixed encoding
+// its type has inside an array, and returns that encoding's code.
+func appendWide(b []byte, v any) (byte, []byte, error) {
 	switch v := v.(type) {
-	case string:
-		return append(binary.BigEndian.AppendUint32(b, uint32(len(v))), v...)
-	case Symbol:
-		return append(binary.BigEndian.AppendUint32(b, uint32(len(v))), v...)
-	case []byte:
-		return append(binary.BigEndian.AppendUint32(b, uint32(len(v))), v...)
-	case int64:
-		return binary.BigEndian.AppendUint64(b, uint64(v))
-	case int32:
-		return binary.BigEndian.AppendUint32(b, uint32(v))
-	case uint64:
-		return binary.BigEndian.AppendUint64(b, v)
-	case uint32:
-		return binary.BigEndian.AppendUint32(b, v)
+	case nil:
+		return codeNull, b, nil
 	case bool:
 		if v {
-			return append(b, 1)
+			return codeBool, append(b, 1), nil
 		}
-		return append(b, 0)
+		return codeBool, append(b, 0), nil
+	case uint8:
+		return codeUbyte, append(b, v), nil
+	case int8:
+		return codeByte, append(b, byte(v)), nil
+	case uint16:
+		return codeUshort, binary.BigEndian.AppendUint16(b, v), nil
+	case int16:
+		return codeShort, binary.BigEndian.AppendUint16(b, uint16(v)), nil
+	case uint32:
+		return codeUint, binary.BigEndian.AppendUint32(b, v), nil
+	case int32:
+		return codeInt, binary.BigEndian.AppendUint32(b, uint32(v)), nil
+	case uint64:
+		return codeUlong, binary.BigEndian.AppendUint64(b, v), nil
+	case int64:
+		return codeLong, binary.BigEndian.AppendUint64(b, uint64(v)), nil
+	case int:
+		return codeLong, binary.BigEndian.AppendUint64(b, uint64(v)), nil
+	case float32:
+		return codeFloat, binary.BigEndian.AppendUint32(b, math.Float32bits(v)), nil
+	case float64:
+		return codeDouble, binary.BigEndian.AppendUint64(b, math.Float64bits(v)), nil
+	case Char:
+		return codeChar, binary.BigEndian.AppendUint32(b, uint32(v)), nil
+	case time.Time:
+		return codeTimestamp, binary.BigEndian.AppendUint64(b, uint64(v.UnixMilli())), nil
+	case UUID:
+		return codeUUID, append(b, v[:]...), nil
+	case Decimal:
+		return v.Code, append(b, v.Bytes...), nil
+	case []byte:
+		return codeVbin32, append(binary.BigEndian.AppendUint32(b, uint32(len(v))), v...), nil
+	case string:
+		return codeStr32, append(binary.BigEndian.AppendUint32(b, uint32(len(v))), v...), nil
+	case Symbol:
+		return codeSym32, append(binary.BigEndian.AppendUint32(b, uint32(len(v))), v...), nil
+	case []any:
+		if len(v) == 0 {
+			return codeList32, append(b, 0, 0, 0, 4, 0, 0, 0, 0), nil
+		}
+		nb, err := AppendList(b, v)
+		return codeList32, stripCode(b, nb), err
+	case Map:
+		nb, err := AppendMap(b, v)
+		return codeMap32, stripCode(b, nb), err
+	case Array:
+		if len(v) == 0 {
+			return codeArray32, append(b, 0, 0, 0, 5, 0, 0, 0, 0, codeNull), nil
+		}
+		nb, err := AppendArray(b, v)
+		return codeArray32, stripCode(b, nb), err
 	}
-	return b
+	return 0, nil, fmt.Errorf("amqp: cannot encode %T in an array", v)
+}
+
+// stripCode removes the constructor byte that Append wrote at len(before).
+func stripCode(before, after []byte) []byte {
+	if len(after) <= len(before) {
+		return after
+	}
+	return append(after[:len(before)], after[len(before)+1:]...)
 }
 
 // Marshaler is implemented by values that encode themselves (performatives).
