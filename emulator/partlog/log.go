@@ -32,6 +32,8 @@ var (
 
 const headerSize = 24
 
+var zeroHeader [headerSize]byte
+
 type Options struct {
 	Dir          string        // "" keeps the log in memory
 	Retention    time.Duration // 0 keeps events forever
@@ -127,11 +129,15 @@ func (l *Log) Append(n int, build func(i int, m Meta, dst []byte) ([]byte, error
 	for i := 0; i < n; i++ {
 		m := Meta{SequenceNumber: l.written + int64(i), Offset: off, EnqueuedTime: enq}
 		start := len(buf)
-		buf = append(buf, make([]byte, headerSize)...)
+		buf = append(buf, zeroHeader[:]...)
 		var err error
 		if buf, err = build(i, m, buf); err != nil {
 			l.mu.Unlock()
 			return Meta{}, err
+		}
+		if len(buf) < start+headerSize {
+			l.mu.Unlock()
+			return Meta{}, fmt.Errorf("partlog: build for event %d returned a slice shorter than the dst it was given", i)
 		}
 		putHeader(buf[start:], m.SequenceNumber, now)
 		offsets[i], starts[i] = off, start
@@ -260,6 +266,9 @@ func (l *Log) Read(dst []Record, from int64, max int, maxBytes int) ([]Record, e
 		return dst, ErrClosed
 	}
 	stop := min(l.next, from+int64(max))
+	if stop <= from {
+		return dst, nil
+	}
 	i0 := from - l.firstSeq
 	if l.opts.Dir == "" {
 		size := 0
