@@ -126,14 +126,7 @@ func (s *session) attachIncoming(a *amqp.Attach) (link, error) {
 // source or target, then a closing detach with the error, which the clients
 // surface at once instead of retrying.
 func (s *session) refuse(a *amqp.Attach, e *amqp.Error) error {
-	s.c.log.Info("link refused", "name", a.Name, "err", e)
-	reply := &amqp.Attach{Name: a.Name, Handle: a.Handle, Role: !a.Role, SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode}
-	s.links[a.Handle] = refusedLink{}
-	s.c.wmu.Lock()
-	defer s.c.wmu.Unlock()
-	s.c.appendFrame(s.channel, reply)
-	s.c.appendFrame(s.channel, &amqp.Detach{Handle: a.Handle, Closed: true, Error: e})
-	return s.c.flushLocked()
+	return s.refuseWith(a, e, &amqp.Attach{Name: a.Name, Handle: a.Handle, Role: !a.Role, SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode})
 }
 
 // refuseAttached answers with a complete attach and then a closing detach:
@@ -141,8 +134,11 @@ func (s *session) refuse(a *amqp.Attach, e *amqp.Error) error {
 // with a higher owner level holds the partition (ownershiplost in Go,
 // ReceiverDisconnectedError in JavaScript), rather than a connection error.
 func (s *session) refuseAttached(a *amqp.Attach, e *amqp.Error) error {
+	return s.refuseWith(a, e, &amqp.Attach{Name: a.Name, Handle: a.Handle, Role: !a.Role, SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode, Source: a.Source, Target: a.Target})
+}
+
+func (s *session) refuseWith(a *amqp.Attach, e *amqp.Error, reply *amqp.Attach) error {
 	s.c.log.Info("link refused", "name", a.Name, "err", e)
-	reply := &amqp.Attach{Name: a.Name, Handle: a.Handle, Role: !a.Role, SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode, Source: a.Source, Target: a.Target}
 	s.links[a.Handle] = refusedLink{}
 	s.c.wmu.Lock()
 	defer s.c.wmu.Unlock()
