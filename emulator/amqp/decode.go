@@ -310,7 +310,13 @@ func (d *Decoder) compound(wide bool) (*Decoder, int, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		count = int(binary.BigEndian.Uint32(p))
+		n := binary.BigEndian.Uint32(p)
+		// No valid count comes near this, and int(n) would be negative
+		// on 32-bit platforms, where make would panic.
+		if n > math.MaxInt32 {
+			return nil, 0, decodeErr("element count %d", n)
+		}
+		count = int(n)
 	} else {
 		b, err := sub.byte()
 		if err != nil {

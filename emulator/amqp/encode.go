@@ -314,12 +314,20 @@ func Append(b []byte, v any) ([]byte, error) {
 	case Array:
 		return AppendArray(b, v)
 	case []string:
+		if len(v) == 0 {
+			// Keep the element type: go-amqp cannot decode an empty array
+			// whose constructor is null.
+			return append(b, codeArray8, 2, 0, codeStr8), nil
+		}
 		a := make(Array, len(v))
 		for i, s := range v {
 			a[i] = s
 		}
 		return AppendArray(b, a)
 	case []Symbol:
+		if len(v) == 0 {
+			return append(b, codeArray8, 2, 0, codeSym8), nil
+		}
 		a := make(Array, len(v))
 		for i, s := range v {
 			a[i] = s

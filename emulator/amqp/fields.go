@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"time"
+	"unicode/utf8"
 )
 
 // fields reads the positional fields of a described list (a performative, a
@@ -128,6 +129,12 @@ func (f *fields) string(i int) string {
 	case string:
 		return v
 	case Symbol:
+		// Strings are checked when decoded; a symbol standing in for one
+		// must be too, or re-encoding it would write an invalid string.
+		if !utf8.ValidString(string(v)) {
+			f.fail(i, "UTF-8 text", v)
+			return ""
+		}
 		return string(v)
 	default:
 		f.fail(i, "string", v)
@@ -136,6 +143,9 @@ func (f *fields) string(i int) string {
 }
 
 func (f *fields) symbol(i int) Symbol {
+	if s, ok := f.get(i).(Symbol); ok {
+		return s
+	}
 	return Symbol(f.string(i))
 }
 
