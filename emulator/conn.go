@@ -49,7 +49,6 @@ type conn struct {
 
 	done     chan struct{} // closed when the connection is shutting down
 	doneOnce sync.Once
-	closeErr *amqp.Error // what to send in close, set once in shutdown
 	workers  sync.WaitGroup
 }
 
@@ -353,7 +352,6 @@ func (c *conn) shutdown(e *amqp.Error) {
 	first := false
 	c.doneOnce.Do(func() {
 		first = true
-		c.closeErr = e
 		close(c.done)
 	})
 	if !first {
@@ -365,14 +363,4 @@ func (c *conn) shutdown(e *amqp.Error) {
 	c.werr = errConnDone
 	c.wmu.Unlock()
 	c.nc.Close()
-}
-
-// closing reports whether the connection is going away.
-func (c *conn) closing() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
 }

@@ -20,7 +20,6 @@ const (
 	condStolen          amqp.Symbol = "amqp:link:stolen"
 	condMessageTooLarge amqp.Symbol = "amqp:link:message-size-exceeded"
 	condOutOfRange      amqp.Symbol = "com.microsoft:argument-out-of-range"
-	condServerBusy      amqp.Symbol = "com.microsoft:server-busy"
 	condIdleTimeout     amqp.Symbol = "amqp:resource-limit-exceeded"
 )
 

@@ -163,15 +163,11 @@ func (s *session) flow(f *amqp.Flow) error {
 		next = *f.NextIncomingID
 	}
 	s.remoteIncomingWindow = next + f.IncomingWindow - s.nextOutgoingID
-	kicks := make([]func(), 0, len(s.kicks))
-	for _, k := range s.kicks {
-		kicks = append(kicks, k)
+	for _, wake := range s.kicks {
+		wake() // never blocks, so it may run under wmu
 	}
 	echo := f.Echo && f.Handle == nil
 	s.c.wmu.Unlock()
-	for _, k := range kicks {
-		k()
-	}
 	if echo {
 		if err := s.sendFlow(nil); err != nil {
 			return err

@@ -73,7 +73,7 @@ func (l *Log) recover() error {
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	torn := false
-	for i, base := range bases {
+	for _, base := range bases {
 		path := filepath.Join(l.opts.Dir, segmentName(base))
 		if torn || (len(l.segs) > 0 && base != l.end) {
 			// After a bad record, or a segment that does not continue the
@@ -109,7 +109,6 @@ func (l *Log) recover() error {
 			}
 		}
 		s.size = good
-		_ = i
 	}
 	if len(l.segs) == 0 {
 		if _, err := l.newSegment(0, 0); err != nil {
