@@ -1,0 +1,488 @@
+package eventhubs
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of a Conf, as in the Spark connector.
+const (
+	DefaultConsumerGroup       = "$Default"
+	DefaultMaxRatePerPartition = 1000
+	DefaultReceiverTimeout     = 60 * time.Second
+	DefaultOperationTimeout    = 60 * time.Second
+	// DefaultPrefetch is how many events a receiver asks the service for
+	// ahead of the reader: enough to keep a partition streaming at full
+	// speed, small enough that 32 partitions of 1 MB events stay bounded.
+	DefaultPrefetch = 1000
+	// MaxPrefetch bounds SetPrefetch.
+	MaxPrefetch = 10000
+)
+
+// Conf is everything the connector needs to read a hub: the
+// EventHubsConf of the Spark connector. Build it with NewConf and the
+// setters, which return the Conf so calls chain:
+//
+//	conf := eventhubs.NewConf(connStr).
+//		SetConsumerGroup("audit").
+//		SetStartingPosition(eventhubs.EndOfStream()).
+//		SetMaxRatePerPartition(10000)
+//
+// A Conf is not safe for concurrent mutation; the readers take a copy.
+type Conf struct {
+	connStr           string
+	name              string
+	consumerGroup     string
+	startingPositions map[string]EventPosition
+	startingPosition  *EventPosition
+	failOnDataLoss    bool
+	maxRates          map[string]int64
+	maxRate           int64
+	receiverTimeout   time.Duration
+	operationTimeout  time.Duration
+	prefetch          int
+	exclusive         bool
+	logger            *slog.Logger
+}
+
+// NewConf returns a Conf with the defaults: consumer group "$Default", start
+// of stream, FailOnDataLoss on, 1000 events per partition per batch, 60 s
+// timeouts, exclusive readers. Problems with the connection string are
+// reported by Validate, and by every reader before it connects.
+func NewConf(connectionString string) *Conf {
+	return &Conf{
+		connStr:        connectionString,
+		consumerGroup:  DefaultConsumerGroup,
+		failOnDataLoss: true,
+		maxRate:        DefaultMaxRatePerPartition,
+		prefetch:       DefaultPrefetch,
+		exclusive:      true,
+	}
+}
+
+// Clone returns a deep copy.
+func (c *Conf) Clone() *Conf {
+	d := *c
+	d.startingPositions = maps.Clone(c.startingPositions)
+	d.maxRates = maps.Clone(c.maxRates)
+	if c.startingPosition != nil {
+		p := *c.startingPosition
+		d.startingPosition = &p
+	}
+	return &d
+}
+
+// SetEventHubName names the hub, for connection strings without EntityPath.
+// With an EntityPath, the two must agree.
+func (c *Conf) SetEventHubName(name string) *Conf { c.name = name; return c }
+
+// SetConsumerGroup sets the consumer group (default "$Default").
+func (c *Conf) SetConsumerGroup(group string) *Conf { c.consumerGroup = group; return c }
+
+// SetStartingPositions sets the starting position of particular partitions,
+// by partition ID; they take priority over StartingPosition.
+func (c *Conf) SetStartingPositions(positions map[string]EventPosition) *Conf {
+	c.startingPositions = maps.Clone(positions)
+	return c
+}
+
+// SetStartingPosition sets the position of every partition that
+// StartingPositions does not name (default: start of stream).
+func (c *Conf) SetStartingPosition(p EventPosition) *Conf { c.startingPosition = &p; return c }
+
+// SetFailOnDataLoss says whether a read fails when events it wants are gone
+// (default true). When false, the loss is logged and counted, never silent.
+func (c *Conf) SetFailOnDataLoss(fail bool) *Conf { c.failOnDataLoss = fail; return c }
+
+// SetMaxRatesPerPartition sets the most events one batch reads from
+// particular partitions, by partition ID.
+func (c *Conf) SetMaxRatesPerPartition(rates map[string]int64) *Conf {
+	c.maxRates = maps.Clone(rates)
+	return c
+}
+
+// SetMaxRatePerPartition sets the most events one batch reads from any
+// partition MaxRatesPerPartition does not name (default 1000).
+func (c *Conf) SetMaxRatePerPartition(rate int64) *Conf { c.maxRate = rate; return c }
+
+// SetReceiverTimeout bounds one receive call (default 60 s).
+func (c *Conf) SetReceiverTimeout(d time.Duration) *Conf { c.receiverTimeout = d; return c }
+
+// SetOperationTimeout bounds one operation with its retries: a management
+// call, opening a receiver, or a read that makes no progress (default 60 s,
+// or the connection string's OperationTimeout). A read that keeps receiving
+// is never cut off, so a range of any size can be read.
+func (c *Conf) SetOperationTimeout(d time.Duration) *Conf { c.operationTimeout = d; return c }
+
+// SetPrefetch sets how many events a receiver asks for ahead of the reader
+// (default 1000, at most MaxPrefetch).
+func (c *Conf) SetPrefetch(n int) *Conf { c.prefetch = n; return c }
+
+// SetExclusive says whether readers take their partitions exclusively, with
+// owner level 0 (default true): another exclusive reader of the same
+// consumer group makes the older one fail with CodeOwnershipLost, and
+// readers without an owner level are kept out. Turn it off to read beside
+// other readers (at most 5 per partition and consumer group on Azure).
+func (c *Conf) SetExclusive(exclusive bool) *Conf { c.exclusive = exclusive; return c }
+
+// SetLogger sets where warnings (such as skipped events) go; default
+// slog.Default().
+func (c *Conf) SetLogger(l *slog.Logger) *Conf { c.logger = l; return c }
+
+// ConnectionString parses the connection string.
+func (c *Conf) ConnectionString() (*ConnectionString, error) { return ParseConnectionString(c.connStr) }
+
+// EventHubName is SetEventHubName's name, else the connection string's
+// EntityPath.
+func (c *Conf) EventHubName() string {
+	if c.name != "" {
+		return c.name
+	}
+	if cs, err := c.ConnectionString(); err == nil {
+		return cs.EntityPath
+	}
+	return ""
+}
+
+// ConsumerGroup is the consumer group.
+func (c *Conf) ConsumerGroup() string { return c.consumerGroup }
+
+// StartingPositions is a copy of the per-partition starting positions.
+func (c *Conf) StartingPositions() map[string]EventPosition { return maps.Clone(c.startingPositions) }
+
+// StartingPosition is the position for partitions StartingPositions does not
+// name.
+func (c *Conf) StartingPosition() EventPosition {
+	if c.startingPosition != nil {
+		return *c.startingPosition
+	}
+	return StartOfStream()
+}
+
+// PositionFor is where partition id starts: StartingPositions[id], else
+// StartingPosition, else the start of the stream.
+func (c *Conf) PositionFor(id string) EventPosition {
+	if p, ok := c.startingPositions[id]; ok {
+		return p
+	}
+	return c.StartingPosition()
+}
+
+// FailOnDataLoss says whether lost events fail a read.
+func (c *Conf) FailOnDataLoss() bool { return c.failOnDataLoss }
+
+// MaxRatesPerPartition is a copy of the per-partition rates.
+func (c *Conf) MaxRatesPerPartition() map[string]int64 { return maps.Clone(c.maxRates) }
+
+// MaxRatePerPartition is the rate of partitions MaxRatesPerPartition does not
+// name.
+func (c *Conf) MaxRatePerPartition() int64 { return c.maxRate }
+
+// RateFor is the most events one batch reads from partition id.
+func (c *Conf) RateFor(id string) int64 {
+	if r, ok := c.maxRates[id]; ok {
+		return r
+	}
+	return c.maxRate
+}
+
+// ReceiverTimeout bounds one receive call.
+func (c *Conf) ReceiverTimeout() time.Duration {
+	if c.receiverTimeout != 0 {
+		return c.receiverTimeout
+	}
+	return DefaultReceiverTimeout
+}
+
+// OperationTimeout bounds one operation with its retries.
+func (c *Conf) OperationTimeout() time.Duration {
+	if c.operationTimeout != 0 {
+		return c.operationTimeout
+	}
+	if cs, err := c.ConnectionString(); err == nil && cs.OperationTimeout > 0 {
+		return cs.OperationTimeout
+	}
+	return DefaultOperationTimeout
+}
+
+// Prefetch is how many events a receiver asks for ahead of the reader.
+func (c *Conf) Prefetch() int { return c.prefetch }
+
+// Exclusive says whether readers take their partitions with an owner level.
+func (c *Conf) Exclusive() bool { return c.exclusive }
+
+// Logger is where warnings go.
+func (c *Conf) Logger() *slog.Logger {
+	if c.logger != nil {
+		return c.logger
+	}
+	return slog.Default()
+}
+
+// Validate explains every bad value at once. The connection string's
+// problems come first; its secrets are never printed.
+func (c *Conf) Validate() error {
+	var problems []string
+	var csErr *Error
+	cs, err := c.ConnectionString()
+	if err != nil {
+		csErr = err.(*Error)
+		problems = append(problems, "connection string: "+csErr.Message)
+	} else if c.name != "" && cs.EntityPath != "" && c.name != cs.EntityPath {
+		problems = append(problems, fmt.Sprintf("event hub name %q differs from the connection string's EntityPath %q", c.name, cs.EntityPath))
+	} else if c.EventHubName() == "" {
+		problems = append(problems, "no event hub: the connection string has no EntityPath and SetEventHubName was not called")
+	}
+	if strings.TrimSpace(c.consumerGroup) == "" {
+		problems = append(problems, "the consumer group is empty")
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.startingPositions)) {
+		if id == "" {
+			problems = append(problems, "StartingPositions has an empty partition ID")
+		}
+		if err := c.startingPositions[id].Validate(); err != nil {
+			problems = append(problems, fmt.Sprintf("StartingPositions[%q]: %s", id, err.(*Error).Message))
+		}
+	}
+	if c.startingPosition != nil {
+		if err := c.startingPosition.Validate(); err != nil {
+			problems = append(problems, "StartingPosition: "+err.(*Error).Message)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.maxRates)) {
+		if id == "" {
+			problems = append(problems, "MaxRatesPerPartition has an empty partition ID")
+		}
+		if r := c.maxRates[id]; r < 1 {
+			problems = append(problems, fmt.Sprintf("MaxRatesPerPartition[%q] = %d: want at least 1 event per batch", id, r))
+		}
+	}
+	if c.maxRate < 1 {
+		problems = append(problems, fmt.Sprintf("MaxRatePerPartition = %d: want at least 1 event per batch", c.maxRate))
+	}
+	if c.receiverTimeout < 0 {
+		problems = append(problems, fmt.Sprintf("ReceiverTimeout = %s: want a positive duration", c.receiverTimeout))
+	}
+	if c.operationTimeout < 0 {
+		problems = append(problems, fmt.Sprintf("OperationTimeout = %s: want a positive duration", c.operationTimeout))
+	}
+	if c.prefetch < 1 || c.prefetch > MaxPrefetch {
+		problems = append(problems, fmt.Sprintf("Prefetch = %d: want 1 to %d events", c.prefetch, MaxPrefetch))
+	}
+	switch {
+	case len(problems) == 0:
+		return nil
+	case len(problems) == 1 && csErr != nil:
+		return csErr
+	case len(problems) == 1:
+		return errorf(CodeInvalidConf, "%s", problems[0])
+	}
+	return errorf(CodeInvalidConf, "%d problems: %s", len(problems), strings.Join(problems, "; "))
+}
+
+// String describes the Conf with the connection string's secrets redacted.
+func (c *Conf) String() string {
+	var b strings.Builder
+	m := c.ToMap()
+	if cs, err := c.ConnectionString(); err == nil {
+		m[confConnectionString] = cs.String()
+	} else {
+		m[confConnectionString] = "(invalid)"
+	}
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%s", k, m[k])
+	}
+	return b.String()
+}
+
+// The keys of a Conf's map form.
+const (
+	confConnectionString     = "eventhubs.connectionString"
+	confName                 = "eventhubs.name"
+	confConsumerGroup        = "eventhubs.consumerGroup"
+	confStartingPositions    = "eventhubs.startingPositions"
+	confStartingPosition     = "eventhubs.startingPosition"
+	confFailOnDataLoss       = "eventhubs.failOnDataLoss"
+	confMaxRatesPerPartition = "eventhubs.maxRatesPerPartition"
+	confMaxRatePerPartition  = "eventhubs.maxRatePerPartition"
+	confReceiverTimeout      = "eventhubs.receiverTimeout"
+	confOperationTimeout     = "eventhubs.operationTimeout"
+	confPrefetch             = "eventhubs.prefetch"
+	confExclusive            = "eventhubs.exclusive"
+)
+
+// ToMap writes the Conf as string keys and values ("eventhubs.consumerGroup"
+// and so on), the form of a properties file, environment or flags. Per-
+// partition maps are written "0=seq:5,1=latest". The map holds the
+// connection string with its secret. The logger is not part of it.
+func (c *Conf) ToMap() map[string]string {
+	m := map[string]string{
+		confConnectionString:    c.connStr,
+		confConsumerGroup:       c.consumerGroup,
+		confFailOnDataLoss:      strconv.FormatBool(c.failOnDataLoss),
+		confMaxRatePerPartition: strconv.FormatInt(c.maxRate, 10),
+		confReceiverTimeout:     c.ReceiverTimeout().String(),
+		confOperationTimeout:    c.OperationTimeout().String(),
+		confPrefetch:            strconv.Itoa(c.prefetch),
+		confExclusive:           strconv.FormatBool(c.exclusive),
+		confStartingPosition:    c.StartingPosition().String(),
+	}
+	if c.name != "" {
+		m[confName] = c.name
+	}
+	if len(c.startingPositions) > 0 {
+		m[confStartingPositions] = joinPartitionMap(c.startingPositions, EventPosition.String)
+	}
+	if len(c.maxRates) > 0 {
+		m[confMaxRatesPerPartition] = joinPartitionMap(c.maxRates, func(r int64) string { return strconv.FormatInt(r, 10) })
+	}
+	return m
+}
+
+// ConfFromMap reads what ToMap writes. Keys outside "eventhubs." are
+// ignored, so the map may hold a whole program's settings; an unknown
+// "eventhubs." key is an error (it is most likely a typo). Missing keys keep
+// their defaults. The result is validated.
+func ConfFromMap(m map[string]string) (*Conf, error) {
+	c := NewConf(m[confConnectionString])
+	var problems []string
+	bad := func(k, why string) {
+		v := m[k]
+		if k == confConnectionString {
+			v = "..."
+		}
+		problems = append(problems, fmt.Sprintf("%s=%q: %s", k, v, why))
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if !strings.HasPrefix(k, "eventhubs.") {
+			continue
+		}
+		v := strings.TrimSpace(m[k])
+		switch k {
+		case confConnectionString:
+		case confName:
+			c.name = v
+		case confConsumerGroup:
+			c.consumerGroup = v
+		case confStartingPosition:
+			p, err := ParseEventPosition(v)
+			if err != nil {
+				bad(k, err.(*Error).Message)
+				continue
+			}
+			c.startingPosition = &p
+		case confStartingPositions:
+			ps, err := splitPartitionMap(v, func(s string) (EventPosition, error) {
+				p, err := ParseEventPosition(s)
+				if err != nil {
+					return p, fmt.Errorf("%s", err.(*Error).Message)
+				}
+				return p, nil
+			})
+			if err != nil {
+				bad(k, err.Error())
+				continue
+			}
+			c.startingPositions = ps
+		case confFailOnDataLoss, confExclusive:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				bad(k, "want true or false")
+				continue
+			}
+			if k == confFailOnDataLoss {
+				c.failOnDataLoss = b
+			} else {
+				c.exclusive = b
+			}
+		case confMaxRatePerPartition:
+			r, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				bad(k, "want a whole number of events")
+				continue
+			}
+			c.maxRate = r
+		case confMaxRatesPerPartition:
+			rs, err := splitPartitionMap(v, func(s string) (int64, error) {
+				r, err := strconv.ParseInt(s, 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("%q is not a whole number of events", s)
+				}
+				return r, nil
+			})
+			if err != nil {
+				bad(k, err.Error())
+				continue
+			}
+			c.maxRates = rs
+		case confReceiverTimeout, confOperationTimeout:
+			d, err := parseTimeout(v)
+			if err != nil {
+				bad(k, err.Error())
+				continue
+			}
+			if k == confReceiverTimeout {
+				c.receiverTimeout = d
+			} else {
+				c.operationTimeout = d
+			}
+		case confPrefetch:
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				bad(k, "want a whole number of events")
+				continue
+			}
+			c.prefetch = n
+		default:
+			problems = append(problems, fmt.Sprintf("unknown key %q", k))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, errorf(CodeInvalidConf, "%s", strings.Join(problems, "; "))
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func joinPartitionMap[V any](m map[string]V, format func(V) string) string {
+	var parts []string
+	for _, id := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, id+"="+format(m[id]))
+	}
+	return strings.Join(parts, ",")
+}
+
+func splitPartitionMap[V any](s string, parse func(string) (V, error)) (map[string]V, error) {
+	m := map[string]V{}
+	if s == "" {
+		return m, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		id, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		id = strings.TrimSpace(id)
+		if !ok || id == "" {
+			return nil, fmt.Errorf("%q is not PARTITION=VALUE", part)
+		}
+		if _, dup := m[id]; dup {
+			return nil, fmt.Errorf("partition %s appears twice", id)
+		}
+		x, err := parse(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("partition %s: %v", id, err)
+		}
+		m[id] = x
+	}
+	return m, nil
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)

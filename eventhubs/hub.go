@@ -1,0 +1,138 @@
+package eventhubs
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+)
+
+// PartitionBounds is what a partition holds: sequence numbers [First, End).
+// First == End when it is empty.
+type PartitionBounds struct {
+	PartitionID string
+	First       int64 // the first sequence number still held
+	End         int64 // the last sequence number + 1
+	// LastOffset and LastEnqueued describe the last event ("" and zero when
+	// the partition never had one).
+	LastOffset   string
+	LastEnqueued time.Time
+}
+
+// Empty reports a partition that holds no events.
+func (b PartitionBounds) Empty() bool { return b.First >= b.End }
+
+// HubProperties describes a hub and its partitions.
+type HubProperties struct {
+	Name         string
+	CreatedOn    time.Time
+	PartitionIDs []string
+	Partitions   []PartitionBounds // in PartitionIDs' order
+}
+
+// DescribeHub reads the hub's properties and every partition's bounds,
+// within OperationTimeout.
+func DescribeHub(ctx context.Context, conf *Conf) (*HubProperties, error) {
+	if err := conf.Validate(); err != nil {
+		return nil, err
+	}
+	c, err := defaultPool.clientFor(conf)
+	if err != nil {
+		return nil, err
+	}
+	defer c.release()
+	return c.describe(ctx, conf, nil)
+}
+
+// describe reads the hub's properties and the bounds of the given
+// partitions (all when ids is nil), in parallel.
+func (c *client) describe(ctx context.Context, conf *Conf, ids []string) (*HubProperties, error) {
+	var hp azeventhubs.EventHubProperties
+	err := retry(ctx, conf, conf.EventHubName(), "", func(ctx context.Context) error {
+		var err error
+		hp, err = c.cc.GetEventHubProperties(ctx, nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &HubProperties{Name: hp.Name, CreatedOn: hp.CreatedOn, PartitionIDs: hp.PartitionIDs}
+	if ids == nil {
+		ids = hp.PartitionIDs
+	}
+	for _, id := range ids {
+		if !slices.Contains(hp.PartitionIDs, id) {
+			return nil, &Error{Code: CodeInvalidRange, Hub: hp.Name, PartitionID: id,
+				Message: fmt.Sprintf("no such partition: the hub has %v", hp.PartitionIDs)}
+		}
+	}
+	out.Partitions = make([]PartitionBounds, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out.Partitions[i], errs[i] = c.partitionBounds(ctx, conf, id)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// partitionBounds asks the service for one partition's bounds.
+func (c *client) partitionBounds(ctx context.Context, conf *Conf, id string) (PartitionBounds, error) {
+	var pp azeventhubs.PartitionProperties
+	err := retry(ctx, conf, conf.EventHubName(), id, func(ctx context.Context) error {
+		var err error
+		pp, err = c.cc.GetPartitionProperties(ctx, id, nil)
+		return err
+	})
+	if err != nil {
+		return PartitionBounds{}, err
+	}
+	b := PartitionBounds{PartitionID: id, First: pp.BeginningSequenceNumber, End: pp.LastEnqueuedSequenceNumber + 1}
+	if pp.IsEmpty {
+		b.First = b.End
+	} else {
+		b.LastOffset = pp.LastEnqueuedOffset
+		b.LastEnqueued = pp.LastEnqueuedOn.UTC()
+	}
+	if b.First > b.End { // a service that reports an empty partition oddly
+		b.First = b.End
+	}
+	return b, nil
+}
+
+// retry runs op until it succeeds, fails permanently, or OperationTimeout
+// passes; the SDK retries inside each attempt as well.
+func retry(ctx context.Context, conf *Conf, hub, partition string, op func(context.Context) error) error {
+	octx, cancel := context.WithTimeout(ctx, conf.OperationTimeout())
+	defer cancel()
+	backoff := 50 * time.Millisecond
+	for {
+		err := op(octx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if e := permanent(err, hub, partition); e != nil {
+			return e
+		}
+		if octx.Err() != nil {
+			return &Error{Code: CodeTimeout, Hub: hub, PartitionID: partition,
+				Message: fmt.Sprintf("no answer within OperationTimeout (%s)", conf.OperationTimeout()), Err: err}
+		}
+		sleep(octx, &backoff)
+	}
+}

@@ -1,0 +1,213 @@
+package eventhubs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+)
+
+// idleTimeout is how long an unused receiver, and then an unused
+// connection, stays open. Long enough for a stream's batch interval, short
+// enough not to hold a partition long after a program stopped reading.
+const idleTimeout = 5 * time.Minute
+
+// pool holds one connection (azeventhubs.ConsumerClient) per namespace, hub,
+// consumer group and credential, and each partition's receiver on it.
+//
+// Lock order: pool.mu, then client.mu. A receiver's slot is taken without
+// either lock held.
+type pool struct {
+	mu       sync.Mutex
+	clients  map[clientKey]*client
+	janitor  bool // a janitor goroutine is running
+	idle     time.Duration
+	interval time.Duration
+}
+
+var defaultPool = newPool(idleTimeout)
+
+func newPool(idle time.Duration) *pool {
+	return &pool{clients: map[clientKey]*client{}, idle: idle, interval: idle / 4}
+}
+
+type clientKey struct {
+	namespace, hub, group string
+	credential            string // a hash: the secret itself stays out of the key
+}
+
+// client is one AMQP connection shared by all partitions of a hub and
+// consumer group.
+type client struct {
+	key clientKey
+	cc  *azeventhubs.ConsumerClient
+
+	mu        sync.Mutex
+	receivers map[string]*receiver
+	lastUsed  time.Time
+	users     int // readers between acquire and release
+	closed    bool
+}
+
+// receiver is a partition's open link, reused by the next read that starts
+// where the previous one ended.
+type receiver struct {
+	partitionID string
+	slot        chan struct{} // one reader at a time
+
+	// Owned by the holder of slot.
+	pc        *azeventhubs.PartitionClient
+	next      int64                            // the sequence number pc delivers next
+	pending   []*azeventhubs.ReceivedEventData // received but not handed out
+	exclusive bool
+	prefetch  int
+	lastUsed  time.Time
+}
+
+// clientFor returns the shared connection for conf, making it if needed.
+func (p *pool) clientFor(conf *Conf) (*client, error) {
+	cs, err := conf.ConnectionString()
+	if err != nil {
+		return nil, err
+	}
+	hub := conf.EventHubName()
+	cred := sha256.Sum256([]byte(cs.SharedAccessKeyName + "\x00" + cs.SharedAccessKey + "\x00" + cs.SharedAccessSignature))
+	key := clientKey{namespace: cs.Namespace(), hub: hub, group: conf.ConsumerGroup(), credential: hex.EncodeToString(cred[:8])}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.clients[key]; ok {
+		c.mu.Lock()
+		c.users++
+		c.lastUsed = time.Now()
+		c.mu.Unlock()
+		return c, nil
+	}
+	sdk := *cs
+	sdk.EntityPath = "" // the hub is passed on its own; the SDK refuses two names
+	cc, err := azeventhubs.NewConsumerClientFromConnectionString(sdk.forSDK(), hub, conf.ConsumerGroup(), &azeventhubs.ConsumerClientOptions{
+		ApplicationID: "ehstream",
+	})
+	if err != nil {
+		// The SDK's message may quote the string; ours says what is wrong.
+		return nil, &Error{Code: CodeInvalidConnectionString, Hub: hub, Message: "the SDK refused the connection string"}
+	}
+	c := &client{key: key, cc: cc, receivers: map[string]*receiver{}, lastUsed: time.Now(), users: 1}
+	p.clients[key] = c
+	if !p.janitor {
+		p.janitor = true
+		go p.sweep()
+	}
+	return c, nil
+}
+
+// release ends a use of the client that clientFor began.
+func (c *client) release() {
+	c.mu.Lock()
+	c.users--
+	c.lastUsed = time.Now()
+	c.mu.Unlock()
+}
+
+// acquire takes partition id's receiver for one reader; put gives it back.
+func (c *client) acquire(ctx context.Context, id string) (*receiver, error) {
+	c.mu.Lock()
+	r, ok := c.receivers[id]
+	if !ok {
+		r = &receiver{partitionID: id, slot: make(chan struct{}, 1), next: -1}
+		c.receivers[id] = r
+	}
+	c.mu.Unlock()
+	select {
+	case r.slot <- struct{}{}:
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *client) put(r *receiver) {
+	r.lastUsed = time.Now()
+	<-r.slot
+}
+
+// closeLink closes the receiver's link; the holder of the slot calls it.
+func (r *receiver) closeLink() {
+	if r.pc != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = r.pc.Close(ctx)
+		cancel()
+	}
+	r.pc, r.next, r.pending = nil, -1, nil
+}
+
+// sweep closes receivers and connections left idle, and ends when the pool
+// is empty.
+func (p *pool) sweep() {
+	t := time.NewTicker(p.interval)
+	defer t.Stop()
+	for range t.C {
+		p.mu.Lock()
+		var idle []*client
+		now := time.Now()
+		for k, c := range p.clients {
+			c.mu.Lock()
+			for id, r := range c.receivers {
+				select {
+				case r.slot <- struct{}{}:
+					if now.Sub(r.lastUsed) > p.idle {
+						r.closeLink()
+						delete(c.receivers, id)
+					}
+					<-r.slot
+				default: // in use
+				}
+			}
+			if len(c.receivers) == 0 && c.users == 0 && now.Sub(c.lastUsed) > p.idle {
+				c.closed = true
+				delete(p.clients, k)
+				idle = append(idle, c)
+			}
+			c.mu.Unlock()
+		}
+		done := len(p.clients) == 0
+		if done {
+			p.janitor = false
+		}
+		p.mu.Unlock()
+		for _, c := range idle {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = c.cc.Close(ctx)
+			cancel()
+		}
+		if done {
+			return
+		}
+	}
+}
+
+// CloseAll closes every pooled connection and receiver: call it when a
+// program is done reading, or let idle ones close by themselves after five
+// minutes. Reads in progress fail. Later reads open new connections.
+func CloseAll(ctx context.Context) error { return defaultPool.closeAll(ctx) }
+
+func (p *pool) closeAll(ctx context.Context) error {
+	p.mu.Lock()
+	clients := p.clients
+	p.clients = map[clientKey]*client{}
+	p.mu.Unlock()
+	var errs []error
+	for _, c := range clients {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		if err := c.cc.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,216 @@
+package eventhubs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// RDD is a bounded read of a set of offset ranges: the Spark connector's
+// EventHubsRDD. Each range is one partition task, read by its own goroutine
+// with events streamed to the caller, never loaded all at once (Collect
+// excepted). An RDD can be read more than once; each read goes to the
+// service again.
+type RDD struct {
+	conf    *Conf
+	ranges  []OffsetRange
+	skipped atomic.Int64
+}
+
+// CreateRDD checks conf and ranges and returns the RDD that reads them.
+// Each range must name the conf's hub and an existing partition and end no
+// later than the partition's last event + 1; a range that starts below the
+// partition's first available event fails with CodeDataLoss when
+// FailOnDataLoss is set. Nothing is read until ForeachPartition or Collect,
+// which check the bounds again.
+func CreateRDD(ctx context.Context, conf *Conf, ranges []OffsetRange) (*RDD, error) {
+	if err := conf.Validate(); err != nil {
+		return nil, err
+	}
+	conf = conf.Clone()
+	hub := conf.EventHubName()
+	var ids []string
+	for _, r := range ranges {
+		if err := r.Validate(); err != nil {
+			return nil, err
+		}
+		if r.Name != hub {
+			return nil, &Error{Code: CodeInvalidRange, Hub: r.Name, PartitionID: r.PartitionID,
+				Message: fmt.Sprintf("range %s names event hub %q, but the conf reads %q", r, r.Name, hub)}
+		}
+		if !slices.Contains(ids, r.PartitionID) {
+			ids = append(ids, r.PartitionID)
+		}
+	}
+	rdd := &RDD{conf: conf, ranges: slices.Clone(ranges)}
+	if len(ranges) == 0 {
+		return rdd, nil
+	}
+	c, err := defaultPool.clientFor(conf)
+	if err != nil {
+		return nil, err
+	}
+	defer c.release()
+	hp, err := c.describe(ctx, conf, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range ranges {
+		b := hp.Partitions[slices.Index(ids, r.PartitionID)]
+		if _, _, err := checkRange(quiet(conf), r, b); err != nil {
+			return nil, err
+		}
+	}
+	return rdd, nil
+}
+
+// quiet is conf without warnings: CreateRDD's check must not log a loss
+// that the read will log again.
+func quiet(conf *Conf) *Conf {
+	if conf.FailOnDataLoss() {
+		return conf
+	}
+	q := *conf
+	q.logger = discardLogger
+	return &q
+}
+
+// OffsetRanges is the ranges the RDD reads, one per partition task: the
+// guide's HasOffsetRanges.
+func (d *RDD) OffsetRanges() []OffsetRange { return slices.Clone(d.ranges) }
+
+// Count is the number of events in the ranges, computed without reading.
+// A read returns fewer when events were lost and FailOnDataLoss is off.
+func (d *RDD) Count() int64 {
+	var n int64
+	for _, r := range d.ranges {
+		n += r.Count()
+	}
+	return n
+}
+
+// Skipped is the number of events the last read found lost (retention) and
+// skipped, with FailOnDataLoss off.
+func (d *RDD) Skipped() int64 { return d.skipped.Load() }
+
+// Partition is one partition task of a read: a range and its events.
+type Partition struct {
+	index   int
+	r       OffsetRange
+	conf    *Conf
+	c       *client
+	ctx     context.Context
+	skipped int64
+	err     error
+}
+
+// Index is the task's position in OffsetRanges.
+func (p *Partition) Index() int { return p.index }
+
+// Range is the task's offset range.
+func (p *Partition) Range() OffsetRange { return p.r }
+
+// Skipped is how many of the range's events the read found lost and skipped
+// (FailOnDataLoss off), once Events has been read.
+func (p *Partition) Skipped() int64 { return p.skipped }
+
+// Events reads the range in sequence-number order. A failed read ends with
+// one (nil, err) pair; stop at the first error:
+//
+//	for ev, err := range p.Events() {
+//		if err != nil {
+//			return err
+//		}
+//		...
+//	}
+//
+// Breaking out early is fine: the receiver keeps its place for the next read.
+func (p *Partition) Events() iter.Seq2[*Event, error] {
+	return func(yield func(*Event, error) bool) {
+		stopped := false
+		skipped, err := readRange(p.ctx, p.conf, p.c, p.r, nil, func(e *Event) bool {
+			if !yield(e, nil) {
+				stopped = true
+				return false
+			}
+			return true
+		})
+		p.skipped = skipped
+		if err != nil {
+			p.err = err
+			if !stopped {
+				yield(nil, err)
+			}
+		}
+	}
+}
+
+// ForeachPartition runs fn for every range, each in its own goroutine, and
+// waits for all. The first error (from fn or from reading) cancels the
+// others' context and is returned; a read error is returned even if fn
+// ignored it. Ranges of the same partition take turns on its receiver.
+func (d *RDD) ForeachPartition(ctx context.Context, fn func(ctx context.Context, p *Partition) error) error {
+	d.skipped.Store(0)
+	if len(d.ranges) == 0 {
+		return nil
+	}
+	c, err := defaultPool.clientFor(d.conf)
+	if err != nil {
+		return err
+	}
+	defer c.release()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	fail := func(err error) {
+		once.Do(func() { first = err; cancel(err) })
+	}
+	for i, r := range d.ranges {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := &Partition{index: i, r: r, conf: d.conf, c: c, ctx: ctx}
+			err := fn(ctx, p)
+			d.skipped.Add(p.skipped)
+			switch {
+			case err != nil && p.err != nil && errors.Is(err, p.err):
+				fail(p.err) // fn passed the read's error on; it says where already
+			case err != nil:
+				fail(fmt.Errorf("%s partition %s [%d, %d): %w", r.Name, r.PartitionID, r.FromSeqNo, r.UntilSeqNo, err))
+			case p.err != nil:
+				fail(p.err)
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// Collect reads every range into memory, in range order. Use it for small
+// ranges; ForeachPartition streams.
+func (d *RDD) Collect(ctx context.Context) ([]*Event, error) {
+	parts := make([][]*Event, len(d.ranges))
+	err := d.ForeachPartition(ctx, func(ctx context.Context, p *Partition) error {
+		evs := make([]*Event, 0, min(p.Range().Count(), 1<<16))
+		for e, err := range p.Events() {
+			if err != nil {
+				return err
+			}
+			evs = append(evs, e)
+		}
+		parts[p.Index()] = evs
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.Concat(parts...), nil
+}

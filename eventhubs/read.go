@@ -1,0 +1,238 @@
+package eventhubs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/Azure/go-amqp"
+)
+
+// readRange reads r's events in order and hands each to yield, which
+// returns false to stop early. It checks r against the partition's bounds
+// first (bounds, when known, saves a management call), takes the
+// partition's receiver, reuses it when it stands at the range's start, and
+// retries transient failures until a read makes no progress for
+// OperationTimeout. skipped counts events lost to retention when
+// FailOnDataLoss is off.
+func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *PartitionBounds, yield func(*Event) bool) (skipped int64, err error) {
+	if r.Count() == 0 && b == nil {
+		return 0, nil
+	}
+	if b == nil {
+		pb, err := c.partitionBounds(ctx, conf, r.PartitionID)
+		if err != nil {
+			return 0, err
+		}
+		b = &pb
+	}
+	start, skipped, err := checkRange(conf, r, *b)
+	if err != nil || start == r.UntilSeqNo {
+		return skipped, err
+	}
+
+	rcv, err := c.acquire(ctx, r.PartitionID)
+	if err != nil {
+		return skipped, err
+	}
+	defer c.put(rcv)
+
+	next := start
+	deadline := time.Now().Add(conf.OperationTimeout())
+	var lastErr error
+	backoff := 50 * time.Millisecond
+	for next < r.UntilSeqNo {
+		if err := ctx.Err(); err != nil {
+			return skipped, err
+		}
+		if time.Now().After(deadline) {
+			rcv.closeLink()
+			return skipped, &Error{Code: CodeTimeout, Hub: r.Name, PartitionID: r.PartitionID,
+				Message: fmt.Sprintf("no progress reading [%d, %d) for %s (OperationTimeout); stopped at %d", start, r.UntilSeqNo, conf.OperationTimeout(), next), Err: lastErr}
+		}
+		if err := rcv.positionAt(ctx, c, conf, next); err != nil {
+			if e := permanent(err, r.Name, r.PartitionID); e != nil {
+				return skipped, e
+			}
+			lastErr = err
+			sleep(ctx, &backoff)
+			continue
+		}
+		events, err := rcv.receive(ctx, conf, int(min(r.UntilSeqNo-next, int64(max(conf.Prefetch(), 100)))))
+		if len(events) == 0 {
+			if ctx.Err() != nil {
+				return skipped, ctx.Err()
+			}
+			if e := permanent(err, r.Name, r.PartitionID); e != nil {
+				rcv.closeLink()
+				return skipped, e
+			}
+			// Nothing within ReceiverTimeout although the events exist, or a
+			// dropped link: start over from a fresh link at the same place.
+			if err == nil {
+				err = fmt.Errorf("no events within ReceiverTimeout (%s)", conf.ReceiverTimeout())
+			}
+			lastErr = err
+			rcv.closeLink()
+			sleep(ctx, &backoff)
+			continue
+		}
+		deadline = time.Now().Add(conf.OperationTimeout())
+		backoff = 50 * time.Millisecond
+		for i, e := range events {
+			switch {
+			case e.SequenceNumber < next:
+				continue // already delivered: a reconnect may replay
+			case e.SequenceNumber > next:
+				gap := min(e.SequenceNumber, r.UntilSeqNo) - next
+				if conf.FailOnDataLoss() {
+					rcv.closeLink()
+					return skipped, &Error{Code: CodeDataLoss, Hub: r.Name, PartitionID: r.PartitionID,
+						Message: fmt.Sprintf("wanted sequence number %d, the next available is %d: %d events were removed (retention) while reading [%d, %d)", next, e.SequenceNumber, gap, r.FromSeqNo, r.UntilSeqNo)}
+				}
+				conf.Logger().Warn("eventhubs: events lost while reading", "hub", r.Name, "partition", r.PartitionID,
+					"wanted", next, "available", e.SequenceNumber, "skipped", gap)
+				skipped += gap
+				next += gap
+			}
+			if e.SequenceNumber >= r.UntilSeqNo {
+				rcv.pending = append(rcv.pending[:0], events[i:]...)
+				rcv.next = next
+				return skipped, nil
+			}
+			next++
+			if !yield(newEvent(r.PartitionID, e)) {
+				rcv.pending = append(rcv.pending[:0], events[i+1:]...)
+				rcv.next = next
+				return skipped, nil
+			}
+		}
+		rcv.next = next
+	}
+	return skipped, nil
+}
+
+// checkRange compares r with the partition's bounds: past the end is an
+// error; below the first available event is data loss, an error or a skip.
+func checkRange(conf *Conf, r OffsetRange, b PartitionBounds) (start, skipped int64, err error) {
+	if r.UntilSeqNo > b.End || r.FromSeqNo > b.End {
+		return 0, 0, &Error{Code: CodeRangeOutOfBounds, Hub: r.Name, PartitionID: r.PartitionID,
+			Message: fmt.Sprintf("range [%d, %d) ends past the last event: the partition holds [%d, %d)", r.FromSeqNo, r.UntilSeqNo, b.First, b.End)}
+	}
+	if r.FromSeqNo >= b.First {
+		return r.FromSeqNo, 0, nil
+	}
+	lost := min(r.UntilSeqNo, b.First) - r.FromSeqNo
+	if conf.FailOnDataLoss() {
+		return 0, 0, &Error{Code: CodeDataLoss, Hub: r.Name, PartitionID: r.PartitionID,
+			Message: fmt.Sprintf("wanted sequence number %d, the first available is %d: %d events of range [%d, %d) are gone (retention); set FailOnDataLoss false to read what is left", r.FromSeqNo, b.First, lost, r.FromSeqNo, r.UntilSeqNo)}
+	}
+	conf.Logger().Warn("eventhubs: events lost before reading", "hub", r.Name, "partition", r.PartitionID,
+		"wanted", r.FromSeqNo, "available", b.First, "skipped", lost)
+	return r.FromSeqNo + lost, lost, nil
+}
+
+// positionAt makes sure the receiver delivers seq next, reusing its link
+// when it already stands there and opening a new one otherwise.
+func (r *receiver) positionAt(ctx context.Context, c *client, conf *Conf, seq int64) error {
+	if r.pc != nil && r.next == seq && r.exclusive == conf.Exclusive() && r.prefetch == conf.Prefetch() {
+		return nil
+	}
+	r.closeLink()
+	opts := &azeventhubs.PartitionClientOptions{
+		StartPosition: azeventhubs.StartPosition{SequenceNumber: &seq, Inclusive: true},
+		Prefetch:      int32(conf.Prefetch()),
+	}
+	if conf.Exclusive() {
+		var level int64
+		opts.OwnerLevel = &level
+	}
+	pc, err := c.cc.NewPartitionClient(r.partitionID, opts)
+	if err != nil {
+		return err
+	}
+	r.pc, r.next, r.exclusive, r.prefetch = pc, seq, conf.Exclusive(), conf.Prefetch()
+	return nil
+}
+
+// receive returns up to n events: first what an earlier read left pending,
+// then from the link within ReceiverTimeout.
+func (r *receiver) receive(ctx context.Context, conf *Conf, n int) ([]*azeventhubs.ReceivedEventData, error) {
+	if len(r.pending) > 0 {
+		k := min(n, len(r.pending))
+		out := r.pending[:k:k]
+		r.pending = r.pending[k:]
+		return out, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, conf.ReceiverTimeout())
+	defer cancel()
+	events, err := r.pc.ReceiveEvents(rctx, n, nil)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = nil // the receive timed out, which the caller handles
+	}
+	return events, err
+}
+
+// permanent turns an error that retrying cannot fix into an *Error, and
+// returns nil for transient ones.
+func permanent(err error, hub, partition string) *Error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	mk := func(code ErrorCode, msg string) *Error {
+		return &Error{Code: code, Hub: hub, PartitionID: partition, Message: msg, Err: err}
+	}
+	var sdkErr *azeventhubs.Error
+	if errors.As(err, &sdkErr) {
+		switch sdkErr.Code {
+		case azeventhubs.ErrorCodeUnauthorizedAccess:
+			return mk(CodeUnauthorized, "the service refused the credentials")
+		case azeventhubs.ErrorCodeOwnershipLost:
+			return mk(CodeOwnershipLost, "another reader with the same or a higher owner level took the partition in this consumer group")
+		}
+	}
+	var amqpErr *amqp.Error
+	if errors.As(err, &amqpErr) {
+		switch amqpErr.Condition {
+		case amqp.ErrCondNotFound:
+			return mk(CodeNotFound, "the hub, partition or consumer group does not exist")
+		case amqp.ErrCondUnauthorizedAccess:
+			return mk(CodeUnauthorized, "the service refused the credentials")
+		case "amqp:link:stolen":
+			return mk(CodeOwnershipLost, "another reader with the same or a higher owner level took the partition in this consumer group")
+		case amqp.ErrCondNotAllowed, "com.microsoft:entity-disabled", "com.microsoft:argument-out-of-range",
+			amqp.ErrCondResourceLimitExceeded, amqp.ErrCondMessageSizeExceeded, "com.microsoft:argument-error":
+			return mk(CodeInvalidRange, "the service refused the request")
+		}
+	}
+	var rpc interface{ RPCCode() int }
+	if errors.As(err, &rpc) {
+		switch rpc.RPCCode() {
+		case http.StatusNotFound:
+			return mk(CodeNotFound, "the hub, partition or consumer group does not exist")
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return mk(CodeUnauthorized, "the service refused the credentials")
+		case http.StatusBadRequest:
+			return mk(CodeInvalidRange, "the service refused the request")
+		}
+	}
+	return nil
+}
+
+// sleep waits out a backoff that doubles up to two seconds.
+func sleep(ctx context.Context, backoff *time.Duration) {
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	*backoff = min(*backoff*2, 2*time.Second)
+}
