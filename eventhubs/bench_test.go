@@ -1,0 +1,101 @@
+package eventhubs_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/eventhubs"
+)
+
+// BenchmarkReadRange reads one range of 200,000 100-byte events from the
+// emulator over TCP, with a bare SDK PartitionClient and with CreateRDD, in
+// the same process. Compare their events/s:
+//
+//	go test -run x -bench ReadRange -count 5 ./eventhubs/
+func BenchmarkReadRange(b *testing.B) {
+	const n = 200_000
+	srv := startEmulator(b, emulator.HubConfig{Name: "bench", PartitionCount: 1})
+	ctx := context.Background()
+	fillBodies(b, ctx, srv, "bench", "0", n, 100)
+
+	b.Run("sdk", func(b *testing.B) {
+		cc, err := azeventhubs.NewConsumerClientFromConnectionString(srv.ConnectionString("bench"), "", azeventhubs.DefaultConsumerGroup, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cc.Close(ctx)
+		start := time.Now()
+		for b.Loop() {
+			from, level := int64(0), int64(0)
+			pc, err := cc.NewPartitionClient("0", &azeventhubs.PartitionClientOptions{
+				StartPosition: azeventhubs.StartPosition{SequenceNumber: &from, Inclusive: true},
+				OwnerLevel:    &level, Prefetch: eventhubs.DefaultPrefetch})
+			if err != nil {
+				b.Fatal(err)
+			}
+			got := 0
+			for got < n {
+				evs, err := pc.ReceiveEvents(ctx, min(n-got, eventhubs.DefaultPrefetch), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				got += len(evs)
+			}
+			pc.Close(ctx)
+		}
+		b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "events/s")
+	})
+
+	b.Run("rdd", func(b *testing.B) {
+		conf := eventhubs.NewConf(srv.ConnectionString("bench"))
+		ranges := []eventhubs.OffsetRange{{Name: "bench", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: n}}
+		start := time.Now()
+		for b.Loop() {
+			rdd, err := eventhubs.CreateRDD(ctx, conf, ranges)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got := 0
+			err = rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
+				for _, err := range p.Events() {
+					if err != nil {
+						return err
+					}
+					got++
+				}
+				return nil
+			})
+			if err != nil || got != n {
+				b.Fatalf("read %d events, %v", got, err)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "events/s")
+	})
+}
+
+// fillBodies sends n events of size bytes to a partition.
+func fillBodies(b testing.TB, ctx context.Context, srv *emulator.Server, hub, partition string, n, size int) {
+	p, err := azeventhubs.NewProducerClientFromConnectionString(srv.ConnectionString(hub), "", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(ctx)
+	body := make([]byte, size)
+	for i := 0; i < n; {
+		batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionID: &partition})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for ; i < n; i++ {
+			if err := batch.AddEventData(&azeventhubs.EventData{Body: body}, nil); err != nil {
+				break
+			}
+		}
+		if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

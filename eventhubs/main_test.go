@@ -1,0 +1,16 @@
+package eventhubs_test
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	azlog "github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("EH_DEBUG") != "" {
+		azlog.SetListener(func(e azlog.Event, s string) { fmt.Fprintf(os.Stderr, "[%s] %s\n", e, s) })
+	}
+	os.Exit(m.Run())
+}
