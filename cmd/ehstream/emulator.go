@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,7 +13,8 @@ import (
 	"github.com/ehstream/ehstream/emulator"
 )
 
-func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runEmulator(ctx context.Context, args []string, std stdio) error {
+	stdout, stderr := std.out, std.err
 	fs := newFlagSet("emulator", stderr)
 	listen := fs.String("listen", "127.0.0.1:5672", "AMQP listen address (host:port)")
 	data := fs.String("data", "./ehdata", "directory for the partition logs")

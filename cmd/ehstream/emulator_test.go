@@ -265,7 +265,7 @@ func TestEmulatorBadFlags(t *testing.T) {
 		{"nosuchcommand"},
 	} {
 		var out, errOut strings.Builder
-		code := run(context.Background(), args, &out, &errOut)
+		code := run(context.Background(), args, stdio{in: strings.NewReader(""), out: &out, err: &errOut})
 		if code == 0 || !strings.Contains(errOut.String(), "ehstream") {
 			t.Errorf("ehstream %v: exit %d, stderr %q; want a failure that says what was wrong", args, code, errOut.String())
 		}

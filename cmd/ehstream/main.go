@@ -1,5 +1,5 @@
 // Command ehstream is the command-line face of ehstream: a local Event Hubs
-// (emulator) today; reading, sending and streaming come with the connector.
+// (emulator), and sending to, describing and reading ranges of any hub.
 package main
 
 import (
@@ -17,21 +17,31 @@ import (
 type command struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	run     func(ctx context.Context, args []string, std stdio) error
+}
+
+// stdio is a command's standard input, output and error.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
 }
 
 var commands = []command{
 	{"emulator", "run a local Event Hubs that the official SDKs connect to", runEmulator},
+	{"info", "show a hub's partitions and their sequence numbers", runInfo},
+	{"send", "send stdin's lines (or JSON objects) as events", runSend},
+	{"read", "read offset ranges of sequence numbers as JSON lines", runRead},
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}))
 }
 
 // run is main without the process: tests call it directly.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, std stdio) int {
+	stderr := std.err
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -41,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
-			err := c.run(ctx, args[1:], stdout, stderr)
+			err := c.run(ctx, args[1:], std)
 			switch {
 			case err == nil:
 				return 0

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/ehstream/ehstream/eventhubs"
+)
+
+// envConnectionString is read when --connection-string is not given, so the
+// secret need not appear in shell history or process listings.
+const envConnectionString = "EVENTHUB_CONNECTION_STRING"
+
+// hubFlags are the flags every command that talks to a hub takes.
+type hubFlags struct {
+	connStr          string
+	hub              string
+	consumerGroup    string
+	operationTimeout time.Duration
+}
+
+func addHubFlags(fs *flag.FlagSet, withGroup bool) *hubFlags {
+	h := &hubFlags{}
+	fs.StringVar(&h.connStr, "connection-string", "", "Event Hubs connection string (default: $"+envConnectionString+")")
+	fs.StringVar(&h.hub, "hub", "", "event hub name (default: the connection string's EntityPath)")
+	if withGroup {
+		fs.StringVar(&h.consumerGroup, "consumer-group", eventhubs.DefaultConsumerGroup, "consumer group")
+	}
+	fs.DurationVar(&h.operationTimeout, "operation-timeout", eventhubs.DefaultOperationTimeout, "how long an operation may take, retries included")
+	return h
+}
+
+// conf builds the Conf the flags describe. Errors never print the secret.
+func (h *hubFlags) conf() (*eventhubs.Conf, error) {
+	cs := h.connStr
+	if cs == "" {
+		cs = os.Getenv(envConnectionString)
+	}
+	if cs == "" {
+		return nil, usageError{errors.New("no connection string: pass --connection-string or set " + envConnectionString +
+			" (for a local hub, run 'ehstream emulator' and use the string it prints)")}
+	}
+	if h.operationTimeout <= 0 {
+		return nil, usageError{fmt.Errorf("--operation-timeout %s: want a positive duration", h.operationTimeout)}
+	}
+	conf := eventhubs.NewConf(cs).SetOperationTimeout(h.operationTimeout)
+	if h.hub != "" {
+		conf.SetEventHubName(h.hub)
+	}
+	if h.consumerGroup != "" {
+		conf.SetConsumerGroup(h.consumerGroup)
+	}
+	if err := conf.Validate(); err != nil {
+		return nil, usageError{err}
+	}
+	return conf, nil
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ehstream/ehstream/eventhubs"
+)
+
+func runInfo(ctx context.Context, args []string, std stdio) error {
+	fs := newFlagSet("info", std.err)
+	h := addHubFlags(fs, false)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	conf, err := h.conf()
+	if err != nil {
+		return err
+	}
+	hp, err := eventhubs.DescribeHub(ctx, conf)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printInfoJSON(std, hp)
+	}
+	fmt.Fprintf(std.out, "hub %s: %d partitions, created %s\n", hp.Name, len(hp.PartitionIDs), formatTime(hp.CreatedOn))
+	tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tFIRST\tLAST\tEVENTS\tLAST OFFSET\tLAST ENQUEUED")
+	for _, b := range hp.Partitions {
+		if b.Empty() {
+			fmt.Fprintf(tw, "%s\t-\t-\t0\t-\t-\n", b.PartitionID)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", b.PartitionID, b.First, b.End-1, b.End-b.First, b.LastOffset, formatTime(b.LastEnqueued))
+	}
+	return tw.Flush()
+}
+
+type partitionInfoJSON struct {
+	ID                  string     `json:"id"`
+	Empty               bool       `json:"empty"`
+	FirstSequenceNumber *int64     `json:"firstSequenceNumber"`
+	LastSequenceNumber  *int64     `json:"lastSequenceNumber"`
+	NextSequenceNumber  int64      `json:"nextSequenceNumber"`
+	LastOffset          string     `json:"lastOffset,omitempty"`
+	LastEnqueuedTime    *time.Time `json:"lastEnqueuedTime,omitempty"`
+}
+
+func printInfoJSON(std stdio, hp *eventhubs.HubProperties) error {
+	out := struct {
+		Name       string              `json:"name"`
+		CreatedOn  time.Time           `json:"createdOn"`
+		Partitions []partitionInfoJSON `json:"partitions"`
+	}{Name: hp.Name, CreatedOn: hp.CreatedOn.UTC()}
+	for _, b := range hp.Partitions {
+		p := partitionInfoJSON{ID: b.PartitionID, Empty: b.Empty(), NextSequenceNumber: b.End}
+		if !b.Empty() {
+			first, last, t := b.First, b.End-1, b.LastEnqueued
+			p.FirstSequenceNumber, p.LastSequenceNumber, p.LastOffset, p.LastEnqueuedTime = &first, &last, b.LastOffset, &t
+		}
+		out.Partitions = append(out.Partitions, p)
+	}
+	enc := json.NewEncoder(std.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}

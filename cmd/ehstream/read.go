@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ehstream/ehstream/eventhubs"
+)
+
+func runRead(ctx context.Context, args []string, std stdio) error {
+	fs := newFlagSet("read", std.err)
+	h := addHubFlags(fs, true)
+	var rangeArgs []string
+	fs.Func("range", "PARTITION:FROM:UNTIL, sequence numbers from inclusive, until exclusive (repeatable)", func(s string) error {
+		rangeArgs = append(rangeArgs, s)
+		return nil
+	})
+	all := fs.Bool("all", false, "read everything each partition holds now")
+	failOnDataLoss := fs.Bool("fail-on-data-loss", true, "fail when events of a range are gone (retention); false skips them and says how many")
+	receiverTimeout := fs.Duration("receiver-timeout", eventhubs.DefaultReceiverTimeout, "how long one receive call may wait")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if len(rangeArgs) == 0 && !*all {
+		return usageError{errors.New("nothing to read: give --range PARTITION:FROM:UNTIL (repeatable) or --all")}
+	}
+	if len(rangeArgs) > 0 && *all {
+		return usageError{errors.New("--range and --all cannot be used together")}
+	}
+	if *receiverTimeout <= 0 {
+		return usageError{fmt.Errorf("--receiver-timeout %s: want a positive duration", *receiverTimeout)}
+	}
+	conf, err := h.conf()
+	if err != nil {
+		return err
+	}
+	conf.SetFailOnDataLoss(*failOnDataLoss).SetReceiverTimeout(*receiverTimeout)
+	hub := conf.EventHubName()
+
+	var ranges []eventhubs.OffsetRange
+	for _, s := range rangeArgs {
+		r, err := eventhubs.ParseOffsetRange(hub, s)
+		if err != nil {
+			return usageError{fmt.Errorf("--range: %v", err)}
+		}
+		ranges = append(ranges, r)
+	}
+	if *all {
+		hp, err := eventhubs.DescribeHub(ctx, conf)
+		if err != nil {
+			return err
+		}
+		for _, b := range hp.Partitions {
+			ranges = append(ranges, eventhubs.OffsetRange{Name: hub, PartitionID: b.PartitionID, FromSeqNo: b.First, UntilSeqNo: b.End})
+		}
+	}
+	rdd, err := eventhubs.CreateRDD(ctx, conf, ranges)
+	if err != nil {
+		return err
+	}
+
+	w := bufio.NewWriterSize(std.out, 256<<10)
+	var mu sync.Mutex // one line at a time from the partition goroutines
+	err = rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
+		var buf []byte
+		for ev, err := range p.Events() {
+			if err != nil {
+				return err
+			}
+			buf, err = appendEventJSON(buf[:0], ev)
+			if err != nil {
+				return fmt.Errorf("event %d: %v", ev.SequenceNumber, err)
+			}
+			mu.Lock()
+			_, err = w.Write(buf)
+			mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return err
+	}
+	if n := rdd.Skipped(); n > 0 {
+		fmt.Fprintf(std.err, "ehstream read: %d events were gone (retention) and skipped\n", n)
+	}
+	return nil
+}
+
+// eventJSON is one line of read's output.
+type eventJSON struct {
+	Partition      string         `json:"partition"`
+	SequenceNumber int64          `json:"sequenceNumber"`
+	Offset         string         `json:"offset"`
+	EnqueuedTime   string         `json:"enqueuedTime"`
+	PartitionKey   *string        `json:"partitionKey"`
+	ContentType    string         `json:"contentType,omitempty"`
+	MessageID      string         `json:"messageId,omitempty"`
+	Properties     map[string]any `json:"properties"`
+	Body           string         `json:"body"`
+	BodyEncoding   string         `json:"bodyEncoding,omitempty"`
+}
+
+func appendEventJSON(dst []byte, ev *eventhubs.Event) ([]byte, error) {
+	out := eventJSON{
+		Partition:      ev.PartitionID,
+		SequenceNumber: ev.SequenceNumber,
+		Offset:         ev.Offset,
+		EnqueuedTime:   ev.EnqueuedTime.UTC().Format(time.RFC3339Nano),
+		ContentType:    ev.ContentType,
+		MessageID:      ev.MessageID,
+		Properties:     ev.Properties,
+	}
+	if ev.PartitionKey != "" {
+		out.PartitionKey = &ev.PartitionKey
+	}
+	if out.Properties == nil {
+		out.Properties = map[string]any{}
+	}
+	if utf8.Valid(ev.Body) {
+		out.Body = string(ev.Body)
+	} else {
+		out.Body = base64.StdEncoding.EncodeToString(ev.Body)
+		out.BodyEncoding = "base64"
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		// A property JSON cannot hold (an AMQP map with non-string keys,
+		// say): print it as Go would rather than stop the read.
+		props := make(map[string]any, len(out.Properties))
+		for k, v := range out.Properties {
+			if _, err := json.Marshal(v); err != nil {
+				v = fmt.Sprint(v)
+			}
+			props[k] = v
+		}
+		out.Properties = props
+		if b, err = json.Marshal(out); err != nil {
+			return dst, err
+		}
+	}
+	return append(append(dst, b...), '\n'), nil
+}
