@@ -2,6 +2,7 @@ package eventhubs
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -126,7 +127,7 @@ func (c *ConnectionString) Validate() error {
 	}
 	u, err := url.Parse(c.Endpoint)
 	if err != nil || !strings.EqualFold(u.Scheme, "sb") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
-		u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+		u.RawQuery != "" || u.User != nil || u.Fragment != "" || strings.Contains(c.Endpoint, ";") {
 		return csError("Endpoint=%q: want sb://<namespace>.servicebus.windows.net/ (or sb://host:port for an emulator)", redactURL(c.Endpoint))
 	}
 	if port := u.Port(); port != "" {
@@ -276,7 +277,9 @@ func parseTimeout(s string) (time.Duration, error) {
 		h, err1 := strconv.Atoi(parts[0])
 		m, err2 := strconv.Atoi(parts[1])
 		sec, err3 := strconv.ParseFloat(parts[2], 64)
-		if err1 == nil && err2 == nil && err3 == nil && h >= 0 && m >= 0 && m < 60 && sec >= 0 && sec < 60 {
+		// h is bounded so that h hours, 59 minutes and 59.9 seconds fit in a Duration.
+		if err1 == nil && err2 == nil && err3 == nil && h >= 0 && int64(h) < int64(math.MaxInt64/time.Hour) &&
+			m >= 0 && m < 60 && sec >= 0 && sec < 60 {
 			d := time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec*float64(time.Second))
 			if d > 0 {
 				return d, nil

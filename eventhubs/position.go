@@ -93,6 +93,11 @@ func (p EventPosition) Validate() error {
 		if p.time.IsZero() {
 			return errorf(CodeInvalidConf, "position %s: the enqueued time is not set", p)
 		}
+		// Years outside 1..9999 in UTC have no RFC 3339 form, so such a
+		// position could not be written to a conf or checkpoint.
+		if y := p.time.UTC().Year(); y < 1 || y > 9999 {
+			return errorf(CodeInvalidConf, "position %s: the enqueued time is outside the years 1 to 9999 (UTC)", p)
+		}
 	default:
 		return errorf(CodeInvalidConf, "position of unknown kind %d", p.kind)
 	}
