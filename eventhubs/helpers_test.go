@@ -53,15 +53,23 @@ func testConf(srv *emulator.Server, hub string) *eventhubs.Conf {
 // i counting on from first, and returns once all are acknowledged.
 func fill(t testing.TB, ctx context.Context, srv *emulator.Server, hub, partition string, first, n int) {
 	t.Helper()
+	if err := produce(ctx, srv, hub, partition, first, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// produce is fill for goroutines other than the test's: it returns the
+// error instead of failing the test.
+func produce(ctx context.Context, srv *emulator.Server, hub, partition string, first, n int) error {
 	p, err := azeventhubs.NewProducerClientFromConnectionString(srv.ConnectionString(""), hub, nil)
 	if err != nil {
-		t.Fatalf("producer: %v", err)
+		return fmt.Errorf("producer: %w", err)
 	}
 	defer p.Close(context.Background())
 	for i := 0; i < n; {
 		batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionID: &partition})
 		if err != nil {
-			t.Fatalf("new batch: %v", err)
+			return fmt.Errorf("new batch: %w", err)
 		}
 		for ; i < n; i++ {
 			e := &azeventhubs.EventData{Body: []byte(body(partition, first+i)), Properties: map[string]any{"i": int64(first + i)}}
@@ -70,9 +78,29 @@ func fill(t testing.TB, ctx context.Context, srv *emulator.Server, hub, partitio
 			}
 		}
 		if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
-			t.Fatalf("send: %v", err)
+			return fmt.Errorf("send: %w", err)
 		}
 	}
+	return nil
+}
+
+// produceInRounds writes perPartition events to each partition in rounds
+// of step events per partition, from a goroutine; the channel gets the
+// outcome.
+func produceInRounds(ctx context.Context, srv *emulator.Server, hub string, partitions, perPartition, step int) <-chan error {
+	produced := make(chan error, 1)
+	go func() {
+		for first := 0; first < perPartition; first += step {
+			for p := range partitions {
+				if err := produce(ctx, srv, hub, fmt.Sprint(p), first, min(step, perPartition-first)); err != nil {
+					produced <- err
+					return
+				}
+			}
+		}
+		produced <- nil
+	}()
+	return produced
 }
 
 func body(partition string, i int) string { return fmt.Sprintf("p%s-%d", partition, i) }
@@ -95,4 +123,45 @@ func errCode(err error) eventhubs.ErrorCode {
 		return ""
 	}
 	return e.Code
+}
+
+// reader is another program's reader of a partition, exclusive (owner
+// level 0) or not, reading one event per receive from the start.
+type reader struct {
+	pc *azeventhubs.PartitionClient
+}
+
+func newReader(t testing.TB, ctx context.Context, srv *emulator.Server, hub, partition string, exclusive bool) *reader {
+	t.Helper()
+	cc, err := azeventhubs.NewConsumerClientFromConnectionString(srv.ConnectionString(hub), "", azeventhubs.DefaultConsumerGroup, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close(context.Background()) })
+	earliest := true
+	opts := &azeventhubs.PartitionClientOptions{Prefetch: -1, StartPosition: azeventhubs.StartPosition{Earliest: &earliest}}
+	if exclusive {
+		opts.OwnerLevel = new(int64)
+	}
+	pc, err := cc.NewPartitionClient(partition, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close(context.Background()) })
+	o := &reader{pc: pc}
+	if err := o.receive(ctx); err != nil { // attaches: the partition is taken
+		t.Fatal(err)
+	}
+	return o
+}
+
+// receive takes one event; it fails once the partition was taken away.
+func (o *reader) receive(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	evs, err := o.pc.ReceiveEvents(rctx, 1, nil)
+	if err == nil && len(evs) != 1 {
+		err = fmt.Errorf("received %d events, want 1", len(evs))
+	}
+	return err
 }

@@ -19,6 +19,9 @@ type RDD struct {
 	conf    *Conf
 	ranges  []OffsetRange
 	skipped atomic.Int64
+	// bounds, when set, are the partitions' bounds at planning time: a
+	// direct stream's batch saves a management call per range.
+	bounds map[string]PartitionBounds
 }
 
 // CreateRDD checks conf and ranges and returns the RDD that reads them.
@@ -104,6 +107,7 @@ type Partition struct {
 	conf    *Conf
 	c       *client
 	ctx     context.Context
+	bounds  *PartitionBounds
 	skipped int64
 	err     error
 }
@@ -132,7 +136,7 @@ func (p *Partition) Skipped() int64 { return p.skipped }
 func (p *Partition) Events() iter.Seq2[*Event, error] {
 	return func(yield func(*Event, error) bool) {
 		stopped := false
-		skipped, err := readRange(p.ctx, p.conf, p.c, p.r, nil, func(e *Event) bool {
+		skipped, err := readRange(p.ctx, p.conf, p.c, p.r, p.bounds, func(e *Event) bool {
 			if !yield(e, nil) {
 				stopped = true
 				return false
@@ -178,6 +182,9 @@ func (d *RDD) ForeachPartition(ctx context.Context, fn func(ctx context.Context,
 		go func() {
 			defer wg.Done()
 			p := &Partition{index: i, r: r, conf: d.conf, c: c, ctx: ctx}
+			if b, ok := d.bounds[r.PartitionID]; ok {
+				p.bounds = &b
+			}
 			err := fn(ctx, p)
 			d.skipped.Add(p.skipped)
 			switch {

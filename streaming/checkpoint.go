@@ -1,0 +1,74 @@
+package streaming
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+)
+
+// Checkpoint is a stream's position: the last batch whose plan was written,
+// and whether its output finished. It holds offsets and the inputs'
+// identities, never anything of the program.
+type Checkpoint struct {
+	Version int               `json:"version"`
+	Batch   int64             `json:"batch"`
+	Time    time.Time         `json:"time"`
+	Done    bool              `json:"done"` // the output returned nil for every input
+	Inputs  []InputCheckpoint `json:"inputs"`
+}
+
+// InputCheckpoint is one input's part of a Checkpoint.
+type InputCheckpoint struct {
+	Identity Identity `json:"identity"`
+	Ranges   []Range  `json:"ranges"`
+}
+
+// checkpointVersion is the format written; older ones are read, newer refused.
+const checkpointVersion = 1
+
+// CheckpointStore keeps a stream's checkpoint. Save must replace the stored
+// checkpoint atomically and durably: after a crash Load returns the old one
+// or the new one, whole.
+type CheckpointStore interface {
+	// Load returns the stored checkpoint, or nil when there is none.
+	Load(ctx context.Context) (*Checkpoint, error)
+	Save(ctx context.Context, c *Checkpoint) error
+}
+
+// CheckpointError is a checkpoint that cannot be used by this stream.
+type CheckpointError struct {
+	Message string
+}
+
+func (e *CheckpointError) Error() string { return "streaming: checkpoint: " + e.Message }
+
+// matchInputs checks that a loaded checkpoint was made by inputs with the
+// same identities, in the same order, and returns each input's position to
+// resume from: the Until of its ranges.
+func matchInputs(c *Checkpoint, inputs []Input) ([]map[string]int64, error) {
+	if c.Version > checkpointVersion || c.Version < 1 {
+		return nil, &CheckpointError{Message: fmt.Sprintf("format version %d; this build reads versions 1 to %d", c.Version, checkpointVersion)}
+	}
+	if len(c.Inputs) != len(inputs) {
+		return nil, &CheckpointError{Message: fmt.Sprintf("it was made by a program with %d input stream(s), this one has %d; use a new checkpoint store, or the same streams", len(c.Inputs), len(inputs))}
+	}
+	resume := make([]map[string]int64, len(inputs))
+	for i, in := range inputs {
+		want, got := in.Identity(), c.Inputs[i].Identity
+		if !maps.Equal(want, got) {
+			return nil, &CheckpointError{Message: fmt.Sprintf("input %d: the checkpoint was made reading %s, but this stream reads %s; use a new checkpoint store for another hub or consumer group", i, got, want)}
+		}
+		resume[i] = map[string]int64{}
+		for _, r := range c.Inputs[i].Ranges {
+			if r.From < 0 || r.Until < r.From {
+				return nil, &CheckpointError{Message: fmt.Sprintf("input %d: range %s is not a range", i, r)}
+			}
+			if _, dup := resume[i][r.Partition]; dup {
+				return nil, &CheckpointError{Message: fmt.Sprintf("input %d: partition %q appears twice", i, r.Partition)}
+			}
+			resume[i][r.Partition] = r.Until
+		}
+	}
+	return resume, nil
+}

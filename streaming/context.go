@@ -1,0 +1,279 @@
+package streaming
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Context runs a stream's batches: the Go form of Spark's StreamingContext.
+// Create it, add inputs (eventhubs.CreateDirectStream) and optionally a
+// checkpoint store and listeners, then Run it. A Context runs once.
+type Context struct {
+	interval time.Duration
+	log      *slog.Logger
+
+	mu          sync.Mutex
+	inputs      []Input
+	listeners   []Listener
+	store       CheckpointStore
+	running     bool // Run was called
+	stopping    bool
+	stopCh      chan struct{} // closed by Stop
+	cancelBatch context.CancelCauseFunc
+}
+
+// ContextOptions holds the optional settings of NewContext; nil means
+// defaults.
+type ContextOptions struct {
+	// Logger gets the engine's warnings and, unless NoBatchLog, one line per
+	// batch. Nil means slog.Default().
+	Logger *slog.Logger
+	// NoBatchLog turns off the default listener's line per batch.
+	NoBatchLog bool
+}
+
+// NewContext returns a Context whose batches are due every batchInterval.
+func NewContext(batchInterval time.Duration, opts *ContextOptions) (*Context, error) {
+	if batchInterval <= 0 {
+		return nil, fmt.Errorf("streaming: batch interval %s: must be positive", batchInterval)
+	}
+	if opts == nil {
+		opts = &ContextOptions{}
+	}
+	c := &Context{interval: batchInterval, log: opts.Logger, stopCh: make(chan struct{})}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if !opts.NoBatchLog {
+		c.listeners = append(c.listeners, logListener{log: c.log})
+	}
+	return c, nil
+}
+
+// BatchInterval is the time between batches.
+func (c *Context) BatchInterval() time.Duration { return c.interval }
+
+// Logger is the Context's logger, for inputs to warn through.
+func (c *Context) Logger() *slog.Logger { return c.log }
+
+var errRunning = errors.New("streaming: the Context is already running; add inputs and stores before Run")
+
+// AddInput registers an input. Inputs are added before Run, in an order a
+// restarted program must repeat when it uses the same checkpoint.
+func (c *Context) AddInput(in Input) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running {
+		return errRunning
+	}
+	c.inputs = append(c.inputs, in)
+	return nil
+}
+
+// Checkpoint makes the stream write each batch's plan to store before its
+// output runs, mark it done after, and resume from it on Run. NewDirStore
+// is the default store.
+func (c *Context) Checkpoint(store CheckpointStore) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running {
+		return errRunning
+	}
+	c.store = store
+	return nil
+}
+
+// AddListener registers a listener for completed batches.
+func (c *Context) AddListener(l Listener) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.listeners = append(c.listeners, l)
+}
+
+// Stop ends Run. A graceful stop lets the running batch finish, output and
+// checkpoint included; otherwise the batch is cancelled and, not being
+// marked done, runs again after a restart. Stop returns at once; Run returns
+// when the stream has stopped.
+func (c *Context) Stop(graceful bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.stopping {
+		c.stopping = true
+		close(c.stopCh)
+	}
+	if !graceful && c.cancelBatch != nil {
+		c.cancelBatch(errStopped)
+	}
+}
+
+var errStopped = errors.New("streaming: stopped")
+
+func (c *Context) stopped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopping
+}
+
+// Run starts the inputs, replays the checkpoint's unfinished batch if there
+// is one, and runs a batch every interval until Stop (it returns nil), ctx
+// ends (it returns ctx's cause), or a batch fails (it returns the error,
+// and the batch is not marked done). A batch that takes longer than the
+// interval delays the ones after it; the delay is in BatchInfo.
+func (c *Context) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.running {
+		c.mu.Unlock()
+		return errors.New("streaming: Run called twice; a Context runs once")
+	}
+	c.running = true
+	inputs, store := slices.Clone(c.inputs), c.store
+	c.mu.Unlock()
+	if len(inputs) == 0 {
+		return errors.New("streaming: no input streams; create one (eventhubs.CreateDirectStream) before Run")
+	}
+	err := c.run(ctx, inputs, store)
+	if err != nil && c.stopped() && errors.Is(err, errStopped) {
+		return nil
+	}
+	if err != nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore) error {
+	var ck *Checkpoint
+	resume := make([]map[string]int64, len(inputs))
+	if store != nil {
+		var err error
+		if ck, err = store.Load(ctx); err != nil {
+			return err
+		}
+		if ck != nil {
+			if resume, err = matchInputs(ck, inputs); err != nil {
+				return err
+			}
+		}
+	}
+	for i, in := range inputs {
+		if err := in.Start(ctx, resume[i]); err != nil {
+			return fmt.Errorf("streaming: starting input %d (%s): %w", i, in.Identity(), err)
+		}
+		defer in.Stop()
+	}
+
+	number := int64(1)
+	if ck != nil {
+		number = ck.Batch + 1
+		if !ck.Done {
+			c.log.Info("streaming: running again the batch that did not finish before the restart", "batch", ck.Batch)
+			replay := make([][]Range, len(inputs))
+			for i := range inputs {
+				replay[i] = ck.Inputs[i].Ranges
+			}
+			if err := c.runBatch(ctx, inputs, store, ck.Batch, ck.Time, replay); err != nil {
+				return err
+			}
+		}
+	}
+	due := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		if c.stopped() {
+			return nil
+		}
+		timer.Reset(time.Until(due))
+		select {
+		case <-timer.C:
+		case <-c.stopCh:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		if c.stopped() {
+			return nil
+		}
+		if err := c.runBatch(ctx, inputs, store, number, due, nil); err != nil {
+			return err
+		}
+		number++
+		due = due.Add(c.interval)
+	}
+}
+
+// runBatch plans (or replays), checkpoints, runs and reports one batch.
+func (c *Context) runBatch(ctx context.Context, inputs []Input, store CheckpointStore, number int64, due time.Time, replay [][]Range) error {
+	begin := time.Now()
+	bctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c.mu.Lock()
+	if c.stopping && replay == nil {
+		c.mu.Unlock()
+		return errStopped
+	}
+	c.cancelBatch = cancel
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.cancelBatch = nil
+		c.mu.Unlock()
+	}()
+
+	info := BatchInfo{Number: number, Time: due, Replay: replay != nil, SchedulingDelay: max(begin.Sub(due), 0)}
+	ck := &Checkpoint{Version: checkpointVersion, Batch: number, Time: due, Inputs: make([]InputCheckpoint, len(inputs))}
+	for i, in := range inputs {
+		var p Plan
+		if replay != nil {
+			p.Ranges = replay[i]
+		} else {
+			var err error
+			if p, err = in.Plan(bctx, due); err != nil {
+				return fmt.Errorf("streaming: planning batch %d: %w", number, err)
+			}
+		}
+		ck.Inputs[i] = InputCheckpoint{Identity: in.Identity(), Ranges: p.Ranges}
+		info.Ranges = append(info.Ranges, p.Ranges...)
+		lag := make([]int64, len(p.Ranges))
+		copy(lag, p.Lag)
+		info.Lag = append(info.Lag, lag...)
+	}
+	// A batch with nothing to read needs no checkpoint: after a crash the
+	// stream resumes where the last one left it.
+	empty := !slices.ContainsFunc(info.Ranges, func(r Range) bool { return r.Count() > 0 })
+	if store != nil && !empty && replay == nil {
+		if err := store.Save(bctx, ck); err != nil {
+			return fmt.Errorf("streaming: checkpointing the plan of batch %d: %w", number, err)
+		}
+	}
+	for i, in := range inputs {
+		res, err := in.Run(bctx, &Batch{Number: number, Time: due, Ranges: ck.Inputs[i].Ranges, Replay: replay != nil})
+		if err != nil {
+			if cause := context.Cause(bctx); errors.Is(cause, errStopped) {
+				return errStopped
+			}
+			return fmt.Errorf("streaming: batch %d: %w", number, err)
+		}
+		info.Events += res.Events
+		info.Skipped += res.Skipped
+	}
+	if store != nil && !empty {
+		ck.Done = true
+		if err := store.Save(bctx, ck); err != nil {
+			return fmt.Errorf("streaming: marking batch %d done: %w", number, err)
+		}
+	}
+	info.ProcessingTime = time.Since(begin)
+	c.mu.Lock()
+	listeners := slices.Clone(c.listeners)
+	c.mu.Unlock()
+	for _, l := range listeners {
+		l.OnBatchCompleted(info)
+	}
+	return nil
+}

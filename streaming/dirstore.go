@@ -1,0 +1,93 @@
+package streaming
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// DirStore keeps the checkpoint as a JSON file in a directory. Each Save
+// writes a temporary file, syncs it, renames it over the old one and syncs
+// the directory, so a crash leaves the old checkpoint or the new one.
+type DirStore struct {
+	dir string
+}
+
+const checkpointFile = "checkpoint.json"
+
+// NewDirStore returns the store in dir, creating the directory if needed.
+func NewDirStore(dir string) (*DirStore, error) {
+	if dir == "" {
+		return nil, errors.New("streaming: checkpoint directory is empty")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("streaming: checkpoint directory: %w", err)
+	}
+	return &DirStore{dir: dir}, nil
+}
+
+// Path is the checkpoint file's path.
+func (s *DirStore) Path() string { return filepath.Join(s.dir, checkpointFile) }
+
+// Load reads the checkpoint file; it returns nil when there is none and an
+// error naming the file when it cannot be read, never a silent restart.
+func (s *DirStore) Load(ctx context.Context) (*Checkpoint, error) {
+	b, err := os.ReadFile(s.Path())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("streaming: reading checkpoint: %w", err)
+	}
+	var c Checkpoint
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, &CheckpointError{Message: fmt.Sprintf("%s is not a checkpoint (%v); move it away to start over", s.Path(), err)}
+	}
+	return &c, nil
+}
+
+// Save replaces the checkpoint file atomically and durably.
+func (s *DirStore) Save(ctx context.Context, c *Checkpoint) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(s.dir, checkpointFile+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("streaming: writing checkpoint: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("streaming: writing checkpoint: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("streaming: writing checkpoint: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("streaming: writing checkpoint: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.Path()); err != nil {
+		return fmt.Errorf("streaming: writing checkpoint: %w", err)
+	}
+	return syncDir(s.dir)
+}
+
+// syncDir makes a rename in dir durable. Some systems cannot sync a
+// directory; there the rename is as durable as the system makes it.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("streaming: writing checkpoint: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) && !errors.Is(err, fs.ErrInvalid) {
+		return fmt.Errorf("streaming: syncing checkpoint directory: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package streaming
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Range is what one batch reads of one partition: sequence numbers
+// [From, Until).
+type Range struct {
+	Source    string `json:"source"` // what the input calls the stream, e.g. an event hub's name
+	Partition string `json:"partition"`
+	From      int64  `json:"from"`
+	Until     int64  `json:"until"`
+}
+
+// Count is the number of sequence numbers in the range.
+func (r Range) Count() int64 { return max(r.Until-r.From, 0) }
+
+func (r Range) String() string {
+	return fmt.Sprintf("%s %s %d %d", r.Source, r.Partition, r.From, r.Until)
+}
+
+// Identity says what an input reads, e.g. namespace, event hub and
+// consumer group. A checkpoint stores it and is refused by an input whose
+// identity differs; it holds nothing of the program, so a changed program
+// still recovers.
+type Identity map[string]string
+
+func (id Identity) String() string {
+	var b strings.Builder
+	for i, k := range slices.Sorted(maps.Keys(id)) {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%s", k, id[k])
+	}
+	return b.String()
+}
+
+// Input is a source of batches. The Context calls Start once, then Plan and
+// Run for each batch, one at a time, and Stop at the end.
+type Input interface {
+	// Identity is stored with every checkpoint of the input.
+	Identity() Identity
+	// Start prepares the first batch. resume holds, per partition, the
+	// sequence number a checkpoint says to continue from; partitions not in
+	// it (all of them without a checkpoint) start where the input's
+	// configuration says.
+	Start(ctx context.Context, resume map[string]int64) error
+	// Plan decides the ranges of the next batch, each starting where the
+	// previous batch's range of the partition ended.
+	Plan(ctx context.Context, batchTime time.Time) (Plan, error)
+	// Run reads the batch's ranges (planned, or replayed from a checkpoint)
+	// and runs the outputs. A nil error means the output is done with them.
+	Run(ctx context.Context, b *Batch) (Result, error)
+	// Stop releases what Start took.
+	Stop()
+}
+
+// Plan is an input's part of a batch.
+type Plan struct {
+	Ranges []Range
+	// Lag[i] is how many events of Ranges[i]'s partition existed past its
+	// Until when the batch was planned.
+	Lag []int64
+}
+
+// Batch is what an input runs.
+type Batch struct {
+	Number int64     // counts from 1; a replayed batch keeps its number
+	Time   time.Time // when it was due
+	Ranges []Range   // this input's ranges
+	Replay bool      // it ran before and did not finish
+}
+
+// Result is what running an input's part of a batch read.
+type Result struct {
+	Events  int64 // events handed to the output
+	Skipped int64 // events found lost (retention) and skipped
+}
