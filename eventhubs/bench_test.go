@@ -2,12 +2,16 @@ package eventhubs_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/streaming"
 )
 
 // BenchmarkReadRange reads one range of 200,000 100-byte events from the
@@ -73,6 +77,102 @@ func BenchmarkReadRange(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "events/s")
+	})
+}
+
+// BenchmarkDirectStream reads a backlog of 500,000 100-byte events in 8
+// partitions with bare SDK PartitionClients (one goroutine each) and with a
+// direct stream whose output only counts (rate 10,000 per partition per
+// 100ms batch, so batches run back to back), in the same process:
+//
+//	go test -run x -bench DirectStream -benchtime 1x -count 5 ./eventhubs/
+func BenchmarkDirectStream(b *testing.B) {
+	const partitions, perPartition = 8, 62_500
+	const n = partitions * perPartition
+	srv := startEmulator(b, emulator.HubConfig{Name: "bench", PartitionCount: partitions})
+	ctx := context.Background()
+	for p := range partitions {
+		fillBodies(b, ctx, srv, "bench", fmt.Sprint(p), perPartition, 100)
+	}
+
+	b.Run("sdk", func(b *testing.B) {
+		cc, err := azeventhubs.NewConsumerClientFromConnectionString(srv.ConnectionString("bench"), "", azeventhubs.DefaultConsumerGroup, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cc.Close(ctx)
+		start := time.Now()
+		for b.Loop() {
+			var wg sync.WaitGroup
+			errs := make(chan error, partitions)
+			for p := range partitions {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					from, level := int64(0), int64(0)
+					pc, err := cc.NewPartitionClient(fmt.Sprint(p), &azeventhubs.PartitionClientOptions{
+						StartPosition: azeventhubs.StartPosition{SequenceNumber: &from, Inclusive: true},
+						OwnerLevel:    &level, Prefetch: eventhubs.DefaultPrefetch})
+					if err != nil {
+						errs <- err
+						return
+					}
+					defer pc.Close(ctx)
+					for got := 0; got < perPartition; {
+						evs, err := pc.ReceiveEvents(ctx, min(perPartition-got, eventhubs.DefaultPrefetch), nil)
+						if err != nil {
+							errs <- err
+							return
+						}
+						got += len(evs)
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "events/s")
+	})
+
+	b.Run("stream", func(b *testing.B) {
+		conf := eventhubs.NewConf(srv.ConnectionString("bench")).SetMaxRatePerPartition(10_000)
+		start := time.Now()
+		batches := 0
+		for b.Loop() {
+			ssc, err := streaming.NewContext(100*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ds, err := eventhubs.CreateDirectStream(ssc, conf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var got atomic.Int64
+			ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
+				batches++
+				err := rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
+					for _, err := range p.Events() {
+						if err != nil {
+							return err
+						}
+						got.Add(1)
+					}
+					return nil
+				})
+				if got.Load() >= n {
+					ssc.Stop(true)
+				}
+				return err
+			})
+			if err := ssc.Run(ctx); err != nil || got.Load() != n {
+				b.Fatalf("streamed %d events, %v", got.Load(), err)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "events/s")
+		b.ReportMetric(float64(batches)/float64(b.N), "batches")
 	})
 }
 

@@ -1,0 +1,161 @@
+// Command streambench measures a direct stream over a backlog: events/s and
+// the stream process's peak resident memory (VmHWM), to show that memory is
+// bounded by the rate and prefetch, not by the backlog. The local Event
+// Hubs runs in a child process (this program with -serve), so its memory is
+// not counted.
+//
+//	go run ./internal/streambench -events 500000
+//	go run ./internal/streambench -events 2000000
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/streaming"
+)
+
+func main() {
+	events := flag.Int("events", 500_000, "backlog size, spread evenly over the partitions")
+	partitions := flag.Int("partitions", 8, "partitions of the hub")
+	size := flag.Int("size", 100, "event body size in bytes")
+	rate := flag.Int64("max-rate-per-partition", 10_000, "the stream's rate per partition per batch")
+	interval := flag.Duration("batch-interval", 100*time.Millisecond, "the stream's batch interval")
+	serve := flag.Bool("serve", false, "internal: run the local Event Hubs, fill it, print its connection string")
+	flag.Parse()
+	var err error
+	if *serve {
+		err = runServer(*events, *partitions, *size)
+	} else {
+		err = runStream(*events, *partitions, *size, *rate, *interval)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "streambench:", err)
+		os.Exit(1)
+	}
+}
+
+func runServer(events, partitions, size int) error {
+	ctx := context.Background()
+	srv, err := emulator.Start(ctx, &emulator.Config{
+		Hubs:   []emulator.HubConfig{{Name: "bench", PartitionCount: partitions}},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	p, err := azeventhubs.NewProducerClientFromConnectionString(srv.ConnectionString("bench"), "", nil)
+	if err != nil {
+		return err
+	}
+	body := make([]byte, size)
+	for part := range partitions {
+		id := strconv.Itoa(part)
+		n := events / partitions
+		for i := 0; i < n; {
+			batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionID: &id})
+			if err != nil {
+				return err
+			}
+			for ; i < n; i++ {
+				if batch.AddEventData(&azeventhubs.EventData{Body: body}, nil) != nil {
+					break
+				}
+			}
+			if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
+				return err
+			}
+		}
+	}
+	p.Close(ctx)
+	fmt.Println("READY", srv.ConnectionString("bench"))
+	io.Copy(io.Discard, os.Stdin) // until the parent goes
+	return nil
+}
+
+func runStream(events, partitions, size int, rate int64, interval time.Duration) error {
+	child := exec.Command(os.Args[0], "-serve", "-events", strconv.Itoa(events), "-partitions", strconv.Itoa(partitions), "-size", strconv.Itoa(size))
+	child.Stderr = os.Stderr
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "filling %d events of %d bytes into %d partitions...\n", events, size, partitions)
+	if err := child.Start(); err != nil {
+		return err
+	}
+	defer func() { stdin.Close(); child.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	connStr, ok := strings.CutPrefix(strings.TrimSpace(line), "READY ")
+	if err != nil || !ok {
+		return fmt.Errorf("the local Event Hubs did not start: %q %v", line, err)
+	}
+
+	want := int64(events / partitions * partitions)
+	ssc, err := streaming.NewContext(interval, &streaming.ContextOptions{NoBatchLog: true})
+	if err != nil {
+		return err
+	}
+	ds, err := eventhubs.CreateDirectStream(ssc, eventhubs.NewConf(connStr).SetMaxRatePerPartition(rate))
+	if err != nil {
+		return err
+	}
+	var got atomic.Int64
+	batches := 0
+	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
+		batches++
+		err := rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
+			for _, err := range p.Events() {
+				if err != nil {
+					return err
+				}
+				got.Add(1)
+			}
+			return nil
+		})
+		if got.Load() >= want {
+			ssc.Stop(true)
+		}
+		return err
+	})
+	start := time.Now()
+	if err := ssc.Run(context.Background()); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	fmt.Printf("events=%d batches=%d seconds=%.2f events/s=%.0f peakRSS=%s\n",
+		got.Load(), batches, took.Seconds(), float64(got.Load())/took.Seconds(), peakRSS())
+	return nil
+}
+
+// peakRSS is the process's peak resident set (Linux VmHWM).
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "n/a"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			return strings.ReplaceAll(strings.TrimSpace(v), " ", "")
+		}
+	}
+	return "n/a"
+}
