@@ -1,4 +1,5 @@
-// Command ehstream is the command-line face of ehstream: a local Event Hubs
+// Command ehstream is the command-line face of ehstream: the main job
+// (stream: a hub into a SQL table, exactly once), a local Event Hubs
 // (emulator), and sending to, describing and reading ranges of any hub.
 package main
 
@@ -31,6 +32,8 @@ var commands = []command{
 	{"info", "show a hub's partitions and their sequence numbers", runInfo},
 	{"send", "send stdin's lines (or JSON objects) as events", runSend},
 	{"read", "read offset ranges of sequence numbers as JSON lines", runRead},
+	{"stream", "write a hub to a SQL table exactly once (the main job)", runStream},
+	{"offsets", "show a job's stored positions and its lag", runOffsets},
 }
 
 func main() {

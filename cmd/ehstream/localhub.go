@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/eventhubs"
+)
+
+// localHub is the embedded default of `ehstream stream`: a local Event Hubs
+// in this process, with sample telemetry in hub "telemetry".
+type localHub struct {
+	srv     *emulator.Server
+	connStr string
+}
+
+const (
+	localHubName     = "telemetry"
+	localPartitions  = 4
+	localSampleCount = 5000
+)
+
+// startLocalHub starts the local Event Hubs with its data in dir and sends
+// a round of sample telemetry: 10 devices, JSON readings, keyed by device.
+func startLocalHub(ctx context.Context, dir string, out io.Writer) (*localHub, error) {
+	srv, err := emulator.Start(ctx, &emulator.Config{
+		DataDir: dir,
+		Hubs:    []emulator.HubConfig{{Name: localHubName, PartitionCount: localPartitions}},
+		Logger:  slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the local Event Hubs in %s: %w", dir, err)
+	}
+	h := &localHub{srv: srv, connStr: srv.ConnectionString(localHubName)}
+	if err := h.sendSamples(ctx, localSampleCount); err != nil {
+		h.close()
+		return nil, fmt.Errorf("sending sample telemetry: %w", err)
+	}
+	fmt.Fprintf(out, "no connection string: started a local Event Hubs (data in %s) and sent %d sample events to hub %q\n",
+		dir, localSampleCount, localHubName)
+	return h, nil
+}
+
+func (h *localHub) sendSamples(ctx context.Context, n int) error {
+	p, err := azeventhubs.NewProducerClientFromConnectionString(h.connStr, "", nil)
+	if err != nil {
+		return err
+	}
+	defer p.Close(context.Background())
+	now := time.Now().UTC()
+	for d := range 10 {
+		device := fmt.Sprintf("device-%02d", d)
+		batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionKey: &device})
+		if err != nil {
+			return err
+		}
+		for i := range n / 10 {
+			body := fmt.Appendf(nil, `{"device":%q,"time":%q,"temperature":%.1f,"humidity":%d}`,
+				device, now.Add(time.Duration(i)*time.Second).Format(time.RFC3339), 18+rand.Float64()*8, 30+rand.IntN(40))
+			ev := &azeventhubs.EventData{Body: body, Properties: map[string]any{"device": device, "kind": "reading"}}
+			if err := batch.AddEventData(ev, nil); err != nil {
+				if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
+					return err
+				}
+				if batch, err = p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionKey: &device}); err != nil {
+					return err
+				}
+				if err := batch.AddEventData(ev, nil); err != nil {
+					return err
+				}
+			}
+		}
+		if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *localHub) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	eventhubs.CloseAll(ctx)
+	h.srv.Close()
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/offsets"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite", pure Go
+)
+
+// sink is the SQL database `ehstream stream` writes to: a table of events
+// and, in the same transactions, the stream's positions (package offsets).
+type sink struct {
+	db      *sql.DB
+	dialect offsets.Dialect
+	table   string
+	desc    string // the --sink value without a password
+	store   *offsets.Store
+}
+
+var sinkTableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// openSink opens "sqlite:PATH" or a postgres:// URL and creates the
+// positions table and, unless table is "", the events table.
+func openSink(ctx context.Context, spec, table string) (*sink, error) {
+	if table != "" && !sinkTableName.MatchString(table) {
+		return nil, usageError{fmt.Errorf("--table %q: use letters, digits and _ (at most 63), not starting with a digit", table)}
+	}
+	s := &sink{table: table}
+	var err error
+	switch {
+	case strings.HasPrefix(spec, "sqlite:"):
+		path := strings.TrimPrefix(spec, "sqlite:")
+		if path == "" {
+			return nil, usageError{errors.New("--sink sqlite: needs a file, e.g. sqlite:ehstream.db")}
+		}
+		s.dialect, s.desc = offsets.SQLite, spec
+		// WAL lets `ehstream offsets` read while the job writes; the busy
+		// timeout makes a second writer wait instead of failing at once.
+		s.db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
+		u, perr := url.Parse(spec)
+		if perr != nil {
+			return nil, usageError{errors.New("--sink: not a valid postgres:// URL")}
+		}
+		s.dialect, s.desc = offsets.PostgreSQL, u.Redacted()
+		s.db, err = sql.Open("pgx", spec)
+	default:
+		return nil, usageError{fmt.Errorf("--sink %q: want sqlite:PATH or a postgres:// URL", redactSink(spec))}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", s.desc, err)
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("connecting to %s: %v", s.desc, redactErr(err, spec))
+	}
+	if s.store, err = offsets.Open(ctx, s.db, &offsets.Options{Dialect: s.dialect}); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	if table == "" {
+		return s, nil
+	}
+	if _, err := s.db.ExecContext(ctx, s.ddl()); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("creating table %s in %s: %w", table, s.desc, err)
+	}
+	return s, nil
+}
+
+func (s *sink) close() error { return s.db.Close() }
+
+func (s *sink) ddl() string {
+	ts, js, blob := "TEXT", "TEXT", "BLOB"
+	if s.dialect == offsets.PostgreSQL {
+		ts, js, blob = "TIMESTAMPTZ", "JSONB", "BYTEA"
+	}
+	return `CREATE TABLE IF NOT EXISTS ` + s.table + ` (
+	eventhub        TEXT   NOT NULL,
+	partition_id    TEXT   NOT NULL,
+	sequence_number BIGINT NOT NULL,
+	"offset"        TEXT   NOT NULL,
+	enqueued_time   ` + ts + ` NOT NULL,
+	partition_key   TEXT,
+	properties      ` + js + ` NOT NULL,
+	body            ` + blob + ` NOT NULL,
+	PRIMARY KEY (eventhub, partition_id, sequence_number))`
+}
+
+// redactSink hides a password in a URL-like --sink value.
+func redactSink(spec string) string {
+	if u, err := url.Parse(spec); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return spec
+}
+
+// redactErr keeps a driver's error from repeating the password.
+func redactErr(err error, spec string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(spec); perr == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
+}
+
+// rowsPerInsert keeps a multi-row INSERT well under both databases'
+// parameter limits (8 per row).
+const rowsPerInsert = 250
+
+// writeBatch writes every event of rdd and the batch's positions in one
+// transaction. Partitions are read in parallel; one goroutine writes.
+func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.desc, err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make(chan []any, 4)
+	var readErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(chunks)
+		readErr = rdd.ForeachPartition(rctx, func(ctx context.Context, p *eventhubs.Partition) error {
+			args := make([]any, 0, rowsPerInsert*8)
+			for ev, err := range p.Events() {
+				if err != nil {
+					return err
+				}
+				args = append(args, ev.PartitionID, ev.SequenceNumber, ev.Offset, s.timeArg(ev.EnqueuedTime),
+					nullable(ev.PartitionKey), propertiesJSON(ev.Properties), ev.Body, job.EventHub)
+				if len(args) == cap(args) {
+					select {
+					case chunks <- args:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					args = make([]any, 0, rowsPerInsert*8)
+				}
+			}
+			if len(args) > 0 {
+				select {
+				case chunks <- args:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		})
+	}()
+	var writeErr error
+	for args := range chunks {
+		if writeErr != nil {
+			continue // drain so the readers finish
+		}
+		if _, writeErr = tx.ExecContext(ctx, s.insert(len(args)/8), args...); writeErr != nil {
+			writeErr = fmt.Errorf("writing events to %s table %s: %w", s.desc, s.table, writeErr)
+			cancel()
+		}
+	}
+	wg.Wait()
+	if writeErr != nil {
+		return writeErr
+	}
+	if readErr != nil {
+		return readErr
+	}
+	if err := s.store.CommitOffsets(ctx, tx, job, rdd.OffsetRanges()); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing to %s: %w", s.desc, err)
+	}
+	return nil
+}
+
+// insert is the INSERT of n rows.
+func (s *sink) insert(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO ` + s.table + ` (partition_id, sequence_number, "offset", enqueued_time, partition_key, properties, body, eventhub) VALUES `)
+	p := 0
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for j := range 8 {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			if s.dialect == offsets.PostgreSQL {
+				p++
+				fmt.Fprintf(&b, "$%d", p)
+			} else {
+				b.WriteByte('?')
+			}
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+func (s *sink) timeArg(t time.Time) any {
+	if s.dialect == offsets.PostgreSQL {
+		return t
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// propertiesJSON encodes application properties; a value JSON cannot hold
+// (an AMQP map with non-string keys, say) is written as Go prints it.
+func propertiesJSON(props map[string]any) string {
+	if len(props) == 0 {
+		return "{}"
+	}
+	b, err := json.Marshal(props)
+	if err == nil {
+		return string(b)
+	}
+	safe := make(map[string]any, len(props))
+	for k, v := range props {
+		if _, err := json.Marshal(v); err != nil {
+			v = fmt.Sprint(v)
+		}
+		safe[k] = v
+	}
+	b, _ = json.Marshal(safe)
+	return string(b)
+}

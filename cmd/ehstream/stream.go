@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/offsets"
+	"github.com/ehstream/ehstream/streaming"
+)
+
+// runStream is the main job: a direct stream of a hub written to a SQL
+// table, each batch's events and positions in one transaction, so that
+// the table holds every event exactly once whatever crashes.
+func runStream(ctx context.Context, args []string, std stdio) error {
+	fs := newFlagSet("stream", std.err)
+	hf := addHubFlags(fs, true)
+	start := fs.String("starting-position", "earliest", "where partitions with no stored position start: earliest, latest, seq:N, offset:S or time:RFC3339")
+	rate := fs.Int64("max-rate-per-partition", eventhubs.DefaultMaxRatePerPartition, "most events a batch reads from one partition")
+	interval := fs.Duration("batch-interval", time.Second, "time between batches")
+	failOnDataLoss := fs.Bool("fail-on-data-loss", true, "stop when events the job has not read were removed by retention (false: skip them with a warning)")
+	receiverTimeout := fs.Duration("receiver-timeout", eventhubs.DefaultReceiverTimeout, "how long one receive call may wait")
+	sinkSpec := fs.String("sink", "sqlite:ehstream.db", "where to write: sqlite:PATH or a postgres:// URL")
+	table := fs.String("table", "events", "table for the events (created if missing)")
+	jobName := fs.String("job", "archive", "the job's name; positions are stored per job, hub and consumer group")
+	untilIdle := fs.Bool("until-idle", false, "stop after a batch that read nothing")
+	dataDir := fs.String("data", "./ehstream-data", "with no connection string: where the local Event Hubs keeps its data")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	position, err := eventhubs.ParseEventPosition(*start)
+	if err != nil {
+		return usageError{fmt.Errorf("--starting-position: %v", err)}
+	}
+	if *interval <= 0 {
+		return usageError{fmt.Errorf("--batch-interval %s: want a positive duration", *interval)}
+	}
+
+	log := slog.New(slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if hf.connStr == "" && os.Getenv(envConnectionString) == "" {
+		local, err := startLocalHub(ctx, *dataDir, std.out)
+		if err != nil {
+			return err
+		}
+		defer local.close()
+		hf.connStr = local.connStr
+	}
+	conf, err := hf.conf()
+	if err != nil {
+		return err
+	}
+	conf.SetStartingPosition(position).SetMaxRatePerPartition(*rate).SetFailOnDataLoss(*failOnDataLoss).
+		SetReceiverTimeout(*receiverTimeout).SetLogger(log)
+	if err := conf.Validate(); err != nil {
+		return usageError{err}
+	}
+	job, err := offsets.JobFor(*jobName, conf)
+	if err != nil {
+		return usageError{err}
+	}
+
+	sk, err := openSink(ctx, *sinkSpec, *table)
+	if err != nil {
+		return err
+	}
+	defer sk.close()
+	stored, err := sk.store.LoadPositions(ctx, job)
+	if err != nil {
+		return err
+	}
+	conf.SetStartingPositions(stored)
+	fmt.Fprintf(std.out, "streaming %s (consumer group %s) into %s table %s as job %q; %d partitions resume from stored positions\n",
+		conf.EventHubName(), conf.ConsumerGroup(), sk.desc, *table, *jobName, len(stored))
+
+	ssc, err := streaming.NewContext(*interval, &streaming.ContextOptions{Logger: log, NoBatchLog: true})
+	if err != nil {
+		return usageError{err}
+	}
+	ds, err := eventhubs.CreateDirectStream(ssc, conf)
+	if err != nil {
+		return err
+	}
+	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
+		return sk.writeBatch(ctx, job, rdd)
+	})
+	var total, batches int64
+	ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
+		total += b.Events
+		batches++
+		progress(std.out, b)
+		if *untilIdle && b.Events == 0 && b.Skipped == 0 && !b.Replay {
+			ssc.Stop(true)
+		}
+	}))
+	// Ctrl-C or SIGTERM: the running batch finishes and commits.
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(std.err, "stopping after the running batch...")
+			ssc.Stop(true)
+		case <-stopped:
+		}
+	}()
+	err = ssc.Run(context.WithoutCancel(ctx))
+	fmt.Fprintf(std.out, "wrote %d events in %d batches to %s table %s\n", total, batches, sk.desc, *table)
+	return err
+}
+
+// progress prints one line per batch.
+func progress(w io.Writer, b streaming.BatchInfo) {
+	line := fmt.Sprintf("batch %d: %d events, lag %d, took %s", b.Number, b.Events, b.TotalLag(), b.ProcessingTime.Round(time.Millisecond))
+	if b.SchedulingDelay >= 10*time.Millisecond {
+		line += fmt.Sprintf(", started %s late", b.SchedulingDelay.Round(time.Millisecond))
+	}
+	if b.Skipped > 0 {
+		line += fmt.Sprintf(", %d LOST to retention and skipped", b.Skipped)
+	}
+	if b.Replay {
+		line += " (replayed after a restart)"
+	}
+	fmt.Fprintln(w, line)
+}

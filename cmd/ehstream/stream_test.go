@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/offsets"
+)
+
+// sinkCase is a database the stream tests write to.
+type sinkCase struct {
+	name string
+	spec func(t *testing.T) string // the --sink value
+}
+
+var sinkCases = []sinkCase{
+	{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "stream.db") }},
+	{"postgres", func(t *testing.T) string {
+		url := os.Getenv("EHSTREAM_TEST_POSTGRES")
+		if url == "" {
+			t.Skip("EHSTREAM_TEST_POSTGRES is not set: skipping the PostgreSQL tests (bash .ci/run sets it)")
+		}
+		return url
+	}},
+}
+
+// uniqueName keeps tests that share a PostgreSQL database apart.
+func uniqueName(prefix string) string {
+	b := make([]byte, 5)
+	crand.Read(b)
+	return prefix + "_" + hex.EncodeToString(b)
+}
+
+// sinkDB opens the sink a test wrote to, and drops its table after.
+func sinkDB(t *testing.T, spec, table string) *sink {
+	t.Helper()
+	sk, err := openSink(context.Background(), spec, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if sk.dialect == offsets.PostgreSQL {
+			sk.db.Exec("DROP TABLE " + table)
+		}
+		sk.close()
+	})
+	return sk
+}
+
+// checkArchive fails unless the table holds each partition's [0, n) once
+// and the job's stored positions are n.
+func checkArchive(t *testing.T, sk *sink, table string, job offsets.Job, partitions, n int) {
+	t.Helper()
+	for p := range partitions {
+		var count, distinct, lo, hi int64
+		err := sk.db.QueryRow(fmt.Sprintf(`SELECT count(*), count(DISTINCT sequence_number), coalesce(min(sequence_number), -1), coalesce(max(sequence_number), -1)
+			FROM %s WHERE eventhub = '%s' AND partition_id = '%d'`, table, job.EventHub, p)).Scan(&count, &distinct, &lo, &hi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if count != int64(n) || distinct != int64(n) || lo != 0 || hi != int64(n-1) {
+			t.Errorf("partition %d: %d rows, %d distinct, sequence numbers %d..%d; want %d rows, 0..%d", p, count, distinct, lo, hi, n, n-1)
+		}
+	}
+	ps, err := sk.store.Positions(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != partitions {
+		t.Errorf("%d stored positions, want %d", len(ps), partitions)
+	}
+	for _, p := range ps {
+		if p.Next != int64(n) {
+			t.Errorf("partition %s: stored position %d, want %d (the last sequence number + 1)", p.Partition, p.Next, n)
+		}
+	}
+}
+
+// sendRounds writes n events to each partition, in rounds of step, from a
+// goroutine.
+func sendRounds(ctx context.Context, connStr string, partitions, n, step int) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		p, err := azeventhubs.NewProducerClientFromConnectionString(connStr, "", nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer p.Close(context.Background())
+		body := bytes.Repeat([]byte("x"), 100)
+		for first := 0; first < n; first += step {
+			for part := range partitions {
+				id := fmt.Sprint(part)
+				batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionID: &id})
+				if err != nil {
+					done <- err
+					return
+				}
+				for range min(step, n-first) {
+					if err := batch.AddEventData(&azeventhubs.EventData{Body: body, Properties: map[string]any{"part": id}}, nil); err != nil {
+						done <- err
+						return
+					}
+				}
+				if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	return done
+}
+
+// `ehstream stream` killed with SIGKILL at random moments while a producer
+// writes 50,000 events, restarted each time: the table ends with every
+// event exactly once and the stored positions at the partitions' ends.
+func TestStreamSurvivesSIGKILL(t *testing.T) {
+	const partitions, perPartition = 4, 12_500
+	for _, sc := range sinkCases {
+		t.Run(sc.name, func(t *testing.T) {
+			spec := sc.spec(t)
+			bin, err := buildBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := startInProcess(t, emulator.HubConfig{Name: "crash", PartitionCount: partitions})
+			connStr := srv.ConnectionString("crash")
+			ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
+			defer cancel()
+			table, jobName := uniqueName("events"), uniqueName("job")
+			produced := sendRounds(ctx, connStr, partitions, perPartition, 250)
+
+			var logMu sync.Mutex
+			var runs []*bytes.Buffer
+			start := func(extra ...string) (*exec.Cmd, <-chan error) {
+				cmd := exec.Command(bin, append([]string{"stream", "--connection-string", connStr, "--sink", spec,
+					"--table", table, "--job", jobName, "--batch-interval", "100ms", "--max-rate-per-partition", "200",
+					"--operation-timeout", "20s", "--receiver-timeout", "5s"}, extra...)...)
+				out := &bytes.Buffer{}
+				logMu.Lock()
+				runs = append(runs, out)
+				logMu.Unlock()
+				w := &lockedWriter{mu: &logMu, w: out}
+				cmd.Stdout, cmd.Stderr = w, w
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				exited, gone := make(chan error, 1), make(chan struct{})
+				go func() { exited <- cmd.Wait(); close(gone) }()
+				t.Cleanup(func() { cmd.Process.Kill(); <-gone })
+				return cmd, exited
+			}
+			defer func() {
+				if t.Failed() {
+					logMu.Lock()
+					for i, r := range runs {
+						t.Logf("run %d:\n%s", i+1, r.String())
+					}
+					logMu.Unlock()
+				}
+			}()
+
+			const kills = 8
+			for range kills {
+				cmd, exited := start()
+				// A random moment: before, during or between batches.
+				select {
+				case err := <-exited:
+					t.Fatalf("ehstream stream exited before it was killed: %v", err)
+				case <-time.After(time.Duration(300+rand.IntN(900)) * time.Millisecond):
+				}
+				if err := cmd.Process.Kill(); err != nil {
+					t.Fatal(err)
+				}
+				<-exited
+			}
+			if err := <-produced; err != nil {
+				t.Fatal(err)
+			}
+			_, exited := start("--until-idle")
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("the last run: %v", err)
+				}
+			case <-ctx.Done():
+				t.Fatal("the last run did not finish")
+			}
+			// The kills must have hit a working job, not an idle one.
+			working := 0
+			logMu.Lock()
+			for _, r := range runs[:kills] {
+				if wroteEvents.MatchString(r.String()) {
+					working++
+				}
+			}
+			logMu.Unlock()
+			if working < 5 {
+				t.Fatalf("only %d of %d killed runs had written events: the test did not kill a working job 5 times", working, kills)
+			}
+			t.Logf("%d kills, %d of them after the run had written events", kills, working)
+
+			sk := sinkDB(t, spec, table)
+			job, err := offsets.JobFor(jobName, eventhubs.NewConf(connStr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkArchive(t, sk, table, job, partitions, perPartition)
+		})
+	}
+}
+
+var wroteEvents = regexp.MustCompile(`(?m)^batch \d+: [1-9]\d* events`)
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// The README's first command: no connection string, so a local Event Hubs
+// with sample telemetry; each run archives what is new.
+func TestStreamEmbeddedDefault(t *testing.T) {
+	dir := t.TempDir()
+	spec := "sqlite:" + filepath.Join(dir, "ehstream.db")
+	t.Setenv(envConnectionString, "")
+	for run := 1; run <= 2; run++ {
+		code, out, errOut := cli(t, "", "stream", "--until-idle", "--data", filepath.Join(dir, "data"), "--sink", spec, "--batch-interval", "20ms")
+		if code != 0 {
+			t.Fatalf("run %d: exit %d\n%s%s", run, code, out, errOut)
+		}
+		if !strings.Contains(out, "wrote 5000 events") || !strings.Contains(out, "batch 1: ") {
+			t.Fatalf("run %d printed:\n%s", run, out)
+		}
+	}
+	sk := sinkDB(t, spec, "events")
+	var n int
+	if err := sk.db.QueryRow(`SELECT count(*) FROM events WHERE json_extract(properties, '$.kind') = 'reading'`).Scan(&n); err != nil || n != 10000 {
+		t.Fatalf("the table holds %d readings (%v), want 10000 after two runs", n, err)
+	}
+	code, out, _ := cli(t, "", "offsets", "--sink", spec)
+	if code != 0 || strings.Count(out, "archive") != localPartitions {
+		t.Fatalf("offsets: exit %d\n%s", code, out)
+	}
+}
+
+// Against a hub: ehstream offsets shows the stored positions and the lag.
+func TestStreamAndOffsets(t *testing.T) {
+	for _, sc := range sinkCases {
+		t.Run(sc.name, func(t *testing.T) {
+			spec := sc.spec(t)
+			srv := startInProcess(t, emulator.HubConfig{Name: "orders", PartitionCount: 2})
+			cs := srv.ConnectionString("orders")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := <-sendRounds(ctx, cs, 2, 300, 100); err != nil {
+				t.Fatal(err)
+			}
+			table, job := uniqueName("events"), uniqueName("job")
+			sk := sinkDB(t, spec, table)
+			code, out, errOut := cli(t, "", "stream", "--connection-string", cs, "--sink", spec, "--table", table, "--job", job,
+				"--until-idle", "--batch-interval", "10ms", "--max-rate-per-partition", "100")
+			if code != 0 || !strings.Contains(out, "wrote 600 events") || !strings.Contains(out, "lag 400") {
+				t.Fatalf("stream: exit %d\n%s%s", code, out, errOut)
+			}
+			if err := <-sendRounds(ctx, cs, 2, 5, 5); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut = cli(t, "", "offsets", "--connection-string", cs, "--sink", spec, "--job", job)
+			if code != 0 {
+				t.Fatalf("offsets: exit %d\n%s", code, errOut)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != 3 || !strings.Contains(lines[0], "LAG") {
+				t.Fatalf("offsets printed:\n%s", out)
+			}
+			for _, l := range lines[1:] {
+				f := strings.Fields(l)
+				if f[len(f)-4] != "300" || f[len(f)-2] != "305" || f[len(f)-1] != "5" {
+					t.Errorf("line %q: want next 300, hub end 305, lag 5", l)
+				}
+			}
+			jb, _ := offsets.JobFor(job, eventhubs.NewConf(cs))
+			checkArchive(t, sk, table, jb, 2, 300)
+		})
+	}
+}
+
+func TestStreamBadFlags(t *testing.T) {
+	t.Setenv(envConnectionString, "")
+	cs := "Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=k;SharedAccessKey=TOPSECRETKEY;UseDevelopmentEmulator=true;EntityPath=h"
+	cases := []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"--starting-position", "yesterday"}, 2, "yesterday"},
+		{[]string{"--batch-interval", "0s"}, 2, "--batch-interval 0s"},
+		{[]string{"--sink", "mysql://x"}, 2, "mysql://x"},
+		{[]string{"--sink", "sqlite:"}, 2, "needs a file"},
+		{[]string{"--table", "a;b"}, 2, `"a;b"`},
+		{[]string{"--max-rate-per-partition", "0"}, 2, "0"},
+		{[]string{"--sink", "postgres://u:PGSECRET@127.0.0.1:1/db?connect_timeout=2"}, 1, "127.0.0.1:1"},
+	}
+	for _, c := range cases {
+		args := append([]string{"stream", "--connection-string", cs}, c.args...)
+		code, out, errOut := cli(t, "", args...)
+		if code != c.code || !strings.Contains(errOut, c.says) {
+			t.Errorf("ehstream %v: exit %d, stderr %q; want exit %d saying %q", c.args, code, errOut, c.code, c.says)
+		}
+		if strings.Contains(out+errOut, "TOPSECRETKEY") || strings.Contains(out+errOut, "PGSECRET") {
+			t.Errorf("ehstream %v printed a secret:\n%s%s", c.args, out, errOut)
+		}
+	}
+}

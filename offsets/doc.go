@@ -1,0 +1,23 @@
+// Package offsets keeps a stream's position in your own database, in the
+// same transaction as your results: the guide's "Your own data store".
+//
+//	store, err := offsets.Open(ctx, db, nil) // SQLite or PostgreSQL; creates its table
+//	job, err := offsets.JobFor("orders-totals", ehConf)
+//	positions, err := store.LoadPositions(ctx, job) // where the last committed batch ended
+//	ehConf.SetStartingPositions(positions)
+//	...
+//	stream.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
+//		tx, err := db.BeginTx(ctx, nil)
+//		... write results with tx ...
+//		if err := store.CommitOffsets(ctx, tx, job, rdd.OffsetRanges()); err != nil {
+//			tx.Rollback() // a repeated batch or a gap: nothing is written
+//			return err
+//		}
+//		return tx.Commit()
+//	})
+//
+// CommitOffsets moves each partition's stored position from the batch's
+// FromSeqNo to its UntilSeqNo only where the stored position equals
+// FromSeqNo, so a batch is committed once and in order, whatever crashes,
+// restarts or concurrent writers do: exactly-once results.
+package offsets

@@ -1,0 +1,154 @@
+package offsets
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ehstream/ehstream/eventhubs"
+)
+
+// Dialect is the SQL database a Store talks to.
+type Dialect string
+
+const (
+	SQLite     Dialect = "sqlite"   // modernc.org/sqlite (driver name "sqlite")
+	PostgreSQL Dialect = "postgres" // github.com/jackc/pgx/v5/stdlib (driver name "pgx")
+)
+
+// DefaultTable holds the positions unless Options.Table says otherwise.
+const DefaultTable = "ehstream_offsets"
+
+// Options holds Open's optional settings; nil means defaults.
+type Options struct {
+	// Dialect; "" detects SQLite and PostgreSQL from the driver.
+	Dialect Dialect
+	// Table; "" means DefaultTable.
+	Table string
+}
+
+// Store keeps stream positions in a table of a database.
+type Store struct {
+	db      *sql.DB
+	dialect Dialect
+	table   string
+}
+
+// Job identifies a stream's positions: the job's name, and the namespace,
+// hub and consumer group it reads. Each partition has one position.
+type Job struct {
+	Name          string
+	Namespace     string // the host, without a port
+	EventHub      string
+	ConsumerGroup string
+}
+
+func (j Job) String() string {
+	return fmt.Sprintf("job %q (%s/%s, consumer group %s)", j.Name, j.Namespace, j.EventHub, j.ConsumerGroup)
+}
+
+// JobFor is the Job named name that reads conf's hub and consumer group.
+func JobFor(name string, conf *eventhubs.Conf) (Job, error) {
+	cs, err := conf.ConnectionString()
+	if err != nil {
+		return Job{}, err
+	}
+	u, err := url.Parse(cs.Endpoint)
+	if err != nil {
+		return Job{}, fmt.Errorf("offsets: endpoint: %w", err)
+	}
+	j := Job{Name: name, Namespace: u.Hostname(), EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()}
+	return j, j.validate()
+}
+
+func (j Job) validate() error {
+	for _, f := range []struct{ name, v string }{{"name", j.Name}, {"namespace", j.Namespace}, {"event hub", j.EventHub}, {"consumer group", j.ConsumerGroup}} {
+		if strings.TrimSpace(f.v) == "" {
+			return fmt.Errorf("offsets: %s: the job's %s is empty", j, f.name)
+		}
+	}
+	return nil
+}
+
+var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// Open returns the store in db, creating its table if needed.
+func Open(ctx context.Context, db *sql.DB, opts *Options) (*Store, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	s := &Store{db: db, dialect: opts.Dialect, table: opts.Table}
+	if s.table == "" {
+		s.table = DefaultTable
+	}
+	if !tableName.MatchString(s.table) {
+		return nil, fmt.Errorf("offsets: table name %q: use letters, digits and _ (at most 63), not starting with a digit", s.table)
+	}
+	if s.dialect == "" {
+		s.dialect = detect(db)
+	}
+	switch s.dialect {
+	case SQLite, PostgreSQL:
+	case "":
+		return nil, fmt.Errorf("offsets: cannot tell the database from its driver %T; set Options.Dialect", db.Driver())
+	default:
+		return nil, fmt.Errorf("offsets: dialect %q: want %q or %q", s.dialect, SQLite, PostgreSQL)
+	}
+	ddl := `CREATE TABLE IF NOT EXISTS ` + s.table + ` (
+	job            TEXT   NOT NULL,
+	namespace      TEXT   NOT NULL,
+	eventhub       TEXT   NOT NULL,
+	consumer_group TEXT   NOT NULL,
+	partition_id   TEXT   NOT NULL,
+	next_seq       BIGINT NOT NULL,
+	updated_ms     BIGINT NOT NULL,
+	PRIMARY KEY (job, namespace, eventhub, consumer_group, partition_id))`
+	var err error
+	for range 3 { // concurrent CREATEs in PostgreSQL can collide; the loser retries
+		if _, err = db.ExecContext(ctx, ddl); err == nil {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("offsets: creating table %s: %w", s.table, err)
+}
+
+// detect names the dialect of db's driver, or "" when it is neither.
+func detect(db *sql.DB) Dialect {
+	switch t := fmt.Sprintf("%T", db.Driver()); {
+	case strings.Contains(t, "sqlite"):
+		return SQLite
+	case strings.Contains(t, "stdlib") || strings.Contains(t, "pgx") || strings.Contains(t, "pq."):
+		return PostgreSQL
+	}
+	return ""
+}
+
+// Dialect is the store's database.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Table is the table holding the positions.
+func (s *Store) Table() string { return s.table }
+
+// q writes query's ? placeholders as the dialect wants them.
+func (s *Store) q(query string) string {
+	if s.dialect != PostgreSQL {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func nowMillis() int64 { return time.Now().UnixMilli() }
