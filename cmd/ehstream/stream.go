@@ -114,7 +114,8 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 
 // progress prints one line per batch.
 func progress(w io.Writer, b streaming.BatchInfo) {
-	line := fmt.Sprintf("batch %d: %d events, lag %d, took %s", b.Number, b.Events, b.TotalLag(), b.ProcessingTime.Round(time.Millisecond))
+	line := fmt.Sprintf("batch %d: %d events, lag %d, at %s, took %s", b.Number, b.Events, b.TotalLag(),
+		b.Time.Format("15:04:05.000"), b.ProcessingTime.Round(time.Millisecond))
 	if b.SchedulingDelay >= 10*time.Millisecond {
 		line += fmt.Sprintf(", started %s late", b.SchedulingDelay.Round(time.Millisecond))
 	}

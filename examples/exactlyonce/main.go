@@ -1,0 +1,246 @@
+// Command exactlyonce is the guide's "Your own data store": an aggregation
+// (events per device) upserted into a table in the same transaction as the
+// batch's offsets, so the counts are exact whatever fails and restarts.
+//
+//	go run ./examples/exactlyonce                          # local Event Hubs + SQLite
+//	go run ./examples/exactlyonce -db postgres://user:pass@localhost/db
+//	EVENTHUB_CONNECTION_STRING='Endpoint=sb://...;EntityPath=telemetry' go run ./examples/exactlyonce
+//
+// Events are JSON objects with a "device" field. With the local Event Hubs
+// each run sends 2,000 more sample events and the counts grow by exactly
+// that much; -fail-in-batch N makes batch N fail after writing its counts,
+// to show that the transaction, offsets included, rolls back.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/offsets"
+	"github.com/ehstream/ehstream/streaming"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "exactlyonce:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("exactlyonce", flag.ContinueOnError)
+	connStr := fs.String("connection-string", os.Getenv("EVENTHUB_CONNECTION_STRING"), "Event Hubs connection string (none: a local Event Hubs with sample events)")
+	dbSpec := fs.String("db", "sqlite:exactlyonce.db", "sqlite:PATH or a postgres:// URL")
+	dataDir := fs.String("data", "exactlyonce-data", "with the local Event Hubs: where it keeps its events")
+	failIn := fs.Int64("fail-in-batch", 0, "make this batch fail after writing its counts (0: never)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := openDB(*dbSpec)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS device_counts (device TEXT PRIMARY KEY, events BIGINT NOT NULL)`); err != nil {
+		return err
+	}
+
+	untilIdle := false
+	if *connStr == "" {
+		local, stopLocal, err := localHub(ctx, *dataDir, 2000)
+		if err != nil {
+			return err
+		}
+		defer stopLocal()
+		*connStr, untilIdle = local, true
+	}
+	ehConf := eventhubs.NewConf(*connStr).SetMaxRatePerPartition(200)
+
+	// Begin from the offsets committed to the database.
+	store, err := offsets.Open(ctx, db, nil)
+	if err != nil {
+		return err
+	}
+	job, err := offsets.JobFor("device-counts", ehConf)
+	if err != nil {
+		return err
+	}
+	fromOffsets, err := store.LoadPositions(ctx, job)
+	if err != nil {
+		return err
+	}
+	ehConf.SetStartingPositions(fromOffsets)
+
+	ssc, err := streaming.NewContext(200*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true})
+	if err != nil {
+		return err
+	}
+	stream, err := eventhubs.CreateDirectStream(ssc, ehConf)
+	if err != nil {
+		return err
+	}
+	batch := int64(0)
+	stream.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
+		batch++
+		offsetRanges := rdd.OffsetRanges()
+		results, err := countByDevice(ctx, rdd) // yourCalculation(rdd)
+		if err != nil {
+			return err
+		}
+
+		tx, err := db.BeginTx(ctx, nil) // begin your transaction
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()              // a no-op after Commit
+		for device, n := range results { // update results
+			if _, err := tx.ExecContext(ctx, upsert(*dbSpec), device, n); err != nil {
+				return err
+			}
+		}
+		if batch == *failIn {
+			return fmt.Errorf("batch %d failed on purpose after writing its counts (-fail-in-batch)", batch)
+		}
+		// Update offsets where the end of existing offsets matches the
+		// beginning of this batch; a mismatch (a replay or a gap) fails.
+		if err := store.CommitOffsets(ctx, tx, job, offsetRanges); err != nil {
+			return err
+		}
+		return tx.Commit() // end your transaction
+	})
+	ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
+		fmt.Fprintf(out, "batch %d: %d events\n", b.Number, b.Events)
+		if untilIdle && b.Events == 0 {
+			ssc.Stop(true)
+		}
+	}))
+	go func() { <-ctx.Done(); ssc.Stop(true) }()
+	runErr := ssc.Run(context.WithoutCancel(ctx))
+
+	rows, err := db.QueryContext(ctx, `SELECT device, events FROM device_counts ORDER BY device`)
+	if err != nil {
+		return errors.Join(runErr, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var device string
+		var n int64
+		if err := rows.Scan(&device, &n); err != nil {
+			return errors.Join(runErr, err)
+		}
+		fmt.Fprintf(out, "%s %d\n", device, n)
+	}
+	return errors.Join(runErr, rows.Err())
+}
+
+// countByDevice reads the batch, one goroutine per partition, and counts
+// events per device.
+func countByDevice(ctx context.Context, rdd *eventhubs.RDD) (map[string]int64, error) {
+	var mu sync.Mutex
+	counts := map[string]int64{}
+	err := rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
+		local := map[string]int64{}
+		for ev, err := range p.Events() {
+			if err != nil {
+				return err
+			}
+			var reading struct{ Device string }
+			if json.Unmarshal(ev.Body, &reading) != nil || reading.Device == "" {
+				reading.Device = "(unknown)"
+			}
+			local[reading.Device]++
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for d, n := range local {
+			counts[d] += n
+		}
+		return nil
+	})
+	return counts, err
+}
+
+func openDB(spec string) (*sql.DB, error) {
+	if path, ok := strings.CutPrefix(spec, "sqlite:"); ok {
+		return sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+	}
+	if strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://") {
+		return sql.Open("pgx", spec)
+	}
+	return nil, fmt.Errorf("-db: want sqlite:PATH or a postgres:// URL")
+}
+
+// upsert adds to a device's count; SQLite and PostgreSQL share the syntax
+// but not the placeholders.
+func upsert(spec string) string {
+	q := `INSERT INTO device_counts (device, events) VALUES (?, ?)
+		ON CONFLICT (device) DO UPDATE SET events = device_counts.events + excluded.events`
+	if !strings.HasPrefix(spec, "sqlite:") {
+		q = strings.Replace(strings.Replace(q, "?", "$1", 1), "?", "$2", 1)
+	}
+	return q
+}
+
+// localHub starts a local Event Hubs keeping its events in dir, and sends n
+// sample readings from 8 devices to hub "telemetry".
+func localHub(ctx context.Context, dir string, n int) (string, func(), error) {
+	srv, err := emulator.Start(ctx, &emulator.Config{
+		DataDir: dir,
+		Hubs:    []emulator.HubConfig{{Name: "telemetry", PartitionCount: 4}},
+		Logger:  slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		eventhubs.CloseAll(ctx)
+		srv.Close()
+	}
+	cs := srv.ConnectionString("telemetry")
+	p, err := azeventhubs.NewProducerClientFromConnectionString(cs, "", nil)
+	if err != nil {
+		stop()
+		return "", nil, err
+	}
+	defer p.Close(ctx)
+	for d := range 8 {
+		device := fmt.Sprintf("device-%d", d)
+		batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionKey: &device})
+		if err != nil {
+			stop()
+			return "", nil, err
+		}
+		for i := range n / 8 {
+			body := fmt.Appendf(nil, `{"device":%q,"reading":%d}`, device, i)
+			if err := batch.AddEventData(&azeventhubs.EventData{Body: body}, nil); err != nil {
+				stop()
+				return "", nil, err
+			}
+		}
+		if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
+			stop()
+			return "", nil, err
+		}
+	}
+	return cs, stop, nil
+}
