@@ -193,6 +193,10 @@ func TestDirectStreamWhileProducing(t *testing.T) {
 	if atRate == 0 {
 		t.Errorf("no batch read a full %d events: the rate limit was never exercised", rate)
 	}
+	// Receivers stay open across batches: one link per partition in all.
+	if links := srv.Stats().ConsumerLinks; links != partitions {
+		t.Errorf("%d receive links attached over %d batches, want %d (one per partition, reused)", links, len(log.batches), partitions)
+	}
 	t.Logf("%d batches, %d ranges at the rate", len(log.batches), atRate)
 }
 
