@@ -335,3 +335,68 @@ func TestStreamBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// Ctrl-C (SIGINT) stops `ehstream stream` after the running batch: it
+// exits 0, and what it wrote matches its stored positions.
+func TestStreamStopsCleanlyOnSIGINT(t *testing.T) {
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startInProcess(t, emulator.HubConfig{Name: "sigint", PartitionCount: 2})
+	cs := srv.ConnectionString("sigint")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := <-sendRounds(ctx, cs, 2, 2000, 500); err != nil {
+		t.Fatal(err)
+	}
+	spec := "sqlite:" + filepath.Join(t.TempDir(), "s.db")
+	cmd := exec.Command(bin, "stream", "--connection-string", cs, "--sink", spec, "--batch-interval", "100ms", "--max-rate-per-partition", "100")
+	var mu sync.Mutex
+	var out bytes.Buffer
+	w := &lockedWriter{mu: &mu, w: &out}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited, gone := make(chan error, 1), make(chan struct{})
+	go func() { exited <- cmd.Wait(); close(gone) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-gone })
+	output := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(output(), "batch 3:") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no third batch within 30s:\n%s", output())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGINT: %v\n%s", err, output())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30s after SIGINT:\n%s", output())
+	}
+	if !strings.Contains(output(), "stopping after the running batch") || !strings.Contains(output(), "wrote ") {
+		t.Errorf("output after SIGINT:\n%s", output())
+	}
+	sk := sinkDB(t, spec, "events")
+	ps, err := sk.store.Positions(context.Background(), offsets.Job{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored, rows int64
+	for _, p := range ps {
+		stored += p.Next
+	}
+	if err := sk.db.QueryRow(`SELECT count(*) FROM events`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows == 0 || rows != stored || rows == 4000 {
+		t.Errorf("%d rows and stored positions summing to %d: want equal, more than 0 and less than the 4000 sent", rows, stored)
+	}
+}
