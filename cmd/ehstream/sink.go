@@ -118,8 +118,12 @@ func redactErr(err error, spec string) string {
 }
 
 // rowsPerInsert keeps a multi-row INSERT well under both databases'
-// parameter limits (8 per row).
-const rowsPerInsert = 250
+// parameter limits (8 per row); bytesPerInsert keeps one statement of
+// large events from holding much memory.
+const (
+	rowsPerInsert  = 250
+	bytesPerInsert = 4 << 20
+)
 
 // writeBatch writes every event of rdd and the batch's positions in one
 // transaction. Partitions are read in parallel; one goroutine writes.
@@ -144,19 +148,22 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 		defer close(chunks)
 		readErr = rdd.ForeachPartition(rctx, func(ctx context.Context, p *eventhubs.Partition) error {
 			args := make([]any, 0, rowsPerInsert*8)
+			size := 0
 			for ev, err := range p.Events() {
 				if err != nil {
 					return err
 				}
+				props := propertiesJSON(ev.Properties)
 				args = append(args, ev.PartitionID, ev.SequenceNumber, ev.Offset, s.timeArg(ev.EnqueuedTime),
-					nullable(ev.PartitionKey), propertiesJSON(ev.Properties), ev.Body, job.EventHub)
-				if len(args) == cap(args) {
+					nullable(ev.PartitionKey), props, ev.Body, job.EventHub)
+				size += len(ev.Body) + len(props)
+				if len(args) == cap(args) || size >= bytesPerInsert {
 					select {
 					case chunks <- args:
 					case <-ctx.Done():
 						return ctx.Err()
 					}
-					args = make([]any, 0, rowsPerInsert*8)
+					args, size = make([]any, 0, rowsPerInsert*8), 0
 				}
 			}
 			if len(args) > 0 {
