@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // RDD is a bounded read of a set of offset ranges: the Spark connector's
@@ -22,6 +23,8 @@ type RDD struct {
 	// bounds, when set, are the partitions' bounds at planning time: a
 	// direct stream's batch saves a management call per range.
 	bounds map[string]PartitionBounds
+	// batchTime is when a direct stream's batch was due; zero for CreateRDD.
+	batchTime time.Time
 }
 
 // CreateRDD checks conf and ranges and returns the RDD that reads them.
@@ -85,6 +88,10 @@ func quiet(conf *Conf) *Conf {
 // OffsetRanges is the ranges the RDD reads, one per partition task: the
 // guide's HasOffsetRanges.
 func (d *RDD) OffsetRanges() []OffsetRange { return slices.Clone(d.ranges) }
+
+// BatchTime is when the direct stream's batch that made the RDD was due
+// (Spark's foreachRDD time); zero for an RDD from CreateRDD.
+func (d *RDD) BatchTime() time.Time { return d.batchTime }
 
 // Count is the number of events in the ranges, computed without reading.
 // A read returns fewer when events were lost and FailOnDataLoss is off.

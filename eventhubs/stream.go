@@ -224,7 +224,7 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 
 // Run hands the batch's RDD to each output.
 func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.Result, error) {
-	rdd := &RDD{conf: s.conf, ranges: make([]OffsetRange, 0, len(b.Ranges))}
+	rdd := &RDD{conf: s.conf, ranges: make([]OffsetRange, 0, len(b.Ranges)), batchTime: b.Time}
 	for _, r := range b.Ranges {
 		if r.Source != s.conf.EventHubName() {
 			return streaming.Result{}, &Error{Code: CodeInvalidRange, Hub: r.Source, PartitionID: r.Partition,

@@ -301,7 +301,9 @@ func TestDirectStreamStop(t *testing.T) {
 			}
 			entered, release := make(chan struct{}), make(chan struct{})
 			var read int
+			var batchTime time.Time
 			ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
+				batchTime = rdd.BatchTime()
 				close(entered)
 				select {
 				case <-release:
@@ -330,8 +332,8 @@ func TestDirectStreamStop(t *testing.T) {
 			if err != nil || ck == nil {
 				t.Fatalf("Load = %v, %v", ck, err)
 			}
-			if ck.Batch != 1 || ck.Done != graceful {
-				t.Errorf("checkpoint: batch %d done %v; want batch 1 done %v", ck.Batch, ck.Done, graceful)
+			if ck.Batch != 1 || ck.Done != graceful || !ck.Time.Equal(batchTime) {
+				t.Errorf("checkpoint: batch %d at %s done %v; want batch 1 at the RDD's BatchTime %s, done %v", ck.Batch, ck.Time, ck.Done, batchTime, graceful)
 			}
 			if graceful && read != 20 {
 				t.Errorf("the stopped batch read %d events, want 20", read)
