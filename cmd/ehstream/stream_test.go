@@ -180,11 +180,27 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 			const kills = 8
 			for range kills {
 				cmd, exited := start()
-				// A random moment: before, during or between batches.
+				// Once the run has started batching, a random moment: during
+				// or between batches, mid-transaction or not.
+				logMu.Lock()
+				out := runs[len(runs)-1]
+				logMu.Unlock()
+				deadline := time.Now().Add(60 * time.Second)
+				for !strings.Contains(func() string { logMu.Lock(); defer logMu.Unlock(); return out.String() }(), "batch 1:") {
+					select {
+					case err := <-exited:
+						t.Fatalf("ehstream stream exited before it was killed: %v", err)
+					default:
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("no first batch within 60s")
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
 				select {
 				case err := <-exited:
 					t.Fatalf("ehstream stream exited before it was killed: %v", err)
-				case <-time.After(time.Duration(300+rand.IntN(900)) * time.Millisecond):
+				case <-time.After(time.Duration(rand.IntN(700)) * time.Millisecond):
 				}
 				if err := cmd.Process.Kill(); err != nil {
 					t.Fatal(err)
