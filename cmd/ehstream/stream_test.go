@@ -147,72 +147,44 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 			table, jobName := uniqueName("events"), uniqueName("job")
 			produced := sendRounds(ctx, connStr, partitions, perPartition, 250)
 
-			var logMu sync.Mutex
-			var runs []*bytes.Buffer
-			start := func(extra ...string) (*exec.Cmd, <-chan error) {
-				cmd := exec.Command(bin, append([]string{"stream", "--connection-string", connStr, "--sink", spec,
+			var runs []*streamProcess
+			start := func(extra ...string) *streamProcess {
+				p := startStreamProcess(t, bin, append([]string{"--connection-string", connStr, "--sink", spec,
 					"--table", table, "--job", jobName, "--batch-interval", "100ms", "--max-rate-per-partition", "200",
 					"--operation-timeout", "20s", "--receiver-timeout", "5s"}, extra...)...)
-				out := &bytes.Buffer{}
-				logMu.Lock()
-				runs = append(runs, out)
-				logMu.Unlock()
-				w := &lockedWriter{mu: &logMu, w: out}
-				cmd.Stdout, cmd.Stderr = w, w
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				exited, gone := make(chan error, 1), make(chan struct{})
-				go func() { exited <- cmd.Wait(); close(gone) }()
-				t.Cleanup(func() { cmd.Process.Kill(); <-gone })
-				return cmd, exited
+				runs = append(runs, p)
+				return p
 			}
 			defer func() {
 				if t.Failed() {
-					logMu.Lock()
 					for i, r := range runs {
-						t.Logf("run %d:\n%s", i+1, r.String())
+						t.Logf("run %d:\n%s", i+1, r.output())
 					}
-					logMu.Unlock()
 				}
 			}()
 
 			const kills = 8
 			for range kills {
-				cmd, exited := start()
+				p := start()
 				// Once the run has started batching, a random moment: during
 				// or between batches, mid-transaction or not.
-				logMu.Lock()
-				out := runs[len(runs)-1]
-				logMu.Unlock()
-				deadline := time.Now().Add(60 * time.Second)
-				for !strings.Contains(func() string { logMu.Lock(); defer logMu.Unlock(); return out.String() }(), "batch 1:") {
-					select {
-					case err := <-exited:
-						t.Fatalf("ehstream stream exited before it was killed: %v", err)
-					default:
-					}
-					if time.Now().After(deadline) {
-						t.Fatal("no first batch within 60s")
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
+				p.waitFor(t, "batch 1:")
 				select {
-				case err := <-exited:
+				case err := <-p.exited:
 					t.Fatalf("ehstream stream exited before it was killed: %v", err)
 				case <-time.After(time.Duration(rand.IntN(700)) * time.Millisecond):
 				}
-				if err := cmd.Process.Kill(); err != nil {
+				if err := p.cmd.Process.Kill(); err != nil {
 					t.Fatal(err)
 				}
-				<-exited
+				<-p.exited
 			}
 			if err := <-produced; err != nil {
 				t.Fatal(err)
 			}
-			_, exited := start("--until-idle")
+			last := start("--until-idle")
 			select {
-			case err := <-exited:
+			case err := <-last.exited:
 				if err != nil {
 					t.Fatalf("the last run: %v", err)
 				}
@@ -221,13 +193,11 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 			}
 			// The kills must have hit a working job, not an idle one.
 			working := 0
-			logMu.Lock()
 			for _, r := range runs[:kills] {
-				if wroteEvents.MatchString(r.String()) {
+				if wroteEvents.MatchString(r.output()) {
 					working++
 				}
 			}
-			logMu.Unlock()
 			if working < 5 {
 				t.Fatalf("only %d of %d killed runs had written events: the test did not kill a working job 5 times", working, kills)
 			}
@@ -245,15 +215,54 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 
 var wroteEvents = regexp.MustCompile(`(?m)^batch \d+: [1-9]\d* events`)
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
+// streamProcess is `ehstream stream` running as a child process.
+type streamProcess struct {
+	cmd    *exec.Cmd
+	exited chan error
+	mu     sync.Mutex
+	out    bytes.Buffer
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+func startStreamProcess(t *testing.T, bin string, args ...string) *streamProcess {
+	t.Helper()
+	p := &streamProcess{cmd: exec.Command(bin, append([]string{"stream"}, args...)...), exited: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	gone := make(chan struct{})
+	go func() { p.exited <- p.cmd.Wait(); close(gone) }()
+	t.Cleanup(func() { p.cmd.Process.Kill(); <-gone })
+	return p
+}
+
+func (p *streamProcess) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *streamProcess) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// waitFor polls the output for s; the process must not exit meanwhile.
+func (p *streamProcess) waitFor(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(p.output(), s) {
+		select {
+		case err := <-p.exited:
+			t.Fatalf("ehstream stream exited (%v) before printing %q:\n%s", err, s, p.output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ehstream stream did not print %q within 60s:\n%s", s, p.output())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // The README's first command: no connection string, so a local Event Hubs
@@ -367,38 +376,21 @@ func TestStreamStopsCleanlyOnSIGINT(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := "sqlite:" + filepath.Join(t.TempDir(), "s.db")
-	cmd := exec.Command(bin, "stream", "--connection-string", cs, "--sink", spec, "--batch-interval", "100ms", "--max-rate-per-partition", "100")
-	var mu sync.Mutex
-	var out bytes.Buffer
-	w := &lockedWriter{mu: &mu, w: &out}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited, gone := make(chan error, 1), make(chan struct{})
-	go func() { exited <- cmd.Wait(); close(gone) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-gone })
-	output := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(output(), "batch 3:") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no third batch within 30s:\n%s", output())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	p := startStreamProcess(t, bin, "--connection-string", cs, "--sink", spec, "--batch-interval", "100ms", "--max-rate-per-partition", "100")
+	p.waitFor(t, "batch 3:")
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
+	case err := <-p.exited:
 		if err != nil {
-			t.Fatalf("exit after SIGINT: %v\n%s", err, output())
+			t.Fatalf("exit after SIGINT: %v\n%s", err, p.output())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("still running 30s after SIGINT:\n%s", output())
+		t.Fatalf("still running 30s after SIGINT:\n%s", p.output())
 	}
-	if !strings.Contains(output(), "stopping after the running batch") || !strings.Contains(output(), "wrote ") {
-		t.Errorf("output after SIGINT:\n%s", output())
+	if out := p.output(); !strings.Contains(out, "stopping after the running batch") || !strings.Contains(out, "wrote ") {
+		t.Errorf("output after SIGINT:\n%s", out)
 	}
 	sk := sinkDB(t, spec, "events")
 	ps, err := sk.store.Positions(context.Background(), offsets.Job{})
