@@ -184,6 +184,17 @@ func (c *ConnectionString) Namespace() string {
 	return u.Host
 }
 
+// Hostname is the namespace's host without a port: what identifies the
+// namespace in checkpoints and stored positions, so that an emulator may
+// move to another port.
+func (c *ConnectionString) Hostname() string {
+	u, err := url.Parse(c.Endpoint)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
 // forSDK is the string handed to azeventhubs: it carries only the keys the
 // SDK knows, and EntityPath only when it names this hub.
 func (c *ConnectionString) forSDK() string {

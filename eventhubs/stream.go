@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 // last event.
 type DirectStream struct {
 	conf    *Conf
-	ssc     *streaming.Context
 	outputs []func(context.Context, *RDD) error
 
 	// Owned by the goroutine running the stream (Start, Plan, Run, Stop).
@@ -34,7 +32,7 @@ func CreateDirectStream(ssc *streaming.Context, conf *Conf) (*DirectStream, erro
 	if err := conf.Validate(); err != nil {
 		return nil, err
 	}
-	s := &DirectStream{conf: conf.Clone(), ssc: ssc}
+	s := &DirectStream{conf: conf.Clone()}
 	if err := ssc.AddInput(s); err != nil {
 		return nil, err
 	}
@@ -55,9 +53,7 @@ func (s *DirectStream) ForeachRDD(fn func(ctx context.Context, rdd *RDD) error) 
 func (s *DirectStream) Identity() streaming.Identity {
 	id := streaming.Identity{"kind": "eventhubs", "eventHub": s.conf.EventHubName(), "consumerGroup": s.conf.ConsumerGroup()}
 	if cs, err := s.conf.ConnectionString(); err == nil {
-		if u, err := url.Parse(cs.Endpoint); err == nil {
-			id["namespace"] = u.Hostname()
-		}
+		id["namespace"] = cs.Hostname()
 	}
 	return id
 }
@@ -78,6 +74,12 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 	if err != nil {
 		return err
 	}
+	for id := range resume {
+		if !slices.Contains(hp.PartitionIDs, id) {
+			return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), PartitionID: id,
+				Message: fmt.Sprintf("the checkpoint has partition %q, which the hub does not (it has %v)", id, hp.PartitionIDs)}
+		}
+	}
 	for i, id := range hp.PartitionIDs {
 		if seq, ok := resume[id]; ok {
 			s.next[id] = seq
@@ -85,12 +87,6 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 		}
 		if s.next[id], err = s.resolve(ctx, id, hp.Partitions[i]); err != nil {
 			return err
-		}
-	}
-	for id := range resume {
-		if !slices.Contains(hp.PartitionIDs, id) {
-			return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), PartitionID: id,
-				Message: fmt.Sprintf("the checkpoint has partition %q, which the hub does not (it has %v)", id, hp.PartitionIDs)}
 		}
 	}
 	return nil

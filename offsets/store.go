@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -57,11 +56,7 @@ func JobFor(name string, conf *eventhubs.Conf) (Job, error) {
 	if err != nil {
 		return Job{}, err
 	}
-	u, err := url.Parse(cs.Endpoint)
-	if err != nil {
-		return Job{}, fmt.Errorf("offsets: endpoint: %w", err)
-	}
-	j := Job{Name: name, Namespace: u.Hostname(), EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()}
+	j := Job{Name: name, Namespace: cs.Hostname(), EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()}
 	return j, j.validate()
 }
 
@@ -76,6 +71,15 @@ func (j Job) validate() error {
 
 var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
+// ValidateTableName refuses a table name that would need quoting: tables
+// are named in SQL text, never bound as parameters.
+func ValidateTableName(name string) error {
+	if !tableName.MatchString(name) {
+		return fmt.Errorf("table name %q: use letters, digits and _ (at most 63), not starting with a digit", name)
+	}
+	return nil
+}
+
 // Open returns the store in db, creating its table if needed.
 func Open(ctx context.Context, db *sql.DB, opts *Options) (*Store, error) {
 	if opts == nil {
@@ -85,8 +89,8 @@ func Open(ctx context.Context, db *sql.DB, opts *Options) (*Store, error) {
 	if s.table == "" {
 		s.table = DefaultTable
 	}
-	if !tableName.MatchString(s.table) {
-		return nil, fmt.Errorf("offsets: table name %q: use letters, digits and _ (at most 63), not starting with a digit", s.table)
+	if err := ValidateTableName(s.table); err != nil {
+		return nil, fmt.Errorf("offsets: %w", err)
 	}
 	if s.dialect == "" {
 		s.dialect = detect(db)
@@ -133,9 +137,13 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // Table is the table holding the positions.
 func (s *Store) Table() string { return s.table }
 
-// q writes query's ? placeholders as the dialect wants them.
-func (s *Store) q(query string) string {
-	if s.dialect != PostgreSQL {
+// q writes query's ? placeholders as the store's dialect wants them.
+func (s *Store) q(query string) string { return s.dialect.Rebind(query) }
+
+// Rebind writes query's ? placeholders as the dialect wants them: ? for
+// SQLite, $1, $2, ... for PostgreSQL.
+func (d Dialect) Rebind(query string) string {
+	if d != PostgreSQL {
 		return query
 	}
 	var b strings.Builder

@@ -185,9 +185,6 @@ func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		if c.stopped() {
-			return nil
-		}
 		timer.Reset(time.Until(due))
 		select {
 		case <-timer.C:
@@ -196,9 +193,8 @@ func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
-		if c.stopped() {
-			return nil
-		}
+		// runBatch refuses to start once Stop was called (under the lock
+		// Stop takes), whichever case the select picked.
 		if err := c.runBatch(ctx, inputs, store, number, due, nil); err != nil {
 			return err
 		}

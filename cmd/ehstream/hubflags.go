@@ -33,6 +33,9 @@ func addHubFlags(fs *flag.FlagSet, withGroup bool) *hubFlags {
 	return h
 }
 
+// given reports whether a connection string came by flag or environment.
+func (h *hubFlags) given() bool { return h.connStr != "" || os.Getenv(envConnectionString) != "" }
+
 // conf builds the Conf the flags describe. Errors never print the secret.
 func (h *hubFlags) conf() (*eventhubs.Conf, error) {
 	cs := h.connStr

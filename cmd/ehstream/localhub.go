@@ -53,34 +53,21 @@ func (h *localHub) sendSamples(ctx context.Context, n int) error {
 		return err
 	}
 	defer p.Close(context.Background())
+	s := &sender{ctx: ctx, producer: p, hub: localHubName, timeout: eventhubs.DefaultOperationTimeout}
 	now := time.Now().UTC()
+	// Device by device: the sender sends a batch each time the key changes.
 	for d := range 10 {
 		device := fmt.Sprintf("device-%02d", d)
-		batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionKey: &device})
-		if err != nil {
-			return err
-		}
 		for i := range n / 10 {
 			body := fmt.Appendf(nil, `{"device":%q,"time":%q,"temperature":%.1f,"humidity":%d}`,
 				device, now.Add(time.Duration(i)*time.Second).Format(time.RFC3339), 18+rand.Float64()*8, 30+rand.IntN(40))
 			ev := &azeventhubs.EventData{Body: body, Properties: map[string]any{"device": device, "kind": "reading"}}
-			if err := batch.AddEventData(ev, nil); err != nil {
-				if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
-					return err
-				}
-				if batch, err = p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionKey: &device}); err != nil {
-					return err
-				}
-				if err := batch.AddEventData(ev, nil); err != nil {
-					return err
-				}
+			if err := s.add(d*n/10+i+1, ev, device); err != nil {
+				return err
 			}
 		}
-		if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
-			return err
-		}
 	}
-	return nil
+	return s.flush()
 }
 
 func (h *localHub) close() {

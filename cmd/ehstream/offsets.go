@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"text/tabwriter"
@@ -60,15 +59,14 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 
 	// With a connection string, the lag of the positions of its hub.
 	var bounds map[string]eventhubs.PartitionBounds
-	var lagJob offsets.Job
-	if hf.connStr != "" || os.Getenv(envConnectionString) != "" {
+	var namespace, hub, group string
+	if hf.given() {
 		conf, err := hf.conf()
 		if err != nil {
 			return err
 		}
-		if lagJob, err = offsets.JobFor("x", conf); err != nil {
-			return usageError{err}
-		}
+		cs, _ := conf.ConnectionString() // valid: conf() validated it
+		namespace, hub, group = cs.Hostname(), conf.EventHubName(), conf.ConsumerGroup()
 		hp, err := eventhubs.DescribeHub(ctx, conf)
 		if err != nil {
 			return err
@@ -90,7 +88,7 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 			p.Partition, p.Next, p.Updated.Format(time.RFC3339))
 		if bounds != nil {
 			b, ok := bounds[p.Partition]
-			sameHub := p.Job.Namespace == lagJob.Namespace && p.Job.EventHub == lagJob.EventHub && p.Job.ConsumerGroup == lagJob.ConsumerGroup
+			sameHub := p.Job.Namespace == namespace && p.Job.EventHub == hub && p.Job.ConsumerGroup == group
 			if ok && sameHub {
 				fmt.Fprintf(tw, "\t%d\t%d", b.End, b.End-p.Next)
 			} else {

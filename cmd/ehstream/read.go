@@ -137,16 +137,7 @@ func appendEventJSON(dst []byte, ev *eventhubs.Event) ([]byte, error) {
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		// A property JSON cannot hold (an AMQP map with non-string keys,
-		// say): print it as Go would rather than stop the read.
-		props := make(map[string]any, len(out.Properties))
-		for k, v := range out.Properties {
-			if _, err := json.Marshal(v); err != nil {
-				v = fmt.Sprint(v)
-			}
-			props[k] = v
-		}
-		out.Properties = props
+		out.Properties = jsonSafe(out.Properties)
 		if b, err = json.Marshal(out); err != nil {
 			return dst, err
 		}

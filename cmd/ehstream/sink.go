@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -24,20 +23,31 @@ type sink struct {
 	db      *sql.DB
 	dialect offsets.Dialect
 	table   string
+	spec    string // the --sink value: keep out of messages
 	desc    string // the --sink value without a password
 	store   *offsets.Store
+	// insertFull is the INSERT of a full chunk, built once.
+	insertFull string
 }
-
-var sinkTableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // openSink opens "sqlite:PATH" or a postgres:// URL and creates the
 // positions table and, unless table is "", the events table.
 func openSink(ctx context.Context, spec, table string) (*sink, error) {
-	if table != "" && !sinkTableName.MatchString(table) {
-		return nil, usageError{fmt.Errorf("--table %q: use letters, digits and _ (at most 63), not starting with a digit", table)}
+	s, err := parseSink(spec, table)
+	if err != nil {
+		return nil, err
 	}
-	s := &sink{table: table}
-	var err error
+	return s, s.open(ctx)
+}
+
+// parseSink checks --sink and --table without touching the database.
+func parseSink(spec, table string) (*sink, error) {
+	if table != "" {
+		if err := offsets.ValidateTableName(table); err != nil {
+			return nil, usageError{fmt.Errorf("--table: %v", err)}
+		}
+	}
+	s := &sink{table: table, spec: spec}
 	switch {
 	case strings.HasPrefix(spec, "sqlite:"):
 		path := strings.TrimPrefix(spec, "sqlite:")
@@ -45,38 +55,47 @@ func openSink(ctx context.Context, spec, table string) (*sink, error) {
 			return nil, usageError{errors.New("--sink sqlite: needs a file, e.g. sqlite:ehstream.db")}
 		}
 		s.dialect, s.desc = offsets.SQLite, spec
-		// WAL lets `ehstream offsets` read while the job writes; the busy
-		// timeout makes a second writer wait instead of failing at once.
-		s.db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
 	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
-		u, perr := url.Parse(spec)
-		if perr != nil {
+		if _, err := url.Parse(spec); err != nil {
 			return nil, usageError{errors.New("--sink: not a valid postgres:// URL")}
 		}
-		s.dialect, s.desc = offsets.PostgreSQL, u.Redacted()
-		s.db, err = sql.Open("pgx", spec)
+		s.dialect, s.desc = offsets.PostgreSQL, redactSink(spec)
 	default:
 		return nil, usageError{fmt.Errorf("--sink %q: want sqlite:PATH or a postgres:// URL", redactSink(spec))}
 	}
+	return s, nil
+}
+
+// open connects and creates the tables.
+func (s *sink) open(ctx context.Context) error {
+	var err error
+	if s.dialect == offsets.SQLite {
+		// WAL lets `ehstream offsets` read while the job writes; the busy
+		// timeout makes a second writer wait instead of failing at once.
+		s.db, err = sql.Open("sqlite", "file:"+strings.TrimPrefix(s.spec, "sqlite:")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	} else {
+		s.db, err = sql.Open("pgx", s.spec)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", s.desc, err)
+		return fmt.Errorf("opening %s: %w", s.desc, err)
 	}
 	if err := s.db.PingContext(ctx); err != nil {
 		s.db.Close()
-		return nil, fmt.Errorf("connecting to %s: %v", s.desc, redactErr(err, spec))
+		return fmt.Errorf("connecting to %s: %v", s.desc, redactErr(err, s.spec))
 	}
 	if s.store, err = offsets.Open(ctx, s.db, &offsets.Options{Dialect: s.dialect}); err != nil {
 		s.db.Close()
-		return nil, err
+		return err
 	}
-	if table == "" {
-		return s, nil
+	if s.table == "" {
+		return nil
 	}
 	if _, err := s.db.ExecContext(ctx, s.ddl()); err != nil {
 		s.db.Close()
-		return nil, fmt.Errorf("creating table %s in %s: %w", table, s.desc, err)
+		return fmt.Errorf("creating table %s in %s: %w", s.table, s.desc, err)
 	}
-	return s, nil
+	s.insertFull = s.insert(rowsPerInsert)
+	return nil
 }
 
 func (s *sink) close() error { return s.db.Close() }
@@ -118,7 +137,7 @@ func redactErr(err error, spec string) string {
 }
 
 // rowsPerInsert keeps a multi-row INSERT well under both databases'
-// parameter limits (8 per row); bytesPerInsert keeps one statement of
+// parameter limits (columns per row); bytesPerInsert keeps one statement of
 // large events from holding much memory.
 const (
 	rowsPerInsert  = 250
@@ -147,7 +166,15 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 		defer wg.Done()
 		defer close(chunks)
 		readErr = rdd.ForeachPartition(rctx, func(ctx context.Context, p *eventhubs.Partition) error {
-			args := make([]any, 0, rowsPerInsert*8)
+			send := func(args []any) error {
+				select {
+				case chunks <- args:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			args := make([]any, 0, rowsPerInsert*columns)
 			size := 0
 			for ev, err := range p.Events() {
 				if err != nil {
@@ -158,22 +185,16 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 					nullable(ev.PartitionKey), props, ev.Body, job.EventHub)
 				size += len(ev.Body) + len(props)
 				if len(args) == cap(args) || size >= bytesPerInsert {
-					select {
-					case chunks <- args:
-					case <-ctx.Done():
-						return ctx.Err()
+					if err := send(args); err != nil {
+						return err
 					}
-					args, size = make([]any, 0, rowsPerInsert*8), 0
+					args, size = make([]any, 0, rowsPerInsert*columns), 0
 				}
 			}
-			if len(args) > 0 {
-				select {
-				case chunks <- args:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
+			if len(args) == 0 {
+				return nil
 			}
-			return nil
+			return send(args)
 		})
 	}()
 	var writeErr error
@@ -181,7 +202,11 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 		if writeErr != nil {
 			continue // drain so the readers finish
 		}
-		if _, writeErr = tx.ExecContext(ctx, s.insert(len(args)/8), args...); writeErr != nil {
+		query := s.insertFull
+		if rows := len(args) / columns; rows != rowsPerInsert {
+			query = s.insert(rows)
+		}
+		if _, writeErr = tx.ExecContext(ctx, query, args...); writeErr != nil {
 			writeErr = fmt.Errorf("writing events to %s table %s: %w", s.desc, s.table, writeErr)
 			cancel()
 		}
@@ -202,30 +227,14 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 	return nil
 }
 
+// columns is the number of values in a row of the events table.
+const columns = 8
+
 // insert is the INSERT of n rows.
 func (s *sink) insert(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO ` + s.table + ` (partition_id, sequence_number, "offset", enqueued_time, partition_key, properties, body, eventhub) VALUES `)
-	p := 0
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('(')
-		for j := range 8 {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			if s.dialect == offsets.PostgreSQL {
-				p++
-				fmt.Fprintf(&b, "$%d", p)
-			} else {
-				b.WriteByte('?')
-			}
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
+	row := "(" + strings.Repeat("?,", columns-1) + "?)"
+	return s.dialect.Rebind(`INSERT INTO ` + s.table + ` (partition_id, sequence_number, "offset", enqueued_time, partition_key, properties, body, eventhub) VALUES ` +
+		strings.Repeat(row+",", n-1) + row)
 }
 
 func (s *sink) timeArg(t time.Time) any {
@@ -242,16 +251,21 @@ func nullable(s string) any {
 	return s
 }
 
-// propertiesJSON encodes application properties; a value JSON cannot hold
-// (an AMQP map with non-string keys, say) is written as Go prints it.
+// propertiesJSON encodes application properties as JSON (see jsonSafe).
 func propertiesJSON(props map[string]any) string {
 	if len(props) == 0 {
 		return "{}"
 	}
 	b, err := json.Marshal(props)
-	if err == nil {
-		return string(b)
+	if err != nil {
+		b, _ = json.Marshal(jsonSafe(props))
 	}
+	return string(b)
+}
+
+// jsonSafe replaces each property value JSON cannot hold (an AMQP map with
+// non-string keys, say) by the way Go prints it, rather than stop a read.
+func jsonSafe(props map[string]any) map[string]any {
 	safe := make(map[string]any, len(props))
 	for k, v := range props {
 		if _, err := json.Marshal(v); err != nil {
@@ -259,6 +273,5 @@ func propertiesJSON(props map[string]any) string {
 		}
 		safe[k] = v
 	}
-	b, _ = json.Marshal(safe)
-	return string(b)
+	return safe
 }

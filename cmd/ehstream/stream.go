@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/ehstream/ehstream/eventhubs"
@@ -40,34 +39,58 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 		return usageError{fmt.Errorf("--batch-interval %s: want a positive duration", *interval)}
 	}
 
+	if *rate <= 0 {
+		return usageError{fmt.Errorf("--max-rate-per-partition %d: want a positive number", *rate)}
+	}
+	if *receiverTimeout <= 0 {
+		return usageError{fmt.Errorf("--receiver-timeout %s: want a positive duration", *receiverTimeout)}
+	}
+	sk, err := parseSink(*sinkSpec, *table)
+	if err != nil {
+		return err
+	}
+
 	log := slog.New(slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if hf.connStr == "" && os.Getenv(envConnectionString) == "" {
+	confAndJob := func() (*eventhubs.Conf, offsets.Job, error) {
+		conf, err := hf.conf()
+		if err != nil {
+			return nil, offsets.Job{}, err
+		}
+		conf.SetStartingPosition(position).SetMaxRatePerPartition(*rate).SetFailOnDataLoss(*failOnDataLoss).
+			SetReceiverTimeout(*receiverTimeout).SetLogger(log)
+		if err := conf.Validate(); err != nil {
+			return nil, offsets.Job{}, usageError{err}
+		}
+		job, err := offsets.JobFor(*jobName, conf)
+		if err != nil {
+			return nil, offsets.Job{}, usageError{err}
+		}
+		return conf, job, nil
+	}
+	// Every check before any side effect: a bad flag neither creates the
+	// database nor sends samples to a local hub.
+	var conf *eventhubs.Conf
+	var job offsets.Job
+	if hf.given() {
+		if conf, job, err = confAndJob(); err != nil {
+			return err
+		}
+	}
+	if err := sk.open(ctx); err != nil {
+		return err
+	}
+	defer sk.close()
+	if conf == nil {
 		local, err := startLocalHub(ctx, *dataDir, std.out)
 		if err != nil {
 			return err
 		}
 		defer local.close()
 		hf.connStr = local.connStr
+		if conf, job, err = confAndJob(); err != nil {
+			return err
+		}
 	}
-	conf, err := hf.conf()
-	if err != nil {
-		return err
-	}
-	conf.SetStartingPosition(position).SetMaxRatePerPartition(*rate).SetFailOnDataLoss(*failOnDataLoss).
-		SetReceiverTimeout(*receiverTimeout).SetLogger(log)
-	if err := conf.Validate(); err != nil {
-		return usageError{err}
-	}
-	job, err := offsets.JobFor(*jobName, conf)
-	if err != nil {
-		return usageError{err}
-	}
-
-	sk, err := openSink(ctx, *sinkSpec, *table)
-	if err != nil {
-		return err
-	}
-	defer sk.close()
 	stored, err := sk.store.LoadPositions(ctx, job)
 	if err != nil {
 		return err
@@ -97,16 +120,10 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 		}
 	}))
 	// Ctrl-C or SIGTERM: the running batch finishes and commits.
-	stopped := make(chan struct{})
-	defer close(stopped)
-	go func() {
-		select {
-		case <-ctx.Done():
-			fmt.Fprintln(std.err, "stopping after the running batch...")
-			ssc.Stop(true)
-		case <-stopped:
-		}
-	}()
+	defer context.AfterFunc(ctx, func() {
+		fmt.Fprintln(std.err, "stopping after the running batch...")
+		ssc.Stop(true)
+	})()
 	err = ssc.Run(context.WithoutCancel(ctx))
 	fmt.Fprintf(std.out, "wrote %d events in %d batches to %s table %s\n", total, batches, sk.desc, *table)
 	return err

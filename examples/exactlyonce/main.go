@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer tx.Rollback()              // a no-op after Commit
 		for device, n := range results { // update results
-			if _, err := tx.ExecContext(ctx, upsert(*dbSpec), device, n); err != nil {
+			if _, err := tx.ExecContext(ctx, store.Dialect().Rebind(upsert), device, n); err != nil {
 				return err
 			}
 		}
@@ -188,16 +188,10 @@ func openDB(spec string) (*sql.DB, error) {
 	return nil, fmt.Errorf("-db: want sqlite:PATH or a postgres:// URL")
 }
 
-// upsert adds to a device's count; SQLite and PostgreSQL share the syntax
-// but not the placeholders.
-func upsert(spec string) string {
-	q := `INSERT INTO device_counts (device, events) VALUES (?, ?)
-		ON CONFLICT (device) DO UPDATE SET events = device_counts.events + excluded.events`
-	if !strings.HasPrefix(spec, "sqlite:") {
-		q = strings.Replace(strings.Replace(q, "?", "$1", 1), "?", "$2", 1)
-	}
-	return q
-}
+// upsert adds to a device's count. SQLite and PostgreSQL share the syntax;
+// the store's dialect writes the placeholders.
+const upsert = `INSERT INTO device_counts (device, events) VALUES (?, ?)
+	ON CONFLICT (device) DO UPDATE SET events = device_counts.events + excluded.events`
 
 // localHub starts a local Event Hubs keeping its events in dir, and sends n
 // sample readings from 8 devices to hub "telemetry".
