@@ -22,6 +22,13 @@ type OffsetRange struct {
 	PartitionID string
 	FromSeqNo   int64 // the first sequence number in the range
 	UntilSeqNo  int64 // one past the last
+	// ResetFrom is 0 but in the first range a stream reads after the
+	// partition's sequence numbers restarted below its position (the hub
+	// was deleted and created again) with FailOnDataLoss off: then it is
+	// the position the stream stood at, and the range starts the new
+	// numbering. A stored position moves from ResetFrom to UntilSeqNo
+	// (offsets.Store.CommitOffsets does so).
+	ResetFrom int64
 }
 
 // NameAndPartition is the partition the range belongs to.
@@ -55,6 +62,9 @@ func (r OffsetRange) Validate() error {
 	case r.UntilSeqNo < r.FromSeqNo:
 		return &Error{Code: CodeInvalidRange, Hub: r.Name, PartitionID: r.PartitionID,
 			Message: fmt.Sprintf("range [%d, %d): until is below from", r.FromSeqNo, r.UntilSeqNo)}
+	case r.ResetFrom != 0 && r.ResetFrom <= r.UntilSeqNo:
+		return &Error{Code: CodeInvalidRange, Hub: r.Name, PartitionID: r.PartitionID,
+			Message: fmt.Sprintf("range [%d, %d) reset from %d: a reset comes from a position past the range's end", r.FromSeqNo, r.UntilSeqNo, r.ResetFrom)}
 	}
 	return nil
 }

@@ -12,13 +12,13 @@ func TestOffsetRangeCountAndString(t *testing.T) {
 		count int64
 		text  string
 	}{
-		{OffsetRange{"hub", "0", 0, 100}, 100, "hub 0 0 100"},
-		{OffsetRange{"hub", "3", 5, 5}, 0, "hub 3 5 5"},
-		{OffsetRange{"hub", "3", 5, 6}, 1, "hub 3 5 6"},
-		{OffsetRange{"my-hub", "31", 1000, 2500}, 1500, "my-hub 31 1000 2500"},
-		{OffsetRange{"hub", "0", 10, 5}, 0, "hub 0 10 5"},
-		{OffsetRange{"hub", "0", -5, 5}, 10, "hub 0 -5 5"},
-		{OffsetRange{"hub", "0", 0, 1 << 62}, 1 << 62, fmt.Sprintf("hub 0 0 %d", int64(1<<62))},
+		{OffsetRange{Name: "hub", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 100}, 100, "hub 0 0 100"},
+		{OffsetRange{Name: "hub", PartitionID: "3", FromSeqNo: 5, UntilSeqNo: 5}, 0, "hub 3 5 5"},
+		{OffsetRange{Name: "hub", PartitionID: "3", FromSeqNo: 5, UntilSeqNo: 6}, 1, "hub 3 5 6"},
+		{OffsetRange{Name: "my-hub", PartitionID: "31", FromSeqNo: 1000, UntilSeqNo: 2500}, 1500, "my-hub 31 1000 2500"},
+		{OffsetRange{Name: "hub", PartitionID: "0", FromSeqNo: 10, UntilSeqNo: 5}, 0, "hub 0 10 5"},
+		{OffsetRange{Name: "hub", PartitionID: "0", FromSeqNo: -5, UntilSeqNo: 5}, 10, "hub 0 -5 5"},
+		{OffsetRange{Name: "hub", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 1 << 62}, 1 << 62, fmt.Sprintf("hub 0 0 %d", int64(1<<62))},
 	}
 	for _, tt := range tests {
 		if got := tt.r.Count(); got != tt.count {
@@ -44,7 +44,7 @@ func TestOffsetRangeNameAndPartition(t *testing.T) {
 	}
 	// Usable as a map key: ranges of one partition share it.
 	m := map[NameAndPartition]int64{}
-	for _, r := range []OffsetRange{{"hub", "0", 0, 10}, {"hub", "0", 10, 20}, {"hub", "1", 0, 5}, {"other", "0", 0, 1}} {
+	for _, r := range []OffsetRange{{Name: "hub", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 10}, {Name: "hub", PartitionID: "0", FromSeqNo: 10, UntilSeqNo: 20}, {Name: "hub", PartitionID: "1", FromSeqNo: 0, UntilSeqNo: 5}, {Name: "other", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 1}} {
 		m[r.NameAndPartition()] += r.Count()
 	}
 	want := map[NameAndPartition]int64{{"hub", "0"}: 20, {"hub", "1"}: 5, {"other", "0"}: 1}
@@ -55,9 +55,10 @@ func TestOffsetRangeNameAndPartition(t *testing.T) {
 
 func TestOffsetRangeValidate(t *testing.T) {
 	good := []OffsetRange{
-		{"hub", "0", 0, 0},
-		{"hub", "0", 0, 100},
-		{"hub", "12", 99, 100},
+		{Name: "hub", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 0},
+		{Name: "hub", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 100},
+		{Name: "hub", PartitionID: "12", FromSeqNo: 99, UntilSeqNo: 100},
+		{Name: "hub", PartitionID: "1", FromSeqNo: 0, UntilSeqNo: 10, ResetFrom: 11},
 	}
 	for _, r := range good {
 		if err := r.Validate(); err != nil {
@@ -69,11 +70,13 @@ func TestOffsetRangeValidate(t *testing.T) {
 		want           string
 		hub, partition string
 	}{
-		{OffsetRange{"", "0", 0, 10}, "no event hub name", "", ""},
-		{OffsetRange{"hub", "", 0, 10}, "no partition ID", "", ""},
-		{OffsetRange{"hub", "0", -1, 5}, "[-1, 5)", "hub", "0"},
-		{OffsetRange{"hub", "2", 5, 3}, "until is below from", "hub", "2"},
-		{OffsetRange{"hub", "2", -5, -10}, "start at 0", "hub", "2"},
+		{OffsetRange{Name: "", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 10}, "no event hub name", "", ""},
+		{OffsetRange{Name: "hub", PartitionID: "", FromSeqNo: 0, UntilSeqNo: 10}, "no partition ID", "", ""},
+		{OffsetRange{Name: "hub", PartitionID: "0", FromSeqNo: -1, UntilSeqNo: 5}, "[-1, 5)", "hub", "0"},
+		{OffsetRange{Name: "hub", PartitionID: "2", FromSeqNo: 5, UntilSeqNo: 3}, "until is below from", "hub", "2"},
+		{OffsetRange{Name: "hub", PartitionID: "2", FromSeqNo: -5, UntilSeqNo: -10}, "start at 0", "hub", "2"},
+		{OffsetRange{Name: "hub", PartitionID: "1", FromSeqNo: 0, UntilSeqNo: 10, ResetFrom: 10}, "reset from 10", "hub", "1"},
+		{OffsetRange{Name: "hub", PartitionID: "1", FromSeqNo: 0, UntilSeqNo: 10, ResetFrom: -3}, "reset from -3", "hub", "1"},
 	}
 	for _, tt := range bad {
 		err := tt.r.Validate()
@@ -95,10 +98,10 @@ func TestParseOffsetRange(t *testing.T) {
 		in   string
 		want OffsetRange
 	}{
-		{"0:0:100", OffsetRange{"hub", "0", 0, 100}},
-		{"3:5:5", OffsetRange{"hub", "3", 5, 5}},
-		{"12:1000:2000", OffsetRange{"hub", "12", 1000, 2000}},
-		{"0:+1:+2", OffsetRange{"hub", "0", 1, 2}},
+		{"0:0:100", OffsetRange{Name: "hub", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 100}},
+		{"3:5:5", OffsetRange{Name: "hub", PartitionID: "3", FromSeqNo: 5, UntilSeqNo: 5}},
+		{"12:1000:2000", OffsetRange{Name: "hub", PartitionID: "12", FromSeqNo: 1000, UntilSeqNo: 2000}},
+		{"0:+1:+2", OffsetRange{Name: "hub", PartitionID: "0", FromSeqNo: 1, UntilSeqNo: 2}},
 	}
 	for _, tt := range good {
 		got, err := ParseOffsetRange("hub", tt.in)

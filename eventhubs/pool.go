@@ -38,6 +38,11 @@ func newPool(idle time.Duration) *pool {
 type clientKey struct {
 	namespace, hub, group string
 	credential            string // a hash: the secret itself stays out of the key
+	// probe marks the connection that resolves positions and checks
+	// consumer groups: its SDK client does not retry, so a refused attach
+	// (a bad filter, a missing group) comes back as itself at once instead
+	// of as a timeout after retries.
+	probe bool
 }
 
 // client is one AMQP connection shared by all partitions of a hub and
@@ -69,14 +74,19 @@ type receiver struct {
 }
 
 // clientFor returns the shared connection for conf, making it if needed.
-func (p *pool) clientFor(conf *Conf) (*client, error) {
+func (p *pool) clientFor(conf *Conf) (*client, error) { return p.get(conf, false) }
+
+// probeFor returns the shared probing connection for conf.
+func (p *pool) probeFor(conf *Conf) (*client, error) { return p.get(conf, true) }
+
+func (p *pool) get(conf *Conf, probe bool) (*client, error) {
 	cs, err := conf.ConnectionString()
 	if err != nil {
 		return nil, err
 	}
 	hub := conf.EventHubName()
 	cred := sha256.Sum256([]byte(cs.SharedAccessKeyName + "\x00" + cs.SharedAccessKey + "\x00" + cs.SharedAccessSignature))
-	key := clientKey{namespace: cs.Namespace(), hub: hub, group: conf.ConsumerGroup(), credential: hex.EncodeToString(cred[:8])}
+	key := clientKey{namespace: cs.Namespace(), hub: hub, group: conf.ConsumerGroup(), credential: hex.EncodeToString(cred[:8]), probe: probe}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -89,9 +99,11 @@ func (p *pool) clientFor(conf *Conf) (*client, error) {
 	}
 	sdk := *cs
 	sdk.EntityPath = "" // the hub is passed on its own; the SDK refuses two names
-	cc, err := azeventhubs.NewConsumerClientFromConnectionString(sdk.forSDK(), hub, conf.ConsumerGroup(), &azeventhubs.ConsumerClientOptions{
-		ApplicationID: "ehstream",
-	})
+	opts := &azeventhubs.ConsumerClientOptions{ApplicationID: "ehstream"}
+	if probe {
+		opts.RetryOptions.MaxRetries = -1
+	}
+	cc, err := azeventhubs.NewConsumerClientFromConnectionString(sdk.forSDK(), hub, conf.ConsumerGroup(), opts)
 	if err != nil {
 		// The SDK's message may quote the string; ours says what is wrong.
 		return nil, &Error{Code: CodeInvalidConnectionString, Hub: hub, Message: "the SDK refused the connection string"}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
@@ -198,16 +199,15 @@ func permanent(err error, hub, partition string) *Error {
 			return mk(CodeOwnershipLost, "another reader with the same or a higher owner level took the partition in this consumer group")
 		}
 	}
-	var amqpErr *amqp.Error
-	if errors.As(err, &amqpErr) {
-		switch amqpErr.Condition {
+	if cond := condition(err); cond != "" {
+		switch cond {
 		case amqp.ErrCondNotFound:
 			return mk(CodeNotFound, "the hub, partition or consumer group does not exist")
 		case amqp.ErrCondUnauthorizedAccess:
 			return mk(CodeUnauthorized, "the service refused the credentials")
 		case "amqp:link:stolen":
 			return mk(CodeOwnershipLost, "another reader with the same or a higher owner level took the partition in this consumer group")
-		case amqp.ErrCondNotAllowed, "com.microsoft:entity-disabled", "com.microsoft:argument-out-of-range",
+		case amqp.ErrCondNotAllowed, amqp.ErrCondInvalidField, "com.microsoft:entity-disabled", "com.microsoft:argument-out-of-range",
 			amqp.ErrCondResourceLimitExceeded, amqp.ErrCondMessageSizeExceeded, "com.microsoft:argument-error":
 			return mk(CodeInvalidRange, "the service refused the request")
 		}
@@ -224,6 +224,26 @@ func permanent(err error, hub, partition string) *Error {
 		}
 	}
 	return nil
+}
+
+// sdkCondition finds an AMQP error condition in the text of an SDK error:
+// the SDK wraps a refused link in an *azeventhubs.Error ("connlost") that
+// does not unwrap, and names the condition only in its message.
+var sdkCondition = regexp.MustCompile(`Condition: ([a-zA-Z0-9:._-]+)`)
+
+// condition is the AMQP error condition err carries, or "".
+func condition(err error) amqp.ErrCond {
+	var amqpErr *amqp.Error
+	if errors.As(err, &amqpErr) {
+		return amqpErr.Condition
+	}
+	var sdkErr *azeventhubs.Error
+	if errors.As(err, &sdkErr) {
+		if m := sdkCondition.FindStringSubmatch(sdkErr.Error()); m != nil {
+			return amqp.ErrCond(m[1])
+		}
+	}
+	return ""
 }
 
 // sleep waits out a backoff that doubles up to two seconds.

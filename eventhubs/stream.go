@@ -2,12 +2,11 @@ package eventhubs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/streaming"
 )
 
@@ -49,17 +48,38 @@ func (s *DirectStream) ForeachRDD(fn func(ctx context.Context, rdd *RDD) error) 
 }
 
 // Identity is what a checkpoint of the stream records: the namespace's
-// host (without a port, so an emulator may move), hub and consumer group.
+// host (without a port, so an emulator may move), hub and consumer group,
+// in lower case, since Event Hubs compares all three case-insensitively.
 func (s *DirectStream) Identity() streaming.Identity {
-	id := streaming.Identity{"kind": "eventhubs", "eventHub": s.conf.EventHubName(), "consumerGroup": s.conf.ConsumerGroup()}
+	id := streaming.Identity{"kind": "eventhubs", "eventHub": strings.ToLower(s.conf.EventHubName()),
+		"consumerGroup": strings.ToLower(s.conf.ConsumerGroup())}
 	if cs, err := s.conf.ConnectionString(); err == nil {
-		id["namespace"] = cs.Hostname()
+		id["namespace"] = strings.ToLower(cs.Hostname())
 	}
 	return id
 }
 
-// Start resolves each partition's starting position to a sequence number,
-// unless resume (from a checkpoint) has it.
+// SameIdentity compares a checkpoint's identity case-insensitively, so
+// that a checkpoint written when the names were spelled otherwise resumes.
+func (s *DirectStream) SameIdentity(stored streaming.Identity) bool {
+	own := s.Identity()
+	if len(own) != len(stored) {
+		return false
+	}
+	for k, v := range own {
+		if w, ok := stored[k]; !ok || !strings.EqualFold(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// Start checks the consumer group and sets where each partition starts:
+// resume (a checkpoint) has it, else StartingPositions, else, for a stream
+// that starts from nothing, StartingPosition. A stream that resumes (from a
+// checkpoint or from StartingPositions, as a store loads them) reads a
+// partition with no position from the start of the stream: the hub added
+// it since, and none of its events may be lost.
 func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error {
 	if len(s.outputs) == 0 {
 		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "the stream has no output: register one with ForeachRDD before running the context"}
@@ -80,12 +100,28 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 				Message: fmt.Sprintf("the checkpoint has partition %q, which the hub does not (it has %v)", id, hp.PartitionIDs)}
 		}
 	}
+	probe, err := defaultPool.probeFor(s.conf)
+	if err != nil {
+		return err
+	}
+	defer probe.release()
+	if err := checkGroup(ctx, s.conf, probe, hp); err != nil {
+		return err
+	}
+	named := s.conf.StartingPositions()
+	resuming := len(resume) > 0 || len(named) > 0
 	for i, id := range hp.PartitionIDs {
 		if seq, ok := resume[id]; ok {
 			s.next[id] = seq
 			continue
 		}
-		if s.next[id], err = s.resolve(ctx, id, hp.Partitions[i]); err != nil {
+		if _, ok := named[id]; !ok && resuming {
+			s.conf.Logger().Info("eventhubs: partition has no stored position: the hub added it since, reading it from the start of the stream",
+				"hub", s.conf.EventHubName(), "partition", id, "from", hp.Partitions[i].First)
+			s.next[id] = hp.Partitions[i].First
+			continue
+		}
+		if s.next[id], err = resolve(ctx, s.conf, probe, id, s.conf.PositionFor(id), hp.Partitions[i]); err != nil {
 			return err
 		}
 	}
@@ -101,76 +137,21 @@ func (s *DirectStream) Stop() {
 	}
 }
 
-// resolve turns partition id's starting position into the sequence number
-// of the first event to read. Offsets and enqueued times are asked of the
-// service with a receiver that has no owner level, so that resolving does
-// not take the partition from another reader.
-func (s *DirectStream) resolve(ctx context.Context, id string, b PartitionBounds) (int64, error) {
-	p := s.conf.PositionFor(id)
-	switch p.Kind() {
-	case PositionStartOfStream:
+// newPartition is where a partition the hub added while the stream runs
+// starts: StartingPositions if it names it, else the start of the stream.
+func (s *DirectStream) newPartition(ctx context.Context, id string, b PartitionBounds) (int64, error) {
+	p, ok := s.conf.StartingPositions()[id]
+	if !ok {
+		s.conf.Logger().Info("eventhubs: the hub has a new partition: reading it from the start of the stream",
+			"hub", s.conf.EventHubName(), "partition", id, "from", b.First)
 		return b.First, nil
-	case PositionEndOfStream:
-		return b.End, nil
-	case PositionSequenceNumber:
-		if p.Inclusive() {
-			return p.SequenceNumber(), nil
-		}
-		return p.SequenceNumber() + 1, nil
 	}
-	if b.Empty() {
-		return b.End, nil
-	}
-	start := azeventhubs.StartPosition{Inclusive: p.Inclusive()}
-	switch p.Kind() {
-	case PositionOffset:
-		off := p.Offset()
-		if off == b.LastOffset { // the last event: no need to wait for one after it
-			if p.Inclusive() {
-				return b.End - 1, nil
-			}
-			return b.End, nil
-		}
-		start.Offset = &off
-	case PositionEnqueuedTime:
-		t := p.EnqueuedTime()
-		if !t.Before(b.LastEnqueued) {
-			return b.End, nil
-		}
-		start.EnqueuedTime = &t
-	}
-	var seq int64
-	err := retry(ctx, s.conf, s.conf.EventHubName(), id, func(ctx context.Context) error {
-		pc, err := s.c.cc.NewPartitionClient(id, &azeventhubs.PartitionClientOptions{StartPosition: start, Prefetch: -1})
-		if err != nil {
-			return err
-		}
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = pc.Close(cctx)
-			cancel()
-		}()
-		rctx, cancel := context.WithTimeout(ctx, s.conf.ReceiverTimeout())
-		defer cancel()
-		evs, err := pc.ReceiveEvents(rctx, 1, nil)
-		if len(evs) > 0 {
-			seq = evs[0].SequenceNumber
-			return nil
-		}
-		if err == nil || (errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {
-			seq = b.End // nothing after the position: start after the last event
-			return nil
-		}
-		return err
-	})
-	if HasCode(err, CodeOwnershipLost) {
-		return 0, &Error{Code: CodeOwnershipLost, Hub: s.conf.EventHubName(), PartitionID: id, Err: err,
-			Message: fmt.Sprintf("resolving starting position %s needs to read the partition, and another reader holds it exclusively (owner level); the stream does not take it to resolve a position: stop that reader, or start from a sequence number", p)}
-	}
+	probe, err := defaultPool.probeFor(s.conf)
 	if err != nil {
-		return 0, fmt.Errorf("resolving starting position %s: %w", p, err)
+		return 0, err
 	}
-	return seq, nil
+	defer probe.release()
+	return resolve(ctx, s.conf, probe, id, p, b)
 }
 
 // Plan reads every partition's bounds and plans the batch: from the
@@ -191,17 +172,22 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 		s.bounds[id] = b
 		from, ok := s.next[id]
 		if !ok { // a partition added to the hub while the stream runs
-			if from, err = s.resolve(ctx, id, b); err != nil {
+			if from, err = s.newPartition(ctx, id, b); err != nil {
 				return streaming.Plan{}, err
 			}
 		}
+		var resetFrom int64
 		if from > b.End {
 			msg := fmt.Sprintf("wanted sequence number %d, but the partition holds [%d, %d): its sequence numbers restarted (was the hub deleted and created again?)", from, b.First, b.End)
 			if s.conf.FailOnDataLoss() {
 				return streaming.Plan{}, &Error{Code: CodeDataLoss, Hub: hub, PartitionID: id, Message: msg + "; set FailOnDataLoss false to continue from the first available event"}
 			}
-			s.conf.Logger().Warn("eventhubs: "+msg+"; continuing from the first available event", "hub", hub, "partition", id)
-			from = b.First
+			// The range starts the new numbering at 0, so that the read
+			// counts its events that retention removed as skipped; the old
+			// numbering's events after from, if any, are gone uncounted.
+			s.conf.Logger().Warn("eventhubs: "+msg+"; continuing from the first available event, events the stream had not read before the restart are lost",
+				"hub", hub, "partition", id, "position", from, "first", b.First)
+			resetFrom, from = from, 0
 		}
 		if from < b.First && s.conf.FailOnDataLoss() {
 			return streaming.Plan{}, &Error{Code: CodeDataLoss, Hub: hub, PartitionID: id,
@@ -212,7 +198,7 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 		// counts what it skipped.
 		until := min(max(from, b.First)+s.conf.RateFor(id), b.End)
 		s.next[id] = until
-		plan.Ranges = append(plan.Ranges, streaming.Range{Source: hub, Partition: id, From: from, Until: until})
+		plan.Ranges = append(plan.Ranges, streaming.Range{Source: hub, Partition: id, From: from, Until: until, ResetFrom: resetFrom})
 		plan.Lag = append(plan.Lag, b.End-until)
 	}
 	return plan, nil
@@ -222,11 +208,11 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.Result, error) {
 	rdd := &RDD{conf: s.conf, ranges: make([]OffsetRange, 0, len(b.Ranges)), batchTime: b.Time}
 	for _, r := range b.Ranges {
-		if r.Source != s.conf.EventHubName() {
+		if !strings.EqualFold(r.Source, s.conf.EventHubName()) {
 			return streaming.Result{}, &Error{Code: CodeInvalidRange, Hub: r.Source, PartitionID: r.Partition,
 				Message: fmt.Sprintf("the batch's range %s is of another hub than %q", r, s.conf.EventHubName())}
 		}
-		rdd.ranges = append(rdd.ranges, OffsetRange{Name: r.Source, PartitionID: r.Partition, FromSeqNo: r.From, UntilSeqNo: r.Until})
+		rdd.ranges = append(rdd.ranges, OffsetRange{Name: s.conf.EventHubName(), PartitionID: r.Partition, FromSeqNo: r.From, UntilSeqNo: r.Until, ResetFrom: r.ResetFrom})
 	}
 	if !b.Replay {
 		rdd.bounds = s.bounds

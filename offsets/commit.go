@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ehstream/ehstream/eventhubs"
 )
@@ -20,7 +21,7 @@ type MismatchError struct {
 }
 
 func (e *MismatchError) Error() string {
-	what := "a repeated batch: the range was committed already"
+	what := "a repeated batch: the range was committed already (by this job before a restart, or by another instance of it running at the same time)"
 	if e.Stored < e.Expected {
 		what = fmt.Sprintf("a gap: events [%d, %d) were never committed", e.Stored, e.Expected)
 	}
@@ -28,13 +29,36 @@ func (e *MismatchError) Error() string {
 		e.Job, e.Partition, e.Stored, e.Expected, what)
 }
 
+// ConflictError is a job whose stored positions it must not use: they
+// belong to another output, or the job's name holds positions for another
+// consumer group of the same hub. Nothing was changed.
+type ConflictError struct {
+	Job     Job
+	Message string
+}
+
+func (e *ConflictError) Error() string { return "offsets: " + e.Job.String() + ": " + e.Message }
+
+// outputConflict is the error for positions stored for output stored.
+func outputConflict(job Job, stored string) *ConflictError {
+	return &ConflictError{Job: job, Message: fmt.Sprintf("its positions belong to output %q: output %q starting from them would miss every event before them; "+
+		"give the job another name to fill %q from the start of the stream, or write to %q", stored, job.Output, job.Output, stored)}
+}
+
 // CommitOffsets records, in tx, that the job has processed ranges: each
-// partition's stored position moves from FromSeqNo to UntilSeqNo, and is
-// created by the partition's first batch. If a partition's stored position
-// is not FromSeqNo it returns a *MismatchError and changes nothing the
-// caller should keep: roll tx back. A concurrent writer of the same
-// job blocks or fails on the same rows, so one range commits once.
+// partition's stored position moves from FromSeqNo (ResetFrom, for a range
+// after the hub's numbering restarted) to UntilSeqNo, and is created by
+// the partition's first batch. If a partition's stored position is not
+// FromSeqNo it returns a *MismatchError, and if the positions belong to
+// another Output a *ConflictError; either way it changes nothing the
+// caller should keep: roll tx back. A concurrent writer of the same job
+// blocks or fails on the same rows, so one range commits once.
+//
+// Commit the offsets before writing the batch's results in tx: a batch
+// that another instance of the job committed already then fails here,
+// before its results collide with that instance's.
 func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges []eventhubs.OffsetRange) error {
+	job = job.canonical()
 	if err := job.validate(); err != nil {
 		return err
 	}
@@ -43,7 +67,7 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		if err := r.Validate(); err != nil {
 			return err
 		}
-		if r.Name != job.EventHub {
+		if !strings.EqualFold(r.Name, job.EventHub) {
 			return fmt.Errorf("offsets: range %s is of event hub %q, the %s reads %q", r, r.Name, job, job.EventHub)
 		}
 		if seen[r.PartitionID] {
@@ -52,11 +76,31 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		seen[r.PartitionID] = true
 	}
 	now := nowMillis()
+	update := `UPDATE ` + s.table + ` SET next_seq = ?, updated_ms = ?
+			WHERE job = ? AND namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ? AND next_seq = ?`
+	var output any // NULL: the job does not say
+	if job.Output != "" {
+		// Positions stored before outputs were recorded take this one.
+		output = job.Output
+		update = `UPDATE ` + s.table + ` SET next_seq = ?, updated_ms = ?, output = ?
+			WHERE job = ? AND namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ? AND next_seq = ?
+			AND (output IS NULL OR lower(output) = lower(?))`
+	}
 	for _, r := range ranges {
 		key := []any{job.Name, job.Namespace, job.EventHub, job.ConsumerGroup, r.PartitionID}
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE `+s.table+` SET next_seq = ?, updated_ms = ?
-			WHERE job = ? AND namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ? AND next_seq = ?`),
-			append(append([]any{r.UntilSeqNo, now}, key...), r.FromSeqNo)...)
+		from := r.FromSeqNo
+		if r.ResetFrom != 0 {
+			from = r.ResetFrom
+		}
+		args := []any{r.UntilSeqNo, now}
+		if job.Output != "" {
+			args = append(args, job.Output)
+		}
+		args = append(append(args, key...), from)
+		if job.Output != "" {
+			args = append(args, job.Output)
+		}
+		res, err := tx.ExecContext(ctx, s.q(update), args...)
 		if err != nil {
 			return fmt.Errorf("offsets: %s partition %s: %w", job, r.PartitionID, err)
 		}
@@ -65,8 +109,8 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		} else if n == 1 {
 			continue
 		}
-		res, err = tx.ExecContext(ctx, s.q(`INSERT INTO `+s.table+` (job, namespace, eventhub, consumer_group, partition_id, next_seq, updated_ms)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`), append(key, r.UntilSeqNo, now)...)
+		res, err = tx.ExecContext(ctx, s.q(`INSERT INTO `+s.table+` (job, namespace, eventhub, consumer_group, partition_id, next_seq, updated_ms, output)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`), append(key, r.UntilSeqNo, now, output)...)
 		if err != nil {
 			return fmt.Errorf("offsets: %s partition %s: %w", job, r.PartitionID, err)
 		}
@@ -76,15 +120,19 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 			continue // the partition's first batch
 		}
 		var stored int64
-		err = tx.QueryRowContext(ctx, s.q(`SELECT next_seq FROM `+s.table+`
-			WHERE job = ? AND namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ?`), key...).Scan(&stored)
+		var storedOutput sql.NullString
+		err = tx.QueryRowContext(ctx, s.q(`SELECT next_seq, output FROM `+s.table+`
+			WHERE job = ? AND namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ?`), key...).Scan(&stored, &storedOutput)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("offsets: %s partition %s: the position was neither updated nor inserted; a concurrent writer removed it", job, r.PartitionID)
 		}
 		if err != nil {
 			return fmt.Errorf("offsets: %s partition %s: %w", job, r.PartitionID, err)
 		}
-		return &MismatchError{Job: job, Partition: r.PartitionID, Stored: stored, Expected: r.FromSeqNo}
+		if job.Output != "" && storedOutput.Valid && !strings.EqualFold(storedOutput.String, job.Output) {
+			return outputConflict(job, storedOutput.String)
+		}
+		return &MismatchError{Job: job, Partition: r.PartitionID, Stored: stored, Expected: from}
 	}
 	return nil
 }

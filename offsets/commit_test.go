@@ -248,9 +248,18 @@ func TestJobFor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := offsets.Job{Name: "totals", Namespace: "127.0.0.1", EventHub: "orders", ConsumerGroup: "$Default"}
+	want := offsets.Job{Name: "totals", Namespace: "127.0.0.1", EventHub: "orders", ConsumerGroup: "$default"}
 	if j != want {
 		t.Errorf("JobFor = %+v, want %+v", j, want)
+	}
+	// Event Hubs names are not case-sensitive: the job is the same however
+	// they are spelled.
+	other, err := offsets.JobFor("totals", eventhubs.NewConf("Endpoint=sb://LocalHost:5672;SharedAccessKeyName=k;SharedAccessKey=secret;UseDevelopmentEmulator=true;EntityPath=ORDERS").SetConsumerGroup("$DEFAULT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (offsets.Job{Name: "totals", Namespace: "localhost", EventHub: "orders", ConsumerGroup: "$default"}); other != want {
+		t.Errorf("JobFor with names in upper case = %+v, want %+v", other, want)
 	}
 	if _, err := offsets.JobFor("", conf); err == nil {
 		t.Error("JobFor with an empty name succeeded")
@@ -258,4 +267,110 @@ func TestJobFor(t *testing.T) {
 	if _, err := offsets.JobFor("x", eventhubs.NewConf("Endpoint=nope;SharedAccessKey=secret")); err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("JobFor with a bad connection string: %v", err)
 	}
+}
+
+// A table an older ehstream made: no output column, and names kept as
+// typed. Open upgrades it; the job finds its positions however its names
+// are spelled, and one position stored under two spellings is refused
+// with what to do unless both agree.
+func TestOpenUpgradesOlderTable(t *testing.T) {
+	databases(t, func(t *testing.T, db *sql.DB, _ *offsets.Store) {
+		b := make([]byte, 6)
+		rand.Read(b)
+		table := "legacy_" + hex.EncodeToString(b)
+		t.Cleanup(func() { db.Exec("DROP TABLE " + table) })
+		exec := func(q string) {
+			t.Helper()
+			if _, err := db.ExecContext(ctx(t), q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		exec(`CREATE TABLE ` + table + ` (job TEXT NOT NULL, namespace TEXT NOT NULL, eventhub TEXT NOT NULL, consumer_group TEXT NOT NULL,
+			partition_id TEXT NOT NULL, next_seq BIGINT NOT NULL, updated_ms BIGINT NOT NULL,
+			PRIMARY KEY (job, namespace, eventhub, consumer_group, partition_id))`)
+		exec(`INSERT INTO ` + table + ` VALUES ('totals', 'NS.servicebus.windows.net', 'Orders', '$Default', '0', 40, 1),
+			('totals', 'ns.servicebus.windows.net', 'orders', '$default', '1', 7, 1),
+			('totals', 'NS.servicebus.windows.net', 'ORDERS', '$Default', '1', 7, 1)`)
+		store, err := offsets.Open(ctx(t), db, &offsets.Options{Table: table})
+		if err != nil {
+			t.Fatal(err)
+		}
+		upper := offsets.Job{Name: "totals", Namespace: "NS.servicebus.windows.net", EventHub: "ORDERS", ConsumerGroup: "$DEFAULT", Output: "totals_table"}
+		ps, err := store.LoadPositions(ctx(t), upper)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != 2 || ps["0"].SequenceNumber() != 40 || ps["1"].SequenceNumber() != 7 {
+			t.Fatalf("positions after the upgrade: %v, want 0 at 40 and 1 at 7", ps)
+		}
+		// The first commit records the output; another output is refused.
+		tx, _ := db.BeginTx(ctx(t), nil)
+		if err := store.CommitOffsets(ctx(t), tx, upper, []eventhubs.OffsetRange{rng("0", 40, 45)}); err != nil {
+			t.Fatal(err)
+		}
+		tx.Commit()
+		other := upper
+		other.Output = "another_table"
+		var conflict *offsets.ConflictError
+		if _, err := store.LoadPositions(ctx(t), other); !errors.As(err, &conflict) || !strings.Contains(err.Error(), `"totals_table"`) {
+			t.Errorf("LoadPositions for another output: %v, want a ConflictError naming totals_table", err)
+		}
+		tx, _ = db.BeginTx(ctx(t), nil)
+		if err := store.CommitOffsets(ctx(t), tx, other, []eventhubs.OffsetRange{rng("0", 45, 46)}); !errors.As(err, &conflict) {
+			t.Errorf("CommitOffsets for another output: %v, want a ConflictError", err)
+		}
+		tx.Rollback()
+
+		// Two spellings that disagree: the upgrade stops and says which rows.
+		exec(`INSERT INTO ` + table + ` (job, namespace, eventhub, consumer_group, partition_id, next_seq, updated_ms) VALUES ('totals', 'ns.servicebus.windows.net', 'Orders', '$default', '1', 9, 1)`)
+		if _, err := offsets.Open(ctx(t), db, &offsets.Options{Table: table}); err == nil || !strings.Contains(err.Error(), "differ only in case") {
+			t.Errorf("Open with two positions of one partition: %v, want the conflict explained", err)
+		}
+	})
+}
+
+// A consumer group other than the one a job's positions were stored for
+// is refused: reading the hub again through it would write every event
+// a second time.
+func TestLoadPositionsOfAnotherGroup(t *testing.T) {
+	databases(t, func(t *testing.T, db *sql.DB, store *offsets.Store) {
+		if err := commit(t, db, store, rng("0", 0, 5)); err != nil {
+			t.Fatal(err)
+		}
+		other := job
+		other.ConsumerGroup = "audit"
+		var conflict *offsets.ConflictError
+		if _, err := store.LoadPositions(ctx(t), other); !errors.As(err, &conflict) || !strings.Contains(err.Error(), `"$default"`) {
+			t.Errorf("LoadPositions for another group: %v, want a ConflictError naming $default", err)
+		}
+		same := job
+		same.ConsumerGroup = "$DEFAULT"
+		if ps, err := store.LoadPositions(ctx(t), same); err != nil || len(ps) != 1 {
+			t.Errorf("LoadPositions for the group in other case: %v, %v", ps, err)
+		}
+	})
+}
+
+// After the hub's numbering restarted, a range with ResetFrom moves the
+// position from where it stood; a replay of it is refused as any other.
+func TestCommitOffsetsReset(t *testing.T) {
+	databases(t, func(t *testing.T, db *sql.DB, store *offsets.Store) {
+		if err := commit(t, db, store, rng("0", 0, 100)); err != nil {
+			t.Fatal(err)
+		}
+		reset := eventhubs.OffsetRange{Name: "orders", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 30, ResetFrom: 100}
+		if err := commit(t, db, store, reset); err != nil {
+			t.Fatalf("the reset range: %v", err)
+		}
+		if got := positions(t, store); got["0"] != 30 {
+			t.Errorf("position after the reset: %d, want 30", got["0"])
+		}
+		var mismatch *offsets.MismatchError
+		if err := commit(t, db, store, reset); !errors.As(err, &mismatch) || mismatch.Expected != 100 {
+			t.Errorf("the reset range again: %v, want a MismatchError expecting 100", err)
+		}
+		if err := commit(t, db, store, rng("0", 30, 40)); err != nil {
+			t.Errorf("the range after the reset: %v", err)
+		}
+	})
 }

@@ -2,7 +2,9 @@ package offsets
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ehstream/ehstream/eventhubs"
@@ -18,16 +20,47 @@ type Position struct {
 
 // LoadPositions returns where the job's committed batches ended, as
 // starting positions for Conf.SetStartingPositions: the guide's "begin from
-// the offsets committed to the database". Partitions never committed are
-// absent, so they start at the conf's StartingPosition.
+// the offsets committed to the database". A stream given them resumes: a
+// partition absent from them is one the hub added since, and the stream
+// reads it from the start. With no positions at all the stream starts at
+// the conf's StartingPosition.
+//
+// It returns a *ConflictError, and no positions, when the job's positions
+// belong to another Output, or when the job's name holds positions for
+// another consumer group of the same hub: each would write the hub's
+// events again, or miss them.
 func (s *Store) LoadPositions(ctx context.Context, job Job) (map[string]eventhubs.EventPosition, error) {
-	ps, err := s.Positions(ctx, job)
-	if err != nil {
+	job = job.canonical()
+	if err := job.validate(); err != nil {
 		return nil, err
 	}
-	out := make(map[string]eventhubs.EventPosition, len(ps))
-	for _, p := range ps {
-		out[p.Partition] = eventhubs.FromSequenceNumber(p.Next, true)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT consumer_group, partition_id, next_seq, output FROM `+s.table+`
+		WHERE job = ? AND namespace = ? AND eventhub = ? ORDER BY consumer_group, partition_id`), job.Name, job.Namespace, job.EventHub)
+	if err != nil {
+		return nil, fmt.Errorf("offsets: reading positions: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]eventhubs.EventPosition{}
+	for rows.Next() {
+		var group, partition string
+		var next int64
+		var output sql.NullString
+		if err := rows.Scan(&group, &partition, &next, &output); err != nil {
+			return nil, fmt.Errorf("offsets: reading positions: %w", err)
+		}
+		if group != job.ConsumerGroup {
+			return nil, &ConflictError{Job: job, Message: fmt.Sprintf("the job holds positions for consumer group %q of this hub; "+
+				"reading with consumer group %q from the start would write the hub's events a second time. "+
+				"Sequence numbers are the same in every consumer group: keep consumer group %q, or give the job another name (and output) to start over",
+				group, job.ConsumerGroup, group)}
+		}
+		if job.Output != "" && output.Valid && !strings.EqualFold(output.String, job.Output) {
+			return nil, outputConflict(job, output.String)
+		}
+		out[partition] = eventhubs.FromSequenceNumber(next, true)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("offsets: reading positions: %w", err)
 	}
 	return out, nil
 }
@@ -35,9 +68,10 @@ func (s *Store) LoadPositions(ctx context.Context, job Job) (map[string]eventhub
 // Positions lists the job's stored positions by partition; with a zero Job
 // it lists every job's.
 func (s *Store) Positions(ctx context.Context, job Job) ([]Position, error) {
-	query := `SELECT job, namespace, eventhub, consumer_group, partition_id, next_seq, updated_ms FROM ` + s.table
+	query := `SELECT job, namespace, eventhub, consumer_group, partition_id, next_seq, updated_ms, output FROM ` + s.table
 	var args []any
 	if job != (Job{}) {
+		job = job.canonical()
 		if err := job.validate(); err != nil {
 			return nil, err
 		}
@@ -54,9 +88,11 @@ func (s *Store) Positions(ctx context.Context, job Job) ([]Position, error) {
 	for rows.Next() {
 		var p Position
 		var ms int64
-		if err := rows.Scan(&p.Job.Name, &p.Job.Namespace, &p.Job.EventHub, &p.Job.ConsumerGroup, &p.Partition, &p.Next, &ms); err != nil {
+		var output sql.NullString
+		if err := rows.Scan(&p.Job.Name, &p.Job.Namespace, &p.Job.EventHub, &p.Job.ConsumerGroup, &p.Partition, &p.Next, &ms, &output); err != nil {
 			return nil, fmt.Errorf("offsets: reading positions: %w", err)
 		}
+		p.Job.Output = output.String
 		p.Updated = time.UnixMilli(ms).UTC()
 		out = append(out, p)
 	}

@@ -39,15 +39,37 @@ type Store struct {
 
 // Job identifies a stream's positions: the job's name, and the namespace,
 // hub and consumer group it reads. Each partition has one position.
+//
+// Event Hubs compares namespace, hub and consumer group names without
+// regard to case, and so does the store: it keeps them in lower case, so a
+// job whose names are spelled otherwise finds its positions.
 type Job struct {
 	Name          string
 	Namespace     string // the host, without a port
 	EventHub      string
 	ConsumerGroup string
+	// Output names what the job's results go to, e.g. a table. When set,
+	// the positions remember it, and a job with another Output is refused
+	// (*ConflictError): positions say what one output holds, and another
+	// output starting from them would miss everything before.
+	Output string
 }
 
 func (j Job) String() string {
-	return fmt.Sprintf("job %q (%s/%s, consumer group %s)", j.Name, j.Namespace, j.EventHub, j.ConsumerGroup)
+	s := fmt.Sprintf("job %q (%s/%s, consumer group %s", j.Name, j.Namespace, j.EventHub, j.ConsumerGroup)
+	if j.Output != "" {
+		s += ", output " + j.Output
+	}
+	return s + ")"
+}
+
+// canonical spells the names Event Hubs compares case-insensitively in
+// lower case, as the store keeps them.
+func (j Job) canonical() Job {
+	j.Namespace = strings.ToLower(j.Namespace)
+	j.EventHub = strings.ToLower(j.EventHub)
+	j.ConsumerGroup = strings.ToLower(j.ConsumerGroup)
+	return j
 }
 
 // JobFor is the Job named name that reads conf's hub and consumer group.
@@ -56,7 +78,7 @@ func JobFor(name string, conf *eventhubs.Conf) (Job, error) {
 	if err != nil {
 		return Job{}, err
 	}
-	j := Job{Name: name, Namespace: cs.Hostname(), EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()}
+	j := Job{Name: name, Namespace: cs.Hostname(), EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()}.canonical()
 	return j, j.validate()
 }
 
@@ -110,14 +132,21 @@ func Open(ctx context.Context, db *sql.DB, opts *Options) (*Store, error) {
 	partition_id   TEXT   NOT NULL,
 	next_seq       BIGINT NOT NULL,
 	updated_ms     BIGINT NOT NULL,
+	output         TEXT,
 	PRIMARY KEY (job, namespace, eventhub, consumer_group, partition_id))`
 	var err error
 	for range 3 { // concurrent CREATEs in PostgreSQL can collide; the loser retries
 		if _, err = db.ExecContext(ctx, ddl); err == nil {
-			return s, nil
+			break
 		}
 	}
-	return nil, fmt.Errorf("offsets: creating table %s: %w", s.table, err)
+	if err != nil {
+		return nil, fmt.Errorf("offsets: creating table %s: %w", s.table, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("offsets: upgrading table %s: %w", s.table, err)
+	}
+	return s, nil
 }
 
 // detect names the dialect of db's driver, or "" when it is neither.

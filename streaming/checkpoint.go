@@ -43,6 +43,15 @@ type CheckpointError struct {
 
 func (e *CheckpointError) Error() string { return "streaming: checkpoint: " + e.Message }
 
+// IdentityMatcher is an Input whose identity is compared otherwise than
+// exactly, for example one whose names are case-insensitive, so that a
+// checkpoint written under another spelling still resumes.
+type IdentityMatcher interface {
+	// SameIdentity reports whether a checkpoint's stored identity is the
+	// input's own.
+	SameIdentity(stored Identity) bool
+}
+
 // matchInputs checks that a loaded checkpoint was made by inputs with the
 // same identities, in the same order, and returns each input's position to
 // resume from: the Until of its ranges.
@@ -56,7 +65,11 @@ func matchInputs(c *Checkpoint, inputs []Input) ([]map[string]int64, error) {
 	resume := make([]map[string]int64, len(inputs))
 	for i, in := range inputs {
 		want, got := in.Identity(), c.Inputs[i].Identity
-		if !maps.Equal(want, got) {
+		same := maps.Equal(want, got)
+		if m, ok := in.(IdentityMatcher); ok {
+			same = m.SameIdentity(got)
+		}
+		if !same {
 			return nil, &CheckpointError{Message: fmt.Sprintf("input %d: the checkpoint was made reading %s, but this stream reads %s; use a new checkpoint store for another hub or consumer group", i, got, want)}
 		}
 		resume[i] = map[string]int64{}

@@ -25,6 +25,10 @@ type Context struct {
 	stopping    bool
 	stopCh      chan struct{} // closed by Stop
 	cancelBatch context.CancelCauseFunc
+
+	// stored[i] holds the partitions of input i whose position a
+	// checkpoint holds. Owned by the goroutine in Run.
+	stored []map[string]bool
 }
 
 // ContextOptions holds the optional settings of NewContext; nil means
@@ -149,6 +153,10 @@ func (c *Context) Run(ctx context.Context) error {
 func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore) error {
 	var ck *Checkpoint
 	resume := make([]map[string]int64, len(inputs))
+	c.stored = make([]map[string]bool, len(inputs))
+	for i := range c.stored {
+		c.stored[i] = map[string]bool{}
+	}
 	if store != nil {
 		var err error
 		if ck, err = store.Load(ctx); err != nil {
@@ -157,6 +165,11 @@ func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore
 		if ck != nil {
 			if resume, err = matchInputs(ck, inputs); err != nil {
 				return err
+			}
+			for i := range resume {
+				for p := range resume[i] {
+					c.stored[i][p] = true
+				}
 			}
 		}
 	}
@@ -203,6 +216,19 @@ func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore
 	}
 }
 
+// newPositions reports whether ck has a partition whose position no saved
+// checkpoint holds.
+func (c *Context) newPositions(ck *Checkpoint) bool {
+	for i, in := range ck.Inputs {
+		for _, r := range in.Ranges {
+			if !c.stored[i][r.Partition] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // runBatch plans (or replays), checkpoints, runs and reports one batch.
 func (c *Context) runBatch(ctx context.Context, inputs []Input, store CheckpointStore, number int64, due time.Time, replay [][]Range) error {
 	begin := time.Now()
@@ -239,10 +265,13 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		copy(lag, p.Lag)
 		info.Lag = append(info.Lag, lag...)
 	}
-	// A batch with nothing to read needs no checkpoint: after a crash the
-	// stream resumes where the last one left it.
+	// A batch with nothing to read needs no checkpoint, unless it holds a
+	// position no checkpoint has yet: a position resolved once (the end of
+	// the stream, say) must never be resolved again, or what arrives while
+	// the stream is down is skipped.
 	empty := !slices.ContainsFunc(info.Ranges, func(r Range) bool { return r.Count() > 0 })
-	if store != nil && !empty && replay == nil {
+	save := store != nil && (!empty || c.newPositions(ck))
+	if save && replay == nil {
 		if err := store.Save(bctx, ck); err != nil {
 			return fmt.Errorf("streaming: checkpointing the plan of batch %d: %w", number, err)
 		}
@@ -258,10 +287,15 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		info.Events += res.Events
 		info.Skipped += res.Skipped
 	}
-	if store != nil && !empty {
+	if save {
 		ck.Done = true
 		if err := store.Save(bctx, ck); err != nil {
 			return fmt.Errorf("streaming: marking batch %d done: %w", number, err)
+		}
+		for i, in := range ck.Inputs {
+			for _, r := range in.Ranges {
+				c.stored[i][r.Partition] = true
+			}
 		}
 	}
 	info.ProcessingTime = time.Since(begin)

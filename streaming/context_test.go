@@ -29,6 +29,7 @@ type fakeInput struct {
 	running atomic.Int32
 	overlap atomic.Bool
 	stopped bool
+	extra   bool // plan partition "2" as well: one found while running
 }
 
 func newFake() *fakeInput {
@@ -52,7 +53,11 @@ func (f *fakeInput) Plan(ctx context.Context, _ time.Time) (Plan, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var p Plan
-	for _, id := range []string{"0", "1"} {
+	ids := []string{"0", "1"}
+	if f.extra {
+		ids = append(ids, "2")
+	}
+	for _, id := range ids {
 		p.Ranges = append(p.Ranges, Range{Source: "f", Partition: id, From: f.next[id], Until: f.next[id] + f.rate})
 		p.Lag = append(p.Lag, 7)
 		f.next[id] += f.rate
@@ -285,7 +290,10 @@ func TestCheckpointOfAnotherInputIsRefused(t *testing.T) {
 	}
 }
 
-// Batches with nothing to read leave the checkpoint alone.
+// Batches with nothing to read leave the checkpoint alone, but for the
+// first: the positions the input resolved at start are stored before any
+// batch runs, so a restart never resolves them again (a stream starting at
+// the end of a hub would skip what arrived while it was down).
 func TestEmptyBatchIsNotCheckpointed(t *testing.T) {
 	store, _ := NewDirStore(t.TempDir())
 	c := newTestContext(t, time.Millisecond)
@@ -302,9 +310,77 @@ func TestEmptyBatchIsNotCheckpointed(t *testing.T) {
 	if err := <-run(t, c); err != nil {
 		t.Fatal(err)
 	}
-	if ck, err := store.Load(context.Background()); ck != nil || err != nil {
-		t.Errorf("checkpoint after empty batches: %+v, %v; want none", ck, err)
+	ck, err := store.Load(context.Background())
+	if err != nil || ck == nil {
+		t.Fatalf("checkpoint after empty batches: %+v, %v; want the first batch's", ck, err)
 	}
+	if ck.Batch != 1 || !ck.Done || len(ck.Inputs) != 1 || len(ck.Inputs[0].Ranges) != 2 {
+		t.Errorf("checkpoint after empty batches = %+v; want batch 1, done, with both partitions' positions", ck)
+	}
+}
+
+// A partition the input finds later has its position stored by the first
+// batch that plans it, even an empty one.
+func TestNewPartitionPositionIsCheckpointed(t *testing.T) {
+	dir := t.TempDir()
+	store, _ := NewDirStore(dir)
+	c := newTestContext(t, time.Millisecond)
+	in := newFake()
+	in.rate = 0
+	in.run = func(ctx context.Context, b *Batch) error {
+		if b.Number == 2 {
+			in.mu.Lock()
+			in.next["2"] = 42 // found while the stream runs
+			in.extra = true
+			in.mu.Unlock()
+		}
+		if b.Number == 4 {
+			c.Stop(true)
+		}
+		return nil
+	}
+	c.Checkpoint(store)
+	c.AddInput(in)
+	if err := <-run(t, c); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := store.Load(context.Background())
+	if err != nil || ck == nil {
+		t.Fatalf("checkpoint: %+v, %v", ck, err)
+	}
+	if ck.Batch != 3 || len(ck.Inputs[0].Ranges) != 3 || ck.Inputs[0].Ranges[2] != (Range{Source: "f", Partition: "2", From: 42, Until: 42}) {
+		t.Errorf("checkpoint = %+v; want batch 3, the first to plan partition 2, holding its position 42", ck)
+	}
+}
+
+// A checkpoint written when an input's identity was spelled otherwise is
+// the input's own when the input says so (IdentityMatcher).
+func TestIdentityMatcher(t *testing.T) {
+	store, _ := NewDirStore(t.TempDir())
+	if err := store.Save(context.Background(), &Checkpoint{Version: 1, Batch: 7, Done: true,
+		Inputs: []InputCheckpoint{{Identity: Identity{"kind": "fake", "name": "F"}, Ranges: []Range{{Source: "f", Partition: "0", From: 0, Until: 5}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := newTestContext(t, time.Millisecond)
+	in := &foldingInput{newFake()}
+	in.run = func(ctx context.Context, b *Batch) error {
+		c.Stop(true)
+		return nil
+	}
+	c.Checkpoint(store)
+	c.AddInput(in)
+	if err := <-run(t, c); err != nil {
+		t.Fatalf("Run with a checkpoint of the same identity in another case: %v", err)
+	}
+	if in.resume["0"] != 5 {
+		t.Errorf("resumed at %v, want partition 0 at 5", in.resume)
+	}
+}
+
+type foldingInput struct{ *fakeInput }
+
+func (f *foldingInput) SameIdentity(stored Identity) bool {
+	return strings.EqualFold(stored["name"], f.id["name"]) && stored["kind"] == f.id["kind"]
 }
 
 func TestStopBeforeRunAndRunTwice(t *testing.T) {

@@ -16,13 +16,22 @@ type Range struct {
 	Partition string `json:"partition"`
 	From      int64  `json:"from"`
 	Until     int64  `json:"until"`
+	// ResetFrom, when not 0, is where the partition's previous range
+	// ended: the source's numbering restarted below it (an event hub
+	// deleted and created again) and the stream went on from the first
+	// event of the new numbering. Positions move from ResetFrom to Until.
+	ResetFrom int64 `json:"resetFrom,omitempty"`
 }
 
 // Count is the number of sequence numbers in the range.
 func (r Range) Count() int64 { return max(r.Until-r.From, 0) }
 
 func (r Range) String() string {
-	return fmt.Sprintf("%s %s %d %d", r.Source, r.Partition, r.From, r.Until)
+	s := fmt.Sprintf("%s %s %d %d", r.Source, r.Partition, r.From, r.Until)
+	if r.ResetFrom != 0 {
+		s += fmt.Sprintf(" (reset from %d)", r.ResetFrom)
+	}
+	return s
 }
 
 // Identity says what an input reads, e.g. namespace, event hub and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -88,7 +89,7 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 			p.Partition, p.Next, p.Updated.Format(time.RFC3339))
 		if bounds != nil {
 			b, ok := bounds[p.Partition]
-			sameHub := p.Job.Namespace == namespace && p.Job.EventHub == hub && p.Job.ConsumerGroup == group
+			sameHub := strings.EqualFold(p.Job.Namespace, namespace) && strings.EqualFold(p.Job.EventHub, hub) && strings.EqualFold(p.Job.ConsumerGroup, group)
 			if ok && sameHub {
 				fmt.Fprintf(tw, "\t%d\t%d", b.End, b.End-p.Next)
 			} else {

@@ -37,7 +37,10 @@ func openSink(ctx context.Context, spec, table string) (*sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s, s.open(ctx)
+	if err := s.open(ctx); err != nil {
+		return nil, err
+	}
+	return s, s.createTable(ctx)
 }
 
 // parseSink checks --sink and --table without touching the database.
@@ -66,7 +69,7 @@ func parseSink(spec, table string) (*sink, error) {
 	return s, nil
 }
 
-// open connects and creates the tables.
+// open connects and creates the positions table.
 func (s *sink) open(ctx context.Context) error {
 	var err error
 	if s.dialect == offsets.SQLite {
@@ -87,11 +90,17 @@ func (s *sink) open(ctx context.Context) error {
 		s.db.Close()
 		return err
 	}
+	return nil
+}
+
+// createTable creates the events table, unless the sink has none. The
+// stream calls it once the job's positions are known to belong to it, so
+// that a refused run leaves no empty table behind.
+func (s *sink) createTable(ctx context.Context) error {
 	if s.table == "" {
 		return nil
 	}
 	if _, err := s.db.ExecContext(ctx, s.ddl()); err != nil {
-		s.db.Close()
 		return fmt.Errorf("creating table %s in %s: %w", s.table, s.desc, err)
 	}
 	s.insertFull = s.insert(rowsPerInsert)
@@ -114,7 +123,7 @@ func (s *sink) ddl() string {
 	partition_key   TEXT,
 	properties      ` + js + ` NOT NULL,
 	body            ` + blob + ` NOT NULL,
-	PRIMARY KEY (eventhub, partition_id, sequence_number))`
+	PRIMARY KEY (eventhub, partition_id, sequence_number, enqueued_time))`
 }
 
 // redactSink hides a password in a URL-like --sink value.
@@ -145,7 +154,9 @@ const (
 )
 
 // writeBatch writes every event of rdd and the batch's positions in one
-// transaction. Partitions are read in parallel; one goroutine writes.
+// transaction. Partitions are read in parallel; one goroutine writes. The
+// positions go first: a batch that another instance of the job committed
+// already fails on them, before its events collide with that instance's.
 func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -156,6 +167,9 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 			tx.Rollback()
 		}
 	}()
+	if err := s.store.CommitOffsets(ctx, tx, job, rdd.OffsetRanges()); err != nil {
+		return err
+	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	chunks := make(chan []any, 4)
@@ -207,7 +221,7 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 			query = s.insert(rows)
 		}
 		if _, writeErr = tx.ExecContext(ctx, query, args...); writeErr != nil {
-			writeErr = fmt.Errorf("writing events to %s table %s: %w", s.desc, s.table, writeErr)
+			writeErr = s.insertError(writeErr)
 			cancel()
 		}
 	}
@@ -218,13 +232,23 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 	if readErr != nil {
 		return readErr
 	}
-	if err := s.store.CommitOffsets(ctx, tx, job, rdd.OffsetRanges()); err != nil {
-		return err
-	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing to %s: %w", s.desc, err)
 	}
 	return nil
+}
+
+// insertError says what a failed INSERT of events means. The job's own
+// positions keep it from writing an event twice, so an event already in
+// the table was written by something else.
+func (s *sink) insertError(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "UNIQUE constraint") || strings.Contains(msg, "SQLSTATE 23505") || strings.Contains(msg, "duplicate key") {
+		return fmt.Errorf("writing events to %s table %s: an event of this batch is in the table already, written by another job "+
+			"(another --job name, or before the hub was deleted and created again into a table made by an older ehstream, whose key lacks enqueued_time): "+
+			"give each job a table of its own (--table NEW): %w", s.desc, s.table, err)
+	}
+	return fmt.Errorf("writing events to %s table %s: %w", s.desc, s.table, err)
 }
 
 // columns is the number of values in a row of the events table.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,6 +66,7 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 		if err != nil {
 			return nil, offsets.Job{}, usageError{err}
 		}
+		job.Output = *table
 		return conf, job, nil
 	}
 	// Every check before any side effect: a bad flag neither creates the
@@ -93,6 +95,9 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	}
 	stored, err := sk.store.LoadPositions(ctx, job)
 	if err != nil {
+		return explainJobError(err, job)
+	}
+	if err := sk.createTable(ctx); err != nil {
 		return err
 	}
 	conf.SetStartingPositions(stored)
@@ -126,6 +131,22 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	})()
 	err = ssc.Run(context.WithoutCancel(ctx))
 	fmt.Fprintf(std.out, "wrote %d events in %d batches to %s table %s\n", total, batches, sk.desc, *table)
+	return explainJobError(err, job)
+}
+
+// explainJobError says, in the command's terms, what to do about errors
+// that mean two runs disagree about the job.
+func explainJobError(err error, job offsets.Job) error {
+	var conflict *offsets.ConflictError
+	var mismatch *offsets.MismatchError
+	switch {
+	case errors.As(err, &conflict):
+		return fmt.Errorf("%w\n(--job names the job, --table is its output; to start a new archive use a new --job and --table)", err)
+	case errors.As(err, &mismatch) && mismatch.Stored > mismatch.Expected,
+		eventhubs.HasCode(err, eventhubs.CodeOwnershipLost):
+		return fmt.Errorf("%w\n(is another instance of job %q running on hub %s, consumer group %s? Each partition is read by one instance; stop the other one: this one stopped, and the positions are as the other left them)",
+			err, job.Name, job.EventHub, job.ConsumerGroup)
+	}
 	return err
 }
 
