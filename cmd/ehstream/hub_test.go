@@ -168,7 +168,7 @@ func TestHubCommandErrors(t *testing.T) {
 		{[]string{"info"}, "", 2, "no connection string"},
 		{[]string{"info", "--connection-string", "HostName=x.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=" + secret}, "", 2, "Event Hub-compatible endpoint"},
 		{[]string{"info", "--connection-string", strings.Replace(cs, "Endpoint=sb://", "Endpoint=http://", 1)}, "", 2, "Endpoint"},
-		{[]string{"info", "--connection-string", cs, "--hub", "other"}, "", 2, `"other"`},
+		{[]string{"info", "--connection-string", cs, "--hub", "other"}, "", 1, `hub "other"`}, // --hub overrides EntityPath
 		{[]string{"send", "--connection-string", cs, "--partition", "0", "--partition-key", "k"}, "", 2, "cannot be used together"},
 		{[]string{"send", "--connection-string", cs, "--property", "novalue"}, "", 2, "key=value"},
 		{[]string{"send", "--connection-string", cs, "--json"}, "{\"body\":\"a\"}\n{\"bdy\":\"b\"}\n", 1, "line 2"},
