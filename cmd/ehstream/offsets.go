@@ -26,7 +26,7 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	sk, err := openSink(ctx, *sinkSpec, "")
+	sk, err := openSinkForReading(ctx, *sinkSpec)
 	if err != nil {
 		return err
 	}

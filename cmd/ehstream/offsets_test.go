@@ -1,11 +1,14 @@
 package main
 
 import (
+	"database/sql"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/offsets"
 )
 
 // offsetsRows runs `ehstream offsets` and returns its rows keyed by
@@ -83,4 +86,64 @@ func TestOffsetsLagForEveryConsumerGroup(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, `"nosuchgroup"`) {
 		t.Errorf("offsets --consumer-group nosuchgroup: exit %d, stderr %q; want an error naming the group", code, errOut)
 	}
+}
+
+// offsets only reads: a sink that does not exist, or holds no positions
+// table, is an error naming it, and offsets creates neither file nor table.
+func TestOffsetsOnMissingSink(t *testing.T) {
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.db")
+	code, out, errOut := cli(t, "", "offsets", "--sink", "sqlite:"+typo)
+	if code == 0 || !strings.Contains(errOut, typo) || !strings.Contains(errOut, "does not exist") {
+		t.Errorf("offsets on a missing SQLite file: exit %d, stdout %q, stderr %q; want an error naming the file", code, out, errOut)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("offsets on a missing SQLite file created %v", entries)
+	}
+
+	other := filepath.Join(dir, "other.db")
+	db, err := sql.Open("sqlite", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE TABLE notes (x TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = cli(t, "", "offsets", "--sink", "sqlite:"+other)
+	if code == 0 || !strings.Contains(errOut, other) || !strings.Contains(errOut, "no table "+offsets.DefaultTable) {
+		t.Errorf("offsets on a SQLite file without positions: exit %d, stdout %q, stderr %q; want an error naming file and table", code, out, errOut)
+	}
+	if tableExists(t, db, offsets.SQLite) {
+		t.Errorf("offsets created table %s in %s", offsets.DefaultTable, other)
+	}
+
+	t.Run("postgres", func(t *testing.T) {
+		url := freshPostgres(t)
+		code, out, errOut := cli(t, "", "offsets", "--sink", url)
+		if code == 0 || !strings.Contains(errOut, "no table "+offsets.DefaultTable) || strings.Contains(out+errOut, ":postgres@") {
+			t.Errorf("offsets on a PostgreSQL database without positions: exit %d, stdout %q, stderr %q; want an error naming the table, without the password", code, out, errOut)
+		}
+		db, err := sql.Open("pgx", url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if tableExists(t, db, offsets.PostgreSQL) {
+			t.Errorf("offsets created table %s", offsets.DefaultTable)
+		}
+	})
+}
+
+func tableExists(t *testing.T, db *sql.DB, d offsets.Dialect) bool {
+	t.Helper()
+	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`
+	if d == offsets.PostgreSQL {
+		q = `SELECT count(*) FROM pg_tables WHERE tablename = $1`
+	}
+	var n int
+	if err := db.QueryRow(q, offsets.DefaultTable).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
 }
