@@ -9,16 +9,22 @@ import (
 	"time"
 )
 
-// freshPostgres creates an empty database on the server of
-// $EHSTREAM_TEST_POSTGRES (skipping the test when it is unset) and returns
-// its URL; the database is dropped when the test ends. Tests that need a
-// database no other test writes to use it.
+// freshPostgres is an empty database on the server of
+// $EHSTREAM_TEST_POSTGRES, for a test that needs one no other test writes
+// to; the test is skipped when the variable is unset.
 func freshPostgres(t *testing.T) string {
 	t.Helper()
 	base := os.Getenv("EHSTREAM_TEST_POSTGRES")
 	if base == "" {
 		t.Skip("EHSTREAM_TEST_POSTGRES is not set: skipping the PostgreSQL tests (bash .ci/run sets it)")
 	}
+	return createPostgresDB(t, base)
+}
+
+// createPostgresDB creates an empty database on base's server, dropped when
+// the test ends, and returns its URL.
+func createPostgresDB(t *testing.T, base string) string {
+	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatalf("EHSTREAM_TEST_POSTGRES is not a URL: %v", err)
