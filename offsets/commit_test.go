@@ -321,10 +321,21 @@ func TestOpenUpgradesOlderTable(t *testing.T) {
 		}
 		tx.Rollback()
 
-		// Two spellings that disagree: the upgrade stops and says which rows.
-		exec(`INSERT INTO ` + table + ` (job, namespace, eventhub, consumer_group, partition_id, next_seq, updated_ms) VALUES ('totals', 'ns.servicebus.windows.net', 'Orders', '$default', '1', 9, 1)`)
-		if _, err := offsets.Open(ctx(t), db, &offsets.Options{Table: table}); err == nil || !strings.Contains(err.Error(), "differ only in case") {
-			t.Errorf("Open with two positions of one partition: %v, want the conflict explained", err)
+		// Two spellings that disagree: that job is refused with the rows to
+		// choose from; other jobs go on.
+		exec(`INSERT INTO ` + table + ` (job, namespace, eventhub, consumer_group, partition_id, next_seq, updated_ms) VALUES ('totals', 'ns.servicebus.windows.net', 'Orders', '$default', '1', 9, 1),
+			('other', 'NS.servicebus.windows.net', 'Orders', '$default', '0', 3, 1)`)
+		store, err = offsets.Open(ctx(t), db, &offsets.Options{Table: table})
+		if err != nil {
+			t.Fatalf("Open with two positions of one job's partition: %v", err)
+		}
+		if _, err := store.LoadPositions(ctx(t), upper); !errors.As(err, &conflict) || !strings.Contains(err.Error(), "differ only in case") || !strings.Contains(err.Error(), "next 9") {
+			t.Errorf("LoadPositions with two positions of one partition: %v, want the conflict explained", err)
+		}
+		otherJob := upper
+		otherJob.Name = "other"
+		if ps, err := store.LoadPositions(ctx(t), otherJob); err != nil || ps["0"].SequenceNumber() != 3 {
+			t.Errorf("another job of the table: %v, %v; want its position 3", ps, err)
 		}
 	})
 }

@@ -34,19 +34,26 @@ func (s *Store) LoadPositions(ctx context.Context, job Job) (map[string]eventhub
 	if err := job.validate(); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT consumer_group, partition_id, next_seq, output FROM `+s.table+`
-		WHERE job = ? AND namespace = ? AND eventhub = ? ORDER BY consumer_group, partition_id`), job.Name, job.Namespace, job.EventHub)
+	// Names in other case are rows Open could not move: two positions.
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT namespace, eventhub, consumer_group, partition_id, next_seq, output FROM `+s.table+`
+		WHERE job = ? AND lower(namespace) = ? AND lower(eventhub) = ? ORDER BY consumer_group, partition_id`), job.Name, job.Namespace, job.EventHub)
 	if err != nil {
 		return nil, fmt.Errorf("offsets: reading positions: %w", err)
 	}
 	defer rows.Close()
 	out := map[string]eventhubs.EventPosition{}
 	for rows.Next() {
-		var group, partition string
+		var namespace, hub, group, partition string
 		var next int64
 		var output sql.NullString
-		if err := rows.Scan(&group, &partition, &next, &output); err != nil {
+		if err := rows.Scan(&namespace, &hub, &group, &partition, &next, &output); err != nil {
 			return nil, fmt.Errorf("offsets: reading positions: %w", err)
+		}
+		if namespace != job.Namespace || hub != job.EventHub || (group != job.ConsumerGroup && strings.EqualFold(group, job.ConsumerGroup)) {
+			return nil, &ConflictError{Job: job, Message: fmt.Sprintf("partition %s has two positions stored under names that differ only in case "+
+				"(an older ehstream kept them apart, and runs under both spellings wrote their results); decide which is right and delete the other row: "+
+				"DELETE FROM %s WHERE job = '%s' AND namespace = '%s' AND eventhub = '%s' AND consumer_group = '%s' AND partition_id = '%s' (next %d)",
+				partition, s.table, job.Name, namespace, hub, group, partition, next)}
 		}
 		if group != job.ConsumerGroup {
 			return nil, &ConflictError{Job: job, Message: fmt.Sprintf("the job holds positions for consumer group %q of this hub; "+

@@ -168,7 +168,7 @@ func TestHubCommandErrors(t *testing.T) {
 		{[]string{"info"}, "", 2, "no connection string"},
 		{[]string{"info", "--connection-string", "HostName=x.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=" + secret}, "", 2, "Event Hub-compatible endpoint"},
 		{[]string{"info", "--connection-string", strings.Replace(cs, "Endpoint=sb://", "Endpoint=http://", 1)}, "", 2, "Endpoint"},
-		{[]string{"info", "--connection-string", cs, "--hub", "other"}, "", 2, `"other"`},
+		{[]string{"info", "--connection-string", cs, "--hub", "other"}, "", 1, `hub "other"`}, // --hub overrides EntityPath
 		{[]string{"send", "--connection-string", cs, "--partition", "0", "--partition-key", "k"}, "", 2, "cannot be used together"},
 		{[]string{"send", "--connection-string", cs, "--property", "novalue"}, "", 2, "key=value"},
 		{[]string{"send", "--connection-string", cs, "--json"}, "{\"body\":\"a\"}\n{\"bdy\":\"b\"}\n", 1, "line 2"},
@@ -177,7 +177,7 @@ func TestHubCommandErrors(t *testing.T) {
 		{[]string{"read", "--connection-string", cs}, "", 2, "--range"},
 		{[]string{"read", "--connection-string", cs, "--range", "0:5"}, "", 2, "PARTITION:FROM:UNTIL"},
 		{[]string{"read", "--connection-string", cs, "--range", "0:5:1"}, "", 2, "until is below from"},
-		{[]string{"read", "--connection-string", cs, "--range", "0:0:5"}, "", 1, "holds [0, 0)"},
+		{[]string{"read", "--connection-string", cs, "--range", "0:0:5"}, "", 1, "holds no events"},
 		{[]string{"read", "--connection-string", cs, "--range", "5:0:1"}, "", 1, "no such partition"},
 	}
 	for _, c := range cases {

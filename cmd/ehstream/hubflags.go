@@ -25,7 +25,7 @@ type hubFlags struct {
 func addHubFlags(fs *flag.FlagSet, withGroup bool) *hubFlags {
 	h := &hubFlags{}
 	fs.StringVar(&h.connStr, "connection-string", "", "Event Hubs connection string (default: $"+envConnectionString+")")
-	fs.StringVar(&h.hub, "hub", "", "event hub name (default: the connection string's EntityPath)")
+	fs.StringVar(&h.hub, "hub", "", "event hub name; overrides the connection string's EntityPath (default: the EntityPath)")
 	if withGroup {
 		fs.StringVar(&h.consumerGroup, "consumer-group", eventhubs.DefaultConsumerGroup, "consumer group")
 	}
@@ -49,6 +49,9 @@ func (h *hubFlags) conf() (*eventhubs.Conf, error) {
 	if h.operationTimeout <= 0 {
 		return nil, usageError{fmt.Errorf("--operation-timeout %s: want a positive duration", h.operationTimeout)}
 	}
+	if h.hub != "" {
+		cs = withoutEntityPath(cs)
+	}
 	conf := eventhubs.NewConf(cs).SetOperationTimeout(h.operationTimeout)
 	if h.hub != "" {
 		conf.SetEventHubName(h.hub)
@@ -60,4 +63,21 @@ func (h *hubFlags) conf() (*eventhubs.Conf, error) {
 		return nil, usageError{err}
 	}
 	return conf, nil
+}
+
+// withoutEntityPath drops EntityPath so that --hub alone names the hub: a
+// portal string copied for one hub is then usable for its siblings, as the
+// README suggests, and Conf.Validate sees no conflict. A string that does not
+// parse is returned as is, for Validate to explain.
+func withoutEntityPath(connStr string) string {
+	cs, err := eventhubs.ParseConnectionString(connStr)
+	if err != nil || cs.EntityPath == "" {
+		return connStr
+	}
+	cs.EntityPath = ""
+	rebuilt, err := cs.Build()
+	if err != nil {
+		return connStr
+	}
+	return rebuilt
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -52,14 +54,23 @@ func runRead(ctx context.Context, args []string, std stdio) error {
 		}
 		ranges = append(ranges, r)
 	}
+	hp, err := eventhubs.DescribeHub(ctx, conf)
+	if err != nil {
+		return err
+	}
 	if *all {
-		hp, err := eventhubs.DescribeHub(ctx, conf)
-		if err != nil {
-			return err
-		}
 		for _, b := range hp.Partitions {
 			ranges = append(ranges, eventhubs.OffsetRange{Name: hub, PartitionID: b.PartitionID, FromSeqNo: b.First, UntilSeqNo: b.End})
 		}
+	}
+	// Every range is checked before any is read, and one the hub cannot
+	// serve fails the whole command with nothing printed: output followed
+	// by an error is easily taken for the whole answer by a pipeline or a
+	// redirect, and a mistyped range should cost nothing. (Events removed
+	// by retention while reading can still end a read midway: the error
+	// says so.)
+	if err := checkRanges(hp, rangeArgs, ranges); err != nil {
+		return err
 	}
 	rdd, err := eventhubs.CreateRDD(ctx, conf, ranges)
 	if err != nil {
@@ -143,4 +154,36 @@ func appendEventJSON(dst []byte, ev *eventhubs.Event) ([]byte, error) {
 		}
 	}
 	return append(append(dst, b...), '\n'), nil
+}
+
+// checkRanges names every --range (as typed) that ends past its partition's
+// last event or names no partition, with what the partition holds.
+func checkRanges(hp *eventhubs.HubProperties, args []string, ranges []eventhubs.OffsetRange) error {
+	var problems []string
+	for i, arg := range args {
+		r := ranges[i]
+		k := slices.Index(hp.PartitionIDs, r.PartitionID)
+		if k < 0 {
+			problems = append(problems, fmt.Sprintf("--range %s: no such partition: hub %q has partitions %s", arg, hp.Name, strings.Join(hp.PartitionIDs, ", ")))
+			continue
+		}
+		b := hp.Partitions[k]
+		if r.UntilSeqNo <= b.End && r.FromSeqNo <= b.End {
+			continue
+		}
+		if b.Empty() {
+			problems = append(problems, fmt.Sprintf("--range %s ends past the last event: partition %s of hub %q holds no events (the next will be sequence number %d)",
+				arg, r.PartitionID, hp.Name, b.End))
+			continue
+		}
+		problems = append(problems, fmt.Sprintf("--range %s ends past the last event: partition %s of hub %q holds sequence numbers %d to %d (--range %s:%d:%d reads them all)",
+			arg, r.PartitionID, hp.Name, b.First, b.End-1, r.PartitionID, b.First, b.End))
+	}
+	switch len(problems) {
+	case 0:
+		return nil
+	case 1:
+		return errors.New(problems[0])
+	}
+	return fmt.Errorf("%d ranges cannot be read:\n  %s", len(problems), strings.Join(problems, "\n  "))
 }

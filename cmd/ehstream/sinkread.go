@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/ehstream/ehstream/offsets"
+)
+
+// openSinkForReading opens an existing sink to read its positions, for
+// `ehstream offsets`: unlike openSink it creates nothing, so a mistyped
+// --sink is an error rather than a new empty database that says "no stored
+// positions".
+func openSinkForReading(ctx context.Context, spec string) (*sink, error) {
+	s, err := parseSink(spec, "")
+	if err != nil {
+		return nil, err
+	}
+	if s.dialect == offsets.SQLite {
+		path := strings.TrimPrefix(spec, "sqlite:")
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("--sink %s: the file %s does not exist (ehstream stream creates it; offsets only reads)", spec, path)
+		}
+		// mode=rw: never create the file, even if it vanished since the
+		// Stat. No journal_mode pragma: setting one writes.
+		s.db, err = sql.Open("sqlite", "file:"+path+"?mode=rw&_pragma=busy_timeout(10000)")
+	} else {
+		s.db, err = sql.Open("pgx", s.spec)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", s.desc, err)
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("connecting to %s: %v", s.desc, redactErr(err, s.spec))
+	}
+	table := offsets.DefaultTable
+	exists, err := s.hasTable(ctx, table)
+	if err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("%s: %v", s.desc, redactErr(err, s.spec))
+	}
+	if !exists {
+		s.db.Close()
+		return nil, fmt.Errorf("--sink %s holds no table %s: no job has stored positions there (check --sink)", s.desc, table)
+	}
+	// The table exists, so Open's CREATE TABLE IF NOT EXISTS changes nothing.
+	if s.store, err = offsets.Open(ctx, s.db, &offsets.Options{Dialect: s.dialect, Table: table}); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// hasTable reports whether the table exists where unqualified queries find
+// it (in PostgreSQL, on the search_path).
+func (s *sink) hasTable(ctx context.Context, table string) (bool, error) {
+	var n int
+	var err error
+	if s.dialect == offsets.PostgreSQL {
+		err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT to_regclass($1) AS t) r WHERE t IS NOT NULL`, table).Scan(&n)
+	} else {
+		err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n)
+	}
+	return n > 0, err
+}
