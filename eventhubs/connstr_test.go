@@ -184,6 +184,7 @@ func TestConnectionStringStringRedacts(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseConnectionString: %v", err)
 		}
+		//lint:ignore S1025 each way of printing a ConnectionString is the point
 		for _, s := range []string{cs.String(), fmt.Sprint(cs), fmt.Sprintf("%v", cs), fmt.Sprintf("%+v", cs), fmt.Sprintf("%s", cs)} {
 			utNoSecret(t, "String()", s)
 			if !strings.Contains(s, "REDACTED") {

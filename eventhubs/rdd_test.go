@@ -266,10 +266,11 @@ func TestCreateRDDNotFound(t *testing.T) {
 		testConf(srv, "hub").SetConsumerGroup("nogroup"),
 	} {
 		start := time.Now()
-		rdd, err := eventhubs.CreateRDD(ctx, conf, []eventhubs.OffsetRange{{Name: conf.EventHubName(), PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 0}})
+		_, err := eventhubs.CreateRDD(ctx, conf, []eventhubs.OffsetRange{{Name: conf.EventHubName(), PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 0}})
 		if err == nil {
 			// Management calls do not name a consumer group: the receiver does.
 			fill(t, ctx, srv, "hub", "0", 0, 1)
+			var rdd *eventhubs.RDD
 			rdd, err = eventhubs.CreateRDD(ctx, conf, []eventhubs.OffsetRange{{Name: "hub", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 1}})
 			if err == nil {
 				_, err = rdd.Collect(ctx)

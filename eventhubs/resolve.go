@@ -58,7 +58,7 @@ func resolve(ctx context.Context, conf *Conf, probe *client, id string, p EventP
 		return 0, &Error{Code: CodeOwnershipLost, Hub: conf.EventHubName(), PartitionID: id, Err: err,
 			Message: fmt.Sprintf("resolving starting position %s needs to read the partition, and another reader holds it exclusively (owner level); the stream does not take it to resolve a position: stop that reader, or start from a sequence number", p)}
 	case HasCode(err, CodeInvalidRange):
-		return 0, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), PartitionID: id, Err: err,
+		return 0, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), PartitionID: id, Err: cause(err),
 			Message: fmt.Sprintf("the service refused starting position %s (is it an offset this partition gave out?)", p)}
 	case err != nil:
 		return 0, fmt.Errorf("resolving starting position %s: %w", p, err)
@@ -150,8 +150,18 @@ func checkGroup(ctx context.Context, conf *Conf, probe *client, hp *HubPropertie
 		// Another reader of the group holds the partition: the group exists.
 		return nil
 	case HasCode(err, CodeNotFound):
-		return &Error{Code: CodeNotFound, Hub: conf.EventHubName(), Err: err,
+		return &Error{Code: CodeNotFound, Hub: conf.EventHubName(), Err: cause(err),
 			Message: fmt.Sprintf("consumer group %q does not exist in this hub (names are not case-sensitive); create it, or use another", conf.ConsumerGroup())}
 	}
 	return fmt.Errorf("checking consumer group %q: %w", conf.ConsumerGroup(), err)
+}
+
+// cause is what lies under one of this package's errors, so that an error
+// made from it says what went wrong once.
+func cause(err error) error {
+	var e *Error
+	if errors.As(err, &e) && e.Err != nil {
+		return e.Err
+	}
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ehstream/ehstream/streaming"
@@ -110,6 +111,7 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 	}
 	named := s.conf.StartingPositions()
 	resuming := len(resume) > 0 || len(named) > 0
+	var toResolve []int
 	for i, id := range hp.PartitionIDs {
 		if seq, ok := resume[id]; ok {
 			s.next[id] = seq
@@ -121,9 +123,26 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 			s.next[id] = hp.Partitions[i].First
 			continue
 		}
-		if s.next[id], err = resolve(ctx, s.conf, probe, id, s.conf.PositionFor(id), hp.Partitions[i]); err != nil {
-			return err
+		toResolve = append(toResolve, i)
+	}
+	// In parallel: a partition with nothing after its position costs a
+	// whole receive timeout, and the stream waits for one, not one each.
+	seqs, errs := make([]int64, len(toResolve)), make([]error, len(toResolve))
+	var wg sync.WaitGroup
+	for k, i := range toResolve {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := hp.PartitionIDs[i]
+			seqs[k], errs[k] = resolve(ctx, s.conf, probe, id, s.conf.PositionFor(id), hp.Partitions[i])
+		}()
+	}
+	wg.Wait()
+	for k, i := range toResolve {
+		if errs[k] != nil {
+			return errs[k]
 		}
+		s.next[hp.PartitionIDs[i]] = seqs[k]
 	}
 	return nil
 }

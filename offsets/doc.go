@@ -8,16 +8,23 @@
 //	...
 //	stream.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
 //		tx, err := db.BeginTx(ctx, nil)
-//		... write results with tx ...
 //		if err := store.CommitOffsets(ctx, tx, job, rdd.OffsetRanges()); err != nil {
 //			tx.Rollback() // a repeated batch or a gap: nothing is written
 //			return err
 //		}
+//		... write results with tx ...
 //		return tx.Commit()
 //	})
 //
 // CommitOffsets moves each partition's stored position from the batch's
 // FromSeqNo to its UntilSeqNo only where the stored position equals
 // FromSeqNo, so a batch is committed once and in order, whatever crashes,
-// restarts or concurrent writers do: exactly-once results.
+// restarts or concurrent writers do: exactly-once results. Commit the
+// offsets before the results, so that a batch another instance of the job
+// committed already fails before its results collide.
+//
+// Namespace, hub and consumer group names are kept in lower case, as Event
+// Hubs ignores their case. A Job's Output (a table, say) is remembered with
+// its positions; positions are refused (*ConflictError) to a job with
+// another output, or another consumer group of the same hub.
 package offsets

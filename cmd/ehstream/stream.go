@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ehstream/ehstream/eventhubs"
@@ -77,6 +78,8 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 		if conf, job, err = confAndJob(); err != nil {
 			return err
 		}
+	} else if hf.hub != "" && !strings.EqualFold(hf.hub, localHubName) {
+		return usageError{fmt.Errorf("--hub %s: with no connection string the job reads the local Event Hubs, whose hub is %q; pass --connection-string (or set %s) to read hub %s", hf.hub, localHubName, envConnectionString, hf.hub)}
 	}
 	if err := sk.open(ctx); err != nil {
 		return err

@@ -359,6 +359,16 @@ func TestStreamBadFlags(t *testing.T) {
 			t.Errorf("ehstream %v printed a secret:\n%s%s", c.args, out, errOut)
 		}
 	}
+	// --hub with no connection string names a hub the local Event Hubs
+	// does not serve: refused before the local hub starts or sends.
+	dir := t.TempDir()
+	code, out, errOut := cli(t, "", "stream", "--hub", "foo", "--data", filepath.Join(dir, "data"), "--sink", "sqlite:"+filepath.Join(dir, "x.db"), "--until-idle")
+	if code != 2 || !strings.Contains(errOut, "--hub foo") {
+		t.Errorf("stream --hub foo without a connection string: exit %d, stderr %q; want exit 2 naming --hub foo", code, errOut)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("stream --hub foo without a connection string left %d files behind (%s): it started the local hub or made the database", len(entries), out)
+	}
 }
 
 // Ctrl-C (SIGINT) stops `ehstream stream` after the running batch: it

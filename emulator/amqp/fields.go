@@ -1,9 +1,6 @@
 package amqp
 
-import (
-	"time"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
 // fields reads the positional fields of a described list (a performative, a
 // source, an error...) with type checks that name the field on failure.
@@ -196,18 +193,6 @@ func (f *fields) symbols(i int) []Symbol {
 		f.fail(i, "symbols", v)
 	}
 	return nil
-}
-
-func (f *fields) timestamp(i int) time.Time {
-	switch v := f.get(i).(type) {
-	case nil:
-		return time.Time{}
-	case time.Time:
-		return v
-	default:
-		f.fail(i, "timestamp", v)
-	}
-	return time.Time{}
 }
 
 // described decodes field i as a composite of the given descriptor.

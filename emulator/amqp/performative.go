@@ -227,7 +227,7 @@ func (p *Attach) AppendAMQP(b []byte) ([]byte, error) {
 		maxSize = p.MaxMessageSize
 	}
 	var initial any
-	if p.Role == RoleSender {
+	if !p.Role { // a sender (role false) states its initial delivery count
 		initial = p.InitialDeliveryCount
 	}
 	return appendComposite(b, DescAttach, []any{

@@ -110,7 +110,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		defer tx.Rollback()              // a no-op after Commit
+		defer tx.Rollback() // a no-op after Commit
+		// Update offsets where the end of existing offsets matches the
+		// beginning of this batch; a mismatch (a replay or a gap) fails.
+		// First, so that a batch another instance committed fails here.
+		if err := store.CommitOffsets(ctx, tx, job, offsetRanges); err != nil {
+			return err
+		}
 		for device, n := range results { // update results
 			if _, err := tx.ExecContext(ctx, store.Dialect().Rebind(upsert), device, n); err != nil {
 				return err
@@ -118,11 +124,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		if batch == *failIn {
 			return fmt.Errorf("batch %d failed on purpose after writing its counts (-fail-in-batch)", batch)
-		}
-		// Update offsets where the end of existing offsets matches the
-		// beginning of this batch; a mismatch (a replay or a gap) fails.
-		if err := store.CommitOffsets(ctx, tx, job, offsetRanges); err != nil {
-			return err
 		}
 		return tx.Commit() // end your transaction
 	})
