@@ -25,7 +25,7 @@ func (e *MismatchError) Error() string {
 	if e.Stored < e.Expected {
 		what = fmt.Sprintf("a gap: events [%d, %d) were never committed", e.Stored, e.Expected)
 	}
-	return fmt.Sprintf("offsets: %s partition %s: the stored position is %d but the batch starts at %d: %s; roll the transaction back",
+	return fmt.Sprintf("offsets: job %s partition %s: the stored position is %d but the batch starts at %d: %s; roll the transaction back",
 		e.Job, e.Partition, e.Stored, e.Expected, what)
 }
 
@@ -37,7 +37,7 @@ type ConflictError struct {
 	Message string
 }
 
-func (e *ConflictError) Error() string { return "offsets: " + e.Job.String() + ": " + e.Message }
+func (e *ConflictError) Error() string { return "offsets: job " + e.Job.String() + ": " + e.Message }
 
 // outputConflict is the error for positions stored for output stored.
 func outputConflict(job Job, stored string) *ConflictError {
@@ -68,7 +68,7 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 			return err
 		}
 		if !strings.EqualFold(r.Name, job.EventHub) {
-			return fmt.Errorf("offsets: range %s is of event hub %q, the %s reads %q", r, r.Name, job, job.EventHub)
+			return fmt.Errorf("offsets: range %s is of event hub %q, job %s reads %q", r, r.Name, job, job.EventHub)
 		}
 		if seen[r.PartitionID] {
 			return fmt.Errorf("offsets: partition %s appears twice in the batch's ranges", r.PartitionID)
@@ -102,7 +102,7 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		}
 		res, err := tx.ExecContext(ctx, s.q(update), args...)
 		if err != nil {
-			return fmt.Errorf("offsets: %s partition %s: %w", job, r.PartitionID, err)
+			return fmt.Errorf("offsets: job %s partition %s: %w", job, r.PartitionID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
@@ -112,7 +112,7 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		res, err = tx.ExecContext(ctx, s.q(`INSERT INTO `+s.table+` (job, namespace, eventhub, consumer_group, partition_id, next_seq, updated_ms, output)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`), append(key, r.UntilSeqNo, now, output)...)
 		if err != nil {
-			return fmt.Errorf("offsets: %s partition %s: %w", job, r.PartitionID, err)
+			return fmt.Errorf("offsets: job %s partition %s: %w", job, r.PartitionID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
@@ -124,10 +124,10 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		err = tx.QueryRowContext(ctx, s.q(`SELECT next_seq, output FROM `+s.table+`
 			WHERE job = ? AND namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ?`), key...).Scan(&stored, &storedOutput)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("offsets: %s partition %s: the position was neither updated nor inserted; a concurrent writer removed it", job, r.PartitionID)
+			return fmt.Errorf("offsets: job %s partition %s: the position was neither updated nor inserted; a concurrent writer removed it", job, r.PartitionID)
 		}
 		if err != nil {
-			return fmt.Errorf("offsets: %s partition %s: %w", job, r.PartitionID, err)
+			return fmt.Errorf("offsets: job %s partition %s: %w", job, r.PartitionID, err)
 		}
 		if job.Output != "" && storedOutput.Valid && !strings.EqualFold(storedOutput.String, job.Output) {
 			return outputConflict(job, storedOutput.String)

@@ -55,8 +55,10 @@ type Job struct {
 	Output string
 }
 
+// String is the job's name and what it reads, without the word "job", so
+// that a log attribute "job" reads once: job="orders" (ns/hub, ...).
 func (j Job) String() string {
-	s := fmt.Sprintf("job %q (%s/%s, consumer group %s", j.Name, j.Namespace, j.EventHub, j.ConsumerGroup)
+	s := fmt.Sprintf("%q (%s/%s, consumer group %s", j.Name, j.Namespace, j.EventHub, j.ConsumerGroup)
 	if j.Output != "" {
 		s += ", output " + j.Output
 	}
@@ -85,7 +87,7 @@ func JobFor(name string, conf *eventhubs.Conf) (Job, error) {
 func (j Job) validate() error {
 	for _, f := range []struct{ name, v string }{{"name", j.Name}, {"namespace", j.Namespace}, {"event hub", j.EventHub}, {"consumer group", j.ConsumerGroup}} {
 		if strings.TrimSpace(f.v) == "" {
-			return fmt.Errorf("offsets: %s: the job's %s is empty", j, f.name)
+			return fmt.Errorf("offsets: job %s: the job's %s is empty", j, f.name)
 		}
 	}
 	return nil

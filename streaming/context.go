@@ -26,9 +26,14 @@ type Context struct {
 	stopCh      chan struct{} // closed by Stop
 	cancelBatch context.CancelCauseFunc
 
+	skipEmpty bool
+
+	// Owned by the goroutine in Run.
 	// stored[i] holds the partitions of input i whose position a
-	// checkpoint holds. Owned by the goroutine in Run.
-	stored []map[string]bool
+	// checkpoint holds; handed[i], those whose position input i's outputs
+	// have seen.
+	stored, handed []map[string]bool
+	current        int64 // the batch running, for the log of an abandoned one
 }
 
 // ContextOptions holds the optional settings of NewContext; nil means
@@ -39,6 +44,13 @@ type ContextOptions struct {
 	Logger *slog.Logger
 	// NoBatchLog turns off the default listener's line per batch.
 	NoBatchLog bool
+	// SkipEmptyBatches runs no output for a batch with nothing to read,
+	// so an idle stream does not, say, commit an empty transaction every
+	// interval. Listeners still hear of the batch. A batch that holds a
+	// position no output has seen yet (the first batch, a new partition,
+	// a reset) runs its outputs all the same, so that an output storing
+	// positions stores them.
+	SkipEmptyBatches bool
 }
 
 // NewContext returns a Context whose batches are due every batchInterval.
@@ -49,7 +61,7 @@ func NewContext(batchInterval time.Duration, opts *ContextOptions) (*Context, er
 	if opts == nil {
 		opts = &ContextOptions{}
 	}
-	c := &Context{interval: batchInterval, log: opts.Logger, stopCh: make(chan struct{})}
+	c := &Context{interval: batchInterval, log: opts.Logger, stopCh: make(chan struct{}), skipEmpty: opts.SkipEmptyBatches}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -145,6 +157,12 @@ func (c *Context) Run(ctx context.Context) error {
 		return nil
 	}
 	if err != nil && ctx.Err() != nil {
+		// Cancelling the context stops at once; say so, since a program
+		// that meant a graceful stop would otherwise never know.
+		if c.current > 0 {
+			c.log.Warn("streaming: the context ended while a batch ran: the batch was abandoned and, not marked done, runs again after a restart (Stop(true) or RunUntilSignal stop after the running batch)",
+				"batch", c.current, "cause", context.Cause(ctx))
+		}
 		return context.Cause(ctx)
 	}
 	return err
@@ -153,9 +171,9 @@ func (c *Context) Run(ctx context.Context) error {
 func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore) error {
 	var ck *Checkpoint
 	resume := make([]map[string]int64, len(inputs))
-	c.stored = make([]map[string]bool, len(inputs))
+	c.stored, c.handed = make([]map[string]bool, len(inputs)), make([]map[string]bool, len(inputs))
 	for i := range c.stored {
-		c.stored[i] = map[string]bool{}
+		c.stored[i], c.handed[i] = map[string]bool{}, map[string]bool{}
 	}
 	if store != nil {
 		var err error
@@ -229,6 +247,18 @@ func (c *Context) newPositions(ck *Checkpoint) bool {
 	return false
 }
 
+// needsOutput reports whether input i's outputs must see ranges: they
+// read something, reset a position, or hold a partition whose position no
+// output has seen.
+func (c *Context) needsOutput(i int, ranges []Range) bool {
+	for _, r := range ranges {
+		if r.Count() > 0 || r.ResetFrom != 0 || !c.handed[i][r.Partition] {
+			return true
+		}
+	}
+	return false
+}
+
 // runBatch plans (or replays), checkpoints, runs and reports one batch.
 func (c *Context) runBatch(ctx context.Context, inputs []Input, store CheckpointStore, number int64, due time.Time, replay [][]Range) error {
 	begin := time.Now()
@@ -241,6 +271,7 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	}
 	c.cancelBatch = cancel
 	c.mu.Unlock()
+	c.current = number // until the batch completes
 	defer func() {
 		c.mu.Lock()
 		c.cancelBatch = nil
@@ -277,12 +308,19 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		}
 	}
 	for i, in := range inputs {
-		res, err := in.Run(bctx, &Batch{Number: number, Time: due, Ranges: ck.Inputs[i].Ranges, Replay: replay != nil})
+		ranges := ck.Inputs[i].Ranges
+		if c.skipEmpty && replay == nil && !c.needsOutput(i, ranges) {
+			continue
+		}
+		res, err := in.Run(bctx, &Batch{Number: number, Time: due, Ranges: ranges, Replay: replay != nil})
 		if err != nil {
 			if cause := context.Cause(bctx); errors.Is(cause, errStopped) {
 				return errStopped
 			}
 			return fmt.Errorf("streaming: batch %d: %w", number, err)
+		}
+		for _, r := range ranges {
+			c.handed[i][r.Partition] = true
 		}
 		info.Events += res.Events
 		info.Skipped += res.Skipped
@@ -299,6 +337,7 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		}
 	}
 	info.ProcessingTime = time.Since(begin)
+	c.current = 0
 	c.mu.Lock()
 	listeners := slices.Clone(c.listeners)
 	c.mu.Unlock()

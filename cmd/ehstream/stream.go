@@ -29,6 +29,7 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	table := fs.String("table", "events", "table for the events (created if missing)")
 	jobName := fs.String("job", "archive", "the job's name; positions are stored per job, hub and consumer group")
 	untilIdle := fs.Bool("until-idle", false, "stop after a batch that read nothing")
+	skipEmpty := fs.Bool("skip-empty-batches", true, "write no transaction for a batch with nothing to read (positions are stored all the same)")
 	dataDir := fs.String("data", "./ehstream-data", "with no connection string: where the local Event Hubs keeps its data")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -107,7 +108,7 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	fmt.Fprintf(std.out, "streaming %s (consumer group %s) into %s table %s as job %q; %d partitions resume from stored positions\n",
 		conf.EventHubName(), conf.ConsumerGroup(), sk.desc, *table, *jobName, len(stored))
 
-	ssc, err := streaming.NewContext(*interval, &streaming.ContextOptions{Logger: log, NoBatchLog: true})
+	ssc, err := streaming.NewContext(*interval, &streaming.ContextOptions{Logger: log, NoBatchLog: true, SkipEmptyBatches: *skipEmpty})
 	if err != nil {
 		return usageError{err}
 	}
@@ -127,12 +128,15 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 			ssc.Stop(true)
 		}
 	}))
-	// Ctrl-C or SIGTERM: the running batch finishes and commits.
+	// ctx ends (main's signal context, or a caller's): the running batch
+	// finishes and commits.
 	defer context.AfterFunc(ctx, func() {
 		fmt.Fprintln(std.err, "stopping after the running batch...")
 		ssc.Stop(true)
 	})()
-	err = ssc.Run(context.WithoutCancel(ctx))
+	// SIGINT or SIGTERM: the running batch finishes and commits; a second
+	// one stops at once (that batch commits nothing and runs again).
+	err = ssc.RunUntilSignal(context.WithoutCancel(ctx))
 	fmt.Fprintf(std.out, "wrote %d events in %d batches to %s table %s\n", total, batches, sk.desc, *table)
 	return explainJobError(err, job)
 }

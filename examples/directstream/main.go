@@ -16,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
@@ -26,9 +25,9 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	// No signal context: cancelling one abandons the running batch. The
+	// stream turns Ctrl-C into a graceful stop itself (RunUntilSignal).
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "directstream:", err)
 		os.Exit(1)
 	}
@@ -96,8 +95,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	})
 	// Ctrl-C: let the running batch finish.
-	go func() { <-ctx.Done(); ssc.Stop(true) }()
-	return ssc.Run(context.Background())
+	// Ctrl-C: the running batch finishes, then Run returns; twice: at once.
+	return ssc.RunUntilSignal(ctx)
 }
 
 // localHub starts an in-memory Event Hubs with hub "telemetry" (4

@@ -22,7 +22,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"time"
@@ -37,9 +36,9 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	// No signal context: cancelling one abandons the running batch. The
+	// stream turns Ctrl-C into a graceful stop itself (RunUntilSignal).
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "exactlyonce:", err)
 		os.Exit(1)
 	}
@@ -133,8 +132,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			ssc.Stop(true)
 		}
 	}))
-	go func() { <-ctx.Done(); ssc.Stop(true) }()
-	runErr := ssc.Run(context.WithoutCancel(ctx))
+	// Ctrl-C: the running batch finishes and commits; twice: at once.
+	runErr := ssc.RunUntilSignal(ctx)
 
 	rows, err := db.QueryContext(ctx, `SELECT device, events FROM device_counts ORDER BY device`)
 	if err != nil {
