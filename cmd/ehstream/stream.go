@@ -53,7 +53,10 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 
-	log := slog.New(slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// Info: the rare lines that say what the job decided (a new partition
+	// read from its start, a replayed batch, a stop on a signal); the
+	// progress lines go to stdout.
+	log := slog.New(slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	confAndJob := func() (*eventhubs.Conf, offsets.Job, error) {
 		conf, err := hf.conf()
 		if err != nil {
@@ -128,12 +131,8 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 			ssc.Stop(true)
 		}
 	}))
-	// ctx ends (main's signal context, or a caller's): the running batch
-	// finishes and commits.
-	defer context.AfterFunc(ctx, func() {
-		fmt.Fprintln(std.err, "stopping after the running batch...")
-		ssc.Stop(true)
-	})()
+	// ctx ends (a caller's): the running batch finishes and commits.
+	defer context.AfterFunc(ctx, func() { ssc.Stop(true) })()
 	// SIGINT or SIGTERM: the running batch finishes and commits; a second
 	// one stops at once (that batch commits nothing and runs again).
 	err = ssc.RunUntilSignal(context.WithoutCancel(ctx))
