@@ -18,7 +18,6 @@ package partlog
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"sync"
 	"time"
@@ -39,6 +38,8 @@ type Options struct {
 	Retention    time.Duration // 0 keeps events forever
 	SegmentBytes int64         // 0 means 64 MiB
 	Now          func() time.Time
+
+	fs fileSystem // nil means the operating system's
 }
 
 // Meta is what the log stamps on an event.
@@ -56,7 +57,7 @@ type Record struct {
 type segment struct {
 	base     int64 // logical offset of the first byte
 	firstSeq int64
-	f        *os.File
+	f        file
 	size     int64
 }
 
@@ -90,6 +91,9 @@ func Open(opts Options) (*Log, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.fs == nil {
+		opts.fs = osFS{}
 	}
 	l := &Log{opts: opts, changed: make(chan struct{})}
 	if opts.Dir != "" {
@@ -199,7 +203,7 @@ func (l *Log) syncTo(target int64) error {
 	l.mu.RLock()
 	done, failed := l.next >= target, l.failed
 	written := l.written
-	var f *os.File
+	var f file
 	if len(l.segs) > 0 {
 		f = l.segs[len(l.segs)-1].f
 	}
@@ -369,7 +373,7 @@ func (l *Log) Expire(now time.Time) error {
 	for len(l.segs) > 1 && l.segs[1].firstSeq <= l.begin {
 		s := l.segs[0]
 		s.f.Close()
-		if err := os.Remove(s.f.Name()); err != nil {
+		if err := l.opts.fs.Remove(s.f.Name()); err != nil {
 			errs = append(errs, err)
 		}
 		l.segs = l.segs[1:]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"sync"
@@ -310,4 +311,36 @@ func FuzzRecover(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCrashKeepsAcknowledgedAppends: whatever a crash does to the writes
+// that were not yet synced, every append that returned is there after it.
+func TestCrashKeepsAcknowledgedAppends(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	for round := 0; round < 50; round++ {
+		fs := newCrashFS()
+		l, err := Open(Options{Dir: "/p", fs: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		for i := 0; i < 5; i++ {
+			m := appendN(t, l, fmt.Sprintf("e%d", i))
+			want += fmt.Sprintf("%d:e%d ", m.SequenceNumber, i)
+		}
+		// An append the crash interrupts after a random number of disk
+		// operations: it may or may not survive, but it never damages what
+		// came before.
+		fs.dieAfter(rng.Intn(3))
+		l.Append(1, func(_ int, _ Meta, dst []byte) ([]byte, error) { return append(dst, "lost?"...), nil })
+		fs.crash(rng, rng.Intn(2) == 0)
+		l, err = Open(Options{Dir: "/p", fs: fs})
+		if err != nil {
+			t.Fatalf("round %d: open after crash: %v\n%s", round, err, fs)
+		}
+		if got := bodies(readAll(t, l)); got != want && got != want+"5:lost? " {
+			t.Fatalf("round %d: after crash %q, want %q", round, got, want)
+		}
+		l.Close()
+	}
 }

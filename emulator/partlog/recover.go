@@ -27,11 +27,11 @@ func segmentName(base int64) string { return fmt.Sprintf("%020d.seg", base) }
 
 func (l *Log) newSegment(base, firstSeq int64) (*segment, error) {
 	path := filepath.Join(l.opts.Dir, segmentName(base))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := l.opts.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return nil, err
 	}
-	if err := syncDir(l.opts.Dir); err != nil {
+	if err := l.opts.fs.SyncDir(l.opts.Dir); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -40,28 +40,18 @@ func (l *Log) newSegment(base, firstSeq int64) (*segment, error) {
 	return s, nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // recover rebuilds the index from the segment files and cuts off a torn or
 // corrupt tail: everything after the first bad record is removed.
 func (l *Log) recover() error {
-	if err := os.MkdirAll(l.opts.Dir, 0o755); err != nil {
+	if err := l.opts.fs.MkdirAll(l.opts.Dir); err != nil {
 		return fmt.Errorf("partlog: %w", err)
 	}
-	entries, err := os.ReadDir(l.opts.Dir)
+	names, err := l.opts.fs.Files(l.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("partlog: %w", err)
 	}
 	var bases []int64
-	for _, e := range entries {
-		name := e.Name()
+	for _, name := range names {
 		if !strings.HasSuffix(name, ".seg") {
 			continue
 		}
@@ -79,12 +69,12 @@ func (l *Log) recover() error {
 			// After a bad record, or a segment that does not continue the
 			// log: nothing here was acknowledged after what came before.
 			torn = true
-			if err := os.Remove(path); err != nil {
+			if err := l.opts.fs.Remove(path); err != nil {
 				return fmt.Errorf("partlog: removing %s after a torn tail: %w", path, err)
 			}
 			continue
 		}
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		f, err := l.opts.fs.OpenFile(path, os.O_RDWR)
 		if err != nil {
 			return fmt.Errorf("partlog: %w", err)
 		}
@@ -97,9 +87,9 @@ func (l *Log) recover() error {
 		if err != nil {
 			return err
 		}
-		if st, err := f.Stat(); err != nil {
+		if size, err := f.Size(); err != nil {
 			return fmt.Errorf("partlog: %w", err)
-		} else if st.Size() != good {
+		} else if size != good {
 			torn = true
 			if err := f.Truncate(good); err != nil {
 				return fmt.Errorf("partlog: truncating %s at byte %d: %w", path, good, err)
