@@ -4,12 +4,24 @@
 // torn-tail recovery and time-based retention.
 //
 // On disk a partition is a directory of segment files named by the logical
-// offset of their first record (20 digits, ".seg"). A record is a 24-byte
-// big-endian header — payload length (uint32), CRC-32C of the rest of the
-// header and the payload (uint32), sequence number (int64), enqueued time
-// in Unix milliseconds (int64) — and the payload. A record's offset is its
-// segment's base plus its position in the file, so offsets need no storage
-// and the offsets of consecutive records differ by their size.
+// offset of their first record (20 digits, ".seg"). A segment starts with a
+// 48-byte header — magic "EHSEGv01", the segment's base offset, the
+// sequence number of its first record, the offset and enqueued time (Unix
+// milliseconds) of the record before it (-1 and 0 for none), and a CRC-32C
+// of those 40 bytes followed by 4 zero bytes — so that an empty segment
+// still says where numbering stands once retention removed every older
+// segment. A record is a 24-byte big-endian header — payload length
+// (uint32), CRC-32C of the rest of the header and the payload (uint32),
+// sequence number (int64), enqueued time in Unix milliseconds (int64) — and
+// the payload. A record's offset is its segment's base plus its position
+// after the segment header, so offsets need no storage and the offsets of
+// consecutive records differ by their size. Segments written before headers
+// existed (no magic) are read as they are: records from byte 0.
+//
+// Durability: a segment's header is synced before its directory entry; the
+// old segment is synced before a new one is created; the directory is
+// synced after every removal and rename. So after a crash only the last
+// segment can hold records that were never acknowledged.
 //
 // Lock order: syncMu before mu. mu guards the index and segment list;
 // syncMu makes one goroutine at a time the one that fsyncs.
@@ -55,10 +67,11 @@ type Record struct {
 }
 
 type segment struct {
-	base     int64 // logical offset of the first byte
+	base     int64 // logical offset of the first record
 	firstSeq int64
 	f        file
-	size     int64
+	hdr      int64 // bytes before the first record: segHeaderSize, or 0 in an old segment
+	size     int64 // bytes of records
 }
 
 type Log struct {
@@ -78,7 +91,8 @@ type Log struct {
 	next     int64    // first sequence number not yet durable
 	last     Meta
 	hasLast  bool
-	lastTime int64
+	lastTime int64 // enqueued time of the last record written, Unix ms
+	lastOff  int64 // offset of the last record written; -1 for none
 	changed  chan struct{}
 	closed   bool
 	failed   error
@@ -95,7 +109,7 @@ func Open(opts Options) (*Log, error) {
 	if opts.fs == nil {
 		opts.fs = osFS{}
 	}
-	l := &Log{opts: opts, changed: make(chan struct{})}
+	l := &Log{opts: opts, changed: make(chan struct{}), lastOff: -1}
 	if opts.Dir != "" {
 		if err := l.recover(); err != nil {
 			l.closeFiles()
@@ -168,6 +182,7 @@ func (l *Log) Append(n int, build func(i int, m Meta, dst []byte) ([]byte, error
 	l.written += int64(n)
 	l.end = off
 	l.lastTime = now
+	l.lastOff = offsets[n-1]
 	target := l.written
 	l.mu.Unlock()
 	return first, l.syncTo(target)
@@ -184,11 +199,11 @@ func (l *Log) writeLocked(buf []byte) error {
 			return err
 		}
 		var err error
-		if seg, err = l.newSegment(l.end, l.written); err != nil {
+		if seg, err = l.newSegment(); err != nil {
 			return err
 		}
 	}
-	if _, err := seg.f.WriteAt(buf, seg.size); err != nil {
+	if _, err := seg.f.WriteAt(buf, seg.hdr+seg.size); err != nil {
 		return err
 	}
 	seg.size += int64(len(buf))
@@ -302,8 +317,8 @@ func (l *Log) Read(dst []Record, from int64, max int, maxBytes int) ([]Record, e
 		endOff = e
 	}
 	buf := make([]byte, endOff-startOff)
-	if _, err := seg.f.ReadAt(buf, startOff-seg.base); err != nil {
-		return dst, fmt.Errorf("partlog: read %s at %d: %w", seg.f.Name(), startOff-seg.base, err)
+	if _, err := seg.f.ReadAt(buf, seg.hdr+startOff-seg.base); err != nil {
+		return dst, fmt.Errorf("partlog: read %s at %d: %w", seg.f.Name(), seg.hdr+startOff-seg.base, err)
 	}
 	for s := from; len(buf) > 0; s++ {
 		n := int(l.endOfLocked(s) - l.offsets[s-l.firstSeq])

@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -343,4 +344,194 @@ func TestCrashKeepsAcknowledgedAppends(t *testing.T) {
 		}
 		l.Close()
 	}
+}
+
+// TestNumberingSurvivesCrashAndRetention: a crash at any point of a
+// segment roll, then retention removing every event, never lets a sequence
+// number be given out twice, and the last enqueued event is still known.
+func TestNumberingSurvivesCrashAndRetention(t *testing.T) {
+	for stopAfter := 0; stopAfter < 12; stopAfter++ {
+		t.Run(fmt.Sprint("disk stops after ", stopAfter, " operations"), func(t *testing.T) {
+			fs := newCrashFS()
+			now := time.Unix(1_700_000_000, 0)
+			opts := Options{Dir: "/p", SegmentBytes: 64, Now: func() time.Time { return now }, fs: fs}
+			l, err := Open(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const body = "0123456789012345678901234567890123456789" // 64 bytes with its header: every append rolls
+			appendN(t, l, body)
+			last := appendN(t, l, body)
+			fs.dieAfter(stopAfter)
+			if m, err := l.Append(1, func(_ int, _ Meta, dst []byte) ([]byte, error) { return append(dst, body...), nil }); err == nil {
+				last = m
+			}
+			fs.crash(nil, false)
+
+			now = now.Add(2 * time.Hour)
+			opts.Retention = time.Hour
+			for reopen := 0; reopen < 2; reopen++ {
+				if l, err = Open(opts); err != nil {
+					t.Fatalf("open after crash and retention: %v\n%s", err, fs)
+				}
+				begin, next := l.Bounds()
+				if begin != next || next != last.SequenceNumber+1 {
+					t.Fatalf("reopen %d: bounds %d..%d, want all expired and next %d\n%s", reopen, begin, next, last.SequenceNumber+1, fs)
+				}
+				if got, ok := l.Last(); !ok || got != last {
+					t.Fatalf("reopen %d: Last() = %+v %v, want %+v", reopen, got, ok, last)
+				}
+				l.Close()
+			}
+			l, _ = Open(opts)
+			defer l.Close()
+			if m := appendN(t, l, "new"); m.SequenceNumber != last.SequenceNumber+1 || m.Offset <= last.Offset {
+				t.Fatalf("new event %+v after the last acknowledged %+v", m, last)
+			}
+		})
+	}
+}
+
+// TestEmptyNewestSegmentKeepsNumbering: a crash right after a segment roll
+// can leave the newest segment file empty. Once retention removed every
+// older segment, the log must still continue its numbering.
+func TestEmptyNewestSegmentKeepsNumbering(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Unix(1_700_000_000, 0)
+	opts := Options{Dir: dir, SegmentBytes: 64, Now: func() time.Time { return now }}
+	l, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		appendN(t, l, "0123456789012345678901234567890123456789") // every append after the first rolls
+	}
+	l.Close()
+	segs := segments(t, dir)
+	if err := os.Truncate(segs[len(segs)-1], 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, retention := range []time.Duration{0, time.Hour, time.Hour} {
+		opts.Retention = retention
+		now = now.Add(2 * time.Hour)
+		if l, err = Open(opts); err != nil {
+			t.Fatalf("open with retention %s: %v", retention, err)
+		}
+		if _, next := l.Bounds(); next != 2 {
+			t.Fatalf("retention %s: next sequence number %d, want 2 (0 and 1 were acknowledged)", retention, next)
+		}
+		l.Close()
+	}
+	l, _ = Open(opts)
+	defer l.Close()
+	if m := appendN(t, l, "new"); m.SequenceNumber != 2 {
+		t.Fatalf("new event got sequence number %d, want 2", m.SequenceNumber)
+	}
+}
+
+// TestSegmentsWithoutHeaders: segments written before segments had
+// headers open as they are, and the log goes on from them.
+func TestSegmentsWithoutHeaders(t *testing.T) {
+	dir := t.TempDir()
+	var seg []byte
+	var offsets []int64
+	for i, body := range []string{"a", "bb", "ccc"} {
+		offsets = append(offsets, 1000+int64(len(seg)))
+		rec := append(make([]byte, headerSize), body...)
+		putHeader(rec, int64(7+i), 1_700_000_000_000)
+		seg = append(seg, rec...)
+	}
+	if err := os.WriteFile(filepath.Join(dir, segmentName(1000)), seg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Dir: dir, SegmentBytes: 64}
+	l, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bodies(readAll(t, l)); got != "7:a 8:bb 9:ccc " {
+		t.Fatalf("old segment read as %q", got)
+	}
+	if last, _ := l.Last(); last.Offset != offsets[2] {
+		t.Fatalf("last offset %d, want %d", last.Offset, offsets[2])
+	}
+	m := appendN(t, l, "dddd") // rolls: the old segment is full
+	if m.SequenceNumber != 10 || m.Offset != 1000+int64(len(seg)) {
+		t.Fatalf("append after old segment: %+v", m)
+	}
+	l.Close()
+	if l, err = Open(opts); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got := bodies(readAll(t, l)); got != "7:a 8:bb 9:ccc 10:dddd " {
+		t.Fatalf("after reopen %q", got)
+	}
+}
+
+// TestDamageBeforeTheTailIsReported: a bad record in a segment other than
+// the last, or a missing segment, is not a torn tail. Open fails, names the
+// file and the byte, and leaves every file as it was.
+func TestDamageBeforeTheTailIsReported(t *testing.T) {
+	damage := map[string]func(t *testing.T, segs []string) (file string, offset int64){
+		"bad record in a middle segment": func(t *testing.T, segs []string) (string, int64) {
+			f, err := os.OpenFile(segs[1], os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			// The second record's payload: the header, one record, its header.
+			at := int64(segHeaderSize + headerSize + len("event-00") + headerSize + 2)
+			f.WriteAt([]byte{'#'}, at)
+			return segs[1], segHeaderSize + headerSize + int64(len("event-00"))
+		},
+		"missing middle segment": func(t *testing.T, segs []string) (string, int64) {
+			os.Remove(segs[1])
+			return segs[2], 0
+		},
+	}
+	for name, hurt := range damage {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			l, _ := Open(Options{Dir: dir, SegmentBytes: 100})
+			for i := 0; i < 12; i++ {
+				appendN(t, l, fmt.Sprintf("event-%02d", i))
+			}
+			l.Close()
+			file, offset := hurt(t, segments(t, dir))
+			before := dirListing(t, dir)
+			_, err := Open(Options{Dir: dir, SegmentBytes: 100})
+			var ce *CorruptError
+			if !errors.As(err, &ce) || ce.Path != file || ce.Offset != offset {
+				t.Fatalf("open: %v, want a CorruptError for %s at byte %d", err, file, offset)
+			}
+			if !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), fmt.Sprint("byte ", offset)) {
+				t.Fatalf("error %q does not name the file and the byte", err)
+			}
+			if after := dirListing(t, dir); after != before {
+				t.Fatalf("a failed open changed the files:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// dirListing describes every file in dir with its size.
+func dirListing(t testing.TB, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s:%d ", strings.TrimPrefix(p, dir), st.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
