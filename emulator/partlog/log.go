@@ -23,13 +23,16 @@
 // synced after every removal and rename. So after a crash only the last
 // segment can hold records that were never acknowledged.
 //
-// Lock order: syncMu before mu. mu guards the index and segment list;
-// syncMu makes one goroutine at a time the one that fsyncs.
+// Lock order: syncMu before mu, expireMu before mu. mu guards the index
+// and segment list; syncMu makes one goroutine at a time the one that
+// fsyncs; expireMu keeps retention's file removals in order. Retention
+// removes files outside mu, so readers never wait on it.
 package partlog
 
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -50,6 +53,15 @@ type Options struct {
 	Retention    time.Duration // 0 keeps events forever
 	SegmentBytes int64         // 0 means 64 MiB
 	Now          func() time.Time
+	// Repair opens a damaged log instead of failing with a CorruptError:
+	// the damaged segment and every older one move to the subdirectory
+	// "damaged" (nothing is deleted), and the log starts after the damage,
+	// as if retention had removed them. Numbering goes on from the highest
+	// sequence number found.
+	Repair bool
+	// Logger hears about torn tails cut and segments moved aside; nil
+	// discards.
+	Logger *slog.Logger
 
 	fs fileSystem // nil means the operating system's
 }
@@ -77,7 +89,8 @@ type segment struct {
 type Log struct {
 	opts Options
 
-	syncMu sync.Mutex
+	syncMu   sync.Mutex
+	expireMu sync.Mutex // one Expire at a time, so files go oldest first
 
 	mu       sync.RWMutex
 	segs     []*segment // disk mode; the last is active
@@ -108,6 +121,9 @@ func Open(opts Options) (*Log, error) {
 	}
 	if opts.fs == nil {
 		opts.fs = osFS{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	l := &Log{opts: opts, changed: make(chan struct{}), lastOff: -1}
 	if opts.Dir != "" {
@@ -370,27 +386,31 @@ func (l *Log) SeqAtTime(t time.Time) int64 {
 
 // Expire drops events older than the retention: begin moves past them, and
 // segment files holding only expired events are deleted (never the active
-// one, so numbering survives a restart).
+// one, whose header keeps numbering when every event has expired).
 func (l *Log) Expire(now time.Time) error {
 	if l.opts.Retention <= 0 {
 		return nil
 	}
 	cutoff := now.Add(-l.opts.Retention).UnixMilli()
+	l.expireMu.Lock()
+	defer l.expireMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
 	lo, hi := l.begin-l.firstSeq, l.next-l.firstSeq
 	k := lo + int64(sort.Search(int(hi-lo), func(k int) bool { return l.times[lo+int64(k)] >= cutoff }))
 	if k == lo {
+		l.mu.Unlock()
 		return nil
 	}
 	l.begin = k + l.firstSeq
-	var errs []error
+	var doomed []string
 	for len(l.segs) > 1 && l.segs[1].firstSeq <= l.begin {
 		s := l.segs[0]
 		s.f.Close()
-		if err := l.opts.fs.Remove(s.f.Name()); err != nil {
-			errs = append(errs, err)
-		}
+		doomed = append(doomed, s.f.Name())
 		l.segs = l.segs[1:]
 	}
 	// Drop the expired part of the index (half at a time, so trimming stays
@@ -407,7 +427,24 @@ func (l *Log) Expire(now time.Time) error {
 			l.payloads[i] = nil
 		}
 	}
-	return errors.Join(errs...)
+	l.mu.Unlock()
+	return l.removeSegments(doomed)
+}
+
+// removeSegments deletes segment files oldest first and syncs the
+// directory after each: whatever a crash keeps, the files left are still
+// one run without a gap. It stops at the first failure for the same
+// reason; the next open finds the rest and expires them again.
+func (l *Log) removeSegments(paths []string) error {
+	for _, p := range paths {
+		if err := l.opts.fs.Remove(p); err != nil {
+			return fmt.Errorf("partlog: retention: %w", err)
+		}
+		if err := l.opts.fs.SyncDir(l.opts.Dir); err != nil {
+			return fmt.Errorf("partlog: retention: after removing %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 func (l *Log) Close() error {

@@ -535,3 +535,128 @@ func dirListing(t testing.TB, dir string) string {
 	}
 	return b.String()
 }
+
+// TestRepairMovesDamageAside: with Repair, a damaged log opens; the
+// damaged segment and the older ones move to damaged/ unchanged, the log
+// starts after them and numbering goes on.
+func TestRepairMovesDamageAside(t *testing.T) {
+	// 12 events of 32 bytes with 100-byte segments: 4 per segment, so
+	// segments 0, 1 and 2 start at sequence numbers 0, 4 and 8.
+	damage := map[string]struct {
+		hurt  func(segs []string)
+		begin int64
+	}{
+		"bad record in a middle segment": {func(segs []string) { flipByte(t, segs[1], segHeaderSize+headerSize+8+headerSize+2) }, 8},
+		"missing middle segment":         {func(segs []string) { os.Rename(segs[1], segs[1]+".away") }, 8},
+		"bad header of the last segment": {func(segs []string) { flipByte(t, segs[2], 20) }, 12},
+	}
+	for name, d := range damage {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := Options{Dir: dir, SegmentBytes: 100}
+			l, _ := Open(opts)
+			var want []string
+			for i := 0; i < 12; i++ {
+				m := appendN(t, l, fmt.Sprintf("event-%02d", i))
+				want = append(want, fmt.Sprintf("%d:event-%02d ", m.SequenceNumber, i))
+			}
+			last, _ := l.Last()
+			l.Close()
+			d.hurt(segments(t, dir))
+			before := fileContents(t, dir)
+			if _, err := Open(opts); err == nil {
+				t.Fatal("a damaged log opened without Repair")
+			}
+			opts.Repair = true
+			if l, err := Open(opts); err != nil {
+				t.Fatalf("open with Repair: %v", err)
+			} else {
+				if begin, next := l.Bounds(); begin != d.begin || next != 12 {
+					t.Fatalf("bounds after repair %d..%d, want %d..12", begin, next, d.begin)
+				}
+				if got := bodies(readAll(t, l)); got != strings.Join(want[d.begin:], "") {
+					t.Fatalf("after repair %q, want %q", got, strings.Join(want[d.begin:], ""))
+				}
+				if m := appendN(t, l, "after"); m.SequenceNumber != 12 || m.Offset <= last.Offset {
+					t.Fatalf("append after repair: %+v, last before %+v", m, last)
+				}
+				l.Close()
+			}
+			after := fileContents(t, dir)
+			for path, content := range before {
+				moved := filepath.Join(damagedDir, filepath.Base(path))
+				if after[path] != content && after[moved] != content {
+					t.Errorf("%s is neither in place nor in %s with the same content", path, damagedDir)
+				}
+			}
+			opts.Repair = false
+			if l, err := Open(opts); err != nil {
+				t.Fatalf("open after repair without Repair: %v", err)
+			} else {
+				l.Close()
+			}
+		})
+	}
+}
+
+func flipByte(t *testing.T, path string, at int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fileContents maps every file under dir, by path relative to dir, to its
+// content.
+func fileContents(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestRetentionRemovalsAreDurable: the segments retention deletes stay
+// deleted after a crash; a deletion the disk forgot would bring old files
+// back in front of the log.
+func TestRetentionRemovalsAreDurable(t *testing.T) {
+	fs := newCrashFS()
+	now := time.Unix(1_700_000_000, 0)
+	l, err := Open(Options{Dir: "/p", SegmentBytes: 100, Retention: time.Minute, Now: func() time.Time { return now }, fs: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; i < 12; i++ {
+		appendN(t, l, fmt.Sprintf("event-%02d", i))
+	}
+	now = now.Add(time.Hour)
+	appendN(t, l, "fresh")
+	if err := l.Expire(now); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := fs.Files("/p")
+	if durable := fs.durableFiles("/p"); fmt.Sprint(durable) != fmt.Sprint(files) || len(files) != 1 {
+		t.Fatalf("after retention the directory holds %v, a crash would leave %v; want the active segment only", files, durable)
+	}
+}

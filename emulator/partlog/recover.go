@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -107,24 +108,85 @@ type CorruptError struct {
 	Path   string
 	Offset int64 // byte offset in the file
 	Reason string
+	// missing: the file itself is sound, but files before it are missing;
+	// a repair moves aside only the files before it.
+	missing bool
 }
 
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("partlog: %s is damaged at byte %d: %s", e.Path, e.Offset, e.Reason)
 }
 
+// followingSeq is one past the highest sequence number in the readable
+// records at the start of a damaged segment, whatever its header says.
+func followingSeq(f file) int64 {
+	var hdr int64
+	if b := make([]byte, len(segMagic)); readFull(f, b, 0) == nil && bytes.Equal(b, segMagic[:]) {
+		hdr = segHeaderSize
+	}
+	next := int64(0)
+	var h [headerSize]byte
+	for pos := hdr; readFull(f, h[:], pos) == nil; {
+		n := binary.BigEndian.Uint32(h[0:4])
+		payload := make([]byte, min(n, maxRecordSize+1))
+		if n > maxRecordSize || readFull(f, payload, pos+headerSize) != nil ||
+			crc32.Update(crc32.Checksum(h[8:], castagnoli), castagnoli, payload) != binary.BigEndian.Uint32(h[4:8]) {
+			break
+		}
+		next = max(next, int64(binary.BigEndian.Uint64(h[8:16]))+1)
+		pos += headerSize + int64(n)
+	}
+	return next
+}
+
+// readFull reads exactly len(b) bytes at off.
+func readFull(f file, b []byte, off int64) error {
+	n, err := f.ReadAt(b, off)
+	if n == len(b) {
+		return nil // io.ReaderAt may report io.EOF along with the last byte
+	}
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// damagedDir is where a repair moves segments, inside the partition's
+// directory.
+const damagedDir = "damaged"
+
 // recover rebuilds the index from the segment files. A crash can only
 // leave unacknowledged bytes at the end of the last segment, so a bad
 // record there is a torn tail and is cut; damage anywhere else is a
-// CorruptError.
+// CorruptError, or with Repair, moved aside.
 func (l *Log) recover() error {
-	fs, dir := l.opts.fs, l.opts.Dir
-	if err := fs.MkdirAll(dir); err != nil {
+	if err := l.opts.fs.MkdirAll(l.opts.Dir); err != nil {
 		return fmt.Errorf("partlog: %w", err)
 	}
-	names, err := fs.Files(dir)
+	l.lastOff = -1
+	for {
+		bases, err := l.segmentBases()
+		if err != nil {
+			return err
+		}
+		i, err := l.recoverFiles(bases)
+		var ce *CorruptError
+		if !l.opts.Repair || !errors.As(err, &ce) {
+			return err
+		}
+		if !ce.missing {
+			i++
+		}
+		if err := l.moveAside(bases[:i], ce); err != nil {
+			return err
+		}
+	}
+}
+
+func (l *Log) segmentBases() ([]int64, error) {
+	names, err := l.opts.fs.Files(l.opts.Dir)
 	if err != nil {
-		return fmt.Errorf("partlog: %w", err)
+		return nil, fmt.Errorf("partlog: %w", err)
 	}
 	var bases []int64
 	for _, name := range names {
@@ -138,25 +200,31 @@ func (l *Log) recover() error {
 		bases = append(bases, base)
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, nil
+}
+
+// recoverFiles reads the segments into the index. On failure it returns
+// the index of the segment at fault.
+func (l *Log) recoverFiles(bases []int64) (int, error) {
 	for i, base := range bases {
-		f, err := fs.OpenFile(filepath.Join(dir, segmentName(base)), os.O_RDWR)
+		f, err := l.opts.fs.OpenFile(filepath.Join(l.opts.Dir, segmentName(base)), os.O_RDWR)
 		if err != nil {
-			return fmt.Errorf("partlog: %w", err)
+			return i, fmt.Errorf("partlog: %w", err)
 		}
 		s := &segment{base: base, f: f}
 		l.segs = append(l.segs, s)
 		if err := l.recoverSegment(s, i == len(bases)-1); err != nil {
-			return err
+			return i, err
 		}
 	}
 	if len(l.segs) == 0 {
 		if _, err := l.newSegment(); err != nil {
-			return fmt.Errorf("partlog: %w", err)
+			return 0, fmt.Errorf("partlog: %w", err)
 		}
 	} else if err := l.segs[len(l.segs)-1].f.Sync(); err != nil {
 		// What a crash left in the page cache was never synced; once a reader
 		// may see it, a second crash must not take it back.
-		return fmt.Errorf("partlog: %w", err)
+		return 0, fmt.Errorf("partlog: %w", err)
 	}
 	l.next = l.written
 	l.firstSeq = l.segs[0].firstSeq
@@ -165,6 +233,52 @@ func (l *Log) recover() error {
 		l.last = Meta{SequenceNumber: l.written - 1, Offset: l.lastOff, EnqueuedTime: time.UnixMilli(l.lastTime).UTC()}
 		l.hasLast = true
 	}
+	return 0, nil
+}
+
+// moveAside moves the segments with the given bases into damagedDir and
+// forgets what was read, keeping only where numbering and offsets stand so
+// that the log after them goes on from there.
+func (l *Log) moveAside(bases []int64, ce *CorruptError) error {
+	fs, dir := l.opts.fs, l.opts.Dir
+	for _, s := range l.segs {
+		if size, err := s.f.Size(); err == nil {
+			l.end = max(l.end, s.base+size)
+		}
+		l.written = max(l.written, followingSeq(s.f))
+		s.f.Close()
+	}
+	l.segs, l.offsets, l.times = nil, nil, nil
+
+	to := filepath.Join(dir, damagedDir)
+	if err := fs.MkdirAll(to); err != nil {
+		return fmt.Errorf("partlog: repair: %w", err)
+	}
+	taken, err := fs.Files(to)
+	if err != nil {
+		return fmt.Errorf("partlog: repair: %w", err)
+	}
+	var moved []string
+	for _, base := range bases {
+		name := segmentName(base)
+		dest := name
+		for k := 1; slices.Contains(taken, dest); k++ {
+			dest = fmt.Sprintf("%s.%d", name, k)
+		}
+		taken = append(taken, dest)
+		if err := fs.Rename(filepath.Join(dir, name), filepath.Join(to, dest)); err != nil {
+			return fmt.Errorf("partlog: repair: %w", err)
+		}
+		// The new entry is durable before the old one is gone.
+		if err := fs.SyncDir(to); err != nil {
+			return fmt.Errorf("partlog: repair: %w", err)
+		}
+		if err := fs.SyncDir(dir); err != nil {
+			return fmt.Errorf("partlog: repair: %w", err)
+		}
+		moved = append(moved, dest)
+	}
+	l.opts.Logger.Warn("partition log damaged: moved segments aside", "dir", dir, "damage", ce.Error(), "moved_to", to, "files", moved)
 	return nil
 }
 
@@ -178,7 +292,7 @@ func (l *Log) recoverSegment(s *segment, last bool) error {
 		return fmt.Errorf("partlog: %w", err)
 	}
 	head := make([]byte, min(size, segHeaderSize))
-	if _, err := s.f.ReadAt(head, 0); err != nil {
+	if err := readFull(s.f, head, 0); err != nil {
 		return fmt.Errorf("partlog: reading %s: %w", name, err)
 	}
 	n := min(len(head), len(segMagic))
@@ -243,11 +357,12 @@ func (l *Log) recoverSegment(s *segment, last bool) error {
 	if err := s.f.Truncate(s.hdr + good); err != nil {
 		return fmt.Errorf("partlog: cutting the torn tail of %s at byte %d: %w", name, s.hdr+good, err)
 	}
+	l.opts.Logger.Info("partition log: cut a torn tail", "file", name, "at", s.hdr+good, "reason", reason)
 	return nil
 }
 
 func (l *Log) gap(s *segment, base, firstSeq int64) error {
-	return &CorruptError{Path: s.f.Name(), Offset: 0, Reason: fmt.Sprintf(
+	return &CorruptError{Path: s.f.Name(), Offset: 0, missing: true, Reason: fmt.Sprintf(
 		"it starts at offset %d, sequence number %d, but the log before it ends at offset %d, sequence number %d: segment files are missing",
 		base, firstSeq, l.end, l.written)}
 }
