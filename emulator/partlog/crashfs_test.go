@@ -59,15 +59,52 @@ func (fs *crashFS) step() error {
 	return nil
 }
 
-// crash forgets everything not synced. With torn, a file whose unsynced
-// part was appended keeps a random prefix of it, possibly with its last
-// byte damaged, as a disk that wrote some sectors of a write would.
-func (fs *crashFS) crash(rng *rand.Rand, torn bool) {
+// crashKind says what a crash takes.
+type crashKind int
+
+const (
+	// processCrash: the process dies (kill -9), the operating system
+	// lives on: everything written stays, synced or not.
+	processCrash crashKind = iota
+	// powerCut: everything not synced is gone.
+	powerCut
+	// tornPowerCut: the disk wrote some of what was not synced. Each
+	// directory change since the last SyncDir survives or not, in no
+	// particular order, and a file whose unsynced part was appended keeps a
+	// random prefix of it, possibly with its last byte damaged.
+	tornPowerCut
+	crashKinds
+)
+
+func (k crashKind) String() string {
+	return [...]string{"process crash", "power cut", "torn power cut"}[k]
+}
+
+// crash ends whatever the log was doing, as kind says.
+func (fs *crashFS) crash(rng *rand.Rand, kind crashKind) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
+	fs.ops = -1
+	if kind == processCrash {
+		return
+	}
+	torn := kind == tornPowerCut
+	if torn {
+		for _, p := range sortedKeys(fs.files) {
+			if f := fs.files[p]; fs.durable[p] != f && rng.Intn(2) == 0 {
+				fs.durable[p] = f
+			}
+		}
+		for _, p := range sortedKeys(fs.durable) {
+			if _, ok := fs.files[p]; !ok && rng.Intn(2) == 0 {
+				delete(fs.durable, p)
+			}
+		}
+	}
 	copies := map[*memFile]*memFile{}
 	files := map[string]*memFile{}
-	for p, f := range fs.durable {
+	for _, p := range sortedKeys(fs.durable) {
+		f := fs.durable[p]
 		c, ok := copies[f]
 		if !ok {
 			data := bytes.Clone(f.synced)
@@ -88,10 +125,18 @@ func (fs *crashFS) crash(rng *rand.Rand, torn bool) {
 	for p, f := range files {
 		fs.durable[p] = f
 	}
-	fs.ops = -1
 }
 
-// names lists the durable and the visible files, for failure messages.
+func sortedKeys(m map[string]*memFile) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// String lists the visible files, for failure messages.
 func (fs *crashFS) String() string {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()

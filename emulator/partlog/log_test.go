@@ -334,7 +334,7 @@ func TestCrashKeepsAcknowledgedAppends(t *testing.T) {
 		// came before.
 		fs.dieAfter(rng.Intn(3))
 		l.Append(1, func(_ int, _ Meta, dst []byte) ([]byte, error) { return append(dst, "lost?"...), nil })
-		fs.crash(rng, rng.Intn(2) == 0)
+		fs.crash(rng, crashKind(rng.Intn(int(crashKinds))))
 		l, err = Open(Options{Dir: "/p", fs: fs})
 		if err != nil {
 			t.Fatalf("round %d: open after crash: %v\n%s", round, err, fs)
@@ -366,7 +366,7 @@ func TestNumberingSurvivesCrashAndRetention(t *testing.T) {
 			if m, err := l.Append(1, func(_ int, _ Meta, dst []byte) ([]byte, error) { return append(dst, body...), nil }); err == nil {
 				last = m
 			}
-			fs.crash(nil, false)
+			fs.crash(nil, powerCut)
 
 			now = now.Add(2 * time.Hour)
 			opts.Retention = time.Hour

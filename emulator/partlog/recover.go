@@ -221,10 +221,16 @@ func (l *Log) recoverFiles(bases []int64) (int, error) {
 		if _, err := l.newSegment(); err != nil {
 			return 0, fmt.Errorf("partlog: %w", err)
 		}
-	} else if err := l.segs[len(l.segs)-1].f.Sync(); err != nil {
-		// What a crash left in the page cache was never synced; once a reader
-		// may see it, a second crash must not take it back.
-		return 0, fmt.Errorf("partlog: %w", err)
+	} else {
+		// A process that died left its last writes and directory changes in
+		// the page cache, unsynced; once a reader or an append relies on
+		// them, a power cut must not take them back.
+		if err := l.segs[len(l.segs)-1].f.Sync(); err != nil {
+			return 0, fmt.Errorf("partlog: %w", err)
+		}
+		if err := l.opts.fs.SyncDir(l.opts.Dir); err != nil {
+			return 0, fmt.Errorf("partlog: %w", err)
+		}
 	}
 	l.next = l.written
 	l.firstSeq = l.segs[0].firstSeq
@@ -336,7 +342,7 @@ func (l *Log) recoverSegment(s *segment, last bool) error {
 		}
 		return nil
 	}
-	good, reason, err := l.scan(s)
+	good, reason, err := l.scan(s, size)
 	if err != nil {
 		return err
 	}
@@ -370,8 +376,8 @@ func (l *Log) gap(s *segment, base, firstSeq int64) error {
 // scan reads a segment's records into the index. It returns the length of
 // the valid records and, if they do not reach the end of the file, why
 // the next one is not valid.
-func (l *Log) scan(s *segment) (good int64, reason string, err error) {
-	r := bufio.NewReaderSize(io.NewSectionReader(s.f, s.hdr, 1<<62), 1<<20)
+func (l *Log) scan(s *segment, size int64) (good int64, reason string, err error) {
+	r := bufio.NewReaderSize(io.NewSectionReader(s.f, s.hdr, 1<<62), int(min(size, 1<<20)))
 	var pos int64
 	var h [headerSize]byte
 	var payload []byte
