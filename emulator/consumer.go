@@ -111,13 +111,15 @@ func toInt64(v any) (int64, bool) {
 }
 
 func (cl *consumer) onFlow(f *amqp.Flow) error {
-	if cl.applyFlow(f) {
-		if err := cl.s.sendFlow(cl.linkFlowLocked); err != nil {
-			return err
-		}
+	c := cl.s.c
+	c.wmu.Lock()
+	if cl.applyFlowLocked(f) {
+		cl.s.appendFlowLocked(cl.linkFlowLocked)
 	}
+	err := c.flushLocked()
+	c.wmu.Unlock()
 	cl.wake()
-	return nil
+	return err
 }
 
 func (cl *consumer) onTransfer(*amqp.Transfer) error {
@@ -163,26 +165,21 @@ func (cl *consumer) pump() {
 	var recs []partlog.Record
 	for {
 		changed := log.Changed()
+		begin, end := log.Bounds()
+		cl.next = max(cl.next, begin) // expired events are gone, as on the service
 		c.wmu.Lock()
 		if cl.detached || c.werr != nil {
 			c.wmu.Unlock()
 			return
 		}
-		credit, window := cl.credit, cl.s.remoteIncomingWindow
-		c.wmu.Unlock()
-
-		begin, next := log.Bounds()
-		cl.next = max(cl.next, begin) // expired events are gone, as on the service
-		var wakeOnEvents <-chan struct{}
-		switch {
-		case credit == 0 || window == 0:
-		case cl.next >= next:
-			c.wmu.Lock()
-			cl.drainLocked()
+		credit := cl.flow.credit
+		ready := credit > 0 && cl.s.remoteIncomingWindow > 0 && cl.next < end
+		if !ready {
+			cl.idleLocked()
 			c.flushLocked()
-			c.wmu.Unlock()
-			wakeOnEvents = changed
-		default:
+		}
+		c.wmu.Unlock()
+		if ready {
 			var err error
 			recs, err = log.Read(recs[:0], cl.next, int(min(credit, consumerReadBatch)), 1<<20)
 			if errors.Is(err, partlog.ErrExpired) {
@@ -199,13 +196,17 @@ func (cl *consumer) pump() {
 				continue
 			}
 		}
+		var events <-chan struct{}
+		if cl.next >= end {
+			events = changed
+		}
 		select {
 		case <-cl.kick:
 		case <-cl.stop:
 			return
 		case <-c.done:
 			return
-		case <-wakeOnEvents:
+		case <-events:
 		}
 	}
 }
@@ -218,11 +219,14 @@ func (cl *consumer) send(recs []partlog.Record) bool {
 	defer c.wmu.Unlock()
 	sent := 0
 	for _, r := range recs {
-		if cl.detached || cl.credit == 0 || !cl.s.writeDeliveryLocked(cl.outLink, r.Payload) {
+		if cl.detached || cl.flow.credit == 0 || !cl.s.writeDeliveryLocked(cl.outLink, r.Payload) {
 			break
 		}
 		cl.next = r.SequenceNumber + 1
 		sent++
+	}
+	if sent == 0 {
+		cl.idleLocked() // the window has no room for the next event
 	}
 	c.flushLocked()
 	c.srv.stats.eventsSent.Add(int64(sent))

@@ -107,19 +107,18 @@ func (s *session) attachReply(a *amqp.Attach) (link, error) {
 		SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode,
 		Source: a.Source, Target: a.Target,
 	}
+	s.addKick(a.Handle, r.sendPendingLocked)
 	return r, s.c.send(s.channel, reply)
 }
 
 func (r *replyLink) onFlow(f *amqp.Flow) error {
-	echo := r.applyFlow(f)
 	c := r.s.c
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	r.sendPendingLocked()
-	if echo {
+	if r.applyFlowLocked(f) {
 		r.s.appendFlowLocked(r.linkFlowLocked)
 	}
-	r.drainLocked()
+	r.sendPendingLocked()
 	return c.flushLocked()
 }
 
@@ -128,6 +127,7 @@ func (r *replyLink) onTransfer(*amqp.Transfer) error {
 }
 
 func (r *replyLink) close() {
+	r.s.removeKick(r.handle)
 	r.s.c.wmu.Lock()
 	r.detached = true
 	r.pending = nil
@@ -136,13 +136,16 @@ func (r *replyLink) close() {
 
 func (r *replyLink) detachedByServer() bool { return false }
 
+// sendPendingLocked sends what credit and window allow; wmu held, the
+// caller flushes.
 func (r *replyLink) sendPendingLocked() {
-	for len(r.pending) > 0 && r.credit > 0 && !r.detached {
+	for len(r.pending) > 0 && r.flow.credit > 0 && !r.detached {
 		if !r.s.writeDeliveryLocked(r.outLink, r.pending[0]) {
-			return
+			break
 		}
 		r.pending = r.pending[1:]
 	}
+	r.idleLocked()
 }
 
 // findReplyLinkLocked finds where a response goes: the link whose target
@@ -180,7 +183,8 @@ func (s *session) writeDeliveryLocked(o *outLink, payload []byte) bool {
 	id := s.nextDeliveryID
 	s.nextDeliveryID++
 	var tag [4]byte
-	tag[0], tag[1], tag[2], tag[3] = byte(o.deliveryCount>>24), byte(o.deliveryCount>>16), byte(o.deliveryCount>>8), byte(o.deliveryCount)
+	dc := o.flow.deliveryCount
+	tag[0], tag[1], tag[2], tag[3] = byte(dc>>24), byte(dc>>16), byte(dc>>8), byte(dc)
 	for i := uint32(0); i < frames; i++ {
 		part := payload
 		if len(part) > chunk {
@@ -191,8 +195,7 @@ func (s *session) writeDeliveryLocked(o *outLink, payload []byte) bool {
 	}
 	s.nextOutgoingID += frames
 	s.remoteIncomingWindow -= frames
-	o.deliveryCount++
-	o.credit--
+	o.flow.transferred()
 	return true
 }
 
