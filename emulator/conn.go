@@ -113,7 +113,7 @@ func (c *conn) serve() {
 		endErr = amqpErr(condFramingError, err.Error())
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.log.Info("closing idle connection")
-		endErr = amqpErr(condIdleTimeout, fmt.Sprintf("no frame for %s", idleTimeout))
+		endErr = amqpErr(condResourceLimit, fmt.Sprintf("no frame for %s", idleTimeout))
 	case isClosedErr(err):
 	default:
 		c.log.Debug("connection ended", "err", err)

@@ -56,7 +56,7 @@ func TestStaleFlowGrantsNoExtraCredit(t *testing.T) {
 	})
 	// The client stops the link, counting from where it started.
 	raw.flow(0, 0, 0, false, true)
-	raw.until("the echo of the stale flow", func(p amqp.Performative) bool {
+	raw.until("echo of the stale flow", func(p amqp.Performative) bool {
 		switch p := p.(type) {
 		case *amqp.Transfer:
 			transfers++
@@ -72,7 +72,7 @@ func TestStaleFlowGrantsNoExtraCredit(t *testing.T) {
 	})
 	// A drain answered means nothing more is coming.
 	raw.flow(0, 5, 0, true, false)
-	raw.until("the drain's answer", func(p amqp.Performative) bool {
+	raw.until("answer to the drain", func(p amqp.Performative) bool {
 		switch p := p.(type) {
 		case *amqp.Transfer:
 			transfers++

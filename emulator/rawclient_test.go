@@ -114,9 +114,13 @@ func (r *rawClient) attachReceiver(handle uint32, source string) {
 	r.t.Helper()
 	r.send(&amqp.Attach{Name: fmt.Sprint("receiver-", handle), Handle: handle, Role: amqp.RoleReceiver,
 		Source: &amqp.Source{Address: source}, Target: &amqp.Target{Address: "raw"}})
-	if a, ok := r.next().(*amqp.Attach); !ok || a.Source == nil {
-		r.t.Fatalf("attach to %s refused", source)
-	}
+	r.until("attach of "+source, func(p amqp.Performative) bool {
+		a, ok := p.(*amqp.Attach)
+		if ok && a.Source == nil {
+			r.t.Fatalf("attach to %s refused", source)
+		}
+		return ok
+	})
 }
 
 // flow sends a link flow with the given delivery-count and link-credit.

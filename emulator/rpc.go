@@ -12,6 +12,11 @@ import (
 // $cbs or $management link.
 const requestCredit = 100
 
+// maxPendingReplies bounds the responses a reply link holds while the
+// client gives it no credit; the client sets the pace of requests, so
+// without a bound it sets the emulator's memory too.
+const maxPendingReplies = requestCredit
+
 // requestLink takes requests to $cbs or $management.
 type requestLink struct {
 	inLink
@@ -79,10 +84,11 @@ func (l *requestLink) onTransfer(t *amqp.Transfer) error {
 			if err != nil {
 				panic(fmt.Sprintf("emulator: encoding a %s response: %v", l.node, err))
 			}
-			r.pending = append(r.pending, payload)
-			r.sendPendingLocked()
+			r.queueLocked(payload)
 		} else {
-			c.log.Info("no reply link for a request; dropping the response", "node", l.node, "reply_to", replyTo)
+			// Debug: a client that keeps sending after its reply link ended
+			// would otherwise fill the log.
+			c.log.Debug("no reply link for a request; dropping the response", "node", l.node, "reply_to", replyTo)
 		}
 	}
 	return c.flushLocked()
@@ -134,7 +140,25 @@ func (r *replyLink) close() {
 	r.s.c.wmu.Unlock()
 }
 
-func (r *replyLink) detachedByServer() bool { return false }
+func (r *replyLink) detachedByServer() bool {
+	r.s.c.wmu.Lock()
+	defer r.s.c.wmu.Unlock()
+	return r.sentDetach
+}
+
+// queueLocked sends a response, or keeps it until the client gives
+// credit. Past maxPendingReplies it ends the link instead. wmu held.
+func (r *replyLink) queueLocked(payload []byte) {
+	if len(r.pending) >= maxPendingReplies {
+		r.s.c.log.Info("ending a reply link: the client gives it no credit", "node", r.node, "link", r.name, "waiting", len(r.pending))
+		r.pending = nil
+		r.detachLocked(amqpErr(condResourceLimit, fmt.Sprintf(
+			"%d responses on link '%s' wait for credit; the emulator keeps no more", maxPendingReplies, r.name)))
+		return
+	}
+	r.pending = append(r.pending, payload)
+	r.sendPendingLocked()
+}
 
 // sendPendingLocked sends what credit and window allow; wmu held, the
 // caller flushes.
