@@ -15,6 +15,7 @@ const (
 	DefaultMaxEventSize = 1 << 20
 	MaxPartitions       = 1024
 	DefaultNamespace    = "emulatorNs1"
+	DefaultWriteTimeout = 30 * time.Second
 )
 
 // Config says what the emulator serves and where it keeps its data. The zero
@@ -30,6 +31,10 @@ type Config struct {
 	Hubs []HubConfig
 	// Logger receives connection and error logs; nil discards them.
 	Logger *slog.Logger
+	// WriteTimeout is how long a client may take to read what the emulator
+	// writes to it; a connection whose client reads nothing for that long
+	// is closed. 0 means DefaultWriteTimeout.
+	WriteTimeout time.Duration
 }
 
 // HubConfig describes one event hub.
@@ -68,6 +73,9 @@ func (c *Config) withDefaults() Config {
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
 	}
+	if out.WriteTimeout == 0 {
+		out.WriteTimeout = DefaultWriteTimeout
+	}
 	return out
 }
 
@@ -76,6 +84,9 @@ func (c *Config) Validate() error {
 	cfg := c.withDefaults()
 	if len(cfg.Hubs) == 0 {
 		return fmt.Errorf("emulator config: no event hubs configured")
+	}
+	if cfg.WriteTimeout < 0 {
+		return fmt.Errorf("emulator config: write timeout %s is negative", cfg.WriteTimeout)
 	}
 	seen := map[string]bool{}
 	for i, h := range cfg.Hubs {
