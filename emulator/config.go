@@ -25,6 +25,12 @@ type Config struct {
 	Listen string
 	// DataDir holds the partition logs; "" keeps everything in memory.
 	DataDir string
+	// Repair starts even when a partition log is damaged beyond a torn
+	// tail (which is always cut): the damaged segment file and every older
+	// one move to the partition's "damaged" directory, nothing is deleted,
+	// and the partition starts after them. Without it Start fails with a
+	// *partlog.CorruptError naming the file and the byte.
+	Repair bool
 	// Namespace names the namespace in connection strings and logs.
 	Namespace string
 	// Hubs to serve; nil means DefaultHubs().

@@ -76,7 +76,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 			s.closeHubs()
 			return nil, err
 		}
-		h, err := openHub(hc, c.DataDir)
+		h, err := openHub(hc, &c)
 		if err != nil {
 			s.closeHubs()
 			return nil, err

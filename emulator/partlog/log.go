@@ -55,7 +55,7 @@ type Options struct {
 	Now          func() time.Time
 	// Repair opens a damaged log instead of failing with a CorruptError:
 	// the damaged segment and every older one move to the subdirectory
-	// "damaged" (nothing is deleted), and the log starts after the damage,
+	// DamagedDir (nothing is deleted), and the log starts after the damage,
 	// as if retention had removed them. Numbering goes on from the highest
 	// sequence number found.
 	Repair bool

@@ -584,9 +584,9 @@ func TestRepairMovesDamageAside(t *testing.T) {
 			}
 			after := fileContents(t, dir)
 			for path, content := range before {
-				moved := filepath.Join(damagedDir, filepath.Base(path))
+				moved := filepath.Join(DamagedDir, filepath.Base(path))
 				if after[path] != content && after[moved] != content {
-					t.Errorf("%s is neither in place nor in %s with the same content", path, damagedDir)
+					t.Errorf("%s is neither in place nor in %s with the same content", path, DamagedDir)
 				}
 			}
 			opts.Repair = false

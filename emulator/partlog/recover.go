@@ -151,9 +151,9 @@ func readFull(f file, b []byte, off int64) error {
 	return err
 }
 
-// damagedDir is where a repair moves segments, inside the partition's
+// DamagedDir is where a repair moves segments, inside the partition's
 // directory.
-const damagedDir = "damaged"
+const DamagedDir = "damaged"
 
 // recover rebuilds the index from the segment files. A crash can only
 // leave unacknowledged bytes at the end of the last segment, so a bad
@@ -242,7 +242,7 @@ func (l *Log) recoverFiles(bases []int64) (int, error) {
 	return 0, nil
 }
 
-// moveAside moves the segments with the given bases into damagedDir and
+// moveAside moves the segments with the given bases into DamagedDir and
 // forgets what was read, keeping only where numbering and offsets stand so
 // that the log after them goes on from there.
 func (l *Log) moveAside(bases []int64, ce *CorruptError) error {
@@ -256,7 +256,7 @@ func (l *Log) moveAside(bases []int64, ce *CorruptError) error {
 	}
 	l.segs, l.offsets, l.times = nil, nil, nil
 
-	to := filepath.Join(dir, damagedDir)
+	to := filepath.Join(dir, DamagedDir)
 	if err := fs.MkdirAll(to); err != nil {
 		return fmt.Errorf("partlog: repair: %w", err)
 	}
