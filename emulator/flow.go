@@ -23,6 +23,12 @@ type senderFlow struct {
 // delivery-count means the receiver has not seen our attach, so it counts
 // from our initial delivery-count, 0. A nil link-credit leaves the credit
 // as it was.
+//
+// go-amqp 1.5 does not take the delivery-count from a drain's answer, so
+// after a drain that consumed unused credit its next flow counts from a
+// stale delivery-count and gets that much less credit, from the emulator
+// as from any sender that follows the specification. azeventhubs never
+// drains.
 func (s *senderFlow) onFlow(deliveryCount, linkCredit *uint32, drain bool) {
 	if linkCredit != nil {
 		base := uint32(0)
