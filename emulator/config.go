@@ -15,6 +15,7 @@ const (
 	DefaultMaxEventSize = 1 << 20
 	MaxPartitions       = 1024
 	DefaultNamespace    = "emulatorNs1"
+	DefaultWriteTimeout = 30 * time.Second
 )
 
 // Config says what the emulator serves and where it keeps its data. The zero
@@ -24,12 +25,22 @@ type Config struct {
 	Listen string
 	// DataDir holds the partition logs; "" keeps everything in memory.
 	DataDir string
+	// Repair starts even when a partition log is damaged beyond a torn
+	// tail (which is always cut): the damaged segment file and every older
+	// one move to the partition's "damaged" directory, nothing is deleted,
+	// and the partition starts after them. Without it Start fails with a
+	// *partlog.CorruptError naming the file and the byte.
+	Repair bool
 	// Namespace names the namespace in connection strings and logs.
 	Namespace string
 	// Hubs to serve; nil means DefaultHubs().
 	Hubs []HubConfig
 	// Logger receives connection and error logs; nil discards them.
 	Logger *slog.Logger
+	// WriteTimeout is how long a client may take to read what the emulator
+	// writes to it; a connection whose client reads nothing for that long
+	// is closed. 0 means DefaultWriteTimeout.
+	WriteTimeout time.Duration
 }
 
 // HubConfig describes one event hub.
@@ -68,6 +79,9 @@ func (c *Config) withDefaults() Config {
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
 	}
+	if out.WriteTimeout == 0 {
+		out.WriteTimeout = DefaultWriteTimeout
+	}
 	return out
 }
 
@@ -76,6 +90,9 @@ func (c *Config) Validate() error {
 	cfg := c.withDefaults()
 	if len(cfg.Hubs) == 0 {
 		return fmt.Errorf("emulator config: no event hubs configured")
+	}
+	if cfg.WriteTimeout < 0 {
+		return fmt.Errorf("emulator config: write timeout %s is negative", cfg.WriteTimeout)
 	}
 	seen := map[string]bool{}
 	for i, h := range cfg.Hubs {

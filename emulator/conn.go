@@ -27,6 +27,9 @@ const (
 	handshakeTimeout = 30 * time.Second
 	// sessionWindow is the incoming window advertised on each session.
 	sessionWindow = 5000
+	// closeGrace bounds how long a connection's shutdown waits to send its
+	// close performative: a client that does not read gets none.
+	closeGrace = 500 * time.Millisecond
 )
 
 // conn is one client connection. The reader goroutine (serve) owns the
@@ -42,10 +45,12 @@ type conn struct {
 
 	sessions map[uint16]*session // by channel; reader goroutine only
 
-	wmu      sync.Mutex
-	wbuf     []byte
-	werr     error // first write error; the connection is dead after it
-	lastSent time.Time
+	wmu          sync.Mutex
+	wbuf         []byte
+	werr         error // first write error; the connection is dead after it
+	lastSent     time.Time
+	opened       bool // the emulator sent its open, so a close may follow
+	writeTimeout time.Duration
 
 	done     chan struct{} // closed when the connection is shutting down
 	doneOnce sync.Once
@@ -61,6 +66,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		remoteMaxFrame: amqp.MinMaxFrameSize,
 		sessions:       map[uint16]*session{},
 		done:           make(chan struct{}),
+		writeTimeout:   s.cfg.WriteTimeout,
 	}
 }
 
@@ -113,7 +119,7 @@ func (c *conn) serve() {
 		endErr = amqpErr(condFramingError, err.Error())
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.log.Info("closing idle connection")
-		endErr = amqpErr(condIdleTimeout, fmt.Sprintf("no frame for %s", idleTimeout))
+		endErr = amqpErr(condResourceLimit, fmt.Sprintf("no frame for %s", idleTimeout))
 	case isClosedErr(err):
 	default:
 		c.log.Debug("connection ended", "err", err)
@@ -169,12 +175,16 @@ func (c *conn) handshake() error {
 	c.remoteMaxFrame = max(min(open.MaxFrameSize, 1<<24), amqp.MinMaxFrameSize)
 	c.remoteIdle = time.Duration(open.IdleTimeout) * time.Millisecond
 	c.fr.MaxSize = maxFrameSize
-	return c.send(0, &amqp.Open{
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.appendFrame(0, &amqp.Open{
 		ContainerID:  "ehstream-emulator-" + c.srv.cfg.Namespace,
 		MaxFrameSize: maxFrameSize,
 		ChannelMax:   0xffff,
 		IdleTimeout:  uint32(idleTimeout / time.Millisecond),
 	})
+	c.opened = true
+	return c.flushLocked()
 }
 
 // sasl accepts ANONYMOUS and PLAIN (any user and password), and MSSBCBS,
@@ -303,7 +313,10 @@ func (c *conn) appendFrame(ch uint16, p amqp.Marshaler) {
 	c.wbuf = b
 }
 
-// flushLocked writes the buffered frames; wmu must be held.
+// flushLocked writes the buffered frames; wmu must be held. Whoever holds
+// wmu holds every link of the connection, so no write may wait on the
+// client for long: one that takes more than the write timeout ends the
+// connection, and during shutdown the limit is closeGrace.
 func (c *conn) flushLocked() error {
 	if c.werr != nil {
 		c.wbuf = c.wbuf[:0]
@@ -312,8 +325,21 @@ func (c *conn) flushLocked() error {
 	if len(c.wbuf) == 0 {
 		return nil
 	}
-	_, err := c.nc.Write(c.wbuf)
-	c.lastSent = time.Now()
+	now := time.Now()
+	timeout, closing := c.writeTimeout, false
+	select {
+	case <-c.done:
+		timeout, closing = closeGrace, true
+	default:
+	}
+	c.nc.SetWriteDeadline(now.Add(timeout))
+	n, err := c.nc.Write(c.wbuf)
+	c.lastSent = now
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !closing {
+		c.log.Warn("closing connection: the client read nothing the emulator sent for the write timeout",
+			"write_timeout", timeout, "unsent_bytes", len(c.wbuf)-n)
+		err = fmt.Errorf("the client read nothing for %s: %w", timeout, err)
+	}
 	if cap(c.wbuf) > 4<<20 {
 		c.wbuf = nil // do not keep a buffer grown by one burst
 	} else {
@@ -346,8 +372,11 @@ func (c *conn) heartbeats() {
 	}
 }
 
-// shutdown ends every session, sends close (with e, if any) and closes the
-// socket. It may be called from any goroutine, more than once.
+// shutdown sends close (with e, if any) and closes the socket. It may be
+// called from any goroutine, more than once, and never waits on the
+// client: if a write holds wmu for closeGrace, the client is not reading,
+// so the socket is closed first, which ends that write; the close
+// performative itself gets closeGrace too.
 func (c *conn) shutdown(e *amqp.Error) {
 	first := false
 	c.doneOnce.Do(func() {
@@ -357,9 +386,23 @@ func (c *conn) shutdown(e *amqp.Error) {
 	if !first {
 		return
 	}
-	c.wmu.Lock()
-	c.appendFrame(0, &amqp.Close{Error: e})
-	c.flushLocked()
+	locked := make(chan struct{})
+	go func() {
+		c.wmu.Lock()
+		close(locked)
+	}()
+	timer := time.NewTimer(closeGrace)
+	defer timer.Stop()
+	select {
+	case <-locked:
+		if c.opened && c.werr == nil {
+			c.appendFrame(0, &amqp.Close{Error: e})
+			c.flushLocked()
+		}
+	case <-timer.C:
+		c.nc.Close()
+		<-locked
+	}
 	c.werr = errConnDone
 	c.wmu.Unlock()
 	c.nc.Close()

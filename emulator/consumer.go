@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/ehstream/ehstream/emulator/amqp"
 	"github.com/ehstream/ehstream/emulator/partlog"
@@ -24,6 +25,9 @@ type consumer struct {
 	next     int64 // next sequence number to send; the pump goroutine's
 	stop     chan struct{}
 	stopOnce bool // under wmu
+	// stolen is set when a reader with a higher owner level takes the
+	// partition; the pump then sends the detach with it.
+	stolen atomic.Pointer[amqp.Error]
 }
 
 // parseConsumerSource reads "<hub>/ConsumerGroups/<group>/Partitions/<id>".
@@ -70,8 +74,12 @@ func (s *session) attachConsumer(a *amqp.Attach) (link, error) {
 		}
 		cl.epoch = &epoch
 	}
-	if e := p.register(cl); e != nil {
+	stolen, e := p.register(cl)
+	if e != nil {
 		return nil, s.refuseAttached(a, e)
+	}
+	for _, st := range stolen {
+		st.cl.steal(st.err)
 	}
 	reply := &amqp.Attach{
 		Name: a.Name, Handle: a.Handle, Role: amqp.RoleSender,
@@ -111,13 +119,15 @@ func toInt64(v any) (int64, bool) {
 }
 
 func (cl *consumer) onFlow(f *amqp.Flow) error {
-	if cl.applyFlow(f) {
-		if err := cl.s.sendFlow(cl.linkFlowLocked); err != nil {
-			return err
-		}
+	c := cl.s.c
+	c.wmu.Lock()
+	if cl.applyFlowLocked(f) {
+		cl.s.appendFlowLocked(cl.linkFlowLocked)
 	}
+	err := c.flushLocked()
+	c.wmu.Unlock()
 	cl.wake()
-	return nil
+	return err
 }
 
 func (cl *consumer) onTransfer(*amqp.Transfer) error {
@@ -147,13 +157,14 @@ func (cl *consumer) stopLocked() {
 	}
 }
 
-// steal detaches the link because a reader with a higher owner level took
-// the partition. Called with the partition's lock held.
+// steal ends the link because a reader with a higher owner level took the
+// partition. It only marks the link and wakes its pump, which sends the
+// detach: the reader taking over must not wait on this link's connection,
+// whose client may have stopped reading. The pump sends nothing more once
+// the mark is set.
 func (cl *consumer) steal(e *amqp.Error) {
-	cl.s.c.wmu.Lock()
-	defer cl.s.c.wmu.Unlock()
-	cl.detachLocked(e)
-	cl.stopLocked()
+	cl.stolen.Store(e)
+	cl.wake()
 }
 
 func (cl *consumer) pump() {
@@ -163,26 +174,24 @@ func (cl *consumer) pump() {
 	var recs []partlog.Record
 	for {
 		changed := log.Changed()
+		begin, end := log.Bounds()
+		cl.next = max(cl.next, begin) // expired events are gone, as on the service
 		c.wmu.Lock()
+		if e := cl.stolen.Load(); e != nil {
+			cl.detachLocked(e)
+		}
 		if cl.detached || c.werr != nil {
 			c.wmu.Unlock()
 			return
 		}
-		credit, window := cl.credit, cl.s.remoteIncomingWindow
-		c.wmu.Unlock()
-
-		begin, next := log.Bounds()
-		cl.next = max(cl.next, begin) // expired events are gone, as on the service
-		var wakeOnEvents <-chan struct{}
-		switch {
-		case credit == 0 || window == 0:
-		case cl.next >= next:
-			c.wmu.Lock()
-			cl.drainLocked()
+		credit := cl.flow.credit
+		ready := credit > 0 && cl.s.remoteIncomingWindow > 0 && cl.next < end
+		if !ready {
+			cl.idleLocked()
 			c.flushLocked()
-			c.wmu.Unlock()
-			wakeOnEvents = changed
-		default:
+		}
+		c.wmu.Unlock()
+		if ready {
 			var err error
 			recs, err = log.Read(recs[:0], cl.next, int(min(credit, consumerReadBatch)), 1<<20)
 			if errors.Is(err, partlog.ErrExpired) {
@@ -199,13 +208,17 @@ func (cl *consumer) pump() {
 				continue
 			}
 		}
+		var events <-chan struct{}
+		if cl.next >= end {
+			events = changed
+		}
 		select {
 		case <-cl.kick:
 		case <-cl.stop:
 			return
 		case <-c.done:
 			return
-		case <-wakeOnEvents:
+		case <-events:
 		}
 	}
 }
@@ -218,11 +231,14 @@ func (cl *consumer) send(recs []partlog.Record) bool {
 	defer c.wmu.Unlock()
 	sent := 0
 	for _, r := range recs {
-		if cl.detached || cl.credit == 0 || !cl.s.writeDeliveryLocked(cl.outLink, r.Payload) {
+		if cl.detached || cl.flow.credit == 0 || cl.stolen.Load() != nil || !cl.s.writeDeliveryLocked(cl.outLink, r.Payload) {
 			break
 		}
 		cl.next = r.SequenceNumber + 1
 		sent++
+	}
+	if sent == 0 {
+		cl.idleLocked() // the window has no room for the next event
 	}
 	c.flushLocked()
 	c.srv.stats.eventsSent.Add(int64(sent))
@@ -233,8 +249,9 @@ func (cl *consumer) send(recs []partlog.Record) bool {
 // Event Hubs: a reader with an owner level (epoch) takes the partition from
 // readers with the same or a lower one and from readers without one; a
 // reader with a lower owner level, or without one while an owner holds the
-// partition, is refused.
-func (p *partition) register(cl *consumer) *amqp.Error {
+// partition, is refused. The caller steals from the readers returned, after
+// the partition's lock is released.
+func (p *partition) register(cl *consumer) (stolen []stolenReader, e *amqp.Error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	group := p.readers[cl.group]
@@ -247,11 +264,11 @@ func (p *partition) register(cl *consumer) *amqp.Error {
 			continue
 		}
 		if cl.epoch == nil {
-			return amqpErr(condStolen, fmt.Sprintf("Receiver '%s' without an epoch cannot be created because receiver '%s' with epoch '%d' holds partition %s of '%s' in consumer group '%s'.",
+			return nil, amqpErr(condStolen, fmt.Sprintf("Receiver '%s' without an epoch cannot be created because receiver '%s' with epoch '%d' holds partition %s of '%s' in consumer group '%s'.",
 				cl.name, o.name, *o.epoch, p.id, p.hub.cfg.Name, cl.group))
 		}
 		if *o.epoch > *cl.epoch {
-			return amqpErr(condStolen, fmt.Sprintf("Receiver '%s' with epoch '%d' cannot be created because receiver '%s' with the higher epoch '%d' holds partition %s of '%s' in consumer group '%s'.",
+			return nil, amqpErr(condStolen, fmt.Sprintf("Receiver '%s' with epoch '%d' cannot be created because receiver '%s' with the higher epoch '%d' holds partition %s of '%s' in consumer group '%s'.",
 				cl.name, *cl.epoch, o.name, *o.epoch, p.id, p.hub.cfg.Name, cl.group))
 		}
 	}
@@ -261,13 +278,20 @@ func (p *partition) register(cl *consumer) *amqp.Error {
 			if o.epoch != nil {
 				old = fmt.Sprintf("epoch '%d'", *o.epoch)
 			}
-			o.steal(amqpErr(condStolen, fmt.Sprintf("New receiver '%s' with higher epoch of '%d' is created hence current receiver '%s' with %s is getting disconnected.",
-				cl.name, *cl.epoch, o.name, old)))
+			stolen = append(stolen, stolenReader{o, amqpErr(condStolen, fmt.Sprintf("New receiver '%s' with higher epoch of '%d' is created hence current receiver '%s' with %s is getting disconnected.",
+				cl.name, *cl.epoch, o.name, old))})
 			delete(group, o)
 		}
 	}
 	group[cl] = cl.name
-	return nil
+	return stolen, nil
+}
+
+// stolenReader is a reader a new one takes the partition from, and what it
+// is told.
+type stolenReader struct {
+	cl  *consumer
+	err *amqp.Error
 }
 
 func (p *partition) unregister(cl *consumer) {

@@ -20,7 +20,7 @@ const (
 	condStolen          amqp.Symbol = "amqp:link:stolen"
 	condMessageTooLarge amqp.Symbol = "amqp:link:message-size-exceeded"
 	condOutOfRange      amqp.Symbol = "com.microsoft:argument-out-of-range"
-	condIdleTimeout     amqp.Symbol = "amqp:resource-limit-exceeded"
+	condResourceLimit   amqp.Symbol = "amqp:resource-limit-exceeded"
 )
 
 func amqpErr(cond amqp.Symbol, desc string) *amqp.Error {

@@ -34,7 +34,8 @@ type partition struct {
 	readers map[string]map[*consumer]string // group (lower-case) → consumers → receiver name
 }
 
-func openHub(cfg HubConfig, dataDir string) (*hub, error) {
+func openHub(cfg HubConfig, c *Config) (*hub, error) {
+	dataDir := c.DataDir
 	h := &hub{cfg: cfg, groups: map[string]string{"$default": "$Default"}, createdAt: time.Now().UTC().Truncate(time.Millisecond)}
 	if h.cfg.MaxEventSize == 0 {
 		h.cfg.MaxEventSize = DefaultMaxEventSize
@@ -53,7 +54,7 @@ func openHub(cfg HubConfig, dataDir string) (*hub, error) {
 	}
 	for i := 0; i < cfg.PartitionCount; i++ {
 		id := strconv.Itoa(i)
-		opts := partlog.Options{Retention: cfg.Retention}
+		opts := partlog.Options{Retention: cfg.Retention, Repair: c.Repair, Logger: c.Logger.With("hub", cfg.Name, "partition", id)}
 		if hubDir != "" {
 			opts.Dir = filepath.Join(hubDir, id)
 			if err := os.MkdirAll(opts.Dir, 0o755); err != nil {

@@ -4,17 +4,15 @@ import (
 	"github.com/ehstream/ehstream/emulator/amqp"
 )
 
-// outLink is the credit state of a link on which the emulator sends. All
-// fields are guarded by conn.wmu.
+// outLink is the state of a link on which the emulator sends. All fields
+// are guarded by conn.wmu.
 type outLink struct {
-	s             *session
-	handle        uint32
-	deliveryCount uint32
-	credit        uint32
-	drain         bool
-	detached      bool // the emulator sent a detach, or the link is closed
-	sentDetach    bool // the emulator sent a detach: the client's needs no answer
-	kick          chan struct{}
+	s          *session
+	handle     uint32
+	flow       senderFlow
+	detached   bool // the emulator sent a detach, or the link is closed
+	sentDetach bool // the emulator sent a detach: the client's needs no answer
+	kick       chan struct{}
 }
 
 func newOutLink(s *session, handle uint32) *outLink {
@@ -29,39 +27,31 @@ func (o *outLink) wake() {
 	}
 }
 
-// applyFlow takes the client's credit: the link may send until its
-// delivery-count reaches the client's delivery-count + link-credit.
-func (o *outLink) applyFlow(f *amqp.Flow) (echo bool) {
-	o.s.c.wmu.Lock()
-	defer o.s.c.wmu.Unlock()
-	if f.LinkCredit != nil {
-		base := o.deliveryCount // the initial delivery count when the client has seen none
-		if f.DeliveryCount != nil {
-			base = *f.DeliveryCount
-		}
-		o.credit = base + *f.LinkCredit - o.deliveryCount
-	}
-	o.drain = f.Drain
-	return f.Echo
+// applyFlowLocked takes a flow's link fields and reports whether to send
+// our state back at once. When a drain is due, its answer carries the
+// state instead, once the link is idle: go-amqp takes any flow with drain
+// set as that answer, so none may go out before. wmu held.
+func (o *outLink) applyFlowLocked(f *amqp.Flow) (echo bool) {
+	o.flow.onFlow(f.DeliveryCount, f.LinkCredit, f.Drain)
+	return f.Echo && !o.flow.drainDue
 }
 
 // linkFlowLocked appends this link's fields to a flow frame; wmu held.
 func (o *outLink) linkFlowLocked(f *amqp.Flow) {
-	h, dc, cr := o.handle, o.deliveryCount, o.credit
+	h, dc, cr := o.handle, o.flow.deliveryCount, o.flow.credit
 	f.Handle, f.DeliveryCount, f.LinkCredit = &h, &dc, &cr
-	f.Drain = o.drain
 }
 
-// drainLocked answers a drain request when the link has nothing to send:
-// the unused credit is consumed and the client is told so. wmu held.
-func (o *outLink) drainLocked() {
-	if !o.drain || o.detached {
+// idleLocked is called whenever the link has nothing more it can send for
+// now; it answers a drain that is due. wmu held; the caller flushes.
+func (o *outLink) idleLocked() {
+	if o.detached || !o.flow.idle() {
 		return
 	}
-	o.deliveryCount += o.credit
-	o.credit = 0
-	o.s.appendFlowLocked(o.linkFlowLocked)
-	o.drain = false
+	o.s.appendFlowLocked(func(f *amqp.Flow) {
+		o.linkFlowLocked(f)
+		f.Drain = true
+	})
 }
 
 // detachLocked sends the emulator's detach with an error; wmu held.

@@ -12,6 +12,11 @@ import (
 // $cbs or $management link.
 const requestCredit = 100
 
+// maxPendingReplies bounds the responses a reply link holds while the
+// client gives it no credit; the client sets the pace of requests, so
+// without a bound it sets the emulator's memory too.
+const maxPendingReplies = requestCredit
+
 // requestLink takes requests to $cbs or $management.
 type requestLink struct {
 	inLink
@@ -79,10 +84,11 @@ func (l *requestLink) onTransfer(t *amqp.Transfer) error {
 			if err != nil {
 				panic(fmt.Sprintf("emulator: encoding a %s response: %v", l.node, err))
 			}
-			r.pending = append(r.pending, payload)
-			r.sendPendingLocked()
+			r.queueLocked(payload)
 		} else {
-			c.log.Info("no reply link for a request; dropping the response", "node", l.node, "reply_to", replyTo)
+			// Debug: a client that keeps sending after its reply link ended
+			// would otherwise fill the log.
+			c.log.Debug("no reply link for a request; dropping the response", "node", l.node, "reply_to", replyTo)
 		}
 	}
 	return c.flushLocked()
@@ -107,19 +113,18 @@ func (s *session) attachReply(a *amqp.Attach) (link, error) {
 		SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode,
 		Source: a.Source, Target: a.Target,
 	}
+	s.addKick(a.Handle, r.sendPendingLocked)
 	return r, s.c.send(s.channel, reply)
 }
 
 func (r *replyLink) onFlow(f *amqp.Flow) error {
-	echo := r.applyFlow(f)
 	c := r.s.c
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	r.sendPendingLocked()
-	if echo {
+	if r.applyFlowLocked(f) {
 		r.s.appendFlowLocked(r.linkFlowLocked)
 	}
-	r.drainLocked()
+	r.sendPendingLocked()
 	return c.flushLocked()
 }
 
@@ -128,21 +133,43 @@ func (r *replyLink) onTransfer(*amqp.Transfer) error {
 }
 
 func (r *replyLink) close() {
+	r.s.removeKick(r.handle)
 	r.s.c.wmu.Lock()
 	r.detached = true
 	r.pending = nil
 	r.s.c.wmu.Unlock()
 }
 
-func (r *replyLink) detachedByServer() bool { return false }
+func (r *replyLink) detachedByServer() bool {
+	r.s.c.wmu.Lock()
+	defer r.s.c.wmu.Unlock()
+	return r.sentDetach
+}
 
+// queueLocked sends a response, or keeps it until the client gives
+// credit. Past maxPendingReplies it ends the link instead. wmu held.
+func (r *replyLink) queueLocked(payload []byte) {
+	if len(r.pending) >= maxPendingReplies {
+		r.s.c.log.Info("ending a reply link: the client gives it no credit", "node", r.node, "link", r.name, "waiting", len(r.pending))
+		r.pending = nil
+		r.detachLocked(amqpErr(condResourceLimit, fmt.Sprintf(
+			"%d responses on link '%s' wait for credit; the emulator keeps no more", maxPendingReplies, r.name)))
+		return
+	}
+	r.pending = append(r.pending, payload)
+	r.sendPendingLocked()
+}
+
+// sendPendingLocked sends what credit and window allow; wmu held, the
+// caller flushes.
 func (r *replyLink) sendPendingLocked() {
-	for len(r.pending) > 0 && r.credit > 0 && !r.detached {
+	for len(r.pending) > 0 && r.flow.credit > 0 && !r.detached {
 		if !r.s.writeDeliveryLocked(r.outLink, r.pending[0]) {
-			return
+			break
 		}
 		r.pending = r.pending[1:]
 	}
+	r.idleLocked()
 }
 
 // findReplyLinkLocked finds where a response goes: the link whose target
@@ -180,7 +207,8 @@ func (s *session) writeDeliveryLocked(o *outLink, payload []byte) bool {
 	id := s.nextDeliveryID
 	s.nextDeliveryID++
 	var tag [4]byte
-	tag[0], tag[1], tag[2], tag[3] = byte(o.deliveryCount>>24), byte(o.deliveryCount>>16), byte(o.deliveryCount>>8), byte(o.deliveryCount)
+	dc := o.flow.deliveryCount
+	tag[0], tag[1], tag[2], tag[3] = byte(dc>>24), byte(dc>>16), byte(dc>>8), byte(dc)
 	for i := uint32(0); i < frames; i++ {
 		part := payload
 		if len(part) > chunk {
@@ -191,8 +219,7 @@ func (s *session) writeDeliveryLocked(o *outLink, payload []byte) bool {
 	}
 	s.nextOutgoingID += frames
 	s.remoteIncomingWindow -= frames
-	o.deliveryCount++
-	o.credit--
+	o.flow.transferred()
 	return true
 }
 

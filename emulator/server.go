@@ -7,9 +7,14 @@
 // producer.go / consumer.go (event links), rpc.go ($cbs and $management),
 // hub.go (hubs, partitions, owner levels), filter.go (start positions).
 //
-// Lock order: partition.mu before conn.wmu. conn.wmu guards everything a
-// connection writes (the socket, session and link outgoing state); nothing
-// takes another lock while holding it.
+// Locks: conn.wmu guards everything a connection writes (the socket,
+// session and link outgoing state); nothing takes another lock while
+// holding it, and a write under it waits on the client at most the write
+// timeout (closeGrace once the connection shuts down). partition.mu guards
+// a partition's readers and is never held while taking a conn.wmu: a
+// takeover only marks the old reader (consumer.steal), whose own goroutine
+// sends the detach. Server.mu guards the connection set; no other lock is
+// taken under it. partlog has its own order, below all of these.
 package emulator
 
 import (
@@ -71,7 +76,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 			s.closeHubs()
 			return nil, err
 		}
-		h, err := openHub(hc, c.DataDir)
+		h, err := openHub(hc, &c)
 		if err != nil {
 			s.closeHubs()
 			return nil, err
@@ -160,9 +165,13 @@ func (s *Server) Close() error {
 			conns = append(conns, c)
 		}
 		s.mu.Unlock()
+		// Each shutdown may wait closeGrace for a client that does not read;
+		// together, they wait that long once.
+		var shutdowns sync.WaitGroup
 		for _, c := range conns {
-			c.shutdown(connForced("the emulator is shutting down"))
+			shutdowns.Go(func() { c.shutdown(connForced("the emulator is shutting down")) })
 		}
+		shutdowns.Wait()
 		s.wg.Wait()
 		if errors.Is(err, net.ErrClosed) {
 			err = nil

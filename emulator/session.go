@@ -37,7 +37,9 @@ type session struct {
 	nextOutgoingID       uint32
 	remoteIncomingWindow uint32
 	nextDeliveryID       uint32
-	kicks                map[uint32]func() // wakes the links that send on this session
+	// kicks run when the window opens, under wmu: they never block, and
+	// what they append is flushed after them.
+	kicks map[uint32]func()
 }
 
 func newSession(c *conn, ch uint16, b *amqp.Begin) *session {
@@ -157,17 +159,23 @@ func (refusedLink) detachedByServer() bool          { return true }
 
 func (s *session) flow(f *amqp.Flow) error {
 	s.c.wmu.Lock()
-	// The client's view of our window: what it will still take from us.
+	// What the client will still take from us: its window counts from its
+	// next-incoming-id, which lags ours by the frames in flight to it (and
+	// is our initial 0 when it has not seen our begin yet).
 	next := uint32(0)
 	if f.NextIncomingID != nil {
 		next = *f.NextIncomingID
 	}
-	s.remoteIncomingWindow = next + f.IncomingWindow - s.nextOutgoingID
-	for _, wake := range s.kicks {
-		wake() // never blocks, so it may run under wmu
+	s.remoteIncomingWindow = creditLeft(next, f.IncomingWindow, s.nextOutgoingID)
+	for _, kick := range s.kicks {
+		kick()
 	}
 	echo := f.Echo && f.Handle == nil
+	err := s.c.flushLocked()
 	s.c.wmu.Unlock()
+	if err != nil {
+		return err
+	}
 	if echo {
 		if err := s.sendFlow(nil); err != nil {
 			return err
@@ -250,8 +258,8 @@ func (s *session) endAll() {
 	s.names = map[string]uint32{}
 }
 
-// addKick registers a function that wakes a sending link when the session
-// window opens.
+// addKick registers what to do for a sending link when the session window
+// opens.
 func (s *session) addKick(handle uint32, k func()) {
 	s.c.wmu.Lock()
 	s.kicks[handle] = k

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/emulator/partlog"
 )
 
 func runEmulator(ctx context.Context, args []string, std stdio) error {
@@ -22,6 +24,7 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 	configPath := fs.String("config", "", "Microsoft emulator Config.json with the hubs and consumer groups (default: hub eh1, 2 partitions, groups $Default and cg1)")
 	health := fs.String("health", "", "address for the HTTP health endpoint GET /health, e.g. 127.0.0.1:5300 (default: none)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	repair := fs.Bool("repair", false, "start even if a partition log is damaged: move the damaged segment files, and the older ones, to <partition>/damaged/ (nothing is deleted) and serve what follows them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -35,6 +38,7 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 	cfg := &emulator.Config{
 		Listen: *listen,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Repair: *repair,
 	}
 	if !*inMemory {
 		if *data == "" {
@@ -50,6 +54,10 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 		cfg.Namespace, cfg.Hubs = ns, hubs
 	}
 	srv, err := emulator.Start(ctx, cfg)
+	if ce := (*partlog.CorruptError)(nil); errors.As(err, &ce) {
+		return fmt.Errorf("%w\nnothing was changed; --repair moves the damaged segment and every older one to %s (nothing is deleted) and serves what follows",
+			err, filepath.Join(filepath.Dir(ce.Path), partlog.DamagedDir))
+	}
 	if err != nil {
 		return err
 	}

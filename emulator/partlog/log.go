@@ -4,21 +4,35 @@
 // torn-tail recovery and time-based retention.
 //
 // On disk a partition is a directory of segment files named by the logical
-// offset of their first record (20 digits, ".seg"). A record is a 24-byte
-// big-endian header — payload length (uint32), CRC-32C of the rest of the
-// header and the payload (uint32), sequence number (int64), enqueued time
-// in Unix milliseconds (int64) — and the payload. A record's offset is its
-// segment's base plus its position in the file, so offsets need no storage
-// and the offsets of consecutive records differ by their size.
+// offset of their first record (20 digits, ".seg"). A segment starts with a
+// 48-byte header — magic "EHSEGv01", the segment's base offset, the
+// sequence number of its first record, the offset and enqueued time (Unix
+// milliseconds) of the record before it (-1 and 0 for none), and a CRC-32C
+// of those 40 bytes followed by 4 zero bytes — so that an empty segment
+// still says where numbering stands once retention removed every older
+// segment. A record is a 24-byte big-endian header — payload length
+// (uint32), CRC-32C of the rest of the header and the payload (uint32),
+// sequence number (int64), enqueued time in Unix milliseconds (int64) — and
+// the payload. A record's offset is its segment's base plus its position
+// after the segment header, so offsets need no storage and the offsets of
+// consecutive records differ by their size. Segments written before headers
+// existed (no magic) are read as they are: records from byte 0.
 //
-// Lock order: syncMu before mu. mu guards the index and segment list;
-// syncMu makes one goroutine at a time the one that fsyncs.
+// Durability: a segment's header is synced before its directory entry; the
+// old segment is synced before a new one is created; the directory is
+// synced after every removal and rename. So after a crash only the last
+// segment can hold records that were never acknowledged.
+//
+// Lock order: syncMu before mu, expireMu before mu. mu guards the index
+// and segment list; syncMu makes one goroutine at a time the one that
+// fsyncs; expireMu keeps retention's file removals in order. Retention
+// removes files outside mu, so readers never wait on it.
 package partlog
 
 import (
 	"errors"
 	"fmt"
-	"os"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -39,6 +53,17 @@ type Options struct {
 	Retention    time.Duration // 0 keeps events forever
 	SegmentBytes int64         // 0 means 64 MiB
 	Now          func() time.Time
+	// Repair opens a damaged log instead of failing with a CorruptError:
+	// the damaged segment and every older one move to the subdirectory
+	// DamagedDir (nothing is deleted), and the log starts after the damage,
+	// as if retention had removed them. Numbering goes on from the highest
+	// sequence number found.
+	Repair bool
+	// Logger hears about torn tails cut and segments moved aside; nil
+	// discards.
+	Logger *slog.Logger
+
+	fs fileSystem // nil means the operating system's
 }
 
 // Meta is what the log stamps on an event.
@@ -54,16 +79,18 @@ type Record struct {
 }
 
 type segment struct {
-	base     int64 // logical offset of the first byte
+	base     int64 // logical offset of the first record
 	firstSeq int64
-	f        *os.File
-	size     int64
+	f        file
+	hdr      int64 // bytes before the first record: segHeaderSize, or 0 in an old segment
+	size     int64 // bytes of records
 }
 
 type Log struct {
 	opts Options
 
-	syncMu sync.Mutex
+	syncMu   sync.Mutex
+	expireMu sync.Mutex // one Expire at a time, so files go oldest first
 
 	mu       sync.RWMutex
 	segs     []*segment // disk mode; the last is active
@@ -77,7 +104,8 @@ type Log struct {
 	next     int64    // first sequence number not yet durable
 	last     Meta
 	hasLast  bool
-	lastTime int64
+	lastTime int64 // enqueued time of the last record written, Unix ms
+	lastOff  int64 // offset of the last record written; -1 for none
 	changed  chan struct{}
 	closed   bool
 	failed   error
@@ -91,7 +119,13 @@ func Open(opts Options) (*Log, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	l := &Log{opts: opts, changed: make(chan struct{})}
+	if opts.fs == nil {
+		opts.fs = osFS{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Log{opts: opts, changed: make(chan struct{}), lastOff: -1}
 	if opts.Dir != "" {
 		if err := l.recover(); err != nil {
 			l.closeFiles()
@@ -164,6 +198,7 @@ func (l *Log) Append(n int, build func(i int, m Meta, dst []byte) ([]byte, error
 	l.written += int64(n)
 	l.end = off
 	l.lastTime = now
+	l.lastOff = offsets[n-1]
 	target := l.written
 	l.mu.Unlock()
 	return first, l.syncTo(target)
@@ -180,11 +215,11 @@ func (l *Log) writeLocked(buf []byte) error {
 			return err
 		}
 		var err error
-		if seg, err = l.newSegment(l.end, l.written); err != nil {
+		if seg, err = l.newSegment(); err != nil {
 			return err
 		}
 	}
-	if _, err := seg.f.WriteAt(buf, seg.size); err != nil {
+	if _, err := seg.f.WriteAt(buf, seg.hdr+seg.size); err != nil {
 		return err
 	}
 	seg.size += int64(len(buf))
@@ -199,7 +234,7 @@ func (l *Log) syncTo(target int64) error {
 	l.mu.RLock()
 	done, failed := l.next >= target, l.failed
 	written := l.written
-	var f *os.File
+	var f file
 	if len(l.segs) > 0 {
 		f = l.segs[len(l.segs)-1].f
 	}
@@ -298,8 +333,8 @@ func (l *Log) Read(dst []Record, from int64, max int, maxBytes int) ([]Record, e
 		endOff = e
 	}
 	buf := make([]byte, endOff-startOff)
-	if _, err := seg.f.ReadAt(buf, startOff-seg.base); err != nil {
-		return dst, fmt.Errorf("partlog: read %s at %d: %w", seg.f.Name(), startOff-seg.base, err)
+	if _, err := seg.f.ReadAt(buf, seg.hdr+startOff-seg.base); err != nil {
+		return dst, fmt.Errorf("partlog: read %s at %d: %w", seg.f.Name(), seg.hdr+startOff-seg.base, err)
 	}
 	for s := from; len(buf) > 0; s++ {
 		n := int(l.endOfLocked(s) - l.offsets[s-l.firstSeq])
@@ -351,27 +386,31 @@ func (l *Log) SeqAtTime(t time.Time) int64 {
 
 // Expire drops events older than the retention: begin moves past them, and
 // segment files holding only expired events are deleted (never the active
-// one, so numbering survives a restart).
+// one, whose header keeps numbering when every event has expired).
 func (l *Log) Expire(now time.Time) error {
 	if l.opts.Retention <= 0 {
 		return nil
 	}
 	cutoff := now.Add(-l.opts.Retention).UnixMilli()
+	l.expireMu.Lock()
+	defer l.expireMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
 	lo, hi := l.begin-l.firstSeq, l.next-l.firstSeq
 	k := lo + int64(sort.Search(int(hi-lo), func(k int) bool { return l.times[lo+int64(k)] >= cutoff }))
 	if k == lo {
+		l.mu.Unlock()
 		return nil
 	}
 	l.begin = k + l.firstSeq
-	var errs []error
+	var doomed []string
 	for len(l.segs) > 1 && l.segs[1].firstSeq <= l.begin {
 		s := l.segs[0]
 		s.f.Close()
-		if err := os.Remove(s.f.Name()); err != nil {
-			errs = append(errs, err)
-		}
+		doomed = append(doomed, s.f.Name())
 		l.segs = l.segs[1:]
 	}
 	// Drop the expired part of the index (half at a time, so trimming stays
@@ -388,7 +427,24 @@ func (l *Log) Expire(now time.Time) error {
 			l.payloads[i] = nil
 		}
 	}
-	return errors.Join(errs...)
+	l.mu.Unlock()
+	return l.removeSegments(doomed)
+}
+
+// removeSegments deletes segment files oldest first and syncs the
+// directory after each: whatever a crash keeps, the files left are still
+// one run without a gap. It stops at the first failure for the same
+// reason; the next open finds the rest and expires them again.
+func (l *Log) removeSegments(paths []string) error {
+	for _, p := range paths {
+		if err := l.opts.fs.Remove(p); err != nil {
+			return fmt.Errorf("partlog: retention: %w", err)
+		}
+		if err := l.opts.fs.SyncDir(l.opts.Dir); err != nil {
+			return fmt.Errorf("partlog: retention: after removing %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 func (l *Log) Close() error {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -310,4 +312,351 @@ func FuzzRecover(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCrashKeepsAcknowledgedAppends: whatever a crash does to the writes
+// that were not yet synced, every append that returned is there after it.
+func TestCrashKeepsAcknowledgedAppends(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	for round := 0; round < 50; round++ {
+		fs := newCrashFS()
+		l, err := Open(Options{Dir: "/p", fs: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		for i := 0; i < 5; i++ {
+			m := appendN(t, l, fmt.Sprintf("e%d", i))
+			want += fmt.Sprintf("%d:e%d ", m.SequenceNumber, i)
+		}
+		// An append the crash interrupts after a random number of disk
+		// operations: it may or may not survive, but it never damages what
+		// came before.
+		fs.dieAfter(rng.Intn(3))
+		l.Append(1, func(_ int, _ Meta, dst []byte) ([]byte, error) { return append(dst, "lost?"...), nil })
+		fs.crash(rng, crashKind(rng.Intn(int(crashKinds))))
+		l, err = Open(Options{Dir: "/p", fs: fs})
+		if err != nil {
+			t.Fatalf("round %d: open after crash: %v\n%s", round, err, fs)
+		}
+		if got := bodies(readAll(t, l)); got != want && got != want+"5:lost? " {
+			t.Fatalf("round %d: after crash %q, want %q", round, got, want)
+		}
+		l.Close()
+	}
+}
+
+// TestNumberingSurvivesCrashAndRetention: a crash at any point of a
+// segment roll, then retention removing every event, never lets a sequence
+// number be given out twice, and the last enqueued event is still known.
+func TestNumberingSurvivesCrashAndRetention(t *testing.T) {
+	for stopAfter := 0; stopAfter < 12; stopAfter++ {
+		t.Run(fmt.Sprint("disk stops after ", stopAfter, " operations"), func(t *testing.T) {
+			fs := newCrashFS()
+			now := time.Unix(1_700_000_000, 0)
+			opts := Options{Dir: "/p", SegmentBytes: 64, Now: func() time.Time { return now }, fs: fs}
+			l, err := Open(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const body = "0123456789012345678901234567890123456789" // 64 bytes with its header: every append rolls
+			appendN(t, l, body)
+			last := appendN(t, l, body)
+			fs.dieAfter(stopAfter)
+			if m, err := l.Append(1, func(_ int, _ Meta, dst []byte) ([]byte, error) { return append(dst, body...), nil }); err == nil {
+				last = m
+			}
+			fs.crash(nil, powerCut)
+
+			now = now.Add(2 * time.Hour)
+			opts.Retention = time.Hour
+			for reopen := 0; reopen < 2; reopen++ {
+				if l, err = Open(opts); err != nil {
+					t.Fatalf("open after crash and retention: %v\n%s", err, fs)
+				}
+				begin, next := l.Bounds()
+				if begin != next || next != last.SequenceNumber+1 {
+					t.Fatalf("reopen %d: bounds %d..%d, want all expired and next %d\n%s", reopen, begin, next, last.SequenceNumber+1, fs)
+				}
+				if got, ok := l.Last(); !ok || got != last {
+					t.Fatalf("reopen %d: Last() = %+v %v, want %+v", reopen, got, ok, last)
+				}
+				l.Close()
+			}
+			l, _ = Open(opts)
+			defer l.Close()
+			if m := appendN(t, l, "new"); m.SequenceNumber != last.SequenceNumber+1 || m.Offset <= last.Offset {
+				t.Fatalf("new event %+v after the last acknowledged %+v", m, last)
+			}
+		})
+	}
+}
+
+// TestEmptyNewestSegmentKeepsNumbering: a crash right after a segment roll
+// can leave the newest segment file empty. Once retention removed every
+// older segment, the log must still continue its numbering.
+func TestEmptyNewestSegmentKeepsNumbering(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Unix(1_700_000_000, 0)
+	opts := Options{Dir: dir, SegmentBytes: 64, Now: func() time.Time { return now }}
+	l, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		appendN(t, l, "0123456789012345678901234567890123456789") // every append after the first rolls
+	}
+	l.Close()
+	segs := segments(t, dir)
+	if err := os.Truncate(segs[len(segs)-1], 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, retention := range []time.Duration{0, time.Hour, time.Hour} {
+		opts.Retention = retention
+		now = now.Add(2 * time.Hour)
+		if l, err = Open(opts); err != nil {
+			t.Fatalf("open with retention %s: %v", retention, err)
+		}
+		if _, next := l.Bounds(); next != 2 {
+			t.Fatalf("retention %s: next sequence number %d, want 2 (0 and 1 were acknowledged)", retention, next)
+		}
+		l.Close()
+	}
+	l, _ = Open(opts)
+	defer l.Close()
+	if m := appendN(t, l, "new"); m.SequenceNumber != 2 {
+		t.Fatalf("new event got sequence number %d, want 2", m.SequenceNumber)
+	}
+}
+
+// TestSegmentsWithoutHeaders: segments written before segments had
+// headers open as they are, and the log goes on from them.
+func TestSegmentsWithoutHeaders(t *testing.T) {
+	dir := t.TempDir()
+	var seg []byte
+	var offsets []int64
+	for i, body := range []string{"a", "bb", "ccc"} {
+		offsets = append(offsets, 1000+int64(len(seg)))
+		rec := append(make([]byte, headerSize), body...)
+		putHeader(rec, int64(7+i), 1_700_000_000_000)
+		seg = append(seg, rec...)
+	}
+	if err := os.WriteFile(filepath.Join(dir, segmentName(1000)), seg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Dir: dir, SegmentBytes: 64}
+	l, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bodies(readAll(t, l)); got != "7:a 8:bb 9:ccc " {
+		t.Fatalf("old segment read as %q", got)
+	}
+	if last, _ := l.Last(); last.Offset != offsets[2] {
+		t.Fatalf("last offset %d, want %d", last.Offset, offsets[2])
+	}
+	m := appendN(t, l, "dddd") // rolls: the old segment is full
+	if m.SequenceNumber != 10 || m.Offset != 1000+int64(len(seg)) {
+		t.Fatalf("append after old segment: %+v", m)
+	}
+	l.Close()
+	if l, err = Open(opts); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got := bodies(readAll(t, l)); got != "7:a 8:bb 9:ccc 10:dddd " {
+		t.Fatalf("after reopen %q", got)
+	}
+}
+
+// TestDamageBeforeTheTailIsReported: a bad record in a segment other than
+// the last, or a missing segment, is not a torn tail. Open fails, names the
+// file and the byte, and leaves every file as it was.
+func TestDamageBeforeTheTailIsReported(t *testing.T) {
+	damage := map[string]func(t *testing.T, segs []string) (file string, offset int64){
+		"bad record in a middle segment": func(t *testing.T, segs []string) (string, int64) {
+			f, err := os.OpenFile(segs[1], os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			// The second record's payload: the header, one record, its header.
+			at := int64(segHeaderSize + headerSize + len("event-00") + headerSize + 2)
+			f.WriteAt([]byte{'#'}, at)
+			return segs[1], segHeaderSize + headerSize + int64(len("event-00"))
+		},
+		"missing middle segment": func(t *testing.T, segs []string) (string, int64) {
+			os.Remove(segs[1])
+			return segs[2], 0
+		},
+	}
+	for name, hurt := range damage {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			l, _ := Open(Options{Dir: dir, SegmentBytes: 100})
+			for i := 0; i < 12; i++ {
+				appendN(t, l, fmt.Sprintf("event-%02d", i))
+			}
+			l.Close()
+			file, offset := hurt(t, segments(t, dir))
+			before := dirListing(t, dir)
+			_, err := Open(Options{Dir: dir, SegmentBytes: 100})
+			var ce *CorruptError
+			if !errors.As(err, &ce) || ce.Path != file || ce.Offset != offset {
+				t.Fatalf("open: %v, want a CorruptError for %s at byte %d", err, file, offset)
+			}
+			if !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), fmt.Sprint("byte ", offset)) {
+				t.Fatalf("error %q does not name the file and the byte", err)
+			}
+			if after := dirListing(t, dir); after != before {
+				t.Fatalf("a failed open changed the files:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// dirListing describes every file in dir with its size.
+func dirListing(t testing.TB, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s:%d ", strings.TrimPrefix(p, dir), st.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestRepairMovesDamageAside: with Repair, a damaged log opens; the
+// damaged segment and the older ones move to damaged/ unchanged, the log
+// starts after them and numbering goes on.
+func TestRepairMovesDamageAside(t *testing.T) {
+	// 12 events of 32 bytes with 100-byte segments: 4 per segment, so
+	// segments 0, 1 and 2 start at sequence numbers 0, 4 and 8.
+	damage := map[string]struct {
+		hurt  func(segs []string)
+		begin int64
+	}{
+		"bad record in a middle segment": {func(segs []string) { flipByte(t, segs[1], segHeaderSize+headerSize+8+headerSize+2) }, 8},
+		"missing middle segment":         {func(segs []string) { os.Rename(segs[1], segs[1]+".away") }, 8},
+		"bad header of the last segment": {func(segs []string) { flipByte(t, segs[2], 20) }, 12},
+	}
+	for name, d := range damage {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := Options{Dir: dir, SegmentBytes: 100}
+			l, _ := Open(opts)
+			var want []string
+			for i := 0; i < 12; i++ {
+				m := appendN(t, l, fmt.Sprintf("event-%02d", i))
+				want = append(want, fmt.Sprintf("%d:event-%02d ", m.SequenceNumber, i))
+			}
+			last, _ := l.Last()
+			l.Close()
+			d.hurt(segments(t, dir))
+			before := fileContents(t, dir)
+			if _, err := Open(opts); err == nil {
+				t.Fatal("a damaged log opened without Repair")
+			}
+			opts.Repair = true
+			if l, err := Open(opts); err != nil {
+				t.Fatalf("open with Repair: %v", err)
+			} else {
+				if begin, next := l.Bounds(); begin != d.begin || next != 12 {
+					t.Fatalf("bounds after repair %d..%d, want %d..12", begin, next, d.begin)
+				}
+				if got := bodies(readAll(t, l)); got != strings.Join(want[d.begin:], "") {
+					t.Fatalf("after repair %q, want %q", got, strings.Join(want[d.begin:], ""))
+				}
+				if m := appendN(t, l, "after"); m.SequenceNumber != 12 || m.Offset <= last.Offset {
+					t.Fatalf("append after repair: %+v, last before %+v", m, last)
+				}
+				l.Close()
+			}
+			after := fileContents(t, dir)
+			for path, content := range before {
+				moved := filepath.Join(DamagedDir, filepath.Base(path))
+				if after[path] != content && after[moved] != content {
+					t.Errorf("%s is neither in place nor in %s with the same content", path, DamagedDir)
+				}
+			}
+			opts.Repair = false
+			if l, err := Open(opts); err != nil {
+				t.Fatalf("open after repair without Repair: %v", err)
+			} else {
+				l.Close()
+			}
+		})
+	}
+}
+
+func flipByte(t *testing.T, path string, at int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fileContents maps every file under dir, by path relative to dir, to its
+// content.
+func fileContents(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestRetentionRemovalsAreDurable: the segments retention deletes stay
+// deleted after a crash; a deletion the disk forgot would bring old files
+// back in front of the log.
+func TestRetentionRemovalsAreDurable(t *testing.T) {
+	fs := newCrashFS()
+	now := time.Unix(1_700_000_000, 0)
+	l, err := Open(Options{Dir: "/p", SegmentBytes: 100, Retention: time.Minute, Now: func() time.Time { return now }, fs: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; i < 12; i++ {
+		appendN(t, l, fmt.Sprintf("event-%02d", i))
+	}
+	now = now.Add(time.Hour)
+	appendN(t, l, "fresh")
+	if err := l.Expire(now); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := fs.Files("/p")
+	if durable := fs.durableFiles("/p"); fmt.Sprint(durable) != fmt.Sprint(files) || len(files) != 1 {
+		t.Fatalf("after retention the directory holds %v, a crash would leave %v; want the active segment only", files, durable)
+	}
 }
