@@ -66,10 +66,8 @@ type receiver struct {
 
 	// Owned by the holder of slot.
 	pc        *azeventhubs.PartitionClient
-	next      int64                            // the sequence number pc delivers next
-	pending   []*azeventhubs.ReceivedEventData // received but not handed out
+	next      int64 // the sequence number pc delivers next
 	exclusive bool
-	prefetch  int
 	lastUsed  time.Time
 }
 
@@ -154,7 +152,7 @@ func (r *receiver) closeLink() {
 		_ = r.pc.Close(ctx)
 		cancel()
 	}
-	r.pc, r.next, r.pending = nil, -1, nil
+	r.pc, r.next = nil, -1
 }
 
 // sweep closes receivers and connections left idle, and ends when the pool

@@ -45,51 +45,77 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 	deadline := time.Now().Add(conf.OperationTimeout())
 	var lastErr error
 	backoff := 50 * time.Millisecond
+	// ahead is a receive of the range's next events, under way while the
+	// reader takes the ones before: a link without prefetch works only
+	// while asked to.
+	var ahead chan received
+	cancelAhead := func() {}
+	stopAhead := func() {
+		if ahead != nil {
+			cancelAhead()
+			<-ahead
+			ahead = nil
+		}
+	}
+	defer stopAhead()
 	for next < r.UntilSeqNo {
-		if err := ctx.Err(); err != nil {
-			return skipped, err
-		}
-		if time.Now().After(deadline) {
-			rcv.closeLink()
-			return skipped, &Error{Code: CodeTimeout, Hub: r.Name, PartitionID: r.PartitionID,
-				Message: fmt.Sprintf("no progress reading [%d, %d) for %s (OperationTimeout); stopped at %d", start, r.UntilSeqNo, conf.OperationTimeout(), next), Err: lastErr}
-		}
-		if err := rcv.positionAt(ctx, c, conf, next); err != nil {
-			if e := permanent(err, r.Name, r.PartitionID); e != nil {
-				return skipped, e
+		var got received
+		if ahead != nil {
+			got = <-ahead
+			ahead = nil
+			cancelAhead()
+		} else {
+			if err := ctx.Err(); err != nil {
+				return skipped, err
 			}
-			lastErr = err
-			sleep(ctx, &backoff)
-			continue
+			if time.Now().After(deadline) {
+				rcv.closeLink()
+				return skipped, &Error{Code: CodeTimeout, Hub: r.Name, PartitionID: r.PartitionID,
+					Message: fmt.Sprintf("no progress reading [%d, %d) for %s (OperationTimeout); stopped at %d", start, r.UntilSeqNo, conf.OperationTimeout(), next), Err: lastErr}
+			}
+			if err := rcv.positionAt(ctx, c, conf, next); err != nil {
+				if e := permanent(err, r.Name, r.PartitionID); e != nil {
+					return skipped, e
+				}
+				lastErr = err
+				sleep(ctx, &backoff)
+				continue
+			}
+			got = rcv.receive(ctx, conf, int(min(r.UntilSeqNo-next, int64(receiveCount(conf)))))
 		}
-		events, err := rcv.receive(ctx, conf, int(min(r.UntilSeqNo-next, int64(max(conf.Prefetch(), 100)))))
-		if len(events) == 0 {
+		if len(got.events) == 0 {
 			if ctx.Err() != nil {
 				return skipped, ctx.Err()
 			}
-			if e := permanent(err, r.Name, r.PartitionID); e != nil {
+			if e := permanent(got.err, r.Name, r.PartitionID); e != nil {
 				rcv.closeLink()
 				return skipped, e
 			}
 			// Nothing within ReceiverTimeout although the events exist, or a
 			// dropped link: start over from a fresh link at the same place.
-			if err == nil {
-				err = fmt.Errorf("no events within ReceiverTimeout (%s)", conf.ReceiverTimeout())
+			lastErr = got.err
+			if lastErr == nil {
+				lastErr = fmt.Errorf("no events within ReceiverTimeout (%s)", conf.ReceiverTimeout())
 			}
-			lastErr = err
 			rcv.closeLink()
 			sleep(ctx, &backoff)
 			continue
 		}
 		deadline = time.Now().Add(conf.OperationTimeout())
 		backoff = 50 * time.Millisecond
-		for i, e := range events {
+		if after := got.events[len(got.events)-1].SequenceNumber + 1; len(got.events) == got.want && after < r.UntilSeqNo {
+			actx, cancel := context.WithCancel(ctx)
+			ahead, cancelAhead = make(chan received, 1), cancel
+			go func(ch chan<- received, n int) { ch <- rcv.receive(actx, conf, n) }(ahead, int(min(r.UntilSeqNo-after, int64(receiveCount(conf)))))
+		}
+		for _, e := range got.events {
 			switch {
 			case e.SequenceNumber < next:
 				continue // already delivered: a reconnect may replay
 			case e.SequenceNumber > next:
 				gap := min(e.SequenceNumber, r.UntilSeqNo) - next
 				if conf.FailOnDataLoss() {
+					stopAhead()
 					rcv.closeLink()
 					return skipped, &Error{Code: CodeDataLoss, Hub: r.Name, PartitionID: r.PartitionID,
 						Message: fmt.Sprintf("wanted sequence number %d, the next available is %d: %d events were removed (retention) while reading [%d, %d)", next, e.SequenceNumber, gap, r.FromSeqNo, r.UntilSeqNo)}
@@ -99,19 +125,24 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 				skipped += gap
 				next += gap
 			}
-			if e.SequenceNumber >= r.UntilSeqNo {
-				rcv.pending = append(rcv.pending[:0], events[i:]...)
-				rcv.next = next
+			if e.SequenceNumber >= r.UntilSeqNo || !yield(newEvent(r.PartitionID, e)) {
+				// Events past what the reader takes are dropped with the
+				// link: kept, they would be handed out later without a
+				// receive that could notice the partition was taken.
+				stopAhead()
+				rcv.closeLink()
 				return skipped, nil
 			}
 			next++
-			if !yield(newEvent(r.PartitionID, e)) {
-				rcv.pending = append(rcv.pending[:0], events[i+1:]...)
-				rcv.next = next
-				return skipped, nil
-			}
 		}
 		rcv.next = next
+		if len(got.events) < got.want {
+			// The receive timed out with credit unused: events that come
+			// later would wait in the SDK and be handed out by a receive
+			// that never asks the service, so a lost partition would go
+			// unnoticed. A fresh link starts with no credit.
+			rcv.closeLink()
+		}
 	}
 	return skipped, nil
 }
@@ -136,16 +167,30 @@ func checkRange(conf *Conf, r OffsetRange, b PartitionBounds) (start, skipped in
 	return r.FromSeqNo + lost, lost, nil
 }
 
+// maxCredit is the most events the SDK lets one receive without prefetch
+// ask for.
+const maxCredit = 5000
+
+// receiveCount is how many events one receive asks the service for.
+func receiveCount(conf *Conf) int { return min(max(conf.Prefetch(), 100), maxCredit) }
+
 // positionAt makes sure the receiver delivers seq next, reusing its link
 // when it already stands there and opening a new one otherwise.
+//
+// Links have no prefetch: each receive gives the service credit for just
+// the events the range still needs, which exist, so it returns with all of
+// them and leaves no credit behind. The SDK then never holds events that a
+// later receive would hand out without asking the service, and the first
+// receive after another reader took the partition fails at once
+// (CodeOwnershipLost) instead of serving what was prefetched before.
 func (r *receiver) positionAt(ctx context.Context, c *client, conf *Conf, seq int64) error {
-	if r.pc != nil && r.next == seq && r.exclusive == conf.Exclusive() && r.prefetch == conf.Prefetch() {
+	if r.pc != nil && r.next == seq && r.exclusive == conf.Exclusive() {
 		return nil
 	}
 	r.closeLink()
 	opts := &azeventhubs.PartitionClientOptions{
 		StartPosition: azeventhubs.StartPosition{SequenceNumber: &seq, Inclusive: true},
-		Prefetch:      int32(conf.Prefetch()),
+		Prefetch:      -1,
 	}
 	if conf.Exclusive() {
 		var level int64
@@ -155,26 +200,27 @@ func (r *receiver) positionAt(ctx context.Context, c *client, conf *Conf, seq in
 	if err != nil {
 		return err
 	}
-	r.pc, r.next, r.exclusive, r.prefetch = pc, seq, conf.Exclusive(), conf.Prefetch()
+	r.pc, r.next, r.exclusive = pc, seq, conf.Exclusive()
 	return nil
 }
 
-// receive returns up to n events: first what an earlier read left pending,
-// then from the link within ReceiverTimeout.
-func (r *receiver) receive(ctx context.Context, conf *Conf, n int) ([]*azeventhubs.ReceivedEventData, error) {
-	if len(r.pending) > 0 {
-		k := min(n, len(r.pending))
-		out := r.pending[:k:k]
-		r.pending = r.pending[k:]
-		return out, nil
-	}
+// received is what one receive asked for and got.
+type received struct {
+	want   int
+	events []*azeventhubs.ReceivedEventData
+	err    error
+}
+
+// receive asks the link for n events and returns what came within
+// ReceiverTimeout.
+func (r *receiver) receive(ctx context.Context, conf *Conf, n int) received {
 	rctx, cancel := context.WithTimeout(ctx, conf.ReceiverTimeout())
 	defer cancel()
 	events, err := r.pc.ReceiveEvents(rctx, n, nil)
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		err = nil // the receive timed out, which the caller handles
 	}
-	return events, err
+	return received{want: n, events: events, err: err}
 }
 
 // permanent turns an error that retrying cannot fix into an *Error, and

@@ -1,0 +1,139 @@
+package eventhubs_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ehstream/ehstream/emulator"
+)
+
+// syncBuffer is a child's stderr, read while it writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Two instances of a checkpointed stream, the second started from the
+// first's checkpoint while a producer writes. The first loses its
+// partitions to the second's receivers and must stop at its next receive:
+// it hands out none of the events it had received ahead, so the events
+// both processed are at most those of the batch it was running when the
+// second took over (the one replayed batch of at-least-once output).
+func TestDirectStreamOlderInstanceStopsAtOnce(t *testing.T) {
+	const partitions, perPartition = 2, 3000
+	srv := startEmulator(t, emulator.HubConfig{Name: "twice", PartitionCount: partitions})
+	ctx := testCtx(t, 120*time.Second)
+	dir := t.TempDir()
+	produced := produceInRounds(ctx, srv, "twice", partitions, perPartition, 20)
+
+	type child struct {
+		log    string
+		stderr *syncBuffer
+		cmd    *exec.Cmd
+		exited chan error
+	}
+	start := func(name string) *child {
+		c := &child{log: filepath.Join(dir, name+".log"), stderr: &syncBuffer{}, exited: make(chan error, 1)}
+		c.cmd = exec.Command(os.Args[0], "-test.run=^$")
+		c.cmd.Env = append(os.Environ(), childEnv+"="+srv.ConnectionString("twice"),
+			"EHSTREAM_TEST_LOG="+c.log, "EHSTREAM_TEST_CHECKPOINT="+filepath.Join(dir, "checkpoint"))
+		c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
+		if err := c.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		gone := make(chan struct{})
+		go func() { c.exited <- c.cmd.Wait(); close(gone) }()
+		t.Cleanup(func() { c.cmd.Process.Kill(); <-gone })
+		return c
+	}
+	lines := func(c *child) []string {
+		b, _ := os.ReadFile(c.log)
+		return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	}
+	count := func(c *child, prefix string) int {
+		n := 0
+		for _, l := range lines(c) {
+			if strings.HasPrefix(l, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+
+	older := start("older")
+	waitFor(t, 30*time.Second, "the older instance's third batch", func() bool { return count(older, "done") >= 3 })
+	newer := start("newer")
+	waitFor(t, 30*time.Second, "the newer instance's first batch", func() bool { return count(newer, "ranges") >= 1 })
+	took := time.Now()
+	var olderErr error
+	select {
+	case olderErr = <-older.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the older instance still runs 15s after the newer one took its partitions:\n%s", older.stderr.String())
+	}
+	stopped := time.Since(took)
+	if olderErr == nil || !strings.Contains(older.stderr.String(), "ownership") {
+		t.Errorf("the older instance exited with %v, want an ownership-lost error:\n%s", olderErr, older.stderr.String())
+	}
+	waitFor(t, 30*time.Second, "the newer instance to go on", func() bool { return count(newer, "done") >= 5 })
+	newer.cmd.Process.Signal(os.Interrupt)
+	if err := <-newer.exited; err != nil {
+		t.Fatalf("the newer instance: %v\n%s", err, newer.stderr.String())
+	}
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+
+	// The older's batches: the events of each, in order.
+	var batches []map[string]bool
+	for _, l := range lines(older) {
+		switch {
+		case strings.HasPrefix(l, "ranges"):
+			batches = append(batches, map[string]bool{})
+		case strings.HasPrefix(l, "event ") && len(batches) > 0:
+			batches[len(batches)-1][l] = true
+		}
+	}
+	// The batch in flight when the newer one took over: the older's last
+	// with events (a batch that failed at its first receive has none).
+	both, outside := 0, 0
+	last := len(batches) - 1
+	for last > 0 && len(batches[last]) == 0 {
+		last--
+	}
+	for _, l := range lines(newer) {
+		if !strings.HasPrefix(l, "event ") {
+			continue
+		}
+		for i, b := range batches {
+			if b[l] {
+				both++
+				if i != last {
+					outside++
+				}
+			}
+		}
+	}
+	if outside > 0 {
+		t.Errorf("%d events were processed by both instances outside the older one's last batch: it went on after losing its partitions", outside)
+	}
+	t.Logf("the older instance stopped %s after the newer one's first batch, after %d batches; %d events processed by both, all in its last batch", stopped.Round(time.Millisecond), len(batches), both)
+}
