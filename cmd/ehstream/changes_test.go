@@ -299,6 +299,7 @@ func TestStreamTwoInstancesOfAJob(t *testing.T) {
 			first := startStreamProcess(t, bin, args...)
 			first.waitFor(t, "batch 2:")
 			second := startStreamProcess(t, bin, args...)
+			began := time.Now()
 			var loser *streamProcess
 			select {
 			case <-first.exited:
@@ -307,6 +308,9 @@ func TestStreamTwoInstancesOfAJob(t *testing.T) {
 				loser = second
 			case <-ctx.Done():
 				t.Fatalf("neither instance stopped:\nfirst:\n%s\nsecond:\n%s", first.output(), second.output())
+			}
+			if took := time.Since(began); took > 10*time.Second {
+				t.Errorf("an instance stopped %s after the second started, want within a few batches", took)
 			}
 			out := loser.output()
 			if !strings.Contains(out, "another instance of job "+fmt.Sprintf("%q", job)) {
