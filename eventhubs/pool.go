@@ -43,6 +43,10 @@ type clientKey struct {
 	// (a bad filter, a missing group) comes back as itself at once instead
 	// of as a timeout after retries.
 	probe bool
+	// exclusive keeps exclusive readers (a direct stream's) and readers
+	// without an owner level (ad-hoc RDDs) on connections of their own, so
+	// that an ad-hoc read never waits for, or reopens, a stream's receiver.
+	exclusive bool
 }
 
 // client is one AMQP connection shared by all partitions of a hub and
@@ -86,7 +90,8 @@ func (p *pool) get(conf *Conf, probe bool) (*client, error) {
 	}
 	hub := conf.EventHubName()
 	cred := sha256.Sum256([]byte(cs.SharedAccessKeyName + "\x00" + cs.SharedAccessKey + "\x00" + cs.SharedAccessSignature))
-	key := clientKey{namespace: cs.Namespace(), hub: hub, group: conf.ConsumerGroup(), credential: hex.EncodeToString(cred[:8]), probe: probe}
+	key := clientKey{namespace: cs.Namespace(), hub: hub, group: conf.ConsumerGroup(), credential: hex.EncodeToString(cred[:8]),
+		probe: probe, exclusive: !probe && conf.exclusiveOr(true)}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -139,7 +139,9 @@ func checkRange(conf *Conf, r OffsetRange, b PartitionBounds) (start, skipped in
 // positionAt makes sure the receiver delivers seq next, reusing its link
 // when it already stands there and opening a new one otherwise.
 func (r *receiver) positionAt(ctx context.Context, c *client, conf *Conf, seq int64) error {
-	if r.pc != nil && r.next == seq && r.exclusive == conf.Exclusive() && r.prefetch == conf.Prefetch() {
+	// Unset is a direct stream's default; CreateRDD settles its own.
+	exclusive := conf.exclusiveOr(true)
+	if r.pc != nil && r.next == seq && r.exclusive == exclusive && r.prefetch == conf.Prefetch() {
 		return nil
 	}
 	r.closeLink()
@@ -147,7 +149,7 @@ func (r *receiver) positionAt(ctx context.Context, c *client, conf *Conf, seq in
 		StartPosition: azeventhubs.StartPosition{SequenceNumber: &seq, Inclusive: true},
 		Prefetch:      int32(conf.Prefetch()),
 	}
-	if conf.Exclusive() {
+	if exclusive {
 		var level int64
 		opts.OwnerLevel = &level
 	}
@@ -155,7 +157,7 @@ func (r *receiver) positionAt(ctx context.Context, c *client, conf *Conf, seq in
 	if err != nil {
 		return err
 	}
-	r.pc, r.next, r.exclusive, r.prefetch = pc, seq, conf.Exclusive(), conf.Prefetch()
+	r.pc, r.next, r.exclusive, r.prefetch = pc, seq, exclusive, conf.Prefetch()
 	return nil
 }
 

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ehstream/ehstream/emulator"
 )
@@ -47,5 +51,66 @@ func TestReadRangeOutOfBounds(t *testing.T) {
 	code, out, errOut := cli(t, "", "read", "--connection-string", cs, "--range", "0:0:10", "--range", "1:0:0")
 	if evs := readLinesJSON(t, out); code != 0 || len(evs) != 10 {
 		t.Errorf("read 0:0:10 1:0:0: exit %d, %d events, stderr %q; want the 10 events", code, len(evs), errOut)
+	}
+}
+
+// `ehstream read` while a job streams the hub in another process takes
+// nothing from it: in the job's consumer group the read is refused, naming
+// the group and saying to read with another, and prints nothing; with
+// another --consumer-group it reads; the job goes on archiving every event
+// and stops cleanly.
+func TestReadBesideARunningStream(t *testing.T) {
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startInProcess(t, emulator.HubConfig{Name: "live", PartitionCount: 2, ConsumerGroups: []string{"adhoc"}})
+	cs := srv.ConnectionString("live")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := <-sendRounds(ctx, cs, 2, 10, 10); err != nil {
+		t.Fatal(err)
+	}
+	spec := "sqlite:" + filepath.Join(t.TempDir(), "live.db")
+	job := startStreamProcess(t, bin, "--connection-string", cs, "--sink", spec, "--batch-interval", "20ms",
+		"--starting-position", "earliest", "--receiver-timeout", "5s", "--operation-timeout", "10s")
+	job.waitFor(t, "batch 1: 20 events")
+
+	code, out, errOut := cli(t, "", "read", "--connection-string", cs, "--all")
+	if code != 1 || out != "" || !strings.Contains(errOut, `consumer group "$Default"`) || !strings.Contains(errOut, "another consumer group") {
+		t.Errorf("read --all in the job's consumer group: exit %d, %d bytes printed, stderr %q; want exit 1, nothing printed, and an error naming the group and saying to read with another",
+			code, len(out), errOut)
+	}
+	code, out, errOut = cli(t, "", "read", "--connection-string", cs, "--all", "--consumer-group", "adhoc")
+	if evs := readLinesJSON(t, out); code != 0 || len(evs) != 20 {
+		t.Errorf("read --all --consumer-group adhoc: exit %d, %d events, stderr %q; want the 20 events", code, len(evs), errOut)
+	}
+
+	if err := <-sendRounds(ctx, cs, 2, 10, 10); err != nil {
+		t.Fatal(err)
+	}
+	sk, err := openSinkForReading(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sk.close()
+	deadline := time.Now().Add(30 * time.Second)
+	for n := 0; n != 40; {
+		if err := sk.db.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-job.exited:
+			t.Fatalf("the job stopped (%v) after the reads, with %d of 40 events archived:\n%s", err, n, job.output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job archived %d of 40 events within 30s:\n%s", n, job.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	job.cmd.Process.Signal(os.Interrupt)
+	if err := <-job.exited; err != nil {
+		t.Errorf("the job after Ctrl-C: %v\n%s", err, job.output())
 	}
 }
