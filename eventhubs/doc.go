@@ -15,5 +15,7 @@
 // Files: connstr.go (connection strings), position.go (EventPosition),
 // conf.go (Conf, its map form), offsetrange.go and event.go (the data),
 // pool.go (connections and receivers), read.go (reading one range),
-// rdd.go (CreateRDD), hub.go (hub and partition properties), errors.go.
+// rdd.go (CreateRDD), hub.go (hub and partition properties),
+// resolve.go and resolvepositions.go (positions to sequence numbers,
+// ResolvePositions, OffsetRangesBetween), errors.go.
 package eventhubs

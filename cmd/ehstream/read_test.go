@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/eventhubs"
 )
 
 // A range the hub cannot serve fails before anything is printed, with an
@@ -112,5 +115,93 @@ func TestReadBesideARunningStream(t *testing.T) {
 	job.cmd.Process.Signal(os.Interrupt)
 	if err := <-job.exited; err != nil {
 		t.Errorf("the job after Ctrl-C: %v\n%s", err, job.output())
+	}
+}
+
+// read --from/--until reads every partition between two positions: with
+// enqueued times, exactly the events enqueued after the first time (and
+// before the second); bad positions are usage errors naming the value, and
+// one past a partition's end an error with nothing printed.
+func TestReadFromUntil(t *testing.T) {
+	srv := startInProcess(t, emulator.HubConfig{Name: "win", PartitionCount: 2})
+	cs := srv.ConnectionString("win")
+	send := func(partition, lines string) {
+		t.Helper()
+		if code, _, errOut := cli(t, lines, "send", "--connection-string", cs, "--partition", partition); code != 0 {
+			t.Fatalf("send: %s", errOut)
+		}
+	}
+	// moment waits until the clock has passed every event sent so far.
+	moment := func() string {
+		t.Helper()
+		hp, err := eventhubs.DescribeHub(context.Background(), eventhubs.NewConf(cs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for _, b := range hp.Partitions {
+			for !time.Now().After(b.LastEnqueued.Add(5 * time.Millisecond)) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the clock did not pass %s", b.LastEnqueued)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		return "time:" + time.Now().UTC().Format(time.RFC3339Nano)
+	}
+	bodies := func(args ...string) []string {
+		t.Helper()
+		code, out, errOut := cli(t, "", append([]string{"read", "--connection-string", cs}, args...)...)
+		if code != 0 {
+			t.Fatalf("read %v: exit %d, stderr %q", args, code, errOut)
+		}
+		var got []string
+		for _, ev := range readLinesJSON(t, out) {
+			got = append(got, fmt.Sprint(ev["partition"], "/", ev["body"]))
+		}
+		slices.Sort(got)
+		return got
+	}
+
+	send("0", "a1\na2\na3\n")
+	send("1", "a4\na5\n")
+	since := moment()
+	send("0", "b1\nb2\n")
+	send("1", "b3\n")
+	until := moment()
+	send("0", "c1\n")
+
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--from", since, "--until", until}, []string{"0/b1", "0/b2", "1/b3"}},
+		{[]string{"--from", since}, []string{"0/b1", "0/b2", "0/c1", "1/b3"}},
+		{[]string{"--until", "seq:>0"}, []string{"0/a1", "1/a4"}},
+		{[]string{"--from", "latest"}, nil},
+	} {
+		if got := bodies(c.args...); !slices.Equal(got, c.want) {
+			t.Errorf("read %v: %v, want %v", c.args, got, c.want)
+		}
+	}
+
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--from", "yesterday"}, `--from: position "yesterday"`},
+		{[]string{"--until", "seq:x"}, `--until: position "seq:x"`},
+		{[]string{"--from", "time:2026-13-01T00:00:00Z"}, `"time:2026-13-01T00:00:00Z"`},
+		{[]string{"--from", "earliest", "--all"}, "give one"},
+		{[]string{"--until", "latest", "--range", "0:0:1"}, "give one"},
+	} {
+		code, out, errOut := cli(t, "", append([]string{"read", "--connection-string", cs}, c.args...)...)
+		if code != 2 || out != "" || !strings.Contains(errOut, c.says) {
+			t.Errorf("read %v: exit %d, stdout %q, stderr %q; want exit 2 saying %q", c.args, code, out, errOut, c.says)
+		}
+	}
+	code, out, errOut := cli(t, "", "read", "--connection-string", cs, "--from", "seq:4")
+	if code != 1 || out != "" || !strings.Contains(errOut, "from position seq:4") || !strings.Contains(errOut, "partition 1") {
+		t.Errorf("read --from seq:4: exit %d, stdout %q, stderr %q; want exit 1, nothing printed, and an error naming the position and partition 1 (3 events)", code, out, errOut)
 	}
 }
