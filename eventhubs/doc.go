@@ -17,5 +17,5 @@
 // pool.go (connections and receivers), read.go (reading one range),
 // rdd.go (CreateRDD), hub.go (hub and partition properties),
 // resolve.go and resolvepositions.go (positions to sequence numbers,
-// ResolvePositions, OffsetRangesBetween), errors.go.
+// ResolvePositions, OffsetRangesBetween), lag.go (Lag), errors.go.
 package eventhubs
