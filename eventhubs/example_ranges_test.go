@@ -54,19 +54,24 @@ func ExampleOffsetRangesBetween() {
 	// partition 0 from then: 100 partition 1 from its start: 0
 }
 
-// exampleMoment waits until the clock has passed the hub's last enqueued
-// time, and returns the time: the events so far were enqueued before it.
+// exampleMoment returns a time after the events enqueued so far and before
+// later ones. Enqueued times are kept to the millisecond, so it is a
+// millisecond after the last, once the clock has passed that.
 func exampleMoment(ctx context.Context, conf *eventhubs.Conf) time.Time {
 	hp, err := eventhubs.DescribeHub(ctx, conf)
 	if err != nil {
 		log.Fatal(err)
 	}
+	var last time.Time
 	for _, b := range hp.Partitions {
-		for !time.Now().After(b.LastEnqueued) {
-			time.Sleep(time.Millisecond)
+		if b.LastEnqueued.After(last) {
+			last = b.LastEnqueued
 		}
 	}
-	return time.Now()
+	for !time.Now().After(last.Add(2 * time.Millisecond)) {
+		time.Sleep(time.Millisecond)
+	}
+	return last.Add(time.Millisecond)
 }
 
 // exampleSend sends n events to each partition of exampleHub's hub.

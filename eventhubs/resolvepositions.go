@@ -25,6 +25,8 @@ import (
 //     position with nothing after it is the partition's end, answered
 //     within one ReceiverTimeout; one the service refuses (an offset the
 //     partition never gave out) is a CodeInvalidConf error naming it.
+//     Enqueued times are kept to the millisecond: an event enqueued in
+//     the millisecond of an enqueued-time position counts as before it.
 //
 // Partitions are resolved in parallel: the call takes one receive timeout
 // at most, however many partitions have nothing after their position.

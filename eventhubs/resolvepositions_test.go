@@ -11,9 +11,9 @@ import (
 	"github.com/ehstream/ehstream/eventhubs"
 )
 
-// passLastEnqueued waits until the clock has passed the last enqueued time
-// of every partition of hub and returns the time: every event enqueued so
-// far was enqueued before it, and every later one after it.
+// passLastEnqueued returns a time after every event enqueued so far and
+// before every later one. Enqueued times are kept to the millisecond, so
+// it is a millisecond after the last, once the clock has passed that.
 func passLastEnqueued(t *testing.T, conf *eventhubs.Conf) time.Time {
 	t.Helper()
 	hp, err := eventhubs.DescribeHub(testCtx(t, 10*time.Second), conf)
@@ -27,9 +27,9 @@ func passLastEnqueued(t *testing.T, conf *eventhubs.Conf) time.Time {
 		}
 	}
 	waitFor(t, 5*time.Second, "the clock to pass the last enqueued time", func() bool {
-		return time.Now().After(last.Add(5 * time.Millisecond))
+		return time.Now().After(last.Add(2 * time.Millisecond))
 	})
-	return time.Now()
+	return last.Add(time.Millisecond)
 }
 
 // A time window is one call: OffsetRangesBetween(FromEnqueuedTime(t), ...)
