@@ -108,11 +108,11 @@ func TestStreamNamesInAnyCase(t *testing.T) {
 			if rows["0"]+rows["1"] != total || fmt.Sprint(rows) != fmt.Sprint(distinct) {
 				t.Errorf("the table holds %v rows (%v distinct events) per partition, want %d events once each", rows, distinct, total)
 			}
-			ps, err := sk.store.Positions(ctx, offsets.Job{})
+			ps, err := sk.store.Positions(ctx, offsets.Job{Name: job, Namespace: "LocalHost", EventHub: "Orders", ConsumerGroup: "AUDIT"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(ps) != 2 {
+			if len(ps) != 2 || ps[0].Next != 123 || ps[1].Next != 33 {
 				t.Errorf("stored positions: %+v, want one per partition, whatever the spelling", ps)
 			}
 		})
