@@ -151,6 +151,12 @@ func jobLags(ctx context.Context, store *offsets.Store, conf *eventhubs.Conf, ps
 			group = job.ConsumerGroup
 		}
 		ls, err := store.Lag(ctx, job, conf.Clone().SetConsumerGroup(group))
+		if eventhubs.HasCode(err, eventhubs.CodeInvalidRange) {
+			// A position of a partition the hub does not have (it was
+			// created again with fewer): the rows show, without a lag.
+			fmt.Fprintf(std.err, "ehstream offsets: job %q: no lag: %v\n", job.Name, err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

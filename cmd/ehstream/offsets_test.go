@@ -200,6 +200,48 @@ func TestOffsetsTimeLag(t *testing.T) {
 	}
 }
 
+// A job with a position of a partition the hub does not have (a hub
+// created again with fewer) is listed without a lag, saying why; other
+// jobs keep theirs.
+func TestOffsetsPositionOfAMissingPartition(t *testing.T) {
+	srv := startInProcess(t, emulator.HubConfig{Name: "orders", PartitionCount: 1})
+	cs := srv.ConnectionString("orders")
+	spec := "sqlite:" + filepath.Join(t.TempDir(), "gone.db")
+	if code, out, errOut := cli(t, "", "stream", "--connection-string", cs, "--sink", spec, "--until-idle", "--batch-interval", "20ms"); code != 0 {
+		t.Fatalf("stream: exit %d\n%s%s", code, out, errOut)
+	}
+	sk, err := openSinkForReading(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sk.close()
+	job, err := offsets.JobFor("old", eventhubs.NewConf(cs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := sk.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sk.store.CommitOffsets(context.Background(), tx, job, []eventhubs.OffsetRange{{Name: "orders", PartitionID: "3", FromSeqNo: 0, UntilSeqNo: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := cli(t, "", "offsets", "--sink", spec, "--connection-string", cs)
+	rows := offsetsRows(t, "--sink", spec, "--connection-string", cs)
+	if code != 0 || !strings.Contains(errOut, `job "old": no lag`) || !strings.Contains(errOut, "partition 3") {
+		t.Errorf("offsets: exit %d, stderr %q; want the missing partition named", code, errOut)
+	}
+	if r := rows["old/$default/3"]; len(r) != 5 || r[2]+r[3]+r[4] != "---" {
+		t.Errorf("row of the missing partition: %v, want no hub end, lag or age", r)
+	}
+	if r := rows["archive/$default/0"]; len(r) != 5 || r[3] != "0" {
+		t.Errorf("row of the other job: %v, want its lag, 0", r)
+	}
+}
+
 // offsets only reads: a sink that does not exist, or holds no positions
 // table, is an error naming it, and offsets creates neither file nor table.
 func TestOffsetsOnMissingSink(t *testing.T) {
