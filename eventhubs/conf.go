@@ -46,13 +46,15 @@ type Conf struct {
 	receiverTimeout   time.Duration
 	operationTimeout  time.Duration
 	prefetch          int
-	exclusive         bool
-	logger            *slog.Logger
+	// exclusive is nil until SetExclusive: each reader then takes its own
+	// default (see Exclusive).
+	exclusive *bool
+	logger    *slog.Logger
 }
 
 // NewConf returns a Conf with the defaults: consumer group "$Default", start
 // of stream, FailOnDataLoss on, 1000 events per partition per batch, 60 s
-// timeouts, exclusive readers. Problems with the connection string are
+// timeouts, and each reader's own exclusivity (see Exclusive). Problems with the connection string are
 // reported by Validate, and by every reader before it connects.
 func NewConf(connectionString string) *Conf {
 	return &Conf{
@@ -61,7 +63,6 @@ func NewConf(connectionString string) *Conf {
 		failOnDataLoss: true,
 		maxRate:        DefaultMaxRatePerPartition,
 		prefetch:       DefaultPrefetch,
-		exclusive:      true,
 	}
 }
 
@@ -73,6 +74,10 @@ func (c *Conf) Clone() *Conf {
 	if c.startingPosition != nil {
 		p := *c.startingPosition
 		d.startingPosition = &p
+	}
+	if c.exclusive != nil {
+		e := *c.exclusive
+		d.exclusive = &e
 	}
 	return &d
 }
@@ -124,11 +129,13 @@ func (c *Conf) SetOperationTimeout(d time.Duration) *Conf { c.operationTimeout =
 func (c *Conf) SetPrefetch(n int) *Conf { c.prefetch = n; return c }
 
 // SetExclusive says whether readers take their partitions exclusively, with
-// owner level 0 (default true): another exclusive reader of the same
-// consumer group makes the older one fail with CodeOwnershipLost, and
-// readers without an owner level are kept out. Turn it off to read beside
-// other readers (at most 5 per partition and consumer group on Azure).
-func (c *Conf) SetExclusive(exclusive bool) *Conf { c.exclusive = exclusive; return c }
+// owner level 0, overriding each reader's default (see Exclusive). An
+// exclusive reader makes an older exclusive reader of the same consumer
+// group fail with CodeOwnershipLost, and keeps readers without an owner
+// level out. Without one, a reader reads beside others (at most 5 per
+// partition and consumer group on Azure), and is refused while an
+// exclusive reader holds the partition.
+func (c *Conf) SetExclusive(exclusive bool) *Conf { c.exclusive = &exclusive; return c }
 
 // SetLogger sets where warnings (such as skipped events) go; default
 // slog.Default().
@@ -213,8 +220,30 @@ func (c *Conf) OperationTimeout() time.Duration {
 // Prefetch is how many events a receiver asks for ahead of the reader.
 func (c *Conf) Prefetch() int { return c.prefetch }
 
-// Exclusive says whether readers take their partitions with an owner level.
-func (c *Conf) Exclusive() bool { return c.exclusive }
+// Exclusive says what SetExclusive chose, and whether it was called. When it
+// was not, each reader takes its own default:
+//   - a DirectStream reads exclusively (owner level 0): it is meant to be
+//     its partitions' one reader in its consumer group, and a second
+//     instance of the job must make the first stop, not read beside it;
+//   - CreateRDD (and ResolvePositions, Lag, DescribeHub) reads without an
+//     owner level: an ad-hoc read must never take a partition from a
+//     running job. While a job holds the partitions of a consumer group, such
+//     a read is refused with CodeOwnershipLost: read with another consumer
+//     group, or SetExclusive(true) to take the partitions.
+func (c *Conf) Exclusive() (exclusive, set bool) {
+	if c.exclusive == nil {
+		return false, false
+	}
+	return *c.exclusive, true
+}
+
+// exclusiveOr is SetExclusive's choice, else def, the reader's default.
+func (c *Conf) exclusiveOr(def bool) bool {
+	if c.exclusive == nil {
+		return def
+	}
+	return *c.exclusive
+}
 
 // Logger is where warnings go.
 func (c *Conf) Logger() *slog.Logger {
@@ -322,7 +351,8 @@ const (
 // ToMap writes the Conf as string keys and values ("eventhubs.consumerGroup"
 // and so on), the form of a properties file, environment or flags. Per-
 // partition maps are written "0=seq:5,1=latest". The map holds the
-// connection string with its secret. The logger is not part of it.
+// connection string with its secret; "eventhubs.exclusive" only when
+// SetExclusive was called. The logger is not part of it.
 func (c *Conf) ToMap() map[string]string {
 	m := map[string]string{
 		confConnectionString:    c.connStr,
@@ -332,8 +362,10 @@ func (c *Conf) ToMap() map[string]string {
 		confReceiverTimeout:     c.ReceiverTimeout().String(),
 		confOperationTimeout:    c.OperationTimeout().String(),
 		confPrefetch:            strconv.Itoa(c.prefetch),
-		confExclusive:           strconv.FormatBool(c.exclusive),
 		confStartingPosition:    c.StartingPosition().String(),
+	}
+	if c.exclusive != nil { // absent: each reader's default
+		m[confExclusive] = strconv.FormatBool(*c.exclusive)
 	}
 	if c.name != "" {
 		m[confName] = c.name
@@ -401,7 +433,7 @@ func ConfFromMap(m map[string]string) (*Conf, error) {
 			if k == confFailOnDataLoss {
 				c.failOnDataLoss = b
 			} else {
-				c.exclusive = b
+				c.exclusive = &b
 			}
 		case confMaxRatePerPartition:
 			r, err := strconv.ParseInt(v, 10, 64)

@@ -47,8 +47,8 @@ func TestNewConfDefaults(t *testing.T) {
 	if got := c.Prefetch(); got != DefaultPrefetch {
 		t.Errorf("Prefetch() = %d, want %d", got, DefaultPrefetch)
 	}
-	if !c.Exclusive() {
-		t.Errorf("Exclusive() = false, want true")
+	if excl, set := c.Exclusive(); excl || set {
+		t.Errorf("Exclusive() = %v, %v; want unset (false, false): each reader's default", excl, set)
 	}
 	if c.Logger() == nil || c.Logger() != slog.Default() {
 		t.Errorf("Logger() = %v, want slog.Default()", c.Logger())
@@ -117,8 +117,8 @@ func TestConfSettersChain(t *testing.T) {
 	if c.Prefetch() != 300 {
 		t.Errorf("Prefetch() = %d", c.Prefetch())
 	}
-	if c.Exclusive() {
-		t.Errorf("Exclusive() = true")
+	if excl, set := c.Exclusive(); excl || !set {
+		t.Errorf("Exclusive() = %v, %v; want false, set", excl, set)
 	}
 	if c.Logger() != logger {
 		t.Errorf("Logger() is not the one set")
@@ -261,7 +261,8 @@ func TestConfClone(t *testing.T) {
 		SetStartingPositions(map[string]EventPosition{"0": FromSequenceNumber(5, true)}).
 		SetStartingPosition(FromOffset("10", false)).
 		SetMaxRatesPerPartition(map[string]int64{"0": 7}).
-		SetMaxRatePerPartition(50)
+		SetMaxRatePerPartition(50).
+		SetExclusive(true)
 	clone := orig.Clone()
 	if clone == orig {
 		t.Fatal("Clone returned the same pointer")
@@ -278,6 +279,7 @@ func TestConfClone(t *testing.T) {
 	orig.maxRates["0"] = 99
 	orig.maxRates["1"] = 99
 	*orig.startingPosition = EndOfStream()
+	*orig.exclusive = false
 	orig.SetConsumerGroup("other").
 		SetStartingPositions(map[string]EventPosition{"2": EndOfStream()}).
 		SetMaxRatesPerPartition(map[string]int64{"2": 3}).
@@ -314,7 +316,7 @@ func TestConfClone(t *testing.T) {
 
 	// A Conf without maps or position clones to one without them.
 	c3 := NewConf(utPortal).Clone()
-	if c3.startingPositions != nil || c3.maxRates != nil || c3.startingPosition != nil {
+	if c3.startingPositions != nil || c3.maxRates != nil || c3.startingPosition != nil || c3.exclusive != nil {
 		t.Errorf("Clone of a fresh Conf grew maps or a position: %#v", c3)
 	}
 }
@@ -491,7 +493,7 @@ func utConfGetters(c *Conf) map[string]any {
 		"ReceiverTimeout":      c.ReceiverTimeout(),
 		"OperationTimeout":     c.OperationTimeout(),
 		"Prefetch":             c.Prefetch(),
-		"Exclusive":            c.Exclusive(),
+		"Exclusive":            fmt.Sprint(c.Exclusive()),
 		"connStr":              c.connStr,
 	}
 }
@@ -525,7 +527,7 @@ func TestConfMapRoundTrip(t *testing.T) {
 			SetPrefetch(250).
 			SetExclusive(false)},
 		{"timeout from connection string", NewConf(utPortal + ";OperationTimeout=PT3M").SetStartingPosition(EndOfStream())},
-		{"emulator", NewConf(utEmulator).SetEventHubName("hub").SetStartingPosition(FromSequenceNumber(0, false))},
+		{"emulator", NewConf(utEmulator).SetEventHubName("hub").SetStartingPosition(FromSequenceNumber(0, false)).SetExclusive(true)},
 		{"signature", NewConf(utSAS).SetPrefetch(MaxPrefetch).SetMaxRatePerPartition(1)},
 	}
 	for _, tt := range tests {

@@ -34,7 +34,8 @@ type HubProperties struct {
 }
 
 // DescribeHub reads the hub's properties and every partition's bounds,
-// within OperationTimeout.
+// within OperationTimeout. It asks the service's management node and opens
+// no receiver, so it never disturbs a partition's readers.
 func DescribeHub(ctx context.Context, conf *Conf) (*HubProperties, error) {
 	if err := conf.Validate(); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/eventhubs"
 )
 
 // syncBuffer is a child's stderr, read while it writes.
@@ -136,4 +137,33 @@ func TestDirectStreamOlderInstanceStopsAtOnce(t *testing.T) {
 		t.Errorf("%d events were processed by both instances outside the older one's last batch: it went on after losing its partitions", outside)
 	}
 	t.Logf("the older instance stopped %s after the newer one's first batch, after %d batches; %d events processed by both, all in its last batch", stopped.Round(time.Millisecond), len(batches), both)
+}
+
+// A stopped stream gives its partitions up at once: a default (not
+// exclusive) read of its consumer group in the same process works right
+// after, instead of being refused while the stream's links sat idle.
+func TestStoppedStreamGivesUpItsPartitions(t *testing.T) {
+	srv := startEmulator(t, emulator.HubConfig{Name: "give", PartitionCount: 1})
+	ctx := testCtx(t, 60*time.Second)
+	fill(t, ctx, srv, "give", "0", 0, 5)
+	ssc := newSSC(t, 10*time.Millisecond)
+	ds, err := eventhubs.CreateDirectStream(ssc, testConf(srv, "give"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := newStreamLog()
+	ds.ForeachRDD(log.output)
+	done := runSSC(t, ctx, ssc)
+	waitFor(t, 10*time.Second, "the stream to read the 5 events", func() bool { return log.count() == 5 })
+	ssc.Stop(true)
+	if err := waitRun(t, done); err != nil {
+		t.Fatal(err)
+	}
+	rdd, err := eventhubs.CreateRDD(ctx, testConf(srv, "give"), []eventhubs.OffsetRange{{Name: "give", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := rdd.Collect(ctx); err != nil || len(evs) != 5 {
+		t.Fatalf("a read of the stopped stream's group: %d events, %v; want the 5 events", len(evs), err)
+	}
 }

@@ -43,6 +43,10 @@ type clientKey struct {
 	// (a bad filter, a missing group) comes back as itself at once instead
 	// of as a timeout after retries.
 	probe bool
+	// exclusive keeps exclusive readers (a direct stream's) and readers
+	// without an owner level (ad-hoc RDDs) on connections of their own, so
+	// that an ad-hoc read never waits for, or reopens, a stream's receiver.
+	exclusive bool
 }
 
 // client is one AMQP connection shared by all partitions of a hub and
@@ -84,7 +88,8 @@ func (p *pool) get(conf *Conf, probe bool) (*client, error) {
 	}
 	hub := conf.EventHubName()
 	cred := sha256.Sum256([]byte(cs.SharedAccessKeyName + "\x00" + cs.SharedAccessKey + "\x00" + cs.SharedAccessSignature))
-	key := clientKey{namespace: cs.Namespace(), hub: hub, group: conf.ConsumerGroup(), credential: hex.EncodeToString(cred[:8]), probe: probe}
+	key := clientKey{namespace: cs.Namespace(), hub: hub, group: conf.ConsumerGroup(), credential: hex.EncodeToString(cred[:8]),
+		probe: probe, exclusive: !probe && conf.exclusiveOr(true)}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -143,6 +148,22 @@ func (c *client) acquire(ctx context.Context, id string) (*receiver, error) {
 func (c *client) put(r *receiver) {
 	r.lastUsed = time.Now()
 	<-r.slot
+}
+
+// closeReceiver closes partition id's link unless a reader holds it.
+func (c *client) closeReceiver(id string) {
+	c.mu.Lock()
+	r := c.receivers[id]
+	c.mu.Unlock()
+	if r == nil {
+		return
+	}
+	select {
+	case r.slot <- struct{}{}:
+		r.closeLink()
+		<-r.slot
+	default: // in use: the reader puts it back, and the pool closes it when idle
+	}
 }
 
 // closeLink closes the receiver's link; the holder of the slot calls it.

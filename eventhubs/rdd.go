@@ -33,11 +33,19 @@ type RDD struct {
 // partition's first available event fails with CodeDataLoss when
 // FailOnDataLoss is set. Nothing is read until ForeachPartition or Collect,
 // which check the bounds again.
+//
+// Unless conf.SetExclusive(true), the RDD reads without an owner level, so
+// that it never takes a partition from a running job; while a job holds
+// the partitions of the conf's consumer group, the read fails with
+// CodeOwnershipLost, and the job goes on. Read with another consumer group.
 func CreateRDD(ctx context.Context, conf *Conf, ranges []OffsetRange) (*RDD, error) {
 	if err := conf.Validate(); err != nil {
 		return nil, err
 	}
 	conf = conf.Clone()
+	if _, set := conf.Exclusive(); !set {
+		conf.SetExclusive(false)
+	}
 	hub := conf.EventHubName()
 	var ids []string
 	for _, r := range ranges {
@@ -152,6 +160,7 @@ func (p *Partition) Events() iter.Seq2[*Event, error] {
 		})
 		p.skipped = skipped
 		if err != nil {
+			err = refusedBeside(p.conf, err)
 			p.err = err
 			if !stopped {
 				yield(nil, err)
@@ -227,4 +236,16 @@ func (d *RDD) Collect(ctx context.Context) ([]*Event, error) {
 		return nil, err
 	}
 	return slices.Concat(parts...), nil
+}
+
+// refusedBeside explains an ownership error of a read without an owner
+// level: it took nothing, and was kept out by an exclusive reader.
+func refusedBeside(conf *Conf, err error) error {
+	var e *Error
+	if conf.exclusiveOr(true) || !errors.As(err, &e) || e.Code != CodeOwnershipLost {
+		return err
+	}
+	return &Error{Code: CodeOwnershipLost, Hub: e.Hub, PartitionID: e.PartitionID, Err: e.Err,
+		Message: fmt.Sprintf("another reader holds the partition exclusively (owner level) in consumer group %q, a running stream most likely; "+
+			"this read has no owner level and leaves it alone: read with another consumer group (positions are the same in all), or SetExclusive(true) to take the partition", conf.ConsumerGroup())}
 }

@@ -184,7 +184,9 @@ func receiveCount(conf *Conf) int { return min(max(conf.Prefetch(), 100), maxCre
 // receive after another reader took the partition fails at once
 // (CodeOwnershipLost) instead of serving what was prefetched before.
 func (r *receiver) positionAt(ctx context.Context, c *client, conf *Conf, seq int64) error {
-	if r.pc != nil && r.next == seq && r.exclusive == conf.Exclusive() {
+	// Unset is a direct stream's default; CreateRDD settles its own.
+	exclusive := conf.exclusiveOr(true)
+	if r.pc != nil && r.next == seq && r.exclusive == exclusive {
 		return nil
 	}
 	r.closeLink()
@@ -192,7 +194,7 @@ func (r *receiver) positionAt(ctx context.Context, c *client, conf *Conf, seq in
 		StartPosition: azeventhubs.StartPosition{SequenceNumber: &seq, Inclusive: true},
 		Prefetch:      -1,
 	}
-	if conf.Exclusive() {
+	if exclusive {
 		var level int64
 		opts.OwnerLevel = &level
 	}
@@ -200,7 +202,7 @@ func (r *receiver) positionAt(ctx context.Context, c *client, conf *Conf, seq in
 	if err != nil {
 		return err
 	}
-	r.pc, r.next, r.exclusive = pc, seq, conf.Exclusive()
+	r.pc, r.next, r.exclusive = pc, seq, exclusive
 	return nil
 }
 

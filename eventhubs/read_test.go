@@ -97,14 +97,14 @@ func restartOn(t *testing.T, ctx context.Context, addr, dir string, hubs []emula
 	return srv
 }
 
-// Another exclusive reader takes the partition while the pooled receiver is
-// idle: the next read fails with CodeOwnershipLost and does not take the
-// partition back.
+// Another exclusive reader takes the partition while the pooled exclusive
+// receiver is idle: the next read fails with CodeOwnershipLost and does not
+// take the partition back.
 func TestReadOwnershipLost(t *testing.T) {
 	srv := startEmulator(t, emulator.HubConfig{Name: "hub", PartitionCount: 1})
 	ctx := testCtx(t, 30*time.Second)
 	fill(t, ctx, srv, "hub", "0", 0, 10)
-	conf := testConf(srv, "hub")
+	conf := testConf(srv, "hub").SetExclusive(true)
 	read := func(from, until int64) error {
 		rdd, err := eventhubs.CreateRDD(ctx, conf, []eventhubs.OffsetRange{{Name: "hub", PartitionID: "0", FromSeqNo: from, UntilSeqNo: until}})
 		if err != nil {

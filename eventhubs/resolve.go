@@ -15,11 +15,28 @@ import (
 // round trip, and nothing else can tell that the receiver was accepted.
 const groupCheckWait = time.Second
 
+// role says what a resolved position is for, in errors: a stream's
+// starting position, or a position an ad-hoc read asked for.
+type role struct {
+	what string // "starting position", "from position", ...
+	// held is the advice when another reader holds the partition.
+	held string
+}
+
+var startingPosition = role{what: "starting position",
+	held: "the stream does not take it to resolve a position: stop that reader, or start from a sequence number"}
+
 // resolve turns starting position p of partition id into the sequence
-// number of the first event to read. Offsets and enqueued times are asked
-// of the service with a receiver that has no owner level, so that
-// resolving does not take the partition from another reader.
+// number of the first event to read: resolveAs for a stream.
 func resolve(ctx context.Context, conf *Conf, probe *client, id string, p EventPosition, b PartitionBounds) (int64, error) {
+	return resolveAs(ctx, conf, probe, startingPosition, id, p, b)
+}
+
+// resolveAs turns position p of partition id, whose bounds are b, into the
+// sequence number of the first event at or after it. Offsets and enqueued
+// times are asked of the service with a receiver that has no owner level,
+// so that resolving does not take the partition from another reader.
+func resolveAs(ctx context.Context, conf *Conf, probe *client, r role, id string, p EventPosition, b PartitionBounds) (int64, error) {
 	switch p.Kind() {
 	case PositionStartOfStream:
 		return b.First, nil
@@ -56,12 +73,12 @@ func resolve(ctx context.Context, conf *Conf, probe *client, id string, p EventP
 	switch {
 	case HasCode(err, CodeOwnershipLost):
 		return 0, &Error{Code: CodeOwnershipLost, Hub: conf.EventHubName(), PartitionID: id, Err: err,
-			Message: fmt.Sprintf("resolving starting position %s needs to read the partition, and another reader holds it exclusively (owner level); the stream does not take it to resolve a position: stop that reader, or start from a sequence number", p)}
+			Message: fmt.Sprintf("resolving %s %s needs to read the partition, and another reader holds it exclusively (owner level); %s", r.what, p, r.held)}
 	case HasCode(err, CodeInvalidRange):
 		return 0, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), PartitionID: id, Err: cause(err),
-			Message: fmt.Sprintf("the service refused starting position %s (is it an offset this partition gave out?)", p)}
+			Message: fmt.Sprintf("the service refused %s %s (is it an offset this partition gave out?)", r.what, p)}
 	case err != nil:
-		return 0, fmt.Errorf("resolving starting position %s: %w", p, err)
+		return 0, fmt.Errorf("resolving %s %s: %w", r.what, p, err)
 	case ev == nil:
 		return b.End, nil // nothing after the position: start after the last event
 	}

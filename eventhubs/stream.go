@@ -147,10 +147,16 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 	return nil
 }
 
-// Stop releases the stream's connection to the pool; receivers stay open
-// there until idle.
+// Stop closes the stream's receivers, giving up its partitions, and
+// releases its connection to the pool.
 func (s *DirectStream) Stop() {
 	if s.c != nil {
+		// Give the partitions up now, not when the pool finds the links
+		// idle: until then an ad-hoc read or a lag check of this consumer
+		// group, in this process or another, would be refused.
+		for id := range s.next {
+			s.c.closeReceiver(id)
+		}
 		s.c.release()
 		s.c = nil
 	}

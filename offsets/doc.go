@@ -27,4 +27,7 @@
 // Hubs ignores their case. A Job's Output (a table, say) is remembered with
 // its positions; positions are refused (*ConflictError) to a job with
 // another output, or another consumer group of the same hub.
+//
+// Lag says how far a job's stored positions are behind its hub, in events
+// and in the age of the oldest unread event, without disturbing the job.
 package offsets

@@ -35,7 +35,7 @@ func TestHubFlagOverridesEntityPath(t *testing.T) {
 		t.Fatalf("stream --hub b: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	code, out, errOut = cli(t, "", append([]string{"offsets", "--sink", spec}, flags...)...)
-	if code != 0 || !regexpMatch(`(?m)^archive\s+127\.0\.0\.1\s+b\s+\$default\s+events\s+0\s+2\s+\S+\s+2\s+0$`, out) {
+	if code != 0 || !regexpMatch(`(?m)^archive\s+127\.0\.0\.1\s+b\s+\$default\s+events\s+0\s+2\s+\S+\s+2\s+0\s+-$`, out) {
 		t.Fatalf("offsets --hub b: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 

@@ -23,6 +23,8 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 	sinkSpec := fs.String("sink", "sqlite:ehstream.db", "the job's sink: sqlite:PATH or a postgres:// URL")
 	jobName := fs.String("job", "", "only this job (default: every job in the sink)")
 	group := fs.String("consumer-group", "", "only this consumer group (default: every group)")
+	lagGroup := fs.String("lag-consumer-group", "", "the consumer group to read each job's oldest unread event with, without an owner level "+
+		"(default: the job's own; a running job holds its own group's partitions, so name another to see its time lag while it runs)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -69,32 +71,28 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 	})
 
 	// With a connection string, the lag of the positions of its hub.
-	var bounds map[string]eventhubs.PartitionBounds
+	var lags map[lagKey]eventhubs.PartitionLag
 	var namespace, hub string
-	if hf.given() {
+	withHub := hf.given()
+	if withHub {
 		conf, err := hf.conf()
 		if err != nil {
 			return err
 		}
 		cs, _ := conf.ConnectionString() // valid: conf() validated it
 		namespace, hub = cs.Hostname(), conf.EventHubName()
-		hp, err := eventhubs.DescribeHub(ctx, conf)
-		if err != nil {
+		if lags, err = jobLags(ctx, sk.store, conf, ps, *lagGroup, std); err != nil {
 			return err
-		}
-		bounds = map[string]eventhubs.PartitionBounds{}
-		for _, b := range hp.Partitions {
-			bounds[b.PartitionID] = b
 		}
 	}
 
+	now := time.Now()
 	tw := tabwriter.NewWriter(std.out, 0, 0, 2, ' ', 0)
 	header := "JOB\tNAMESPACE\tHUB\tCONSUMER GROUP\tTABLE\tPARTITION\tNEXT\tUPDATED"
-	if bounds != nil {
-		header += "\tHUB END\tLAG"
+	if withHub {
+		header += "\tHUB END\tLAG\tOLDEST UNREAD"
 	}
 	fmt.Fprintln(tw, header)
-	shown := 0
 	for _, p := range ps {
 		output := p.Job.Output
 		if output == "" {
@@ -102,15 +100,11 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s", p.Job.Name, p.Job.Namespace, p.Job.EventHub, p.Job.ConsumerGroup,
 			output, p.Partition, p.Next, p.Updated.Format(time.RFC3339))
-		if bounds != nil {
-			b, ok := bounds[p.Partition]
-			// Host names and hub names are case-insensitive in Event Hubs.
-			sameHub := strings.EqualFold(p.Job.Namespace, namespace) && strings.EqualFold(p.Job.EventHub, hub)
-			if ok && sameHub {
-				fmt.Fprintf(tw, "\t%d\t%d", b.End, b.End-p.Next)
-				shown++
+		if withHub {
+			if l, ok := lags[keyOf(p)]; ok {
+				fmt.Fprintf(tw, "\t%d\t%d\t%s", l.End, l.Events, age(l, now))
 			} else {
-				fmt.Fprint(tw, "\t-\t-")
+				fmt.Fprint(tw, "\t-\t-\t-")
 			}
 		}
 		fmt.Fprintln(tw)
@@ -118,8 +112,85 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if bounds != nil && shown == 0 {
+	if withHub && len(lags) == 0 {
 		fmt.Fprintf(std.err, "ehstream offsets: no stored position is of hub %s in namespace %s, so no lag is shown\n", hub, namespace)
 	}
 	return nil
+}
+
+// lagKey is a stored position's job and partition.
+type lagKey struct {
+	job       offsets.Job
+	partition string
+}
+
+func keyOf(p offsets.Position) lagKey {
+	j := p.Job
+	j.Output = "" // not part of a job's identity in the store
+	return lagKey{job: j, partition: p.Partition}
+}
+
+// jobLags reads the lag of every job with positions of conf's namespace
+// and hub, whatever its consumer group (hub bounds are the same in all),
+// reading oldest unread events with lagGroup, else each job's own group.
+// A partition whose oldest unread event could not be read is said on
+// stderr, once per job.
+func jobLags(ctx context.Context, store *offsets.Store, conf *eventhubs.Conf, ps []offsets.Position, lagGroup string, std stdio) (map[lagKey]eventhubs.PartitionLag, error) {
+	cs, _ := conf.ConnectionString()
+	lags := map[lagKey]eventhubs.PartitionLag{}
+	done := map[offsets.Job]bool{}
+	for _, p := range ps {
+		job := keyOf(p).job
+		// Host names and hub names are case-insensitive in Event Hubs.
+		if done[job] || !strings.EqualFold(job.Namespace, cs.Hostname()) || !strings.EqualFold(job.EventHub, conf.EventHubName()) {
+			continue
+		}
+		done[job] = true
+		group := lagGroup
+		if group == "" {
+			group = job.ConsumerGroup
+		}
+		ls, err := store.Lag(ctx, job, conf.Clone().SetConsumerGroup(group))
+		if eventhubs.HasCode(err, eventhubs.CodeInvalidRange) {
+			// A position of a partition the hub does not have (it was
+			// created again with fewer): the rows show, without a lag.
+			fmt.Fprintf(std.err, "ehstream offsets: job %q: no lag: %v\n", job.Name, err)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var unknown []string
+		var why error
+		for _, l := range ls {
+			lags[lagKey{job: job, partition: l.PartitionID}] = l
+			if l.Err != nil {
+				unknown, why = append(unknown, l.PartitionID), l.Err
+			}
+		}
+		if len(unknown) > 0 {
+			fmt.Fprintf(std.err, "ehstream offsets: job %q (consumer group %s): the oldest unread event of partition %s is unknown (?): %v\n",
+				job.Name, job.ConsumerGroup, strings.Join(unknown, ", "), why)
+			if lagGroup == "" {
+				fmt.Fprintf(std.err, "ehstream offsets: --lag-consumer-group names another consumer group to read it with\n")
+			}
+		}
+	}
+	return lags, nil
+}
+
+// age is how long the oldest unread event has waited: "-" when there is
+// none, "?" when it could not be read.
+func age(l eventhubs.PartitionLag, now time.Time) string {
+	switch {
+	case l.Err != nil:
+		return "?"
+	case l.OldestUnread.IsZero():
+		return "-"
+	}
+	d := l.TimeLag(now)
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }

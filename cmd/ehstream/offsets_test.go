@@ -1,20 +1,25 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
 )
 
 // offsetsRows runs `ehstream offsets` and returns its rows keyed by
 // "job/group/partition", each the fields after the partition: next,
-// updated and, with a connection string, hub end and lag. (The table
-// column stands between group and partition.)
+// updated and, with a connection string, hub end, lag and the oldest
+// unread event's age. (The table column stands between group and
+// partition.)
 func offsetsRows(t *testing.T, args ...string) map[string][]string {
 	t.Helper()
 	code, out, errOut := cli(t, "", append([]string{"offsets"}, args...)...)
@@ -56,6 +61,7 @@ func TestOffsetsLagForEveryConsumerGroup(t *testing.T) {
 			t.Fatalf("stream %v: exit %d\n%s%s", run, code, out, errOut)
 		}
 	}
+	jobsEnded(t)
 	if code, _, errOut := cli(t, "d\ne\n", "send", "--connection-string", orders, "--partition", "0"); code != 0 {
 		t.Fatalf("send: %s", errOut)
 	}
@@ -73,8 +79,13 @@ func TestOffsetsLagForEveryConsumerGroup(t *testing.T) {
 		}
 		for k, w := range want {
 			r := rows[k]
-			if len(r) != 4 || r[0]+" "+r[2]+" "+r[3] != w {
+			if len(r) != 5 || r[0]+" "+r[2]+" "+r[3] != w {
 				t.Errorf("offsets with %s: row %s = %v, want next, hub end and lag %s", cs, k, r, w)
+				continue
+			}
+			// The oldest unread event's age: none when nothing is unread.
+			if d, err := time.ParseDuration(r[4]); (r[3] == "0" || r[3] == "-") != (r[4] == "-") || (r[4] != "-" && (err != nil || d < 0 || d > time.Minute)) {
+				t.Errorf("offsets with %s: row %s: oldest unread %q with lag %s; want an age under a minute, or - when nothing is unread", cs, k, r[4], r[3])
 			}
 		}
 	}
@@ -86,6 +97,148 @@ func TestOffsetsLagForEveryConsumerGroup(t *testing.T) {
 	code, _, errOut := cli(t, "", "offsets", "--sink", spec, "--consumer-group", "nosuchgroup")
 	if code == 0 || !strings.Contains(errOut, `"nosuchgroup"`) {
 		t.Errorf("offsets --consumer-group nosuchgroup: exit %d, stderr %q; want an error naming the group", code, errOut)
+	}
+}
+
+// jobsEnded closes the receivers that jobs run in this process left in the
+// pool, as their processes would have on exit: they hold their partitions.
+func jobsEnded(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := eventhubs.CloseAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// offsets shows how long each partition's oldest unread event has waited,
+// read without an owner level: while a job holds its consumer group's
+// partitions the age is unknown ("?") and offsets says to read it with
+// another consumer group (--lag-consumer-group), which shows it, leaving
+// the job its partition.
+func TestOffsetsTimeLag(t *testing.T) {
+	srv := startInProcess(t, emulator.HubConfig{Name: "orders", PartitionCount: 2, ConsumerGroups: []string{"archiver", "monitor"}})
+	cs := srv.ConnectionString("orders")
+	spec := "sqlite:" + filepath.Join(t.TempDir(), "lag.db")
+	send := func(partition, lines string) {
+		t.Helper()
+		if code, _, errOut := cli(t, lines, "send", "--connection-string", cs, "--partition", partition); code != 0 {
+			t.Fatalf("send: %s", errOut)
+		}
+	}
+	send("0", "a\nb\nc\n")
+	send("1", "a\n")
+	if code, out, errOut := cli(t, "", "stream", "--connection-string", cs, "--consumer-group", "archiver", "--sink", spec,
+		"--until-idle", "--batch-interval", "20ms", "--starting-position", "earliest"); code != 0 {
+		t.Fatalf("stream: exit %d\n%s%s", code, out, errOut)
+	}
+	jobsEnded(t)
+	send("0", "d\ne\n")
+	code, out, errOut := cli(t, "", "read", "--connection-string", cs, "--consumer-group", "monitor", "--range", "0:3:4")
+	evs := readLinesJSON(t, out)
+	if code != 0 || len(evs) != 1 {
+		t.Fatalf("read 0:3:4: exit %d, %d events, %s", code, len(evs), errOut)
+	}
+	enqueued, err := time.Parse(time.RFC3339Nano, evs[0]["enqueuedTime"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// checkAge runs offsets and checks partition 0's oldest unread: the
+	// age of event 3 (give or take the rounding to a second), or unknown.
+	checkAge := func(unknown bool, args ...string) string {
+		t.Helper()
+		before := time.Now()
+		rows := offsetsRows(t, append([]string{"--sink", spec, "--connection-string", cs}, args...)...)
+		after := time.Now()
+		r0, r1 := rows["archive/archiver/0"], rows["archive/archiver/1"]
+		if len(r0) != 5 || len(r1) != 5 || r0[3] != "2" || r1[3] != "0" || r1[4] != "-" {
+			t.Fatalf("offsets %v: rows %v, %v; want lag 2 and 0, nothing unread in partition 1", args, r0, r1)
+		}
+		if unknown {
+			if r0[4] != "?" {
+				t.Errorf("offsets %v: oldest unread %q while a job holds the partition, want ?", args, r0[4])
+			}
+			return r0[4]
+		}
+		d, err := time.ParseDuration(r0[4])
+		if err != nil || d < before.Sub(enqueued)-time.Second || d > after.Sub(enqueued)+time.Second {
+			t.Errorf("offsets %v: oldest unread %q, want the age of event 3, enqueued at %s: %s to %s",
+				args, r0[4], enqueued, before.Sub(enqueued), after.Sub(enqueued))
+		}
+		return r0[4]
+	}
+	checkAge(false)
+
+	// A running job: it holds partition 0 of its consumer group.
+	cc, err := azeventhubs.NewConsumerClientFromConnectionString(cs, "", "archiver", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	earliest := true
+	job, err := cc.NewPartitionClient("0", &azeventhubs.PartitionClientOptions{OwnerLevel: new(int64), Prefetch: -1,
+		StartPosition: azeventhubs.StartPosition{Earliest: &earliest}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Close(context.Background())
+	if _, err := job.ReceiveEvents(ctx, 1, nil); err != nil { // attaches: the partition is the job's
+		t.Fatal(err)
+	}
+	code, _, errOut = cli(t, "", "offsets", "--sink", spec, "--connection-string", cs)
+	if code != 0 || !strings.Contains(errOut, "partition 0 is unknown") || !strings.Contains(errOut, "--lag-consumer-group") {
+		t.Errorf("offsets while the job holds partition 0: exit %d, stderr %q; want the unknown age explained, and --lag-consumer-group named", code, errOut)
+	}
+	checkAge(true)
+	checkAge(false, "--lag-consumer-group", "monitor")
+	send("0", "f\n")
+	if evs, err := job.ReceiveEvents(ctx, 5, nil); err != nil || len(evs) != 5 { // b to f
+		t.Errorf("the job lost its partition to offsets: %d events, %v", len(evs), err)
+	}
+}
+
+// A job with a position of a partition the hub does not have (a hub
+// created again with fewer) is listed without a lag, saying why; other
+// jobs keep theirs.
+func TestOffsetsPositionOfAMissingPartition(t *testing.T) {
+	srv := startInProcess(t, emulator.HubConfig{Name: "orders", PartitionCount: 1})
+	cs := srv.ConnectionString("orders")
+	spec := "sqlite:" + filepath.Join(t.TempDir(), "gone.db")
+	if code, out, errOut := cli(t, "", "stream", "--connection-string", cs, "--sink", spec, "--until-idle", "--batch-interval", "20ms"); code != 0 {
+		t.Fatalf("stream: exit %d\n%s%s", code, out, errOut)
+	}
+	sk, err := openSinkForReading(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sk.close()
+	job, err := offsets.JobFor("old", eventhubs.NewConf(cs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := sk.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sk.store.CommitOffsets(context.Background(), tx, job, []eventhubs.OffsetRange{{Name: "orders", PartitionID: "3", FromSeqNo: 0, UntilSeqNo: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := cli(t, "", "offsets", "--sink", spec, "--connection-string", cs)
+	rows := offsetsRows(t, "--sink", spec, "--connection-string", cs)
+	if code != 0 || !strings.Contains(errOut, `job "old": no lag`) || !strings.Contains(errOut, "partition 3") {
+		t.Errorf("offsets: exit %d, stderr %q; want the missing partition named", code, errOut)
+	}
+	if r := rows["old/$default/3"]; len(r) != 5 || r[2]+r[3]+r[4] != "---" {
+		t.Errorf("row of the missing partition: %v, want no hub end, lag or age", r)
+	}
+	if r := rows["archive/$default/0"]; len(r) != 5 || r[3] != "0" {
+		t.Errorf("row of the other job: %v, want its lag, 0", r)
 	}
 }
 

@@ -25,16 +25,39 @@ func runRead(ctx context.Context, args []string, std stdio) error {
 		return nil
 	})
 	all := fs.Bool("all", false, "read everything each partition holds now")
+	fromArg := fs.String("from", "", "read every partition from this position: earliest, latest, seq:N, offset:S or time:RFC3339 (default earliest with --until)")
+	untilArg := fs.String("until", "", "read every partition until this position, exclusive; latest is the end now (default latest with --from)")
 	failOnDataLoss := fs.Bool("fail-on-data-loss", true, "fail when events of a range are gone (retention); false skips them and says how many")
 	receiverTimeout := fs.Duration("receiver-timeout", eventhubs.DefaultReceiverTimeout, "how long one receive call may wait")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if len(rangeArgs) == 0 && !*all {
-		return usageError{errors.New("nothing to read: give --range PARTITION:FROM:UNTIL (repeatable) or --all")}
+	byPosition := *fromArg != "" || *untilArg != ""
+	ways := 0
+	for _, given := range []bool{len(rangeArgs) > 0, *all, byPosition} {
+		if given {
+			ways++
+		}
 	}
-	if len(rangeArgs) > 0 && *all {
-		return usageError{errors.New("--range and --all cannot be used together")}
+	if ways == 0 {
+		return usageError{errors.New("nothing to read: give --range PARTITION:FROM:UNTIL (repeatable), --all, or --from and --until positions")}
+	}
+	if ways > 1 {
+		return usageError{errors.New("--range, --all and --from/--until are three ways to say what to read: give one")}
+	}
+	from, until := eventhubs.StartOfStream(), eventhubs.EndOfStream()
+	for _, p := range []struct {
+		flag, arg string
+		pos       *eventhubs.EventPosition
+	}{{"--from", *fromArg, &from}, {"--until", *untilArg, &until}} {
+		if p.arg == "" {
+			continue
+		}
+		pos, err := eventhubs.ParseEventPosition(p.arg)
+		if err != nil {
+			return usageError{fmt.Errorf("%s: %s", p.flag, err.(*eventhubs.Error).Message)}
+		}
+		*p.pos = pos
 	}
 	if *receiverTimeout <= 0 {
 		return usageError{fmt.Errorf("--receiver-timeout %s: want a positive duration", *receiverTimeout)}
@@ -54,23 +77,29 @@ func runRead(ctx context.Context, args []string, std stdio) error {
 		}
 		ranges = append(ranges, r)
 	}
-	hp, err := eventhubs.DescribeHub(ctx, conf)
-	if err != nil {
-		return err
-	}
-	if *all {
-		for _, b := range hp.Partitions {
-			ranges = append(ranges, eventhubs.OffsetRange{Name: hub, PartitionID: b.PartitionID, FromSeqNo: b.First, UntilSeqNo: b.End})
-		}
-	}
 	// Every range is checked before any is read, and one the hub cannot
 	// serve fails the whole command with nothing printed: output followed
 	// by an error is easily taken for the whole answer by a pipeline or a
 	// redirect, and a mistyped range should cost nothing. (Events removed
 	// by retention while reading can still end a read midway: the error
 	// says so.)
-	if err := checkRanges(hp, rangeArgs, ranges); err != nil {
-		return err
+	if byPosition {
+		if ranges, err = eventhubs.OffsetRangesBetween(ctx, conf, from, until); err != nil {
+			return err
+		}
+	} else {
+		hp, err := eventhubs.DescribeHub(ctx, conf)
+		if err != nil {
+			return err
+		}
+		if *all {
+			for _, b := range hp.Partitions {
+				ranges = append(ranges, eventhubs.OffsetRange{Name: hub, PartitionID: b.PartitionID, FromSeqNo: b.First, UntilSeqNo: b.End})
+			}
+		}
+		if err := checkRanges(hp, rangeArgs, ranges); err != nil {
+			return err
+		}
 	}
 	rdd, err := eventhubs.CreateRDD(ctx, conf, ranges)
 	if err != nil {

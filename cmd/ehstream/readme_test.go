@@ -329,7 +329,9 @@ func (r *readmeRun) check(c readmeCmd, sub, out string) error {
 		}
 	case "read":
 		want := -1
-		if strings.Contains(c.text, "--all") {
+		// The README's --from reads the last minutes, in which it sent
+		// every event.
+		if strings.Contains(c.text, "--all") || strings.Contains(c.text, "--from") {
 			want = r.sent
 		} else if rs := regexp.MustCompile(`--range (\d+):(\d+):(\d+)`).FindAllStringSubmatch(c.text, -1); rs != nil {
 			want = 0
@@ -370,7 +372,8 @@ func (r *readmeRun) checkStream(c readmeCmd, out, connStr string) error {
 }
 
 // checkOffsetsOutput: rows of positions and, with a connection string, a
-// hub end and lag for each (0 when the stream caught up).
+// hub end, lag and oldest unread event's age for each (0 and none when
+// the stream caught up).
 func checkOffsetsOutput(out string, withHub, caughtUp bool) error {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) < 2 || !strings.HasPrefix(lines[0], "JOB") {
@@ -379,13 +382,14 @@ func checkOffsetsOutput(out string, withHub, caughtUp bool) error {
 	if !withHub {
 		return nil
 	}
-	if !strings.HasSuffix(lines[0], "LAG") {
+	if !strings.HasSuffix(lines[0], "LAG  OLDEST UNREAD") {
 		return fmt.Errorf("offsets with a connection string printed no lag")
 	}
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
-		if lag := f[len(f)-1]; lag == "-" || (caughtUp && lag != "0") {
-			return fmt.Errorf("offsets row %q: want a lag%s", l, map[bool]string{true: " of 0 (the stream caught up)"}[caughtUp])
+		lag, oldest := f[len(f)-2], f[len(f)-1]
+		if lag == "-" || (caughtUp && (lag != "0" || oldest != "-")) {
+			return fmt.Errorf("offsets row %q: want a lag%s", l, map[bool]string{true: " of 0 and no oldest unread event (the stream caught up)"}[caughtUp])
 		}
 	}
 	return nil

@@ -323,7 +323,7 @@ func TestStreamAndOffsets(t *testing.T) {
 			}
 			for _, l := range lines[1:] {
 				f := strings.Fields(l)
-				if f[len(f)-4] != "300" || f[len(f)-2] != "305" || f[len(f)-1] != "5" {
+				if f[len(f)-5] != "300" || f[len(f)-3] != "305" || f[len(f)-2] != "5" {
 					t.Errorf("line %q: want next 300, hub end 305, lag 5", l)
 				}
 			}
