@@ -148,10 +148,12 @@ func explainJobError(err error, job offsets.Job) error {
 	switch {
 	case errors.As(err, &conflict):
 		return fmt.Errorf("%w\n(--job names the job, --table is its output; to start a new archive use a new --job and --table)", err)
-	case errors.As(err, &mismatch) && mismatch.Stored > mismatch.Expected,
-		eventhubs.HasCode(err, eventhubs.CodeOwnershipLost):
-		return fmt.Errorf("%w\n(is another instance of job %q running on hub %s, consumer group %s? Each partition is read by one instance; stop the other one: this one stopped, and the positions are as the other left them)",
+	case errors.As(err, &mismatch) && mismatch.Stored > mismatch.Expected:
+		return fmt.Errorf("%w\n(is another instance of job %q running on hub %s, consumer group %s? It committed this batch first; this one stopped, and the positions are as the other left them)",
 			err, job.Name, job.EventHub, job.ConsumerGroup)
+	case eventhubs.HasCode(err, eventhubs.CodeOwnershipLost):
+		return fmt.Errorf("%w\n(another exclusive reader of consumer group %s took a partition of hub %s: is another instance of job %q running? Each partition is read by one instance; this one stopped, and the positions are as it committed them)",
+			err, job.ConsumerGroup, job.EventHub, job.Name)
 	}
 	return err
 }
