@@ -32,6 +32,73 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// child is the crash test's stream program (streamChild) run as an
+// instance of a job: a checkpointed stream of the hub, logging what its
+// output sees.
+type child struct {
+	log    string
+	stderr *syncBuffer
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+func startChild(t *testing.T, connStr, dir, name string) *child {
+	c := &child{log: filepath.Join(dir, name+".log"), stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	c.cmd.Env = append(os.Environ(), childEnv+"="+connStr,
+		"EHSTREAM_TEST_LOG="+c.log, "EHSTREAM_TEST_CHECKPOINT="+filepath.Join(dir, "checkpoint"))
+	c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	gone := make(chan struct{})
+	go func() { c.exited <- c.cmd.Wait(); close(gone) }()
+	t.Cleanup(func() { c.cmd.Process.Kill(); <-gone })
+	return c
+}
+
+func (c *child) lines() []string {
+	b, _ := os.ReadFile(c.log)
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+func (c *child) count(prefix string) int {
+	n := 0
+	for _, l := range c.lines() {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// An idle instance (nothing to read) notices within a batch that a newer
+// one took its partitions, rather than at the next event.
+func TestDirectStreamIdleOlderInstanceStops(t *testing.T) {
+	srv := startEmulator(t, emulator.HubConfig{Name: "idle", PartitionCount: 2})
+	ctx := testCtx(t, 60*time.Second)
+	fill(t, ctx, srv, "idle", "0", 0, 30)
+	dir := t.TempDir()
+	older := startChild(t, srv.ConnectionString("idle"), dir, "older")
+	waitFor(t, 30*time.Second, "the older instance to read the 30 events and idle", func() bool {
+		return older.count("event ") == 30 && older.count("done") >= 3
+	})
+	newer := startChild(t, srv.ConnectionString("idle"), dir, "newer")
+	waitFor(t, 30*time.Second, "the newer instance's first batch", func() bool { return newer.count("ranges") >= 1 })
+	select {
+	case err := <-older.exited:
+		if err == nil || !strings.Contains(older.stderr.String(), "ownership") {
+			t.Errorf("the older instance exited with %v, want an ownership-lost error:\n%s", err, older.stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the idle older instance still runs 5s after the newer one took its partitions (batches every 50ms)")
+	}
+	newer.cmd.Process.Signal(os.Interrupt)
+	if err := <-newer.exited; err != nil {
+		t.Fatalf("the newer instance: %v\n%s", err, newer.stderr.String())
+	}
+}
+
 // Two instances of a checkpointed stream, the second started from the
 // first's checkpoint while a producer writes. The first loses its
 // partitions to the second's receivers and must stop at its next receive:
@@ -45,39 +112,9 @@ func TestDirectStreamOlderInstanceStopsAtOnce(t *testing.T) {
 	dir := t.TempDir()
 	produced := produceInRounds(ctx, srv, "twice", partitions, perPartition, 20)
 
-	type child struct {
-		log    string
-		stderr *syncBuffer
-		cmd    *exec.Cmd
-		exited chan error
-	}
-	start := func(name string) *child {
-		c := &child{log: filepath.Join(dir, name+".log"), stderr: &syncBuffer{}, exited: make(chan error, 1)}
-		c.cmd = exec.Command(os.Args[0], "-test.run=^$")
-		c.cmd.Env = append(os.Environ(), childEnv+"="+srv.ConnectionString("twice"),
-			"EHSTREAM_TEST_LOG="+c.log, "EHSTREAM_TEST_CHECKPOINT="+filepath.Join(dir, "checkpoint"))
-		c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
-		if err := c.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		gone := make(chan struct{})
-		go func() { c.exited <- c.cmd.Wait(); close(gone) }()
-		t.Cleanup(func() { c.cmd.Process.Kill(); <-gone })
-		return c
-	}
-	lines := func(c *child) []string {
-		b, _ := os.ReadFile(c.log)
-		return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	}
-	count := func(c *child, prefix string) int {
-		n := 0
-		for _, l := range lines(c) {
-			if strings.HasPrefix(l, prefix) {
-				n++
-			}
-		}
-		return n
-	}
+	start := func(name string) *child { return startChild(t, srv.ConnectionString("twice"), dir, name) }
+	lines := func(c *child) []string { return c.lines() }
+	count := func(c *child, prefix string) int { return c.count(prefix) }
 
 	older := start("older")
 	waitFor(t, 30*time.Second, "the older instance's third batch", func() bool { return count(older, "done") >= 3 })

@@ -69,8 +69,11 @@ type receiver struct {
 	slot        chan struct{} // one reader at a time
 
 	// Owned by the holder of slot.
-	pc        *azeventhubs.PartitionClient
-	next      int64 // the sequence number pc delivers next
+	pc   *azeventhubs.PartitionClient
+	next int64 // the sequence number pc delivers next
+	// pending is what a check of an idle link received (hold): handed
+	// out by the next read after it asks the link again.
+	pending   []*azeventhubs.ReceivedEventData
 	exclusive bool
 	lastUsed  time.Time
 }
@@ -173,7 +176,7 @@ func (r *receiver) closeLink() {
 		_ = r.pc.Close(ctx)
 		cancel()
 	}
-	r.pc, r.next = nil, -1
+	r.pc, r.next, r.pending = nil, -1, nil
 }
 
 // sweep closes receivers and connections left idle, and ends when the pool

@@ -214,8 +214,25 @@ type received struct {
 }
 
 // receive asks the link for n events and returns what came within
-// ReceiverTimeout.
+// ReceiverTimeout. Events a check of the idle link left pending come
+// first, once the link has been asked again: a taken link fails that ask
+// at once, and nothing received before is handed out after.
 func (r *receiver) receive(ctx context.Context, conf *Conf, n int) received {
+	if len(r.pending) > 0 {
+		vctx, cancel := context.WithTimeout(ctx, min(holdWait, conf.ReceiverTimeout()))
+		more, err := r.pc.ReceiveEvents(vctx, 1, nil)
+		cancel()
+		if len(more) == 0 && !(errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {
+			r.pending = nil
+			return received{want: n, err: err}
+		}
+		out := append(r.pending, more...)
+		r.pending = nil
+		if len(out) > n { // the rest waits, and is checked again, too
+			out, r.pending = out[:n:n], out[n:]
+		}
+		return received{want: len(out), events: out}
+	}
 	rctx, cancel := context.WithTimeout(ctx, conf.ReceiverTimeout())
 	defer cancel()
 	events, err := r.pc.ReceiveEvents(rctx, n, nil)

@@ -144,6 +144,19 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 		}
 		s.next[hp.PartitionIDs[i]] = seqs[k]
 	}
+	if s.conf.exclusiveOr(true) {
+		// Take the partitions now, idle ones included, so that an older
+		// instance of the job stops at its next batch rather than at its
+		// next event. Not where the position lies outside the partition
+		// (data loss): the first batch decides about those.
+		var ids []string
+		for i, id := range hp.PartitionIDs {
+			if b := hp.Partitions[i]; s.next[id] >= b.First && s.next[id] <= b.End {
+				ids = append(ids, id)
+			}
+		}
+		return s.c.hold(ctx, s.conf, ids, s.next)
+	}
 	return nil
 }
 
@@ -225,6 +238,17 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 		s.next[id] = until
 		plan.Ranges = append(plan.Ranges, streaming.Range{Source: hub, Partition: id, From: from, Until: until, ResetFrom: resetFrom})
 		plan.Lag = append(plan.Lag, b.End-until)
+	}
+	if s.conf.exclusiveOr(true) {
+		var idle []string
+		for _, r := range plan.Ranges {
+			if r.Count() == 0 && r.ResetFrom == 0 {
+				idle = append(idle, r.Partition)
+			}
+		}
+		if err := s.c.hold(ctx, s.conf, idle, s.next); err != nil {
+			return streaming.Plan{}, err
+		}
 	}
 	return plan, nil
 }

@@ -477,7 +477,9 @@ func TestDirectStreamStartingPositions(t *testing.T) {
 		"3": eventhubs.FromSequenceNumber(6, false),
 		"4": eventhubs.FromOffset(evs[1].Offset, false),
 	}
-	ds, err := eventhubs.CreateDirectStream(ssc, conf.Clone().SetStartingPositions(positions))
+	// A stream that is not exclusive: an exclusive one takes its
+	// partitions when it starts, once the positions are resolved.
+	ds, err := eventhubs.CreateDirectStream(ssc, conf.Clone().SetStartingPositions(positions).SetExclusive(false))
 	if err != nil {
 		t.Fatal(err)
 	}
