@@ -16,9 +16,10 @@ const (
 	DefaultMaxRatePerPartition = 1000
 	DefaultReceiverTimeout     = 60 * time.Second
 	DefaultOperationTimeout    = 60 * time.Second
-	// DefaultPrefetch is how many events a receiver asks the service for
-	// ahead of the reader: enough to keep a partition streaming at full
-	// speed, small enough that 32 partitions of 1 MB events stay bounded.
+	// DefaultPrefetch is how many events one receive asks the service for,
+	// one receive ahead of the reader (never past the range it reads):
+	// enough to keep a partition streaming at full speed, small enough
+	// that 32 partitions of 1 MB events stay bounded.
 	DefaultPrefetch = 1000
 	// MaxPrefetch bounds SetPrefetch.
 	MaxPrefetch = 10000
@@ -124,8 +125,10 @@ func (c *Conf) SetReceiverTimeout(d time.Duration) *Conf { c.receiverTimeout = d
 // is never cut off, so a range of any size can be read.
 func (c *Conf) SetOperationTimeout(d time.Duration) *Conf { c.operationTimeout = d; return c }
 
-// SetPrefetch sets how many events a receiver asks for ahead of the reader
-// (default 1000, at most MaxPrefetch).
+// SetPrefetch sets how many events one receive asks for, one receive ahead
+// of the reader and never past the range it reads (default 1000, at most
+// MaxPrefetch; the SDK takes at most 5000 at a time). A read holds at most
+// three such chunks.
 func (c *Conf) SetPrefetch(n int) *Conf { c.prefetch = n; return c }
 
 // SetExclusive says whether readers take their partitions exclusively, with

@@ -45,26 +45,10 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 	deadline := time.Now().Add(conf.OperationTimeout())
 	var lastErr error
 	backoff := 50 * time.Millisecond
-	// ahead is a receive of the range's next events, under way while the
-	// reader takes the ones before: a link without prefetch works only
-	// while asked to.
-	var ahead chan received
-	cancelAhead := func() {}
-	stopAhead := func() {
-		if ahead != nil {
-			cancelAhead()
-			<-ahead
-			ahead = nil
-		}
-	}
-	defer stopAhead()
+	var f *fetcher
+	defer func() { f.stop() }()
 	for next < r.UntilSeqNo {
-		var got received
-		if ahead != nil {
-			got = <-ahead
-			ahead = nil
-			cancelAhead()
-		} else {
+		if f == nil {
 			if err := ctx.Err(); err != nil {
 				return skipped, err
 			}
@@ -81,9 +65,17 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 				sleep(ctx, &backoff)
 				continue
 			}
-			got = rcv.receive(ctx, conf, int(min(r.UntilSeqNo-next, int64(receiveCount(conf)))))
+			f = fetch(ctx, conf, rcv, next, r.UntilSeqNo)
+		}
+		got, ok := <-f.ch
+		if !ok { // the fetcher ended: at the range's end, or ctx ended (checked above)
+			f.stop()
+			f = nil
+			continue
 		}
 		if len(got.events) == 0 {
+			f.stop()
+			f = nil
 			if ctx.Err() != nil {
 				return skipped, ctx.Err()
 			}
@@ -103,11 +95,6 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 		}
 		deadline = time.Now().Add(conf.OperationTimeout())
 		backoff = 50 * time.Millisecond
-		if after := got.events[len(got.events)-1].SequenceNumber + 1; len(got.events) == got.want && after < r.UntilSeqNo {
-			actx, cancel := context.WithCancel(ctx)
-			ahead, cancelAhead = make(chan received, 1), cancel
-			go func(ch chan<- received, n int) { ch <- rcv.receive(actx, conf, n) }(ahead, int(min(r.UntilSeqNo-after, int64(receiveCount(conf)))))
-		}
 		for _, e := range got.events {
 			switch {
 			case e.SequenceNumber < next:
@@ -115,7 +102,7 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 			case e.SequenceNumber > next:
 				gap := min(e.SequenceNumber, r.UntilSeqNo) - next
 				if conf.FailOnDataLoss() {
-					stopAhead()
+					f.stop()
 					rcv.closeLink()
 					return skipped, &Error{Code: CodeDataLoss, Hub: r.Name, PartitionID: r.PartitionID,
 						Message: fmt.Sprintf("wanted sequence number %d, the next available is %d: %d events were removed (retention) while reading [%d, %d)", next, e.SequenceNumber, gap, r.FromSeqNo, r.UntilSeqNo)}
@@ -129,20 +116,23 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 				// Events past what the reader takes are dropped with the
 				// link: kept, they would be handed out later without a
 				// receive that could notice the partition was taken.
-				stopAhead()
+				f.stop()
 				rcv.closeLink()
 				return skipped, nil
 			}
 			next++
 		}
-		rcv.next = next
 		if len(got.events) < got.want {
-			// The receive timed out with credit unused: events that come
-			// later would wait in the SDK and be handed out by a receive
-			// that never asks the service, so a lost partition would go
-			// unnoticed. A fresh link starts with no credit.
+			// The receive timed out with credit unused (the fetcher stopped
+			// there): events that come later would wait in the SDK and be
+			// handed out by a receive that never asks the service, so a
+			// lost partition would go unnoticed. A fresh link starts with
+			// no credit.
+			f.stop()
+			f = nil
 			rcv.closeLink()
 		}
+		rcv.next = next
 	}
 	return skipped, nil
 }
@@ -171,7 +161,9 @@ func checkRange(conf *Conf, r OffsetRange, b PartitionBounds) (start, skipped in
 // ask for.
 const maxCredit = 5000
 
-// receiveCount is how many events one receive asks the service for.
+// receiveCount is how many events one receive asks the service for: the
+// prefetch. A read holds at most three such chunks: one in the reader's
+// hands, one waiting, one under way.
 func receiveCount(conf *Conf) int { return min(max(conf.Prefetch(), 100), maxCredit) }
 
 // positionAt makes sure the receiver delivers seq next, reusing its link
@@ -204,6 +196,48 @@ func (r *receiver) positionAt(ctx context.Context, c *client, conf *Conf, seq in
 	}
 	r.pc, r.next, r.exclusive = pc, seq, exclusive
 	return nil
+}
+
+// fetcher asks a link for a range's events a chunk at a time, one chunk
+// ahead of the reader: a link without prefetch works only while asked, and
+// this keeps it working while the reader takes the chunk before. It stops
+// at the range's end, after a receive that got less than it asked for, or
+// when stopped; the reader's link is the fetcher's until then.
+type fetcher struct {
+	ch     chan received // closed when the fetcher ends
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func fetch(ctx context.Context, conf *Conf, rcv *receiver, from, until int64) *fetcher {
+	fctx, cancel := context.WithCancel(ctx)
+	f := &fetcher{ch: make(chan received, 1), cancel: cancel, done: make(chan struct{})}
+	chunk := int64(receiveCount(conf))
+	go func() {
+		defer close(f.done)
+		defer close(f.ch) // at the end, or stopped: a reader waiting on ch then looks at its context
+		for from < until {
+			got := rcv.receive(fctx, conf, int(min(until-from, chunk)))
+			select {
+			case f.ch <- got:
+			case <-fctx.Done():
+				return
+			}
+			if len(got.events) < got.want {
+				return
+			}
+			from = got.events[len(got.events)-1].SequenceNumber + 1
+		}
+	}()
+	return f
+}
+
+// stop ends the fetcher and waits for it to let go of the link.
+func (f *fetcher) stop() {
+	if f != nil {
+		f.cancel()
+		<-f.done
+	}
 }
 
 // received is what one receive asked for and got.
