@@ -2,18 +2,18 @@ package eventhubs
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 )
 
-// holdWait is how long checking an idle partition's link waits for an
-// event that is not coming. A taken link answers at once, whatever the
-// wait: with no event held in the SDK the receive can only end on the
-// link's detach, an event, or the wait.
+// holdWait is how long checking an attached idle link waits for an event
+// that is not coming. A taken link answers at once, whatever the wait:
+// with no event held in the SDK the receive can only end on the link's
+// detach, an event, or the wait.
 const holdWait = 20 * time.Millisecond
 
-// hold makes sure the stream's exclusive link of each partition in ids,
+// hold makes sure the stream's exclusive link of each partition of parts,
 // positioned at next[id], is open and still its own, without handing out an
 // event. Called when a stream starts, it takes the partitions (another
 // instance reading them stops at its next receive); called for partitions
@@ -21,39 +21,49 @@ const holdWait = 20 * time.Millisecond
 // stream that only reads when there are events would not until the next
 // event. An event that arrives meanwhile waits in the receiver for the
 // next read, which checks the link again before handing it out.
-func (c *client) hold(ctx context.Context, conf *Conf, ids []string, next map[string]int64) error {
-	errs := make([]error, len(ids))
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = c.holdOne(ctx, conf, id, next[id])
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+func (c *client) hold(ctx context.Context, conf *Conf, parts []PartitionBounds, next map[string]int64) error {
+	return inParallel(len(parts), func(i int) error { return c.holdOne(ctx, conf, parts[i], next[parts[i].PartitionID]) })
 }
 
-func (c *client) holdOne(ctx context.Context, conf *Conf, id string, next int64) error {
+func (c *client) holdOne(ctx context.Context, conf *Conf, b PartitionBounds, next int64) error {
+	id := b.PartitionID
 	rcv, err := c.acquire(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer c.put(rcv)
-	if err := rcv.positionAt(ctx, c, conf, next); err != nil {
-		if e := permanent(err, conf.EventHubName(), id); e != nil {
-			return e
+	var evs []*azeventhubs.ReceivedEventData
+	if rcv.pc != nil && rcv.next == next {
+		evs, err = rcv.askOnce(ctx, conf, holdWait)
+	} else {
+		// A new link: only an event shows that its attach went through, and
+		// a short wait would end before a slow attach does. So it starts at
+		// the event before next when there is one, which comes as soon as
+		// the link is attached, and is dropped.
+		from := next
+		if next > b.First && next <= b.End {
+			from = next - 1
 		}
-		return nil // the next read retries
+		if err := rcv.positionAt(ctx, c, conf, from); err != nil {
+			if e := permanent(err, conf.EventHubName(), id); e != nil {
+				return e
+			}
+			return nil // the next read retries
+		}
+		wait := conf.ReceiverTimeout()
+		if from >= b.End {
+			wait = min(holdWait, wait) // no event to wait for
+		}
+		evs, err = rcv.askOnce(ctx, conf, wait)
+		if len(evs) > 0 && from < next && evs[0].SequenceNumber == from {
+			evs = evs[1:]
+		}
+		rcv.next = next
 	}
-	rctx, cancel := context.WithTimeout(ctx, min(holdWait, conf.ReceiverTimeout()))
-	defer cancel()
-	evs, err := rcv.pc.ReceiveEvents(rctx, 1, nil)
 	switch {
 	case len(evs) > 0:
-		rcv.pending = evs
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		rcv.pending = append(rcv.pending, evs...) // after what an earlier check kept
+	case err == nil:
 		// Still ours. The unused credit of one stays with the link: the
 		// next receive asks for more than the SDK can hold, so it too
 		// waits on the link and sees a detach.

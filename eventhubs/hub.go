@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
@@ -71,22 +70,31 @@ func (c *client) describe(ctx context.Context, conf *Conf, ids []string) (*HubPr
 		}
 	}
 	out.Partitions = make([]PartitionBounds, len(ids))
-	errs := make([]error, len(ids))
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out.Partitions[i], errs[i] = c.partitionBounds(ctx, conf, id)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	err = inParallel(len(ids), func(i int) error {
+		var err error
+		out.Partitions[i], err = c.partitionBounds(ctx, conf, ids[i])
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// probeBounds takes conf's probing connection and reads the hub and the
+// bounds of partitions ids (all when nil): what resolving positions and
+// reading lag start from. The caller releases the client.
+func probeBounds(ctx context.Context, conf *Conf, ids []string) (*client, *HubProperties, error) {
+	probe, err := defaultPool.probeFor(conf)
+	if err != nil {
+		return nil, nil, err
+	}
+	hp, err := probe.describe(ctx, conf, ids)
+	if err != nil {
+		probe.release()
+		return nil, nil, err
+	}
+	return probe, hp, nil
 }
 
 // partitionBounds asks the service for one partition's bounds.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
@@ -62,15 +61,11 @@ func Lag(ctx context.Context, conf *Conf, next map[string]int64) ([]PartitionLag
 	if err := conf.Validate(); err != nil {
 		return nil, err
 	}
-	probe, err := defaultPool.probeFor(conf)
+	probe, hp, err := probeBounds(ctx, conf, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer probe.release()
-	hp, err := probe.describe(ctx, conf, nil)
-	if err != nil {
-		return nil, err
-	}
 	for _, id := range slices.Sorted(maps.Keys(next)) {
 		if !slices.Contains(hp.PartitionIDs, id) {
 			return nil, &Error{Code: CodeInvalidRange, Hub: hp.Name, PartitionID: id,
@@ -78,28 +73,20 @@ func Lag(ctx context.Context, conf *Conf, next map[string]int64) ([]PartitionLag
 		}
 	}
 	lags := make([]PartitionLag, len(hp.Partitions))
-	errs := make([]error, len(hp.Partitions))
-	var wg sync.WaitGroup
-	for i, b := range hp.Partitions {
+	err = inParallel(len(lags), func(i int) error {
+		b := hp.Partitions[i]
 		n, ok := next[b.PartitionID]
 		if !ok {
 			n = b.First
 		}
 		lags[i] = PartitionLag{PartitionID: b.PartitionID, Next: n, First: b.First, End: b.End, Events: b.End - n}
 		if n >= b.End {
-			continue // caught up: nothing to wait for
+			return nil // caught up: nothing to wait for
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = oldestUnread(ctx, conf, probe, &lags[i], max(n, b.First))
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+		return oldestUnread(ctx, conf, probe, &lags[i], max(n, b.First))
+	})
+	if err != nil {
+		return nil, err
 	}
 	return lags, nil
 }

@@ -117,7 +117,14 @@ func TestDirectStreamOlderInstanceStopsAtOnce(t *testing.T) {
 	count := func(c *child, prefix string) int { return c.count(prefix) }
 
 	older := start("older")
-	waitFor(t, 30*time.Second, "the older instance's third batch", func() bool { return count(older, "done") >= 3 })
+	waitFor(t, 30*time.Second, "the older instance's third batch", func() bool {
+		select {
+		case err := <-older.exited:
+			t.Fatalf("the older instance exited (%v) before its third batch:\n%s", err, older.stderr.String())
+		default:
+		}
+		return count(older, "done") >= 3
+	})
 	newer := start("newer")
 	waitFor(t, 30*time.Second, "the newer instance's first batch", func() bool { return count(newer, "ranges") >= 1 })
 	took := time.Now()

@@ -73,9 +73,8 @@ type receiver struct {
 	next int64 // the sequence number pc delivers next
 	// pending is what a check of an idle link received (hold): handed
 	// out by the next read after it asks the link again.
-	pending   []*azeventhubs.ReceivedEventData
-	exclusive bool
-	lastUsed  time.Time
+	pending  []*azeventhubs.ReceivedEventData
+	lastUsed time.Time
 }
 
 // clientFor returns the shared connection for conf, making it if needed.

@@ -176,9 +176,7 @@ func receiveCount(conf *Conf) int { return min(max(conf.Prefetch(), 100), maxCre
 // receive after another reader took the partition fails at once
 // (CodeOwnershipLost) instead of serving what was prefetched before.
 func (r *receiver) positionAt(ctx context.Context, c *client, conf *Conf, seq int64) error {
-	// Unset is a direct stream's default; CreateRDD settles its own.
-	exclusive := conf.exclusiveOr(true)
-	if r.pc != nil && r.next == seq && r.exclusive == exclusive {
+	if r.pc != nil && r.next == seq {
 		return nil
 	}
 	r.closeLink()
@@ -186,7 +184,7 @@ func (r *receiver) positionAt(ctx context.Context, c *client, conf *Conf, seq in
 		StartPosition: azeventhubs.StartPosition{SequenceNumber: &seq, Inclusive: true},
 		Prefetch:      -1,
 	}
-	if exclusive {
+	if c.key.exclusive { // a connection holds readers of one kind
 		var level int64
 		opts.OwnerLevel = &level
 	}
@@ -194,7 +192,7 @@ func (r *receiver) positionAt(ctx context.Context, c *client, conf *Conf, seq in
 	if err != nil {
 		return err
 	}
-	r.pc, r.next, r.exclusive = pc, seq, exclusive
+	r.pc, r.next = pc, seq
 	return nil
 }
 
@@ -240,6 +238,20 @@ func (f *fetcher) stop() {
 	}
 }
 
+// askOnce asks the link for one event, waiting at most wait (never more
+// than ReceiverTimeout), and returns it if it came. The error says whether
+// the link is still the reader's: with nothing held in the SDK, a taken
+// link fails at once; nil when the wait simply ended.
+func (r *receiver) askOnce(ctx context.Context, conf *Conf, wait time.Duration) ([]*azeventhubs.ReceivedEventData, error) {
+	actx, cancel := context.WithTimeout(ctx, min(wait, conf.ReceiverTimeout()))
+	defer cancel()
+	evs, err := r.pc.ReceiveEvents(actx, 1, nil)
+	if len(evs) > 0 || (errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {
+		return evs, nil
+	}
+	return nil, err
+}
+
 // received is what one receive asked for and got.
 type received struct {
 	want   int
@@ -253,10 +265,8 @@ type received struct {
 // at once, and nothing received before is handed out after.
 func (r *receiver) receive(ctx context.Context, conf *Conf, n int) received {
 	if len(r.pending) > 0 {
-		vctx, cancel := context.WithTimeout(ctx, min(holdWait, conf.ReceiverTimeout()))
-		more, err := r.pc.ReceiveEvents(vctx, 1, nil)
-		cancel()
-		if len(more) == 0 && !(errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {
+		more, err := r.askOnce(ctx, conf, holdWait)
+		if err != nil {
 			r.pending = nil
 			return received{want: n, err: err}
 		}

@@ -26,12 +26,6 @@ type role struct {
 var startingPosition = role{what: "starting position",
 	held: "the stream does not take it to resolve a position: stop that reader, or start from a sequence number"}
 
-// resolve turns starting position p of partition id into the sequence
-// number of the first event to read: resolveAs for a stream.
-func resolve(ctx context.Context, conf *Conf, probe *client, id string, p EventPosition, b PartitionBounds) (int64, error) {
-	return resolveAs(ctx, conf, probe, startingPosition, id, p, b)
-}
-
 // resolveAs turns position p of partition id, whose bounds are b, into the
 // sequence number of the first event at or after it. Offsets and enqueued
 // times are asked of the service with a receiver that has no owner level,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 )
 
 // ResolvePositions turns each partition's position into the sequence number
@@ -43,15 +42,11 @@ func ResolvePositions(ctx context.Context, conf *Conf, positions map[string]Even
 	if len(ids) == 0 {
 		return map[string]int64{}, nil
 	}
-	probe, err := defaultPool.probeFor(conf)
+	probe, hp, err := probeBounds(ctx, conf, ids)
 	if err != nil {
 		return nil, err
 	}
 	defer probe.release()
-	hp, err := probe.describe(ctx, conf, ids)
-	if err != nil {
-		return nil, err
-	}
 	asked := make([]resolving, len(ids))
 	for i, id := range ids {
 		asked[i] = resolving{role: adHocPosition, id: id, p: positions[id], b: hp.Partitions[i]}
@@ -95,15 +90,11 @@ func OffsetRangesBetween(ctx context.Context, conf *Conf, from, until EventPosit
 	if before(until, from) {
 		return nil, &Error{Code: CodeInvalidRange, Hub: hub, Message: fmt.Sprintf("from position %s comes after until position %s", from, until)}
 	}
-	probe, err := defaultPool.probeFor(conf)
+	probe, hp, err := probeBounds(ctx, conf, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer probe.release()
-	hp, err := probe.describe(ctx, conf, nil)
-	if err != nil {
-		return nil, err
-	}
 	asked := make([]resolving, 0, 2*len(hp.Partitions))
 	for _, b := range hp.Partitions {
 		asked = append(asked,
@@ -192,20 +183,15 @@ type resolving struct {
 // after them cost one receive timeout in all, and returns the first error
 // in asked's order.
 func resolveAll(ctx context.Context, conf *Conf, probe *client, asked []resolving) ([]int64, error) {
-	seqs, errs := make([]int64, len(asked)), make([]error, len(asked))
-	var wg sync.WaitGroup
-	for i, r := range asked {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			seqs[i], errs[i] = resolveAs(ctx, conf, probe, r.role, r.id, r.p, r.b)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	seqs := make([]int64, len(asked))
+	err := inParallel(len(asked), func(i int) error {
+		r := asked[i]
+		var err error
+		seqs[i], err = resolveAs(ctx, conf, probe, r.role, r.id, r.p, r.b)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return seqs, nil
 }

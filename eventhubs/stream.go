@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ehstream/ehstream/streaming"
@@ -91,27 +90,23 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 	}
 	s.c = c
 	s.next = map[string]int64{}
-	hp, err := c.describe(ctx, s.conf, nil)
+	probe, hp, err := probeBounds(ctx, s.conf, nil)
 	if err != nil {
 		return err
 	}
+	defer probe.release()
 	for id := range resume {
 		if !slices.Contains(hp.PartitionIDs, id) {
 			return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), PartitionID: id,
 				Message: fmt.Sprintf("the checkpoint has partition %q, which the hub does not (it has %v)", id, hp.PartitionIDs)}
 		}
 	}
-	probe, err := defaultPool.probeFor(s.conf)
-	if err != nil {
-		return err
-	}
-	defer probe.release()
 	if err := checkGroup(ctx, s.conf, probe, hp); err != nil {
 		return err
 	}
 	named := s.conf.StartingPositions()
 	resuming := len(resume) > 0 || len(named) > 0
-	var toResolve []int
+	var asked []resolving
 	for i, id := range hp.PartitionIDs {
 		if seq, ok := resume[id]; ok {
 			s.next[id] = seq
@@ -123,41 +118,54 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 			s.next[id] = hp.Partitions[i].First
 			continue
 		}
-		toResolve = append(toResolve, i)
+		asked = append(asked, resolving{role: startingPosition, id: id, p: s.conf.PositionFor(id), b: hp.Partitions[i]})
 	}
-	// In parallel: a partition with nothing after its position costs a
-	// whole receive timeout, and the stream waits for one, not one each.
-	seqs, errs := make([]int64, len(toResolve)), make([]error, len(toResolve))
-	var wg sync.WaitGroup
-	for k, i := range toResolve {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := hp.PartitionIDs[i]
-			seqs[k], errs[k] = resolve(ctx, s.conf, probe, id, s.conf.PositionFor(id), hp.Partitions[i])
-		}()
+	seqs, err := resolveAll(ctx, s.conf, probe, asked)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	for k, i := range toResolve {
-		if errs[k] != nil {
-			return errs[k]
-		}
-		s.next[hp.PartitionIDs[i]] = seqs[k]
+	for k, r := range asked {
+		s.next[r.id] = seqs[k]
 	}
 	if s.conf.exclusiveOr(true) {
 		// Take the partitions now, idle ones included, so that an older
 		// instance of the job stops at its next batch rather than at its
 		// next event. Not where the position lies outside the partition
 		// (data loss): the first batch decides about those.
-		var ids []string
-		for i, id := range hp.PartitionIDs {
-			if b := hp.Partitions[i]; s.next[id] >= b.First && s.next[id] <= b.End {
-				ids = append(ids, id)
+		var parts []PartitionBounds
+		for _, b := range hp.Partitions {
+			if n := s.next[b.PartitionID]; n >= b.First && n <= b.End {
+				parts = append(parts, b)
 			}
 		}
-		return s.c.hold(ctx, s.conf, ids, s.next)
+		return s.c.hold(ctx, s.conf, parts, s.next)
 	}
 	return nil
+}
+
+// Claim takes the stream's partitions, when it reads exclusively, before
+// its checkpoint is loaded (streaming.Claimer): an older instance of the
+// job stops at its next read, so the checkpoint no longer moves under this
+// one. Start then positions the receivers where the stream resumes.
+func (s *DirectStream) Claim(ctx context.Context) error {
+	if !s.conf.exclusiveOr(true) {
+		return nil
+	}
+	c, err := defaultPool.clientFor(s.conf)
+	if err != nil {
+		return err
+	}
+	defer c.release()
+	probe, hp, err := probeBounds(ctx, s.conf, nil)
+	if err != nil {
+		return err
+	}
+	probe.release()
+	end := map[string]int64{}
+	for _, b := range hp.Partitions {
+		end[b.PartitionID] = b.End
+	}
+	return c.hold(ctx, s.conf, hp.Partitions, end)
 }
 
 // Stop closes the stream's receivers, giving up its partitions, and
@@ -189,7 +197,7 @@ func (s *DirectStream) newPartition(ctx context.Context, id string, b PartitionB
 		return 0, err
 	}
 	defer probe.release()
-	return resolve(ctx, s.conf, probe, id, p, b)
+	return resolveAs(ctx, s.conf, probe, startingPosition, id, p, b)
 }
 
 // Plan reads every partition's bounds and plans the batch: from the
@@ -240,10 +248,10 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 		plan.Lag = append(plan.Lag, b.End-until)
 	}
 	if s.conf.exclusiveOr(true) {
-		var idle []string
+		var idle []PartitionBounds
 		for _, r := range plan.Ranges {
 			if r.Count() == 0 && r.ResetFrom == 0 {
-				idle = append(idle, r.Partition)
+				idle = append(idle, s.bounds[r.Partition])
 			}
 		}
 		if err := s.c.hold(ctx, s.conf, idle, s.next); err != nil {
@@ -284,4 +292,7 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 // Conf is the stream's configuration (a copy).
 func (s *DirectStream) Conf() *Conf { return s.conf.Clone() }
 
-var _ streaming.Input = (*DirectStream)(nil)
+var (
+	_ streaming.Input   = (*DirectStream)(nil)
+	_ streaming.Claimer = (*DirectStream)(nil)
+)

@@ -39,10 +39,15 @@ type ConflictError struct {
 
 func (e *ConflictError) Error() string { return "offsets: job " + e.Job.String() + ": " + e.Message }
 
-// outputConflict is the error for positions stored for output stored.
-func outputConflict(job Job, stored string) *ConflictError {
+// outputConflict is the error when the job's positions were stored for
+// another output than the job's; nil when the two agree or either names
+// none (positions stored before outputs were recorded take the job's).
+func outputConflict(job Job, stored sql.NullString) error {
+	if job.Output == "" || !stored.Valid || strings.EqualFold(stored.String, job.Output) {
+		return nil
+	}
 	return &ConflictError{Job: job, Message: fmt.Sprintf("its positions belong to output %q: output %q starting from them would miss every event before them; "+
-		"give the job another name to fill %q from the start of the stream, or write to %q", stored, job.Output, job.Output, stored)}
+		"give the job another name to fill %q from the start of the stream, or write to %q", stored.String, job.Output, job.Output, stored.String)}
 }
 
 // CommitOffsets records, in tx, that the job has processed ranges: each
@@ -76,31 +81,19 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		seen[r.PartitionID] = true
 	}
 	now := nowMillis()
-	update := `UPDATE ` + s.table + ` SET next_seq = ?, updated_ms = ?
-			WHERE job = ? AND namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ? AND next_seq = ?`
-	var output any // NULL: the job does not say
-	if job.Output != "" {
-		// Positions stored before outputs were recorded take this one.
-		output = job.Output
-		update = `UPDATE ` + s.table + ` SET next_seq = ?, updated_ms = ?, output = ?
+	// An empty output says nothing: it neither records nor checks one.
+	// Positions stored before outputs were recorded take the job's.
+	update := s.q(`UPDATE ` + s.table + ` SET next_seq = ?, updated_ms = ?, output = COALESCE(NULLIF(?, ''), output)
 			WHERE job = ? AND namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ? AND next_seq = ?
-			AND (output IS NULL OR lower(output) = lower(?))`
-	}
+			AND (output IS NULL OR ? = '' OR lower(output) = lower(?))`)
 	for _, r := range ranges {
 		key := []any{job.Name, job.Namespace, job.EventHub, job.ConsumerGroup, r.PartitionID}
 		from := r.FromSeqNo
 		if r.ResetFrom != 0 {
 			from = r.ResetFrom
 		}
-		args := []any{r.UntilSeqNo, now}
-		if job.Output != "" {
-			args = append(args, job.Output)
-		}
-		args = append(append(args, key...), from)
-		if job.Output != "" {
-			args = append(args, job.Output)
-		}
-		res, err := tx.ExecContext(ctx, s.q(update), args...)
+		args := append(append([]any{r.UntilSeqNo, now, job.Output}, key...), from, job.Output, job.Output)
+		res, err := tx.ExecContext(ctx, update, args...)
 		if err != nil {
 			return fmt.Errorf("offsets: job %s partition %s: %w", job, r.PartitionID, err)
 		}
@@ -110,7 +103,7 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 			continue
 		}
 		res, err = tx.ExecContext(ctx, s.q(`INSERT INTO `+s.table+` (job, namespace, eventhub, consumer_group, partition_id, next_seq, updated_ms, output)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`), append(key, r.UntilSeqNo, now, output)...)
+			VALUES (?, ?, ?, ?, ?, ?, ?, NULLIF(?, '')) ON CONFLICT DO NOTHING`), append(key, r.UntilSeqNo, now, job.Output)...)
 		if err != nil {
 			return fmt.Errorf("offsets: job %s partition %s: %w", job, r.PartitionID, err)
 		}
@@ -129,8 +122,8 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		if err != nil {
 			return fmt.Errorf("offsets: job %s partition %s: %w", job, r.PartitionID, err)
 		}
-		if job.Output != "" && storedOutput.Valid && !strings.EqualFold(storedOutput.String, job.Output) {
-			return outputConflict(job, storedOutput.String)
+		if err := outputConflict(job, storedOutput); err != nil {
+			return err
 		}
 		return &MismatchError{Job: job, Partition: r.PartitionID, Stored: stored, Expected: from}
 	}

@@ -61,8 +61,8 @@ func (s *Store) LoadPositions(ctx context.Context, job Job) (map[string]eventhub
 				"Sequence numbers are the same in every consumer group: keep consumer group %q, or give the job another name (and output) to start over",
 				group, job.ConsumerGroup, group)}
 		}
-		if job.Output != "" && output.Valid && !strings.EqualFold(output.String, job.Output) {
-			return nil, outputConflict(job, output.String)
+		if err := outputConflict(job, output); err != nil {
+			return nil, err
 		}
 		out[partition] = eventhubs.FromSequenceNumber(next, true)
 	}

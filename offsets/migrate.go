@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 )
 
 // migrate brings a table made by an older ehstream up to date: it adds
@@ -77,25 +76,32 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // addOutputColumn adds the output column to a table made before it
-// existed. Two programs opening the table at once may both try; the loser's
-// "duplicate column" is success.
+// existed. It looks first: an ALTER TABLE waits for every transaction on
+// the table, such as a running job's batch. Two programs opening the table
+// at once may both alter; the loser finds the column there.
 func (s *Store) addOutputColumn(ctx context.Context) error {
-	// Look before altering: an ALTER TABLE waits for every transaction on
-	// the table, such as a running job's batch.
-	rows, err := s.db.QueryContext(ctx, `SELECT output FROM `+s.table+` LIMIT 0`)
-	if err == nil {
-		return rows.Close()
-	}
-	if msg := err.Error(); !strings.Contains(msg, "no such column") && !strings.Contains(msg, "does not exist") {
+	if has, err := s.hasOutputColumn(ctx); err != nil || has {
 		return err
 	}
-	alter := `ALTER TABLE ` + s.table + ` ADD COLUMN output TEXT`
-	if s.dialect == PostgreSQL {
-		alter = `ALTER TABLE ` + s.table + ` ADD COLUMN IF NOT EXISTS output TEXT`
-	}
-	_, err = s.db.ExecContext(ctx, alter)
-	if err != nil && strings.Contains(err.Error(), "duplicate column") {
-		return nil
+	_, err := s.db.ExecContext(ctx, `ALTER TABLE `+s.table+` ADD COLUMN output TEXT`)
+	if err != nil {
+		if has, herr := s.hasOutputColumn(ctx); herr == nil && has {
+			return nil
+		}
 	}
 	return err
+}
+
+// hasOutputColumn asks the database's catalogue whether the table has the
+// output column.
+func (s *Store) hasOutputColumn(ctx context.Context) (bool, error) {
+	query := `SELECT count(*) FROM pragma_table_info(?) WHERE name = 'output'`
+	if s.dialect == PostgreSQL {
+		// Unquoted names are folded to lower case in PostgreSQL.
+		query = `SELECT count(*) FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = lower(?) AND column_name = 'output'`
+	}
+	var n int
+	err := s.db.QueryRowContext(ctx, s.q(query), s.table).Scan(&n)
+	return n > 0, err
 }

@@ -28,12 +28,35 @@ type Context struct {
 
 	skipEmpty bool
 
-	// Owned by the goroutine in Run.
-	// stored[i] holds the partitions of input i whose position a
-	// checkpoint holds; handed[i], those whose position input i's outputs
-	// have seen.
-	stored, handed []map[string]bool
+	// Owned by the goroutine in Run: the partitions whose positions a
+	// saved checkpoint holds, and those the outputs have seen.
+	stored, handed seen
 	current        int64 // the batch running, for the log of an abandoned one
+}
+
+// seen holds, per input, the partitions whose position a party (the
+// checkpoint, the outputs) has taken in.
+type seen []map[string]bool
+
+func newSeen(inputs int) seen {
+	s := make(seen, inputs)
+	for i := range s {
+		s[i] = map[string]bool{}
+	}
+	return s
+}
+
+// lacks reports whether input i's ranges hold a position the party has not
+// taken in: one that moves (the range reads, or resets its position), or
+// one of a partition it has not seen.
+func (s seen) lacks(i int, ranges []Range) bool {
+	return slices.ContainsFunc(ranges, func(r Range) bool { return r.moves() || !s[i][r.Partition] })
+}
+
+func (s seen) add(i int, ranges []Range) {
+	for _, r := range ranges {
+		s[i][r.Partition] = true
+	}
 }
 
 // ContextOptions holds the optional settings of NewContext; nil means
@@ -171,11 +194,17 @@ func (c *Context) Run(ctx context.Context) error {
 func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore) error {
 	var ck *Checkpoint
 	resume := make([]map[string]int64, len(inputs))
-	c.stored, c.handed = make([]map[string]bool, len(inputs)), make([]map[string]bool, len(inputs))
-	for i := range c.stored {
-		c.stored[i], c.handed[i] = map[string]bool{}, map[string]bool{}
-	}
+	c.stored, c.handed = newSeen(len(inputs)), newSeen(len(inputs))
 	if store != nil {
+		// Take the sources before reading where they stand: a batch another
+		// instance completes meanwhile is then seen done, not run again.
+		for i, in := range inputs {
+			if cl, ok := in.(Claimer); ok {
+				if err := cl.Claim(ctx); err != nil {
+					return fmt.Errorf("streaming: claiming input %d (%s): %w", i, in.Identity(), err)
+				}
+			}
+		}
 		var err error
 		if ck, err = store.Load(ctx); err != nil {
 			return err
@@ -184,10 +213,8 @@ func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore
 			if resume, err = matchInputs(ck, inputs); err != nil {
 				return err
 			}
-			for i := range resume {
-				for p := range resume[i] {
-					c.stored[i][p] = true
-				}
+			for i := range ck.Inputs {
+				c.stored.add(i, ck.Inputs[i].Ranges)
 			}
 		}
 	}
@@ -234,31 +261,6 @@ func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore
 	}
 }
 
-// newPositions reports whether ck has a partition whose position no saved
-// checkpoint holds.
-func (c *Context) newPositions(ck *Checkpoint) bool {
-	for i, in := range ck.Inputs {
-		for _, r := range in.Ranges {
-			if !c.stored[i][r.Partition] {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// needsOutput reports whether input i's outputs must see ranges: they
-// read something, reset a position, or hold a partition whose position no
-// output has seen.
-func (c *Context) needsOutput(i int, ranges []Range) bool {
-	for _, r := range ranges {
-		if r.Count() > 0 || r.ResetFrom != 0 || !c.handed[i][r.Partition] {
-			return true
-		}
-	}
-	return false
-}
-
 // runBatch plans (or replays), checkpoints, runs and reports one batch.
 func (c *Context) runBatch(ctx context.Context, inputs []Input, store CheckpointStore, number int64, due time.Time, replay [][]Range) error {
 	begin := time.Now()
@@ -296,12 +298,14 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		copy(lag, p.Lag)
 		info.Lag = append(info.Lag, lag...)
 	}
-	// A batch with nothing to read needs no checkpoint, unless it holds a
-	// position no checkpoint has yet: a position resolved once (the end of
-	// the stream, say) must never be resolved again, or what arrives while
-	// the stream is down is skipped.
-	empty := !slices.ContainsFunc(info.Ranges, func(r Range) bool { return r.Count() > 0 })
-	save := store != nil && (!empty || c.newPositions(ck))
+	// A batch that moves no position needs no checkpoint, unless it holds
+	// one no checkpoint has yet: a position resolved once (the end of the
+	// stream, say) must never be resolved again, or what arrives while the
+	// stream is down is skipped.
+	save := false
+	for i := 0; store != nil && !save && i < len(ck.Inputs); i++ {
+		save = c.stored.lacks(i, ck.Inputs[i].Ranges)
+	}
 	if save && replay == nil {
 		if err := store.Save(bctx, ck); err != nil {
 			return fmt.Errorf("streaming: checkpointing the plan of batch %d: %w", number, err)
@@ -309,7 +313,7 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	}
 	for i, in := range inputs {
 		ranges := ck.Inputs[i].Ranges
-		if c.skipEmpty && replay == nil && !c.needsOutput(i, ranges) {
+		if c.skipEmpty && replay == nil && !c.handed.lacks(i, ranges) {
 			continue
 		}
 		res, err := in.Run(bctx, &Batch{Number: number, Time: due, Ranges: ranges, Replay: replay != nil})
@@ -319,9 +323,7 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 			}
 			return fmt.Errorf("streaming: batch %d: %w", number, err)
 		}
-		for _, r := range ranges {
-			c.handed[i][r.Partition] = true
-		}
+		c.handed.add(i, ranges)
 		info.Events += res.Events
 		info.Skipped += res.Skipped
 	}
@@ -331,9 +333,7 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 			return fmt.Errorf("streaming: marking batch %d done: %w", number, err)
 		}
 		for i, in := range ck.Inputs {
-			for _, r := range in.Ranges {
-				c.stored[i][r.Partition] = true
-			}
+			c.stored.add(i, in.Ranges)
 		}
 	}
 	info.ProcessingTime = time.Since(begin)

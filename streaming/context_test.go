@@ -29,7 +29,8 @@ type fakeInput struct {
 	running atomic.Int32
 	overlap atomic.Bool
 	stopped bool
-	extra   bool // plan partition "2" as well: one found while running
+	extra   bool  // plan partition "2" as well: one found while running
+	reset   int64 // when set, the next plan resets partition "0" from it
 }
 
 func newFake() *fakeInput {
@@ -58,7 +59,11 @@ func (f *fakeInput) Plan(ctx context.Context, _ time.Time) (Plan, error) {
 		ids = append(ids, "2")
 	}
 	for _, id := range ids {
-		p.Ranges = append(p.Ranges, Range{Source: "f", Partition: id, From: f.next[id], Until: f.next[id] + f.rate})
+		r := Range{Source: "f", Partition: id, From: f.next[id], Until: f.next[id] + f.rate}
+		if id == "0" && f.reset != 0 {
+			r.ResetFrom, f.reset = f.reset, 0
+		}
+		p.Ranges = append(p.Ranges, r)
 		p.Lag = append(p.Lag, 7)
 		f.next[id] += f.rate
 	}
@@ -477,4 +482,81 @@ func TestCheckpointVersionAndRanges(t *testing.T) {
 			t.Logf("%s: %v", name, err)
 		}
 	}
+}
+
+// A batch that reads nothing but resets a position (a source whose
+// numbering restarted, empty so far) is checkpointed: the position moved.
+func TestResetIsCheckpointed(t *testing.T) {
+	store, _ := NewDirStore(t.TempDir())
+	c := newTestContext(t, time.Millisecond)
+	in := newFake()
+	in.rate = 0
+	in.run = func(ctx context.Context, b *Batch) error {
+		switch b.Number {
+		case 2:
+			in.mu.Lock()
+			in.reset = 40
+			in.mu.Unlock()
+		case 4:
+			c.Stop(true)
+		}
+		return nil
+	}
+	c.Checkpoint(store)
+	c.AddInput(in)
+	if err := <-run(t, c); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := store.Load(context.Background())
+	if err != nil || ck == nil || ck.Batch != 3 || ck.Inputs[0].Ranges[0].ResetFrom != 40 {
+		t.Fatalf("checkpoint %+v (%v): want batch 3, holding the reset from 40", ck, err)
+	}
+}
+
+// An input that claims its source exclusively claims it before the
+// checkpoint is read, so that another instance cannot move the checkpoint
+// after this one read it.
+func TestClaimBeforeTheCheckpointIsRead(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+	dir, _ := NewDirStore(t.TempDir())
+	c := newTestContext(t, time.Millisecond)
+	in := &claimingInput{fakeInput: newFake(), note: note}
+	in.run = func(ctx context.Context, b *Batch) error {
+		c.Stop(true)
+		return nil
+	}
+	c.Checkpoint(loadNoting{dir, note})
+	c.AddInput(in)
+	if err := <-run(t, c); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(order, " "); !strings.HasPrefix(got, "claim load start") {
+		t.Errorf("calls in the order %q, want the claim, then the checkpoint's load, then the start", got)
+	}
+}
+
+type claimingInput struct {
+	*fakeInput
+	note func(string)
+}
+
+func (c *claimingInput) Claim(ctx context.Context) error { c.note("claim"); return nil }
+
+func (c *claimingInput) Start(ctx context.Context, resume map[string]int64) error {
+	c.note("start")
+	return c.fakeInput.Start(ctx, resume)
+}
+
+type loadNoting struct {
+	*DirStore
+	note func(string)
+}
+
+func (l loadNoting) Load(ctx context.Context) (*Checkpoint, error) {
+	l.note("load")
+	return l.DirStore.Load(ctx)
 }

@@ -26,6 +26,10 @@ type Range struct {
 // Count is the number of sequence numbers in the range.
 func (r Range) Count() int64 { return max(r.Until-r.From, 0) }
 
+// moves reports whether the range changes its partition's position: it
+// reads something, or resets the position.
+func (r Range) moves() bool { return r.Count() > 0 || r.ResetFrom != 0 }
+
 func (r Range) String() string {
 	s := fmt.Sprintf("%s %s %d %d", r.Source, r.Partition, r.From, r.Until)
 	if r.ResetFrom != 0 {
@@ -69,6 +73,15 @@ type Input interface {
 	Run(ctx context.Context, b *Batch) (Result, error)
 	// Stop releases what Start took.
 	Stop()
+}
+
+// Claimer is an Input that reads its source exclusively, so that another
+// instance of the stream stops at its next read. A Context with a
+// checkpoint calls Claim before it loads the checkpoint, then Start: the
+// other instance can then finish at most the batch it is running, which
+// the checkpoint shows done, or not, and runs again.
+type Claimer interface {
+	Claim(ctx context.Context) error
 }
 
 // Plan is an input's part of a batch.

@@ -340,3 +340,28 @@ func TestStreamTwoInstancesOfAJob(t *testing.T) {
 		})
 	}
 }
+
+// Another job writing the hub's events into a table that holds them
+// already gets an error saying so, never the database's bare constraint
+// error.
+func TestStreamAnotherJobIntoTheSameTable(t *testing.T) {
+	for _, sc := range sinkCases {
+		t.Run(sc.name, func(t *testing.T) {
+			spec := sc.spec(t)
+			srv := startInProcess(t, emulator.HubConfig{Name: "shared", PartitionCount: 1})
+			cs := srv.ConnectionString("shared")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			sendTo(t, ctx, srv.ConnectionString(""), "shared", "0", 20)
+			table := uniqueName("events")
+			sinkDB(t, spec, table)
+			if code, out, errOut := cli(t, "", streamArgs(cs, spec, table, uniqueName("job"))...); code != 0 {
+				t.Fatalf("first job: exit %d\n%s%s", code, out, errOut)
+			}
+			code, out, errOut := cli(t, "", streamArgs(cs, spec, table, uniqueName("job"))...)
+			if code == 0 || !strings.Contains(errOut, "written by another job") || !strings.Contains(errOut, "--table NEW") {
+				t.Errorf("a second job into the same table: exit %d, want the duplicate explained\n%s%s", code, out, errOut)
+			}
+		})
+	}
+}

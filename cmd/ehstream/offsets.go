@@ -81,7 +81,7 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 		}
 		cs, _ := conf.ConnectionString() // valid: conf() validated it
 		namespace, hub = cs.Hostname(), conf.EventHubName()
-		if lags, err = jobLags(ctx, sk.store, conf, ps, *lagGroup, std); err != nil {
+		if lags, err = jobLags(ctx, conf, ps, *lagGroup, std); err != nil {
 			return err
 		}
 	}
@@ -132,25 +132,31 @@ func keyOf(p offsets.Position) lagKey {
 
 // jobLags reads the lag of every job with positions of conf's namespace
 // and hub, whatever its consumer group (hub bounds are the same in all),
-// reading oldest unread events with lagGroup, else each job's own group.
-// A partition whose oldest unread event could not be read is said on
-// stderr, once per job.
-func jobLags(ctx context.Context, store *offsets.Store, conf *eventhubs.Conf, ps []offsets.Position, lagGroup string, std stdio) (map[lagKey]eventhubs.PartitionLag, error) {
+// from the positions listed, reading oldest unread events with lagGroup,
+// else each job's own group. A partition whose oldest unread event could
+// not be read is said on stderr, once per job.
+func jobLags(ctx context.Context, conf *eventhubs.Conf, ps []offsets.Position, lagGroup string, std stdio) (map[lagKey]eventhubs.PartitionLag, error) {
 	cs, _ := conf.ConnectionString()
-	lags := map[lagKey]eventhubs.PartitionLag{}
-	done := map[offsets.Job]bool{}
+	var jobs []offsets.Job // in the order listed
+	next := map[offsets.Job]map[string]int64{}
 	for _, p := range ps {
 		job := keyOf(p).job
 		// Host names and hub names are case-insensitive in Event Hubs.
-		if done[job] || !strings.EqualFold(job.Namespace, cs.Hostname()) || !strings.EqualFold(job.EventHub, conf.EventHubName()) {
+		if !strings.EqualFold(job.Namespace, cs.Hostname()) || !strings.EqualFold(job.EventHub, conf.EventHubName()) {
 			continue
 		}
-		done[job] = true
+		if next[job] == nil {
+			jobs, next[job] = append(jobs, job), map[string]int64{}
+		}
+		next[job][p.Partition] = p.Next
+	}
+	lags := map[lagKey]eventhubs.PartitionLag{}
+	for _, job := range jobs {
 		group := lagGroup
 		if group == "" {
 			group = job.ConsumerGroup
 		}
-		ls, err := store.Lag(ctx, job, conf.Clone().SetConsumerGroup(group))
+		ls, err := eventhubs.Lag(ctx, conf.Clone().SetConsumerGroup(group), next[job])
 		if eventhubs.HasCode(err, eventhubs.CodeInvalidRange) {
 			// A position of a partition the hub does not have (it was
 			// created again with fewer): the rows show, without a lag.

@@ -13,8 +13,10 @@ import (
 
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // database/sql driver "sqlite", pure Go
+	"modernc.org/sqlite"               // database/sql driver "sqlite", pure Go
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // sink is the SQL database `ehstream stream` writes to: a table of events
@@ -71,11 +73,25 @@ func parseSink(spec, table string) (*sink, error) {
 
 // open connects and creates the positions table.
 func (s *sink) open(ctx context.Context) error {
+	// WAL lets `ehstream offsets` read while the job writes; the busy
+	// timeout makes a second writer wait instead of failing at once.
+	if err := s.connect(ctx, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"); err != nil {
+		return err
+	}
+	var err error
+	if s.store, err = offsets.Open(ctx, s.db, &offsets.Options{Dialect: s.dialect}); err != nil {
+		s.db.Close()
+		return err
+	}
+	return nil
+}
+
+// connect opens the sink's database, with sqliteParams on a SQLite file's
+// name, and checks that it answers.
+func (s *sink) connect(ctx context.Context, sqliteParams string) error {
 	var err error
 	if s.dialect == offsets.SQLite {
-		// WAL lets `ehstream offsets` read while the job writes; the busy
-		// timeout makes a second writer wait instead of failing at once.
-		s.db, err = sql.Open("sqlite", "file:"+strings.TrimPrefix(s.spec, "sqlite:")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+		s.db, err = sql.Open("sqlite", "file:"+strings.TrimPrefix(s.spec, "sqlite:")+"?"+sqliteParams)
 	} else {
 		s.db, err = sql.Open("pgx", s.spec)
 	}
@@ -85,10 +101,6 @@ func (s *sink) open(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
 		s.db.Close()
 		return fmt.Errorf("connecting to %s: %v", s.desc, redactErr(err, s.spec))
-	}
-	if s.store, err = offsets.Open(ctx, s.db, &offsets.Options{Dialect: s.dialect}); err != nil {
-		s.db.Close()
-		return err
 	}
 	return nil
 }
@@ -242,13 +254,26 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 // positions keep it from writing an event twice, so an event already in
 // the table was written by something else.
 func (s *sink) insertError(err error) error {
-	msg := err.Error()
-	if strings.Contains(msg, "UNIQUE constraint") || strings.Contains(msg, "SQLSTATE 23505") || strings.Contains(msg, "duplicate key") {
+	if duplicateKey(err) {
 		return fmt.Errorf("writing events to %s table %s: an event of this batch is in the table already, written by another job "+
 			"(another --job name, or before the hub was deleted and created again into a table made by an older ehstream, whose key lacks enqueued_time): "+
 			"give each job a table of its own (--table NEW): %w", s.desc, s.table, err)
 	}
 	return fmt.Errorf("writing events to %s table %s: %w", s.desc, s.table, err)
+}
+
+// duplicateKey reports a primary-key or unique violation, by the codes
+// both drivers give.
+func duplicateKey(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505" // unique_violation
+	}
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		return liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	}
+	return false
 }
 
 // columns is the number of values in a row of the events table.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,18 +25,11 @@ func openSinkForReading(ctx context.Context, spec string) (*sink, error) {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("--sink %s: the file %s does not exist (ehstream stream creates it; offsets only reads)", spec, path)
 		}
-		// mode=rw: never create the file, even if it vanished since the
-		// Stat. No journal_mode pragma: setting one writes.
-		s.db, err = sql.Open("sqlite", "file:"+path+"?mode=rw&_pragma=busy_timeout(10000)")
-	} else {
-		s.db, err = sql.Open("pgx", s.spec)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", s.desc, err)
-	}
-	if err := s.db.PingContext(ctx); err != nil {
-		s.db.Close()
-		return nil, fmt.Errorf("connecting to %s: %v", s.desc, redactErr(err, s.spec))
+	// mode=rw: never create the file, even if it vanished since the Stat.
+	// No journal_mode pragma: setting one writes.
+	if err := s.connect(ctx, "mode=rw&_pragma=busy_timeout(10000)"); err != nil {
+		return nil, err
 	}
 	table := offsets.DefaultTable
 	exists, err := s.hasTable(ctx, table)
