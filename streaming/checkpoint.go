@@ -16,6 +16,12 @@ type Checkpoint struct {
 	Time    time.Time         `json:"time"`
 	Done    bool              `json:"done"` // the output returned nil for every input
 	Inputs  []InputCheckpoint `json:"inputs"`
+	// Instance is the running Context that wrote the checkpoint and Lease
+	// how long its unfinished batch counts as running; both are written to
+	// a FencedStore only, where a newer instance waits for that batch
+	// rather than run it too.
+	Instance string    `json:"instance,omitempty"`
+	Lease    time.Time `json:"lease,omitzero"`
 }
 
 // InputCheckpoint is one input's part of a Checkpoint.

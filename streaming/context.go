@@ -27,6 +27,8 @@ type Context struct {
 	cancelBatch context.CancelCauseFunc
 
 	skipEmpty bool
+	instance  string        // this run's name in a fenced store
+	lease     time.Duration // of a batch in flight, in a fenced store
 
 	// Owned by the goroutine in Run: the partitions whose positions a
 	// saved checkpoint holds, and those the outputs have seen.
@@ -74,6 +76,10 @@ type ContextOptions struct {
 	// a reset) runs its outputs all the same, so that an output storing
 	// positions stores them.
 	SkipEmptyBatches bool
+	// BatchLease is how long, with a FencedStore, a newer instance of the
+	// job waits for this one's batch in flight once this one stops renewing
+	// it, that is, once it died. 0 means DefaultBatchLease.
+	BatchLease time.Duration
 }
 
 // NewContext returns a Context whose batches are due every batchInterval.
@@ -84,7 +90,14 @@ func NewContext(batchInterval time.Duration, opts *ContextOptions) (*Context, er
 	if opts == nil {
 		opts = &ContextOptions{}
 	}
-	c := &Context{interval: batchInterval, log: opts.Logger, stopCh: make(chan struct{}), skipEmpty: opts.SkipEmptyBatches}
+	if opts.BatchLease < 0 {
+		return nil, fmt.Errorf("streaming: batch lease %s: must not be negative", opts.BatchLease)
+	}
+	c := &Context{interval: batchInterval, log: opts.Logger, stopCh: make(chan struct{}), skipEmpty: opts.SkipEmptyBatches,
+		instance: newInstanceID(), lease: opts.BatchLease}
+	if c.lease == 0 {
+		c.lease = DefaultBatchLease
+	}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -96,6 +109,10 @@ func NewContext(batchInterval time.Duration, opts *ContextOptions) (*Context, er
 
 // BatchInterval is the time between batches.
 func (c *Context) BatchInterval() time.Duration { return c.interval }
+
+// Instance names this Context in a fenced checkpoint store and in its logs:
+// host, process and a random part.
+func (c *Context) Instance() string { return c.instance }
 
 // Logger is the Context's logger, for inputs to warn through.
 func (c *Context) Logger() *slog.Logger { return c.log }
@@ -196,6 +213,13 @@ func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore
 	resume := make([]map[string]int64, len(inputs))
 	c.stored, c.handed = newSeen(len(inputs)), newSeen(len(inputs))
 	if store != nil {
+		// A fenced store hands the job over between batches: the older
+		// instance's batch in flight finishes before the sources are taken.
+		if fs, ok := store.(FencedStore); ok {
+			if err := c.takeOver(ctx, fs); err != nil {
+				return err
+			}
+		}
 		// Take the sources before reading where they stand: a batch another
 		// instance completes meanwhile is then seen done, not run again.
 		for i, in := range inputs {
@@ -306,9 +330,27 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	for i := 0; store != nil && !save && i < len(ck.Inputs); i++ {
 		save = c.stored.lacks(i, ck.Inputs[i].Ranges)
 	}
-	if save && replay == nil {
-		if err := store.Save(bctx, ck); err != nil {
+	_, fenced := store.(FencedStore)
+	if save && (replay == nil || fenced) {
+		// In a fenced store a replayed plan is written too: it becomes this
+		// instance's, with a lease.
+		if fenced {
+			ck.Lease = time.Now().Add(c.lease)
+		}
+		if err := c.save(bctx, store, ck); err != nil {
 			return fmt.Errorf("streaming: checkpointing the plan of batch %d: %w", number, err)
+		}
+	}
+	release := func() {}
+	if save {
+		release = c.holdLease(store, ck)
+	}
+	defer func() { release() }() // a no-op once called below
+	failed := func() {
+		if save {
+			release()
+			release = func() {}
+			c.giveUp(store, ck)
 		}
 	}
 	for i, in := range inputs {
@@ -318,6 +360,7 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		}
 		res, err := in.Run(bctx, &Batch{Number: number, Time: due, Ranges: ranges, Replay: replay != nil})
 		if err != nil {
+			failed()
 			if cause := context.Cause(bctx); errors.Is(cause, errStopped) {
 				return errStopped
 			}
@@ -328,8 +371,10 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		info.Skipped += res.Skipped
 	}
 	if save {
-		ck.Done = true
-		if err := store.Save(bctx, ck); err != nil {
+		release()
+		release = func() {}
+		ck.Done, ck.Lease = true, time.Time{}
+		if err := c.save(bctx, store, ck); err != nil {
 			return fmt.Errorf("streaming: marking batch %d done: %w", number, err)
 		}
 		for i, in := range ck.Inputs {

@@ -534,7 +534,9 @@ func TestClaimBeforeTheCheckpointIsRead(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if got := strings.Join(order, " "); !strings.HasPrefix(got, "claim load start") {
+	// A fenced store (DirStore) is read before the claim too, to wait for
+	// another instance's batch; the read the stream resumes from follows it.
+	if got := strings.Join(order, " "); !strings.HasSuffix(strings.SplitAfter(got, "start")[0], "claim load start") {
 		t.Errorf("calls in the order %q, want the claim, then the checkpoint's load, then the start", got)
 	}
 }

@@ -56,7 +56,13 @@ func (s *DirStore) Save(ctx context.Context, c *Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(s.dir, checkpointFile+".*.tmp")
+	return s.replace(checkpointFile, b)
+}
+
+// replace writes name atomically and durably: a temporary file, synced,
+// renamed over the old one, and the directory synced.
+func (s *DirStore) replace(name string, b []byte) error {
+	tmp, err := os.CreateTemp(s.dir, name+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("streaming: writing checkpoint: %w", err)
 	}
@@ -72,7 +78,7 @@ func (s *DirStore) Save(ctx context.Context, c *Checkpoint) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("streaming: writing checkpoint: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), s.Path()); err != nil {
+	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, name)); err != nil {
 		return fmt.Errorf("streaming: writing checkpoint: %w", err)
 	}
 	return syncDir(s.dir)

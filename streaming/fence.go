@@ -1,0 +1,154 @@
+package streaming
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"time"
+)
+
+// FencedStore is a CheckpointStore that lets one running instance of a job
+// start batches at a time, so that a newer instance takes over from an
+// older one without both processing an event, even when output is only at
+// least once. A Context given one takes over in three steps: it fences the
+// store (the older instance's next plan is refused, and it stops), waits
+// for the older one's batch in flight to finish (or its lease to run out,
+// when that instance died), and only then takes the sources and reads the
+// checkpoint. The batch in flight thus finishes undisturbed, and the newer
+// instance starts after it.
+//
+// DirStore is a FencedStore.
+type FencedStore interface {
+	CheckpointStore
+	// Fence makes instance the store's writer: from now on SaveAs refuses
+	// the plans of every other instance.
+	Fence(ctx context.Context, instance string) error
+	// SaveAs is Save on behalf of instance. When another instance has
+	// fenced the store since, it refuses with a *FencedError, except a
+	// checkpoint of instance's own unfinished batch (the stored one has
+	// the same batch number and instance): the batch in flight may still
+	// renew its lease, be marked done, or be given up.
+	SaveAs(ctx context.Context, instance string, c *Checkpoint) error
+}
+
+// FencedError is a checkpoint refused because another instance of the job
+// took ownership of the checkpoint store: this instance must stop.
+type FencedError struct {
+	Instance string // this instance
+	Writer   string // the instance that fenced the store
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("streaming: another instance of the job (%s) took ownership of the checkpoint store; this instance (%s) stops and leaves its partitions to it", e.Writer, e.Instance)
+}
+
+// DefaultBatchLease is how long a newer instance waits for a batch whose
+// instance stopped renewing it (it died): the batch in flight renews its
+// lease every third of it.
+const DefaultBatchLease = 5 * time.Second
+
+// newInstanceID names a running Context in checkpoints and logs: the host
+// and process, which an operator can find, and a random part, which two
+// Contexts of one process do not share.
+func newInstanceID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "host"
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// takeOver fences store and waits until no other instance's batch is in
+// flight: the stored checkpoint is done, is this instance's, or its lease
+// ran out.
+func (c *Context) takeOver(ctx context.Context, store FencedStore) error {
+	if err := store.Fence(ctx, c.instance); err != nil {
+		return fmt.Errorf("streaming: taking ownership of the checkpoint store: %w", err)
+	}
+	var logged time.Time
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		ck, err := store.Load(ctx)
+		if err != nil {
+			return err
+		}
+		if ck == nil || ck.Done || ck.Instance == "" || ck.Instance == c.instance || !time.Now().Before(ck.Lease) {
+			return nil
+		}
+		if time.Since(logged) >= 10*time.Second {
+			c.log.Info("streaming: waiting for another instance of the job to finish its batch before taking over",
+				"instance", ck.Instance, "batch", ck.Batch, "lease_until", ck.Lease)
+			logged = time.Now()
+		}
+		select {
+		case <-poll.C:
+		case <-c.stopCh:
+			return errStopped
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// save writes ck, on this instance's behalf when the store is fenced.
+func (c *Context) save(ctx context.Context, store CheckpointStore, ck *Checkpoint) error {
+	if fs, ok := store.(FencedStore); ok {
+		ck.Instance = c.instance
+		return fs.SaveAs(ctx, c.instance, ck)
+	}
+	return store.Save(ctx, ck)
+}
+
+// holdLease renews the lease of ck, the plan of the batch in flight, until
+// the returned function is called; that function returns once no renewal
+// runs any more, so a later save cannot be overwritten by one. Stores that
+// are not fenced have no leases.
+func (c *Context) holdLease(store CheckpointStore, ck *Checkpoint) (release func()) {
+	fs, ok := store.(FencedStore)
+	if !ok {
+		return func() {}
+	}
+	plan := *ck
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(c.lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			plan.Lease = time.Now().Add(c.lease)
+			ctx, cancel := context.WithTimeout(context.Background(), c.lease/3)
+			err := fs.SaveAs(ctx, c.instance, &plan)
+			cancel()
+			if err != nil {
+				c.log.Warn("streaming: renewing the lease of the running batch", "batch", plan.Batch, "err", err)
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// giveUp tells a newer instance waiting for the failed batch ck that it
+// need not wait for the lease: it ends the lease, leaving the batch
+// unfinished, so that whoever runs next runs it again.
+func (c *Context) giveUp(store CheckpointStore, ck *Checkpoint) {
+	if _, ok := store.(FencedStore); !ok {
+		return
+	}
+	failed := *ck
+	failed.Done, failed.Lease = false, time.Time{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.save(ctx, store, &failed); err != nil {
+		c.log.Warn("streaming: ending the lease of the failed batch", "batch", failed.Batch, "err", err)
+	}
+}
