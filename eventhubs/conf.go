@@ -51,6 +51,9 @@ type Conf struct {
 	// default (see Exclusive).
 	exclusive *bool
 	logger    *slog.Logger
+	// replica is the owner ID of a stream sharing partitions: replicas in
+	// one process keep connections of their own, as in separate ones.
+	replica string
 }
 
 // NewConf returns a Conf with the defaults: consumer group "$Default", start

@@ -47,6 +47,7 @@ type clientKey struct {
 	// without an owner level (ad-hoc RDDs) on connections of their own, so
 	// that an ad-hoc read never waits for, or reopens, a stream's receiver.
 	exclusive bool
+	replica   string
 }
 
 // client is one AMQP connection shared by all partitions of a hub and
@@ -91,7 +92,7 @@ func (p *pool) get(conf *Conf, probe bool) (*client, error) {
 	hub := conf.EventHubName()
 	cred := sha256.Sum256([]byte(cs.SharedAccessKeyName + "\x00" + cs.SharedAccessKey + "\x00" + cs.SharedAccessSignature))
 	key := clientKey{namespace: cs.Namespace(), hub: hub, group: conf.ConsumerGroup(), credential: hex.EncodeToString(cred[:8]),
-		probe: probe, exclusive: !probe && conf.exclusiveOr(true)}
+		probe: probe, exclusive: !probe && conf.exclusiveOr(true), replica: conf.replica}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()

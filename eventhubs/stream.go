@@ -23,6 +23,7 @@ type DirectStream struct {
 	c      *client
 	next   map[string]int64 // partition → the next batch's from
 	bounds map[string]PartitionBounds
+	share  *sharing // nil: the stream owns every partition
 }
 
 // CreateDirectStream adds a stream of conf's hub to ssc. Register the
@@ -90,11 +91,17 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 	}
 	s.c = c
 	s.next = map[string]int64{}
+	if s.share != nil && len(resume) > 0 {
+		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "a stream sharing partitions (SetOwnershipStore) keeps its positions in the ownership store or an offsets table, not in a streaming checkpoint: remove the context's checkpoint store"}
+	}
 	probe, hp, err := probeBounds(ctx, s.conf, nil)
 	if err != nil {
 		return err
 	}
 	defer probe.release()
+	if s.share != nil {
+		return s.startShared(ctx, probe, hp)
+	}
 	for id := range resume {
 		if !slices.Contains(hp.PartitionIDs, id) {
 			return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), PartitionID: id,
@@ -148,7 +155,7 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 // job stops at its next read, so the checkpoint no longer moves under this
 // one. Start then positions the receivers where the stream resumes.
 func (s *DirectStream) Claim(ctx context.Context) error {
-	if !s.conf.exclusiveOr(true) {
+	if !s.conf.exclusiveOr(true) || s.share != nil {
 		return nil
 	}
 	c, err := defaultPool.clientFor(s.conf)
@@ -171,6 +178,9 @@ func (s *DirectStream) Claim(ctx context.Context) error {
 // Stop closes the stream's receivers, giving up its partitions, and
 // releases its connection to the pool.
 func (s *DirectStream) Stop() {
+	if s.share != nil {
+		s.share.close(s.noteChange)
+	}
 	if s.c != nil {
 		// Give the partitions up now, not when the pool finds the links
 		// idle: until then an ad-hoc read or a lag check of this consumer
@@ -206,15 +216,28 @@ func (s *DirectStream) newPartition(ctx context.Context, id string, b PartitionB
 // (a hub deleted and created again), is data loss: an error with
 // FailOnDataLoss, else a warning, and the read skips what is gone.
 func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, error) {
-	hp, err := s.c.describe(ctx, s.conf, nil)
+	var ids []string // nil: all
+	if s.share != nil {
+		owned, err := s.takeOwnership()
+		if err != nil {
+			return streaming.Plan{}, err
+		}
+		ids = append([]string{}, owned...)
+	}
+	hp, err := s.c.describe(ctx, s.conf, ids)
 	if err != nil {
 		return streaming.Plan{}, err
+	}
+	if s.share != nil {
+		if err := s.gain(ctx, hp); err != nil {
+			return streaming.Plan{}, err
+		}
 	}
 	hub := s.conf.EventHubName()
 	s.bounds = map[string]PartitionBounds{}
 	var plan streaming.Plan
-	for i, id := range hp.PartitionIDs {
-		b := hp.Partitions[i]
+	for _, b := range hp.Partitions {
+		id := b.PartitionID
 		s.bounds[id] = b
 		from, ok := s.next[id]
 		if !ok { // a partition added to the hub while the stream runs
@@ -282,9 +305,17 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 	var skipped int64
 	for _, fn := range s.outputs {
 		if err := fn(ctx, rdd); err != nil {
+			if s.share != nil {
+				if id, ok := stalePartition(err); ok {
+					return streaming.Result{}, s.replan(b, id, err)
+				}
+			}
 			return streaming.Result{}, err
 		}
 		skipped = max(skipped, rdd.Skipped())
+	}
+	if s.share != nil && s.share.opts.WriteCheckpoints {
+		s.writeCheckpoints(ctx, rdd.ranges)
 	}
 	return streaming.Result{Events: rdd.Count() - skipped, Skipped: skipped}, nil
 }

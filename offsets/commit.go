@@ -29,6 +29,13 @@ func (e *MismatchError) Error() string {
 		e.Job, e.Partition, e.Stored, e.Expected, what)
 }
 
+// StalePartition names the partition whose range is stale
+// (eventhubs.StaleRange): a stream sharing partitions reads its position
+// anew and plans the batch again.
+func (e *MismatchError) StalePartition() string { return e.Partition }
+
+var _ eventhubs.StaleRange = (*MismatchError)(nil)
+
 // ConflictError is a job whose stored positions it must not use: they
 // belong to another output, or the job's name holds positions for another
 // consumer group of the same hub. Nothing was changed.

@@ -364,6 +364,11 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 			if cause := context.Cause(bctx); errors.Is(cause, errStopped) {
 				return errStopped
 			}
+			if errors.Is(err, ErrReplan) && bctx.Err() == nil {
+				c.log.Warn("streaming: batch abandoned: an input plans it again", "batch", number, "cause", err)
+				c.current = 0
+				return nil
+			}
 			return fmt.Errorf("streaming: batch %d: %w", number, err)
 		}
 		c.handed.add(i, ranges)

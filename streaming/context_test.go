@@ -3,6 +3,7 @@ package streaming
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -561,4 +562,36 @@ type loadNoting struct {
 func (l loadNoting) Load(ctx context.Context) (*Checkpoint, error) {
 	l.note("load")
 	return l.DirStore.Load(ctx)
+}
+
+// An input that finds its plan stale abandons the batch with ErrReplan:
+// the stream goes on with a new batch instead of failing.
+func TestReplanAbandonsTheBatch(t *testing.T) {
+	store, _ := NewDirStore(t.TempDir())
+	c := newTestContext(t, time.Millisecond)
+	in := newFake()
+	in.run = func(ctx context.Context, b *Batch) error {
+		switch b.Number {
+		case 2:
+			return fmt.Errorf("%w: partition 1 moved", ErrReplan)
+		case 4:
+			c.Stop(true)
+		}
+		return nil
+	}
+	c.Checkpoint(store)
+	c.AddInput(in)
+	if err := <-run(t, c); err != nil {
+		t.Fatalf("Run = %v, want nil: a replanned batch does not fail the stream", err)
+	}
+	var numbers []int64
+	for _, b := range in.seen() {
+		numbers = append(numbers, b.Number)
+	}
+	if !reflect.DeepEqual(numbers, []int64{1, 2, 3, 4}) {
+		t.Errorf("batches %v, want 1 to 4", numbers)
+	}
+	if ck, _ := store.Load(context.Background()); ck.Batch != 4 || !ck.Done {
+		t.Errorf("checkpoint: batch %d done %v, want 4 done", ck.Batch, ck.Done)
+	}
 }

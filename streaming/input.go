@@ -2,6 +2,7 @@ package streaming
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -105,3 +106,10 @@ type Result struct {
 	Events  int64 // events handed to the output
 	Skipped int64 // events found lost (retention) and skipped
 }
+
+// ErrReplan, wrapped in the error an input's Run returns, abandons the
+// batch without failing the stream: the input found part of its plan stale
+// (another replica of the job moved a position) and plans again from where
+// the batch started. The batch is not marked done; the next one has a new
+// number.
+var ErrReplan = errors.New("streaming: the batch is abandoned and planned again")

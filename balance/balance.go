@@ -1,0 +1,138 @@
+// Package balance shares an event hub's partitions among the replicas of a
+// consumer through the ownership protocol of the official Event Hubs SDKs
+// (the azeventhubs Processor, EventProcessorClient): one ownership record
+// per partition in a checkpoint store, holding an owner ID, a last-modified
+// time and an ETag; claims conditional on the ETag; a claim not renewed
+// within the expiration is free to take; an empty owner ID is a
+// relinquished claim. Its records are the SDKs' records, so replicas built
+// on this package and stock processors balance one consumer group together.
+//
+// A Balancer runs the rounds; its caller reads what it owns. It runs no
+// goroutine and knows nothing of reading events.
+package balance
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+)
+
+// Strategy is how a round claims partitions while the owner has fewer than
+// its share.
+type Strategy string
+
+const (
+	// Balanced claims one partition per round: an unowned or expired one,
+	// else one of an owner that has more than its share. The SDKs' default.
+	Balanced Strategy = "balanced"
+	// Greedy claims the whole share in one round.
+	Greedy Strategy = "greedy"
+)
+
+// The SDKs' defaults.
+const (
+	DefaultUpdateInterval = 10 * time.Second
+	DefaultExpiration     = time.Minute
+)
+
+// Options holds New's optional settings; nil means defaults.
+type Options struct {
+	Strategy Strategy // "" means Balanced
+	// UpdateInterval is how often the caller runs a round; a round renews
+	// the owner's claims. 0 means DefaultUpdateInterval.
+	UpdateInterval time.Duration
+	// Expiration is how long a claim holds without renewal. 0 means
+	// DefaultExpiration. It must exceed UpdateInterval.
+	Expiration time.Duration
+}
+
+// Consumer is whose partitions are shared: the namespace as the SDKs name
+// it (the endpoint's host, with its port if any), hub and consumer group.
+type Consumer struct {
+	Namespace     string
+	EventHub      string
+	ConsumerGroup string
+}
+
+// Change is a partition gained or lost in a round.
+type Change struct {
+	PartitionID string
+	Gained      bool
+	Reason      string // why, for logs: "unowned", "taken by replica-2", ...
+}
+
+func (c Change) String() string {
+	verb := "lost"
+	if c.Gained {
+		verb = "gained"
+	}
+	return fmt.Sprintf("partition %s %s (%s)", c.PartitionID, verb, c.Reason)
+}
+
+// Balancer runs one owner's rounds. It is not safe for concurrent use.
+type Balancer struct {
+	store    azeventhubs.CheckpointStore
+	consumer Consumer
+	owner    string
+	opts     Options
+	rnd      *rand.Rand
+	owned    map[string]azeventhubs.Ownership // the records as last claimed
+}
+
+// New returns the balancer of ownerID, which must be unique among the
+// consumer's replicas and stable across a replica's rounds.
+func New(store azeventhubs.CheckpointStore, consumer Consumer, ownerID string, opts *Options) (*Balancer, error) {
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Strategy == "" {
+		o.Strategy = Balanced
+	}
+	if o.UpdateInterval == 0 {
+		o.UpdateInterval = DefaultUpdateInterval
+	}
+	if o.Expiration == 0 {
+		o.Expiration = DefaultExpiration
+	}
+	switch {
+	case store == nil:
+		return nil, errors.New("balance: no checkpoint store")
+	case strings.TrimSpace(ownerID) == "":
+		return nil, errors.New("balance: the owner ID is empty; give each replica its own (hostname-pid, a pod name)")
+	case o.Strategy != Balanced && o.Strategy != Greedy:
+		return nil, fmt.Errorf("balance: strategy %q: want %q or %q", o.Strategy, Balanced, Greedy)
+	case o.UpdateInterval < 0:
+		return nil, fmt.Errorf("balance: update interval %s: must be positive", o.UpdateInterval)
+	case o.Expiration <= o.UpdateInterval:
+		return nil, fmt.Errorf("balance: expiration %s: must exceed the update interval %s, or claims lapse between renewals", o.Expiration, o.UpdateInterval)
+	case consumer.Namespace == "" || consumer.EventHub == "" || consumer.ConsumerGroup == "":
+		return nil, fmt.Errorf("balance: consumer %+v: namespace, event hub and consumer group are all needed", consumer)
+	}
+	return &Balancer{store: store, consumer: consumer, owner: ownerID, opts: o,
+		rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), owned: map[string]azeventhubs.Ownership{}}, nil
+}
+
+// Owner is the balancer's owner ID.
+func (b *Balancer) Owner() string { return b.owner }
+
+// UpdateInterval is how often rounds are due.
+func (b *Balancer) UpdateInterval() time.Duration { return b.opts.UpdateInterval }
+
+// Owned is the partitions the last round claimed, sorted.
+func (b *Balancer) Owned() []string {
+	ids := make([]string, 0, len(b.owned))
+	for id := range b.owned {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Owns reports whether the last round claimed the partition.
+func (b *Balancer) Owns(id string) bool { _, ok := b.owned[id]; return ok }
