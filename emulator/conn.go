@@ -325,6 +325,7 @@ func (c *conn) flushLocked() error {
 	if len(c.wbuf) == 0 {
 		return nil
 	}
+	c.delayWrite() // a delay-frames fault
 	now := time.Now()
 	timeout, closing := c.writeTimeout, false
 	select {

@@ -26,7 +26,8 @@ type consumer struct {
 	stop     chan struct{}
 	stopOnce bool // under wmu
 	// stolen is set when a reader with a higher owner level takes the
-	// partition; the pump then sends the detach with it.
+	// partition, or a detach-receivers fault fires; the pump then sends
+	// the detach with it.
 	stolen atomic.Pointer[amqp.Error]
 }
 
@@ -186,6 +187,11 @@ func (cl *consumer) pump() {
 		}
 		credit := cl.flow.credit
 		ready := credit > 0 && cl.s.remoteIncomingWindow > 0 && cl.next < end
+		var paused <-chan struct{} // a pause-partition fault holds the link back
+		if ready {
+			paused = c.srv.faults.holdBack(cl.part)
+			ready = paused == nil
+		}
 		if !ready {
 			cl.idleLocked()
 			c.flushLocked()
@@ -214,6 +220,7 @@ func (cl *consumer) pump() {
 		}
 		select {
 		case <-cl.kick:
+		case <-paused:
 		case <-cl.stop:
 			return
 		case <-c.done:

@@ -147,6 +147,9 @@ func (l *producerLink) process(d *delivery) amqp.Marshaler {
 	if p == nil {
 		p = l.hub.route(key, hasKey)
 	}
+	if e := l.s.c.srv.faults.busyFor(p); e != nil {
+		return &amqp.Rejected{Error: e}
+	}
 	_, err = p.log.Append(len(events), func(i int, m partlog.Meta, dst []byte) ([]byte, error) {
 		ev := events[i]
 		ann := append(amqp.Map(nil), ev.ann...)

@@ -5,7 +5,8 @@
 // Files: server.go (listener, hubs, retention), conn.go (one connection:
 // handshake, frame loop, writes), session.go (sessions and flow control),
 // producer.go / consumer.go (event links), rpc.go ($cbs and $management),
-// hub.go (hubs, partitions, owner levels), filter.go (start positions).
+// hub.go (hubs, partitions, owner levels), filter.go (start positions),
+// faults.go and faults_http.go (faults on demand).
 //
 // Locks: conn.wmu guards everything a connection writes (the socket,
 // session and link outgoing state); nothing takes another lock while
@@ -47,7 +48,8 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	stats serverStats
+	stats  serverStats
+	faults faultSet
 }
 
 // Stats counts what the emulator has done since it started.
@@ -57,6 +59,7 @@ type Stats struct {
 	ProducerLinks  int64 // producer (send) links attached
 	EventsAppended int64
 	EventsSent     int64 // events delivered to consumers
+	Faults         FaultStats
 }
 
 type serverStats struct {
@@ -149,6 +152,7 @@ func (s *Server) Stats() Stats {
 		ProducerLinks:  s.stats.producerLinks.Load(),
 		EventsAppended: s.stats.eventsAppended.Load(),
 		EventsSent:     s.stats.eventsSent.Load(),
+		Faults:         s.faults.stats(),
 	}
 }
 

@@ -22,8 +22,10 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 	data := fs.String("data", "./ehdata", "directory for the partition logs")
 	inMemory := fs.Bool("in-memory", false, "keep nothing on disk (ignores --data)")
 	configPath := fs.String("config", "", "Microsoft emulator Config.json with the hubs and consumer groups (default: hub eh1, 2 partitions, groups $Default and cg1)")
-	health := fs.String("health", "", "address for the HTTP health endpoint GET /health, e.g. 127.0.0.1:5300 (default: none)")
+	health := fs.String("health", "", "address for the HTTP health endpoint GET /health, e.g. 127.0.0.1:5300 (default: none); on a loopback address, or with --insecure, it also serves the faults admin API: GET, POST and DELETE /faults")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	faultsFile := fs.String("faults", "", "a JSON file of faults to inject at start: one fault object or an array, as POST /faults takes (see the README)")
+	insecure := fs.Bool("insecure", false, "allow listening on non-loopback addresses without TLS and authentication")
 	repair := fs.Bool("repair", false, "start even if a partition log is damaged: move the damaged segment files, and the older ones, to <partition>/damaged/ (nothing is deleted) and serve what follows them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -53,6 +55,13 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 		}
 		cfg.Namespace, cfg.Hubs = ns, hubs
 	}
+	var faults []emulator.Fault
+	if *faultsFile != "" {
+		var err error
+		if faults, err = loadFaults(*faultsFile); err != nil {
+			return err
+		}
+	}
 	srv, err := emulator.Start(ctx, cfg)
 	if ce := (*partlog.CorruptError)(nil); errors.As(err, &ce) {
 		return fmt.Errorf("%w\nnothing was changed; --repair moves the damaged segment and every older one to %s (nothing is deleted) and serves what follows",
@@ -62,6 +71,9 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 	defer srv.Close()
+	if err := injectStartFaults(srv, *faultsFile, faults, stdout); err != nil {
+		return err
+	}
 
 	var healthSrv *http.Server
 	if *health != "" {
@@ -74,6 +86,7 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintln(w, `{"status":"healthy"}`)
 		})
+		mountFaults(mux, srv, ln.Addr(), *insecure, stdout)
 		healthSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go healthSrv.Serve(ln)
 		fmt.Fprintf(stdout, "health:            http://%s/health\n", ln.Addr())
