@@ -77,7 +77,7 @@ func (s *session) attachConsumer(a *amqp.Attach) (link, error) {
 	}
 	stolen, e := p.register(cl)
 	if e != nil {
-		return nil, s.refuseAttached(a, e)
+		return nil, s.refuseAttached(a, e, uint64(p.hub.cfg.MaxEventSize))
 	}
 	for _, st := range stolen {
 		st.cl.steal(st.err)

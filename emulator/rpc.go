@@ -12,6 +12,10 @@ import (
 // $cbs or $management link.
 const requestCredit = 100
 
+// rpcMaxMessageSize is the largest request or response on a $cbs or
+// $management link, stated on both links' attach.
+const rpcMaxMessageSize = 1 << 20
+
 // maxPendingReplies bounds the responses a reply link holds while the
 // client gives it no credit; the client sets the pace of requests, so
 // without a bound it sets the emulator's memory too.
@@ -25,11 +29,11 @@ type requestLink struct {
 }
 
 func (s *session) attachRequests(a *amqp.Attach, node string) (link, error) {
-	l := &requestLink{inLink: inLink{s: s, handle: a.Handle, maxSize: 1 << 20, received: a.InitialDeliveryCount}, node: node, processed: a.InitialDeliveryCount}
+	l := &requestLink{inLink: inLink{s: s, handle: a.Handle, maxSize: rpcMaxMessageSize, received: a.InitialDeliveryCount}, node: node, processed: a.InitialDeliveryCount}
 	reply := &amqp.Attach{
 		Name: a.Name, Handle: a.Handle, Role: amqp.RoleReceiver,
 		SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode,
-		Source: a.Source, Target: a.Target, MaxMessageSize: 1 << 20,
+		Source: a.Source, Target: a.Target, MaxMessageSize: rpcMaxMessageSize,
 	}
 	s.c.wmu.Lock()
 	defer s.c.wmu.Unlock()
@@ -111,7 +115,7 @@ func (s *session) attachReply(a *amqp.Attach) (link, error) {
 	reply := &amqp.Attach{
 		Name: a.Name, Handle: a.Handle, Role: amqp.RoleSender,
 		SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode,
-		Source: a.Source, Target: a.Target,
+		Source: a.Source, Target: a.Target, MaxMessageSize: rpcMaxMessageSize,
 	}
 	s.addKick(a.Handle, r.sendPendingLocked)
 	return r, s.c.send(s.channel, reply)

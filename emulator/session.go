@@ -126,17 +126,22 @@ func (s *session) attachIncoming(a *amqp.Attach) (link, error) {
 
 // refuse answers an attach the emulator will not serve: an attach with no
 // source or target, then a closing detach with the error, which the clients
-// surface at once instead of retrying.
+// surface at once instead of retrying. The attach states the default
+// max-message-size: the link carries nothing, but the service always sends
+// one and positional readers expect it; the hub may be unknown here.
 func (s *session) refuse(a *amqp.Attach, e *amqp.Error) error {
-	return s.refuseWith(a, e, &amqp.Attach{Name: a.Name, Handle: a.Handle, Role: !a.Role, SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode})
+	return s.refuseWith(a, e, &amqp.Attach{Name: a.Name, Handle: a.Handle, Role: !a.Role, SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode,
+		MaxMessageSize: DefaultMaxEventSize})
 }
 
 // refuseAttached answers with a complete attach and then a closing detach:
 // an error after a successful attach is how the clients learn that a reader
 // with a higher owner level holds the partition (ownershiplost in Go,
 // ReceiverDisconnectedError in JavaScript), rather than a connection error.
-func (s *session) refuseAttached(a *amqp.Attach, e *amqp.Error) error {
-	return s.refuseWith(a, e, &amqp.Attach{Name: a.Name, Handle: a.Handle, Role: !a.Role, SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode, Source: a.Source, Target: a.Target})
+// maxSize is the hub's, as on the attach of a link that is served.
+func (s *session) refuseAttached(a *amqp.Attach, e *amqp.Error, maxSize uint64) error {
+	return s.refuseWith(a, e, &amqp.Attach{Name: a.Name, Handle: a.Handle, Role: !a.Role, SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode,
+		Source: a.Source, Target: a.Target, MaxMessageSize: maxSize})
 }
 
 func (s *session) refuseWith(a *amqp.Attach, e *amqp.Error, reply *amqp.Attach) error {

@@ -222,9 +222,22 @@ func trim(list []any) []any {
 	return list
 }
 
+// appendComposite writes a composite inside a performative (source, target,
+// delivery state) as short as the specification allows; pyamqp reads
+// source and target into records that default the missing fields.
 func appendComposite(b []byte, code uint64, list []any) ([]byte, error) {
 	b = AppendDescriptor(b, code)
 	return AppendList(b, trim(list))
+}
+
+// appendAllFields writes a performative, or an error, with every field its
+// definition has, nulls included, as the service does: AMQP lets trailing
+// nulls go, but some SDKs (Python's pyamqp) read these fields by position
+// (an error's info is error[2]) and fail on a shorter list. The decoder
+// still takes short lists from clients.
+func appendAllFields(b []byte, code uint64, list []any) ([]byte, error) {
+	b = AppendDescriptor(b, code)
+	return AppendList(b, list)
 }
 
 // descriptorCode maps symbolic descriptors of the types the emulator knows to

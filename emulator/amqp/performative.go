@@ -192,7 +192,7 @@ func (p *Open) AppendAMQP(b []byte) ([]byte, error) {
 	if p.IdleTimeout != 0 {
 		idle = p.IdleTimeout
 	}
-	return appendComposite(b, DescOpen, []any{
+	return appendAllFields(b, DescOpen, []any{
 		p.ContainerID, nilIfEmpty(p.Hostname), maxFrame, p.ChannelMax, idle,
 		nil, nil, symbolsValue(p.OfferedCapabilities), symbolsValue(p.DesiredCapabilities), mapOrNil(p.Properties),
 	})
@@ -203,14 +203,16 @@ func (p *Begin) AppendAMQP(b []byte) ([]byte, error) {
 	if p.RemoteChannel != nil {
 		remote = *p.RemoteChannel
 	}
-	return appendComposite(b, DescBegin, []any{
+	return appendAllFields(b, DescBegin, []any{
 		remote, p.NextOutgoingID, p.IncomingWindow, p.OutgoingWindow, p.HandleMax,
 		nil, nil, mapOrNil(p.Properties),
 	})
 }
 
+// AppendAMQP writes max-message-size even when it is 0 (no limit): the
+// service always sends it, and some SDKs read it by position.
 func (p *Attach) AppendAMQP(b []byte) ([]byte, error) {
-	var snd, rcv, src, tgt, maxSize any
+	var snd, rcv, src, tgt any
 	if p.SndSettleMode != nil {
 		snd = *p.SndSettleMode
 	}
@@ -223,15 +225,12 @@ func (p *Attach) AppendAMQP(b []byte) ([]byte, error) {
 	if p.Target != nil {
 		tgt = p.Target
 	}
-	if p.MaxMessageSize != 0 {
-		maxSize = p.MaxMessageSize
-	}
 	var initial any
 	if !p.Role { // a sender (role false) states its initial delivery count
 		initial = p.InitialDeliveryCount
 	}
-	return appendComposite(b, DescAttach, []any{
-		p.Name, p.Handle, p.Role, snd, rcv, src, tgt, nil, nil, initial, maxSize,
+	return appendAllFields(b, DescAttach, []any{
+		p.Name, p.Handle, p.Role, snd, rcv, src, tgt, nil, nil, initial, p.MaxMessageSize,
 		symbolsValue(p.OfferedCapabilities), symbolsValue(p.DesiredCapabilities), mapOrNil(p.Properties),
 	})
 }
@@ -251,7 +250,7 @@ func (t *Target) AppendAMQP(b []byte) ([]byte, error) {
 }
 
 func (p *Flow) AppendAMQP(b []byte) ([]byte, error) {
-	return appendComposite(b, DescFlow, []any{
+	return appendAllFields(b, DescFlow, []any{
 		optU32(p.NextIncomingID), p.IncomingWindow, p.NextOutgoingID, p.OutgoingWindow,
 		optU32(p.Handle), optU32(p.DeliveryCount), optU32(p.LinkCredit), optU32(p.Available),
 		boolOrNil(p.Drain), boolOrNil(p.Echo), mapOrNil(p.Properties),
@@ -269,7 +268,7 @@ func (p *Transfer) AppendAMQP(b []byte) ([]byte, error) {
 	if p.RcvSettleMode != nil {
 		rcv = *p.RcvSettleMode
 	}
-	b, err := appendComposite(b, DescTransfer, []any{
+	b, err := appendAllFields(b, DescTransfer, []any{
 		p.Handle, optU32(p.DeliveryID), tag, optU32(p.MessageFormat), boolOrNil(p.Settled), boolOrNil(p.More),
 		rcv, state, boolOrNil(p.Resume), boolOrNil(p.Aborted), boolOrNil(p.Batchable),
 	})
@@ -280,25 +279,25 @@ func (p *Transfer) AppendAMQP(b []byte) ([]byte, error) {
 }
 
 func (p *Disposition) AppendAMQP(b []byte) ([]byte, error) {
-	return appendComposite(b, DescDisposition, []any{
+	return appendAllFields(b, DescDisposition, []any{
 		p.Role, p.First, optU32(p.Last), boolOrNil(p.Settled), p.State, boolOrNil(p.Batchable),
 	})
 }
 
 func (p *Detach) AppendAMQP(b []byte) ([]byte, error) {
-	return appendComposite(b, DescDetach, []any{p.Handle, boolOrNil(p.Closed), errorOrNil(p.Error)})
+	return appendAllFields(b, DescDetach, []any{p.Handle, boolOrNil(p.Closed), errorOrNil(p.Error)})
 }
 
 func (p *End) AppendAMQP(b []byte) ([]byte, error) {
-	return appendComposite(b, DescEnd, []any{errorOrNil(p.Error)})
+	return appendAllFields(b, DescEnd, []any{errorOrNil(p.Error)})
 }
 
 func (p *Close) AppendAMQP(b []byte) ([]byte, error) {
-	return appendComposite(b, DescClose, []any{errorOrNil(p.Error)})
+	return appendAllFields(b, DescClose, []any{errorOrNil(p.Error)})
 }
 
 func (e *Error) AppendAMQP(b []byte) ([]byte, error) {
-	return appendComposite(b, DescError, []any{e.Condition, nilIfEmpty(e.Description), mapOrNil(e.Info)})
+	return appendAllFields(b, DescError, []any{e.Condition, nilIfEmpty(e.Description), mapOrNil(e.Info)})
 }
 
 func (*Accepted) AppendAMQP(b []byte) ([]byte, error) {

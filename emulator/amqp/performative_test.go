@@ -441,7 +441,7 @@ func TestSASL(t *testing.T) {
 	if out[5] != FrameSASL {
 		t.Errorf("frame type %d", out[5])
 	}
-	if got := mustDecode(t, out[8:]); !reflect.DeepEqual(got, Described{uint64(DescSASLOutcome), []any{SASLAuth}}) {
+	if got := mustDecode(t, out[8:]); !reflect.DeepEqual(got, Described{uint64(DescSASLOutcome), []any{SASLAuth, nil}}) {
 		t.Errorf("sasl-outcome decodes as %#v", got)
 	}
 }

@@ -19,7 +19,7 @@ const (
 type SASLMechanisms struct{ Mechanisms []Symbol }
 
 func (m *SASLMechanisms) AppendAMQP(b []byte) ([]byte, error) {
-	return appendComposite(b, DescSASLMechanisms, []any{m.Mechanisms})
+	return appendAllFields(b, DescSASLMechanisms, []any{m.Mechanisms})
 }
 
 type SASLInit struct {
@@ -33,7 +33,9 @@ type SASLOutcome struct {
 }
 
 func (o *SASLOutcome) AppendAMQP(b []byte) ([]byte, error) {
-	return appendComposite(b, DescSASLOutcome, []any{o.Code})
+	// The second field, additional-data, is written as null: the service
+	// writes both fields.
+	return appendAllFields(b, DescSASLOutcome, []any{o.Code, nil})
 }
 
 // DecodeSASLInit decodes the body of a SASL frame that must be a sasl-init.
