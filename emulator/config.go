@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,22 @@ const (
 type Config struct {
 	// Listen is the TCP address for AMQP; "" means 127.0.0.1:0 (a free port).
 	Listen string
+	// TLS, when set, serves AMQP over TLS on TLSListen, and WebSockets over
+	// TLS, with its certificates; nil serves no TLS. SelfSignedTLS makes a
+	// CA and a certificate signed by it.
+	TLS *tls.Config
+	// TLSListen is the TCP address for AMQP over TLS (amqps); "" means
+	// 127.0.0.1:0. Only with TLS.
+	TLSListen string
+	// WebSocketListen, when set, serves AMQP over WebSockets on this TCP
+	// address (path /$servicebus/websocket, subprotocol AMQPWSB10): over TLS
+	// (wss) when TLS is set, plain (ws) otherwise.
+	WebSocketListen string
+	// WebSocketOrigins are the Origin host patterns (path.Match syntax,
+	// such as "localhost:*") of web pages allowed to connect over
+	// WebSockets, besides the emulator's own host; clients outside browsers
+	// send no Origin and are always allowed.
+	WebSocketOrigins []string
 	// DataDir holds the partition logs; "" keeps everything in memory.
 	DataDir string
 	// Repair starts even when a partition log is damaged beyond a torn
@@ -93,6 +110,9 @@ func (c *Config) Validate() error {
 	}
 	if cfg.WriteTimeout < 0 {
 		return fmt.Errorf("emulator config: write timeout %s is negative", cfg.WriteTimeout)
+	}
+	if err := validateTransport(&cfg); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, h := range cfg.Hubs {

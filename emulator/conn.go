@@ -149,6 +149,7 @@ func (c *conn) handshake() error {
 		}
 	}
 	if h != amqp.HeaderAMQP {
+		c.hintTLS(h)
 		// The specification's answer to an unsupported header: send the one
 		// we speak, then close.
 		c.nc.Write(amqp.HeaderSASL[:])

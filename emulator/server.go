@@ -6,7 +6,9 @@
 // handshake, frame loop, writes), session.go (sessions and flow control),
 // producer.go / consumer.go (event links), rpc.go ($cbs and $management),
 // hub.go (hubs, partitions, owner levels), filter.go (start positions),
-// faults.go and faults_http.go (faults on demand).
+// faults.go and faults_http.go (faults on demand), transport.go /
+// websocket.go / selfsigned.go (AMQP over TLS and over WebSockets beside
+// plain TCP, and the certificates for TLS).
 //
 // Locks: conn.wmu guards everything a connection writes (the socket,
 // session and link outgoing state); nothing takes another lock while
@@ -36,6 +38,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	ln      net.Listener
+	tr      transports      // TLS and WebSocket listeners (transport.go)
 	hubs    map[string]*hub // by lower-case name
 	hubList []*hub
 
@@ -94,8 +97,13 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, fmt.Errorf("emulator: listen on %s: %w", c.Listen, err)
 	}
 	s.ln = ln
+	if err := s.startTransports(ctx); err != nil {
+		ln.Close()
+		s.closeHubs()
+		return nil, err
+	}
 	s.wg.Add(2)
-	go s.acceptLoop()
+	go s.acceptLoop(ln)
 	go s.retentionLoop()
 	s.log.Info("emulator listening", "addr", s.Addr(), "namespace", c.Namespace, "hubs", len(s.hubList), "data", dataDesc(c.DataDir))
 	return s, nil
@@ -162,6 +170,10 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		err := s.ln.Close()
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
+		err = errors.Join(err, s.closeTransports())
 		s.mu.Lock()
 		s.closing = true
 		conns := make([]*conn, 0, len(s.conns))
@@ -177,9 +189,6 @@ func (s *Server) Close() error {
 		}
 		shutdowns.Wait()
 		s.wg.Wait()
-		if errors.Is(err, net.ErrClosed) {
-			err = nil
-		}
 		s.closeErr = errors.Join(err, s.closeHubs())
 	})
 	return s.closeErr
@@ -193,10 +202,10 @@ func (s *Server) closeHubs() error {
 	return errors.Join(errs...)
 }
 
-func (s *Server) acceptLoop() {
+func (s *Server) acceptLoop(ln net.Listener) {
 	defer s.wg.Done()
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			select {
 			case <-s.stop:
@@ -211,24 +220,11 @@ func (s *Server) acceptLoop() {
 			time.Sleep(50 * time.Millisecond) // a full fd table would otherwise spin
 			continue
 		}
-		c := newConn(s, nc)
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			nc.Close()
+		c, ok := s.register(nc)
+		if !ok {
 			return
 		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		s.stats.connections.Add(1)
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		}()
+		go s.run(c)
 	}
 }
 

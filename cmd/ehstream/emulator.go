@@ -27,6 +27,7 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 	faultsFile := fs.String("faults", "", "a JSON file of faults to inject at start: one fault object or an array, as POST /faults takes (see the README)")
 	insecure := fs.Bool("insecure", false, "allow listening on non-loopback addresses without TLS and authentication")
 	repair := fs.Bool("repair", false, "start even if a partition log is damaged: move the damaged segment files, and the older ones, to <partition>/damaged/ (nothing is deleted) and serve what follows them")
+	transport := addTransportFlags(fs) // TLS and WebSockets: emulator_tls.go
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -47,6 +48,10 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 			return usageError{errors.New("--data is empty; give a directory or --in-memory")}
 		}
 		cfg.DataDir = *data
+	}
+	tlsInfo, err := transport.configure(cfg)
+	if err != nil {
+		return err
 	}
 	if *configPath != "" {
 		ns, hubs, err := emulator.LoadConfigFile(*configPath)
@@ -94,6 +99,7 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 
 	fmt.Fprintf(stdout, "ehstream emulator listening on %s (%s)\n", srv.Addr(), storageDesc(cfg.DataDir))
 	fmt.Fprintf(stdout, "connection string: %s\n", srv.ConnectionString(""))
+	tlsInfo.print(stdout, srv)
 	for _, h := range srv.Hubs() {
 		retention := "forever"
 		if h.Retention > 0 {

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ehstream/ehstream/emulator"
+)
+
+// transportFlags are the emulator's flags for AMQP over TLS and over
+// WebSockets.
+type transportFlags struct {
+	tlsListen, tlsCert, tlsKey, caOut, wsListen *string
+	selfSigned                                  *bool
+	names, origins                              []string
+}
+
+// defaultTLSListen is --tls-listen once TLS is configured: the port
+// clients dial for amqps when the endpoint names none.
+const defaultTLSListen = "127.0.0.1:5671"
+
+// selfSignedDir is where --tls-self-signed keeps its CA under --data. A
+// hidden name, out of the way of hubs' directories.
+const selfSignedDir = ".tls"
+
+func addTransportFlags(fs *flag.FlagSet) *transportFlags {
+	f := &transportFlags{
+		tlsListen:  fs.String("tls-listen", "", "address for AMQP over TLS (amqps), host:port (default "+defaultTLSListen+" once TLS is configured)"),
+		tlsCert:    fs.String("tls-cert", "", "PEM file with the TLS server certificate (and any intermediate ones); needs --tls-key"),
+		tlsKey:     fs.String("tls-key", "", "PEM file with the private key of --tls-cert"),
+		selfSigned: fs.Bool("tls-self-signed", false, "serve TLS with a certificate from a CA the emulator makes once and keeps in <data>/"+selfSignedDir+" (in memory with --in-memory); clients trust the CA (--tls-ca-out)"),
+		caOut:      fs.String("tls-ca-out", "", "write the --tls-self-signed CA certificate (PEM) to this file, for clients to trust"),
+		wsListen:   fs.String("ws-listen", "", "address for AMQP over WebSockets, host:port (path /$servicebus/websocket; over TLS when TLS is configured) (default: none)"),
+	}
+	fs.Func("tls-name", "a host name or IP address the --tls-self-signed certificate is also for, besides localhost, 127.0.0.1 and ::1 (repeatable)", func(s string) error {
+		f.names = append(f.names, s)
+		return nil
+	})
+	fs.Func("ws-origin", "an Origin host pattern (path.Match syntax, e.g. localhost:*) of web pages allowed to connect over WebSockets, besides the emulator's own (repeatable)", func(s string) error {
+		f.origins = append(f.origins, s)
+		return nil
+	})
+	return f
+}
+
+// transportInfo is what the emulator prints about TLS once it runs.
+type transportInfo struct {
+	caFile string // the CA certificate clients trust; "" if none is on disk
+	caNote string
+	cert   string // --tls-cert
+}
+
+// configure checks the flags and sets cfg's TLS and WebSocket fields; with
+// --tls-self-signed it makes or reuses the CA (under cfg.DataDir, or in
+// memory without one).
+func (f *transportFlags) configure(cfg *emulator.Config) (*transportInfo, error) {
+	useTLS := *f.selfSigned || *f.tlsCert != "" || *f.tlsKey != ""
+	switch {
+	case *f.tlsCert != "" && *f.tlsKey == "":
+		return nil, usageError{errors.New("--tls-cert needs --tls-key, the certificate's private key")}
+	case *f.tlsKey != "" && *f.tlsCert == "":
+		return nil, usageError{errors.New("--tls-key needs --tls-cert, the certificate")}
+	case *f.selfSigned && *f.tlsCert != "":
+		return nil, usageError{errors.New("--tls-cert and --tls-self-signed: give one of them")}
+	case len(f.names) > 0 && !*f.selfSigned:
+		return nil, usageError{errors.New("--tls-name names hosts of the --tls-self-signed certificate: it needs --tls-self-signed")}
+	case *f.caOut != "" && !*f.selfSigned:
+		return nil, usageError{errors.New("--tls-ca-out writes the --tls-self-signed CA: it needs --tls-self-signed (with --tls-cert, clients trust your certificate's CA)")}
+	case *f.tlsListen != "" && !useTLS:
+		return nil, usageError{errors.New("--tls-listen needs a certificate: --tls-self-signed, or --tls-cert and --tls-key")}
+	case len(f.origins) > 0 && *f.wsListen == "":
+		return nil, usageError{errors.New("--ws-origin needs --ws-listen")}
+	}
+	for _, a := range []struct{ flag, addr string }{{"--tls-listen", *f.tlsListen}, {"--ws-listen", *f.wsListen}} {
+		if a.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return nil, usageError{fmt.Errorf("%s %q: %v", a.flag, a.addr, err)}
+		}
+	}
+	cfg.WebSocketListen, cfg.WebSocketOrigins = *f.wsListen, f.origins
+	if !useTLS {
+		return &transportInfo{}, nil
+	}
+	cfg.TLSListen = *f.tlsListen
+	if cfg.TLSListen == "" {
+		cfg.TLSListen = defaultTLSListen
+	}
+	if *f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*f.tlsCert, *f.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert %s with --tls-key %s: %w", *f.tlsCert, *f.tlsKey, err)
+		}
+		if leaf := cert.Leaf; leaf != nil && time.Now().After(leaf.NotAfter) {
+			cfg.Logger.Warn("the TLS certificate has expired: clients will refuse it", "file", *f.tlsCert, "not_after", leaf.NotAfter)
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		return &transportInfo{cert: *f.tlsCert}, nil
+	}
+
+	// The certificate is also for the hosts the TLS listeners are given,
+	// so that clients can name them.
+	names := f.names
+	for _, addr := range []string{cfg.TLSListen, cfg.WebSocketListen} {
+		if host, _, _ := net.SplitHostPort(addr); listenHostNeedsName(host) {
+			names = append(names, host)
+		}
+	}
+	dir := ""
+	if cfg.DataDir != "" {
+		dir = filepath.Join(cfg.DataDir, selfSignedDir)
+	}
+	ss, err := emulator.SelfSignedTLS(dir, names)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-self-signed: %w", err)
+	}
+	cfg.TLS = ss.ServerConfig()
+	info := &transportInfo{caFile: ss.CAFile()}
+	switch {
+	case dir == "":
+		info.caNote = "new, in memory: --tls-ca-out writes it"
+	case ss.NewCA:
+		info.caNote = "new: clients must trust this one"
+	default:
+		info.caNote = "kept from an earlier start"
+	}
+	if *f.caOut != "" {
+		if err := ss.WriteCAFile(*f.caOut); err != nil {
+			return nil, fmt.Errorf("--tls-ca-out %s: %w", *f.caOut, err)
+		}
+		info.caFile = *f.caOut
+	}
+	if abs, err := filepath.Abs(info.caFile); err == nil && info.caFile != "" {
+		info.caFile = abs
+	}
+	if ss.NewServerCert && !ss.NewCA {
+		cfg.Logger.Info("issued a new server certificate from the CA", "names", strings.Join(ss.Names, ","))
+	}
+	return info, nil
+}
+
+// listenHostNeedsName: a host a listener is given that clients may use,
+// and that the certificate does not name anyway.
+func listenHostNeedsName(host string) bool {
+	if host == "" || strings.EqualFold(host, "localhost") {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !(ip.IsLoopback() || ip.IsUnspecified())
+}
+
+// print says where TLS and WebSockets are served and how to trust them.
+func (t *transportInfo) print(w io.Writer, srv *emulator.Server) {
+	if a := srv.TLSAddr(); a != "" {
+		fmt.Fprintf(w, "TLS (amqps):       %s\n", a)
+		switch {
+		case t.cert != "":
+			fmt.Fprintf(w, "TLS certificate:   %s\n", t.cert)
+		case t.caFile != "":
+			fmt.Fprintf(w, "CA certificate:    %s (%s)\n", t.caFile, t.caNote)
+		default:
+			fmt.Fprintf(w, "CA certificate:    in memory only; --tls-ca-out FILE writes it for clients\n")
+		}
+		fmt.Fprintf(w, "connection string (TLS): %s\n", srv.TLSConnectionString(""))
+	}
+	if u := srv.WebSocketURL(); u != "" {
+		fmt.Fprintf(w, "WebSockets:        %s\n", u)
+	}
+}
