@@ -100,7 +100,7 @@ func sqlStores(t testing.TB, db *sql.DB, job string) (*offsets.Store, *ownership
 // dbClock is the database's time now, the clock SQLStore claims by.
 func dbClock(t testing.TB, db *sql.DB, dialect offsets.Dialect) time.Time {
 	t.Helper()
-	query := `SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER)`
+	query := `SELECT CAST(round((julianday('now') - 2440587.5) * 86400000) AS INTEGER)`
 	if dialect == offsets.PostgreSQL {
 		query = `SELECT floor(extract(epoch from clock_timestamp()) * 1000)::bigint`
 	}

@@ -39,8 +39,9 @@ type Options struct {
 //	blob:CONNECTION-STRING/CONTAINER      the SDK's BlobStore (NewBlobStore)
 //
 // A SQL store's checkpoints are job's positions (offsets.Job.Name): job
-// must not be empty. A blob store keeps the SDK's own checkpoints and
-// ignores job. The container of a blob spec is what follows its last '/',
+// must not be empty, except in a ReadOnly store, opened to show ownership,
+// which then has no checkpoints. A blob store keeps the SDK's own
+// checkpoints and ignores job. The container of a blob spec is what follows its last '/',
 // e.g. (the key shortened)
 //
 //	blob:DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8...==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;/ehstream
@@ -77,7 +78,7 @@ func Open(ctx context.Context, spec, job string, opts *Options) (azeventhubs.Che
 
 // openSQL opens a SQLStore in the database spec names.
 func openSQL(ctx context.Context, spec, job string, opts *Options) (azeventhubs.CheckpointStore, io.Closer, error) {
-	if strings.TrimSpace(job) == "" {
+	if strings.TrimSpace(job) == "" && !opts.ReadOnly {
 		return nil, nil, fmt.Errorf("ownership: store %s: a SQL store's checkpoints are the positions of a job: name the job", Redact(spec))
 	}
 	desc := Redact(spec)
@@ -141,7 +142,7 @@ func openSQL(ctx context.Context, spec, job string, opts *Options) (azeventhubs.
 	if err != nil {
 		return fail(fmt.Errorf("ownership: %s: %w", desc, scrub(err, specSecrets(spec))))
 	}
-	store, err := NewSQLStore(ctx, positions, job, &SQLOptions{Table: ownershipTable})
+	store, err := newSQLStore(ctx, positions, job, &SQLOptions{Table: ownershipTable})
 	if err != nil {
 		return fail(fmt.Errorf("ownership: %s: %w", desc, scrub(err, specSecrets(spec))))
 	}

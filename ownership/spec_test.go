@@ -55,6 +55,18 @@ func TestOpenSQLite(t *testing.T) {
 	if err != nil || len(os) != 1 {
 		t.Fatalf("read-only list: %v %v", os, err)
 	}
+	// Read-only without a job: ownership, and no checkpoints.
+	store, closer2, err := ownership.Open(testCtx(t, 30*time.Second), "sqlite:"+path, "", &ownership.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer2.Close()
+	if os, err := store.ListOwnership(testCtx(t, 30*time.Second), testNamespace, testHub, testGroup, nil); err != nil || len(os) != 1 {
+		t.Fatalf("read-only list without a job: %v %v", os, err)
+	}
+	if _, err := store.ListCheckpoints(testCtx(t, 30*time.Second), testNamespace, testHub, testGroup, nil); err == nil || !strings.Contains(err.Error(), "without a job") {
+		t.Fatalf("checkpoints of a store without a job: %v", err)
+	}
 	if _, _, err := ownership.Open(testCtx(t, 30*time.Second), "sqlite:"+path, "", nil); err == nil || !strings.Contains(err.Error(), "name the job") {
 		t.Fatalf("a SQL store without a job: %v", err)
 	}

@@ -59,12 +59,22 @@ var _ azeventhubs.CheckpointStore = (*SQLStore)(nil)
 // groups' ownership in positions' database, creating the ownership table
 // if needed. job is the offsets.Job's Name whose positions the checkpoints
 // are.
+//
+// Open a SQLite database with a busy timeout (Open does), so that racing
+// claims wait for each other: a claim that fails on a locked database is
+// an error, which stops a Processor, not a lost claim.
 func NewSQLStore(ctx context.Context, positions *offsets.Store, job string, opts *SQLOptions) (*SQLStore, error) {
-	if opts == nil {
-		opts = &SQLOptions{}
-	}
 	if strings.TrimSpace(job) == "" {
 		return nil, errors.New("ownership: the job's name is empty: checkpoints are the positions of a job")
+	}
+	return newSQLStore(ctx, positions, job, opts)
+}
+
+// newSQLStore is NewSQLStore, allowing no job for a store that only shows
+// ownership (Open with ReadOnly).
+func newSQLStore(ctx context.Context, positions *offsets.Store, job string, opts *SQLOptions) (*SQLStore, error) {
+	if opts == nil {
+		opts = &SQLOptions{}
 	}
 	s := &SQLStore{positions: positions, db: positions.DB(), dialect: positions.Dialect(), table: opts.Table, job: job}
 	if s.table == "" {
@@ -80,7 +90,9 @@ func NewSQLStore(ctx context.Context, positions *offsets.Store, job string, opts
 	case offsets.PostgreSQL:
 		s.clock = `floor(extract(epoch from clock_timestamp()) * 1000)::bigint`
 	case offsets.SQLite:
-		s.clock = `CAST(unixepoch('subsec') * 1000 AS INTEGER)`
+		// julianday is kept in whole milliseconds; unixepoch('subsec')
+		// would need SQLite 3.42, RETURNING needs only 3.35.
+		s.clock = `CAST(round((julianday('now') - 2440587.5) * 86400000) AS INTEGER)`
 	default:
 		return nil, fmt.Errorf("ownership: dialect %q: want %q or %q", s.dialect, offsets.SQLite, offsets.PostgreSQL)
 	}
@@ -210,6 +222,14 @@ func (s *SQLStore) ListOwnership(ctx context.Context, fullyQualifiedNamespace, e
 	return out, nil
 }
 
+// hasJob refuses checkpoints to a store opened without a job.
+func (s *SQLStore) hasJob() error {
+	if s.job == "" {
+		return errors.New("ownership: the store was opened without a job (read-only, to show ownership): it has no checkpoints")
+	}
+	return nil
+}
+
 // jobOf is the store's job reading the hub and group the SDK names.
 func (s *SQLStore) jobOf(fullyQualifiedNamespace, eventHubName, consumerGroup string) offsets.Job {
 	return offsets.Job{Name: s.job, Namespace: Namespace(fullyQualifiedNamespace), EventHub: eventHubName, ConsumerGroup: consumerGroup}
@@ -224,6 +244,9 @@ func (s *SQLStore) jobOf(fullyQualifiedNamespace, eventHubName, consumerGroup st
 // StartPositions (give Earliest to start where the job would).
 func (s *SQLStore) ListCheckpoints(ctx context.Context, fullyQualifiedNamespace, eventHubName, consumerGroup string, _ *azeventhubs.ListCheckpointsOptions) ([]azeventhubs.Checkpoint, error) {
 	if err := checkNames("listing checkpoints", fullyQualifiedNamespace, eventHubName, consumerGroup); err != nil {
+		return nil, err
+	}
+	if err := s.hasJob(); err != nil {
 		return nil, err
 	}
 	ps, err := s.positions.Positions(ctx, s.jobOf(fullyQualifiedNamespace, eventHubName, consumerGroup))
@@ -250,6 +273,9 @@ func (s *SQLStore) ListCheckpoints(ctx context.Context, fullyQualifiedNamespace,
 func (s *SQLStore) SetCheckpoint(ctx context.Context, checkpoint azeventhubs.Checkpoint, _ *azeventhubs.SetCheckpointOptions) error {
 	c := checkpoint
 	if err := checkNames("setting a checkpoint", c.FullyQualifiedNamespace, c.EventHubName, c.ConsumerGroup); err != nil {
+		return err
+	}
+	if err := s.hasJob(); err != nil {
 		return err
 	}
 	if c.SequenceNumber == nil {
