@@ -69,12 +69,18 @@ func Open(ctx context.Context, spec, job string, opts *Options) (azeventhubs.Che
 		if err != nil {
 			return nil, nil, err
 		}
-		return store, io.NopCloser(nil), nil
+		return store, nothingToClose{}, nil
 	case strings.HasPrefix(spec, "sqlite:"), strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
 		return openSQL(ctx, spec, job, opts)
 	}
 	return nil, nil, fmt.Errorf("ownership: store %s: want a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER", Redact(spec))
 }
+
+// nothingToClose is the closer of a blob store: its HTTP client holds
+// nothing that needs closing.
+type nothingToClose struct{}
+
+func (nothingToClose) Close() error { return nil }
 
 // openSQL opens a SQLStore in the database spec names.
 func openSQL(ctx context.Context, spec, job string, opts *Options) (azeventhubs.CheckpointStore, io.Closer, error) {

@@ -36,6 +36,10 @@ type SQLOptions struct {
 // the store was made for: ListCheckpoints and SetCheckpoint read and write
 // that job's positions.
 //
+// A record's ETag is a random UUID, new at every claim, so an ETag seen
+// once never matches again, even if the row is deleted and claimed anew;
+// LastModifiedTime is the database's clock at the claim, in milliseconds.
+//
 // Names are mapped as package offsets keeps them: the SDK's
 // FullyQualifiedNamespace ("ns.servicebus.windows.net", or "localhost:5672"
 // for an emulator) becomes its host without the port, in lower case (see
