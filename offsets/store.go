@@ -168,6 +168,10 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // Table is the table holding the positions.
 func (s *Store) Table() string { return s.table }
 
+// DB is the database the store was opened on, for packages that keep
+// tables of their own beside the positions (package ownership).
+func (s *Store) DB() *sql.DB { return s.db }
+
 // q writes query's ? placeholders as the store's dialect wants them.
 func (s *Store) q(query string) string { return s.dialect.Rebind(query) }
 

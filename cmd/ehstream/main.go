@@ -33,7 +33,7 @@ var commands = []command{
 	{"send", "send stdin's lines (or JSON objects) as events", runSend},
 	{"read", "read offset ranges of sequence numbers as JSON lines", runRead},
 	{"stream", "write a hub to a SQL table exactly once (the main job)", runStream},
-	{"offsets", "show a job's stored positions and its lag", runOffsets},
+	{"offsets", "show a job's stored positions, its lag and who owns its partitions", runOffsets},
 }
 
 func main() {

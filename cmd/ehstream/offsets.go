@@ -4,18 +4,22 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
+	"github.com/ehstream/ehstream/ownership"
 )
 
 // runOffsets prints the stored positions of the jobs in a sink and, given
-// a connection string, how far each partition is behind the hub.
+// a connection string, how far each partition is behind the hub; given an
+// ownership store, who owns each partition.
 func runOffsets(ctx context.Context, args []string, std stdio) error {
 	fs := newFlagSet("offsets", std.err)
 	// No consumer group for the hub: its bounds are the same for every group.
@@ -25,6 +29,8 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 	group := fs.String("consumer-group", "", "only this consumer group (default: every group)")
 	lagGroup := fs.String("lag-consumer-group", "", "the consumer group to read each job's oldest unread event with, without an owner level "+
 		"(default: the job's own; a running job holds its own group's partitions, so name another to see its time lag while it runs)")
+	ownSpec := fs.String("ownership", "", "an ownership store, to show which replica owns each partition and how long ago it claimed it: "+
+		"a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER (for an emulator's blob records, give --connection-string too: they name its port)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -86,11 +92,30 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 		}
 	}
 
+	// With an ownership store, who owns each listed partition.
+	var owners map[ownerKey]azeventhubs.Ownership
+	if *ownSpec != "" {
+		var endpoint string // the SDK's namespace: the host and port
+		if withHub {
+			conf, _ := hf.conf()
+			cs, _ := conf.ConnectionString()
+			if u, err := url.Parse(cs.Endpoint); err == nil {
+				endpoint = u.Host
+			}
+		}
+		if owners, err = partitionOwners(ctx, *ownSpec, ps, endpoint); err != nil {
+			return err
+		}
+	}
+
 	now := time.Now()
 	tw := tabwriter.NewWriter(std.out, 0, 0, 2, ' ', 0)
 	header := "JOB\tNAMESPACE\tHUB\tCONSUMER GROUP\tTABLE\tPARTITION\tNEXT\tUPDATED"
 	if withHub {
 		header += "\tHUB END\tLAG\tOLDEST UNREAD"
+	}
+	if owners != nil {
+		header += "\tOWNER\tCLAIMED"
 	}
 	fmt.Fprintln(tw, header)
 	for _, p := range ps {
@@ -107,6 +132,17 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 				fmt.Fprint(tw, "\t-\t-\t-")
 			}
 		}
+		if owners != nil {
+			o, ok := owners[ownerKeyOf(p)]
+			switch {
+			case !ok:
+				fmt.Fprint(tw, "\t-\t-") // never claimed
+			case o.OwnerID == "":
+				fmt.Fprintf(tw, "\t(none)\t%s ago", since(o.LastModifiedTime, now)) // relinquished
+			default:
+				fmt.Fprintf(tw, "\t%s\t%s ago", o.OwnerID, since(o.LastModifiedTime, now))
+			}
+		}
 		fmt.Fprintln(tw)
 	}
 	if err := tw.Flush(); err != nil {
@@ -116,6 +152,61 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 		fmt.Fprintf(std.err, "ehstream offsets: no stored position is of hub %s in namespace %s, so no lag is shown\n", hub, namespace)
 	}
 	return nil
+}
+
+// ownerKey is a partition of a consumer group, in the names the
+// positions keep (lower case, the host without a port).
+type ownerKey struct{ namespace, hub, group, partition string }
+
+func ownerKeyOf(p offsets.Position) ownerKey {
+	return ownerKey{p.Job.Namespace, p.Job.EventHub, p.Job.ConsumerGroup, p.Partition}
+}
+
+// partitionOwners reads, from the ownership store spec, the ownership
+// records of every consumer group the positions ps are of. endpoint, the
+// host and port of a connection string, is the namespace to ask about for
+// positions of its host: the SQL stores keep the host alone, as positions
+// do, but the SDK's blob store names blobs by host and port.
+func partitionOwners(ctx context.Context, spec string, ps []offsets.Position, endpoint string) (map[ownerKey]azeventhubs.Ownership, error) {
+	store, closer, err := ownership.Open(ctx, spec, "", &ownership.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	owners := map[ownerKey]azeventhubs.Ownership{}
+	asked := map[ownerKey]bool{}
+	for _, p := range ps {
+		group := ownerKeyOf(p)
+		group.partition = ""
+		if asked[group] {
+			continue
+		}
+		asked[group] = true
+		namespace := p.Job.Namespace
+		if endpoint != "" && ownership.Namespace(endpoint) == namespace {
+			namespace = endpoint
+		}
+		records, err := store.ListOwnership(ctx, namespace, p.Job.EventHub, p.Job.ConsumerGroup, nil)
+		if err != nil {
+			return nil, fmt.Errorf("ownership store %s: %v", ownership.Redact(spec), err)
+		}
+		for _, o := range records {
+			k := group
+			k.partition = o.PartitionID
+			owners[k] = o
+		}
+	}
+	return owners, nil
+}
+
+// since is how long ago t was, to the second (to the millisecond under a
+// second); a time ahead of now (another machine's clock) counts as 0.
+func since(t, now time.Time) string {
+	d := max(now.Sub(t), 0)
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 // lagKey is a stored position's job and partition.

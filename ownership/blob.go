@@ -1,0 +1,168 @@
+package ownership
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2/checkpoints"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+)
+
+// BlobOptions holds NewBlobStore's optional settings; nil means defaults.
+type BlobOptions struct {
+	// ReadOnly leaves a missing container missing: NewBlobStore then fails.
+	// Otherwise it creates the container.
+	ReadOnly bool
+	// Client configures the container client (retries, transport); nil
+	// means azblob's defaults.
+	Client *container.ClientOptions
+}
+
+// NewBlobStore is the official SDK's checkpoints.BlobStore on the
+// container containerName of the storage account connectionString names
+// (AccountName and AccountKey, or a SharedAccessSignature; BlobEndpoint
+// for Azurite), creating the container if it does not exist.
+//
+// It is the SDK's store, unchanged, so stock Processors of any language
+// share it: blob names hold the namespace as the SDK gives it (with the
+// port, for an emulator), and hub and consumer group names as spelled. Its
+// checkpoints are its own, not ehstream's positions, and the SDK's
+// ListCheckpoints fails on a checkpoint written without an Offset: a
+// replica that checkpoints there sets both the sequence number and the
+// offset of the last event it processed.
+func NewBlobStore(ctx context.Context, connectionString, containerName string, opts *BlobOptions) (*checkpoints.BlobStore, error) {
+	if opts == nil {
+		opts = &BlobOptions{}
+	}
+	secrets := connStrSecrets(connectionString)
+	if err := validContainer(containerName, secrets); err != nil {
+		return nil, err
+	}
+	if err := checkAccountKey(connectionString); err != nil {
+		return nil, err
+	}
+	cc, err := container.NewClientFromConnectionString(connectionString, containerName, opts.Client)
+	if err != nil {
+		return nil, fmt.Errorf("ownership: blob storage connection string %s: %w", redactConnStr(connectionString), scrub(err, secrets))
+	}
+	if opts.ReadOnly {
+		if _, err := cc.GetProperties(ctx, nil); err != nil {
+			if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+				return nil, fmt.Errorf("ownership: blob container %q does not exist in %s: no processor has claimed there", containerName, redactConnStr(connectionString))
+			}
+			return nil, fmt.Errorf("ownership: blob container %q in %s: %w", containerName, redactConnStr(connectionString), scrub(err, secrets))
+		}
+	} else if _, err := cc.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return nil, fmt.Errorf("ownership: creating blob container %q in %s: %w", containerName, redactConnStr(connectionString), scrub(err, secrets))
+	}
+	return checkpoints.NewBlobStore(cc, nil)
+}
+
+// containerName is what Azure Storage takes: 3 to 63 lower-case letters,
+// digits and hyphens, starting and ending with a letter or digit, no two
+// hyphens in a row.
+var containerName = regexp.MustCompile(`^[a-z0-9](?:-?[a-z0-9])+$`)
+
+// validContainer refuses a name Azure Storage would. The name is shown
+// unless it is part of one of secrets: the end of an account key cut at
+// one of its '/', in a spec whose container was left out.
+func validContainer(name string, secrets []string) error {
+	if len(name) >= 3 && len(name) <= 63 && containerName.MatchString(name) {
+		return nil
+	}
+	if name == "" {
+		return errors.New("ownership: blob: no container: want blob:CONNECTION-STRING/CONTAINER, the container after the last '/'")
+	}
+	for _, s := range secrets {
+		if strings.Contains(s, name) || strings.Contains(name, s) {
+			return errors.New("ownership: blob: the last '/' is inside the connection string's account key or signature: " +
+				"want blob:CONNECTION-STRING/CONTAINER, the container after the last '/'")
+		}
+	}
+	return fmt.Errorf("ownership: blob container name %q: want 3 to 63 lower-case letters, digits and single hyphens, "+
+		"starting and ending with a letter or digit, after the connection string's last '/'", name)
+}
+
+// secretKeys are the connection string keys whose values are never shown.
+var secretKeys = []string{"AccountKey", "SharedAccessSignature", "SharedAccessKey"}
+
+func isSecretKey(k string) bool {
+	for _, s := range secretKeys {
+		if strings.EqualFold(strings.TrimSpace(k), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// connStrSecrets lists the secret values in a connection string.
+func connStrSecrets(cs string) []string {
+	var out []string
+	for _, part := range strings.Split(cs, ";") {
+		if k, v, ok := strings.Cut(part, "="); ok && isSecretKey(k) && v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// redactConnStr is a connection string with its secret values, and the
+// query of any URL in it, replaced by "xxxxx".
+func redactConnStr(cs string) string {
+	parts := strings.Split(cs, ";")
+	for i, part := range parts {
+		k, v, ok := strings.Cut(part, "=")
+		switch {
+		case !ok:
+		case isSecretKey(k):
+			parts[i] = k + "=xxxxx"
+		case strings.Contains(v, "?"):
+			parts[i] = k + "=" + v[:strings.Index(v, "?")] + "?xxxxx"
+		}
+	}
+	return strings.Join(parts, ";")
+}
+
+// checkAccountKey refuses an AccountKey that is not base64: most often a
+// spec whose container was forgotten, so that its last '/' cut the key.
+func checkAccountKey(cs string) error {
+	for _, part := range strings.Split(cs, ";") {
+		if k, v, ok := strings.Cut(part, "="); ok && k == "AccountKey" {
+			if _, err := base64.StdEncoding.DecodeString(v); err != nil || v == "" {
+				return fmt.Errorf("ownership: blob storage connection string %s: its AccountKey is not base64 "+
+					"(was the /CONTAINER at the end left out, so that a '/' inside the key was taken for it?)", redactConnStr(cs))
+			}
+		}
+	}
+	return nil
+}
+
+// scrub is err with every secret in its message replaced by "xxxxx".
+func scrub(err error, secrets []string) error {
+	msg := err.Error()
+	changed := false
+	for _, s := range secrets {
+		if s != "" && strings.Contains(msg, s) {
+			msg, changed = strings.ReplaceAll(msg, s, "xxxxx"), true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return &scrubbed{msg: msg, err: err}
+}
+
+// scrubbed is an error whose message was cleared of secrets; errors.Is
+// and errors.As still see the original.
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (e *scrubbed) Error() string { return e.msg }
+func (e *scrubbed) Unwrap() error { return e.err }

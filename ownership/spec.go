@@ -1,0 +1,217 @@
+package ownership
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/offsets"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+)
+
+// Options holds Open's optional settings; nil means defaults.
+type Options struct {
+	// OffsetsTable holds the job's positions, its checkpoints in a SQL
+	// store; "" means offsets.DefaultTable.
+	OffsetsTable string
+	// OwnershipTable holds the ownership records in a SQL store; "" means
+	// DefaultTable.
+	OwnershipTable string
+	// ReadOnly opens a store that exists, for looking: it creates no
+	// SQLite file, table or blob container, and fails when they are
+	// missing.
+	ReadOnly bool
+}
+
+// Open opens the store spec names, for job's checkpoints, and returns it
+// with what closes it. spec is one of
+//
+//	postgres://USER:PASSWORD@HOST:PORT/DB (or postgresql://): a SQLStore in PostgreSQL
+//	sqlite:PATH                           a SQLStore in a SQLite file
+//	blob:CONNECTION-STRING/CONTAINER      the SDK's BlobStore (NewBlobStore)
+//
+// A SQL store's checkpoints are job's positions (offsets.Job.Name): job
+// must not be empty, except in a ReadOnly store, opened to show ownership,
+// which then has no checkpoints. A blob store keeps the SDK's own
+// checkpoints and ignores job. The container of a blob spec is what follows its last '/',
+// e.g. (the key shortened)
+//
+//	blob:DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8...==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;/ehstream
+//
+// Unless opts.ReadOnly, Open creates what is missing: the SQLite file, the
+// tables, the container. Its errors name the spec without its password,
+// account key or shared access signature (see Redact).
+func Open(ctx context.Context, spec, job string, opts *Options) (azeventhubs.CheckpointStore, io.Closer, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	switch {
+	case strings.HasPrefix(spec, "blob:"):
+		rest := strings.TrimPrefix(spec, "blob:")
+		i := strings.LastIndex(rest, "/")
+		if i < 0 {
+			return nil, nil, fmt.Errorf("ownership: store %s: want blob:CONNECTION-STRING/CONTAINER, the container after the last '/'", Redact(spec))
+		}
+		// Checked here against the whole spec's secrets: the container
+		// read from it may be the end of a key.
+		if err := validContainer(rest[i+1:], connStrSecrets(rest)); err != nil {
+			return nil, nil, err
+		}
+		store, err := NewBlobStore(ctx, rest[:i], rest[i+1:], &BlobOptions{ReadOnly: opts.ReadOnly})
+		if err != nil {
+			return nil, nil, err
+		}
+		return store, nothingToClose{}, nil
+	case strings.HasPrefix(spec, "sqlite:"), strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
+		return openSQL(ctx, spec, job, opts)
+	}
+	return nil, nil, fmt.Errorf("ownership: store %s: want a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER", Redact(spec))
+}
+
+// nothingToClose is the closer of a blob store: its HTTP client holds
+// nothing that needs closing.
+type nothingToClose struct{}
+
+func (nothingToClose) Close() error { return nil }
+
+// openSQL opens a SQLStore in the database spec names.
+func openSQL(ctx context.Context, spec, job string, opts *Options) (azeventhubs.CheckpointStore, io.Closer, error) {
+	if strings.TrimSpace(job) == "" && !opts.ReadOnly {
+		return nil, nil, fmt.Errorf("ownership: store %s: a SQL store's checkpoints are the positions of a job: name the job", Redact(spec))
+	}
+	desc := Redact(spec)
+	var db *sql.DB
+	var dialect offsets.Dialect
+	var err error
+	if path, ok := strings.CutPrefix(spec, "sqlite:"); ok {
+		if path == "" {
+			return nil, nil, errors.New("ownership: store sqlite: needs a file, e.g. sqlite:ehstream.db")
+		}
+		// WAL lets readers read while a replica claims; the busy timeout
+		// makes racing claims wait for each other instead of failing.
+		params := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+		if opts.ReadOnly {
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				return nil, nil, fmt.Errorf("ownership: store %s: the file %s does not exist", desc, path)
+			}
+			params = "mode=rw&_pragma=busy_timeout(10000)" // never creates the file; setting a journal mode writes
+		}
+		db, err = sql.Open("sqlite", "file:"+path+"?"+params)
+		dialect = offsets.SQLite
+	} else {
+		if _, perr := url.Parse(spec); perr != nil {
+			return nil, nil, fmt.Errorf("ownership: store %s: not a valid postgres:// URL", desc)
+		}
+		db, err = sql.Open("pgx", spec)
+		dialect = offsets.PostgreSQL
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("ownership: opening %s: %w", desc, scrub(err, specSecrets(spec)))
+	}
+	fail := func(err error) (azeventhubs.CheckpointStore, io.Closer, error) {
+		db.Close()
+		return nil, nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		return fail(fmt.Errorf("ownership: connecting to %s: %w", desc, scrub(err, specSecrets(spec))))
+	}
+	offsetsTable, ownershipTable := opts.OffsetsTable, opts.OwnershipTable
+	if offsetsTable == "" {
+		offsetsTable = offsets.DefaultTable
+	}
+	if ownershipTable == "" {
+		ownershipTable = DefaultTable
+	}
+	if opts.ReadOnly {
+		for _, t := range []string{ownershipTable, offsetsTable} {
+			if err := offsets.ValidateTableName(t); err != nil {
+				return fail(fmt.Errorf("ownership: %w", err))
+			}
+			has, err := hasTable(ctx, db, dialect, t)
+			if err != nil {
+				return fail(fmt.Errorf("ownership: %s: %w", desc, scrub(err, specSecrets(spec))))
+			}
+			if !has {
+				return fail(fmt.Errorf("ownership: store %s holds no table %s: no replica or processor has claimed there", desc, t))
+			}
+		}
+	}
+	positions, err := offsets.Open(ctx, db, &offsets.Options{Dialect: dialect, Table: offsetsTable})
+	if err != nil {
+		return fail(fmt.Errorf("ownership: %s: %w", desc, scrub(err, specSecrets(spec))))
+	}
+	store, err := newSQLStore(ctx, positions, job, &SQLOptions{Table: ownershipTable})
+	if err != nil {
+		return fail(fmt.Errorf("ownership: %s: %w", desc, scrub(err, specSecrets(spec))))
+	}
+	return store, db, nil
+}
+
+// hasTable reports whether table exists where unqualified queries find it
+// (in PostgreSQL, on the search_path).
+func hasTable(ctx context.Context, db *sql.DB, dialect offsets.Dialect, table string) (bool, error) {
+	var n int
+	var err error
+	if dialect == offsets.PostgreSQL {
+		err = db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT to_regclass($1) AS t) r WHERE t IS NOT NULL`, table).Scan(&n)
+	} else {
+		err = db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE`, table).Scan(&n)
+	}
+	return n > 0, err
+}
+
+// Redact is spec as it may be shown: without the password of a URL (in
+// its user information or a password parameter), and without the account
+// key or shared access signature of a blob connection string.
+func Redact(spec string) string {
+	if rest, ok := strings.CutPrefix(spec, "blob:"); ok {
+		return "blob:" + redactConnStr(rest)
+	}
+	if strings.HasPrefix(spec, "sqlite:") {
+		return spec
+	}
+	u, err := url.Parse(spec)
+	if err != nil {
+		if strings.Contains(spec, "@") || strings.Contains(spec, "?") {
+			return "(not shown: not a valid URL, and it may hold a password)"
+		}
+		return spec
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.EqualFold(k, "password") {
+			q.Set(k, "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.Redacted()
+}
+
+// specSecrets lists the secrets in spec, to keep out of a driver's error.
+func specSecrets(spec string) []string {
+	if rest, ok := strings.CutPrefix(spec, "blob:"); ok {
+		return connStrSecrets(rest)
+	}
+	u, err := url.Parse(spec)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		out = append(out, pw)
+	}
+	for k, vs := range u.Query() {
+		if strings.EqualFold(k, "password") {
+			out = append(out, vs...)
+		}
+	}
+	return out
+}
