@@ -83,9 +83,21 @@ func (b *Balancer) Round(ctx context.Context, partitionIDs []string) ([]Change, 
 			claims = append(claims, b.pick(v.available, limit-len(claims))...)
 			claims = append(claims, b.pick(above, limit-len(claims))...)
 		default:
-			if len(v.available) > 0 {
+			// Partitions given up on a clean stop are taken at once, up to
+			// the share, so that a stop moves them within one round; else
+			// one partition per round, as the SDKs do.
+			var given []azeventhubs.Ownership
+			for _, o := range v.available {
+				if o.OwnerID == "" && o.ETag != nil && !b.expired(o) {
+					given = append(given, o)
+				}
+			}
+			switch {
+			case len(given) > 0:
+				claims = append(claims, b.pick(given, limit-len(claims))...)
+			case len(v.available) > 0:
 				claims = append(claims, b.pick(v.available, 1)...)
-			} else {
+			default:
 				claims = append(claims, b.pick(above, 1)...)
 			}
 		}

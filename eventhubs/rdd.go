@@ -20,6 +20,9 @@ type RDD struct {
 	conf    *Conf
 	ranges  []OffsetRange
 	skipped atomic.Int64
+	// last holds, per partition, the offset of the range's last event once
+	// a read handed it out: the checkpoint a stock processor starts after.
+	last sync.Map
 	// bounds, when set, are the partitions' bounds at planning time: a
 	// direct stream's batch saves a management call per range.
 	bounds map[string]PartitionBounds
@@ -117,6 +120,7 @@ func (d *RDD) Skipped() int64 { return d.skipped.Load() }
 
 // Partition is one partition task of a read: a range and its events.
 type Partition struct {
+	rdd     *RDD
 	index   int
 	r       OffsetRange
 	conf    *Conf
@@ -152,6 +156,9 @@ func (p *Partition) Events() iter.Seq2[*Event, error] {
 	return func(yield func(*Event, error) bool) {
 		stopped := false
 		skipped, err := readRange(p.ctx, p.conf, p.c, p.r, p.bounds, func(e *Event) bool {
+			if p.rdd != nil && e.SequenceNumber == p.r.UntilSeqNo-1 {
+				p.rdd.last.Store(p.r.PartitionID, e.Offset)
+			}
 			if !yield(e, nil) {
 				stopped = true
 				return false
@@ -197,7 +204,7 @@ func (d *RDD) ForeachPartition(ctx context.Context, fn func(ctx context.Context,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := &Partition{index: i, r: r, conf: d.conf, c: c, ctx: ctx}
+			p := &Partition{rdd: d, index: i, r: r, conf: d.conf, c: c, ctx: ctx}
 			if b, ok := d.bounds[r.PartitionID]; ok {
 				p.bounds = &b
 			}

@@ -371,18 +371,32 @@ func (s *DirectStream) noteChange(c balance.Change) {
 // (WriteCheckpoints). They are for stock processors, which start after
 // them; a failure leaves them behind, which costs those processors a
 // re-read, so it is logged and the stream goes on.
-func (s *DirectStream) writeCheckpoints(ctx context.Context, ranges []OffsetRange) {
+//
+// A checkpoint carries the last event's offset as well as its sequence
+// number (the SDK's Blob store lists none without): the offset an output's
+// read handed out, else the partition's last when the range ends there.
+// Without either, as when no output read the events, none is written.
+func (s *DirectStream) writeCheckpoints(ctx context.Context, rdd *RDD) {
 	cs, err := s.conf.ConnectionString()
 	if err != nil {
 		return
 	}
-	for _, r := range ranges {
+	for _, r := range rdd.ranges {
 		if r.UntilSeqNo <= r.FromSeqNo {
 			continue
 		}
 		seq := r.UntilSeqNo - 1
+		var offset string
+		if o, ok := rdd.last.Load(r.PartitionID); ok {
+			offset = o.(string)
+		} else if b, ok := rdd.bounds[r.PartitionID]; ok && b.End == r.UntilSeqNo {
+			offset = b.LastOffset
+		}
+		if offset == "" {
+			continue
+		}
 		err := s.share.store.SetCheckpoint(ctx, azeventhubs.Checkpoint{FullyQualifiedNamespace: cs.Namespace(), EventHubName: s.conf.EventHubName(),
-			ConsumerGroup: s.conf.ConsumerGroup(), PartitionID: r.PartitionID, SequenceNumber: &seq}, nil)
+			ConsumerGroup: s.conf.ConsumerGroup(), PartitionID: r.PartitionID, SequenceNumber: &seq, Offset: &offset}, nil)
 		if err != nil {
 			s.conf.Logger().Warn("eventhubs: writing a checkpoint to the ownership store", "hub", s.conf.EventHubName(), "partition", r.PartitionID, "err", err)
 		}

@@ -315,7 +315,7 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 		skipped = max(skipped, rdd.Skipped())
 	}
 	if s.share != nil && s.share.opts.WriteCheckpoints {
-		s.writeCheckpoints(ctx, rdd.ranges)
+		s.writeCheckpoints(ctx, rdd)
 	}
 	return streaming.Result{Events: rdd.Count() - skipped, Skipped: skipped}, nil
 }

@@ -31,7 +31,11 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	untilIdle := fs.Bool("until-idle", false, "stop after a batch that read nothing")
 	skipEmpty := fs.Bool("skip-empty-batches", true, "write no transaction for a batch with nothing to read (positions are stored all the same)")
 	dataDir := fs.String("data", "./ehstream-data", "with no connection string: where the local Event Hubs keeps its data")
+	share := addShareFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := share.check(); err != nil {
 		return err
 	}
 	position, err := eventhubs.ParseEventPosition(*start)
@@ -122,6 +126,14 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
 		return sk.writeBatch(ctx, job, rdd)
 	})
+	if *share.store != "" {
+		closer, err := share.share(ctx, ds, sk.store, job)
+		if err != nil {
+			return err
+		}
+		defer closer.Close()
+		fmt.Fprintf(std.out, "sharing the partitions with other replicas as owner %q\n", ds.OwnerID())
+	}
 	var total, batches int64
 	ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
 		total += b.Events

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/offsets"
+	"github.com/ehstream/ehstream/ownership"
+)
+
+// Replicas of `ehstream stream` share an 8-partition hub through the
+// ownership records in PostgreSQL while a producer writes 100,000 events:
+// they balance, a killed replica's partitions move after the expiration, a
+// joining one gets partitions, a stopped one hands them over at once, and
+// a paused one rejoins without writing a duplicate. The table ends with
+// every event exactly once.
+func TestStreamReplicas(t *testing.T) {
+	const partitions, perPartition = 8, 12_500
+	const interval, expiration = 500 * time.Millisecond, 2 * time.Second
+	pg := freshPostgres(t)
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startInProcess(t, emulator.HubConfig{Name: "shared", PartitionCount: partitions})
+	connStr := srv.ConnectionString("shared")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cs, _ := eventhubs.ParseConnectionString(connStr)
+
+	// The store, opened once the first replica made its tables.
+	var store azeventhubs.CheckpointStore
+	// owners is each partition's live owner, per the store's records.
+	owners := func() map[string]string {
+		list, err := store.ListOwnership(ctx, cs.Namespace(), "shared", "$Default", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, o := range list {
+			if o.OwnerID != "" && time.Since(o.LastModifiedTime) <= expiration {
+				out[o.PartitionID] = o.OwnerID
+			}
+		}
+		return out
+	}
+	counts := func(own map[string]string) map[string]int {
+		n := map[string]int{}
+		for _, o := range own {
+			n[o]++
+		}
+		return n
+	}
+	// within polls cond until it holds, and fails when that took longer
+	// than limit; it returns how long it took.
+	within := func(what string, limit time.Duration, cond func(map[string]string) bool) time.Duration {
+		t.Helper()
+		begin := time.Now()
+		for {
+			own := owners()
+			if cond(own) {
+				took := time.Since(begin)
+				if took > limit {
+					t.Errorf("%s took %s, want at most %s", what, took.Round(time.Millisecond), limit)
+				}
+				t.Logf("%s: %s (%v)", what, took.Round(time.Millisecond), counts(own))
+				return took
+			}
+			if time.Since(begin) > limit+20*time.Second {
+				t.Fatalf("%s: not after %s; owners %v", what, time.Since(begin).Round(time.Millisecond), own)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	replicas := map[string]*streamProcess{}
+	start := func(id string) {
+		p := startStreamProcess(t, bin, "--connection-string", connStr, "--sink", pg, "--table", "events", "--job", "replicas",
+			"--batch-interval", "50ms", "--max-rate-per-partition", "500", "--ownership", pg, "--owner-id", id,
+			"--ownership-interval", interval.String(), "--ownership-expiration", expiration.String())
+		replicas[id] = p
+		p.waitFor(t, "sharing the partitions")
+		if store == nil {
+			var closer io.Closer
+			store, closer, err = ownership.Open(ctx, pg, "replicas", &ownership.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { closer.Close() })
+		}
+	}
+	allOwned := func(own map[string]string, live ...string) bool {
+		if len(own) != partitions {
+			return false
+		}
+		for _, o := range own {
+			if !slices.Contains(live, o) {
+				return false
+			}
+		}
+		return true
+	}
+	// The processes' start (a second or so on a loaded machine) is not the
+	// protocol's; each limit allows one interval of slack for it and the
+	// rounds' jitter.
+	slack := interval
+
+	produced := sendRounds(ctx, connStr, partitions, perPartition, 125)
+	for _, id := range []string{"r1", "r2", "r3"} {
+		start(id)
+	}
+	within("balance of 3 replicas", 3*interval+slack, func(own map[string]string) bool {
+		n := counts(own)
+		return allOwned(own, "r1", "r2", "r3") && n["r1"] >= 2 && n["r2"] >= 2 && n["r3"] >= 2 && n["r1"] <= 3 && n["r2"] <= 3 && n["r3"] <= 3
+	})
+
+	replicas["r2"].cmd.Process.Kill()
+	<-replicas["r2"].exited
+	within("takeover after kill -9", expiration+2*interval+slack, func(own map[string]string) bool { return allOwned(own, "r1", "r3") })
+
+	start("r4")
+	within("a fourth replica's first partition", 3*interval+slack, func(own map[string]string) bool { return counts(own)["r4"] >= 1 })
+
+	replicas["r3"].cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-replicas["r3"].exited; err != nil {
+		t.Fatalf("r3 after SIGTERM: %v\n%s", err, replicas["r3"].output())
+	}
+	within("takeover after SIGTERM", interval+slack, func(own map[string]string) bool { return allOwned(own, "r1", "r4") })
+
+	r1 := replicas["r1"].cmd.Process
+	r1.Signal(syscall.SIGSTOP)
+	within("takeover from a paused replica", expiration+2*interval+slack, func(own map[string]string) bool { return allOwned(own, "r4") })
+	r1.Signal(syscall.SIGCONT)
+	within("the paused replica rejoining", 3*interval+slack+expiration, func(own map[string]string) bool { return counts(own)["r1"] >= 1 })
+
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	sk := sinkDB(t, pg, "events")
+	job, err := offsets.JobFor("replicas", eventhubs.NewConf(connStr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		ps, err := sk.store.Positions(ctx, job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := len(ps) == partitions
+		for _, p := range ps {
+			done = done && p.Next == perPartition
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replicas did not reach the partitions' ends: %+v", ps)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, id := range []string{"r1", "r4"} {
+		replicas[id].cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-replicas[id].exited; err != nil {
+			t.Errorf("%s after SIGTERM: %v\n%s", id, err, replicas[id].output())
+		}
+	}
+	checkArchive(t, sk, "events", job, partitions, perPartition)
+	if t.Failed() {
+		for id, p := range replicas {
+			fmt.Fprintf(os.Stderr, "--- %s:\n%s\n", id, p.output())
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ehstream/ehstream/balance"
+	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/offsets"
+	"github.com/ehstream/ehstream/ownership"
+)
+
+// shareFlags are stream's flags for running as one of several replicas.
+type shareFlags struct {
+	store      *string
+	ownerID    *string
+	interval   *time.Duration
+	expiration *time.Duration
+	strategy   *string
+}
+
+func addShareFlags(fs *flag.FlagSet) *shareFlags {
+	host, _ := os.Hostname()
+	return &shareFlags{
+		store: fs.String("ownership", "", "share the consumer group's partitions with other replicas of the job through the SDKs' ownership protocol, over STORE: "+
+			"a postgres:// URL, sqlite:PATH, or blob:STORAGE-CONNECTION-STRING/CONTAINER (default: this process reads every partition)"),
+		ownerID:    fs.String("owner-id", fmt.Sprintf("%s-%d", host, os.Getpid()), "this replica's owner ID in the ownership records; unique per replica"),
+		interval:   fs.Duration("ownership-interval", balance.DefaultUpdateInterval, "how often a replica renews and balances its claims"),
+		expiration: fs.Duration("ownership-expiration", balance.DefaultExpiration, "how long a claim holds without renewal (a crashed replica's partitions move after it)"),
+		strategy:   fs.String("ownership-strategy", string(balance.Balanced), "balanced (one partition a round, as the SDKs) or greedy (a replica's whole share at once)"),
+	}
+}
+
+func (f *shareFlags) check() error {
+	if *f.store == "" {
+		return nil
+	}
+	switch {
+	case strings.TrimSpace(*f.ownerID) == "":
+		return usageError{fmt.Errorf("--owner-id is empty; give each replica its own")}
+	case *f.interval <= 0:
+		return usageError{fmt.Errorf("--ownership-interval %s: want a positive duration", *f.interval)}
+	case *f.expiration <= *f.interval:
+		return usageError{fmt.Errorf("--ownership-expiration %s: must exceed --ownership-interval %s", *f.expiration, *f.interval)}
+	case *f.strategy != string(balance.Balanced) && *f.strategy != string(balance.Greedy):
+		return usageError{fmt.Errorf("--ownership-strategy %q: want balanced or greedy", *f.strategy)}
+	}
+	return nil
+}
+
+// share makes ds a replica over the store. Newly owned partitions start
+// from the job's positions in the sink's offsets table, which the batch
+// transactions keep; a Blob store also gets checkpoints, for stock SDK
+// processors sharing the group.
+func (f *shareFlags) share(ctx context.Context, ds *eventhubs.DirectStream, positions *offsets.Store, job offsets.Job) (io.Closer, error) {
+	store, closer, err := ownership.Open(ctx, *f.store, job.Name, nil)
+	if err != nil {
+		return nil, err
+	}
+	opts := &eventhubs.OwnershipOptions{
+		OwnerID:          *f.ownerID,
+		Strategy:         balance.Strategy(*f.strategy),
+		UpdateInterval:   *f.interval,
+		Expiration:       *f.expiration,
+		WriteCheckpoints: strings.HasPrefix(*f.store, "blob:"),
+		Positions: func(ctx context.Context, ids []string) (map[string]int64, error) {
+			stored, err := positions.Positions(ctx, job)
+			if err != nil {
+				return nil, err
+			}
+			out := map[string]int64{}
+			for _, p := range stored {
+				if slices.Contains(ids, p.Partition) {
+					out[p.Partition] = p.Next
+				}
+			}
+			return out, nil
+		},
+	}
+	if err := ds.SetOwnershipStore(store, opts); err != nil {
+		closer.Close()
+		return nil, err
+	}
+	return closer, nil
+}
