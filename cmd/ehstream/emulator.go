@@ -25,6 +25,7 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 	health := fs.String("health", "", "address for the HTTP health endpoint GET /health, e.g. 127.0.0.1:5300 (default: none)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	repair := fs.Bool("repair", false, "start even if a partition log is damaged: move the damaged segment files, and the older ones, to <partition>/damaged/ (nothing is deleted) and serve what follows them")
+	auth := addAuthFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -39,6 +40,9 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 		Listen: *listen,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 		Repair: *repair,
+	}
+	if err := auth.apply(cfg); err != nil {
+		return err
 	}
 	if !*inMemory {
 		if *data == "" {
@@ -80,7 +84,8 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 	}
 
 	fmt.Fprintf(stdout, "ehstream emulator listening on %s (%s)\n", srv.Addr(), storageDesc(cfg.DataDir))
-	fmt.Fprintf(stdout, "connection string: %s\n", srv.ConnectionString(""))
+	fmt.Fprintf(stdout, "connection string: %s\n", auth.connectionString(srv, cfg))
+	auth.printMode(stdout, cfg)
 	for _, h := range srv.Hubs() {
 		retention := "forever"
 		if h.Retention > 0 {
