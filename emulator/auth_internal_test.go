@@ -193,3 +193,30 @@ func TestCheckExposure(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifySecurityToken: the token a $management request carries must
+// be good and cover the hub it reads, with Listen.
+func TestVerifySecurityToken(t *testing.T) {
+	srv := &Server{cfg: Config{SASPolicies: []SASPolicy{{Name: "app", Key: unitKey}, {Name: "send-only", Key: unitKey, Rights: RightSend}}}}
+	now := time.Unix(1_800_000_000, 0)
+	later := now.Add(time.Hour).Unix()
+	hub := resource{path: []string{"eh1"}}
+	for _, tc := range []struct {
+		name  string
+		token any
+		want  string
+	}{
+		{"for the hub", sign("amqp://localhost:5672/eh1", "app", unitKey, later, true), ""},
+		{"for the namespace", sign("sb://localhost", "app", unitKey, later, false), ""},
+		{"for another hub", sign("sb://localhost/eh2", "app", unitKey, later, false), "wrong audience"},
+		{"for a partition only", sign("sb://localhost/eh1/ConsumerGroups/$Default/Partitions/0", "app", unitKey, later, false), "wrong audience"},
+		{"send-only", sign("sb://localhost/eh1", "send-only", unitKey, later, false), "missing right"},
+		{"expired", sign("sb://localhost/eh1", "app", unitKey, now.Unix(), false), "expired"},
+		{"wrong key", sign("sb://localhost/eh1", "app", "other", later, false), "bad signature"},
+		{"not a string", int64(7), "malformed token"},
+	} {
+		if got := srv.verifySecurityToken(tc.token, hub, now); (got == "") != (tc.want == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

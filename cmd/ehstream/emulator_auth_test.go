@@ -66,7 +66,11 @@ func TestEmulatorRefusesExposedListener(t *testing.T) {
 	} {
 		args := append([]string{"emulator", "--in-memory", "--listen", "0.0.0.0:0"}, tc.extra...)
 		var out, errOut strings.Builder
-		code := run(context.Background(), args, stdio{in: strings.NewReader(""), out: &out, err: &errOut})
+		// A context that has ended: were the check missing, Start would fail
+		// on it before listening, rather than serve every interface.
+		ended, cancel := context.WithCancel(context.Background())
+		cancel()
+		code := run(ended, args, stdio{in: strings.NewReader(""), out: &out, err: &errOut})
 		if code != 1 || out.String() != "" {
 			t.Errorf("%v: exit %d, stdout %q; want 1 and nothing printed (nothing listened)", args, code, out.String())
 		}
