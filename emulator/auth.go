@@ -537,6 +537,21 @@ func (srv *Server) verifyPutToken(typ string, value any, audience string, now ti
 	if audience == "" {
 		return g, "", "malformed request: no audience (application property name)"
 	}
+	aud := parseResource(audience, true)
+	return srv.checkToken(value, aud, neededRight(aud.path), now)
+}
+
+// verifySecurityToken checks the token a $management request carries:
+// it must cover target, with Listen.
+func (srv *Server) verifySecurityToken(value any, target resource, now time.Time) string {
+	_, _, reason := srv.checkToken(value, target, RightListen, now)
+	return reason
+}
+
+// checkToken verifies a token: a policy's, signed with its key, unexpired,
+// for target or a parent of it, and granting need (0: any right). The
+// reason, empty when the token is good, never shows a key or a signature.
+func (srv *Server) checkToken(value any, target resource, need SASRights, now time.Time) (g grant, policy, reason string) {
 	tokStr, _ := value.(string)
 	t, problem := parseSASToken(tokStr)
 	if problem != "" {
@@ -556,12 +571,11 @@ func (srv *Server) verifyPutToken(typ string, value any, audience string, now ti
 	if !ok {
 		return g, p.Name, fmt.Sprintf("policy '%s': malformed token: sr is not URL-encoded", p.Name)
 	}
-	aud := parseResource(audience, true)
-	if !scope.covers(aud) {
-		return g, p.Name, fmt.Sprintf("policy '%s': wrong audience: the token is for '%s', which does not cover '%s'", p.Name, scope, aud)
+	if !scope.covers(target) {
+		return g, p.Name, fmt.Sprintf("policy '%s': wrong audience: the token is for '%s', which does not cover '%s'", p.Name, scope, target)
 	}
-	if need := neededRight(aud.path); need != 0 && !p.rights().has(need) {
-		return g, p.Name, fmt.Sprintf("policy '%s': missing right: it grants %s, and '%s' needs %s", p.Name, p.rights(), aud, need)
+	if need != 0 && !p.rights().has(need) {
+		return g, p.Name, fmt.Sprintf("policy '%s': missing right: it grants %s, and '%s' needs %s", p.Name, p.rights(), target, need)
 	}
 	return grant{policy: p.Name, rights: p.rights(), scope: scope, expires: t.expires}, p.Name, ""
 }
@@ -589,35 +603,6 @@ func (c *conn) authorizeRead(req *amqp.Message, hub string) *amqp.Message {
 	}
 	c.log.Info("management request refused", "hub", hub, "reason", reason)
 	return response(req, 401, "Unauthorized access: security_token refused: "+reason, condUnauthorized, nil)
-}
-
-// verifySecurityToken checks the token a $management request carries:
-// signed by its policy, unexpired, for target, with Listen.
-func (srv *Server) verifySecurityToken(value any, target resource, now time.Time) string {
-	tokStr, _ := value.(string)
-	t, problem := parseSASToken(tokStr)
-	if problem != "" {
-		return problem
-	}
-	p, ok := srv.policy(t.skn)
-	switch {
-	case !ok:
-		return "unknown policy " + shownName(t.skn) + " (skn)"
-	case !t.signedBy(p.Key):
-		return fmt.Sprintf("policy '%s': bad signature (the token was not signed with the policy's key)", p.Name)
-	case !t.expires.After(now):
-		return fmt.Sprintf("policy '%s': the token expired at %s", p.Name, t.expires.Format(time.RFC3339))
-	}
-	scope, ok := t.resource()
-	switch {
-	case !ok:
-		return fmt.Sprintf("policy '%s': malformed token: sr is not URL-encoded", p.Name)
-	case !scope.covers(target):
-		return fmt.Sprintf("policy '%s': wrong audience: the token is for '%s', which does not cover '%s'", p.Name, scope, target)
-	case !p.rights().has(RightListen):
-		return fmt.Sprintf("policy '%s': missing right: it grants %s, and reading '%s' needs listen", p.Name, p.rights(), target)
-	}
-	return ""
 }
 
 // checkExposure refuses a configuration that would let the network reach
