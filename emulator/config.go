@@ -58,6 +58,12 @@ type Config struct {
 	// writes to it; a connection whose client reads nothing for that long
 	// is closed. 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// SASPolicies, when any, make the emulator check every token and link
+	// as Event Hubs does (auth.go); without them any key is accepted.
+	SASPolicies []SASPolicy
+	// Insecure allows listening on an address other than loopback without
+	// TLS or without a SAS policy, which Start otherwise refuses.
+	Insecure bool
 }
 
 // HubConfig describes one event hub.
@@ -112,6 +118,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("emulator config: write timeout %s is negative", cfg.WriteTimeout)
 	}
 	if err := validateTransport(&cfg); err != nil {
+		return err
+	}
+	if err := validateSASPolicies(cfg.SASPolicies); err != nil {
 		return err
 	}
 	seen := map[string]bool{}

@@ -44,6 +44,7 @@ type conn struct {
 	remoteIdle     time.Duration
 
 	sessions map[uint16]*session // by channel; reader goroutine only
+	auth     connAuth            // tokens put on $cbs (auth.go)
 
 	wmu          sync.Mutex
 	wbuf         []byte

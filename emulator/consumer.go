@@ -76,6 +76,9 @@ func (s *session) attachConsumer(a *amqp.Attach) (link, error) {
 		cl.epoch = &epoch
 	}
 	stolen, e := p.register(cl)
+	if e != nil && e.Condition == condResourceLimit {
+		return nil, s.refuse(a, e) // a quota: refused at attach, as a bad address is
+	}
 	if e != nil {
 		return nil, s.refuseAttached(a, e, uint64(p.hub.cfg.MaxEventSize))
 	}
@@ -278,6 +281,9 @@ func (p *partition) register(cl *consumer) (stolen []stolenReader, e *amqp.Error
 			return nil, amqpErr(condStolen, fmt.Sprintf("Receiver '%s' with epoch '%d' cannot be created because receiver '%s' with the higher epoch '%d' holds partition %s of '%s' in consumer group '%s'.",
 				cl.name, *cl.epoch, o.name, *o.epoch, p.id, p.hub.cfg.Name, cl.group))
 		}
+	}
+	if cl.epoch == nil && len(group) >= MaxReadersPerGroup {
+		return nil, tooManyReaders(group)
 	}
 	if cl.epoch != nil {
 		for o := range group {

@@ -63,9 +63,9 @@ func (l *requestLink) onTransfer(t *amqp.Transfer) error {
 			replyTo = msg.Properties.ReplyTo
 		}
 		if l.node == "$cbs" {
-			resp = l.s.c.srv.handleCBS(msg)
+			resp = l.s.c.srv.handleCBS(l.s.c, msg)
 		} else {
-			resp = l.s.c.srv.handleManagement(msg)
+			resp = l.s.c.srv.handleManagement(l.s.c, msg)
 		}
 	}
 	c := l.s.c
@@ -227,18 +227,19 @@ func (s *session) writeDeliveryLocked(o *outLink, payload []byte) bool {
 	return true
 }
 
-// handleCBS accepts every token: the emulator does not authenticate.
-func (srv *Server) handleCBS(req *amqp.Message) *amqp.Message {
+// handleCBS takes put-token requests; c.putToken checks the token
+// (auth.go).
+func (srv *Server) handleCBS(c *conn, req *amqp.Message) *amqp.Message {
 	op, _ := req.ApplicationProperties.Get("operation")
 	if s, _ := op.(string); s != "put-token" {
 		return response(req, 400, fmt.Sprintf("unsupported $cbs operation %v", op), condNotImplemented, nil)
 	}
-	return response(req, 202, "Accepted", "", nil)
+	return c.putToken(req)
 }
 
 // handleManagement answers READ requests for hub and partition properties
 // with exactly the value types the official clients decode.
-func (srv *Server) handleManagement(req *amqp.Message) *amqp.Message {
+func (srv *Server) handleManagement(c *conn, req *amqp.Message) *amqp.Message {
 	props := req.ApplicationProperties
 	str := func(key string) string {
 		v, _ := props.Get(key)
@@ -254,6 +255,9 @@ func (srv *Server) handleManagement(req *amqp.Message) *amqp.Message {
 		return response(req, 400, fmt.Sprintf("unsupported $management operation %q", op), condNotImplemented, nil)
 	}
 	name := str("name")
+	if refused := c.authorizeRead(req, name); refused != nil {
+		return refused
+	}
 	h := srv.hub(name)
 	if h == nil {
 		return response(req, 404, fmt.Sprintf("The messaging entity '%s' could not be found.", name), condNotFound, nil)

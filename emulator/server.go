@@ -76,6 +76,9 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkExposure(c); err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: c, log: c.Logger, hubs: map[string]*hub{}, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
 	for _, hc := range c.Hubs {
 		if err := ctx.Err(); err != nil {
@@ -106,6 +109,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	go s.acceptLoop(ln)
 	go s.retentionLoop()
 	s.log.Info("emulator listening", "addr", s.Addr(), "namespace", c.Namespace, "hubs", len(s.hubList), "data", dataDesc(c.DataDir))
+	s.logAuthMode()
 	return s, nil
 }
 
@@ -120,9 +124,11 @@ func dataDesc(dir string) string {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // ConnectionString returns a connection string for hub ("" for the
-// namespace, without EntityPath) that the official SDKs accept.
+// namespace, without EntityPath) that the official SDKs accept. With SAS
+// policies it carries the first policy's name and key: keep it secret.
 func (s *Server) ConnectionString(hub string) string {
-	cs := "Endpoint=sb://" + s.Addr() + ";SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true"
+	keyName, key := s.credentials()
+	cs := "Endpoint=sb://" + s.Addr() + ";SharedAccessKeyName=" + keyName + ";SharedAccessKey=" + key + ";UseDevelopmentEmulator=true"
 	if hub != "" {
 		cs += ";EntityPath=" + hub
 	}

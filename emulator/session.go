@@ -76,6 +76,9 @@ func (s *session) attach(a *amqp.Attach) error {
 	if _, dup := s.names[a.Name]; dup {
 		return s.refuse(a, amqpErr(condNotAllowed, "a link named "+a.Name+" is attached already"))
 	}
+	if e := s.c.authorizeAttach(a); e != nil {
+		return s.refuse(a, e)
+	}
 	var l link
 	var err error
 	if a.Role == amqp.RoleReceiver {

@@ -32,6 +32,10 @@ const (
 	// took the partition in this consumer group. ehstream does not take it
 	// back, so two jobs never fight over a partition.
 	CodeOwnershipLost ErrorCode = "ownership-lost"
+	// CodeQuotaExceeded: the service refused for a quota of its own, such as
+	// its five readers without an owner level per partition and consumer
+	// group. Retrying does not help until a reader or link goes away.
+	CodeQuotaExceeded ErrorCode = "quota-exceeded"
 	// CodeTimeout: an operation made no progress within OperationTimeout,
 	// retries included.
 	CodeTimeout ErrorCode = "timeout"

@@ -316,8 +316,10 @@ func permanent(err error, hub, partition string) *Error {
 			return mk(CodeUnauthorized, "the service refused the credentials")
 		case "amqp:link:stolen":
 			return mk(CodeOwnershipLost, "another reader with the same or a higher owner level took the partition in this consumer group")
+		case amqp.ErrCondResourceLimitExceeded:
+			return mk(CodeQuotaExceeded, "the service refused: a quota is reached (such as 5 readers without an owner level per partition and consumer group)")
 		case amqp.ErrCondNotAllowed, amqp.ErrCondInvalidField, "com.microsoft:entity-disabled", "com.microsoft:argument-out-of-range",
-			amqp.ErrCondResourceLimitExceeded, amqp.ErrCondMessageSizeExceeded, "com.microsoft:argument-error":
+			amqp.ErrCondMessageSizeExceeded, "com.microsoft:argument-error":
 			return mk(CodeInvalidRange, "the service refused the request")
 		}
 	}

@@ -25,9 +25,9 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 	health := fs.String("health", "", "address for the HTTP health endpoint GET /health, e.g. 127.0.0.1:5300 (default: none); on a loopback address, or with --insecure, it also serves the faults admin API: GET, POST and DELETE /faults")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	faultsFile := fs.String("faults", "", "a JSON file of faults to inject at start: one fault object or an array, as POST /faults takes (see the README)")
-	insecure := fs.Bool("insecure", false, "allow listening on non-loopback addresses without TLS and authentication")
 	repair := fs.Bool("repair", false, "start even if a partition log is damaged: move the damaged segment files, and the older ones, to <partition>/damaged/ (nothing is deleted) and serve what follows them")
 	transport := addTransportFlags(fs) // TLS and WebSockets: emulator_tls.go
+	auth := addAuthFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -42,6 +42,9 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 		Listen: *listen,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 		Repair: *repair,
+	}
+	if err := auth.apply(cfg); err != nil {
+		return err
 	}
 	if !*inMemory {
 		if *data == "" {
@@ -91,15 +94,16 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintln(w, `{"status":"healthy"}`)
 		})
-		mountFaults(mux, srv, ln.Addr(), *insecure, stdout)
+		mountFaults(mux, srv, ln.Addr(), auth.insecure, stdout)
 		healthSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go healthSrv.Serve(ln)
 		fmt.Fprintf(stdout, "health:            http://%s/health\n", ln.Addr())
 	}
 
 	fmt.Fprintf(stdout, "ehstream emulator listening on %s (%s)\n", srv.Addr(), storageDesc(cfg.DataDir))
-	fmt.Fprintf(stdout, "connection string: %s\n", srv.ConnectionString(""))
+	fmt.Fprintf(stdout, "connection string: %s\n", auth.connectionString(srv, cfg))
 	tlsInfo.print(stdout, srv)
+	auth.printMode(stdout, cfg)
 	for _, h := range srv.Hubs() {
 		retention := "forever"
 		if h.Retention > 0 {
