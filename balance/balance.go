@@ -29,8 +29,8 @@ type Strategy string
 const (
 	// Balanced claims one partition per round: an unowned or expired one,
 	// else one of an owner that has more than its share; the SDKs' default.
-	// Partitions relinquished on a clean stop it claims at once, up to its
-	// share.
+	// Partitions whose owner left (relinquished on a clean stop, or
+	// expired after a crash) it claims at once, up to its share.
 	Balanced Strategy = "balanced"
 	// Greedy claims the whole share in one round.
 	Greedy Strategy = "greedy"

@@ -83,12 +83,14 @@ func (b *Balancer) Round(ctx context.Context, partitionIDs []string) ([]Change, 
 			claims = append(claims, b.pick(v.available, limit-len(claims))...)
 			claims = append(claims, b.pick(above, limit-len(claims))...)
 		default:
-			// Partitions given up on a clean stop are taken at once, up to
-			// the share, so that a stop moves them within one round; else
-			// one partition per round, as the SDKs do.
+			// Partitions whose owner left (relinquished on a clean stop, or
+			// expired) are taken at once, up to the share, so that a stop
+			// or a crash moves them within a round or two; else one
+			// partition per round, as the SDKs do, so that replicas
+			// starting together share without taking from each other.
 			var given []azeventhubs.Ownership
 			for _, o := range v.available {
-				if o.OwnerID == "" && o.ETag != nil && !b.expired(o) {
+				if o.ETag != nil {
 					given = append(given, o)
 				}
 			}

@@ -402,3 +402,35 @@ func (s *DirectStream) writeCheckpoints(ctx context.Context, rdd *RDD) {
 		}
 	}
 }
+
+// holdShared checks the idle partitions' links, as a stream that owns
+// every partition does, but a partition found taken is dropped from the
+// plan rather than failing the stream: another replica took it, and the
+// next round will say so.
+func (s *DirectStream) holdShared(ctx context.Context, plan streaming.Plan, idle []PartitionBounds) (streaming.Plan, error) {
+	errs := make([]error, len(idle))
+	inParallel(len(idle), func(i int) error {
+		errs[i] = s.c.hold(ctx, s.conf, idle[i:i+1], s.next)
+		return nil
+	})
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		if !HasCode(err, CodeOwnershipLost) {
+			return streaming.Plan{}, err
+		}
+		id := idle[i].PartitionID
+		s.conf.Logger().Info("eventhubs: another reader took an idle partition; dropping it until the ownership records say it is this replica's",
+			"hub", s.conf.EventHubName(), "partition", id, "owner", s.share.b.Owner())
+		s.drop(id)
+		for k, r := range plan.Ranges {
+			if r.Partition == id {
+				plan.Ranges = slices.Delete(plan.Ranges, k, k+1)
+				plan.Lag = slices.Delete(plan.Lag, k, k+1)
+				break
+			}
+		}
+	}
+	return plan, nil
+}

@@ -277,6 +277,9 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 				idle = append(idle, s.bounds[r.Partition])
 			}
 		}
+		if s.share != nil {
+			return s.holdShared(ctx, plan, idle)
+		}
 		if err := s.c.hold(ctx, s.conf, idle, s.next); err != nil {
 			return streaming.Plan{}, err
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -60,6 +61,19 @@ func TestStreamReplicas(t *testing.T) {
 		}
 		return n
 	}
+	replicas := map[string]*streamProcess{}
+	dump := func() {
+		for id, p := range replicas {
+			out := p.output()
+			var lines []string
+			for _, l := range strings.Split(out, "\n") {
+				if !strings.HasPrefix(l, "batch ") {
+					lines = append(lines, l)
+				}
+			}
+			fmt.Fprintf(os.Stderr, "--- %s:\n%s\n", id, strings.Join(lines, "\n"))
+		}
+	}
 	// within polls cond until it holds, and fails when that took longer
 	// than limit; it returns how long it took.
 	within := func(what string, limit time.Duration, cond func(map[string]string) bool) time.Duration {
@@ -76,12 +90,12 @@ func TestStreamReplicas(t *testing.T) {
 				return took
 			}
 			if time.Since(begin) > limit+20*time.Second {
+				dump()
 				t.Fatalf("%s: not after %s; owners %v", what, time.Since(begin).Round(time.Millisecond), own)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	replicas := map[string]*streamProcess{}
 	start := func(id string) {
 		p := startStreamProcess(t, bin, "--connection-string", connStr, "--sink", pg, "--table", "events", "--job", "replicas",
 			"--batch-interval", "50ms", "--max-rate-per-partition", "500", "--ownership", pg, "--owner-id", id,
@@ -175,8 +189,68 @@ func TestStreamReplicas(t *testing.T) {
 	}
 	checkArchive(t, sk, "events", job, partitions, perPartition)
 	if t.Failed() {
-		for id, p := range replicas {
-			fmt.Fprintf(os.Stderr, "--- %s:\n%s\n", id, p.output())
-		}
+		dump()
 	}
+}
+
+// Two replicas on one machine share a 4-partition hub through a SQLite
+// store (the sink's database): both get partitions, one stops and the
+// other takes them over, and the table ends with every event once.
+func TestStreamReplicasSQLite(t *testing.T) {
+	const partitions, perPartition = 4, 5_000
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startInProcess(t, emulator.HubConfig{Name: "pair", PartitionCount: partitions})
+	connStr := srv.ConnectionString("pair")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	spec := "sqlite:" + t.TempDir() + "/pair.db"
+	produced := sendRounds(ctx, connStr, partitions, perPartition, 100)
+	replicas := map[string]*streamProcess{}
+	for _, id := range []string{"a", "b"} {
+		replicas[id] = startStreamProcess(t, bin, "--connection-string", connStr, "--sink", spec, "--table", "events", "--job", "pair",
+			"--batch-interval", "50ms", "--max-rate-per-partition", "200", "--ownership", spec, "--owner-id", id,
+			"--ownership-interval", "300ms", "--ownership-expiration", "1500ms")
+	}
+	// Both get partitions.
+	for _, p := range replicas {
+		p.waitFor(t, "partition gained")
+	}
+	replicas["a"].cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-replicas["a"].exited; err != nil {
+		t.Fatalf("a after SIGTERM: %v\n%s", err, replicas["a"].output())
+	}
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	sk := sinkDB(t, spec, "events")
+	job, err := offsets.JobFor("pair", eventhubs.NewConf(connStr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		ps, err := sk.store.Positions(ctx, job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := len(ps) == partitions
+		for _, p := range ps {
+			done = done && p.Next == perPartition
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b did not reach the partitions' ends: %+v\n%s", ps, replicas["b"].output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	replicas["b"].cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-replicas["b"].exited; err != nil {
+		t.Fatalf("b after SIGTERM: %v\n%s", err, replicas["b"].output())
+	}
+	checkArchive(t, sk, "events", job, partitions, perPartition)
 }
