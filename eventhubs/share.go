@@ -344,6 +344,9 @@ func (s *DirectStream) replan(b *streaming.Batch, id string, cause error) error 
 		if _, ok := s.next[r.Partition]; ok {
 			s.next[r.Partition] = from
 		}
+		// The abandoned read may have left its link anywhere in the range
+		// (what it fetched ahead included): the next read positions anew.
+		s.c.closeReceiver(r.Partition)
 	}
 	s.drop(id)
 	s.conf.Logger().Info("eventhubs: the batch's range of a partition is stale (another replica moved its position or took its reader); planning it again",
