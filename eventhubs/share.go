@@ -56,6 +56,12 @@ type sharing struct {
 	owned   []string         // as the last round left them
 	changes []balance.Change // not yet taken in by a plan
 	err     error            // the last round's, nil once one succeeds
+	round   int              // rounds completed
+	// taken holds partitions whose link another reader took, with the
+	// round then: they are not read again before a later round says they
+	// are still this replica's (the taker may not have claimed yet), or
+	// the two would take the link from each other.
+	taken map[string]int
 
 	stop, done chan struct{}
 }
@@ -144,6 +150,7 @@ func (sh *sharing) rounds() {
 		sh.mu.Lock()
 		sh.err = err
 		if err == nil {
+			sh.round++
 			sh.owned = sh.b.Owned()
 			sh.changes = append(sh.changes, changes...)
 		}
@@ -250,6 +257,13 @@ func (s *DirectStream) takeOwnership() ([]string, error) {
 	sh.mu.Lock()
 	owned, changes, err := slices.Clone(sh.owned), sh.changes, sh.err
 	sh.changes = nil
+	for id, at := range sh.taken {
+		if sh.round > at {
+			delete(sh.taken, id)
+		} else {
+			owned = slices.DeleteFunc(owned, func(o string) bool { return o == id })
+		}
+	}
 	sh.mu.Unlock()
 	for _, c := range changes {
 		s.noteChange(c)
@@ -348,6 +362,9 @@ func (s *DirectStream) replan(b *streaming.Batch, id string, cause error) error 
 		// (what it fetched ahead included): the next read positions anew.
 		s.c.closeReceiver(r.Partition)
 	}
+	if HasCode(cause, CodeOwnershipLost) {
+		s.share.markTaken(id)
+	}
 	s.drop(id)
 	s.conf.Logger().Info("eventhubs: the batch's range of a partition is stale (another replica moved its position or took its reader); planning it again",
 		"hub", s.conf.EventHubName(), "partition", id, "batch", b.Number, "cause", cause)
@@ -426,6 +443,7 @@ func (s *DirectStream) holdShared(ctx context.Context, plan streaming.Plan, idle
 		id := idle[i].PartitionID
 		s.conf.Logger().Info("eventhubs: another reader took an idle partition; dropping it until the ownership records say it is this replica's",
 			"hub", s.conf.EventHubName(), "partition", id, "owner", s.share.b.Owner())
+		s.share.markTaken(id)
 		s.drop(id)
 		for k, r := range plan.Ranges {
 			if r.Partition == id {
@@ -436,4 +454,13 @@ func (s *DirectStream) holdShared(ctx context.Context, plan streaming.Plan, idle
 		}
 	}
 	return plan, nil
+}
+
+func (sh *sharing) markTaken(id string) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.taken == nil {
+		sh.taken = map[string]int{}
+	}
+	sh.taken[id] = sh.round
 }

@@ -1,0 +1,320 @@
+package ownership_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/offsets"
+	"github.com/ehstream/ehstream/streaming"
+)
+
+const sharedPartitions = 4
+
+// fillShared sends n events to each partition of hub "orders".
+func fillShared(t *testing.T, ctx context.Context, srv *emulator.Server, n int) {
+	t.Helper()
+	p, err := azeventhubs.NewProducerClientFromConnectionString(srv.ConnectionString("orders"), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	for part := range sharedPartitions {
+		batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionID: to.Ptr(fmt.Sprint(part))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			if err := batch.AddEventData(&azeventhubs.EventData{Body: []byte("x")}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// replica is an ehstream direct stream sharing hub "orders" through store:
+// its output commits positions to the offsets store and notes the
+// sequence numbers it saw.
+type replica struct {
+	mu   sync.Mutex
+	seen map[string][]int64
+	ssc  *streaming.Context
+	done chan error
+}
+
+func startReplica(t *testing.T, srv *emulator.Server, store azeventhubs.CheckpointStore, db *sql.DB, positions *offsets.Store, job offsets.Job, writeCheckpoints bool) *replica {
+	t.Helper()
+	r := &replica{seen: map[string][]int64{}, done: make(chan error, 1)}
+	var err error
+	if r.ssc, err = streaming.NewContext(50*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true}); err != nil {
+		t.Fatal(err)
+	}
+	conf := eventhubs.NewConf(srv.ConnectionString("orders")).SetMaxRatePerPartition(100).SetReceiverTimeout(5 * time.Second)
+	ds, err := eventhubs.CreateDirectStream(r.ssc, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
+		var mu sync.Mutex
+		got := map[string][]int64{}
+		err := rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
+			for ev, err := range p.Events() {
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				got[ev.PartitionID] = append(got[ev.PartitionID], ev.SequenceNumber)
+				mu.Unlock()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := positions.CommitOffsets(ctx, tx, job, rdd.OffsetRanges()); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		for p, s := range got {
+			r.seen[p] = append(r.seen[p], s...)
+		}
+		r.mu.Unlock()
+		return nil
+	})
+	err = ds.SetOwnershipStore(store, &eventhubs.OwnershipOptions{
+		OwnerID: "ehstream", UpdateInterval: 200 * time.Millisecond, Expiration: 3 * time.Second, WriteCheckpoints: writeCheckpoints,
+		Positions: func(ctx context.Context, ids []string) (map[string]int64, error) {
+			ps, err := positions.Positions(ctx, job)
+			out := map[string]int64{}
+			for _, p := range ps {
+				out[p.Partition] = p.Next
+			}
+			return out, err
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- r.ssc.Run(context.Background()) }()
+	t.Cleanup(func() {
+		r.ssc.Stop(false)
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	return r
+}
+
+// A stock azeventhubs.Processor joins a consumer group an ehstream replica
+// reads alone: the two balance through the store, the processor starts
+// each partition it gets where ehstream's positions say, and ehstream goes
+// on with the others.
+func testProcessorSharesWithReplica(t *testing.T, store azeventhubs.CheckpointStore, db *sql.DB, positions *offsets.Store, writeCheckpoints bool) {
+	ctx := testCtx(t, 120*time.Second)
+	srv, err := emulator.Start(ctx, &emulator.Config{Hubs: []emulator.HubConfig{{Name: "orders", PartitionCount: sharedPartitions}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eventhubs.CloseAll(context.Background()); srv.Close() })
+	fillShared(t, ctx, srv, 200)
+	job, err := offsets.JobFor("mixed-job", eventhubs.NewConf(srv.ConnectionString("orders")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := startReplica(t, srv, store, db, positions, job, writeCheckpoints)
+	waitPositions := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			ps, err := positions.Positions(ctx, job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, p := range ps {
+				if p.Next == want {
+					n++
+				}
+			}
+			if n == sharedPartitions {
+				return
+			}
+			select {
+			case err := <-rep.done:
+				t.Fatalf("the replica stopped: %v", err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("positions %+v, want all at %d", ps, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitPositions(200) // ehstream alone read everything
+
+	c, err := azeventhubs.NewConsumerClientFromConnectionString(srv.ConnectionString("orders"), "", azeventhubs.DefaultConsumerGroup, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	proc, err := azeventhubs.NewProcessor(c, store, &azeventhubs.ProcessorOptions{
+		UpdateInterval: 200 * time.Millisecond, PartitionExpirationDuration: 3 * time.Second,
+		StartPositions: azeventhubs.StartPositions{Default: azeventhubs.StartPosition{Earliest: to.Ptr(true)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go proc.Run(runCtx)
+	var mu sync.Mutex
+	firsts := map[string]int64{}
+	stolen := 0 // processor links ehstream took
+	go func() {
+		for {
+			pc := proc.NextPartitionClient(runCtx)
+			if pc == nil {
+				return
+			}
+			go func() {
+				defer pc.Close(context.Background())
+				first := true
+				for {
+					evs, err := pc.ReceiveEvents(runCtx, 50, nil)
+					if len(evs) > 0 {
+						if first {
+							mu.Lock()
+							firsts[pc.PartitionID()] = evs[0].SequenceNumber
+							mu.Unlock()
+							first = false
+						}
+						pc.UpdateCheckpoint(runCtx, evs[len(evs)-1], nil)
+					}
+					if e := (*azeventhubs.Error)(nil); errors.As(err, &e) && e.Code == azeventhubs.ErrorCodeOwnershipLost && runCtx.Err() == nil {
+						mu.Lock()
+						stolen++
+						mu.Unlock()
+					}
+					if err != nil {
+						// Ownership lost, or the test ends: a stock
+						// processor's user closes the client, and the
+						// processor offers the partition again once it
+						// claims it.
+						return
+					}
+				}
+			}()
+		}
+	}()
+
+	fqn := srv.Addr()
+	deadline := time.Now().Add(30 * time.Second)
+	var owners map[string]string
+	for {
+		owners = ownersOf(t, store, fqn)
+		n := map[string]int{}
+		for _, o := range owners {
+			n[o]++
+		}
+		if len(owners) == sharedPartitions && n["ehstream"] == 2 && n["ehstream"]+len(n) == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the records %v, want ehstream and the processor two partitions each", owners)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fillShared(t, ctx, srv, 50)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		got := len(firsts)
+		mu.Unlock()
+		if got == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the processor received first events of %d partitions, want 2: %v (owners %v)", got, firsts, owners)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	if stolen > 0 {
+		t.Errorf("ehstream took the link of a partition the processor had claimed %d times: it must drop a taken partition until the records say it is its own", stolen)
+	}
+	for p, seq := range firsts {
+		if owners[p] == "ehstream" {
+			t.Errorf("the processor read partition %s, which the records give to ehstream", p)
+		}
+		if seq != 200 {
+			t.Errorf("the processor started partition %s at %d, want 200, where ehstream's position is", p, seq)
+		}
+	}
+	mu.Unlock()
+	// ehstream goes on with its partitions, and saw each event once.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		rep.mu.Lock()
+		n := 0
+		for p, o := range owners {
+			if o == "ehstream" && slices.Contains(rep.seen[p], 249) {
+				n++
+			}
+		}
+		rep.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ehstream did not read its partitions' new events (owners %v)", owners)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rep.mu.Lock()
+	defer rep.mu.Unlock()
+	for p, seqs := range rep.seen {
+		s := slices.Clone(seqs)
+		slices.Sort(s)
+		if len(slices.Compact(s)) != len(seqs) {
+			t.Errorf("ehstream saw an event of partition %s twice", p)
+		}
+	}
+	t.Logf("owners %v; the processor started at %v", owners, firsts)
+}
+
+func TestProcessorSharesWithReplicaPostgres(t *testing.T) {
+	db := openPostgres(t)
+	positions, store := sqlStores(t, db, "mixed-job")
+	testProcessorSharesWithReplica(t, store, db, positions, false)
+}
+
+func TestProcessorSharesWithReplicaBlob(t *testing.T) {
+	store, _ := blobStore(t)
+	db := openSQLite(t)
+	positions, err := offsets.Open(testCtx(t, 30*time.Second), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testProcessorSharesWithReplica(t, store, db, positions, true)
+}
