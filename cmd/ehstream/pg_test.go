@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -23,7 +24,7 @@ func freshPostgres(t *testing.T) string {
 
 // createPostgresDB creates an empty database on base's server, dropped when
 // the test ends, and returns its URL.
-func createPostgresDB(t *testing.T, base string) string {
+func createPostgresDB(t testing.TB, base string) string {
 	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
@@ -53,4 +54,30 @@ func createPostgresDB(t *testing.T, base string) string {
 	})
 	u.Path = "/" + name
 	return u.String()
+}
+
+// Replicas starting together create the events table concurrently; in
+// PostgreSQL the loser of that race must not fail the start.
+func TestSinkCreateTableConcurrently(t *testing.T) {
+	pg := freshPostgres(t)
+	ctx := context.Background()
+	for round := range 5 {
+		table := fmt.Sprintf("events_%d", round)
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				sk, err := openSink(ctx, pg, table)
+				if err == nil {
+					err = sk.createTable(ctx)
+					sk.close()
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
 }

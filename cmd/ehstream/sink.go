@@ -112,7 +112,16 @@ func (s *sink) createTable(ctx context.Context) error {
 	if s.table == "" {
 		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, s.ddl()); err != nil {
+	// Replicas starting together create it concurrently, and PostgreSQL's
+	// CREATE TABLE IF NOT EXISTS can then fail on its catalogue's unique
+	// index; the table exists by the next try.
+	var err error
+	for range 3 {
+		if _, err = s.db.ExecContext(ctx, s.ddl()); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("creating table %s in %s: %w", s.table, s.desc, err)
 	}
 	s.insertFull = s.insert(rowsPerInsert)

@@ -223,7 +223,7 @@ type streamProcess struct {
 	out    bytes.Buffer
 }
 
-func startStreamProcess(t *testing.T, bin string, args ...string) *streamProcess {
+func startStreamProcess(t testing.TB, bin string, args ...string) *streamProcess {
 	t.Helper()
 	p := &streamProcess{cmd: exec.Command(bin, append([]string{"stream"}, args...)...), exited: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
@@ -249,7 +249,7 @@ func (p *streamProcess) output() string {
 }
 
 // waitFor polls the output for s; the process must not exit meanwhile.
-func (p *streamProcess) waitFor(t *testing.T, s string) {
+func (p *streamProcess) waitFor(t testing.TB, s string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(p.output(), s) {
