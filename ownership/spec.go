@@ -53,6 +53,9 @@ func Open(ctx context.Context, spec, job string, opts *Options) (azeventhubs.Che
 	if opts == nil {
 		opts = &Options{}
 	}
+	if err := CheckSpec(spec); err != nil {
+		return nil, nil, err
+	}
 	switch {
 	case strings.HasPrefix(spec, "blob:"):
 		rest := strings.TrimPrefix(spec, "blob:")
@@ -74,6 +77,25 @@ func Open(ctx context.Context, spec, job string, opts *Options) (azeventhubs.Che
 		return openSQL(ctx, spec, job, opts)
 	}
 	return nil, nil, fmt.Errorf("ownership: store %s: want a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER", Redact(spec))
+}
+
+// CheckSpec says what is wrong with spec's form, without opening
+// anything: a program checks its flags before any side effect.
+func CheckSpec(spec string) error {
+	switch {
+	case strings.HasPrefix(spec, "blob:"):
+		rest := strings.TrimPrefix(spec, "blob:")
+		i := strings.LastIndex(rest, "/")
+		if i < 0 {
+			return fmt.Errorf("ownership: store %s: want blob:CONNECTION-STRING/CONTAINER, the container after the last '/'", Redact(spec))
+		}
+		return validContainer(rest[i+1:], connStrSecrets(rest))
+	case spec == "sqlite:":
+		return errors.New("ownership: store sqlite: needs a file, e.g. sqlite:ehstream.db")
+	case strings.HasPrefix(spec, "sqlite:"), strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
+		return nil
+	}
+	return fmt.Errorf("ownership: store %s: want a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER", Redact(spec))
 }
 
 // nothingToClose is the closer of a blob store: its HTTP client holds

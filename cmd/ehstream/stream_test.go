@@ -348,6 +348,13 @@ func TestStreamBadFlags(t *testing.T) {
 		{[]string{"--table", "a;b"}, 2, `"a;b"`},
 		{[]string{"--max-rate-per-partition", "0"}, 2, "0"},
 		{[]string{"--sink", "postgres://u:PGSECRET@127.0.0.1:1/db?connect_timeout=2"}, 1, "127.0.0.1:1"},
+		{[]string{"--ownership", "mysql://u:PGSECRET@x/db"}, 2, "--ownership: ownership: store mysql://u:xxxxx@x/db"},
+		{[]string{"--ownership", "sqlite:"}, 2, "needs a file"},
+		{[]string{"--ownership", "blob:AccountKey=TOPSECRETKEY"}, 2, "CONTAINER"},
+		{[]string{"--ownership", "sqlite:o.db", "--owner-id", " "}, 2, "--owner-id"},
+		{[]string{"--ownership", "sqlite:o.db", "--ownership-interval", "0s"}, 2, "--ownership-interval 0s"},
+		{[]string{"--ownership", "sqlite:o.db", "--ownership-interval", "2s", "--ownership-expiration", "1s"}, 2, "must exceed --ownership-interval 2s"},
+		{[]string{"--ownership", "sqlite:o.db", "--ownership-strategy", "fair"}, 2, `"fair"`},
 	}
 	for _, c := range cases {
 		args := append([]string{"stream", "--connection-string", cs}, c.args...)

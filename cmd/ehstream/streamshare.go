@@ -41,6 +41,9 @@ func (f *shareFlags) check() error {
 	if *f.store == "" {
 		return nil
 	}
+	if err := ownership.CheckSpec(*f.store); err != nil {
+		return usageError{fmt.Errorf("--ownership: %v", err)}
+	}
 	switch {
 	case strings.TrimSpace(*f.ownerID) == "":
 		return usageError{fmt.Errorf("--owner-id is empty; give each replica its own")}
