@@ -2,6 +2,7 @@ package eventhubs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,6 +25,8 @@ type DirectStream struct {
 	next   map[string]int64 // partition → the next batch's from
 	bounds map[string]PartitionBounds
 	share  *sharing // nil: the stream owns every partition
+	// stored reads partitions' stored positions anew (SetStoredPositions).
+	stored func(ctx context.Context, partitionIDs []string) (map[string]int64, error)
 }
 
 // CreateDirectStream adds a stream of conf's hub to ssc. Register the
@@ -313,6 +316,10 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 					return streaming.Result{}, s.replan(b, id, err)
 				}
 			}
+			var st StaleRange
+			if s.stored != nil && errors.As(err, &st) {
+				return streaming.Result{}, s.reread(ctx, b, st.StalePartition(), err)
+			}
 			return streaming.Result{}, err
 		}
 		skipped = max(skipped, rdd.Skipped())
@@ -321,6 +328,44 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 		s.writeCheckpoints(ctx, rdd)
 	}
 	return streaming.Result{Events: rdd.Count() - skipped, Skipped: skipped}, nil
+}
+
+// SetStoredPositions gives the stream where the job's positions are
+// stored, for a batch whose range of a partition turns out stale: its
+// output found the stored position moved (offsets.MismatchError is a
+// StaleRange), because a run killed a moment before committed after this
+// one read the positions, or another instance of the job committed. The
+// stream then abandons the batch (its transaction rolled back), reads the
+// partition's stored position anew, and plans again from there, instead
+// of failing. A stream sharing partitions does this with
+// OwnershipOptions.Positions. Call it before the context runs.
+func (s *DirectStream) SetStoredPositions(fn func(ctx context.Context, partitionIDs []string) (map[string]int64, error)) {
+	s.stored = fn
+}
+
+// reread is replan for a stream that owns every partition: the stale
+// partition continues from its stored position, read now.
+func (s *DirectStream) reread(ctx context.Context, b *streaming.Batch, id string, cause error) error {
+	pos, err := s.stored(ctx, []string{id})
+	if err != nil {
+		return fmt.Errorf("%w (reading the stored position anew: %v)", cause, err)
+	}
+	seq, ok := pos[id]
+	if !ok {
+		return cause
+	}
+	for _, r := range b.Ranges {
+		from := r.From
+		if r.ResetFrom != 0 {
+			from = r.ResetFrom
+		}
+		s.next[r.Partition] = from
+		s.c.closeReceiver(r.Partition)
+	}
+	s.next[id] = seq
+	s.conf.Logger().Warn("eventhubs: the batch's range of a partition is stale: its stored position moved (a killed run's late commit, or another instance of the job); planning the batch again from the stored position",
+		"hub", s.conf.EventHubName(), "partition", id, "batch", b.Number, "stored", seq, "cause", cause)
+	return fmt.Errorf("%w: partition %s: %w", streaming.ErrReplan, id, cause)
 }
 
 // Conf is the stream's configuration (a copy).

@@ -126,6 +126,9 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
 		return sk.writeBatch(ctx, job, rdd)
 	})
+	// A batch whose positions moved under it (a killed run's late commit)
+	// rolls back and is planned again from the stored positions.
+	ds.SetStoredPositions(storedPositions(sk.store, job))
 	if *share.store != "" {
 		closer, err := share.share(ctx, ds, sk.store, job)
 		if err != nil {

@@ -72,23 +72,28 @@ func (f *shareFlags) share(ctx context.Context, ds *eventhubs.DirectStream, posi
 		UpdateInterval:   *f.interval,
 		Expiration:       *f.expiration,
 		WriteCheckpoints: strings.HasPrefix(*f.store, "blob:"),
-		Positions: func(ctx context.Context, ids []string) (map[string]int64, error) {
-			stored, err := positions.Positions(ctx, job)
-			if err != nil {
-				return nil, err
-			}
-			out := map[string]int64{}
-			for _, p := range stored {
-				if slices.Contains(ids, p.Partition) {
-					out[p.Partition] = p.Next
-				}
-			}
-			return out, nil
-		},
+		Positions:        storedPositions(positions, job),
 	}
 	if err := ds.SetOwnershipStore(store, opts); err != nil {
 		closer.Close()
 		return nil, err
 	}
 	return closer, nil
+}
+
+// storedPositions reads the job's stored positions of some partitions.
+func storedPositions(positions *offsets.Store, job offsets.Job) func(ctx context.Context, ids []string) (map[string]int64, error) {
+	return func(ctx context.Context, ids []string) (map[string]int64, error) {
+		stored, err := positions.Positions(ctx, job)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]int64{}
+		for _, p := range stored {
+			if slices.Contains(ids, p.Partition) {
+				out[p.Partition] = p.Next
+			}
+		}
+		return out, nil
+	}
 }
