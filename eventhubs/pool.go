@@ -105,7 +105,13 @@ func (p *pool) get(conf *Conf, probe bool) (*client, error) {
 	}
 	sdk := *cs
 	sdk.EntityPath = "" // the hub is passed on its own; the SDK refuses two names
-	opts := &azeventhubs.ConsumerClientOptions{ApplicationID: "ehstream"}
+	// The SDK's own retries start at 4 s, which a dropped connection pays
+	// in full before the first retry; they are the inner loop here, inside
+	// the library's retries bounded by OperationTimeout, so they start
+	// short. A busy service still gets backed off from: by the SDK's
+	// doubling, then by the library's.
+	opts := &azeventhubs.ConsumerClientOptions{ApplicationID: "ehstream",
+		RetryOptions: azeventhubs.RetryOptions{RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 4 * time.Second}}
 	if probe {
 		opts.RetryOptions.MaxRetries = -1
 	}
