@@ -306,6 +306,7 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 		}
 	}
 	var skipped int64
+	perRange := make([]int64, len(b.Ranges))
 	for _, fn := range s.outputs {
 		if err := fn(ctx, rdd); err != nil {
 			if s.share != nil {
@@ -316,11 +317,14 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 			return streaming.Result{}, err
 		}
 		skipped = max(skipped, rdd.Skipped())
+		for i, n := range rdd.skippedByRange() {
+			perRange[i] = max(perRange[i], n)
+		}
 	}
 	if s.share != nil && s.share.opts.WriteCheckpoints {
 		s.writeCheckpoints(ctx, rdd)
 	}
-	return streaming.Result{Events: rdd.Count() - skipped, Skipped: skipped}, nil
+	return streaming.Result{Events: rdd.Count() - skipped, Skipped: skipped, RangeSkipped: perRange}, nil
 }
 
 // Conf is the stream's configuration (a copy).
