@@ -23,8 +23,8 @@ type Context struct {
 	store       CheckpointStore
 	running     bool // Run was called
 	stopping    bool
-	ended       bool  // Run returned
-	runErr      error // what Run returned
+	ended       bool          // Run returned
+	runErr      error         // what Run returned
 	stopCh      chan struct{} // closed by Stop
 	cancelBatch context.CancelCauseFunc
 
