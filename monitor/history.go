@@ -25,5 +25,3 @@ func (r *ring[T]) all() []T {
 	out = append(out, r.buf[r.next:]...)
 	return append(out, r.buf[:r.next]...)
 }
-
-func (r *ring[T]) len() int { return len(r.buf) }

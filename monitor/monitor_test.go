@@ -75,12 +75,6 @@ func (f *fakeInput) Run(ctx context.Context, b *streaming.Batch) (streaming.Resu
 	return res, nil
 }
 
-func (f *fakeInput) set(fn func()) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fn()
-}
-
 // runStream runs ssc until stop says so (after each batch heard), and
 // returns what Run returned.
 func runStream(t *testing.T, ssc *streaming.Context, stop func(streaming.BatchInfo) bool) error {

@@ -107,11 +107,3 @@ func rangesOf(rs []streaming.Range, lag, skipped []int64) []Range {
 	}
 	return out
 }
-
-func sum(xs []int64) int64 {
-	var n int64
-	for _, x := range xs {
-		n += x
-	}
-	return n
-}
