@@ -20,6 +20,10 @@ type RDD struct {
 	conf    *Conf
 	ranges  []OffsetRange
 	skipped atomic.Int64
+	// rangeSkipped is the last read's skipped events per range, for a
+	// direct stream's per-partition metrics.
+	mu           sync.Mutex
+	rangeSkipped []int64
 	// last holds, per partition, the offset of the range's last event once
 	// a read handed it out: the checkpoint a stock processor starts after.
 	last sync.Map
@@ -196,6 +200,7 @@ func (d *RDD) ForeachPartition(ctx context.Context, fn func(ctx context.Context,
 		wg    sync.WaitGroup
 		once  sync.Once
 		first error
+		skips = make([]int64, len(d.ranges)) // each goroutine writes its own
 	)
 	fail := func(err error) {
 		once.Do(func() { first = err; cancel(err) })
@@ -210,6 +215,7 @@ func (d *RDD) ForeachPartition(ctx context.Context, fn func(ctx context.Context,
 			}
 			err := fn(ctx, p)
 			d.skipped.Add(p.skipped)
+			skips[i] = p.skipped
 			switch {
 			case err != nil && p.err != nil && errors.Is(err, p.err):
 				fail(p.err) // fn passed the read's error on; it says where already
@@ -221,7 +227,17 @@ func (d *RDD) ForeachPartition(ctx context.Context, fn func(ctx context.Context,
 		}()
 	}
 	wg.Wait()
+	d.mu.Lock()
+	d.rangeSkipped = skips
+	d.mu.Unlock()
 	return first
+}
+
+// skippedByRange is the last read's Skipped, per range (nil before a read).
+func (d *RDD) skippedByRange() []int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.rangeSkipped)
 }
 
 // Collect reads every range into memory, in range order. Use it for small

@@ -309,6 +309,7 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 		}
 	}
 	var skipped int64
+	perRange := make([]int64, len(b.Ranges))
 	for _, fn := range s.outputs {
 		if err := fn(ctx, rdd); err != nil {
 			if s.share != nil {
@@ -323,11 +324,14 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 			return streaming.Result{}, err
 		}
 		skipped = max(skipped, rdd.Skipped())
+		for i, n := range rdd.skippedByRange() {
+			perRange[i] = max(perRange[i], n)
+		}
 	}
 	if s.share != nil && s.share.opts.WriteCheckpoints {
 		s.writeCheckpoints(ctx, rdd)
 	}
-	return streaming.Result{Events: rdd.Count() - skipped, Skipped: skipped}, nil
+	return streaming.Result{Events: rdd.Count() - skipped, Skipped: skipped, RangeSkipped: perRange}, nil
 }
 
 // SetStoredPositions gives the stream where the job's positions are

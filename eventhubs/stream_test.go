@@ -278,6 +278,9 @@ func TestDirectStreamDataLoss(t *testing.T) {
 		if last.Skipped != got[0] || last.Events != int64(len(got)) {
 			t.Errorf("batch reports %d events and %d skipped, want %d and %d", last.Events, last.Skipped, len(got), got[0])
 		}
+		if len(last.RangeSkipped) != 1 || last.RangeSkipped[0] != got[0] {
+			t.Errorf("batch reports %v skipped per range, want [%d]", last.RangeSkipped, got[0])
+		}
 	})
 }
 

@@ -23,10 +23,13 @@ type Context struct {
 	store       CheckpointStore
 	running     bool // Run was called
 	stopping    bool
+	ended       bool          // Run returned
+	runErr      error         // what Run returned
 	stopCh      chan struct{} // closed by Stop
 	cancelBatch context.CancelCauseFunc
 
 	skipEmpty bool
+	retry     func(err error, attempt int) (time.Duration, bool)
 	instance  string        // this run's name in a fenced store
 	lease     time.Duration // of a batch in flight, in a fenced store
 
@@ -80,6 +83,14 @@ type ContextOptions struct {
 	// job waits for this one's batch in flight once this one stops renewing
 	// it, that is, once it died. 0 means DefaultBatchLease.
 	BatchLease time.Duration
+	// Retry, when set, is asked about every failed run of a batch's
+	// output (not a failed plan or checkpoint), with the number of times
+	// the batch failed so far: retry says to run the output again, with
+	// the same ranges, after wait, instead of ending Run with the error.
+	// Listeners that implement BatchFailedListener hear of each failure.
+	// A graceful Stop during the wait ends Run with the error. Nil: a
+	// failed batch ends Run.
+	Retry func(err error, attempt int) (wait time.Duration, retry bool)
 }
 
 // NewContext returns a Context whose batches are due every batchInterval.
@@ -94,7 +105,7 @@ func NewContext(batchInterval time.Duration, opts *ContextOptions) (*Context, er
 		return nil, fmt.Errorf("streaming: batch lease %s: must not be negative", opts.BatchLease)
 	}
 	c := &Context{interval: batchInterval, log: opts.Logger, stopCh: make(chan struct{}), skipEmpty: opts.SkipEmptyBatches,
-		instance: newInstanceID(), lease: opts.BatchLease}
+		retry: opts.Retry, instance: newInstanceID(), lease: opts.BatchLease}
 	if c.lease == 0 {
 		c.lease = DefaultBatchLease
 	}
@@ -144,7 +155,9 @@ func (c *Context) Checkpoint(store CheckpointStore) error {
 	return nil
 }
 
-// AddListener registers a listener for completed batches.
+// AddListener registers a listener for completed batches; one that
+// implements BatchFailedListener or BatchAbandonedListener hears of those
+// batches too.
 func (c *Context) AddListener(l Listener) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -189,6 +202,14 @@ func (c *Context) Run(ctx context.Context) error {
 	c.running = true
 	inputs, store := slices.Clone(c.inputs), c.store
 	c.mu.Unlock()
+	err := c.runInputs(ctx, inputs, store)
+	c.mu.Lock()
+	c.ended, c.runErr = true, err
+	c.mu.Unlock()
+	return err
+}
+
+func (c *Context) runInputs(ctx context.Context, inputs []Input, store CheckpointStore) error {
 	if len(inputs) == 0 {
 		return errors.New("streaming: no input streams; create one (eventhubs.CreateDirectStream) before Run")
 	}
@@ -286,7 +307,7 @@ func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore
 }
 
 // runBatch plans (or replays), checkpoints, runs and reports one batch.
-func (c *Context) runBatch(ctx context.Context, inputs []Input, store CheckpointStore, number int64, due time.Time, replay [][]Range) error {
+func (c *Context) runBatch(ctx context.Context, inputs []Input, store CheckpointStore, number int64, due time.Time, replay [][]Range) (err error) {
 	begin := time.Now()
 	bctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -305,6 +326,12 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	}()
 
 	info := BatchInfo{Number: number, Time: due, Replay: replay != nil, SchedulingDelay: max(begin.Sub(due), 0)}
+	failures := 0 // of the batch's outputs, retried
+	defer func() {
+		if err != nil && !errors.Is(err, errStopped) {
+			c.tellFailed(info, err, max(failures, 1), false, begin)
+		}
+	}()
 	ck := &Checkpoint{Version: checkpointVersion, Batch: number, Time: due, Inputs: make([]InputCheckpoint, len(inputs))}
 	for i, in := range inputs {
 		var p Plan
@@ -353,27 +380,62 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 			c.giveUp(store, ck)
 		}
 	}
+	// Where each input's ranges start in info.Ranges.
+	first := make([]int, len(inputs))
+	for i := 1; i < len(inputs); i++ {
+		first[i] = first[i-1] + len(ck.Inputs[i-1].Ranges)
+	}
+	info.RangeSkipped = make([]int64, len(info.Ranges))
 	for i, in := range inputs {
 		ranges := ck.Inputs[i].Ranges
 		if c.skipEmpty && replay == nil && !c.handed.lacks(i, ranges) {
 			continue
 		}
-		res, err := in.Run(bctx, &Batch{Number: number, Time: due, Ranges: ranges, Replay: replay != nil})
-		if err != nil {
-			failed()
+		b := &Batch{Number: number, Time: due, Ranges: ranges, Replay: replay != nil}
+		var res Result
+		for {
+			if res, err = in.Run(bctx, b); err == nil {
+				break
+			}
 			if cause := context.Cause(bctx); errors.Is(cause, errStopped) {
+				failed()
 				return errStopped
 			}
 			if errors.Is(err, ErrReplan) && bctx.Err() == nil {
+				failed()
 				c.log.Warn("streaming: batch abandoned: an input plans it again", "batch", number, "cause", err)
 				c.current = 0
+				c.tellAbandoned(info, err, begin)
 				return nil
 			}
-			return fmt.Errorf("streaming: batch %d: %w", number, err)
+			failures++
+			wait, again := time.Duration(0), false
+			if c.retry != nil && bctx.Err() == nil {
+				wait, again = c.retry(err, failures)
+			}
+			if !again {
+				failed()
+				return fmt.Errorf("streaming: batch %d: %w", number, err)
+			}
+			// The batch stays this instance's (its lease is renewed) while
+			// it waits: no other instance may run it meanwhile.
+			c.tellFailed(info, err, failures, true, begin)
+			c.log.Warn("streaming: batch failed; running its output again", "batch", number, "attempt", failures,
+				"wait", wait.String(), "err", err)
+			if werr := c.waitToRetry(bctx, wait); werr != nil {
+				failed()
+				if errors.Is(werr, errStopped) {
+					return errStopped
+				}
+				return fmt.Errorf("streaming: batch %d: %w (%v)", number, err, werr)
+			}
 		}
 		c.handed.add(i, ranges)
 		info.Events += res.Events
 		info.Skipped += res.Skipped
+		if len(res.RangeSkipped) == len(ranges) {
+			copy(info.RangeSkipped[first[i]:], res.RangeSkipped)
+		}
 	}
 	if save {
 		release()
@@ -388,11 +450,62 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	}
 	info.ProcessingTime = time.Since(begin)
 	c.current = 0
-	c.mu.Lock()
-	listeners := slices.Clone(c.listeners)
-	c.mu.Unlock()
-	for _, l := range listeners {
+	for _, l := range c.listenersNow() {
 		l.OnBatchCompleted(info)
 	}
 	return nil
+}
+
+// waitToRetry waits before a failed batch runs again. A stop ends the wait:
+// a graceful one with the batch's error (returned as is), an immediate one
+// with errStopped.
+func (c *Context) waitToRetry(bctx context.Context, wait time.Duration) error {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-c.stopCh:
+	case <-bctx.Done():
+	}
+	if errors.Is(context.Cause(bctx), errStopped) {
+		return errStopped
+	}
+	if bctx.Err() != nil {
+		return errors.New("the context ended while the batch waited to run again")
+	}
+	return errors.New("stopped while the batch waited to run again; it runs again after a restart")
+}
+
+// failure is info as a failure record.
+func failure(info BatchInfo, err error, attempt int, retrying bool, begin time.Time) BatchFailure {
+	return BatchFailure{Number: info.Number, Time: info.Time, Replay: info.Replay, Ranges: slices.Clone(info.Ranges),
+		Lag: slices.Clone(info.Lag), Err: err, Attempt: attempt, Retrying: retrying,
+		SchedulingDelay: info.SchedulingDelay, ProcessingTime: time.Since(begin)}
+}
+
+func (c *Context) listenersNow() []Listener {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.listeners)
+}
+
+// tellFailed tells the listeners that hear of failed batches.
+func (c *Context) tellFailed(info BatchInfo, err error, attempt int, retrying bool, begin time.Time) {
+	f := failure(info, err, attempt, retrying, begin)
+	for _, l := range c.listenersNow() {
+		if fl, ok := l.(BatchFailedListener); ok {
+			fl.OnBatchFailed(f)
+		}
+	}
+}
+
+// tellAbandoned tells the listeners that hear of abandoned batches.
+func (c *Context) tellAbandoned(info BatchInfo, err error, begin time.Time) {
+	f := failure(info, err, 1, false, begin)
+	for _, l := range c.listenersNow() {
+		if al, ok := l.(BatchAbandonedListener); ok {
+			al.OnBatchAbandoned(f)
+		}
+	}
 }

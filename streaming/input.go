@@ -105,6 +105,9 @@ type Batch struct {
 type Result struct {
 	Events  int64 // events handed to the output
 	Skipped int64 // events found lost (retention) and skipped
+	// RangeSkipped[i], when set, is how many of Skipped were the batch's
+	// Ranges[i]'s.
+	RangeSkipped []int64
 }
 
 // ErrReplan, wrapped in the error an input's Run returns, abandons the

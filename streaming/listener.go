@@ -13,9 +13,12 @@ type BatchInfo struct {
 	Ranges []Range   // every input's ranges
 	// Lag[i] is how many events of Ranges[i]'s partition existed past its
 	// Until when the batch was planned (zero for a replayed batch).
-	Lag             []int64
-	Events          int64         // events handed to the outputs
-	Skipped         int64         // events found lost (retention) and skipped
+	Lag     []int64
+	Events  int64 // events handed to the outputs
+	Skipped int64 // events found lost (retention) and skipped
+	// RangeSkipped[i] is how many of Skipped were Ranges[i]'s (nil when an
+	// input does not say, as inputs written before it did not).
+	RangeSkipped    []int64
 	SchedulingDelay time.Duration // from Time to the start of the batch
 	ProcessingTime  time.Duration // from the start of the batch to its end
 }
@@ -33,6 +36,38 @@ func (b BatchInfo) TotalLag() int64 {
 // that runs the stream: a slow listener delays the next batch.
 type Listener interface {
 	OnBatchCompleted(BatchInfo)
+}
+
+// BatchFailure is the record of a batch that did not complete: its
+// planning, checkpoint or output failed, or an input abandoned it.
+type BatchFailure struct {
+	Number int64
+	Time   time.Time // when the batch was due
+	Replay bool
+	Ranges []Range // as planned; none when planning failed
+	Lag    []int64 // as in BatchInfo
+	Err    error
+	// Attempt counts the batch's failures, from 1. Retrying says the
+	// Context runs the batch again after a wait (ContextOptions.Retry);
+	// otherwise a failed batch ends Run with Err.
+	Attempt         int
+	Retrying        bool
+	SchedulingDelay time.Duration
+	ProcessingTime  time.Duration // from the start of the batch to the failure
+}
+
+// BatchFailedListener is a Listener that is also told about every failed
+// attempt of a batch, before the Context retries it or Run returns. A
+// Listener need not implement it.
+type BatchFailedListener interface {
+	OnBatchFailed(BatchFailure)
+}
+
+// BatchAbandonedListener is a Listener that is also told about batches an
+// input abandoned to plan them again (ErrReplan); the stream goes on. A
+// Listener need not implement it.
+type BatchAbandonedListener interface {
+	OnBatchAbandoned(BatchFailure)
 }
 
 // ListenerFunc makes a function a Listener.

@@ -39,7 +39,7 @@ func readmeCommands(readme string) ([]readmeCmd, error) {
 			}
 			inBlock, tag = true, strings.TrimSpace(info)
 			switch tag {
-			case "sh", "text", "go", "js", "json", "yaml":
+			case "sh", "text", "go", "js", "json", "yaml", "promql":
 			default:
 				return nil, fmt.Errorf("README.md:%d: a code block tagged %q: tag commands sh, their output text, or code by its language, so that the README test knows what to run", n, tag)
 			}

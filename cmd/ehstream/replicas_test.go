@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/monitor"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/ownership"
 )
@@ -212,7 +214,7 @@ func TestStreamReplicasSQLite(t *testing.T) {
 	for _, id := range []string{"a", "b"} {
 		replicas[id] = startStreamProcess(t, bin, "--connection-string", connStr, "--sink", spec, "--table", "events", "--job", "pair",
 			"--batch-interval", "50ms", "--max-rate-per-partition", "200", "--ownership", spec, "--owner-id", id,
-			"--ownership-interval", "300ms", "--ownership-expiration", "1500ms")
+			"--ownership-interval", "300ms", "--ownership-expiration", "1500ms", "--http", "127.0.0.1:0")
 	}
 	// Both get partitions.
 	for _, p := range replicas {
@@ -247,6 +249,39 @@ func TestStreamReplicasSQLite(t *testing.T) {
 			t.Fatalf("b did not reach the partitions' ends: %+v\n%s", ps, replicas["b"].output())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// b's status page names it the owner of every partition, and why it
+	// gained those that were a's.
+	m := statusLine.FindStringSubmatch(replicas["b"].output())
+	if m == nil {
+		t.Fatalf("b printed no status URL:\n%s", replicas["b"].output())
+	}
+	var parts []monitor.Partition
+	poll(t, 30*time.Second, "b's page to show it reads every partition", func() bool {
+		_, body := httpGet(t, m[1]+"api/partitions")
+		parts = nil
+		if err := json.Unmarshal([]byte(body), &parts); err != nil {
+			t.Fatalf("/api/partitions: %v: %s", err, body)
+		}
+		reading := 0
+		for _, p := range parts {
+			if p.Reading && p.Owner == "b" && p.Next == perPartition {
+				reading++
+			}
+		}
+		return reading == partitions
+	})
+	gained := 0
+	for _, p := range parts {
+		if strings.HasPrefix(p.Note, "gained: ") {
+			gained++
+		}
+	}
+	if gained == 0 {
+		t.Errorf("b's partitions say nothing of how it gained them: %+v", parts)
+	}
+	if owned, _ := byPartition(metricFamilies(t, m[1]), "ehstream_partition_next_sequence_number"); len(owned) != partitions {
+		t.Errorf("b's metrics have the positions of %d partitions, want %d", len(owned), partitions)
 	}
 	replicas["b"].cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-replicas["b"].exited; err != nil {

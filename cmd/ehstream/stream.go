@@ -32,6 +32,7 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	skipEmpty := fs.Bool("skip-empty-batches", true, "write no transaction for a batch with nothing to read (positions are stored all the same)")
 	dataDir := fs.String("data", "./ehstream-data", "with no connection string: where the local Event Hubs keeps its data")
 	share := addShareFlags(fs)
+	httpAddr := addHTTPFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -56,6 +57,11 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	if err != nil {
 		return err
 	}
+	status, err := listenStatus(*httpAddr)
+	if err != nil {
+		return err
+	}
+	defer status.close()
 
 	// Info: the rare lines that say what the job decided (a new partition
 	// read from its start, a replayed batch, a stop on a signal); the
@@ -115,7 +121,7 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	fmt.Fprintf(std.out, "streaming %s (consumer group %s) into %s table %s as job %q; %d partitions resume from stored positions\n",
 		conf.EventHubName(), conf.ConsumerGroup(), sk.desc, *table, *jobName, len(stored))
 
-	ssc, err := streaming.NewContext(*interval, &streaming.ContextOptions{Logger: log, NoBatchLog: true, SkipEmptyBatches: *skipEmpty})
+	ssc, err := streaming.NewContext(*interval, &streaming.ContextOptions{Logger: log, NoBatchLog: true, SkipEmptyBatches: *skipEmpty, Retry: retryBatch})
 	if err != nil {
 		return usageError{err}
 	}
@@ -129,8 +135,9 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	// A batch whose positions moved under it (a killed run's late commit)
 	// rolls back and is planned again from the stored positions.
 	ds.SetStoredPositions(storedPositions(sk.store, job))
+	status.start(ssc, share.monitorOptions(conf, sk, *jobName), std.out)
 	if *share.store != "" {
-		closer, err := share.share(ctx, ds, sk.store, job)
+		closer, err := share.share(ctx, ds, sk.store, job, status.ownershipChanged)
 		if err != nil {
 			return err
 		}

@@ -61,7 +61,7 @@ func (f *shareFlags) check() error {
 // from the job's positions in the sink's offsets table, which the batch
 // transactions keep; a Blob store also gets checkpoints, for stock SDK
 // processors sharing the group.
-func (f *shareFlags) share(ctx context.Context, ds *eventhubs.DirectStream, positions *offsets.Store, job offsets.Job) (io.Closer, error) {
+func (f *shareFlags) share(ctx context.Context, ds *eventhubs.DirectStream, positions *offsets.Store, job offsets.Job, onChange func(balance.Change)) (io.Closer, error) {
 	store, closer, err := ownership.Open(ctx, *f.store, job.Name, nil)
 	if err != nil {
 		return nil, err
@@ -72,6 +72,7 @@ func (f *shareFlags) share(ctx context.Context, ds *eventhubs.DirectStream, posi
 		UpdateInterval:   *f.interval,
 		Expiration:       *f.expiration,
 		WriteCheckpoints: strings.HasPrefix(*f.store, "blob:"),
+		OnChange:         onChange,
 		Positions:        storedPositions(positions, job),
 	}
 	if err := ds.SetOwnershipStore(store, opts); err != nil {

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/ehstream/ehstream/balance"
+	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/monitor"
+	"github.com/ehstream/ehstream/streaming"
+)
+
+// defaultHTTPAddr is where `ehstream stream` serves its status page, as
+// Spark serves its UI on 4040; httpPortTries more ports are tried after a
+// taken one, as Spark's spark.port.maxRetries does.
+const (
+	defaultHTTPAddr = "127.0.0.1:4040"
+	httpPortTries   = 16
+)
+
+func addHTTPFlag(fs *flag.FlagSet) *string {
+	return fs.String("http", defaultHTTPAddr, fmt.Sprintf("serve the status page, JSON, /metrics, /healthz and /readyz on ADDR; "+
+		"when its port is taken, the next free one of the %d after it; \"\" serves none", httpPortTries))
+}
+
+// statusServer is the stream's HTTP server: a listener taken before any
+// side effect, serving a monitor once the stream exists.
+type statusServer struct {
+	ln  net.Listener
+	srv *http.Server
+	mon *monitor.Monitor
+}
+
+// listenStatus takes addr's port or, when that is taken, the next free
+// one; nil when addr is "".
+func listenStatus(addr string) (*statusServer, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := listenFallback(addr, httpPortTries)
+	if err != nil {
+		return nil, err
+	}
+	return &statusServer{ln: ln}, nil
+}
+
+// listenFallback listens on addr or, while its port is in use, on the
+// next of up to tries ports after it. Port 0 takes any free port.
+func listenFallback(addr string, tries int) (net.Listener, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--http %q: want HOST:PORT, e.g. %s, or \"\" for none: %v", addr, defaultHTTPAddr, err)}
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, usageError{fmt.Errorf("--http %q: port %q is not a number from 0 to 65535", addr, portStr)}
+	}
+	if port == 0 {
+		tries = 0
+	}
+	last := min(port+tries, 65535)
+	for p := port; p <= last; p++ {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err == nil {
+			return ln, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("--http %s: %w", addr, err)
+		}
+	}
+	return nil, fmt.Errorf("--http %s: ports %d to %d of %s are all in use; give another address, or --http \"\" to serve none", addr, port, last, host)
+}
+
+// start serves a monitor of ssc and prints where.
+func (s *statusServer) start(ssc *streaming.Context, opts *monitor.Options, out io.Writer) {
+	if s == nil {
+		return
+	}
+	s.mon = monitor.New(ssc, opts)
+	s.srv = &http.Server{Handler: s.mon, ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(s.ln)
+	fmt.Fprintf(out, "status: %s\n", s.url())
+}
+
+// url is the page's address, with a host a browser can open.
+func (s *statusServer) url() string {
+	a := s.ln.Addr().(*net.TCPAddr)
+	host := a.IP.String()
+	if a.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(a.Port)) + "/"
+}
+
+// ownershipChanged tells the monitor about a partition gained or lost.
+func (s *statusServer) ownershipChanged(c balance.Change) {
+	if s != nil && s.mon != nil {
+		s.mon.OwnershipChanged(c)
+	}
+}
+
+func (s *statusServer) close() {
+	if s == nil {
+		return
+	}
+	if s.srv == nil {
+		s.ln.Close()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.srv.Shutdown(ctx)
+}
+
+// monitorOptions names the job on its status page; the owner ID only when
+// replicas share the partitions.
+func (f *shareFlags) monitorOptions(conf *eventhubs.Conf, sk *sink, job string) *monitor.Options {
+	o := &monitor.Options{Job: job, Hub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup(), Sink: sk.desc + " table " + sk.table}
+	if *f.store != "" {
+		o.Owner = *f.ownerID
+	}
+	return o
+}

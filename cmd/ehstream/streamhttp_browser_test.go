@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/offsets"
+)
+
+// browser starts headless Chromium for the test, or skips it when there is
+// none, unless EHSTREAM_TEST_BROWSER=1 (CI), which fails instead. The
+// errors its pages print to the console or throw are collected.
+func browser(t *testing.T) (context.Context, *consoleErrors) {
+	t.Helper()
+	path := os.Getenv("EHSTREAM_CHROMIUM")
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path != "" {
+			break
+		}
+		path, _ = exec.LookPath(name)
+	}
+	if path == "" {
+		if os.Getenv("EHSTREAM_TEST_BROWSER") == "1" {
+			t.Fatal("EHSTREAM_TEST_BROWSER=1 but no Chromium found (chromium, chromium-browser, google-chrome or $EHSTREAM_CHROMIUM): apt-get install chromium")
+		}
+		t.Skip("no Chromium (chromium, chromium-browser, google-chrome or $EHSTREAM_CHROMIUM): skipping the browser test (bash .ci/run installs it)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.WindowSize(1280, 1000))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(cancelTab)
+	if err := chromedp.Do(ctx); err != nil { // opens the tab
+		t.Fatalf("starting %s: %v", path, err)
+	}
+	errs := &consoleErrors{}
+	if err := chromedp.Listen(ctx, errs.add); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, errs
+}
+
+// consoleErrors are what the page's console shows as errors: console.error
+// and assert calls, uncaught exceptions, failed loads.
+type consoleErrors struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (c *consoleErrors) add(ev any) {
+	var msg string
+	switch ev := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
+			var args []string
+			for _, a := range ev.Args {
+				args = append(args, string(a.Value)+a.Description)
+			}
+			msg = "console." + string(ev.Type) + ": " + strings.Join(args, " ")
+		}
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		msg = fmt.Sprintf("uncaught exception: %s at %s:%d", d.Text, d.URL, d.LineNumber)
+		if d.Exception != nil {
+			msg += ": " + d.Exception.Description
+		}
+	case *log.EventEntryAdded:
+		if ev.Entry.Level == log.EntryLevelError {
+			msg = fmt.Sprintf("log %s: %s (%s)", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
+		}
+	}
+	if msg != "" {
+		c.mu.Lock()
+		c.msgs = append(c.msgs, msg)
+		c.mu.Unlock()
+	}
+}
+
+func (c *consoleErrors) all() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.msgs...)
+}
+
+// screenshotOnFailure saves the page when the test failed, and says where.
+func screenshotOnFailure(t *testing.T, ctx context.Context) {
+	if !t.Failed() {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("no screenshot: %v", err)
+		return
+	}
+	dir, err := os.MkdirTemp("", "ehstream-status-page-")
+	if err == nil {
+		file := filepath.Join(dir, "failure.png")
+		if err = os.WriteFile(file, png, 0o644); err == nil {
+			t.Logf("the page when the test failed: %s", file)
+			return
+		}
+	}
+	t.Logf("no screenshot: %v", err)
+}
+
+// pageRow is a row of the page's partitions table, as shown.
+type pageRow struct {
+	Partition string `json:"partition"`
+	Next      string `json:"next"`
+	End       string `json:"end"`
+	Lag       string `json:"lag"`
+	Last      string `json:"last"`
+	Events    string `json:"events"`
+	Skipped   string `json:"skipped"`
+}
+
+const readRows = `[...document.querySelectorAll("#partitions tbody tr")].map(tr => ({
+	partition: tr.dataset.partition,
+	next: tr.querySelector(".c-next").textContent, end: tr.querySelector(".c-end").textContent,
+	lag: tr.querySelector(".c-lag").textContent, last: tr.querySelector(".c-last").textContent,
+	events: tr.querySelector(".c-events").textContent, skipped: tr.querySelector(".c-skipped").textContent}))`
+
+// chartPoints is, per chart, the points uPlot holds and the count the page
+// shows in data-points.
+const chartPoints = `Object.fromEntries(["chart-rate", "chart-processing", "chart-delay", "chart-lag"].map(id =>
+	[id, [window.ehstream.charts[id] ? window.ehstream.charts[id].data[0].length : -1, Number(document.getElementById(id).dataset.points)]]))`
+
+// The status page in headless Chromium while `ehstream stream` runs: the
+// partitions table shows where each partition stands (the sink's
+// positions, the hub's ends), the charts hold a point per completed batch,
+// the page follows the stream without being reloaded, and the console
+// shows no error.
+func TestStatusPageInBrowser(t *testing.T) {
+	ctx, console := browser(t)
+	srv := startInProcess(t, emulator.HubConfig{Name: "orders", PartitionCount: 2})
+	cs := srv.ConnectionString("orders")
+	sendCtx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if err := <-sendRounds(sendCtx, cs, 2, 300, 100); err != nil {
+		t.Fatal(err)
+	}
+	spec := "sqlite:" + filepath.Join(t.TempDir(), "page.db")
+	cmd := startCLI(t, "stream", "--connection-string", cs, "--sink", spec, "--job", "pagetest",
+		"--batch-interval", "1s", "--max-rate-per-partition", "100", "--http", "127.0.0.1:0")
+	base := cmd.statusURL(t)
+
+	ctx, cancelRun := context.WithTimeout(ctx, 120*time.Second)
+	defer cancelRun()
+	defer screenshotOnFailure(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.Navigate(base)); err != nil {
+		t.Fatal(err)
+	}
+	// A mark that a reload would wipe.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded = true`)); err != nil {
+		t.Fatal(err)
+	}
+	eval := func(js string, v any) {
+		t.Helper()
+		var err error
+		switch p := v.(type) {
+		case *[]pageRow:
+			*p, err = chromedp.Run(ctx, chromedp.Evaluate[[]pageRow](js))
+		case *map[string][2]int:
+			*p, err = chromedp.Run(ctx, chromedp.Evaluate[map[string][2]int](js))
+		case *string:
+			*p, err = chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		}
+		if err != nil {
+			t.Fatalf("evaluating %s: %v", js, err)
+		}
+	}
+	rowsShown := func() map[string]pageRow {
+		var rows []pageRow
+		eval(readRows, &rows)
+		out := map[string]pageRow{}
+		for _, r := range rows {
+			out[r.Partition] = r
+		}
+		return out
+	}
+	caughtUp := func(n0, n1 int) func() bool {
+		return func() bool {
+			rows := rowsShown()
+			for p, n := range map[string]int{"0": n0, "1": n1} {
+				r := rows[p]
+				if r.Next != fmt.Sprint(n) || r.End != fmt.Sprint(n) || r.Lag != "0" || r.Events != fmt.Sprint(n) || r.Skipped != "0" || r.Last == "-" {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	poll(t, 60*time.Second, "the page's table to show both partitions read to 300", caughtUp(300, 300))
+
+	// The sink's positions are what the table shows.
+	sk := sinkDB(t, spec, "events")
+	job, err := offsets.JobFor("pagetest", eventhubs.NewConf(cs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := sk.store.Positions(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := rowsShown()
+	for _, p := range ps {
+		if rows[p.Partition].Next != fmt.Sprint(p.Next) {
+			t.Errorf("partition %s: the page shows next %s, the sink stores %d", p.Partition, rows[p.Partition].Next, p.Next)
+		}
+	}
+
+	// Ten more events in partition 0: the page shows them without a reload.
+	if err := <-sendRounds(sendCtx, cs, 1, 10, 10); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 30*time.Second, "the page's table to show partition 0 read to 310", caughtUp(310, 300))
+	var mark string
+	eval(`String(window.notReloaded)`, &mark)
+	if mark != "true" {
+		t.Errorf("the page was reloaded")
+	}
+
+	// A point per completed batch, in every chart.
+	var last string
+	poll(t, 30*time.Second, "every chart to hold a point per completed batch", func() bool {
+		var points map[string][2]int
+		eval(chartPoints, &points)
+		completed := int(apiStatus(t, base).Batches["completed"])
+		last = fmt.Sprintf("charts %v, %d completed batches", points, completed)
+		if len(points) != 4 || completed < 4 {
+			return false
+		}
+		for _, p := range points {
+			if p[0] != completed || p[1] != completed {
+				return false
+			}
+		}
+		return true
+	})
+	t.Log(last)
+	var recent string
+	eval(`String(document.querySelectorAll("#batches tbody tr").length)`, &recent)
+	if recent == "0" {
+		t.Errorf("the recent batches table is empty")
+	}
+
+	if errs := console.all(); len(errs) > 0 {
+		t.Errorf("the console shows errors:\n%s", strings.Join(errs, "\n"))
+	}
+	if file := os.Getenv("EHSTREAM_STATUS_SCREENSHOT"); file != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", file)
+	}
+}

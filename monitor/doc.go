@@ -1,0 +1,20 @@
+// Package monitor shows a running stream to people and to scrapers: a
+// status page modelled on Spark's Streaming tab, JSON endpoints, Prometheus
+// metrics and health checks, all from one streaming listener.
+//
+// A Monitor hears every batch of a streaming.Context (completed, failed,
+// abandoned), keeps the last batches in a bounded history and feeds
+// Prometheus collectors in a registry of its own, so that several streams
+// in one process do not collide. It is an http.Handler:
+//
+//	m := monitor.New(ssc, &monitor.Options{Job: "archive", Hub: "orders"})
+//	go http.ListenAndServe("127.0.0.1:4040", m)
+//
+// Paths: / (the page, its assets embedded), /api/status, /api/batches,
+// /api/partitions, /metrics, /healthz and /readyz.
+//
+// The package knows streams only through package streaming; whoever wires
+// it tells it the names it shows (Options) and, when replicas share a
+// consumer group, the partitions this one gains and loses
+// (OwnershipChanged, for eventhubs.OwnershipOptions.OnChange).
+package monitor
