@@ -384,7 +384,11 @@ func TestReadProgressBar(t *testing.T) {
 	// Its first state, at the start, has the time taken and left; its
 	// last (after the last \r), when all is read, the events and the rate,
 	// and ends the line.
-	first, final := strings.SplitN(bar, "\r", 3)[1], bar[strings.LastIndex(bar, "\r")+1:]
+	states := strings.Split(bar, "\r")
+	if len(states) < 3 {
+		t.Fatalf("stderr, a terminal, shows no bar: %q", bar)
+	}
+	first, final := states[1], states[len(states)-1]
 	for _, c := range []struct{ state, re string }{
 		{first, `^reading +0% \| +\| \(0/10200, 0 events/hr\) \[0s:\d+\w*\]`},
 		{final, `^reading +100% \|█+\| \(10200/10200, \d+ events/(s|min|hr)\) \[\d+\w*\]\n$`},
