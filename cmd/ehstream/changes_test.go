@@ -247,7 +247,9 @@ func TestStreamNewPartitions(t *testing.T) {
 	// partition between two batches, so the stream finds it holding events.
 	p := startStreamProcess(t, bin, "--connection-string", cs, "--sink", spec, "--starting-position", "latest",
 		"--batch-interval", "3s", "--receiver-timeout", "5s", "--operation-timeout", "20s")
-	p.waitFor(t, "batch 1:")
+	// Its first batch stores the positions at the end of the hub (reading
+	// nothing, it prints nothing).
+	waitForPositions(t, p, spec, 2)
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +299,7 @@ func TestStreamTwoInstancesOfAJob(t *testing.T) {
 			args := []string{"--connection-string", cs, "--sink", spec, "--table", table, "--job", job,
 				"--batch-interval", "50ms", "--max-rate-per-partition", "100", "--receiver-timeout", "5s", "--operation-timeout", "20s"}
 			first := startStreamProcess(t, bin, args...)
-			first.waitFor(t, "batch 2:")
+			first.waitUntil(t, "a batch that read events", wroteEvents.MatchString)
 			second := startStreamProcess(t, bin, args...)
 			began := time.Now()
 			var loser *streamProcess

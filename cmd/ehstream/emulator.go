@@ -15,7 +15,7 @@ import (
 	"github.com/ehstream/ehstream/emulator/partlog"
 )
 
-func runEmulator(ctx context.Context, args []string, std stdio) error {
+func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 	stdout, stderr := std.out, std.err
 	fs := newFlagSet("emulator", stderr)
 	listen := fs.String("listen", "127.0.0.1:5672", "AMQP listen address (host:port)")
@@ -24,6 +24,7 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 	configPath := fs.String("config", "", "Microsoft emulator Config.json with the hubs and consumer groups (default: hub eh1, 2 partitions, groups $Default and cg1)")
 	health := fs.String("health", "", "address for the HTTP health endpoint GET /health, e.g. 127.0.0.1:5300 (default: none); on a loopback address, or with --insecure, it also serves the faults admin API: GET, POST and DELETE /faults")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logFormat := addLogFormatFlag(fs, "text or json: the format of the logs on stderr (the start-up lines on stdout stay text)")
 	faultsFile := fs.String("faults", "", "a JSON file of faults to inject at start: one fault object or an array, as POST /faults takes (see the README)")
 	repair := fs.Bool("repair", false, "start even if a partition log is damaged: move the damaged segment files, and the older ones, to <partition>/damaged/ (nothing is deleted) and serve what follows them")
 	transport := addTransportFlags(fs) // TLS and WebSockets: emulator_tls.go
@@ -35,12 +36,17 @@ func runEmulator(ctx context.Context, args []string, std stdio) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)}
 	}
+	if err := logFormat.check(); err != nil {
+		return err
+	}
+	log := logFormat.logger(stderr, level)
+	defer func() { err = logFormat.failed(log, "emulator", err) }()
 	if _, _, err := net.SplitHostPort(*listen); err != nil {
 		return usageError{fmt.Errorf("--listen %q: %v", *listen, err)}
 	}
 	cfg := &emulator.Config{
 		Listen: *listen,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Logger: log,
 		Repair: *repair,
 	}
 	if err := auth.apply(cfg); err != nil {

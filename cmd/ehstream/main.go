@@ -60,6 +60,10 @@ func run(ctx context.Context, args []string, std stdio) int {
 				return 0
 			case errors.Is(err, flag.ErrHelp):
 				return 0
+			case errors.As(err, new(loggedError)) && errors.As(err, new(usageError)):
+				return 2 // logged as JSON (--log-format json)
+			case errors.As(err, new(loggedError)):
+				return 1
 			case errors.As(err, new(usageError)):
 				fmt.Fprintf(stderr, "ehstream %s: %v\n", c.name, err)
 				return 2

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -16,7 +17,7 @@ import (
 	"github.com/ehstream/ehstream/eventhubs"
 )
 
-func runRead(ctx context.Context, args []string, std stdio) error {
+func runRead(ctx context.Context, args []string, std stdio) (err error) {
 	fs := newFlagSet("read", std.err)
 	h := addHubFlags(fs, true)
 	var rangeArgs []string
@@ -29,9 +30,15 @@ func runRead(ctx context.Context, args []string, std stdio) error {
 	untilArg := fs.String("until", "", "read every partition until this position, exclusive; latest is the end now (default latest with --from)")
 	failOnDataLoss := fs.Bool("fail-on-data-loss", true, "fail when events of a range are gone (retention); false skips them and says how many")
 	receiverTimeout := fs.Duration("receiver-timeout", eventhubs.DefaultReceiverTimeout, "how long one receive call may wait")
+	logFormat := addLogFormatFlag(fs, "text or json: how stderr says what went wrong (json: one JSON object a line, and no progress bar)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := logFormat.check(); err != nil {
+		return err
+	}
+	log := logFormat.logger(std.err, slog.LevelInfo)
+	defer func() { err = logFormat.failed(log, "read", err) }()
 	byPosition := *fromArg != "" || *untilArg != ""
 	ways := 0
 	for _, given := range []bool{len(rangeArgs) > 0, *all, byPosition} {
@@ -106,13 +113,23 @@ func runRead(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 
+	var bar *readBar // on a terminal, for many events: readprogress.go
+	if n := eventCount(ranges); showReadBar(n, std.out, std.err, logFormat.json()) {
+		bar = newReadBar(std.err, n)
+	}
 	w := bufio.NewWriterSize(std.out, 256<<10)
 	var mu sync.Mutex // one line at a time from the partition goroutines
 	err = rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
 		var buf []byte
+		read := 0 // not yet added to the bar
+		defer func() { bar.add(read) }()
 		for ev, err := range p.Events() {
 			if err != nil {
 				return err
+			}
+			if read++; read == 1000 {
+				bar.add(read)
+				read = 0
 			}
 			buf, err = appendEventJSON(buf[:0], ev)
 			if err != nil {
@@ -130,13 +147,25 @@ func runRead(ctx context.Context, args []string, std stdio) error {
 	if ferr := w.Flush(); err == nil {
 		err = ferr
 	}
+	bar.stop()
 	if err != nil {
 		return err
 	}
-	if n := rdd.Skipped(); n > 0 {
+	if n := rdd.Skipped(); n > 0 && logFormat.json() {
+		log.Warn("ehstream read: events were gone (retention) and skipped", "skipped", n)
+	} else if n > 0 {
 		fmt.Fprintf(std.err, "ehstream read: %d events were gone (retention) and skipped\n", n)
 	}
 	return nil
+}
+
+// eventCount is how many events ranges hold.
+func eventCount(ranges []eventhubs.OffsetRange) int64 {
+	var n int64
+	for _, r := range ranges {
+		n += r.UntilSeqNo - r.FromSeqNo
+	}
+	return n
 }
 
 // eventJSON is one line of read's output.

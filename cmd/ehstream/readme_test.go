@@ -227,7 +227,10 @@ func (r *readmeRun) run(c readmeCmd) {
 	}
 }
 
-var caughtUpRE = regexp.MustCompile(`(?m)^batch \d+: 0 events, lag 0\b`)
+// caughtUpRE is a line saying the stream has read all the hub held: a
+// batch with lag 0 (the README's hubs get no events while it streams), or
+// an idle line, which comes only after 30 s.
+var caughtUpRE = regexp.MustCompile(`(?m)^(batch \d+: \d+ events, lag 0\b|idle: \d+ empty batch(es)?, lag 0$)`)
 
 // finish checks a command that has exited and takes over its environment.
 func (r *readmeRun) finish(c readmeCmd, where, sub string, p *shellProc) {

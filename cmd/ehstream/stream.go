@@ -17,7 +17,7 @@ import (
 // runStream is the main job: a direct stream of a hub written to a SQL
 // table, each batch's events and positions in one transaction, so that
 // the table holds every event exactly once whatever crashes.
-func runStream(ctx context.Context, args []string, std stdio) error {
+func runStream(ctx context.Context, args []string, std stdio) (err error) {
 	fs := newFlagSet("stream", std.err)
 	hf := addHubFlags(fs, true)
 	start := fs.String("starting-position", "earliest", "where partitions with no stored position start: earliest, latest, seq:N, offset:S or time:RFC3339")
@@ -33,8 +33,21 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	dataDir := fs.String("data", "./ehstream-data", "with no connection string: where the local Event Hubs keeps its data")
 	share := addShareFlags(fs)
 	httpAddr := addHTTPFlag(fs)
+	logFormat := addLogFormatFlag(fs, "text or json (json: the logs and the job's lines, a record per batch that read events, as JSON on stderr; stdout stays empty)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if err := logFormat.check(); err != nil {
+		return err
+	}
+	// Info: the rare lines that say what the job decided (a new partition
+	// read from its start, a replayed batch, a stop on a signal); the
+	// progress lines go to stdout, or with JSON logs to the log (logformat.go).
+	log := logFormat.logger(std.err, slog.LevelInfo)
+	defer func() { err = logFormat.failed(log, "stream", err) }()
+	var logBatches *slog.Logger
+	if logFormat.json() {
+		std.out, logBatches = &lineLogger{log: log}, log
 	}
 	if err := share.check(); err != nil {
 		return err
@@ -63,10 +76,6 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	}
 	defer status.close()
 
-	// Info: the rare lines that say what the job decided (a new partition
-	// read from its start, a replayed batch, a stop on a signal); the
-	// progress lines go to stdout.
-	log := slog.New(slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	confAndJob := func() (*eventhubs.Conf, offsets.Job, error) {
 		conf, err := hf.conf()
 		if err != nil {
@@ -145,11 +154,12 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 		fmt.Fprintf(std.out, "sharing the partitions with other replicas as owner %q\n", ds.OwnerID())
 	}
 	var total, batches int64
+	report := newBatchReporter(std.out, logBatches, time.Now()) // streamprogress.go
 	ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
 		total += b.Events
 		batches++
-		progress(std.out, b)
-		if *untilIdle && b.Events == 0 && b.Skipped == 0 && !b.Replay {
+		report.OnBatchCompleted(b)
+		if *untilIdle && emptyBatch(b) {
 			ssc.Stop(true)
 		}
 	}))
@@ -158,6 +168,7 @@ func runStream(ctx context.Context, args []string, std stdio) error {
 	// SIGINT or SIGTERM: the running batch finishes and commits; a second
 	// one stops at once (that batch commits nothing and runs again).
 	err = ssc.RunUntilSignal(context.WithoutCancel(ctx))
+	report.flush(time.Now())
 	fmt.Fprintf(std.out, "wrote %d events in %d batches to %s table %s\n", total, batches, sk.desc, *table)
 	return explainJobError(err, job)
 }
@@ -180,7 +191,7 @@ func explainJobError(err error, job offsets.Job) error {
 	return err
 }
 
-// progress prints one line per batch.
+// progress prints the line of a batch that read events.
 func progress(w io.Writer, b streaming.BatchInfo) {
 	line := fmt.Sprintf("batch %d: %d events, lag %d, at %s, took %s", b.Number, b.Events, b.TotalLag(),
 		b.Time.Format("15:04:05.000"), b.ProcessingTime.Round(time.Millisecond))

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -146,6 +147,9 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 			defer cancel()
 			table, jobName := uniqueName("events"), uniqueName("job")
 			produced := sendRounds(ctx, connStr, partitions, perPartition, 250)
+			var producerErr error
+			producerDone := make(chan struct{})
+			go func() { producerErr = <-produced; close(producerDone) }()
 
 			var runs []*streamProcess
 			start := func(extra ...string) *streamProcess {
@@ -167,8 +171,18 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 			for range kills {
 				p := start()
 				// Once the run has started batching, a random moment: during
-				// or between batches, mid-transaction or not.
-				p.waitFor(t, "batch 1:")
+				// or between batches, mid-transaction or not. Started
+				// batching: a batch read events; or, once the producer is
+				// done and the hub may hold nothing new for the run (whose
+				// empty batches print nothing for 30 s), it has started.
+				p.waitUntil(t, "a batch that read events (or, the producer done, its start line)", func(out string) bool {
+					select {
+					case <-producerDone:
+						return wroteEvents.MatchString(out) || startedRE.MatchString(out)
+					default:
+						return wroteEvents.MatchString(out)
+					}
+				})
 				select {
 				case err := <-p.exited:
 					t.Fatalf("ehstream stream exited before it was killed: %v", err)
@@ -179,8 +193,8 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 				}
 				<-p.exited
 			}
-			if err := <-produced; err != nil {
-				t.Fatal(err)
+			if <-producerDone; producerErr != nil {
+				t.Fatal(producerErr)
 			}
 			last := start("--until-idle")
 			select {
@@ -213,7 +227,10 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 	}
 }
 
-var wroteEvents = regexp.MustCompile(`(?m)^batch \d+: [1-9]\d* events`)
+var (
+	wroteEvents = regexp.MustCompile(`(?m)^batch \d+: [1-9]\d* events`)
+	startedRE   = regexp.MustCompile(`(?m)^streaming .* resume from stored positions$`)
+)
 
 // streamProcess is `ehstream stream` running as a child process.
 type streamProcess struct {
@@ -251,15 +268,22 @@ func (p *streamProcess) output() string {
 // waitFor polls the output for s; the process must not exit meanwhile.
 func (p *streamProcess) waitFor(t testing.TB, s string) {
 	t.Helper()
+	p.waitUntil(t, strconv.Quote(s), func(out string) bool { return strings.Contains(out, s) })
+}
+
+// waitUntil polls the output until ok holds; the process must not exit
+// meanwhile.
+func (p *streamProcess) waitUntil(t testing.TB, what string, ok func(out string) bool) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(p.output(), s) {
+	for !ok(p.output()) {
 		select {
 		case err := <-p.exited:
-			t.Fatalf("ehstream stream exited (%v) before printing %q:\n%s", err, s, p.output())
+			t.Fatalf("ehstream stream exited (%v) before printing %s:\n%s", err, what, p.output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ehstream stream did not print %q within 60s:\n%s", s, p.output())
+			t.Fatalf("ehstream stream did not print %s within 60s:\n%s", what, p.output())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
