@@ -34,6 +34,10 @@ type Context struct {
 	// saved checkpoint holds, and those the outputs have seen.
 	stored, handed seen
 	current        int64 // the batch running, for the log of an abandoned one
+
+	graphs     []*graph         // DStream pipelines, one per input with a Source
+	stateStore StateStore       // where their state goes, when they keep some
+	state      *StateCheckpoint // their state after the last batch marked done
 }
 
 // seen holds, per input, the partitions whose position a party (the
@@ -242,6 +246,9 @@ func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore
 			}
 		}
 	}
+	if err := c.restoreState(ctx, store, ck); err != nil {
+		return err
+	}
 	for i, in := range inputs {
 		if err := in.Start(ctx, resume[i]); err != nil {
 			return fmt.Errorf("streaming: starting input %d (%s): %w", i, in.Identity(), err)
@@ -306,6 +313,12 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 
 	info := BatchInfo{Number: number, Time: due, Replay: replay != nil, SchedulingDelay: max(begin.Sub(due), 0)}
 	ck := &Checkpoint{Version: checkpointVersion, Batch: number, Time: due, Inputs: make([]InputCheckpoint, len(inputs))}
+	// Stateful streams change with every batch, whether it reads or not:
+	// each batch is checkpointed, planned and done, and runs its outputs.
+	stateful := c.hasState()
+	if stateful {
+		ck.Version, ck.State = stateCheckpointVersion, c.state
+	}
 	for i, in := range inputs {
 		var p Plan
 		if replay != nil {
@@ -326,7 +339,7 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	// one no checkpoint has yet: a position resolved once (the end of the
 	// stream, say) must never be resolved again, or what arrives while the
 	// stream is down is skipped.
-	save := false
+	save := stateful
 	for i := 0; store != nil && !save && i < len(ck.Inputs); i++ {
 		save = c.stored.lacks(i, ck.Inputs[i].Ranges)
 	}
@@ -355,11 +368,22 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	}
 	for i, in := range inputs {
 		ranges := ck.Inputs[i].Ranges
-		if c.skipEmpty && replay == nil && !c.handed.lacks(i, ranges) {
+		if c.skipEmpty && !stateful && replay == nil && !c.handed.lacks(i, ranges) {
 			continue
 		}
+		g := c.graphFor(in)
+		if g != nil {
+			g.beginBatch(number, due, replay != nil, ranges)
+		}
 		res, err := in.Run(bctx, &Batch{Number: number, Time: due, Ranges: ranges, Replay: replay != nil})
+		if err != nil && replay != nil && IsAlreadyCommitted(err) {
+			// The crash came between the output's commit and the done-mark.
+			c.log.Info("streaming: the replayed batch's output had committed before the restart; counting it done", "batch", number, "reason", err)
+			res, err = Result{Events: countRanges(ranges)}, nil
+		}
 		if err != nil {
+			c.abortState()
+			c.endBatches(false)
 			failed()
 			if cause := context.Cause(bctx); errors.Is(cause, errStopped) {
 				return errStopped
@@ -375,6 +399,16 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		info.Events += res.Events
 		info.Skipped += res.Skipped
 	}
+	if stateful {
+		st, err := c.commitState(bctx, number)
+		if err != nil {
+			c.endBatches(false)
+			failed()
+			return err
+		}
+		ck.State = st
+	}
+	c.endBatches(true)
 	if save {
 		release()
 		release = func() {}
@@ -384,6 +418,9 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		}
 		for i, in := range ck.Inputs {
 			c.stored.add(i, in.Ranges)
+		}
+		if stateful {
+			c.stateSaved(bctx, ck.State)
 		}
 	}
 	info.ProcessingTime = time.Since(begin)
