@@ -19,6 +19,8 @@ import (
 type DirectStream struct {
 	conf    *Conf
 	outputs []func(context.Context, *RDD) error
+	ssc     *streaming.Context
+	events  *streaming.Source[*Event] // Events' source, once made
 
 	// Owned by the goroutine running the stream (Start, Plan, Run, Stop).
 	c      *client
@@ -35,7 +37,7 @@ func CreateDirectStream(ssc *streaming.Context, conf *Conf) (*DirectStream, erro
 	if err := conf.Validate(); err != nil {
 		return nil, err
 	}
-	s := &DirectStream{conf: conf.Clone()}
+	s := &DirectStream{conf: conf.Clone(), ssc: ssc}
 	if err := ssc.AddInput(s); err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func (m *Monitor) Ready() error {
 	return m.readyLocked(state, m.now())
 }
 
-func (m *Monitor) readyLocked(state streaming.State, now time.Time) error {
+func (m *Monitor) readyLocked(state streaming.RunState, now time.Time) error {
 	switch {
 	case state == streaming.StateFailed:
 		return errors.New("the stream failed")

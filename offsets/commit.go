@@ -18,6 +18,10 @@ type MismatchError struct {
 	Partition string
 	Stored    int64 // the stored position: the next sequence number to commit
 	Expected  int64 // the batch's FromSeqNo
+	Until     int64 // the batch's UntilSeqNo
+	// moved is set when the batch moved an earlier partition's position in
+	// this transaction: then the batch as a whole had not committed.
+	moved bool
 }
 
 func (e *MismatchError) Error() string {
@@ -93,6 +97,7 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 	update := s.q(`UPDATE ` + s.table + ` SET next_seq = ?, updated_ms = ?, output = COALESCE(NULLIF(?, ''), output)
 			WHERE job = ? AND namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ? AND next_seq = ?
 			AND (output IS NULL OR ? = '' OR lower(output) = lower(?))`)
+	moved := false
 	for _, r := range ranges {
 		key := []any{job.Name, job.Namespace, job.EventHub, job.ConsumerGroup, r.PartitionID}
 		from := r.FromSeqNo
@@ -107,6 +112,7 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 1 {
+			moved = moved || r.UntilSeqNo != from
 			continue
 		}
 		res, err = tx.ExecContext(ctx, s.q(`INSERT INTO `+s.table+` (job, namespace, eventhub, consumer_group, partition_id, next_seq, updated_ms, output)
@@ -117,6 +123,7 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 1 {
+			moved = true
 			continue // the partition's first batch
 		}
 		var stored int64
@@ -132,7 +139,7 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		if err := outputConflict(job, storedOutput); err != nil {
 			return err
 		}
-		return &MismatchError{Job: job, Partition: r.PartitionID, Stored: stored, Expected: from}
+		return &MismatchError{Job: job, Partition: r.PartitionID, Stored: stored, Expected: from, Until: r.UntilSeqNo, moved: moved}
 	}
 	return nil
 }

@@ -22,6 +22,10 @@ type Checkpoint struct {
 	// rather than run it too.
 	Instance string    `json:"instance,omitempty"`
 	Lease    time.Time `json:"lease,omitzero"`
+	// State is the state of the stateful streams (windows, MapWithState)
+	// after the last batch marked done: Batch's when Done, the one before
+	// otherwise. Only checkpoints with state are written as version 2.
+	State *StateCheckpoint `json:"state,omitempty"`
 }
 
 // InputCheckpoint is one input's part of a Checkpoint.
@@ -31,7 +35,12 @@ type InputCheckpoint struct {
 }
 
 // checkpointVersion is the format written; older ones are read, newer refused.
-const checkpointVersion = 1
+// A checkpoint with state is version stateCheckpointVersion, so that a
+// build that cannot restore state refuses it rather than drop the state.
+const (
+	checkpointVersion      = 1
+	stateCheckpointVersion = 2
+)
 
 // CheckpointStore keeps a stream's checkpoint. Save must replace the stored
 // checkpoint atomically and durably: after a crash Load returns the old one
@@ -62,8 +71,8 @@ type IdentityMatcher interface {
 // same identities, in the same order, and returns each input's position to
 // resume from: the Until of its ranges.
 func matchInputs(c *Checkpoint, inputs []Input) ([]map[string]int64, error) {
-	if c.Version > checkpointVersion || c.Version < 1 {
-		return nil, &CheckpointError{Message: fmt.Sprintf("format version %d; this build reads versions 1 to %d", c.Version, checkpointVersion)}
+	if c.Version > stateCheckpointVersion || c.Version < 1 {
+		return nil, &CheckpointError{Message: fmt.Sprintf("format version %d; this build reads versions 1 to %d", c.Version, stateCheckpointVersion)}
 	}
 	if len(c.Inputs) != len(inputs) {
 		return nil, &CheckpointError{Message: fmt.Sprintf("it was made by a program with %d input stream(s), this one has %d; use a new checkpoint store, or the same streams", len(c.Inputs), len(inputs))}

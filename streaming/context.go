@@ -37,6 +37,10 @@ type Context struct {
 	// saved checkpoint holds, and those the outputs have seen.
 	stored, handed seen
 	current        int64 // the batch running, for the log of an abandoned one
+
+	graphs     []*graph         // DStream pipelines, one per input with a Source
+	stateStore StateStore       // where their state goes, when they keep some
+	state      *StateCheckpoint // their state after the last batch marked done
 }
 
 // seen holds, per input, the partitions whose position a party (the
@@ -263,6 +267,9 @@ func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore
 			}
 		}
 	}
+	if err := c.restoreState(ctx, store, ck); err != nil {
+		return err
+	}
 	for i, in := range inputs {
 		if err := in.Start(ctx, resume[i]); err != nil {
 			return fmt.Errorf("streaming: starting input %d (%s): %w", i, in.Identity(), err)
@@ -333,6 +340,12 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		}
 	}()
 	ck := &Checkpoint{Version: checkpointVersion, Batch: number, Time: due, Inputs: make([]InputCheckpoint, len(inputs))}
+	// Stateful streams change with every batch, whether it reads or not:
+	// each batch is checkpointed, planned and done, and runs its outputs.
+	stateful := c.hasState()
+	if stateful {
+		ck.Version, ck.State = stateCheckpointVersion, c.state
+	}
 	for i, in := range inputs {
 		var p Plan
 		if replay != nil {
@@ -353,7 +366,7 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	// one no checkpoint has yet: a position resolved once (the end of the
 	// stream, say) must never be resolved again, or what arrives while the
 	// stream is down is skipped.
-	save := false
+	save := stateful
 	for i := 0; store != nil && !save && i < len(ck.Inputs); i++ {
 		save = c.stored.lacks(i, ck.Inputs[i].Ranges)
 	}
@@ -388,15 +401,28 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	info.RangeSkipped = make([]int64, len(info.Ranges))
 	for i, in := range inputs {
 		ranges := ck.Inputs[i].Ranges
-		if c.skipEmpty && replay == nil && !c.handed.lacks(i, ranges) {
+		if c.skipEmpty && !stateful && replay == nil && !c.handed.lacks(i, ranges) {
 			continue
 		}
+		g := c.graphFor(in)
 		b := &Batch{Number: number, Time: due, Ranges: ranges, Replay: replay != nil}
 		var res Result
 		for {
-			if res, err = in.Run(bctx, b); err == nil {
+			if g != nil {
+				g.beginBatch(number, due, replay != nil, ranges)
+			}
+			res, err = in.Run(bctx, b)
+			if err != nil && replay != nil && IsAlreadyCommitted(err) {
+				// The crash came between the output's commit and the done-mark.
+				c.log.Info("streaming: the replayed batch's output had committed before the restart; counting it done", "batch", number, "reason", err)
+				res, err = Result{Events: countRanges(ranges)}, nil
+			}
+			if err == nil {
 				break
 			}
+			// Undo what the failed attempt did to state; a retry redoes it.
+			c.abortState()
+			c.endBatches(false)
 			if cause := context.Cause(bctx); errors.Is(cause, errStopped) {
 				failed()
 				return errStopped
@@ -437,6 +463,16 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 			copy(info.RangeSkipped[first[i]:], res.RangeSkipped)
 		}
 	}
+	if stateful {
+		st, err := c.commitState(bctx, number)
+		if err != nil {
+			c.endBatches(false)
+			failed()
+			return err
+		}
+		ck.State = st
+	}
+	c.endBatches(true)
 	if save {
 		release()
 		release = func() {}
@@ -446,6 +482,9 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		}
 		for i, in := range ck.Inputs {
 			c.stored.add(i, in.Ranges)
+		}
+		if stateful {
+			c.stateSaved(bctx, ck.State)
 		}
 	}
 	info.ProcessingTime = time.Since(begin)

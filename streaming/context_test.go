@@ -473,7 +473,7 @@ func TestDirStore(t *testing.T) {
 func TestCheckpointVersionAndRanges(t *testing.T) {
 	in := newFake()
 	for name, ck := range map[string]*Checkpoint{
-		"newer version": {Version: 2, Inputs: []InputCheckpoint{{Identity: in.id}}},
+		"newer version": {Version: stateCheckpointVersion + 1, Inputs: []InputCheckpoint{{Identity: in.id}}},
 		"bad range":     {Version: 1, Inputs: []InputCheckpoint{{Identity: in.id, Ranges: []Range{{Partition: "0", From: 5, Until: 2}}}}},
 		"duplicate":     {Version: 1, Inputs: []InputCheckpoint{{Identity: in.id, Ranges: []Range{{Partition: "0"}, {Partition: "0"}}}}},
 	} {

@@ -10,33 +10,33 @@ import (
 	"time"
 )
 
-// recorder hears of every batch: completed, failed and abandoned.
-type recorder struct {
+// failureRecorder hears of every batch: completed, failed and abandoned.
+type failureRecorder struct {
 	mu        sync.Mutex
 	completed []BatchInfo
 	failed    []BatchFailure
 	abandoned []BatchFailure
 }
 
-func (r *recorder) OnBatchCompleted(b BatchInfo) {
+func (r *failureRecorder) OnBatchCompleted(b BatchInfo) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.completed = append(r.completed, b)
 }
 
-func (r *recorder) OnBatchFailed(f BatchFailure) {
+func (r *failureRecorder) OnBatchFailed(f BatchFailure) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.failed = append(r.failed, f)
 }
 
-func (r *recorder) OnBatchAbandoned(f BatchFailure) {
+func (r *failureRecorder) OnBatchAbandoned(f BatchFailure) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.abandoned = append(r.abandoned, f)
 }
 
-func (r *recorder) snapshot() (completed []BatchInfo, failed, abandoned []BatchFailure) {
+func (r *failureRecorder) snapshot() (completed []BatchInfo, failed, abandoned []BatchFailure) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]BatchInfo(nil), r.completed...), append([]BatchFailure(nil), r.failed...), append([]BatchFailure(nil), r.abandoned...)
@@ -68,7 +68,7 @@ func TestRetryRunsTheFailedBatchAgain(t *testing.T) {
 		}
 		return nil
 	}
-	rec := &recorder{}
+	rec := &failureRecorder{}
 	c.AddInput(in)
 	c.AddListener(rec)
 	if err := <-run(t, c); err != nil {
@@ -120,7 +120,7 @@ func TestFailureNotRetriedEndsRun(t *testing.T) {
 		}
 		return nil
 	}
-	rec := &recorder{}
+	rec := &failureRecorder{}
 	c.AddInput(in)
 	c.AddListener(rec)
 	err = <-run(t, c)
@@ -148,7 +148,7 @@ func TestFailureWithoutRetry(t *testing.T) {
 		}
 		return nil
 	}
-	rec := &recorder{}
+	rec := &failureRecorder{}
 	var plain int
 	c.AddInput(in)
 	c.AddListener(ListenerFunc(func(BatchInfo) { plain++ }))
@@ -173,7 +173,7 @@ func TestStopWhileWaitingToRetry(t *testing.T) {
 	}
 	in := newFake()
 	in.run = func(ctx context.Context, b *Batch) error { return errSinkDown }
-	rec := &recorder{}
+	rec := &failureRecorder{}
 	c.AddInput(in)
 	c.AddListener(rec)
 	done := run(t, c)
@@ -206,7 +206,7 @@ func TestAbandonedBatchIsHeard(t *testing.T) {
 		}
 		return nil
 	}
-	rec := &recorder{}
+	rec := &failureRecorder{}
 	c.AddInput(in)
 	c.AddListener(rec)
 	if err := <-run(t, c); err != nil {
@@ -222,7 +222,7 @@ func TestAbandonedBatchIsHeard(t *testing.T) {
 func TestRangeSkipped(t *testing.T) {
 	c := newTestContext(t, time.Millisecond)
 	in := &skippingInput{fakeInput: newFake()}
-	rec := &recorder{}
+	rec := &failureRecorder{}
 	c.AddInput(in)
 	c.AddListener(rec)
 	c.AddListener(ListenerFunc(func(BatchInfo) { c.Stop(true) }))

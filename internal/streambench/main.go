@@ -6,6 +6,14 @@
 //
 //	go run ./internal/streambench -events 500000
 //	go run ./internal/streambench -events 2000000
+//	go run ./internal/streambench -events 2000000 -window   # also ReduceByKeyAndWindow, same backlog, same run
+//
+// With -window the same backlog is then read again by a typed pipeline:
+// ReduceByKeyAndWindow over -keys keys, a window of -window-batches batches
+// sliding every batch, with its state checkpointed to a temporary
+// directory; it reports the pipeline's events/s against the plain
+// stream's, the checkpoint bytes written per batch and its own peak RSS
+// (the peak is reset between the two).
 package main
 
 import (
@@ -35,12 +43,15 @@ func main() {
 	rate := flag.Int64("max-rate-per-partition", 10_000, "the stream's rate per partition per batch")
 	interval := flag.Duration("batch-interval", 100*time.Millisecond, "the stream's batch interval")
 	serve := flag.Bool("serve", false, "internal: run the local Event Hubs, fill it, print its connection string")
+	window := flag.Bool("window", false, "then read the backlog again with ReduceByKeyAndWindow and compare")
+	keys := flag.Int("keys", 1000, "with -window: keys")
+	windowBatches := flag.Int("window-batches", 10, "with -window: the window's length in batches")
 	flag.Parse()
 	var err error
 	if *serve {
 		err = runServer(*events, *partitions, *size)
 	} else {
-		err = runStream(*events, *partitions, *size, *rate, *interval)
+		err = runStream(*events, *partitions, *size, *rate, *interval, *window, *keys, *windowBatches)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "streambench:", err)
@@ -87,7 +98,7 @@ func runServer(events, partitions, size int) error {
 	return nil
 }
 
-func runStream(events, partitions, size int, rate int64, interval time.Duration) error {
+func runStream(events, partitions, size int, rate int64, interval time.Duration, window bool, keys, windowBatches int) error {
 	child := exec.Command(os.Args[0], "-serve", "-events", strconv.Itoa(events), "-partitions", strconv.Itoa(partitions), "-size", strconv.Itoa(size))
 	child.Stderr = os.Stderr
 	stdin, err := child.StdinPipe()
@@ -141,9 +152,13 @@ func runStream(events, partitions, size int, rate int64, interval time.Duration)
 		return err
 	}
 	took := time.Since(start)
+	direct := float64(got.Load()) / took.Seconds()
 	fmt.Printf("events=%d batches=%d seconds=%.2f events/s=%.0f peakRSS=%s\n",
-		got.Load(), batches, took.Seconds(), float64(got.Load())/took.Seconds(), peakRSS())
-	return nil
+		got.Load(), batches, took.Seconds(), direct, peakRSS())
+	if !window {
+		return nil
+	}
+	return runWindow(connStr, want, rate, interval, keys, windowBatches, direct)
 }
 
 // peakRSS is the process's peak resident set (Linux VmHWM).

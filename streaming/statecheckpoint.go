@@ -1,0 +1,302 @@
+package streaming
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// stateful is a step that keeps state across batches: a window, or
+// MapWithState. A batch ticks it (the batch's changes, undoable), and when
+// every output is done commits it (the changes stay, and are its delta) or
+// aborts it (the changes are undone: the batch is planned again).
+type stateful interface {
+	name() string
+	setName(string)
+	// kind is what a checkpoint's state must have been made by: the step,
+	// its types and the parameters its state depends on.
+	kind() string
+	tick(ctx context.Context, br *batchRun) error
+	commit()
+	abort()
+	// encode returns the whole state, or the last commit's changes.
+	encode(full bool) ([]byte, error)
+	// restore loads a whole state, or applies changes to it, in the order
+	// the checkpoint's files were written.
+	restore(b []byte, full bool) error
+	// size is how many entries (keys, pairs) the state holds.
+	size() int
+}
+
+// StateStore is a CheckpointStore that also keeps the state of stateful
+// streams (windows, MapWithState) in files beside the checkpoint. A
+// batch's state file is written before the checkpoint that marks the batch
+// done, and the checkpoint names the files it needs, so that the one
+// atomic checkpoint write commits both. DirStore is a StateStore.
+type StateStore interface {
+	CheckpointStore
+	// WriteState stores a state file durably under name; a name is written
+	// once.
+	WriteState(ctx context.Context, name string, b []byte) error
+	// ReadState returns the state file name.
+	ReadState(ctx context.Context, name string) ([]byte, error)
+	// RemoveState removes the state files older than the oldest of keep
+	// that keep does not name: those no checkpoint needs any longer.
+	RemoveState(ctx context.Context, keep []string) error
+}
+
+// StateCheckpoint is the state part of a Checkpoint: the state after the
+// last batch marked done.
+type StateCheckpoint struct {
+	// Files hold a whole state, then the changes of each batch after it.
+	Files []string `json:"files"`
+	// Streams are the stateful streams whose state the files hold.
+	Streams []StreamState `json:"streams"`
+	// FullBytes and DeltaBytes are the sizes of the whole state and of the
+	// changes after it: a new whole state is written once the changes
+	// outweigh the last one.
+	FullBytes  int64 `json:"fullBytes"`
+	DeltaBytes int64 `json:"deltaBytes"`
+	// Entries is how many entries the whole state held: once half of them
+	// are gone (timed out, say) a new whole state is written, so that the
+	// checkpoint shrinks with the state.
+	Entries int64 `json:"entries"`
+}
+
+// StreamState names a stateful stream and what its state is made of.
+type StreamState struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+}
+
+// maxDeltas bounds how many change files a restore reads.
+const maxDeltas = 64
+
+// stateFile is the content of one state file.
+type stateFile struct {
+	Batch    int64
+	Full     bool
+	Sections []stateSection
+}
+
+type stateSection struct {
+	Name string
+	Data []byte
+}
+
+// rangesSection holds a graph's recent ranges, which outputs of windows
+// join; the graph's input number follows.
+const rangesSection = "(ranges of input "
+
+// hasState reports whether a pipeline of the Context keeps state.
+func (c *Context) hasState() bool {
+	return slices.ContainsFunc(c.graphs, func(g *graph) bool { return len(g.stateful) > 0 })
+}
+
+// stateNames gives the stateful steps names unique in the Context, and
+// checks names given with Named.
+func (c *Context) stateNames() (map[string]stateful, error) {
+	byName := map[string]stateful{}
+	for i, g := range c.graphs {
+		for _, st := range g.stateful {
+			name := st.name()
+			if len(c.graphs) > 1 && !strings.HasPrefix(name, "input ") {
+				name = "input " + strconv.Itoa(i) + ": " + name
+				st.setName(name)
+			}
+			if _, dup := byName[name]; dup {
+				return nil, fmt.Errorf("streaming: two stateful streams are named %q; name one otherwise (Named)", name)
+			}
+			byName[name] = st
+		}
+	}
+	return byName, nil
+}
+
+// restoreState loads the state of the checkpoint's last completed batch
+// into the pipelines, after checking that the checkpoint's streams are
+// this program's.
+func (c *Context) restoreState(ctx context.Context, store CheckpointStore, ck *Checkpoint) error {
+	for _, g := range c.graphs {
+		if len(g.err) > 0 {
+			return errors.Join(g.err...)
+		}
+	}
+	if !c.hasState() {
+		if ck != nil && ck.State != nil {
+			c.log.Warn("streaming: the checkpoint holds the state of stateful streams that this program no longer has; it is dropped", "streams", len(ck.State.Streams))
+		}
+		return nil
+	}
+	byName, err := c.stateNames()
+	if err != nil {
+		return err
+	}
+	ss, ok := store.(StateStore)
+	if !ok {
+		what := "no checkpoint store"
+		if store != nil {
+			what = fmt.Sprintf("checkpoint store %T, which keeps no state", store)
+		}
+		return fmt.Errorf("streaming: the pipeline keeps state (%s), which must survive a restart, but the Context has %s; give it one (Context.Checkpoint(streaming.NewDirStore(dir)))",
+			strings.Join(slices.Sorted(maps.Keys(byName)), ", "), what)
+	}
+	c.stateStore = ss
+	if ck == nil || ck.State == nil {
+		return nil
+	}
+	st := ck.State
+	for _, s := range st.Streams {
+		own, ok := byName[s.Name]
+		if !ok {
+			c.log.Warn("streaming: the checkpoint holds the state of a stream this program lacks; it is dropped", "stream", s.Name, "kind", s.Kind)
+			continue
+		}
+		if own.kind() != s.Kind {
+			return &CheckpointError{Message: fmt.Sprintf("stream %q: the checkpoint holds state of %s, but this program's stream is %s; "+
+				"a changed type or window cannot read the stored state: keep them, give the changed stream a new name (Named) to start it empty, or use a new checkpoint store",
+				s.Name, s.Kind, own.kind())}
+		}
+	}
+	for i, name := range st.Files {
+		b, err := ss.ReadState(ctx, name)
+		if err != nil {
+			return fmt.Errorf("streaming: reading state file %s: %w", name, err)
+		}
+		var f stateFile
+		if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&f); err != nil {
+			return &CheckpointError{Message: fmt.Sprintf("state file %s: %v", name, err)}
+		}
+		if i == 0 && !f.Full {
+			return &CheckpointError{Message: fmt.Sprintf("state file %s holds changes, but is the first of the checkpoint's files", name)}
+		}
+		for _, sec := range f.Sections {
+			if n, ok := strings.CutPrefix(sec.Name, rangesSection); ok {
+				gi, err := strconv.Atoi(strings.TrimSuffix(n, ")"))
+				if err == nil && gi < len(c.graphs) {
+					var recent [][]Range
+					if err := gob.NewDecoder(bytes.NewReader(sec.Data)).Decode(&recent); err != nil {
+						return &CheckpointError{Message: fmt.Sprintf("state file %s: %s: %v", name, sec.Name, err)}
+					}
+					c.graphs[gi].recent = recent
+				}
+				continue
+			}
+			own, ok := byName[sec.Name]
+			if !ok {
+				continue
+			}
+			if err := own.restore(sec.Data, f.Full); err != nil {
+				return &CheckpointError{Message: fmt.Sprintf("stream %q: state file %s: %v", sec.Name, name, err)}
+			}
+		}
+	}
+	c.state = st
+	c.log.Info("streaming: restored the state of the stateful streams", "batch", ck.Batch, "files", len(st.Files), "streams", len(st.Streams))
+	return nil
+}
+
+// commitState makes the batch's state changes permanent and writes them,
+// or the whole state, to a state file; it returns the state part of the
+// checkpoint that marks the batch done.
+func (c *Context) commitState(ctx context.Context, number int64) (*StateCheckpoint, error) {
+	for _, g := range c.graphs {
+		if len(g.stateful) > 0 && !g.fed {
+			return nil, fmt.Errorf("streaming: input %s did not feed its DStream source in batch %d, whose stateful streams must see every batch", g.input.Identity(), number)
+		}
+		for _, st := range g.stateful {
+			st.commit()
+		}
+	}
+	var entries int64
+	for _, g := range c.graphs {
+		for _, st := range g.stateful {
+			entries += int64(st.size())
+		}
+	}
+	prev := c.state
+	full := prev == nil || len(prev.Files) > maxDeltas || prev.DeltaBytes >= prev.FullBytes || 2*entries < prev.Entries
+	f := stateFile{Batch: number, Full: full}
+	next := &StateCheckpoint{}
+	for i, g := range c.graphs {
+		for _, st := range g.stateful {
+			b, err := st.encode(full)
+			if err != nil {
+				return nil, fmt.Errorf("streaming: saving the state of stream %q: %w", st.name(), err)
+			}
+			f.Sections = append(f.Sections, stateSection{Name: st.name(), Data: b})
+			next.Streams = append(next.Streams, StreamState{Name: st.name(), Kind: st.kind()})
+		}
+		if g.maxEvery > 1 {
+			recent := append(slices.Clone(g.recent), g.cur.ranges)
+			recent = recent[max(len(recent)-int(g.maxEvery-1), 0):]
+			var buf bytes.Buffer
+			if err := gob.NewEncoder(&buf).Encode(recent); err != nil {
+				return nil, err
+			}
+			f.Sections = append(f.Sections, stateSection{Name: rangesSection + strconv.Itoa(i) + ")", Data: buf.Bytes()})
+		}
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&f); err != nil {
+		return nil, fmt.Errorf("streaming: saving the state of batch %d: %w", number, err)
+	}
+	kind := "delta"
+	if full {
+		kind = "full"
+	}
+	name := fmt.Sprintf("state-%012d-%s.%s", number, c.instance, kind)
+	if err := c.stateStore.WriteState(ctx, name, buf.Bytes()); err != nil {
+		return nil, fmt.Errorf("streaming: saving the state of batch %d: %w", number, err)
+	}
+	size := int64(buf.Len())
+	if full {
+		next.Files, next.FullBytes, next.Entries = []string{name}, size, entries
+	} else {
+		next.Files = append(slices.Clone(prev.Files), name)
+		next.FullBytes, next.DeltaBytes, next.Entries = prev.FullBytes, prev.DeltaBytes+size, prev.Entries
+	}
+	return next, nil
+}
+
+// stateSaved takes the state part of a saved done checkpoint as the
+// state the next checkpoints name, and removes the files none needs.
+func (c *Context) stateSaved(ctx context.Context, st *StateCheckpoint) {
+	old := c.state
+	c.state = st
+	if old != nil && old.Files[0] != st.Files[0] {
+		if err := c.stateStore.RemoveState(ctx, st.Files); err != nil {
+			c.log.Warn("streaming: removing state files no checkpoint needs", "err", err)
+		}
+	}
+}
+
+// abortState undoes the running batch's state changes.
+func (c *Context) abortState() {
+	for _, g := range c.graphs {
+		if g.fed {
+			for _, st := range g.stateful {
+				st.abort()
+			}
+		}
+	}
+}
+
+// gobBytes and fromGob encode state sections.
+func gobBytes(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func fromGob(b []byte, v any) error {
+	return gob.NewDecoder(bytes.NewReader(b)).Decode(v)
+}
