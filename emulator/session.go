@@ -18,6 +18,9 @@ type link interface {
 	// detachedByServer reports that the emulator has sent its detach
 	// already, so the client's detach needs no answer.
 	detachedByServer() bool
+	// kind says what the link is for, to count open links; linkNone is
+	// not counted.
+	kind() linkKind
 }
 
 // session is one AMQP session. Incoming state is the reader goroutine's;
@@ -94,6 +97,7 @@ func (s *session) attach(a *amqp.Attach) error {
 	}
 	s.links[a.Handle] = l
 	s.names[a.Name] = a.Handle
+	s.c.srv.linkOpened(l.kind())
 	return nil
 }
 
@@ -164,6 +168,7 @@ func (refusedLink) onFlow(*amqp.Flow) error         { return nil }
 func (refusedLink) onTransfer(*amqp.Transfer) error { return nil }
 func (refusedLink) close()                          {}
 func (refusedLink) detachedByServer() bool          { return true }
+func (refusedLink) kind() linkKind                  { return linkNone }
 
 func (s *session) flow(f *amqp.Flow) error {
 	s.c.wmu.Lock()
@@ -245,6 +250,7 @@ func (s *session) detach(d *amqp.Detach) error {
 		return errConn(condUnattached, "detach on handle %d, which is not attached", d.Handle)
 	}
 	l.close()
+	s.c.srv.linkClosed(l.kind())
 	delete(s.links, d.Handle)
 	for name, h := range s.names {
 		if h == d.Handle {
@@ -261,6 +267,7 @@ func (s *session) detach(d *amqp.Detach) error {
 func (s *session) endAll() {
 	for h, l := range s.links {
 		l.close()
+		s.c.srv.linkClosed(l.kind())
 		delete(s.links, h)
 	}
 	s.names = map[string]uint32{}
