@@ -264,12 +264,14 @@ func (cl *consumer) send(recs []partlog.Record) bool {
 		c.flushLocked()
 		return false
 	}
-	c.flushLocked()
+	// Counted before the write: a client that has the events finds them
+	// counted.
 	c.srv.stats.eventsSent.Add(int64(sent))
 	cl.part.counters.eventsOut.Add(int64(sent))
 	cl.part.counters.bytesOut.Add(int64(bytes))
 	cl.delivered.Add(int64(sent))
 	cl.position.Store(cl.next)
+	c.flushLocked()
 	return true
 }
 

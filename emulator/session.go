@@ -82,6 +82,10 @@ func (s *session) attach(a *amqp.Attach) error {
 	if e := s.c.authorizeAttach(a); e != nil {
 		return s.refuse(a, e)
 	}
+	// Counted before the attach is answered, so that a client that has
+	// its link finds it counted; uncounted if it is not served after all.
+	kind := attachKind(a)
+	s.c.srv.linkOpened(kind)
 	var l link
 	var err error
 	if a.Role == amqp.RoleReceiver {
@@ -89,16 +93,33 @@ func (s *session) attach(a *amqp.Attach) error {
 	} else {
 		l, err = s.attachIncoming(a)
 	}
-	if err != nil {
+	if err != nil || l == nil { // l == nil: refused, and refuse() has answered
+		s.c.srv.linkClosed(kind)
 		return err
-	}
-	if l == nil {
-		return nil // refused; refuse() has answered
 	}
 	s.links[a.Handle] = l
 	s.names[a.Name] = a.Handle
-	s.c.srv.linkOpened(l.kind())
 	return nil
+}
+
+// attachKind is the kind of link an attach asks for, as the link's kind()
+// will say once it is attached.
+func attachKind(a *amqp.Attach) linkKind {
+	addr := ""
+	if a.Role == amqp.RoleReceiver && a.Source != nil {
+		addr = a.Source.Address
+	} else if a.Role == amqp.RoleSender && a.Target != nil {
+		addr = a.Target.Address
+	}
+	switch {
+	case strings.EqualFold(addr, "$cbs"):
+		return linkCBS
+	case strings.EqualFold(addr, "$management"):
+		return linkManagement
+	case a.Role == amqp.RoleReceiver:
+		return linkReceiver
+	}
+	return linkSender
 }
 
 // attachOutgoing handles a link on which the emulator sends: events to a
