@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/ehstream/ehstream/emulator/amqp"
 	"github.com/ehstream/ehstream/emulator/partlog"
@@ -29,6 +30,12 @@ type consumer struct {
 	// partition, or a detach-receivers fault fires; the pump then sends
 	// the detach with it.
 	stolen atomic.Pointer[amqp.Error]
+
+	// For Snapshot: when the link attached, the events it delivered, and
+	// the next sequence number it will deliver (next, as of the last send).
+	attached  time.Time
+	delivered atomic.Int64
+	position  atomic.Int64
 }
 
 // parseConsumerSource reads "<hub>/ConsumerGroups/<group>/Partitions/<id>".
@@ -64,7 +71,8 @@ func (s *session) attachConsumer(a *amqp.Attach) (link, error) {
 	if e != nil {
 		return nil, s.refuse(a, e)
 	}
-	cl := &consumer{outLink: newOutLink(s, a.Handle), part: p, group: group, next: start, stop: make(chan struct{})}
+	cl := &consumer{outLink: newOutLink(s, a.Handle), part: p, group: group, next: start, stop: make(chan struct{}), attached: time.Now()}
+	cl.position.Store(start)
 	if v, ok := a.Properties.Get("com.microsoft:receiver-name"); ok {
 		cl.name, _ = v.(string)
 	}
@@ -133,6 +141,8 @@ func (cl *consumer) onFlow(f *amqp.Flow) error {
 	cl.wake()
 	return err
 }
+
+func (cl *consumer) kind() linkKind { return linkReceiver }
 
 func (cl *consumer) onTransfer(*amqp.Transfer) error {
 	return errConn(condNotAllowed, "transfer on a link the emulator sends on")
@@ -239,20 +249,30 @@ func (cl *consumer) send(recs []partlog.Record) bool {
 	c := cl.s.c
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	sent := 0
+	sent, bytes := 0, 0
 	for _, r := range recs {
 		if cl.detached || cl.flow.credit == 0 || cl.stolen.Load() != nil || !cl.s.writeDeliveryLocked(cl.outLink, r.Payload) {
 			break
 		}
 		cl.next = r.SequenceNumber + 1
 		sent++
+		n, _ := amqp.DataSize(r.Payload) // the emulator encoded it: it walks
+		bytes += n
 	}
 	if sent == 0 {
 		cl.idleLocked() // the window has no room for the next event
+		c.flushLocked()
+		return false
 	}
-	c.flushLocked()
+	// Counted before the write: a client that has the events finds them
+	// counted.
 	c.srv.stats.eventsSent.Add(int64(sent))
-	return sent > 0
+	cl.part.counters.eventsOut.Add(int64(sent))
+	cl.part.counters.bytesOut.Add(int64(bytes))
+	cl.delivered.Add(int64(sent))
+	cl.position.Store(cl.next)
+	c.flushLocked()
+	return true
 }
 
 // register adds a reader to the partition under the owner-level rules of

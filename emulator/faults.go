@@ -326,6 +326,7 @@ type faultSet struct {
 	nextID   int64
 	active   map[int64]*activeFault // the timed ones
 	injected map[FaultKind]int64
+	hits     map[FaultKind]*atomic.Int64 // each fault of a kind adds to its kind's
 
 	view atomic.Pointer[faultView] // nil: none active
 
@@ -341,6 +342,13 @@ type activeFault struct {
 	started, ends time.Time
 	timer         *time.Timer
 	hits          atomic.Int64
+	kindHits      *atomic.Int64 // faultSet.hits of the fault's kind
+}
+
+// hit counts n times the fault acted.
+func (af *activeFault) hit(n int64) {
+	af.hits.Add(n)
+	af.kindHits.Add(n)
 }
 
 func (af *activeFault) matches(p *partition) bool {
@@ -427,6 +435,13 @@ func (s *Server) inject(af *activeFault) ActiveFault {
 		fs.injected = map[FaultKind]int64{}
 	}
 	fs.injected[af.f.Kind]++
+	if fs.hits == nil {
+		fs.hits = map[FaultKind]*atomic.Int64{}
+	}
+	if fs.hits[af.f.Kind] == nil {
+		fs.hits[af.f.Kind] = new(atomic.Int64)
+	}
+	af.kindHits = fs.hits[af.f.Kind]
 	timed := af.f.Kind.Timed()
 	if timed {
 		if af.f.Duration > 0 {
@@ -447,11 +462,11 @@ func (s *Server) inject(af *activeFault) ActiveFault {
 	switch af.f.Kind {
 	case FaultDetachReceivers:
 		n := s.detachReceivers(af)
-		af.hits.Store(int64(n))
+		af.hit(int64(n))
 		fs.detached.Add(int64(n))
 	case FaultDropConnections:
 		n := s.dropConnections()
-		af.hits.Store(int64(n))
+		af.hit(int64(n))
 		fs.dropped.Add(int64(n))
 	}
 	out := af.snapshot()
@@ -568,10 +583,16 @@ func (s *Server) ClearFaults() int {
 
 // FaultStats counts faults and what they did, since the server started.
 type FaultStats struct {
-	Injected           map[FaultKind]int64 // faults injected, by kind
-	SendsRejected      int64               // deliveries refused as busy (server-busy)
-	ReceiversDetached  int64               // consumer links detached (detach-receivers)
-	ConnectionsDropped int64               // connections reset (drop-connections)
+	Injected map[FaultKind]int64 // faults injected, by kind
+	// Hits counts, by kind, the times faults acted: sends refused
+	// (server-busy), links detached (detach-receivers), connections reset
+	// (drop-connections), writes delayed (delay-frames), and receivers with
+	// credit and events held back (pause-partition). Every kind is there,
+	// 0 included; Injected has only the kinds injected.
+	Hits               map[FaultKind]int64
+	SendsRejected      int64 // deliveries refused as busy (server-busy)
+	ReceiversDetached  int64 // consumer links detached (detach-receivers)
+	ConnectionsDropped int64 // connections reset (drop-connections)
 }
 
 func (fs *faultSet) stats() FaultStats {
@@ -580,8 +601,16 @@ func (fs *faultSet) stats() FaultStats {
 	for k, v := range fs.injected {
 		injected[k] = v
 	}
+	hits := make(map[FaultKind]int64, len(FaultKinds))
+	for _, k := range FaultKinds {
+		if h := fs.hits[k]; h != nil {
+			hits[k] = h.Load()
+		} else {
+			hits[k] = 0
+		}
+	}
 	fs.mu.Unlock()
-	return FaultStats{Injected: injected, SendsRejected: fs.rejected.Load(),
+	return FaultStats{Injected: injected, Hits: hits, SendsRejected: fs.rejected.Load(),
 		ReceiversDetached: fs.detached.Load(), ConnectionsDropped: fs.dropped.Load()}
 }
 
@@ -594,7 +623,7 @@ func (fs *faultSet) busyFor(p *partition) *amqp.Error {
 	now := time.Now()
 	for _, af := range v.busy {
 		if af.live(now) && af.matches(p) {
-			af.hits.Add(1)
+			af.hit(1)
 			fs.rejected.Add(1)
 			return amqpErr("com.microsoft:server-busy", fmt.Sprintf(
 				"The request was terminated because the event hub '%s' is being throttled: a server-busy fault injected into the emulator (fault %d). Please wait and try again.",
@@ -621,7 +650,7 @@ func (fs *faultSet) frameDelay() time.Duration {
 	if longest == nil {
 		return 0
 	}
-	longest.hits.Add(1)
+	longest.hit(1)
 	return longest.f.Delay
 }
 
@@ -636,7 +665,7 @@ func (fs *faultSet) holdBack(p *partition) <-chan struct{} {
 	now := time.Now()
 	for _, af := range v.pause {
 		if af.live(now) && af.matches(p) {
-			af.hits.Add(1)
+			af.hit(1)
 			return v.changed
 		}
 	}

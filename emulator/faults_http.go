@@ -16,6 +16,7 @@ const maxFaultsBody = 1 << 20
 // "/faults" and "/faults/" (the paths it serves are absolute):
 //
 //	GET    /faults       {"active": [timed faults in effect], "stats": {counts}}
+//	                     (counts: injected and hits by kind, and what they did)
 //	POST   /faults       a fault object or an array of them (as ParseFaults
 //	                     reads); all are validated before any is injected;
 //	                     answers {"injected": [...]} with each one's id and hits
@@ -37,6 +38,7 @@ func (s *Server) FaultsHandler() http.Handler {
 			"active": s.Faults(),
 			"stats": map[string]any{
 				"injected":           st.Injected,
+				"hits":               st.Hits,
 				"sendsRejected":      st.SendsRejected,
 				"receiversDetached":  st.ReceiversDetached,
 				"connectionsDropped": st.ConnectionsDropped,

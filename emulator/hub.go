@@ -32,9 +32,13 @@ type partition struct {
 
 	mu      sync.Mutex                      // guards readers
 	readers map[string]map[*consumer]string // group (lower-case) → consumers → receiver name
+
+	counters partCounters
 }
 
-func openHub(cfg HubConfig, c *Config) (*hub, error) {
+// openHub opens the hub's partition logs; onSync hears how long each of
+// their fsyncs took.
+func openHub(cfg HubConfig, c *Config, onSync func(time.Duration)) (*hub, error) {
 	dataDir := c.DataDir
 	h := &hub{cfg: cfg, groups: map[string]string{"$default": "$Default"}, createdAt: time.Now().UTC().Truncate(time.Millisecond)}
 	if h.cfg.MaxEventSize == 0 {
@@ -54,7 +58,7 @@ func openHub(cfg HubConfig, c *Config) (*hub, error) {
 	}
 	for i := 0; i < cfg.PartitionCount; i++ {
 		id := strconv.Itoa(i)
-		opts := partlog.Options{Retention: cfg.Retention, Repair: c.Repair, Logger: c.Logger.With("hub", cfg.Name, "partition", id)}
+		opts := partlog.Options{Retention: cfg.Retention, Repair: c.Repair, Logger: c.Logger.With("hub", cfg.Name, "partition", id), OnSync: onSync}
 		if hubDir != "" {
 			opts.Dir = filepath.Join(hubDir, id)
 			if err := os.MkdirAll(opts.Dir, 0o755); err != nil {

@@ -87,6 +87,7 @@ func (s *session) attachProducer(a *amqp.Attach) (link, error) {
 
 func (l *producerLink) onFlow(*amqp.Flow) error { return nil }
 func (l *producerLink) detachedByServer() bool  { return false }
+func (l *producerLink) kind() linkKind          { return linkSender }
 
 func (l *producerLink) onTransfer(t *amqp.Transfer) error {
 	d, err := l.take(t)
@@ -150,6 +151,12 @@ func (l *producerLink) process(d *delivery) amqp.Marshaler {
 	if e := l.s.c.srv.faults.busyFor(p); e != nil {
 		return &amqp.Rejected{Error: e}
 	}
+	bodyBytes := 0
+	for _, ev := range events {
+		for _, sec := range ev.sections {
+			bodyBytes += sec.DataLen()
+		}
+	}
 	_, err = p.log.Append(len(events), func(i int, m partlog.Meta, dst []byte) ([]byte, error) {
 		ev := events[i]
 		ann := append(amqp.Map(nil), ev.ann...)
@@ -168,6 +175,8 @@ func (l *producerLink) process(d *delivery) amqp.Marshaler {
 		return &amqp.Rejected{Error: amqpErr(condInternalError, "the emulator could not store the events")}
 	}
 	l.s.c.srv.stats.eventsAppended.Add(int64(len(events)))
+	p.counters.eventsIn.Add(int64(len(events)))
+	p.counters.bytesIn.Add(int64(bodyBytes))
 	return &amqp.Accepted{}
 }
 

@@ -45,6 +45,7 @@ func (s *session) attachRequests(a *amqp.Attach, node string) (link, error) {
 func (l *requestLink) onFlow(*amqp.Flow) error { return nil }
 func (l *requestLink) close()                  {}
 func (l *requestLink) detachedByServer() bool  { return false }
+func (l *requestLink) kind() linkKind          { return nodeKind(l.node) }
 
 func (l *requestLink) onTransfer(t *amqp.Transfer) error {
 	d, err := l.take(t)
@@ -143,6 +144,8 @@ func (r *replyLink) close() {
 	r.pending = nil
 	r.s.c.wmu.Unlock()
 }
+
+func (r *replyLink) kind() linkKind { return nodeKind(r.node) }
 
 func (r *replyLink) detachedByServer() bool {
 	r.s.c.wmu.Lock()

@@ -8,7 +8,9 @@
 // hub.go (hubs, partitions, owner levels), filter.go (start positions),
 // faults.go and faults_http.go (faults on demand), transport.go /
 // websocket.go / selfsigned.go (AMQP over TLS and over WebSockets beside
-// plain TCP, and the certificates for TLS).
+// plain TCP, and the certificates for TLS), metrics.go and snapshot.go
+// (counters for Stats and the view Snapshot gives; package emulatorhttp
+// serves them as a status page and Prometheus metrics).
 //
 // Locks: conn.wmu guards everything a connection writes (the socket,
 // session and link outgoing state); nothing takes another lock while
@@ -51,11 +53,13 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	stats  serverStats
-	faults faultSet
+	stats   serverStats
+	faults  faultSet
+	started time.Time
 }
 
-// Stats counts what the emulator has done since it started.
+// Stats counts what the emulator has done since it started, and what is
+// open now. Snapshot has the counts per hub and partition.
 type Stats struct {
 	Connections    int64 // accepted
 	ConsumerLinks  int64 // consumer (receive) links attached
@@ -63,10 +67,20 @@ type Stats struct {
 	EventsAppended int64
 	EventsSent     int64 // events delivered to consumers
 	Faults         FaultStats
+
+	OpenConnections int64              // connections open now (TCP, TLS and WebSocket)
+	OpenLinks       map[LinkKind]int64 // links attached now, by kind (every kind, 0 included)
+	// Fsync is how long the fsyncs of partition log files took: the
+	// group commits of appends, and the syncs of new segment files. Empty
+	// in memory.
+	Fsync Histogram
 }
 
 type serverStats struct {
 	connections, consumerLinks, producerLinks, eventsAppended, eventsSent atomic.Int64
+
+	openLinks [numLinkKinds]atomic.Int64
+	fsync     latencyHistogram
 }
 
 // Start opens the partition logs and listens for AMQP connections. ctx bounds
@@ -79,13 +93,13 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	if err := checkExposure(c); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: c, log: c.Logger, hubs: map[string]*hub{}, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
+	s := &Server{cfg: c, log: c.Logger, hubs: map[string]*hub{}, conns: map[*conn]struct{}{}, stop: make(chan struct{}), started: time.Now()}
 	for _, hc := range c.Hubs {
 		if err := ctx.Err(); err != nil {
 			s.closeHubs()
 			return nil, err
 		}
-		h, err := openHub(hc, &c)
+		h, err := openHub(hc, &c, s.stats.fsync.observe)
 		if err != nil {
 			s.closeHubs()
 			return nil, err
@@ -158,15 +172,21 @@ func (s *Server) Hubs() []HubInfo {
 	return out
 }
 
-// Stats returns counters of what the server has done.
+// Stats returns counters of what the server has done, and what is open.
 func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	open := int64(len(s.conns))
+	s.mu.Unlock()
 	return Stats{
-		Connections:    s.stats.connections.Load(),
-		ConsumerLinks:  s.stats.consumerLinks.Load(),
-		ProducerLinks:  s.stats.producerLinks.Load(),
-		EventsAppended: s.stats.eventsAppended.Load(),
-		EventsSent:     s.stats.eventsSent.Load(),
-		Faults:         s.faults.stats(),
+		Connections:     s.stats.connections.Load(),
+		ConsumerLinks:   s.stats.consumerLinks.Load(),
+		ProducerLinks:   s.stats.producerLinks.Load(),
+		EventsAppended:  s.stats.eventsAppended.Load(),
+		EventsSent:      s.stats.eventsSent.Load(),
+		Faults:          s.faults.stats(),
+		OpenConnections: open,
+		OpenLinks:       s.openLinks(),
+		Fsync:           s.stats.fsync.snapshot(),
 	}
 }
 

@@ -18,6 +18,9 @@ type link interface {
 	// detachedByServer reports that the emulator has sent its detach
 	// already, so the client's detach needs no answer.
 	detachedByServer() bool
+	// kind says what the link is for, to count open links; linkNone is
+	// not counted.
+	kind() linkKind
 }
 
 // session is one AMQP session. Incoming state is the reader goroutine's;
@@ -79,6 +82,10 @@ func (s *session) attach(a *amqp.Attach) error {
 	if e := s.c.authorizeAttach(a); e != nil {
 		return s.refuse(a, e)
 	}
+	// Counted before the attach is answered, so that a client that has
+	// its link finds it counted; uncounted if it is not served after all.
+	kind := attachKind(a)
+	s.c.srv.linkOpened(kind)
 	var l link
 	var err error
 	if a.Role == amqp.RoleReceiver {
@@ -86,15 +93,33 @@ func (s *session) attach(a *amqp.Attach) error {
 	} else {
 		l, err = s.attachIncoming(a)
 	}
-	if err != nil {
+	if err != nil || l == nil { // l == nil: refused, and refuse() has answered
+		s.c.srv.linkClosed(kind)
 		return err
-	}
-	if l == nil {
-		return nil // refused; refuse() has answered
 	}
 	s.links[a.Handle] = l
 	s.names[a.Name] = a.Handle
 	return nil
+}
+
+// attachKind is the kind of link an attach asks for, as the link's kind()
+// will say once it is attached.
+func attachKind(a *amqp.Attach) linkKind {
+	addr := ""
+	if a.Role == amqp.RoleReceiver && a.Source != nil {
+		addr = a.Source.Address
+	} else if a.Role == amqp.RoleSender && a.Target != nil {
+		addr = a.Target.Address
+	}
+	switch {
+	case strings.EqualFold(addr, "$cbs"):
+		return linkCBS
+	case strings.EqualFold(addr, "$management"):
+		return linkManagement
+	case a.Role == amqp.RoleReceiver:
+		return linkReceiver
+	}
+	return linkSender
 }
 
 // attachOutgoing handles a link on which the emulator sends: events to a
@@ -164,6 +189,7 @@ func (refusedLink) onFlow(*amqp.Flow) error         { return nil }
 func (refusedLink) onTransfer(*amqp.Transfer) error { return nil }
 func (refusedLink) close()                          {}
 func (refusedLink) detachedByServer() bool          { return true }
+func (refusedLink) kind() linkKind                  { return linkNone }
 
 func (s *session) flow(f *amqp.Flow) error {
 	s.c.wmu.Lock()
@@ -245,6 +271,7 @@ func (s *session) detach(d *amqp.Detach) error {
 		return errConn(condUnattached, "detach on handle %d, which is not attached", d.Handle)
 	}
 	l.close()
+	s.c.srv.linkClosed(l.kind())
 	delete(s.links, d.Handle)
 	for name, h := range s.names {
 		if h == d.Handle {
@@ -261,6 +288,7 @@ func (s *session) detach(d *amqp.Detach) error {
 func (s *session) endAll() {
 	for h, l := range s.links {
 		l.close()
+		s.c.srv.linkClosed(l.kind())
 		delete(s.links, h)
 	}
 	s.names = map[string]uint32{}

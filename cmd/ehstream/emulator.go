@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/emulator/emulatorhttp"
 	"github.com/ehstream/ehstream/emulator/partlog"
 )
 
@@ -22,7 +25,8 @@ func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 	data := fs.String("data", "./ehdata", "directory for the partition logs")
 	inMemory := fs.Bool("in-memory", false, "keep nothing on disk (ignores --data)")
 	configPath := fs.String("config", "", "Microsoft emulator Config.json with the hubs and consumer groups (default: hub eh1, 2 partitions, groups $Default and cg1)")
-	health := fs.String("health", "", "address for the HTTP health endpoint GET /health, e.g. 127.0.0.1:5300 (default: none); on a loopback address, or with --insecure, it also serves the faults admin API: GET, POST and DELETE /faults")
+	httpAddr := fs.String("http", "", "address for HTTP, e.g. 127.0.0.1:5300 (default: none): a status page of the hubs, partitions, consumer groups and readers at /, the same as JSON at /api/hubs, Prometheus metrics at /metrics and GET /health; on a loopback address, or with --insecure, also the faults admin API: GET, POST and DELETE /faults")
+	health := fs.String("health", "", "deprecated: the old name of --http")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := addLogFormatFlag(fs, "text or json: the format of the logs on stderr (the start-up lines on stdout stay text)")
 	faultsFile := fs.String("faults", "", "a JSON file of faults to inject at start: one fault object or an array, as POST /faults takes (see the README)")
@@ -43,6 +47,10 @@ func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 	defer func() { err = logFormat.failed(log, "emulator", err) }()
 	if _, _, err := net.SplitHostPort(*listen); err != nil {
 		return usageError{fmt.Errorf("--listen %q: %v", *listen, err)}
+	}
+	httpFlag, err := httpAddress(fs, *httpAddr, *health, stderr)
+	if err != nil {
+		return err
 	}
 	cfg := &emulator.Config{
 		Listen: *listen,
@@ -89,21 +97,19 @@ func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 		return err
 	}
 
-	var healthSrv *http.Server
-	if *health != "" {
-		ln, err := net.Listen("tcp", *health)
+	var httpSrv *http.Server
+	if httpFlag.addr != "" {
+		ln, err := net.Listen("tcp", httpFlag.addr)
 		if err != nil {
-			return fmt.Errorf("--health %s: %w", *health, err)
+			return fmt.Errorf("--%s %s: %w", httpFlag.name, httpFlag.addr, err)
 		}
-		mux := http.NewServeMux()
-		mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintln(w, `{"status":"healthy"}`)
-		})
-		mountFaults(mux, srv, ln.Addr(), auth.insecure, stdout)
-		healthSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go healthSrv.Serve(ln)
+		faults := adminAllowed(ln.Addr(), auth.insecure)
+		httpSrv = &http.Server{Handler: emulatorhttp.New(srv, emulatorhttp.Options{Faults: faults}), ReadHeaderTimeout: 5 * time.Second}
+		go httpSrv.Serve(ln)
+		fmt.Fprintf(stdout, "status page:       http://%s/\n", ln.Addr())
+		fmt.Fprintf(stdout, "metrics:           http://%s/metrics\n", ln.Addr())
 		fmt.Fprintf(stdout, "health:            http://%s/health\n", ln.Addr())
+		printFaultsAPI(stdout, ln.Addr(), faults)
 	}
 
 	fmt.Fprintf(stdout, "ehstream emulator listening on %s (%s)\n", srv.Addr(), storageDesc(cfg.DataDir))
@@ -121,12 +127,31 @@ func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping")
-	if healthSrv != nil {
+	if httpSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		healthSrv.Shutdown(sctx)
+		httpSrv.Shutdown(sctx)
 		cancel()
 	}
 	return srv.Close()
+}
+
+// httpFlag is the HTTP address and the name of the flag that gave it.
+type httpFlag struct{ addr, name string }
+
+// httpAddress reconciles --http with its deprecated old name --health:
+// either gives the address; both may be given only with the same value.
+// --health alone works, with a warning on stderr.
+func httpAddress(fs *flag.FlagSet, httpAddr, health string, stderr io.Writer) (httpFlag, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case set["http"] && set["health"] && httpAddr != health:
+		return httpFlag{}, usageError{fmt.Errorf("--health is the old name of --http, and they differ (--http %q, --health %q): give --http only", httpAddr, health)}
+	case set["health"] && !set["http"]:
+		fmt.Fprintln(stderr, "ehstream emulator: --health is deprecated: use --http, which serves /health and more")
+		return httpFlag{addr: health, name: "health"}, nil
+	}
+	return httpFlag{addr: httpAddr, name: "http"}, nil
 }
 
 func storageDesc(dir string) string {

@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,7 +38,8 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 type emulatorProcess struct {
 	cmd     *exec.Cmd
 	connStr string
-	health  string
+	health  string // the /health URL, with --http or --health
+	stderr  lockedBuffer
 	exited  chan error
 }
 
@@ -58,11 +59,11 @@ func startEmulatorProcess(t *testing.T, args ...string) *emulatorProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = io.Discard
+	p := &emulatorProcess{cmd: cmd, exited: make(chan error, 1)}
+	cmd.Stderr = &p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &emulatorProcess{cmd: cmd, exited: make(chan error, 1)}
 	lines := make(chan string, 64)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -78,7 +79,8 @@ func startEmulatorProcess(t *testing.T, args ...string) *emulatorProcess {
 		p.exited <- nil
 	})
 	deadline := time.After(30 * time.Second)
-	for p.connStr == "" || (strings.Contains(strings.Join(args, " "), "--health") && p.health == "") {
+	withHTTP := slices.Contains(args, "--http") || slices.Contains(args, "--health")
+	for p.connStr == "" || (withHTTP && p.health == "") {
 		select {
 		case line, ok := <-lines:
 			if !ok {
@@ -220,7 +222,7 @@ func TestEmulatorCommand(t *testing.T) {
 	os.WriteFile(config, []byte(`{"UserConfig":{"NamespaceConfig":[{"Type":"EventHub","Name":"ns1","Entities":[
 		{"Name":"orders","PartitionCount":"3","ConsumerGroups":[{"Name":"audit"}]},
 		{"Name":"clicks","PartitionCount":1,"ConsumerGroups":[]}]}],"LoggingConfig":{"Type":"File"}}}`), 0o644)
-	p := startEmulatorProcess(t, "--in-memory", "--config", config, "--health", "127.0.0.1:0")
+	p := startEmulatorProcess(t, "--in-memory", "--config", config, "--http", "127.0.0.1:0")
 	if !strings.HasSuffix(p.connStr, ";UseDevelopmentEmulator=true") || !strings.Contains(p.connStr, "SharedAccessKeyName=RootManageSharedAccessKey") {
 		t.Fatalf("connection string %q", p.connStr)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 
 	"github.com/ehstream/ehstream/emulator"
@@ -42,7 +41,7 @@ func injectStartFaults(srv *emulator.Server, path string, faults []emulator.Faul
 }
 
 // adminAllowed reports whether the faults admin API may be served on the
-// health listener: only on a loopback address, as it has no
+// --http listener: only on a loopback address, as it has no
 // authentication, unless --insecure.
 func adminAllowed(addr net.Addr, insecure bool) bool {
 	if insecure {
@@ -52,15 +51,12 @@ func adminAllowed(addr net.Addr, insecure bool) bool {
 	return ok && tcp.IP.IsLoopback()
 }
 
-// mountFaults adds the faults admin API to the health server's mux when
-// adminAllowed, and says where it is, or why it is not served.
-func mountFaults(mux *http.ServeMux, srv *emulator.Server, addr net.Addr, insecure bool, stdout io.Writer) {
-	if !adminAllowed(addr, insecure) {
+// printFaultsAPI says where the faults admin API is, or why it is not
+// served.
+func printFaultsAPI(stdout io.Writer, addr net.Addr, served bool) {
+	if !served {
 		fmt.Fprintf(stdout, "faults API:        off: %s is not a loopback address (--insecure serves it there, without authentication)\n", addr)
 		return
 	}
-	h := srv.FaultsHandler()
-	mux.Handle("/faults", h)
-	mux.Handle("/faults/", h)
 	fmt.Fprintf(stdout, "faults API:        http://%s/faults\n", addr)
 }

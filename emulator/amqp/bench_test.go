@@ -130,3 +130,15 @@ func BenchmarkAppendWithAnnotations(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDataSize is what counting the bytes of each delivered event
+// costs.
+func BenchmarkDataSize(b *testing.B) {
+	msg := benchEvent(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if n, err := DataSize(msg); err != nil || n != 100 {
+			b.Fatalf("%d, %v", n, err)
+		}
+	}
+}

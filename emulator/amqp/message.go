@@ -59,6 +59,97 @@ func SplitSections(b []byte) ([]Section, error) {
 	return out, nil
 }
 
+// DataLen is the length of the binary a Data section holds (0 for any
+// other section): the part of an event's body the section carries.
+func (s Section) DataLen() int {
+	if s.Code != SectionData {
+		return 0
+	}
+	return binaryLen(s.Body)
+}
+
+// binaryLen is the length of an encoded binary value's contents.
+func binaryLen(v []byte) int {
+	switch {
+	case len(v) >= 2 && v[0] == codeVbin8:
+		return len(v) - 2
+	case len(v) >= 5 && v[0] == codeVbin32:
+		return len(v) - 5
+	}
+	return 0
+}
+
+// DataSize is the bytes an encoded message's Data sections hold: the body
+// of an event as the SDKs hand it over. It walks the sections without
+// building them, and without allocating, for the delivery path; a message
+// it cannot walk is an error.
+func DataSize(msg []byte) (int, error) {
+	d := Decoder{b: msg}
+	n := 0
+	for d.Len() > 0 {
+		start := d.pos
+		if c, _ := d.PeekCode(); c != codeDescribed {
+			return 0, decodeErr("message section at %d is not described", start)
+		}
+		d.pos++
+		var code uint64
+		switch c, _ := d.PeekCode(); c {
+		case codeSmallUlong:
+			d.pos++
+			b, err := d.byte()
+			if err != nil {
+				return 0, err
+			}
+			code = uint64(b)
+			if code < SectionHeader || code > SectionFooter {
+				return 0, decodeErr("unknown message section 0x%x", code)
+			}
+		default:
+			desc, err := d.Value()
+			if err != nil {
+				return 0, err
+			}
+			var ok bool
+			if code, ok = descriptorCode(desc); !ok || code < SectionHeader || code > SectionFooter {
+				return 0, decodeErr("unknown message section %v", desc)
+			}
+		}
+		size, err := d.skipSection()
+		if err != nil {
+			return 0, err
+		}
+		if code == SectionData {
+			n += size
+		}
+	}
+	return n, nil
+}
+
+// skipSection skips a section's value and returns the length of its
+// contents when it is a binary. Sections are lists, maps and binaries,
+// whose sizes are read here directly; anything else goes through Skip.
+func (d *Decoder) skipSection() (binary int, err error) {
+	c, _ := d.PeekCode()
+	var wide bool
+	switch c {
+	case codeVbin8, codeList8, codeMap8:
+	case codeVbin32, codeList32, codeMap32:
+		wide = true
+	default:
+		return 0, d.Skip()
+	}
+	d.pos++
+	l, err := d.length(wide)
+	if err != nil {
+		return 0, err
+	}
+	d.pos += l // length checked it against what is left
+	if c == codeVbin8 || c == codeVbin32 {
+		return l, nil
+	}
+	return 0, nil
+}
+
 // Properties is the properties section, with the fields the emulator reads
 // or writes.
 type Properties struct {

@@ -644,3 +644,54 @@ func TestDecodeMessageErrors(t *testing.T) {
 		t.Errorf("null value: %#v", m)
 	}
 }
+
+func TestDataSize(t *testing.T) {
+	big := bytes.Repeat([]byte{'b'}, 300) // a vbin32
+	for _, c := range []struct {
+		name string
+		msg  *goamqp.Message
+		want int
+	}{
+		{"every section, two data sections", fullGoMessage(true), len("one") + len("two")},
+		{"a body over 255 bytes", &goamqp.Message{Annotations: goamqp.Annotations{"x-opt-partition-key": "k"}, Data: [][]byte{big}}, 300},
+		{"an empty body", goamqp.NewMessage([]byte{}), 0},
+		{"no data section", &goamqp.Message{ApplicationProperties: map[string]any{"a": "b"}, Value: int64(3)}, 0},
+		{"an event as the SDKs send it", nil, 100},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var b []byte
+			if c.msg == nil {
+				b = benchEvent(t)
+			} else {
+				b = goMarshal(t, c.msg)
+			}
+			n, err := DataSize(b)
+			if err != nil || n != c.want {
+				t.Fatalf("DataSize: %d, %v; want %d", n, err, c.want)
+			}
+			secs, err := SplitSections(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := 0
+			for _, s := range secs {
+				sum += s.DataLen()
+			}
+			if sum != c.want {
+				t.Fatalf("DataLen over the sections: %d, want %d", sum, c.want)
+			}
+		})
+	}
+	// A symbolic descriptor is read too.
+	sym := []byte{0x00, 0xa3, byte(len("amqp:data:binary"))}
+	sym = append(sym, "amqp:data:binary"...)
+	sym = append(sym, 0xa0, 0x01, 'x')
+	if n, err := DataSize(sym); err != nil || n != 1 {
+		t.Errorf("symbolic data section: %d, %v; want 1", n, err)
+	}
+	for _, bad := range [][]byte{{0x40}, {0x00, 0x53}, {0x00, 0x53, 0x75, 0xa0, 0x09, 'x'}, {0x00, 0x53, 0x01, 0x40}} {
+		if n, err := DataSize(bad); err == nil {
+			t.Errorf("DataSize(% x) = %d, want an error", bad, n)
+		}
+	}
+}

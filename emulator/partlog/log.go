@@ -62,6 +62,11 @@ type Options struct {
 	// Logger hears about torn tails cut and segments moved aside; nil
 	// discards.
 	Logger *slog.Logger
+	// OnSync, when set, is told how long each fsync of a segment file took
+	// (the group commit of appends, and the syncs of a new or recovered
+	// segment), successful or not. It runs on the appending goroutine, so
+	// it must be quick: add to a counter, observe a histogram.
+	OnSync func(time.Duration)
 
 	fs fileSystem // nil means the operating system's
 }
@@ -211,7 +216,7 @@ func (l *Log) writeLocked(buf []byte) error {
 	seg := l.segs[len(l.segs)-1]
 	if seg.size >= l.opts.SegmentBytes {
 		// The old segment must be durable before the new one can be.
-		if err := seg.f.Sync(); err != nil {
+		if err := l.syncFile(seg.f); err != nil {
 			return err
 		}
 		var err error
@@ -246,7 +251,7 @@ func (l *Log) syncTo(target int64) error {
 		return failed
 	}
 	if f != nil {
-		if err := f.Sync(); err != nil {
+		if err := l.syncFile(f); err != nil {
 			l.mu.Lock()
 			l.failed = fmt.Errorf("partlog: %s: fsync failed, the log refuses appends: %w", l.opts.Dir, err)
 			l.mu.Unlock()
@@ -263,6 +268,36 @@ func (l *Log) syncTo(target int64) error {
 	l.changed = make(chan struct{})
 	l.mu.Unlock()
 	return nil
+}
+
+// syncFile fsyncs f and tells Options.OnSync how long it took.
+func (l *Log) syncFile(f file) error {
+	if l.opts.OnSync == nil {
+		return f.Sync()
+	}
+	began := time.Now()
+	err := f.Sync()
+	l.opts.OnSync(time.Since(began))
+	return err
+}
+
+// Size is the bytes the log holds: on disk, the sizes of its segment
+// files (headers included, and records that retention expired but whose
+// segment is still in use); in memory, the records still available.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.opts.Dir == "" {
+		if l.begin >= l.written {
+			return 0
+		}
+		return l.end - l.offsets[l.begin-l.firstSeq]
+	}
+	var n int64
+	for _, s := range l.segs {
+		n += s.hdr + s.size
+	}
+	return n
 }
 
 // Bounds returns the first available and the next sequence number.

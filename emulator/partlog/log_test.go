@@ -660,3 +660,74 @@ func TestRetentionRemovalsAreDurable(t *testing.T) {
 		t.Fatalf("after retention the directory holds %v, a crash would leave %v; want the active segment only", files, durable)
 	}
 }
+
+func TestOnSyncAndSize(t *testing.T) {
+	// On disk: every fsync of a segment file is reported, and Size is the
+	// segment files' sizes.
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var syncs []time.Duration
+	l, err := Open(Options{Dir: dir, OnSync: func(d time.Duration) {
+		mu.Lock()
+		syncs = append(syncs, d)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	mu.Lock()
+	atOpen := len(syncs) // the new segment's header
+	mu.Unlock()
+	if atOpen == 0 {
+		t.Fatal("opening a new log synced its first segment's header, but OnSync heard nothing")
+	}
+	appendN(t, l, "a", "bb")
+	appendN(t, l, "ccc")
+	mu.Lock()
+	got := len(syncs) - atOpen
+	for _, d := range syncs {
+		if d < 0 {
+			t.Errorf("a negative fsync duration %v", d)
+		}
+	}
+	mu.Unlock()
+	if got != 2 {
+		t.Fatalf("two appends, one after the other: OnSync heard %d fsyncs, want 2", got)
+	}
+	wantSize := int64(segHeaderSize + 3*headerSize + len("a"+"bb"+"ccc"))
+	if n := l.Size(); n != wantSize {
+		t.Fatalf("Size on disk: %d, want %d", n, wantSize)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("segment files: %v %v", files, err)
+	}
+	if fi, err := os.Stat(files[0]); err != nil || fi.Size() != wantSize {
+		t.Fatalf("the segment file: %v %v, want %d bytes", fi, err, wantSize)
+	}
+
+	// In memory: no fsync, and Size is what is still available.
+	now := time.Unix(1000, 0)
+	m, err := Open(Options{Retention: time.Minute, Now: func() time.Time { return now },
+		OnSync: func(time.Duration) { t.Error("OnSync called for a log in memory") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if n := m.Size(); n != 0 {
+		t.Fatalf("empty log in memory: Size %d", n)
+	}
+	appendN(t, m, "a", "bb")
+	now = now.Add(2 * time.Minute)
+	appendN(t, m, "ccc")
+	if n := m.Size(); n != int64(3*headerSize+6) {
+		t.Fatalf("Size in memory before retention: %d, want %d", n, 3*headerSize+6)
+	}
+	if err := m.Expire(now); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.Size(); n != int64(headerSize+3) {
+		t.Fatalf("Size in memory after retention: %d, want %d", n, headerSize+3)
+	}
+}

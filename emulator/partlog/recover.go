@@ -95,7 +95,7 @@ func (l *Log) writeSegHeader(f file, h segHeader) error {
 	if err := f.Truncate(segHeaderSize); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := l.syncFile(f); err != nil {
 		return err
 	}
 	return l.opts.fs.SyncDir(l.opts.Dir)
@@ -225,7 +225,7 @@ func (l *Log) recoverFiles(bases []int64) (int, error) {
 		// A process that died left its last writes and directory changes in
 		// the page cache, unsynced; once a reader or an append relies on
 		// them, a power cut must not take them back.
-		if err := l.segs[len(l.segs)-1].f.Sync(); err != nil {
+		if err := l.syncFile(l.segs[len(l.segs)-1].f); err != nil {
 			return 0, fmt.Errorf("partlog: %w", err)
 		}
 		if err := l.opts.fs.SyncDir(l.opts.Dir); err != nil {

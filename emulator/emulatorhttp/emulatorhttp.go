@@ -1,0 +1,185 @@
+// Package emulatorhttp serves a running emulator over HTTP: a status page
+// of its hubs, partitions, consumer groups and readers, the same as JSON,
+// Prometheus metrics, a health check and, when asked, the faults admin
+// API. `ehstream emulator --http ADDR` serves it; an in-process emulator
+// can too:
+//
+//	srv, err := emulator.Start(ctx, cfg)
+//	...
+//	http.ListenAndServe("127.0.0.1:5300", emulatorhttp.New(srv, emulatorhttp.Options{}))
+//
+// Package emulator counts and keeps snapshots without a metrics library
+// (Server.Stats, Server.Snapshot); this package turns them into
+// Prometheus metrics when scraped. The page's files are embedded and load
+// nothing from elsewhere, so it works offline.
+package emulatorhttp
+
+import (
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"time"
+
+	"github.com/ehstream/ehstream/emulator"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+//go:embed static
+var static embed.FS
+
+// Options says what New serves beside the page, the JSON, the metrics and
+// the health check.
+type Options struct {
+	// Faults serves the emulator's faults admin API (Server.FaultsHandler)
+	// at /faults and /faults/{id}. It has no authentication: turn it on
+	// only where no one else reaches the address (loopback).
+	Faults bool
+	// Gatherer is what /metrics serves; nil means NewRegistry(srv).
+	Gatherer prometheus.Gatherer
+}
+
+// New returns a handler for the emulator's HTTP endpoints:
+//
+//	GET /              the status page (HTML; it refreshes itself from /api/hubs)
+//	GET /static/...    its script, style sheet and icon
+//	GET /api/hubs      the page's data as JSON: Server.Snapshot and the open connections and links
+//	GET /metrics       Prometheus metrics (text format): NewCollector, and Go and process metrics
+//	GET /health        {"status":"healthy"}
+//	/faults, /faults/  the faults admin API, with Options.Faults
+func New(srv *emulator.Server, opts Options) http.Handler {
+	g := opts.Gatherer
+	if g == nil {
+		g = NewRegistry(srv)
+	}
+	files, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embedded tree has the directory
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", page(files, "index.html"))
+	mux.Handle("GET /favicon.ico", page(files, "favicon.svg"))
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(files)))
+	mux.HandleFunc("GET /api/hubs", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(status(srv))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"healthy"}` + "\n"))
+	})
+	if opts.Faults {
+		h := srv.FaultsHandler()
+		mux.Handle("/faults", h)
+		mux.Handle("/faults/", h)
+	}
+	return secure(mux)
+}
+
+// page serves one embedded file, as the page or its icon.
+func page(files fs.FS, name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, files, name)
+	})
+}
+
+// secure keeps the page to its own files: no script, style or request
+// goes anywhere else, and no other site frames it.
+func secure(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// The JSON of /api/hubs: the emulator's Snapshot with names a script
+// expects, durations as Go duration strings and seconds.
+
+type statusJSON struct {
+	Time        time.Time                   `json:"time"`
+	Started     time.Time                   `json:"started"`
+	Namespace   string                      `json:"namespace"`
+	Addr        string                      `json:"addr"`
+	DataDir     string                      `json:"dataDir"` // "" in memory
+	Connections int64                       `json:"connections"`
+	Links       map[emulator.LinkKind]int64 `json:"links"`
+	Faults      []emulator.ActiveFault      `json:"faults"`
+	Hubs        []hubJSON                   `json:"hubs"`
+}
+
+type hubJSON struct {
+	Name             string          `json:"name"`
+	CreatedAt        time.Time       `json:"createdAt"`
+	Retention        string          `json:"retention"` // "" keeps events forever
+	RetentionSeconds float64         `json:"retentionSeconds"`
+	MaxEventSize     int             `json:"maxEventSize"`
+	Partitions       []partitionJSON `json:"partitions"`
+	ConsumerGroups   []groupJSON     `json:"consumerGroups"`
+}
+
+type partitionJSON struct {
+	ID                  string     `json:"id"`
+	FirstSequenceNumber int64      `json:"firstSequenceNumber"`
+	LastSequenceNumber  int64      `json:"lastSequenceNumber"`
+	Empty               bool       `json:"empty"`
+	LastOffset          int64      `json:"lastOffset"`
+	LastEnqueuedTime    *time.Time `json:"lastEnqueuedTime"` // null when none was
+	Bytes               int64      `json:"bytes"`
+	EventsIn            int64      `json:"eventsIn"`
+	BytesIn             int64      `json:"bytesIn"`
+	EventsOut           int64      `json:"eventsOut"`
+	BytesOut            int64      `json:"bytesOut"`
+}
+
+type groupJSON struct {
+	Name    string       `json:"name"`
+	Readers []readerJSON `json:"readers"`
+}
+
+type readerJSON struct {
+	Partition          string    `json:"partition"`
+	Name               string    `json:"name"`
+	OwnerLevel         *int64    `json:"ownerLevel"` // null when it has none
+	Client             string    `json:"client"`
+	Attached           time.Time `json:"attached"`
+	Delivered          int64     `json:"delivered"`
+	NextSequenceNumber int64     `json:"nextSequenceNumber"`
+}
+
+func status(srv *emulator.Server) statusJSON {
+	snap, st := srv.Snapshot(), srv.Stats()
+	out := statusJSON{Time: snap.Time.UTC(), Started: snap.Started.UTC(), Namespace: snap.Namespace, Addr: snap.Addr, DataDir: snap.DataDir,
+		Connections: st.OpenConnections, Links: st.OpenLinks, Faults: srv.Faults(), Hubs: make([]hubJSON, 0, len(snap.Hubs))}
+	for _, h := range snap.Hubs {
+		hj := hubJSON{Name: h.Name, CreatedAt: h.CreatedAt.UTC(), RetentionSeconds: h.Retention.Seconds(), MaxEventSize: h.MaxEventSize,
+			Partitions: make([]partitionJSON, 0, len(h.Partitions)), ConsumerGroups: make([]groupJSON, 0, len(h.ConsumerGroups))}
+		if h.Retention > 0 {
+			hj.Retention = h.Retention.String()
+		}
+		for _, p := range h.Partitions {
+			pj := partitionJSON{ID: p.ID, FirstSequenceNumber: p.FirstSequenceNumber, LastSequenceNumber: p.LastSequenceNumber, Empty: p.Empty,
+				LastOffset: p.LastOffset, Bytes: p.Bytes, EventsIn: p.EventsIn, BytesIn: p.BytesIn, EventsOut: p.EventsOut, BytesOut: p.BytesOut}
+			if !p.LastEnqueuedTime.IsZero() {
+				t := p.LastEnqueuedTime.UTC()
+				pj.LastEnqueuedTime = &t
+			}
+			hj.Partitions = append(hj.Partitions, pj)
+		}
+		for _, g := range h.ConsumerGroups {
+			gj := groupJSON{Name: g.Name, Readers: make([]readerJSON, 0, len(g.Readers))}
+			for _, r := range g.Readers {
+				gj.Readers = append(gj.Readers, readerJSON{Partition: r.Partition, Name: r.Name, OwnerLevel: r.OwnerLevel, Client: r.Client,
+					Attached: r.Attached.UTC(), Delivered: r.Delivered, NextSequenceNumber: r.NextSequenceNumber})
+			}
+			hj.ConsumerGroups = append(hj.ConsumerGroups, gj)
+		}
+		out.Hubs = append(out.Hubs, hj)
+	}
+	return out
+}
