@@ -7,7 +7,6 @@ import (
 	"testing"
 )
 
-
 // TestEmulatorHTTPFlags: --http serves the status page, its JSON, the
 // metrics, the health check and (on loopback) the faults API; the old name
 // --health does the same, with a warning.
