@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ehstream/ehstream/eventhubs"
@@ -178,7 +177,12 @@ const (
 // transaction. Partitions are read in parallel; one goroutine writes. The
 // positions go first: a batch that another instance of the job committed
 // already fails on them, before its events collide with that instance's.
+// PostgreSQL takes the events by COPY (copyBatch), SQLite by multi-row
+// INSERTs of a statement prepared once per batch.
 func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD) (err error) {
+	if s.dialect == offsets.PostgreSQL {
+		return s.copyBatch(ctx, job, rdd)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.desc, err)
@@ -191,14 +195,47 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 	if err := s.store.CommitOffsets(ctx, tx, job, rdd.OffsetRanges()); err != nil {
 		return err
 	}
+	full, err := tx.PrepareContext(ctx, s.insertFull)
+	if err != nil {
+		return s.insertError(err)
+	}
+	defer full.Close()
+	err = s.readChunks(ctx, job, rdd, func(chunks <-chan []any) error {
+		for args := range chunks {
+			var err error
+			if rows := len(args) / columns; rows == rowsPerInsert {
+				_, err = full.ExecContext(ctx, args...)
+			} else {
+				_, err = tx.ExecContext(ctx, s.insert(rows), args...)
+			}
+			if err != nil {
+				return s.insertError(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing to %s: %w", s.desc, err)
+	}
+	return nil
+}
+
+// readChunks reads rdd's partitions in parallel into chunks of rows (a
+// chunk holds one partition's rows, columns values each, in the order of
+// insert), and runs write on the channel of chunks while they are read.
+// When write returns an error the reads are cancelled; write need not
+// drain the channel. The error is write's, else the read's.
+func (s *sink) readChunks(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD, write func(<-chan []any) error) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	chunks := make(chan []any, 4)
 	var readErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
+	done := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(done)
 		defer close(chunks)
 		readErr = rdd.ForeachPartition(rctx, func(ctx context.Context, p *eventhubs.Partition) error {
 			send := func(args []any) error {
@@ -209,15 +246,20 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 					return ctx.Err()
 				}
 			}
+			// The values every row of the partition shares, converted to
+			// interfaces once.
+			var partition, hub any = p.Range().PartitionID, job.EventHub
 			args := make([]any, 0, rowsPerInsert*columns)
 			size := 0
+			var buf []byte
 			for ev, err := range p.Events() {
 				if err != nil {
 					return err
 				}
-				props := propertiesJSON(ev.Properties)
-				args = append(args, ev.PartitionID, ev.SequenceNumber, ev.Offset, s.timeArg(ev.EnqueuedTime),
-					nullable(ev.PartitionKey), props, ev.Body, job.EventHub)
+				var props string
+				props, buf = propertiesJSON(buf, ev.Properties)
+				args = append(args, partition, ev.SequenceNumber, ev.Offset, s.timeArg(ev.EnqueuedTime),
+					nullable(ev.PartitionKey), props, ev.Body, hub)
 				size += len(ev.Body) + len(props)
 				if len(args) == cap(args) || size >= bytesPerInsert {
 					if err := send(args); err != nil {
@@ -232,31 +274,17 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 			return send(args)
 		})
 	}()
-	var writeErr error
-	for args := range chunks {
-		if writeErr != nil {
-			continue // drain so the readers finish
-		}
-		query := s.insertFull
-		if rows := len(args) / columns; rows != rowsPerInsert {
-			query = s.insert(rows)
-		}
-		if _, writeErr = tx.ExecContext(ctx, query, args...); writeErr != nil {
-			writeErr = s.insertError(writeErr)
-			cancel()
+	writeErr := write(chunks)
+	if writeErr != nil {
+		cancel()
+		for range chunks { // so that the readers finish
 		}
 	}
-	wg.Wait()
+	<-done
 	if writeErr != nil {
 		return writeErr
 	}
-	if readErr != nil {
-		return readErr
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing to %s: %w", s.desc, err)
-	}
-	return nil
+	return readErr
 }
 
 // insertError says what a failed INSERT of events means. The job's own
@@ -307,18 +335,6 @@ func nullable(s string) any {
 		return nil
 	}
 	return s
-}
-
-// propertiesJSON encodes application properties as JSON (see jsonSafe).
-func propertiesJSON(props map[string]any) string {
-	if len(props) == 0 {
-		return "{}"
-	}
-	b, err := json.Marshal(props)
-	if err != nil {
-		b, _ = json.Marshal(jsonSafe(props))
-	}
-	return string(b)
 }
 
 // jsonSafe replaces each property value JSON cannot hold (an AMQP map with
