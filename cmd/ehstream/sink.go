@@ -73,8 +73,10 @@ func parseSink(spec, table string) (*sink, error) {
 // open connects and creates the positions table.
 func (s *sink) open(ctx context.Context) error {
 	// WAL lets `ehstream offsets` read while the job writes; the busy
-	// timeout makes a second writer wait instead of failing at once.
-	if err := s.connect(ctx, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"); err != nil {
+	// timeout makes a second writer wait instead of failing at once. Each
+	// batch checkpoints the WAL while it reads (insertChunks), so no
+	// commit does.
+	if err := s.connect(ctx, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)"); err != nil {
 		return err
 	}
 	var err error
@@ -174,64 +176,89 @@ const (
 )
 
 // writeBatch writes every event of rdd and the batch's positions in one
-// transaction. Partitions are read in parallel; one goroutine writes. The
-// positions go first: a batch that another instance of the job committed
-// already fails on them, before its events collide with that instance's.
-// PostgreSQL takes the events by COPY (copyBatch), SQLite by multi-row
-// INSERTs of a statement prepared once per batch.
-func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD) (err error) {
+// transaction. Partitions are read in parallel, from the start, while one
+// goroutine begins the transaction and writes. The positions go first: a
+// batch that another instance of the job committed already fails on them,
+// before its events collide with that instance's. PostgreSQL takes the
+// events by COPY (copyChunks), SQLite by multi-row INSERTs (insertChunks).
+func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD) error {
+	ranges := rdd.OffsetRanges()
+	var write chunkWriter = s.insertChunks
 	if s.dialect == offsets.PostgreSQL {
-		return s.copyBatch(ctx, job, rdd)
+		write = s.copyChunks
 	}
+	return s.readChunks(ctx, job, rdd, func(chunks <-chan []any) (func(bool) error, error) {
+		return write(ctx, job, ranges, chunks)
+	})
+}
+
+// A chunk writer begins a transaction, commits the batch's positions in
+// it, and writes every chunk of rows until the channel closes. It returns
+// finish, which commits the transaction (commit true) or rolls it back,
+// and releases what the writer took; on an error it has done that itself.
+type chunkWriter func(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(commit bool) error, err error)
+
+// insertChunks is the chunk writer of SQLite: multi-row INSERTs of a
+// statement prepared once per batch. The WAL is checkpointed first, while
+// the partitions are being read, instead of in a commit (the automatic
+// checkpoint is off, see open): a checkpoint completed before the write
+// transaction begins lets that transaction write the WAL from its start.
+func (s *sink) insertChunks(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(bool) error, err error) {
+	// A checkpoint that cannot finish (a reader holds an old snapshot) is
+	// finished by a later batch's.
+	s.db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("%s: %w", s.desc, err)
+		return nil, fmt.Errorf("%s: %w", s.desc, err)
 	}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
 		}
 	}()
-	if err := s.store.CommitOffsets(ctx, tx, job, rdd.OffsetRanges()); err != nil {
-		return err
+	if err := s.store.CommitOffsets(ctx, tx, job, ranges); err != nil {
+		return nil, err
 	}
 	full, err := tx.PrepareContext(ctx, s.insertFull)
 	if err != nil {
-		return s.insertError(err)
+		return nil, s.insertError(err)
 	}
 	defer full.Close()
-	err = s.readChunks(ctx, job, rdd, func(chunks <-chan []any) error {
-		for args := range chunks {
-			var err error
-			if rows := len(args) / columns; rows == rowsPerInsert {
-				_, err = full.ExecContext(ctx, args...)
-			} else {
-				_, err = tx.ExecContext(ctx, s.insert(rows), args...)
-			}
-			if err != nil {
-				return s.insertError(err)
-			}
+	for args := range chunks {
+		var err error
+		if rows := len(args) / columns; rows == rowsPerInsert {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, s.insert(rows), args...)
+		}
+		if err != nil {
+			return nil, s.insertError(err)
+		}
+	}
+	return func(commit bool) error {
+		if !commit {
+			return tx.Rollback()
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("committing to %s: %w", s.desc, err)
 		}
 		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing to %s: %w", s.desc, err)
-	}
-	return nil
+	}, nil
 }
+
+// chunksBuffered is how many chunks of rows the partitions' readers may
+// be ahead of the writer.
+const chunksBuffered = 8
 
 // readChunks reads rdd's partitions in parallel into chunks of rows (a
 // chunk holds one partition's rows, columns values each, in the order of
 // insert), and runs write on the channel of chunks while they are read.
-// When write returns an error the reads are cancelled; write need not
-// drain the channel. The error is write's, else the read's.
-func (s *sink) readChunks(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD, write func(<-chan []any) error) error {
+// When write fails the reads are cancelled; when a read fails, the
+// transaction write began is rolled back; else it is committed.
+func (s *sink) readChunks(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD, write func(<-chan []any) (func(commit bool) error, error)) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	chunks := make(chan []any, 4)
+	chunks := make(chan []any, chunksBuffered)
 	var readErr error
 	done := make(chan struct{})
 	go func() {
@@ -274,17 +301,20 @@ func (s *sink) readChunks(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 			return send(args)
 		})
 	}()
-	writeErr := write(chunks)
-	if writeErr != nil {
+	finish, err := write(chunks)
+	if err != nil {
 		cancel()
 		for range chunks { // so that the readers finish
 		}
+		<-done
+		return err
 	}
 	<-done
-	if writeErr != nil {
-		return writeErr
+	if readErr != nil {
+		finish(false)
+		return readErr
 	}
-	return readErr
+	return finish(true)
 }
 
 // insertError says what a failed INSERT of events means. The job's own

@@ -15,51 +15,56 @@ import (
 // values (sink.insert's order).
 var copyColumns = []string{"partition_id", "sequence_number", "offset", "enqueued_time", "partition_key", "properties", "body", "eventhub"}
 
-// copyBatch is writeBatch for PostgreSQL: the events go in by COPY, on the
-// connection and in the transaction where CommitOffsets moved the
+// copyChunks is the chunk writer of PostgreSQL: the events go in by COPY,
+// on the connection and in the transaction where CommitOffsets moved the
 // positions, streamed while the partitions are read. database/sql holds
 // the transaction (*sql.Tx, as CommitOffsets takes it); COPY reaches the
 // same connection's pgx.Conn through sql.Conn.Raw, and so runs inside it.
-func (s *sink) copyBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD) (err error) {
+func (s *sink) copyChunks(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(bool) error, err error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: %w", s.desc, err)
+		return nil, fmt.Errorf("%s: %w", s.desc, err)
 	}
-	defer conn.Close()
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("%s: %w", s.desc, err)
+		conn.Close()
+		return nil, fmt.Errorf("%s: %w", s.desc, err)
 	}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
+			conn.Close()
 		}
 	}()
-	if err := s.store.CommitOffsets(ctx, tx, job, rdd.OffsetRanges()); err != nil {
-		return err
+	if err := s.store.CommitOffsets(ctx, tx, job, ranges); err != nil {
+		return nil, err
 	}
 	// An unquoted name in CREATE TABLE is folded to lower case; COPY
 	// quotes it.
 	table := pgx.Identifier{strings.ToLower(s.table)}
-	err = s.readChunks(ctx, job, rdd, func(chunks <-chan []any) error {
-		return conn.Raw(func(dc any) error {
-			c, ok := dc.(*stdlib.Conn)
-			if !ok {
-				return fmt.Errorf("the PostgreSQL driver's connection is a %T, not pgx's *stdlib.Conn", dc)
-			}
-			if _, err := c.Conn().CopyFrom(ctx, table, copyColumns, &chunkRows{chunks: chunks}); err != nil {
-				return s.insertError(err)
-			}
-			return nil
-		})
+	err = conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("the PostgreSQL driver's connection is a %T, not pgx's *stdlib.Conn", dc)
+		}
+		if _, err := c.Conn().CopyFrom(ctx, table, copyColumns, &chunkRows{chunks: chunks}); err != nil {
+			return s.insertError(err)
+		}
+		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing to %s: %w", s.desc, err)
-	}
-	return nil
+	return func(commit bool) error {
+		defer conn.Close()
+		if !commit {
+			return tx.Rollback()
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("committing to %s: %w", s.desc, err)
+		}
+		return nil
+	}, nil
 }
 
 // chunkRows is a pgx.CopyFromSource of the rows in a channel of chunks.
