@@ -29,6 +29,7 @@ type sink struct {
 	store   *offsets.Store
 	// insertFull is the INSERT of a full chunk, built once.
 	insertFull string
+	wal        *walCheckpointer // SQLite's, once open
 }
 
 // openSink opens "sqlite:PATH" or a postgres:// URL and creates the
@@ -73,9 +74,9 @@ func parseSink(spec, table string) (*sink, error) {
 // open connects and creates the positions table.
 func (s *sink) open(ctx context.Context) error {
 	// WAL lets `ehstream offsets` read while the job writes; the busy
-	// timeout makes a second writer wait instead of failing at once. Each
-	// batch checkpoints the WAL while it reads (insertChunks), so no
-	// commit does.
+	// timeout makes a second writer wait instead of failing at once. The
+	// WAL is checkpointed in the background (walCheckpointer), not in the
+	// commits.
 	if err := s.connect(ctx, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)"); err != nil {
 		return err
 	}
@@ -83,6 +84,9 @@ func (s *sink) open(ctx context.Context) error {
 	if s.store, err = offsets.Open(ctx, s.db, &offsets.Options{Dialect: s.dialect}); err != nil {
 		s.db.Close()
 		return err
+	}
+	if s.dialect == offsets.SQLite {
+		s.wal = startWALCheckpointer(s.db)
 	}
 	return nil
 }
@@ -129,7 +133,12 @@ func (s *sink) createTable(ctx context.Context) error {
 	return nil
 }
 
-func (s *sink) close() error { return s.db.Close() }
+func (s *sink) close() error {
+	if s.wal != nil {
+		s.wal.close()
+	}
+	return s.db.Close()
+}
 
 func (s *sink) ddl() string {
 	ts, js, blob := "TEXT", "TEXT", "BLOB"
@@ -199,14 +208,11 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 type chunkWriter func(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(commit bool) error, err error)
 
 // insertChunks is the chunk writer of SQLite: multi-row INSERTs of a
-// statement prepared once per batch. The WAL is checkpointed first, while
-// the partitions are being read, instead of in a commit (the automatic
-// checkpoint is off, see open): a checkpoint completed before the write
-// transaction begins lets that transaction write the WAL from its start.
+// statement prepared once per batch. It begins the transaction once the
+// first rows are read, which gives the previous batch's WAL checkpoint
+// (walCheckpointer) that long to finish.
 func (s *sink) insertChunks(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(bool) error, err error) {
-	// A checkpoint that cannot finish (a reader holds an old snapshot) is
-	// finished by a later batch's.
-	s.db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	first, more := <-chunks
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.desc, err)
@@ -224,7 +230,7 @@ func (s *sink) insertChunks(ctx context.Context, job offsets.Job, ranges []event
 		return nil, s.insertError(err)
 	}
 	defer full.Close()
-	for args := range chunks {
+	for args := first; more; args, more = <-chunks {
 		var err error
 		if rows := len(args) / columns; rows == rowsPerInsert {
 			_, err = full.ExecContext(ctx, args...)
@@ -241,6 +247,9 @@ func (s *sink) insertChunks(ctx context.Context, job offsets.Job, ranges []event
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("committing to %s: %w", s.desc, err)
+		}
+		if s.wal != nil {
+			s.wal.committed()
 		}
 		return nil
 	}, nil
