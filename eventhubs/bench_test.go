@@ -4,14 +4,14 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
-	"github.com/ehstream/ehstream/streaming"
+	"github.com/ehstream/ehstream/internal/countstream"
+	"github.com/ehstream/ehstream/internal/localhub"
 )
 
 // BenchmarkReadRange reads one range of 200,000 100-byte events from the
@@ -21,9 +21,8 @@ import (
 //	go test -run x -bench ReadRange -count 5 ./eventhubs/
 func BenchmarkReadRange(b *testing.B) {
 	const n = 200_000
-	srv := startEmulator(b, emulator.HubConfig{Name: "bench", PartitionCount: 1})
 	ctx := context.Background()
-	fillBodies(b, ctx, srv, "bench", "0", n, 100)
+	srv := startBenchHub(b, ctx, 1, n)
 
 	b.Run("sdk", func(b *testing.B) {
 		cc, err := azeventhubs.NewConsumerClientFromConnectionString(srv.ConnectionString("bench"), "", azeventhubs.DefaultConsumerGroup, nil)
@@ -49,16 +48,7 @@ func BenchmarkReadRange(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			got := 0
-			err = rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
-				for _, err := range p.Events() {
-					if err != nil {
-						return err
-					}
-					got++
-				}
-				return nil
-			})
+			got, err := countstream.Count(ctx, rdd)
 			if err != nil || got != n {
 				b.Fatalf("read %d events, %v", got, err)
 			}
@@ -76,11 +66,8 @@ func BenchmarkReadRange(b *testing.B) {
 func BenchmarkDirectStream(b *testing.B) {
 	const partitions, perPartition = 8, 62_500
 	const n = partitions * perPartition
-	srv := startEmulator(b, emulator.HubConfig{Name: "bench", PartitionCount: partitions})
 	ctx := context.Background()
-	for p := range partitions {
-		fillBodies(b, ctx, srv, "bench", fmt.Sprint(p), perPartition, 100)
-	}
+	srv := startBenchHub(b, ctx, partitions, perPartition)
 
 	b.Run("sdk", func(b *testing.B) {
 		cc, err := azeventhubs.NewConsumerClientFromConnectionString(srv.ConnectionString("bench"), "", azeventhubs.DefaultConsumerGroup, nil)
@@ -113,36 +100,13 @@ func BenchmarkDirectStream(b *testing.B) {
 	b.Run("stream", func(b *testing.B) {
 		conf := eventhubs.NewConf(srv.ConnectionString("bench")).SetMaxRatePerPartition(10_000)
 		start := time.Now()
-		batches := 0
+		var batches int64
 		for b.Loop() {
-			ssc, err := streaming.NewContext(100*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true})
+			res, err := countstream.Run(ctx, conf, 100*time.Millisecond, n)
 			if err != nil {
 				b.Fatal(err)
 			}
-			ds, err := eventhubs.CreateDirectStream(ssc, conf)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var got atomic.Int64
-			ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
-				batches++
-				err := rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
-					for _, err := range p.Events() {
-						if err != nil {
-							return err
-						}
-						got.Add(1)
-					}
-					return nil
-				})
-				if got.Load() >= n {
-					ssc.Stop(true)
-				}
-				return err
-			})
-			if err := ssc.Run(ctx); err != nil || got.Load() != n {
-				b.Fatalf("streamed %d events, %v", got.Load(), err)
-			}
+			batches += res.Batches
 		}
 		b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "events/s")
 		b.ReportMetric(float64(batches)/float64(b.N), "batches")
@@ -170,26 +134,16 @@ func sdkRead(ctx context.Context, cc *azeventhubs.ConsumerClient, partition stri
 	return nil
 }
 
-// fillBodies sends n events of size bytes to a partition.
-func fillBodies(b testing.TB, ctx context.Context, srv *emulator.Server, hub, partition string, n, size int) {
-	p, err := azeventhubs.NewProducerClientFromConnectionString(srv.ConnectionString(hub), "", nil)
+// startBenchHub starts a local hub "bench" with perPartition 100-byte
+// events in each of its partitions.
+func startBenchHub(b *testing.B, ctx context.Context, partitions, perPartition int) *emulator.Server {
+	hub, err := localhub.Start(ctx, &localhub.Config{Hub: "bench", Partitions: partitions})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer p.Close(ctx)
-	body := make([]byte, size)
-	for i := 0; i < n; {
-		batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionID: &partition})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for ; i < n; i++ {
-			if err := batch.AddEventData(&azeventhubs.EventData{Body: body}, nil); err != nil {
-				break
-			}
-		}
-		if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
-			b.Fatal(err)
-		}
+	b.Cleanup(func() { hub.Close() })
+	if err := localhub.Fill(ctx, hub.ConnectionString(), partitions, perPartition, nil); err != nil {
+		b.Fatal(err)
 	}
+	return hub.Server
 }

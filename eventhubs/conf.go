@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ehstream/ehstream/streaming"
 )
 
 // Defaults of a Conf, as in the Spark connector.
@@ -54,6 +56,9 @@ type Conf struct {
 	// replica is the owner ID of a stream sharing partitions: replicas in
 	// one process keep connections of their own, as in separate ones.
 	replica string
+	// backpressure and pid: see backpressure.go.
+	backpressure bool
+	pid          streaming.PID
 }
 
 // NewConf returns a Conf with the defaults: consumer group "$Default", start
@@ -67,6 +72,7 @@ func NewConf(connectionString string) *Conf {
 		failOnDataLoss: true,
 		maxRate:        DefaultMaxRatePerPartition,
 		prefetch:       DefaultPrefetch,
+		pid:            streaming.DefaultPID,
 	}
 }
 
@@ -309,6 +315,7 @@ func (c *Conf) Validate() error {
 	if c.prefetch < 1 || c.prefetch > MaxPrefetch {
 		problems = append(problems, fmt.Sprintf("Prefetch = %d: want 1 to %d events", c.prefetch, MaxPrefetch))
 	}
+	problems = append(problems, c.backpressureProblems()...)
 	switch {
 	case len(problems) == 0:
 		return nil
@@ -382,6 +389,7 @@ func (c *Conf) ToMap() map[string]string {
 	if len(c.maxRates) > 0 {
 		m[confMaxRatesPerPartition] = joinPartitionMap(c.maxRates, func(r int64) string { return strconv.FormatInt(r, 10) })
 	}
+	c.backpressureToMap(m)
 	return m
 }
 
@@ -480,7 +488,9 @@ func ConfFromMap(m map[string]string) (*Conf, error) {
 			}
 			c.prefetch = n
 		default:
-			problems = append(problems, fmt.Sprintf("unknown key %q", k))
+			if !c.backpressureFromMap(k, v, bad) {
+				problems = append(problems, fmt.Sprintf("unknown key %q", k))
+			}
 		}
 	}
 	if len(problems) > 0 {

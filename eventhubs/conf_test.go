@@ -337,6 +337,7 @@ func TestConfValidate(t *testing.T) {
 			SetStartingPositions(map[string]EventPosition{"0": StartOfStream(), "1": EndOfStream(),
 				"2": FromSequenceNumber(0, true), "3": FromSequenceNumber(-1, false), "4": FromOffset("-1", true)})},
 		{"zero timeouts mean defaults", NewConf(utPortal).SetReceiverTimeout(0).SetOperationTimeout(0)},
+		{"backpressure", NewConf(utPortal).SetBackpressure(true).SetBackpressurePID(0, 0, 0, 1)},
 	}
 	for _, tt := range good {
 		if err := tt.conf.Validate(); err != nil {
@@ -363,6 +364,9 @@ func TestConfValidate(t *testing.T) {
 		{"negative operation timeout", NewConf(utPortal).SetOperationTimeout(-2 * time.Second), []string{"OperationTimeout = -2s"}},
 		{"prefetch 0", NewConf(utPortal).SetPrefetch(0), []string{"Prefetch = 0", fmt.Sprint(MaxPrefetch)}},
 		{"prefetch negative", NewConf(utPortal).SetPrefetch(-1), []string{"Prefetch = -1"}},
+		{"negative PID gains", NewConf(utPortal).SetBackpressure(true).SetBackpressurePID(-1, -0.5, -2, 100),
+			[]string{"3 problems", "proportional = -1", "integral = -0.5", "derivative = -2"}},
+		{"PID minimum rate 0", NewConf(utPortal).SetBackpressurePID(1, 0.2, 0, 0), []string{"minRate = 0", "events per second"}},
 		{"prefetch too big", NewConf(utPortal).SetPrefetch(MaxPrefetch + 1), []string{fmt.Sprintf("Prefetch = %d", MaxPrefetch+1)}},
 		{"negative sequence number", NewConf(utPortal).SetStartingPosition(FromSequenceNumber(-5, true)),
 			[]string{"StartingPosition:", "seq:-5"}},
@@ -494,6 +498,8 @@ func utConfGetters(c *Conf) map[string]any {
 		"OperationTimeout":     c.OperationTimeout(),
 		"Prefetch":             c.Prefetch(),
 		"Exclusive":            fmt.Sprint(c.Exclusive()),
+		"Backpressure":         c.Backpressure(),
+		"BackpressurePID":      c.BackpressurePID(),
 		"connStr":              c.connStr,
 	}
 }
@@ -522,10 +528,13 @@ func TestConfMapRoundTrip(t *testing.T) {
 			SetFailOnDataLoss(false).
 			SetMaxRatesPerPartition(map[string]int64{"0": 10, "3": 1, "10": 1 << 40}).
 			SetMaxRatePerPartition(500).
-			SetReceiverTimeout(7 * time.Second).
-			SetOperationTimeout(90 * time.Second).
+			SetReceiverTimeout(7*time.Second).
+			SetOperationTimeout(90*time.Second).
 			SetPrefetch(250).
-			SetExclusive(false)},
+			SetExclusive(false).
+			SetBackpressure(true).
+			SetBackpressurePID(0.75, 0.125, 0.5, 40)},
+		{"backpressure with defaults", NewConf(utPortal).SetBackpressure(true)},
 		{"timeout from connection string", NewConf(utPortal + ";OperationTimeout=PT3M").SetStartingPosition(EndOfStream())},
 		{"emulator", NewConf(utEmulator).SetEventHubName("hub").SetStartingPosition(FromSequenceNumber(0, false)).SetExclusive(true)},
 		{"signature", NewConf(utSAS).SetPrefetch(MaxPrefetch).SetMaxRatePerPartition(1)},
@@ -645,6 +654,10 @@ func TestConfFromMapErrors(t *testing.T) {
 		{"rate map x", map[string]string{confMaxRatesPerPartition: "x"}, CodeInvalidConf, []string{confMaxRatesPerPartition, `"x"`}},
 		{"valid text, invalid value", map[string]string{confMaxRatePerPartition: "0"}, CodeInvalidConf, []string{"MaxRatePerPartition = 0"}},
 		{"valid text, invalid prefetch", map[string]string{confPrefetch: "20000"}, CodeInvalidConf, []string{"Prefetch = 20000"}},
+		{"bad backpressure", map[string]string{confBackpressure: "on"}, CodeInvalidConf, []string{confBackpressure, `"on"`, "true or false"}},
+		{"bad PID gain", map[string]string{confPIDIntegral: "lots"}, CodeInvalidConf, []string{confPIDIntegral, `"lots"`, "a number"}},
+		{"PID gain NaN", map[string]string{confPIDDerivative: "NaN"}, CodeInvalidConf, []string{confPIDDerivative, `"NaN"`}},
+		{"valid text, invalid PID", map[string]string{confPIDMinRate: "0.5"}, CodeInvalidConf, []string{"minRate = 0.5"}},
 		{"several bad values", map[string]string{confFailOnDataLoss: "maybe", confPrefetch: "many", "eventhubs.bogus": "1"},
 			CodeInvalidConf, []string{confFailOnDataLoss, `"maybe"`, confPrefetch, `"many"`, `"eventhubs.bogus"`}},
 	}

@@ -29,6 +29,7 @@ type DirectStream struct {
 	share  *sharing // nil: the stream owns every partition
 	// stored reads partitions' stored positions anew (SetStoredPositions).
 	stored func(ctx context.Context, partitionIDs []string) (map[string]int64, error)
+	rc     *rateController // nil without backpressure
 }
 
 // CreateDirectStream adds a stream of conf's hub to ssc. Register the
@@ -38,8 +39,18 @@ func CreateDirectStream(ssc *streaming.Context, conf *Conf) (*DirectStream, erro
 		return nil, err
 	}
 	s := &DirectStream{conf: conf.Clone(), ssc: ssc}
+	if conf.Backpressure() {
+		rc, err := newRateController(ssc.BatchInterval(), conf.BackpressurePID())
+		if err != nil {
+			return nil, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), Message: err.Error()}
+		}
+		s.rc = rc
+	}
 	if err := ssc.AddInput(s); err != nil {
 		return nil, err
+	}
+	if s.rc != nil {
+		ssc.AddListener(s.rc)
 	}
 	return s, nil
 }
@@ -241,6 +252,8 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 	hub := s.conf.EventHubName()
 	s.bounds = map[string]PartitionBounds{}
 	var plan streaming.Plan
+	limit, rate := s.batchLimits(hp.Partitions)
+	plan.Rate = rate
 	for _, b := range hp.Partitions {
 		id := b.PartitionID
 		s.bounds[id] = b
@@ -270,7 +283,7 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 		// Reading starts at the first available event; the range still
 		// starts at from, so that ranges stay contiguous and the read
 		// counts what it skipped.
-		until := min(max(from, b.First)+s.conf.RateFor(id), b.End)
+		until := min(max(from, b.First)+limit(id), b.End)
 		s.next[id] = until
 		plan.Ranges = append(plan.Ranges, streaming.Range{Source: hub, Partition: id, From: from, Until: until, ResetFrom: resetFrom})
 		plan.Lag = append(plan.Lag, b.End-until)
@@ -332,6 +345,9 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 	}
 	if s.share != nil && s.share.opts.WriteCheckpoints {
 		s.writeCheckpoints(ctx, rdd)
+	}
+	if s.rc != nil {
+		s.rc.ran(b.Number, rdd.Count()-skipped)
 	}
 	return streaming.Result{Events: rdd.Count() - skipped, Skipped: skipped, RangeSkipped: perRange}, nil
 }

@@ -361,6 +361,7 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		lag := make([]int64, len(p.Ranges))
 		copy(lag, p.Lag)
 		info.Lag = append(info.Lag, lag...)
+		info.Rate += p.Rate
 	}
 	// A batch that moves no position needs no checkpoint, unless it holds
 	// one no checkpoint has yet: a position resolved once (the end of the

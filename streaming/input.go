@@ -91,6 +91,10 @@ type Plan struct {
 	// Lag[i] is how many events of Ranges[i]'s partition existed past its
 	// Until when the batch was planned.
 	Lag []int64
+	// Rate is the rate, in events per second across the input's
+	// partitions, that the input's backpressure allowed the batch; 0 when
+	// nothing but its fixed per-partition maximums limited it.
+	Rate int64
 }
 
 // Batch is what an input runs.

@@ -21,6 +21,11 @@ type BatchInfo struct {
 	RangeSkipped    []int64
 	SchedulingDelay time.Duration // from Time to the start of the batch
 	ProcessingTime  time.Duration // from the start of the batch to its end
+
+	// Rate is the rate in force, in events per second: what backpressure
+	// allowed the batch, summed over the inputs that limited it; 0 when
+	// none did (no backpressure, or no estimate yet).
+	Rate int64
 }
 
 // TotalLag is the sum of Lag.
@@ -84,6 +89,9 @@ func (l logListener) OnBatchCompleted(b BatchInfo) {
 		"lag", b.TotalLag(), "partitions", len(b.Ranges),
 		"schedulingDelay", b.SchedulingDelay.Round(time.Millisecond).String(),
 		"processingTime", b.ProcessingTime.Round(time.Millisecond).String(),
+	}
+	if b.Rate > 0 {
+		attrs = append(attrs, "rate", b.Rate)
 	}
 	if b.Replay {
 		attrs = append(attrs, "replay", true)

@@ -7,13 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
-	"github.com/ehstream/ehstream/streaming"
+	"github.com/ehstream/ehstream/internal/countstream"
+	"github.com/ehstream/ehstream/internal/localhub"
 )
 
 // BenchmarkStreamJob runs `ehstream stream --until-idle` over a backlog of
@@ -25,14 +24,14 @@ import (
 func BenchmarkStreamJob(b *testing.B) {
 	const partitions, perPartition = 4, 50_000
 	const n = partitions * perPartition
-	srv, err := emulator.Start(context.Background(), &emulator.Config{Hubs: []emulator.HubConfig{{Name: "bench", PartitionCount: partitions}}})
+	ctx := context.Background()
+	hub, err := localhub.Start(ctx, &localhub.Config{Hub: "bench", Partitions: partitions})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { eventhubs.CloseAll(context.Background()); srv.Close() }()
-	cs := srv.ConnectionString("bench")
-	ctx := context.Background()
-	if err := <-sendRounds(ctx, cs, partitions, perPartition, 5000); err != nil {
+	defer hub.Close()
+	cs := hub.ConnectionString()
+	if err := localhub.Fill(ctx, cs, partitions, perPartition, &localhub.FillOptions{Step: 5000, Properties: true}); err != nil {
 		b.Fatal(err)
 	}
 	const rate, interval = "10000", 100 * time.Millisecond
@@ -40,32 +39,8 @@ func BenchmarkStreamJob(b *testing.B) {
 	b.Run("noop", func(b *testing.B) {
 		start := time.Now()
 		for b.Loop() {
-			ssc, err := streaming.NewContext(interval, &streaming.ContextOptions{NoBatchLog: true})
-			if err != nil {
+			if _, err := countstream.Run(ctx, eventhubs.NewConf(cs).SetMaxRatePerPartition(10000), interval, n); err != nil {
 				b.Fatal(err)
-			}
-			ds, err := eventhubs.CreateDirectStream(ssc, eventhubs.NewConf(cs).SetMaxRatePerPartition(10000))
-			if err != nil {
-				b.Fatal(err)
-			}
-			var got atomic.Int64
-			ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
-				err := rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
-					for _, err := range p.Events() {
-						if err != nil {
-							return err
-						}
-						got.Add(1)
-					}
-					return nil
-				})
-				if got.Load() >= n {
-					ssc.Stop(true)
-				}
-				return err
-			})
-			if err := ssc.Run(ctx); err != nil || got.Load() != n {
-				b.Fatalf("streamed %d events, %v", got.Load(), err)
 			}
 		}
 		b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "events/s")

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ehstream/ehstream/eventhubs"
@@ -30,6 +29,7 @@ type sink struct {
 	store   *offsets.Store
 	// insertFull is the INSERT of a full chunk, built once.
 	insertFull string
+	wal        *walCheckpointer // SQLite's, once open
 }
 
 // openSink opens "sqlite:PATH" or a postgres:// URL and creates the
@@ -74,14 +74,19 @@ func parseSink(spec, table string) (*sink, error) {
 // open connects and creates the positions table.
 func (s *sink) open(ctx context.Context) error {
 	// WAL lets `ehstream offsets` read while the job writes; the busy
-	// timeout makes a second writer wait instead of failing at once.
-	if err := s.connect(ctx, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"); err != nil {
+	// timeout makes a second writer wait instead of failing at once. The
+	// WAL is checkpointed in the background (walCheckpointer), not in the
+	// commits.
+	if err := s.connect(ctx, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)"); err != nil {
 		return err
 	}
 	var err error
 	if s.store, err = offsets.Open(ctx, s.db, &offsets.Options{Dialect: s.dialect}); err != nil {
 		s.db.Close()
 		return err
+	}
+	if s.dialect == offsets.SQLite {
+		s.wal = startWALCheckpointer(s.db)
 	}
 	return nil
 }
@@ -128,7 +133,12 @@ func (s *sink) createTable(ctx context.Context) error {
 	return nil
 }
 
-func (s *sink) close() error { return s.db.Close() }
+func (s *sink) close() error {
+	if s.wal != nil {
+		s.wal.close()
+	}
+	return s.db.Close()
+}
 
 func (s *sink) ddl() string {
 	ts, js, blob := "TEXT", "TEXT", "BLOB"
@@ -175,30 +185,93 @@ const (
 )
 
 // writeBatch writes every event of rdd and the batch's positions in one
-// transaction. Partitions are read in parallel; one goroutine writes. The
-// positions go first: a batch that another instance of the job committed
-// already fails on them, before its events collide with that instance's.
-func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD) (err error) {
+// transaction. Partitions are read in parallel, from the start, while one
+// goroutine begins the transaction and writes. The positions go first: a
+// batch that another instance of the job committed already fails on them,
+// before its events collide with that instance's. PostgreSQL takes the
+// events by COPY (copyChunks), SQLite by multi-row INSERTs (insertChunks).
+func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD) error {
+	ranges := rdd.OffsetRanges()
+	var write chunkWriter = s.insertChunks
+	if s.dialect == offsets.PostgreSQL {
+		write = s.copyChunks
+	}
+	return s.readChunks(ctx, job, rdd, func(chunks <-chan []any) (func(bool) error, error) {
+		return write(ctx, job, ranges, chunks)
+	})
+}
+
+// A chunk writer begins a transaction, commits the batch's positions in
+// it, and writes every chunk of rows until the channel closes. It returns
+// finish, which commits the transaction (commit true) or rolls it back,
+// and releases what the writer took; on an error it has done that itself.
+type chunkWriter func(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(commit bool) error, err error)
+
+// insertChunks is the chunk writer of SQLite: multi-row INSERTs of a
+// statement prepared once per batch. It begins the transaction once the
+// first rows are read, which gives the previous batch's WAL checkpoint
+// (walCheckpointer) that long to finish.
+func (s *sink) insertChunks(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(bool) error, err error) {
+	first, more := <-chunks
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("%s: %w", s.desc, err)
+		return nil, fmt.Errorf("%s: %w", s.desc, err)
 	}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
 		}
 	}()
-	if err := s.store.CommitOffsets(ctx, tx, job, rdd.OffsetRanges()); err != nil {
-		return err
+	if err := s.store.CommitOffsets(ctx, tx, job, ranges); err != nil {
+		return nil, err
 	}
+	full, err := tx.PrepareContext(ctx, s.insertFull)
+	if err != nil {
+		return nil, s.insertError(err)
+	}
+	defer full.Close()
+	for args := first; more; args, more = <-chunks {
+		var err error
+		if rows := len(args) / columns; rows == rowsPerInsert {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, s.insert(rows), args...)
+		}
+		if err != nil {
+			return nil, s.insertError(err)
+		}
+	}
+	return func(commit bool) error {
+		if !commit {
+			return tx.Rollback()
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("committing to %s: %w", s.desc, err)
+		}
+		if s.wal != nil {
+			s.wal.committed()
+		}
+		return nil
+	}, nil
+}
+
+// chunksBuffered is how many chunks of rows the partitions' readers may
+// be ahead of the writer.
+const chunksBuffered = 8
+
+// readChunks reads rdd's partitions in parallel into chunks of rows (a
+// chunk holds one partition's rows, columns values each, in the order of
+// insert), and runs write on the channel of chunks while they are read.
+// When write fails the reads are cancelled; when a read fails, the
+// transaction write began is rolled back; else it is committed.
+func (s *sink) readChunks(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD, write func(<-chan []any) (func(commit bool) error, error)) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	chunks := make(chan []any, 4)
+	chunks := make(chan []any, chunksBuffered)
 	var readErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
+	done := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(done)
 		defer close(chunks)
 		readErr = rdd.ForeachPartition(rctx, func(ctx context.Context, p *eventhubs.Partition) error {
 			send := func(args []any) error {
@@ -209,15 +282,20 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 					return ctx.Err()
 				}
 			}
+			// The values every row of the partition shares, converted to
+			// interfaces once.
+			var partition, hub any = p.Range().PartitionID, job.EventHub
 			args := make([]any, 0, rowsPerInsert*columns)
 			size := 0
+			var buf []byte
 			for ev, err := range p.Events() {
 				if err != nil {
 					return err
 				}
-				props := propertiesJSON(ev.Properties)
-				args = append(args, ev.PartitionID, ev.SequenceNumber, ev.Offset, s.timeArg(ev.EnqueuedTime),
-					nullable(ev.PartitionKey), props, ev.Body, job.EventHub)
+				var props string
+				props, buf = propertiesJSON(buf, ev.Properties)
+				args = append(args, partition, ev.SequenceNumber, ev.Offset, s.timeArg(ev.EnqueuedTime),
+					nullable(ev.PartitionKey), props, ev.Body, hub)
 				size += len(ev.Body) + len(props)
 				if len(args) == cap(args) || size >= bytesPerInsert {
 					if err := send(args); err != nil {
@@ -232,31 +310,20 @@ func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 			return send(args)
 		})
 	}()
-	var writeErr error
-	for args := range chunks {
-		if writeErr != nil {
-			continue // drain so the readers finish
+	finish, err := write(chunks)
+	if err != nil {
+		cancel()
+		for range chunks { // so that the readers finish
 		}
-		query := s.insertFull
-		if rows := len(args) / columns; rows != rowsPerInsert {
-			query = s.insert(rows)
-		}
-		if _, writeErr = tx.ExecContext(ctx, query, args...); writeErr != nil {
-			writeErr = s.insertError(writeErr)
-			cancel()
-		}
+		<-done
+		return err
 	}
-	wg.Wait()
-	if writeErr != nil {
-		return writeErr
-	}
+	<-done
 	if readErr != nil {
+		finish(false)
 		return readErr
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing to %s: %w", s.desc, err)
-	}
-	return nil
+	return finish(true)
 }
 
 // insertError says what a failed INSERT of events means. The job's own
@@ -307,18 +374,6 @@ func nullable(s string) any {
 		return nil
 	}
 	return s
-}
-
-// propertiesJSON encodes application properties as JSON (see jsonSafe).
-func propertiesJSON(props map[string]any) string {
-	if len(props) == 0 {
-		return "{}"
-	}
-	b, err := json.Marshal(props)
-	if err != nil {
-		b, _ = json.Marshal(jsonSafe(props))
-	}
-	return string(b)
 }
 
 // jsonSafe replaces each property value JSON cannot hold (an AMQP map with

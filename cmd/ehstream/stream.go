@@ -31,6 +31,7 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 	untilIdle := fs.Bool("until-idle", false, "stop after a batch that read nothing")
 	skipEmpty := fs.Bool("skip-empty-batches", true, "write no transaction for a batch with nothing to read (positions are stored all the same)")
 	dataDir := fs.String("data", "./ehstream-data", "with no connection string: where the local Event Hubs keeps its data")
+	backpressure := fs.Bool("backpressure", false, "adapt the rate to how fast batches are written (a PID estimator, as Spark's backpressure), within --max-rate-per-partition")
 	share := addShareFlags(fs)
 	httpAddr := addHTTPFlag(fs)
 	logFormat := addLogFormatFlag(fs, "text or json (json: the logs and the job's lines, a record per batch that read events, as JSON on stderr; stdout stays empty)")
@@ -82,7 +83,7 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 			return nil, offsets.Job{}, err
 		}
 		conf.SetStartingPosition(position).SetMaxRatePerPartition(*rate).SetFailOnDataLoss(*failOnDataLoss).
-			SetReceiverTimeout(*receiverTimeout).SetLogger(log)
+			SetReceiverTimeout(*receiverTimeout).SetBackpressure(*backpressure).SetLogger(log)
 		if err := conf.Validate(); err != nil {
 			return nil, offsets.Job{}, usageError{err}
 		}

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/internal/localhub"
 	"github.com/ehstream/ehstream/offsets"
 )
 
@@ -97,34 +97,7 @@ func checkArchive(t *testing.T, sk *sink, table string, job offsets.Job, partiti
 func sendRounds(ctx context.Context, connStr string, partitions, n, step int) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		p, err := azeventhubs.NewProducerClientFromConnectionString(connStr, "", nil)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer p.Close(context.Background())
-		body := bytes.Repeat([]byte("x"), 100)
-		for first := 0; first < n; first += step {
-			for part := range partitions {
-				id := fmt.Sprint(part)
-				batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionID: &id})
-				if err != nil {
-					done <- err
-					return
-				}
-				for range min(step, n-first) {
-					if err := batch.AddEventData(&azeventhubs.EventData{Body: body, Properties: map[string]any{"part": id}}, nil); err != nil {
-						done <- err
-						return
-					}
-				}
-				if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
-					done <- err
-					return
-				}
-			}
-		}
-		done <- nil
+		done <- localhub.Fill(ctx, connStr, partitions, n, &localhub.FillOptions{Step: step, Properties: true})
 	}()
 	return done
 }

@@ -22,18 +22,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
-	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
-	"github.com/ehstream/ehstream/streaming"
+	"github.com/ehstream/ehstream/internal/countstream"
+	"github.com/ehstream/ehstream/internal/localhub"
 )
 
 func main() {
@@ -61,39 +58,15 @@ func main() {
 
 func runServer(events, partitions, size int) error {
 	ctx := context.Background()
-	srv, err := emulator.Start(ctx, &emulator.Config{
-		Hubs:   []emulator.HubConfig{{Name: "bench", PartitionCount: partitions}},
-		Logger: slog.New(slog.DiscardHandler),
-	})
+	hub, err := localhub.Start(ctx, &localhub.Config{Hub: "bench", Partitions: partitions})
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	p, err := azeventhubs.NewProducerClientFromConnectionString(srv.ConnectionString("bench"), "", nil)
-	if err != nil {
+	defer hub.Close()
+	if err := localhub.Fill(ctx, hub.ConnectionString(), partitions, events/partitions, &localhub.FillOptions{Size: size}); err != nil {
 		return err
 	}
-	body := make([]byte, size)
-	for part := range partitions {
-		id := strconv.Itoa(part)
-		n := events / partitions
-		for i := 0; i < n; {
-			batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionID: &id})
-			if err != nil {
-				return err
-			}
-			for ; i < n; i++ {
-				if batch.AddEventData(&azeventhubs.EventData{Body: body}, nil) != nil {
-					break
-				}
-			}
-			if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
-				return err
-			}
-		}
-	}
-	p.Close(ctx)
-	fmt.Println("READY", srv.ConnectionString("bench"))
+	fmt.Println("READY", hub.ConnectionString())
 	io.Copy(io.Discard, os.Stdin) // until the parent goes
 	return nil
 }
@@ -121,40 +94,15 @@ func runStream(events, partitions, size int, rate int64, interval time.Duration,
 	}
 
 	want := int64(events / partitions * partitions)
-	ssc, err := streaming.NewContext(interval, &streaming.ContextOptions{NoBatchLog: true})
-	if err != nil {
-		return err
-	}
-	ds, err := eventhubs.CreateDirectStream(ssc, eventhubs.NewConf(connStr).SetMaxRatePerPartition(rate))
-	if err != nil {
-		return err
-	}
-	var got atomic.Int64
-	batches := 0
-	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
-		batches++
-		err := rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
-			for _, err := range p.Events() {
-				if err != nil {
-					return err
-				}
-				got.Add(1)
-			}
-			return nil
-		})
-		if got.Load() >= want {
-			ssc.Stop(true)
-		}
-		return err
-	})
 	start := time.Now()
-	if err := ssc.Run(context.Background()); err != nil {
+	res, err := countstream.Run(context.Background(), eventhubs.NewConf(connStr).SetMaxRatePerPartition(rate), interval, want)
+	if err != nil {
 		return err
 	}
 	took := time.Since(start)
-	direct := float64(got.Load()) / took.Seconds()
+	direct := float64(res.Events) / took.Seconds()
 	fmt.Printf("events=%d batches=%d seconds=%.2f events/s=%.0f peakRSS=%s\n",
-		got.Load(), batches, took.Seconds(), direct, peakRSS())
+		res.Events, res.Batches, took.Seconds(), direct, peakRSS())
 	if !window {
 		return nil
 	}
