@@ -24,7 +24,7 @@ func (c *Conf) SetBackpressure(enabled bool) *Conf { c.backpressure = enabled; r
 
 // SetBackpressurePID sets the estimator's gains and its lowest rate, in
 // events per second across the stream's partitions (Spark's
-// spark.streaming.backpressure.pid.*; default streaming.DefaultPID:
+// spark.streaming.backpressure.pid.*; default streaming.DefaultPID():
 // 1.0, 0.2, 0 and 100). The gains are 0 or more, minRate at least 1.
 func (c *Conf) SetBackpressurePID(proportional, integral, derivative float64, minRate int64) *Conf {
 	c.pid = streaming.PID{Proportional: proportional, Integral: integral, Derivative: derivative, MinRate: float64(minRate)}
@@ -72,7 +72,7 @@ func (c *Conf) backpressureProblems() []string {
 // they differ from the defaults.
 func (c *Conf) backpressureToMap(m map[string]string) {
 	m[confBackpressure] = strconv.FormatBool(c.backpressure)
-	if c.pid == streaming.DefaultPID {
+	if c.pid == streaming.DefaultPID() {
 		return
 	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

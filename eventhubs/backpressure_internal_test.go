@@ -11,7 +11,7 @@ import (
 // The rate controller hears only of batches its stream ran, and splits
 // the estimated rate over the partitions by lag, within their caps.
 func TestRateControllerLimits(t *testing.T) {
-	rc, err := newRateController(200*time.Millisecond, streaming.DefaultPID)
+	rc, err := newRateController(200*time.Millisecond, streaming.DefaultPID())
 	if err != nil {
 		t.Fatal(err)
 	}

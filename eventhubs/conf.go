@@ -72,7 +72,7 @@ func NewConf(connectionString string) *Conf {
 		failOnDataLoss: true,
 		maxRate:        DefaultMaxRatePerPartition,
 		prefetch:       DefaultPrefetch,
-		pid:            streaming.DefaultPID,
+		pid:            streaming.DefaultPID(),
 	}
 }
 

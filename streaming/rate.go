@@ -25,7 +25,7 @@ type PID struct {
 
 // DefaultPID is Spark's: proportional 1.0, integral 0.2, derivative 0,
 // at least 100 events per second.
-var DefaultPID = PID{Proportional: 1, Integral: 0.2, Derivative: 0, MinRate: 100}
+func DefaultPID() PID { return PID{Proportional: 1, Integral: 0.2, Derivative: 0, MinRate: 100} }
 
 // Validate explains a bad setting.
 func (p PID) Validate() error {

@@ -25,7 +25,7 @@ func TestPIDRateEstimatorByHand(t *testing.T) {
 		pid     PID
 		batches []batch
 	}{
-		{"Spark's defaults", DefaultPID, []batch{
+		{"Spark's defaults", DefaultPID(), []batch{
 			// First: latestRate = 1000/0.5 = 2000, latestError = 0, no estimate.
 			{at(1000 * ms), 1000, 500 * ms, 0, -1},
 			// processingRate 400/0.4 = 1000; error 2000-1000 = 1000;
@@ -104,7 +104,7 @@ func TestPIDRateEstimatorRefusesBadSettings(t *testing.T) {
 		pid      PID
 		want     string
 	}{
-		{0, DefaultPID, "batch interval 0s"},
+		{0, DefaultPID(), "batch interval 0s"},
 		{time.Second, PID{Proportional: -1, MinRate: 1}, "proportional -1"},
 		{time.Second, PID{Integral: -0.5, MinRate: 1}, "integral -0.5"},
 		{time.Second, PID{Derivative: -2, MinRate: 1}, "derivative -2"},

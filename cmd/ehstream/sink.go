@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,9 +28,7 @@ type sink struct {
 	spec    string // the --sink value: keep out of messages
 	desc    string // the --sink value without a password
 	store   *offsets.Store
-	// insertFull is the INSERT of a full chunk, built once.
-	insertFull string
-	wal        *walCheckpointer // SQLite's, once open
+	wal     *walCheckpointer // SQLite's, once open
 }
 
 // openSink opens "sqlite:PATH" or a postgres:// URL and creates the
@@ -129,7 +128,6 @@ func (s *sink) createTable(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating table %s in %s: %w", s.table, s.desc, err)
 	}
-	s.insertFull = s.insert(rowsPerInsert)
 	return nil
 }
 
@@ -210,38 +208,58 @@ type chunkWriter func(ctx context.Context, job offsets.Job, ranges []eventhubs.O
 // insertChunks is the chunk writer of SQLite: multi-row INSERTs of a
 // statement prepared once per batch. It begins the transaction once the
 // first rows are read, which gives the previous batch's WAL checkpoint
-// (walCheckpointer) that long to finish.
+// (walCheckpointer) that long to finish. database/sql holds the
+// transaction (*sql.Tx, as CommitOffsets takes it); the INSERTs go to the
+// same connection's driver through sql.Conn.Raw, and so run inside it,
+// without database/sql converting each of a chunk's values again.
 func (s *sink) insertChunks(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(bool) error, err error) {
 	first, more := <-chunks
-	tx, err := s.db.BeginTx(ctx, nil)
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.desc, err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
 		return nil, fmt.Errorf("%s: %w", s.desc, err)
 	}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
+			conn.Close()
 		}
 	}()
 	if err := s.store.CommitOffsets(ctx, tx, job, ranges); err != nil {
 		return nil, err
 	}
-	full, err := tx.PrepareContext(ctx, s.insertFull)
+	err = conn.Raw(func(dc any) error {
+		c, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("the SQLite driver's connection (%T) cannot prepare statements", dc)
+		}
+		var full driver.Stmt
+		defer func() {
+			if full != nil {
+				full.Close()
+			}
+		}()
+		args := make([]driver.NamedValue, 0, rowsPerInsert*columns)
+		for chunk := first; more; chunk, more = <-chunks {
+			args = args[:0]
+			for i, v := range chunk {
+				args = append(args, driver.NamedValue{Ordinal: i + 1, Value: v})
+			}
+			if err := s.execInsert(ctx, c, &full, args); err != nil {
+				return s.insertError(err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, s.insertError(err)
-	}
-	defer full.Close()
-	for args := first; more; args, more = <-chunks {
-		var err error
-		if rows := len(args) / columns; rows == rowsPerInsert {
-			_, err = full.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, s.insert(rows), args...)
-		}
-		if err != nil {
-			return nil, s.insertError(err)
-		}
+		return nil, err
 	}
 	return func(commit bool) error {
+		defer conn.Close()
 		if !commit {
 			return tx.Rollback()
 		}
@@ -253,6 +271,31 @@ func (s *sink) insertChunks(ctx context.Context, job offsets.Job, ranges []event
 		}
 		return nil
 	}, nil
+}
+
+// execInsert runs the INSERT of args' rows on a driver connection: a
+// full chunk with *full, prepared on first use, any other with a
+// statement of its own.
+func (s *sink) execInsert(ctx context.Context, c driver.ConnPrepareContext, full *driver.Stmt, args []driver.NamedValue) error {
+	rows := len(args) / columns
+	st := *full
+	if rows != rowsPerInsert || st == nil {
+		var err error
+		if st, err = c.PrepareContext(ctx, s.insert(rows)); err != nil {
+			return err
+		}
+		if rows == rowsPerInsert {
+			*full = st
+		} else {
+			defer st.Close()
+		}
+	}
+	ex, ok := st.(driver.StmtExecContext)
+	if !ok {
+		return fmt.Errorf("the SQLite driver's statement (%T) cannot execute with a context", st)
+	}
+	_, err := ex.ExecContext(ctx, args)
+	return err
 }
 
 // chunksBuffered is how many chunks of rows the partitions' readers may
