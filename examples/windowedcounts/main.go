@@ -19,13 +19,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
-	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/internal/localhub"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/streaming"
 	_ "modernc.org/sqlite"
@@ -283,47 +281,17 @@ func printLast(ctx context.Context, db *sql.DB, out io.Writer) error {
 }
 
 // localHub starts a local Event Hubs keeping its events in dir and sends n
-// sample readings from 8 devices to hub "telemetry". (Examples cannot
-// import cmd/ehstream's local hub; this is the same, smaller.)
+// sample readings from 10 devices to hub "telemetry": the local hub
+// ehstream's own command starts.
 func localHub(ctx context.Context, dir string, n int) (string, func(), error) {
-	srv, err := emulator.Start(ctx, &emulator.Config{
-		DataDir: dir,
-		Hubs:    []emulator.HubConfig{{Name: "telemetry", PartitionCount: 4}},
-		Logger:  slog.New(slog.DiscardHandler),
-	})
+	h, err := localhub.Start(ctx, &localhub.Config{DataDir: dir})
 	if err != nil {
 		return "", nil, err
 	}
-	stop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		eventhubs.CloseAll(ctx)
-		srv.Close()
-	}
-	cs := srv.ConnectionString("telemetry")
-	p, err := azeventhubs.NewProducerClientFromConnectionString(cs, "", nil)
-	if err != nil {
+	stop := func() { h.Close() }
+	if err := h.SendTelemetry(ctx, n); err != nil {
 		stop()
 		return "", nil, err
 	}
-	defer p.Close(ctx)
-	for d := range 8 {
-		dev := fmt.Sprintf("device-%d", d)
-		batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionKey: &dev})
-		if err != nil {
-			stop()
-			return "", nil, err
-		}
-		for i := range n / 8 {
-			if err := batch.AddEventData(&azeventhubs.EventData{Body: fmt.Appendf(nil, `{"device":%q,"reading":%d}`, dev, i)}, nil); err != nil {
-				stop()
-				return "", nil, err
-			}
-		}
-		if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
-			stop()
-			return "", nil, err
-		}
-	}
-	return cs, stop, nil
+	return h.ConnectionString(), stop, nil
 }

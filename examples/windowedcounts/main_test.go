@@ -23,7 +23,7 @@ import (
 )
 
 // The example as a user runs it: a local Event Hubs with 2,000 readings
-// from 8 devices; the totals are 250 per device.
+// from 10 devices; the totals are 200 per device.
 func TestWindowedCountsLocal(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -39,12 +39,12 @@ func TestWindowedCountsLocal(t *testing.T) {
 	}
 	db := openTestDB(t, filepath.Join(dir, "w.db"))
 	got := totalsIn(t, db)
-	if len(got) != 8 {
-		t.Fatalf("totals of %d devices, want 8: %v", len(got), got)
+	if len(got) != 10 {
+		t.Fatalf("totals of %d devices, want 10: %v", len(got), got)
 	}
 	for dev, n := range got {
-		if n != 250 {
-			t.Errorf("%s: total %d, want 250", dev, n)
+		if n != 200 {
+			t.Errorf("%s: total %d, want 200", dev, n)
 		}
 	}
 }
