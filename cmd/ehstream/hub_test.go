@@ -165,6 +165,10 @@ func TestHubCommandErrors(t *testing.T) {
 		code  int
 		says  string
 	}{
+		// Before the sends: a send whose first line goes out before the
+		// next is read (as an interactive sender's does) puts an event in
+		// some partition.
+		{[]string{"read", "--connection-string", cs, "--range", "0:0:5"}, "", 1, "holds no events"},
 		{[]string{"info"}, "", 2, "no connection string"},
 		{[]string{"info", "--connection-string", "HostName=x.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=" + secret}, "", 2, "Event Hub-compatible endpoint"},
 		{[]string{"info", "--connection-string", strings.Replace(cs, "Endpoint=sb://", "Endpoint=http://", 1)}, "", 2, "Endpoint"},
@@ -177,7 +181,6 @@ func TestHubCommandErrors(t *testing.T) {
 		{[]string{"read", "--connection-string", cs}, "", 2, "--range"},
 		{[]string{"read", "--connection-string", cs, "--range", "0:5"}, "", 2, "PARTITION:FROM:UNTIL"},
 		{[]string{"read", "--connection-string", cs, "--range", "0:5:1"}, "", 2, "until is below from"},
-		{[]string{"read", "--connection-string", cs, "--range", "0:0:5"}, "", 1, "holds no events"},
 		{[]string{"read", "--connection-string", cs, "--range", "5:0:1"}, "", 1, "no such partition"},
 	}
 	for _, c := range cases {
