@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/ehstream/ehstream/sqlsink"
 	"io"
 	"os"
 	"path/filepath"
@@ -59,10 +60,10 @@ func BenchmarkStreamJob(b *testing.B) {
 			}
 			if strings.HasPrefix(sink, "postgres") {
 				b.StopTimer()
-				sk, err := openSink(ctx, sink, "")
+				sk, err := sqlsink.Open(ctx, sink, "")
 				if err == nil {
-					sk.db.Exec("DROP TABLE " + table)
-					sk.close()
+					sk.DB.Exec("DROP TABLE " + table)
+					sk.Close()
 				}
 				b.StartTimer()
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
+	"github.com/ehstream/ehstream/sqlsink"
 )
 
 // What users change between runs of `ehstream stream`: however they do it,
@@ -43,10 +44,10 @@ func sendTo(t *testing.T, ctx context.Context, namespaceConnStr, hub, partition 
 
 // tableCounts is the table's rows and distinct (partition, sequence
 // number, enqueued time) per partition: equal when no event is there twice.
-func tableCounts(t *testing.T, sk *sink, table string) (rows, distinct map[string]int) {
+func tableCounts(t *testing.T, sk *sqlsink.Sink, table string) (rows, distinct map[string]int) {
 	t.Helper()
 	rows, distinct = map[string]int{}, map[string]int{}
-	r, err := sk.db.Query(`SELECT partition_id, count(*), count(DISTINCT CAST(sequence_number AS TEXT) || '@' || CAST(enqueued_time AS TEXT)) FROM ` + table + ` GROUP BY partition_id`)
+	r, err := sk.DB.Query(`SELECT partition_id, count(*), count(DISTINCT CAST(sequence_number AS TEXT) || '@' || CAST(enqueued_time AS TEXT)) FROM ` + table + ` GROUP BY partition_id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestStreamNamesInAnyCase(t *testing.T) {
 			if rows["0"]+rows["1"] != total || fmt.Sprint(rows) != fmt.Sprint(distinct) {
 				t.Errorf("the table holds %v rows (%v distinct events) per partition, want %d events once each", rows, distinct, total)
 			}
-			ps, err := sk.store.Positions(ctx, offsets.Job{Name: job, Namespace: "LocalHost", EventHub: "Orders", ConsumerGroup: "AUDIT"})
+			ps, err := sk.Store.Positions(ctx, offsets.Job{Name: job, Namespace: "LocalHost", EventHub: "Orders", ConsumerGroup: "AUDIT"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,7 +161,7 @@ func TestStreamRefusesPositionsOfAnotherTableOrGroup(t *testing.T) {
 				t.Errorf("a new --job into the other table: exit %d, want all 110 events\n%s%s", code, out, errOut)
 			}
 			for _, s := range []struct {
-				sk    *sink
+				sk    *sqlsink.Sink
 				table string
 			}{{sk, table}, {skOther, other}} {
 				rows, distinct := tableCounts(t, s.sk, s.table)
@@ -209,7 +210,7 @@ func TestStreamRecreatedHub(t *testing.T) {
 			if rows["0"] != 140 || distinct["0"] != 140 {
 				t.Errorf("the table holds %d rows (%d distinct), want the old hub's 100 and the new one's 40", rows["0"], distinct["0"])
 			}
-			ps, err := sk.store.Positions(ctx, offsets.Job{Name: job, Namespace: "127.0.0.1", EventHub: "re", ConsumerGroup: "$Default"})
+			ps, err := sk.Store.Positions(ctx, offsets.Job{Name: job, Namespace: "127.0.0.1", EventHub: "re", ConsumerGroup: "$Default"})
 			if err != nil || len(ps) != 1 || ps[0].Next != 40 {
 				t.Errorf("stored positions %+v (%v), want 40", ps, err)
 			}

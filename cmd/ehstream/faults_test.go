@@ -167,7 +167,7 @@ func TestStreamSurvivesFaults(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var rows int64
-		if err := sk.db.QueryRow(`SELECT count(*) FROM events`).Scan(&rows); err != nil {
+		if err := sk.DB.QueryRow(`SELECT count(*) FROM events`).Scan(&rows); err != nil {
 			t.Fatal(err)
 		}
 		if rows == total {
@@ -201,7 +201,7 @@ func TestStreamSurvivesFaults(t *testing.T) {
 	inTable := map[string]bool{}
 	for p := range partitions {
 		id := fmt.Sprint(p)
-		rows, err := sk.db.Query(`SELECT sequence_number, body FROM events WHERE eventhub = 'faulty' AND partition_id = ? ORDER BY sequence_number`, id)
+		rows, err := sk.DB.Query(`SELECT sequence_number, body FROM events WHERE eventhub = 'faulty' AND partition_id = ? ORDER BY sequence_number`, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +232,7 @@ func TestStreamSurvivesFaults(t *testing.T) {
 		}
 	}
 	var rows, distinct int64
-	if err := sk.db.QueryRow(`SELECT count(*), count(DISTINCT partition_id || '/' || sequence_number) FROM events`).Scan(&rows, &distinct); err != nil {
+	if err := sk.DB.QueryRow(`SELECT count(*), count(DISTINCT partition_id || '/' || sequence_number) FROM events`).Scan(&rows, &distinct); err != nil {
 		t.Fatal(err)
 	}
 	if rows != total || distinct != total {
@@ -251,7 +251,7 @@ func TestStreamSurvivesFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := sk.store.Positions(ctx, job)
+	ps, err := sk.Store.Positions(ctx, job)
 	if err != nil {
 		t.Fatal(err)
 	}

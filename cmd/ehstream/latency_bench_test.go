@@ -16,6 +16,7 @@ import (
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/internal/localhub"
 	"github.com/ehstream/ehstream/offsets"
+	"github.com/ehstream/ehstream/sqlsink"
 	"github.com/ehstream/ehstream/streaming"
 )
 
@@ -83,11 +84,11 @@ func runLatency(b *testing.B, sqlite bool, partitions, perSecond int, interval, 
 	}
 	defer hub.Close()
 	conf := eventhubs.NewConf(hub.ConnectionString()).SetMaxRatePerPartition(10_000)
-	sk, err := openSink(ctx, "sqlite:"+filepath.Join(b.TempDir(), "latency.db"), "events")
+	sk, err := sqlsink.Open(ctx, "sqlite:"+filepath.Join(b.TempDir(), "latency.db"), "events")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer sk.close()
+	defer sk.Close()
 	job, err := offsets.JobFor("latency", conf)
 	if err != nil {
 		b.Fatal(err)
@@ -119,7 +120,7 @@ func runLatency(b *testing.B, sqlite bool, partitions, perSecond int, interval, 
 	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
 		var enqueued []time.Time
 		if sqlite {
-			if err := sk.writeBatch(ctx, job, rdd); err != nil {
+			if err := sk.WriteBatch(ctx, job, rdd); err != nil {
 				return err
 			}
 		} else {
@@ -207,7 +208,7 @@ func runLatency(b *testing.B, sqlite bool, partitions, perSecond int, interval, 
 		}
 		return noopLat, records
 	}
-	rows, err := sk.db.QueryContext(ctx, `SELECT partition_id, sequence_number, enqueued_time FROM events`)
+	rows, err := sk.DB.QueryContext(ctx, `SELECT partition_id, sequence_number, enqueued_time FROM events`)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ehstream/ehstream/sqlsink"
 	"io"
 	"os"
 	"os/signal"
@@ -87,6 +88,16 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'ehstream <command> -h' for a command's flags.")
+}
+
+// sinkFlagError makes a bad sink spec or table name the usage error of
+// its flag (--sink, --table).
+func sinkFlagError(err error) error {
+	var se *sqlsink.SpecError
+	if errors.As(err, &se) {
+		return usageError{fmt.Errorf("--%s: %s", se.Param, se.Message)}
+	}
+	return err
 }
 
 // usageError marks a bad flag or argument: exit status 2.

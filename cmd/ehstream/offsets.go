@@ -15,6 +15,7 @@ import (
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/ownership"
+	"github.com/ehstream/ehstream/sqlsink"
 )
 
 // runOffsets prints the stored positions of the jobs in a sink and, given
@@ -34,12 +35,12 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	sk, err := openSinkForReading(ctx, *sinkSpec)
+	sk, err := sqlsink.OpenForReading(ctx, *sinkSpec)
 	if err != nil {
-		return err
+		return sinkFlagError(err)
 	}
-	defer sk.close()
-	all, err := sk.store.Positions(ctx, offsets.Job{})
+	defer sk.Close()
+	all, err := sk.Store.Positions(ctx, offsets.Job{})
 	if err != nil {
 		return err
 	}
@@ -59,9 +60,9 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 			filters = append(filters, fmt.Sprintf("consumer group %q", *group))
 		}
 		if len(filters) > 0 {
-			return fmt.Errorf("no stored positions for %s in %s", strings.Join(filters, " and "), sk.desc)
+			return fmt.Errorf("no stored positions for %s in %s", strings.Join(filters, " and "), sk.Desc)
 		}
-		fmt.Fprintf(std.out, "no stored positions in %s\n", sk.desc)
+		fmt.Fprintf(std.out, "no stored positions in %s\n", sk.Desc)
 		return nil
 	}
 	slices.SortFunc(ps, func(a, b offsets.Position) int {

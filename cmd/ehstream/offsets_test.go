@@ -13,6 +13,7 @@ import (
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
+	"github.com/ehstream/ehstream/sqlsink"
 )
 
 // offsetsRows runs `ehstream offsets` and returns its rows keyed by
@@ -210,20 +211,20 @@ func TestOffsetsPositionOfAMissingPartition(t *testing.T) {
 	if code, out, errOut := cli(t, "", "stream", "--connection-string", cs, "--sink", spec, "--until-idle", "--batch-interval", "20ms"); code != 0 {
 		t.Fatalf("stream: exit %d\n%s%s", code, out, errOut)
 	}
-	sk, err := openSinkForReading(context.Background(), spec)
+	sk, err := sqlsink.OpenForReading(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sk.close()
+	defer sk.Close()
 	job, err := offsets.JobFor("old", eventhubs.NewConf(cs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, err := sk.db.Begin()
+	tx, err := sk.DB.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sk.store.CommitOffsets(context.Background(), tx, job, []eventhubs.OffsetRange{{Name: "orders", PartitionID: "3", FromSeqNo: 0, UntilSeqNo: 7}}); err != nil {
+	if err := sk.Store.CommitOffsets(context.Background(), tx, job, []eventhubs.OffsetRange{{Name: "orders", PartitionID: "3", FromSeqNo: 0, UntilSeqNo: 7}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/ehstream/ehstream/sqlsink"
 	"net/url"
 	"os"
 	"testing"
@@ -39,7 +40,7 @@ func createPostgresDB(t testing.TB, base string) string {
 	defer cancel()
 	name := uniqueName("ehstream_t")
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("creating database %s: %v", name, redactErr(err, base))
+		t.Fatalf("creating database %s: %v", name, sqlsink.RedactErr(err, base))
 	}
 	t.Cleanup(func() {
 		admin, err := sql.Open("pgx", base)
@@ -49,7 +50,7 @@ func createPostgresDB(t testing.TB, base string) string {
 		}
 		defer admin.Close()
 		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("dropping database %s: %v", name, redactErr(err, base))
+			t.Errorf("dropping database %s: %v", name, sqlsink.RedactErr(err, base))
 		}
 	})
 	u.Path = "/" + name
@@ -66,10 +67,10 @@ func TestSinkCreateTableConcurrently(t *testing.T) {
 		errs := make(chan error, 4)
 		for range 4 {
 			go func() {
-				sk, err := openSink(ctx, pg, table)
+				sk, err := sqlsink.Open(ctx, pg, table)
 				if err == nil {
-					err = sk.createTable(ctx)
-					sk.close()
+					err = sk.CreateTable(ctx)
+					sk.Close()
 				}
 				errs <- err
 			}()

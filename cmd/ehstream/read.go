@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/sqlsink"
 )
 
 func runRead(ctx context.Context, args []string, std stdio) (err error) {
@@ -206,7 +207,7 @@ func appendEventJSON(dst []byte, ev *eventhubs.Event) ([]byte, error) {
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		out.Properties = jsonSafe(out.Properties)
+		out.Properties = sqlsink.JSONSafeProperties(out.Properties)
 		if b, err = json.Marshal(out); err != nil {
 			return dst, err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/ehstream/ehstream/sqlsink"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,14 +93,14 @@ func TestReadBesideARunningStream(t *testing.T) {
 	if err := <-sendRounds(ctx, cs, 2, 10, 10); err != nil {
 		t.Fatal(err)
 	}
-	sk, err := openSinkForReading(ctx, spec)
+	sk, err := sqlsink.OpenForReading(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sk.close()
+	defer sk.Close()
 	deadline := time.Now().Add(30 * time.Second)
 	for n := 0; n != 40; {
-		if err := sk.db.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil {
+		if err := sk.DB.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		select {

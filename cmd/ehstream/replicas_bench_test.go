@@ -13,6 +13,7 @@ import (
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/ownership"
+	"github.com/ehstream/ehstream/sqlsink"
 )
 
 // BenchmarkReplicas measures, with replicas of `ehstream stream` sharing an
@@ -139,7 +140,7 @@ func BenchmarkReplicas(b *testing.B) {
 					"--ownership-interval", interval.String(), "--ownership-expiration", expiration.String())
 				r.procs = append(r.procs, p)
 			}
-			sk, err := openSink(context.Background(), r.pg, "events")
+			sk, err := sqlsink.Open(context.Background(), r.pg, "events")
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -157,7 +158,7 @@ func BenchmarkReplicas(b *testing.B) {
 					default:
 					}
 				}
-				ps, err := sk.store.Positions(context.Background(), job)
+				ps, err := sk.Store.Positions(context.Background(), job)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -192,7 +193,7 @@ func BenchmarkReplicas(b *testing.B) {
 			until(b, "the replicas reaching the end", func() bool { _, end := done(); return end })
 			b.ReportMetric(float64(events-from)/time.Since(owned).Seconds(), "events/s")
 			b.ReportMetric(rampUp.Seconds(), "s/all-owned")
-			sk.close()
+			sk.Close()
 			for _, p := range r.procs {
 				p.cmd.Process.Signal(syscall.SIGTERM)
 				<-p.exited

@@ -167,7 +167,7 @@ func TestStreamReplicas(t *testing.T) {
 	}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		ps, err := sk.store.Positions(ctx, job)
+		ps, err := sk.Store.Positions(ctx, job)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +234,7 @@ func TestStreamReplicasSQLite(t *testing.T) {
 	}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		ps, err := sk.store.Positions(ctx, job)
+		ps, err := sk.Store.Positions(ctx, job)
 		if err != nil {
 			t.Fatal(err)
 		}

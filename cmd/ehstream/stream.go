@@ -11,6 +11,7 @@ import (
 
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
+	"github.com/ehstream/ehstream/sqlsink"
 	"github.com/ehstream/ehstream/streaming"
 )
 
@@ -67,9 +68,9 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 	if *receiverTimeout <= 0 {
 		return usageError{fmt.Errorf("--receiver-timeout %s: want a positive duration", *receiverTimeout)}
 	}
-	sk, err := parseSink(*sinkSpec, *table)
+	sk, err := sqlsink.Parse(*sinkSpec, *table)
 	if err != nil {
-		return err
+		return sinkFlagError(err)
 	}
 	status, err := listenStatus(*httpAddr)
 	if err != nil {
@@ -105,10 +106,10 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 	} else if hf.hub != "" && !strings.EqualFold(hf.hub, localHubName) {
 		return usageError{fmt.Errorf("--hub %s: with no connection string the job reads the local Event Hubs, whose hub is %q; pass --connection-string (or set %s) to read hub %s", hf.hub, localHubName, envConnectionString, hf.hub)}
 	}
-	if err := sk.open(ctx); err != nil {
+	if err := sk.Connect(ctx); err != nil {
 		return err
 	}
-	defer sk.close()
+	defer sk.Close()
 	if conf == nil {
 		local, err := startLocalHub(ctx, *dataDir, std.out)
 		if err != nil {
@@ -120,18 +121,18 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 			return err
 		}
 	}
-	stored, err := sk.store.LoadPositions(ctx, job)
+	stored, err := sk.Store.LoadPositions(ctx, job)
 	if err != nil {
 		return explainJobError(err, job)
 	}
-	if err := sk.createTable(ctx); err != nil {
+	if err := sk.CreateTable(ctx); err != nil {
 		return err
 	}
 	conf.SetStartingPositions(stored)
 	fmt.Fprintf(std.out, "streaming %s (consumer group %s) into %s table %s as job %q; %d partitions resume from stored positions\n",
-		conf.EventHubName(), conf.ConsumerGroup(), sk.desc, *table, *jobName, len(stored))
+		conf.EventHubName(), conf.ConsumerGroup(), sk.Desc, *table, *jobName, len(stored))
 
-	ssc, err := streaming.NewContext(*interval, &streaming.ContextOptions{Logger: log, NoBatchLog: true, SkipEmptyBatches: *skipEmpty, Retry: retryBatch})
+	ssc, err := streaming.NewContext(*interval, &streaming.ContextOptions{Logger: log, NoBatchLog: true, SkipEmptyBatches: *skipEmpty, Retry: sqlsink.RetryBatch})
 	if err != nil {
 		return usageError{err}
 	}
@@ -140,14 +141,14 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 		return err
 	}
 	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
-		return sk.writeBatch(ctx, job, rdd)
+		return sk.WriteBatch(ctx, job, rdd)
 	})
 	// A batch whose positions moved under it (a killed run's late commit)
 	// rolls back and is planned again from the stored positions.
-	ds.SetStoredPositions(storedPositions(sk.store, job))
+	ds.SetStoredPositions(storedPositions(sk.Store, job))
 	status.start(ssc, share.monitorOptions(conf, sk, *jobName), std.out)
 	if *share.store != "" {
-		closer, err := share.share(ctx, ds, sk.store, job, status.ownershipChanged)
+		closer, err := share.share(ctx, ds, sk.Store, job, status.ownershipChanged)
 		if err != nil {
 			return err
 		}
@@ -170,7 +171,7 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 	// one stops at once (that batch commits nothing and runs again).
 	err = ssc.RunUntilSignal(context.WithoutCancel(ctx))
 	report.flush(time.Now())
-	fmt.Fprintf(std.out, "wrote %d events in %d batches to %s table %s\n", total, batches, sk.desc, *table)
+	fmt.Fprintf(std.out, "wrote %d events in %d batches to %s table %s\n", total, batches, sk.Desc, *table)
 	return explainJobError(err, job)
 }
 

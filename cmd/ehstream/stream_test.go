@@ -21,6 +21,7 @@ import (
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/internal/localhub"
 	"github.com/ehstream/ehstream/offsets"
+	"github.com/ehstream/ehstream/sqlsink"
 )
 
 // sinkCase is a database the stream tests write to.
@@ -48,28 +49,28 @@ func uniqueName(prefix string) string {
 }
 
 // sinkDB opens the sink a test wrote to, and drops its table after.
-func sinkDB(t *testing.T, spec, table string) *sink {
+func sinkDB(t *testing.T, spec, table string) *sqlsink.Sink {
 	t.Helper()
-	sk, err := openSink(context.Background(), spec, table)
+	sk, err := sqlsink.Open(context.Background(), spec, table)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if sk.dialect == offsets.PostgreSQL {
-			sk.db.Exec("DROP TABLE " + table)
+		if sk.Dialect == offsets.PostgreSQL {
+			sk.DB.Exec("DROP TABLE " + table)
 		}
-		sk.close()
+		sk.Close()
 	})
 	return sk
 }
 
 // checkArchive fails unless the table holds each partition's [0, n) once
 // and the job's stored positions are n.
-func checkArchive(t *testing.T, sk *sink, table string, job offsets.Job, partitions, n int) {
+func checkArchive(t *testing.T, sk *sqlsink.Sink, table string, job offsets.Job, partitions, n int) {
 	t.Helper()
 	for p := range partitions {
 		var count, distinct, lo, hi int64
-		err := sk.db.QueryRow(fmt.Sprintf(`SELECT count(*), count(DISTINCT sequence_number), coalesce(min(sequence_number), -1), coalesce(max(sequence_number), -1)
+		err := sk.DB.QueryRow(fmt.Sprintf(`SELECT count(*), count(DISTINCT sequence_number), coalesce(min(sequence_number), -1), coalesce(max(sequence_number), -1)
 			FROM %s WHERE eventhub = '%s' AND partition_id = '%d'`, table, job.EventHub, p)).Scan(&count, &distinct, &lo, &hi)
 		if err != nil {
 			t.Fatal(err)
@@ -78,7 +79,7 @@ func checkArchive(t *testing.T, sk *sink, table string, job offsets.Job, partiti
 			t.Errorf("partition %d: %d rows, %d distinct, sequence numbers %d..%d; want %d rows, 0..%d", p, count, distinct, lo, hi, n, n-1)
 		}
 	}
-	ps, err := sk.store.Positions(context.Background(), job)
+	ps, err := sk.Store.Positions(context.Background(), job)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +280,7 @@ func TestStreamEmbeddedDefault(t *testing.T) {
 	}
 	sk := sinkDB(t, spec, "events")
 	var n int
-	if err := sk.db.QueryRow(`SELECT count(*) FROM events WHERE json_extract(properties, '$.kind') = 'reading'`).Scan(&n); err != nil || n != 10000 {
+	if err := sk.DB.QueryRow(`SELECT count(*) FROM events WHERE json_extract(properties, '$.kind') = 'reading'`).Scan(&n); err != nil || n != 10000 {
 		t.Fatalf("the table holds %d readings (%v), want 10000 after two runs", n, err)
 	}
 	code, out, _ := cli(t, "", "offsets", "--sink", spec)
@@ -407,7 +408,7 @@ func TestStreamStopsCleanlyOnSIGINT(t *testing.T) {
 		t.Errorf("output after SIGINT:\n%s", out)
 	}
 	sk := sinkDB(t, spec, "events")
-	ps, err := sk.store.Positions(context.Background(), offsets.Job{})
+	ps, err := sk.Store.Positions(context.Background(), offsets.Job{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,7 +416,7 @@ func TestStreamStopsCleanlyOnSIGINT(t *testing.T) {
 	for _, p := range ps {
 		stored += p.Next
 	}
-	if err := sk.db.QueryRow(`SELECT count(*) FROM events`).Scan(&rows); err != nil {
+	if err := sk.DB.QueryRow(`SELECT count(*) FROM events`).Scan(&rows); err != nil {
 		t.Fatal(err)
 	}
 	if rows == 0 || rows != stored || rows == 4000 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ehstream/ehstream/sqlsink"
 	"io"
 	"net"
 	"net/http"
@@ -122,8 +123,8 @@ func (s *statusServer) close() {
 
 // monitorOptions names the job on its status page; the owner ID only when
 // replicas share the partitions.
-func (f *shareFlags) monitorOptions(conf *eventhubs.Conf, sk *sink, job string) *monitor.Options {
-	o := &monitor.Options{Job: job, Hub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup(), Sink: sk.desc + " table " + sk.table}
+func (f *shareFlags) monitorOptions(conf *eventhubs.Conf, sk *sqlsink.Sink, job string) *monitor.Options {
+	o := &monitor.Options{Job: job, Hub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup(), Sink: sk.Desc + " table " + sk.Table}
 	if *f.store != "" {
 		o.Owner = *f.ownerID
 	}

@@ -212,7 +212,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := sk.store.Positions(context.Background(), job)
+	ps, err := sk.Store.Positions(context.Background(), job)
 	if err != nil {
 		t.Fatal(err)
 	}

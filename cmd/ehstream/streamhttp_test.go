@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -193,7 +192,7 @@ func TestStreamMetricsMatchSinkAndOffsets(t *testing.T) {
 
 			rows := func() map[string]float64 {
 				out := map[string]float64{}
-				rs, err := sk.db.Query(fmt.Sprintf(`SELECT partition_id, count(*) FROM %s GROUP BY partition_id`, table))
+				rs, err := sk.DB.Query(fmt.Sprintf(`SELECT partition_id, count(*) FROM %s GROUP BY partition_id`, table))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -345,20 +344,6 @@ func TestStreamReadyzFollowsTheSink(t *testing.T) {
 	}
 	if !strings.Contains(cmd.errOut.String(), "running its output again") {
 		t.Errorf("the log does not say the batch ran again:\n%s", cmd.errOut)
-	}
-}
-
-// Transient database errors are retried; the job's conflicts are not.
-func TestRetryBatch(t *testing.T) {
-	busy := errors.New("database is locked") // not a driver's error: not retried
-	if _, ok := retryBatch(busy, 1); ok {
-		t.Errorf("a plain error is retried")
-	}
-	if _, ok := retryBatch(&net.OpError{Op: "dial", Err: errors.New("connection refused")}, 1); !ok {
-		t.Errorf("a network error is not retried")
-	}
-	if w, _ := retryBatch(&net.OpError{Op: "dial", Err: errors.New("x")}, 40); w != maxRetryWait {
-		t.Errorf("the 40th wait is %s, want the most, %s", w, maxRetryWait)
 	}
 }
 

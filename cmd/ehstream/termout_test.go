@@ -18,6 +18,7 @@ import (
 
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/offsets"
+	"github.com/ehstream/ehstream/sqlsink"
 	"github.com/ehstream/ehstream/streaming"
 )
 
@@ -439,12 +440,12 @@ func waitForPositions(t *testing.T, p *streamProcess, spec string, n int) {
 func countStoredPositions(spec string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sk, err := openSinkForReading(ctx, spec)
+	sk, err := sqlsink.OpenForReading(ctx, spec)
 	if err != nil {
 		return 0 // not yet made
 	}
-	defer sk.close()
-	ps, err := sk.store.Positions(ctx, offsets.Job{})
+	defer sk.Close()
+	ps, err := sk.Store.Positions(ctx, offsets.Job{})
 	if err != nil {
 		return 0
 	}

@@ -1,4 +1,4 @@
-package main
+package sqlsink
 
 import (
 	"encoding/json"
@@ -7,7 +7,7 @@ import (
 )
 
 // propertiesJSON encodes application properties as JSON, exactly as
-// json.Marshal does (keys sorted; see jsonSafe for values JSON cannot
+// json.Marshal does (keys sorted; see JSONSafeProperties for values JSON cannot
 // hold). Properties of strings, booleans and integers without characters
 // JSON or json.Marshal escapes, the common kind, take a path without
 // reflection. buf is scratch space, returned for the next call.
@@ -20,7 +20,7 @@ func propertiesJSON(buf []byte, props map[string]any) (string, []byte) {
 	}
 	b, err := json.Marshal(props)
 	if err != nil {
-		b, _ = json.Marshal(jsonSafe(props))
+		b, _ = json.Marshal(JSONSafeProperties(props))
 	}
 	return string(b), buf
 }

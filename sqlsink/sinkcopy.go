@@ -1,4 +1,4 @@
-package main
+package sqlsink
 
 import (
 	"context"
@@ -20,15 +20,15 @@ var copyColumns = []string{"partition_id", "sequence_number", "offset", "enqueue
 // positions, streamed while the partitions are read. database/sql holds
 // the transaction (*sql.Tx, as CommitOffsets takes it); COPY reaches the
 // same connection's pgx.Conn through sql.Conn.Raw, and so runs inside it.
-func (s *sink) copyChunks(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(bool) error, err error) {
-	conn, err := s.db.Conn(ctx)
+func (s *Sink) copyChunks(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(bool) error, err error) {
+	conn, err := s.DB.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.desc, err)
+		return nil, fmt.Errorf("%s: %w", s.Desc, err)
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("%s: %w", s.desc, err)
+		return nil, fmt.Errorf("%s: %w", s.Desc, err)
 	}
 	defer func() {
 		if err != nil {
@@ -36,12 +36,12 @@ func (s *sink) copyChunks(ctx context.Context, job offsets.Job, ranges []eventhu
 			conn.Close()
 		}
 	}()
-	if err := s.store.CommitOffsets(ctx, tx, job, ranges); err != nil {
+	if err := s.Store.CommitOffsets(ctx, tx, job, ranges); err != nil {
 		return nil, err
 	}
 	// An unquoted name in CREATE TABLE is folded to lower case; COPY
 	// quotes it.
-	table := pgx.Identifier{strings.ToLower(s.table)}
+	table := pgx.Identifier{strings.ToLower(s.Table)}
 	err = conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
@@ -61,7 +61,7 @@ func (s *sink) copyChunks(ctx context.Context, job offsets.Job, ranges []eventhu
 			return tx.Rollback()
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("committing to %s: %w", s.desc, err)
+			return fmt.Errorf("committing to %s: %w", s.Desc, err)
 		}
 		return nil
 	}, nil

@@ -1,4 +1,4 @@
-package main
+package sqlsink
 
 import (
 	"database/sql/driver"
@@ -16,14 +16,14 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// retryBatch is the stream's streaming.ContextOptions.Retry: a batch whose
+// RetryBatch is the stream's streaming.ContextOptions.Retry: a batch whose
 // transaction failed for a reason that passes (the database locked by
 // another writer, busy, full, restarting or out of reach) runs again with
 // the same ranges, after a wait that doubles up to maxRetryWait; nothing
 // of it committed, so nothing is written twice. Any other error (the
 // job's positions conflict, a bad table, the hub) ends the job as before.
-func retryBatch(err error, attempt int) (time.Duration, bool) {
-	if !transientSinkError(err) {
+func RetryBatch(err error, attempt int) (time.Duration, bool) {
+	if !Transient(err) {
 		return 0, false
 	}
 	return min(firstRetryWait<<min(attempt-1, 16), maxRetryWait), true
@@ -36,7 +36,7 @@ const (
 
 // transientSinkError reports whether err is a database's failure that a
 // later try may not meet.
-func transientSinkError(err error) bool {
+func Transient(err error) bool {
 	var (
 		ehErr    *eventhubs.Error
 		conflict *offsets.ConflictError

@@ -1,4 +1,4 @@
-package main
+package sqlsink
 
 import (
 	"context"
@@ -15,12 +15,12 @@ import (
 // `ehstream offsets`: unlike openSink it creates nothing, so a mistyped
 // --sink is an error rather than a new empty database that says "no stored
 // positions".
-func openSinkForReading(ctx context.Context, spec string) (*sink, error) {
-	s, err := parseSink(spec, "")
+func OpenForReading(ctx context.Context, spec string) (*Sink, error) {
+	s, err := Parse(spec, "")
 	if err != nil {
 		return nil, err
 	}
-	if s.dialect == offsets.SQLite {
+	if s.Dialect == offsets.SQLite {
 		path := strings.TrimPrefix(spec, "sqlite:")
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("--sink %s: the file %s does not exist (ehstream stream creates it; offsets only reads)", spec, path)
@@ -32,18 +32,18 @@ func openSinkForReading(ctx context.Context, spec string) (*sink, error) {
 		return nil, err
 	}
 	table := offsets.DefaultTable
-	exists, err := s.hasTable(ctx, table)
+	exists, err := s.HasTable(ctx, table)
 	if err != nil {
-		s.db.Close()
-		return nil, fmt.Errorf("%s: %v", s.desc, redactErr(err, s.spec))
+		s.DB.Close()
+		return nil, fmt.Errorf("%s: %v", s.Desc, RedactErr(err, s.spec))
 	}
 	if !exists {
-		s.db.Close()
-		return nil, fmt.Errorf("--sink %s holds no table %s: no job has stored positions there (check --sink)", s.desc, table)
+		s.DB.Close()
+		return nil, fmt.Errorf("--sink %s holds no table %s: no job has stored positions there (check --sink)", s.Desc, table)
 	}
 	// The table exists, so Open's CREATE TABLE IF NOT EXISTS changes nothing.
-	if s.store, err = offsets.Open(ctx, s.db, &offsets.Options{Dialect: s.dialect, Table: table}); err != nil {
-		s.db.Close()
+	if s.Store, err = offsets.Open(ctx, s.DB, &offsets.Options{Dialect: s.Dialect, Table: table}); err != nil {
+		s.DB.Close()
 		return nil, err
 	}
 	return s, nil
@@ -51,13 +51,13 @@ func openSinkForReading(ctx context.Context, spec string) (*sink, error) {
 
 // hasTable reports whether the table exists where unqualified queries find
 // it (in PostgreSQL, on the search_path).
-func (s *sink) hasTable(ctx context.Context, table string) (bool, error) {
+func (s *Sink) HasTable(ctx context.Context, table string) (bool, error) {
 	var n int
 	var err error
-	if s.dialect == offsets.PostgreSQL {
-		err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT to_regclass($1) AS t) r WHERE t IS NOT NULL`, table).Scan(&n)
+	if s.Dialect == offsets.PostgreSQL {
+		err = s.DB.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT to_regclass($1) AS t) r WHERE t IS NOT NULL`, table).Scan(&n)
 	} else {
-		err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n)
+		err = s.DB.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n)
 	}
 	return n > 0, err
 }

@@ -1,4 +1,4 @@
-package main
+package sqlsink
 
 import (
 	"context"
@@ -21,57 +21,67 @@ import (
 
 // sink is the SQL database `ehstream stream` writes to: a table of events
 // and, in the same transactions, the stream's positions (package offsets).
-type sink struct {
-	db      *sql.DB
-	dialect offsets.Dialect
-	table   string
+type Sink struct {
+	DB      *sql.DB
+	Dialect offsets.Dialect
+	Table   string
 	spec    string // the --sink value: keep out of messages
-	desc    string // the --sink value without a password
-	store   *offsets.Store
+	Desc    string // the --sink value without a password
+	Store   *offsets.Store
 	wal     *walCheckpointer // SQLite's, once open
 }
 
 // openSink opens "sqlite:PATH" or a postgres:// URL and creates the
 // positions table and, unless table is "", the events table.
-func openSink(ctx context.Context, spec, table string) (*sink, error) {
-	s, err := parseSink(spec, table)
+func Open(ctx context.Context, spec, table string) (*Sink, error) {
+	s, err := Parse(spec, table)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.open(ctx); err != nil {
+	if err := s.Connect(ctx); err != nil {
 		return nil, err
 	}
-	return s, s.createTable(ctx)
+	return s, s.CreateTable(ctx)
 }
 
-// parseSink checks --sink and --table without touching the database.
-func parseSink(spec, table string) (*sink, error) {
+// SpecError is a sink spec or table name that cannot be used; Param says
+// which ("sink" or "table"), so a command can name its flag.
+type SpecError struct {
+	Param   string
+	Message string
+}
+
+func (e *SpecError) Error() string { return "sqlsink: " + e.Param + ": " + e.Message }
+
+// Parse checks a sink spec ("sqlite:PATH" or a postgres:// URL) and the
+// events table's name without touching the database.
+func Parse(spec, table string) (*Sink, error) {
 	if table != "" {
 		if err := offsets.ValidateTableName(table); err != nil {
-			return nil, usageError{fmt.Errorf("--table: %v", err)}
+			return nil, &SpecError{Param: "table", Message: err.Error()}
 		}
 	}
-	s := &sink{table: table, spec: spec}
+	s := &Sink{Table: table, spec: spec}
 	switch {
 	case strings.HasPrefix(spec, "sqlite:"):
 		path := strings.TrimPrefix(spec, "sqlite:")
 		if path == "" {
-			return nil, usageError{errors.New("--sink sqlite: needs a file, e.g. sqlite:ehstream.db")}
+			return nil, &SpecError{Param: "sink", Message: "sqlite: needs a file, e.g. sqlite:ehstream.db"}
 		}
-		s.dialect, s.desc = offsets.SQLite, spec
+		s.Dialect, s.Desc = offsets.SQLite, spec
 	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
 		if _, err := url.Parse(spec); err != nil {
-			return nil, usageError{errors.New("--sink: not a valid postgres:// URL")}
+			return nil, &SpecError{Param: "sink", Message: "not a valid postgres:// URL"}
 		}
-		s.dialect, s.desc = offsets.PostgreSQL, redactSink(spec)
+		s.Dialect, s.Desc = offsets.PostgreSQL, Redact(spec)
 	default:
-		return nil, usageError{fmt.Errorf("--sink %q: want sqlite:PATH or a postgres:// URL", redactSink(spec))}
+		return nil, &SpecError{Param: "sink", Message: fmt.Sprintf("%q: want sqlite:PATH or a postgres:// URL", Redact(spec))}
 	}
 	return s, nil
 }
 
 // open connects and creates the positions table.
-func (s *sink) open(ctx context.Context) error {
+func (s *Sink) Connect(ctx context.Context) error {
 	// WAL lets `ehstream offsets` read while the job writes; the busy
 	// timeout makes a second writer wait instead of failing at once. The
 	// WAL is checkpointed in the background (walCheckpointer), not in the
@@ -80,31 +90,31 @@ func (s *sink) open(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if s.store, err = offsets.Open(ctx, s.db, &offsets.Options{Dialect: s.dialect}); err != nil {
-		s.db.Close()
+	if s.Store, err = offsets.Open(ctx, s.DB, &offsets.Options{Dialect: s.Dialect}); err != nil {
+		s.DB.Close()
 		return err
 	}
-	if s.dialect == offsets.SQLite {
-		s.wal = startWALCheckpointer(s.db)
+	if s.Dialect == offsets.SQLite {
+		s.wal = startWALCheckpointer(s.DB)
 	}
 	return nil
 }
 
 // connect opens the sink's database, with sqliteParams on a SQLite file's
 // name, and checks that it answers.
-func (s *sink) connect(ctx context.Context, sqliteParams string) error {
+func (s *Sink) connect(ctx context.Context, sqliteParams string) error {
 	var err error
-	if s.dialect == offsets.SQLite {
-		s.db, err = sql.Open("sqlite", "file:"+strings.TrimPrefix(s.spec, "sqlite:")+"?"+sqliteParams)
+	if s.Dialect == offsets.SQLite {
+		s.DB, err = sql.Open("sqlite", "file:"+strings.TrimPrefix(s.spec, "sqlite:")+"?"+sqliteParams)
 	} else {
-		s.db, err = sql.Open("pgx", s.spec)
+		s.DB, err = sql.Open("pgx", s.spec)
 	}
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", s.desc, err)
+		return fmt.Errorf("opening %s: %w", s.Desc, err)
 	}
-	if err := s.db.PingContext(ctx); err != nil {
-		s.db.Close()
-		return fmt.Errorf("connecting to %s: %v", s.desc, redactErr(err, s.spec))
+	if err := s.DB.PingContext(ctx); err != nil {
+		s.DB.Close()
+		return fmt.Errorf("connecting to %s: %v", s.Desc, RedactErr(err, s.spec))
 	}
 	return nil
 }
@@ -112,8 +122,8 @@ func (s *sink) connect(ctx context.Context, sqliteParams string) error {
 // createTable creates the events table, unless the sink has none. The
 // stream calls it once the job's positions are known to belong to it, so
 // that a refused run leaves no empty table behind.
-func (s *sink) createTable(ctx context.Context) error {
-	if s.table == "" {
+func (s *Sink) CreateTable(ctx context.Context) error {
+	if s.Table == "" {
 		return nil
 	}
 	// Replicas starting together create it concurrently, and PostgreSQL's
@@ -121,29 +131,29 @@ func (s *sink) createTable(ctx context.Context) error {
 	// index; the table exists by the next try.
 	var err error
 	for range 3 {
-		if _, err = s.db.ExecContext(ctx, s.ddl()); err == nil {
+		if _, err = s.DB.ExecContext(ctx, s.ddl()); err == nil {
 			break
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("creating table %s in %s: %w", s.table, s.desc, err)
+		return fmt.Errorf("creating table %s in %s: %w", s.Table, s.Desc, err)
 	}
 	return nil
 }
 
-func (s *sink) close() error {
+func (s *Sink) Close() error {
 	if s.wal != nil {
 		s.wal.close()
 	}
-	return s.db.Close()
+	return s.DB.Close()
 }
 
-func (s *sink) ddl() string {
+func (s *Sink) ddl() string {
 	ts, js, blob := "TEXT", "TEXT", "BLOB"
-	if s.dialect == offsets.PostgreSQL {
+	if s.Dialect == offsets.PostgreSQL {
 		ts, js, blob = "TIMESTAMPTZ", "JSONB", "BYTEA"
 	}
-	return `CREATE TABLE IF NOT EXISTS ` + s.table + ` (
+	return `CREATE TABLE IF NOT EXISTS ` + s.Table + ` (
 	eventhub        TEXT   NOT NULL,
 	partition_id    TEXT   NOT NULL,
 	sequence_number BIGINT NOT NULL,
@@ -156,7 +166,7 @@ func (s *sink) ddl() string {
 }
 
 // redactSink hides a password in a URL-like --sink value.
-func redactSink(spec string) string {
+func Redact(spec string) string {
 	if u, err := url.Parse(spec); err == nil && u.User != nil {
 		return u.Redacted()
 	}
@@ -164,7 +174,7 @@ func redactSink(spec string) string {
 }
 
 // redactErr keeps a driver's error from repeating the password.
-func redactErr(err error, spec string) string {
+func RedactErr(err error, spec string) string {
 	msg := err.Error()
 	if u, perr := url.Parse(spec); perr == nil && u.User != nil {
 		if pw, ok := u.User.Password(); ok && pw != "" {
@@ -188,10 +198,10 @@ const (
 // batch that another instance of the job committed already fails on them,
 // before its events collide with that instance's. PostgreSQL takes the
 // events by COPY (copyChunks), SQLite by multi-row INSERTs (insertChunks).
-func (s *sink) writeBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD) error {
+func (s *Sink) WriteBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD) error {
 	ranges := rdd.OffsetRanges()
 	var write chunkWriter = s.insertChunks
-	if s.dialect == offsets.PostgreSQL {
+	if s.Dialect == offsets.PostgreSQL {
 		write = s.copyChunks
 	}
 	return s.readChunks(ctx, job, rdd, func(chunks <-chan []any) (func(bool) error, error) {
@@ -212,16 +222,16 @@ type chunkWriter func(ctx context.Context, job offsets.Job, ranges []eventhubs.O
 // transaction (*sql.Tx, as CommitOffsets takes it); the INSERTs go to the
 // same connection's driver through sql.Conn.Raw, and so run inside it,
 // without database/sql converting each of a chunk's values again.
-func (s *sink) insertChunks(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(bool) error, err error) {
+func (s *Sink) insertChunks(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(bool) error, err error) {
 	first, more := <-chunks
-	conn, err := s.db.Conn(ctx)
+	conn, err := s.DB.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.desc, err)
+		return nil, fmt.Errorf("%s: %w", s.Desc, err)
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("%s: %w", s.desc, err)
+		return nil, fmt.Errorf("%s: %w", s.Desc, err)
 	}
 	defer func() {
 		if err != nil {
@@ -229,7 +239,7 @@ func (s *sink) insertChunks(ctx context.Context, job offsets.Job, ranges []event
 			conn.Close()
 		}
 	}()
-	if err := s.store.CommitOffsets(ctx, tx, job, ranges); err != nil {
+	if err := s.Store.CommitOffsets(ctx, tx, job, ranges); err != nil {
 		return nil, err
 	}
 	err = conn.Raw(func(dc any) error {
@@ -264,7 +274,7 @@ func (s *sink) insertChunks(ctx context.Context, job offsets.Job, ranges []event
 			return tx.Rollback()
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("committing to %s: %w", s.desc, err)
+			return fmt.Errorf("committing to %s: %w", s.Desc, err)
 		}
 		if s.wal != nil {
 			s.wal.committed()
@@ -276,7 +286,7 @@ func (s *sink) insertChunks(ctx context.Context, job offsets.Job, ranges []event
 // execInsert runs the INSERT of args' rows on a driver connection: a
 // full chunk with *full, prepared on first use, any other with a
 // statement of its own.
-func (s *sink) execInsert(ctx context.Context, c driver.ConnPrepareContext, full *driver.Stmt, args []driver.NamedValue) error {
+func (s *Sink) execInsert(ctx context.Context, c driver.ConnPrepareContext, full *driver.Stmt, args []driver.NamedValue) error {
 	rows := len(args) / columns
 	st := *full
 	if rows != rowsPerInsert || st == nil {
@@ -307,7 +317,7 @@ const chunksBuffered = 8
 // insert), and runs write on the channel of chunks while they are read.
 // When write fails the reads are cancelled; when a read fails, the
 // transaction write began is rolled back; else it is committed.
-func (s *sink) readChunks(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD, write func(<-chan []any) (func(commit bool) error, error)) error {
+func (s *Sink) readChunks(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD, write func(<-chan []any) (func(commit bool) error, error)) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	chunks := make(chan []any, chunksBuffered)
@@ -372,13 +382,13 @@ func (s *sink) readChunks(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 // insertError says what a failed INSERT of events means. The job's own
 // positions keep it from writing an event twice, so an event already in
 // the table was written by something else.
-func (s *sink) insertError(err error) error {
+func (s *Sink) insertError(err error) error {
 	if duplicateKey(err) {
 		return fmt.Errorf("writing events to %s table %s: an event of this batch is in the table already, written by another job "+
 			"(another --job name, or before the hub was deleted and created again into a table made by an older ehstream, whose key lacks enqueued_time): "+
-			"give each job a table of its own (--table NEW): %w", s.desc, s.table, err)
+			"give each job a table of its own (--table NEW): %w", s.Desc, s.Table, err)
 	}
-	return fmt.Errorf("writing events to %s table %s: %w", s.desc, s.table, err)
+	return fmt.Errorf("writing events to %s table %s: %w", s.Desc, s.Table, err)
 }
 
 // duplicateKey reports a primary-key or unique violation, by the codes
@@ -399,14 +409,14 @@ func duplicateKey(err error) bool {
 const columns = 8
 
 // insert is the INSERT of n rows.
-func (s *sink) insert(n int) string {
+func (s *Sink) insert(n int) string {
 	row := "(" + strings.Repeat("?,", columns-1) + "?)"
-	return s.dialect.Rebind(`INSERT INTO ` + s.table + ` (partition_id, sequence_number, "offset", enqueued_time, partition_key, properties, body, eventhub) VALUES ` +
+	return s.Dialect.Rebind(`INSERT INTO ` + s.Table + ` (partition_id, sequence_number, "offset", enqueued_time, partition_key, properties, body, eventhub) VALUES ` +
 		strings.Repeat(row+",", n-1) + row)
 }
 
-func (s *sink) timeArg(t time.Time) any {
-	if s.dialect == offsets.PostgreSQL {
+func (s *Sink) timeArg(t time.Time) any {
+	if s.Dialect == offsets.PostgreSQL {
 		return t
 	}
 	return t.UTC().Format(time.RFC3339Nano)
@@ -419,9 +429,9 @@ func nullable(s string) any {
 	return s
 }
 
-// jsonSafe replaces each property value JSON cannot hold (an AMQP map with
+// JSONSafeProperties replaces each property value JSON cannot hold (an AMQP map with
 // non-string keys, say) by the way Go prints it, rather than stop a read.
-func jsonSafe(props map[string]any) map[string]any {
+func JSONSafeProperties(props map[string]any) map[string]any {
 	safe := make(map[string]any, len(props))
 	for k, v := range props {
 		if _, err := json.Marshal(v); err != nil {
