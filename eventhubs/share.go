@@ -350,18 +350,7 @@ func (s *DirectStream) drop(id string) {
 // out stale: every partition starts the next batch where this one started,
 // and id from its stored position, read anew, if the stream still owns it.
 func (s *DirectStream) replan(b *streaming.Batch, id string, cause error) error {
-	for _, r := range b.Ranges {
-		from := r.From
-		if r.ResetFrom != 0 {
-			from = r.ResetFrom
-		}
-		if _, ok := s.next[r.Partition]; ok {
-			s.next[r.Partition] = from
-		}
-		// The abandoned read may have left its link anywhere in the range
-		// (what it fetched ahead included): the next read positions anew.
-		s.c.closeReceiver(r.Partition)
-	}
+	s.rewind(b)
 	if HasCode(cause, CodeOwnershipLost) {
 		s.share.markTaken(id)
 	}
@@ -463,4 +452,21 @@ func (sh *sharing) markTaken(id string) {
 		sh.taken = map[string]int{}
 	}
 	sh.taken[id] = sh.round
+}
+
+// rewind makes every partition of the abandoned batch b start the next
+// batch where b started. The abandoned read may have left a link anywhere
+// in its range (what it fetched ahead included): the next read positions
+// anew.
+func (s *DirectStream) rewind(b *streaming.Batch) {
+	for _, r := range b.Ranges {
+		from := r.From
+		if r.ResetFrom != 0 {
+			from = r.ResetFrom
+		}
+		if _, ok := s.next[r.Partition]; ok {
+			s.next[r.Partition] = from
+		}
+		s.c.closeReceiver(r.Partition)
+	}
 }

@@ -376,14 +376,7 @@ func (s *DirectStream) reread(ctx context.Context, b *streaming.Batch, id string
 	if !ok {
 		return cause
 	}
-	for _, r := range b.Ranges {
-		from := r.From
-		if r.ResetFrom != 0 {
-			from = r.ResetFrom
-		}
-		s.next[r.Partition] = from
-		s.c.closeReceiver(r.Partition)
-	}
+	s.rewind(b)
 	s.next[id] = seq
 	s.conf.Logger().Warn("eventhubs: the batch's range of a partition is stale: its stored position moved (a killed run's late commit, or another instance of the job); planning the batch again from the stored position",
 		"hub", s.conf.EventHubName(), "partition", id, "batch", b.Number, "stored", seq, "cause", cause)

@@ -58,25 +58,17 @@ func Open(ctx context.Context, spec, job string, opts *Options) (azeventhubs.Che
 	}
 	switch {
 	case strings.HasPrefix(spec, "blob:"):
+		// CheckSpec found the container after the last '/'.
 		rest := strings.TrimPrefix(spec, "blob:")
 		i := strings.LastIndex(rest, "/")
-		if i < 0 {
-			return nil, nil, fmt.Errorf("ownership: store %s: want blob:CONNECTION-STRING/CONTAINER, the container after the last '/'", Redact(spec))
-		}
-		// Checked here against the whole spec's secrets: the container
-		// read from it may be the end of a key.
-		if err := validContainer(rest[i+1:], connStrSecrets(rest)); err != nil {
-			return nil, nil, err
-		}
 		store, err := NewBlobStore(ctx, rest[:i], rest[i+1:], &BlobOptions{ReadOnly: opts.ReadOnly})
 		if err != nil {
 			return nil, nil, err
 		}
 		return store, nothingToClose{}, nil
-	case strings.HasPrefix(spec, "sqlite:"), strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
+	default: // sqlite: or postgres://, as CheckSpec found
 		return openSQL(ctx, spec, job, opts)
 	}
-	return nil, nil, fmt.Errorf("ownership: store %s: want a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER", Redact(spec))
 }
 
 // CheckSpec says what is wrong with spec's form, without opening

@@ -224,25 +224,7 @@ type chunkWriter func(ctx context.Context, job offsets.Job, ranges []eventhubs.O
 // without database/sql converting each of a chunk's values again.
 func (s *Sink) insertChunks(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(bool) error, err error) {
 	first, more := <-chunks
-	conn, err := s.DB.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.Desc, err)
-	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("%s: %w", s.Desc, err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-			conn.Close()
-		}
-	}()
-	if err := s.Store.CommitOffsets(ctx, tx, job, ranges); err != nil {
-		return nil, err
-	}
-	err = conn.Raw(func(dc any) error {
+	return s.inBatchTx(ctx, job, ranges, func(dc any) error {
 		c, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
 			return fmt.Errorf("the SQLite driver's connection (%T) cannot prepare statements", dc)
@@ -265,7 +247,33 @@ func (s *Sink) insertChunks(ctx context.Context, job offsets.Job, ranges []event
 		}
 		return nil
 	})
+}
+
+// inBatchTx begins the batch's transaction on a connection of its own,
+// commits the batch's positions in it (first, so that a batch another
+// instance committed fails before its rows collide), then has write put
+// the rows in through the driver's own connection, inside the same
+// transaction. finish commits or rolls back and gives the connection back.
+func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, write func(driverConn any) error) (finish func(commit bool) error, err error) {
+	conn, err := s.DB.Conn(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Desc, err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%s: %w", s.Desc, err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+			conn.Close()
+		}
+	}()
+	if err := s.Store.CommitOffsets(ctx, tx, job, ranges); err != nil {
+		return nil, err
+	}
+	if err := conn.Raw(write); err != nil {
 		return nil, err
 	}
 	return func(commit bool) error {

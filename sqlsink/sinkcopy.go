@@ -21,28 +21,10 @@ var copyColumns = []string{"partition_id", "sequence_number", "offset", "enqueue
 // the transaction (*sql.Tx, as CommitOffsets takes it); COPY reaches the
 // same connection's pgx.Conn through sql.Conn.Raw, and so runs inside it.
 func (s *Sink) copyChunks(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(bool) error, err error) {
-	conn, err := s.DB.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.Desc, err)
-	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("%s: %w", s.Desc, err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-			conn.Close()
-		}
-	}()
-	if err := s.Store.CommitOffsets(ctx, tx, job, ranges); err != nil {
-		return nil, err
-	}
 	// An unquoted name in CREATE TABLE is folded to lower case; COPY
 	// quotes it.
 	table := pgx.Identifier{strings.ToLower(s.Table)}
-	err = conn.Raw(func(dc any) error {
+	return s.inBatchTx(ctx, job, ranges, func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("the PostgreSQL driver's connection is a %T, not pgx's *stdlib.Conn", dc)
@@ -52,19 +34,6 @@ func (s *Sink) copyChunks(ctx context.Context, job offsets.Job, ranges []eventhu
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return func(commit bool) error {
-		defer conn.Close()
-		if !commit {
-			return tx.Rollback()
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("committing to %s: %w", s.Desc, err)
-		}
-		return nil
-	}, nil
 }
 
 // chunkRows is a pgx.CopyFromSource of the rows in a channel of chunks.

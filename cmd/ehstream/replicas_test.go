@@ -18,6 +18,7 @@ import (
 	"github.com/ehstream/ehstream/monitor"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/ownership"
+	"github.com/ehstream/ehstream/sqlsink"
 )
 
 // Replicas of `ehstream stream` share an 8-partition hub through the
@@ -165,24 +166,7 @@ func TestStreamReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		ps, err := sk.Store.Positions(ctx, job)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := len(ps) == partitions
-		for _, p := range ps {
-			done = done && p.Next == perPartition
-		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the replicas did not reach the partitions' ends: %+v", ps)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitPositionsAtEnd(t, ctx, sk, job, partitions, perPartition)
 	for _, id := range []string{"r1", "r4"} {
 		replicas[id].cmd.Process.Signal(syscall.SIGTERM)
 		if err := <-replicas[id].exited; err != nil {
@@ -232,24 +216,7 @@ func TestStreamReplicasSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		ps, err := sk.Store.Positions(ctx, job)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := len(ps) == partitions
-		for _, p := range ps {
-			done = done && p.Next == perPartition
-		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("b did not reach the partitions' ends: %+v\n%s", ps, replicas["b"].output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitPositionsAtEnd(t, ctx, sk, job, partitions, perPartition)
 	// b's status page names it the owner of every partition, and why it
 	// gained those that were a's.
 	m := statusLine.FindStringSubmatch(replicas["b"].output())
@@ -288,4 +255,28 @@ func TestStreamReplicasSQLite(t *testing.T) {
 		t.Fatalf("b after SIGTERM: %v\n%s", err, replicas["b"].output())
 	}
 	checkArchive(t, sk, "events", job, partitions, perPartition)
+}
+
+// waitPositionsAtEnd polls the job's stored positions until every one of
+// the partitions is at perPartition, the hub's end.
+func waitPositionsAtEnd(t *testing.T, ctx context.Context, sk *sqlsink.Sink, job offsets.Job, partitions int, perPartition int64) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		ps, err := sk.Store.Positions(ctx, job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := len(ps) == partitions
+		for _, p := range ps {
+			done = done && p.Next == perPartition
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replicas did not reach the partitions' ends: %+v", ps)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
