@@ -165,3 +165,31 @@ func (o *reader) receive(ctx context.Context) error {
 	}
 	return err
 }
+
+// fillBeforeAndAfter puts 5 events in each of the hub's partitions, then,
+// once the clock has passed their enqueued times, 5 more: it returns the
+// hub as it was before the second five, and a time between the two.
+func fillBeforeAndAfter(t testing.TB, ctx context.Context, srv *emulator.Server, conf *eventhubs.Conf, partitions int) (*eventhubs.HubProperties, time.Time) {
+	t.Helper()
+	hub := conf.EventHubName()
+	for p := range partitions {
+		fill(t, ctx, srv, hub, fmt.Sprint(p), 0, 5)
+	}
+	hp, err := eventhubs.DescribeHub(ctx, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the clock to pass the last enqueued time", func() bool {
+		for _, b := range hp.Partitions {
+			if !time.Now().After(b.LastEnqueued.Add(5 * time.Millisecond)) {
+				return false
+			}
+		}
+		return true
+	})
+	after := time.Now()
+	for p := range partitions {
+		fill(t, ctx, srv, hub, fmt.Sprint(p), 5, 5)
+	}
+	return hp, after
+}

@@ -327,6 +327,7 @@ func (s *DirectStream) gain(ctx context.Context, hp *HubProperties) error {
 		return err
 	}
 	defer probe.release()
+	s.releaseForLookups(asked)
 	seqs, err := resolveAll(ctx, s.conf, probe, asked)
 	if err != nil {
 		return err

@@ -143,6 +143,7 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 		}
 		asked = append(asked, resolving{role: startingPosition, id: id, p: s.conf.PositionFor(id), b: hp.Partitions[i]})
 	}
+	s.releaseForLookups(asked)
 	seqs, err := resolveAll(ctx, s.conf, probe, asked)
 	if err != nil {
 		return err
@@ -164,6 +165,19 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 		return s.c.hold(ctx, s.conf, parts, s.next)
 	}
 	return nil
+}
+
+// releaseForLookups gives up the stream's own links on the partitions
+// whose positions are looked up by reading (offsets, enqueued times):
+// Claim took them exclusively, and the lookup reads without an owner
+// level, which the service refuses while any exclusive link is open. Start
+// takes them again once the positions are known.
+func (s *DirectStream) releaseForLookups(asked []resolving) {
+	for _, r := range asked {
+		if k := r.p.Kind(); k == PositionOffset || k == PositionEnqueuedTime {
+			s.c.closeReceiver(r.id)
+		}
+	}
 }
 
 // Claim takes the stream's partitions, when it reads exclusively, before
@@ -223,6 +237,7 @@ func (s *DirectStream) newPartition(ctx context.Context, id string, b PartitionB
 		return 0, err
 	}
 	defer probe.release()
+	s.releaseForLookups([]resolving{{id: id, p: p}})
 	return resolveAs(ctx, s.conf, probe, startingPosition, id, p, b)
 }
 

@@ -444,21 +444,8 @@ func TestDirectStreamCheckpointChangedProgram(t *testing.T) {
 func TestDirectStreamStartingPositions(t *testing.T) {
 	srv := startEmulator(t, emulator.HubConfig{Name: "pos", PartitionCount: 5})
 	ctx := testCtx(t, 60*time.Second)
-	for p := range 5 {
-		fill(t, ctx, srv, "pos", fmt.Sprint(p), 0, 5)
-	}
 	conf := testConf(srv, "pos")
-	hp, err := eventhubs.DescribeHub(ctx, conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 5*time.Second, "the clock to pass the last enqueued time", func() bool {
-		return time.Now().After(hp.Partitions[1].LastEnqueued.Add(5 * time.Millisecond))
-	})
-	after := time.Now()
-	for p := range 5 {
-		fill(t, ctx, srv, "pos", fmt.Sprint(p), 5, 5)
-	}
+	_, after := fillBeforeAndAfter(t, ctx, srv, conf, 5)
 	// Not exclusive: the pooled receivers must not hold the partitions.
 	rdd, err := eventhubs.CreateRDD(ctx, conf.Clone().SetExclusive(false), []eventhubs.OffsetRange{
 		{Name: "pos", PartitionID: "0", FromSeqNo: 3, UntilSeqNo: 4},

@@ -19,6 +19,7 @@ type metrics struct {
 	owned      prometheus.Gauge
 	lastDone   prometheus.Gauge
 	interval   prometheus.Gauge
+	rateLimit  prometheus.Gauge
 	info       *prometheus.GaugeVec
 }
 
@@ -51,10 +52,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help: "When the last batch completed, in Unix seconds."}),
 		interval: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ehstream_batch_interval_seconds",
 			Help: "The time between batches."}),
+		rateLimit: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ehstream_rate_limit_events_per_second",
+			Help: "The rate backpressure allowed the last completed batch, in events per second; 0 when nothing limited it."}),
 		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ehstream_stream_info",
 			Help: "The stream's names, as labels; always 1."}, []string{"job", "hub", "consumer_group", "sink", "owner"}),
 	}
-	reg.MustRegister(m.batches, m.events, m.skipped, m.processing, m.delay, m.lag, m.next, m.end, m.owned, m.lastDone, m.interval, m.info,
+	reg.MustRegister(m.batches, m.events, m.skipped, m.processing, m.delay, m.lag, m.next, m.end, m.owned, m.lastDone, m.interval, m.rateLimit, m.info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every outcome from the start, so that rate() and alerts see a 0.
 	for _, o := range []string{Completed, Failed, Abandoned} {

@@ -104,7 +104,7 @@ func (m *Monitor) OnBatchCompleted(b streaming.BatchInfo) {
 		return // heard twice: the monitor was added as a listener again
 	}
 	rec := m.record(Completed, b.Number, b.Time, b.Replay, b.Ranges, b.Lag, b.RangeSkipped, b.SchedulingDelay, b.ProcessingTime)
-	rec.Events, rec.Skipped = b.Events, b.Skipped
+	rec.Events, rec.Skipped, rec.RateLimit = b.Events, b.Skipped, b.Rate
 	if m.interval > 0 {
 		rec.InputRate = float64(b.Events) / m.interval.Seconds()
 	}
@@ -119,6 +119,7 @@ func (m *Monitor) OnBatchCompleted(b streaming.BatchInfo) {
 	m.met.delay.Observe(b.SchedulingDelay.Seconds())
 	m.met.lastDone.Set(float64(rec.End.UnixNano()) / 1e9)
 	m.met.owned.Set(float64(len(b.Ranges)))
+	m.met.rateLimit.Set(float64(b.Rate))
 
 	planned := map[partKey]bool{}
 	for _, r := range rec.Ranges {

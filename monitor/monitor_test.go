@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,7 @@ import (
 type fakeInput struct {
 	mu      sync.Mutex
 	rate    int64
+	limit   int64 // the Plan's Rate
 	end     map[string]int64
 	next    map[string]int64
 	parts   []string
@@ -43,7 +45,7 @@ func (f *fakeInput) Stop()                                         {}
 func (f *fakeInput) Plan(context.Context, time.Time) (streaming.Plan, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var p streaming.Plan
+	p := streaming.Plan{Rate: f.limit}
 	for _, id := range f.parts {
 		from := f.next[id]
 		until := min(from+f.rate, f.end[id])
@@ -156,6 +158,7 @@ func TestMetricsFollowTheBatches(t *testing.T) {
 	ssc := newContext(t, time.Millisecond, nil)
 	in := newFake(30, 100)
 	in.skip["1"] = 4
+	in.limit = 600 // as backpressure would say
 	if err := ssc.AddInput(in); err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +186,7 @@ func TestMetricsFollowTheBatches(t *testing.T) {
 		{"ehstream_batch_processing_duration_seconds", nil, 2},
 		{"ehstream_batch_scheduling_delay_seconds", nil, 2},
 		{"ehstream_batch_interval_seconds", nil, 0.001},
+		{"ehstream_rate_limit_events_per_second", nil, 600},
 		{"ehstream_stream_info", []string{"job", "archive", "sink", "postgres://u:xxxxx@db/x"}, 1},
 	} {
 		if got, ok := value(fams, c.name, c.labels...); !ok || got != c.want {
@@ -200,6 +204,10 @@ func TestMetricsFollowTheBatches(t *testing.T) {
 	body := get(t, m, "/metrics") + get(t, m, "/api/status") + get(t, m, "/")
 	if strings.Contains(body, "SECRETPW") {
 		t.Errorf("the monitor shows the sink's password")
+	}
+
+	if bs := m.Batches(); len(bs) != 2 || bs[1].RateLimit != 600 || !regexp.MustCompile(`"rateLimit": ?600\b`).MatchString(get(t, m, "/api/batches")) {
+		t.Errorf("batches %+v; want the rate limit 600 in each, and in /api/batches", bs)
 	}
 
 	ps := m.Partitions()

@@ -22,7 +22,10 @@ type Batch struct {
 	Lag      int64 `json:"lag"` // total, when the batch was planned
 	// InputRate is Events over the batch interval, in events per second,
 	// as Spark's Streaming tab shows it.
-	InputRate              float64 `json:"inputRate"`
+	InputRate float64 `json:"inputRate"`
+	// RateLimit is the rate backpressure allowed the batch, in events per
+	// second (streaming.BatchInfo.Rate); 0 when nothing limited it.
+	RateLimit              int64   `json:"rateLimit,omitempty"`
 	SchedulingDelaySeconds float64 `json:"schedulingDelaySeconds"`
 	ProcessingTimeSeconds  float64 `json:"processingTimeSeconds"`
 	Ranges                 []Range `json:"ranges"`

@@ -46,6 +46,9 @@ var _ eventhubs.StaleRange = (*MismatchError)(nil)
 type ConflictError struct {
 	Job     Job
 	Message string
+	// Writer is the other job that writes the hub into Job's output, when
+	// that is the conflict (another name, or another consumer group).
+	Writer *Job
 }
 
 func (e *ConflictError) Error() string { return "offsets: job " + e.Job.String() + ": " + e.Message }
@@ -107,6 +110,11 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		args := append(append([]any{r.UntilSeqNo, now, job.Output}, key...), from, job.Output, job.Output)
 		res, err := tx.ExecContext(ctx, update, args...)
 		if err != nil {
+			// Recording the output where another job's positions hold it
+			// breaks oneWriterIndex.
+			if cerr := s.writerConflict(ctx, tx, job, r.PartitionID); cerr != nil {
+				return cerr
+			}
 			return fmt.Errorf("offsets: job %s partition %s: %w", job, r.PartitionID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
@@ -131,6 +139,11 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		err = tx.QueryRowContext(ctx, s.q(`SELECT next_seq, output FROM `+s.table+`
 			WHERE job = ? AND namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ?`), key...).Scan(&stored, &storedOutput)
 		if errors.Is(err, sql.ErrNoRows) {
+			// The insert broke no key of the job's own: another job's
+			// position of the output holds oneWriterIndex.
+			if cerr := s.writerConflict(ctx, tx, job, r.PartitionID); cerr != nil {
+				return cerr
+			}
 			return fmt.Errorf("offsets: job %s partition %s: the position was neither updated nor inserted; a concurrent writer removed it", job, r.PartitionID)
 		}
 		if err != nil {

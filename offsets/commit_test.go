@@ -333,7 +333,7 @@ func TestOpenUpgradesOlderTable(t *testing.T) {
 			t.Errorf("LoadPositions with two positions of one partition: %v, want the conflict explained", err)
 		}
 		otherJob := upper
-		otherJob.Name = "other"
+		otherJob.Name, otherJob.Output = "other", "other_table"
 		if ps, err := store.LoadPositions(ctx(t), otherJob); err != nil || ps["0"].SequenceNumber() != 3 {
 			t.Errorf("another job of the table: %v, %v; want its position 3", ps, err)
 		}

@@ -27,8 +27,9 @@ type Position struct {
 //
 // It returns a *ConflictError, and no positions, when the job's positions
 // belong to another Output, or when the job's name holds positions for
-// another consumer group of the same hub: each would write the hub's
-// events again, or miss them.
+// another consumer group of the same hub, or when another job writes the
+// hub into the job's Output: each would write the hub's events again, or
+// miss them.
 func (s *Store) LoadPositions(ctx context.Context, job Job) (map[string]eventhubs.EventPosition, error) {
 	job = job.canonical()
 	if err := job.validate(); err != nil {
@@ -68,6 +69,9 @@ func (s *Store) LoadPositions(ctx context.Context, job Job) (map[string]eventhub
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("offsets: reading positions: %w", err)
+	}
+	if err := s.writerConflict(ctx, s.db, job, ""); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -17,6 +17,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.addOutputColumn(ctx); err != nil {
 		return err
 	}
+	if err := s.addOneWriterIndex(ctx); err != nil {
+		return err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -53,31 +53,31 @@ func (s *DirStore) SaveAs(ctx context.Context, instance string, c *Checkpoint) e
 	if err != nil {
 		return err
 	}
-	if writer != "" && writer != instance {
+	if writer.Instance != "" && writer.Instance != instance {
 		cur, err := s.Load(ctx)
 		if err != nil {
 			return err
 		}
 		if cur == nil || cur.Done || cur.Instance != instance || cur.Batch != c.Batch {
-			return &FencedError{Instance: instance, Writer: writer}
+			return &FencedError{Instance: instance, Writer: writer.Instance, Store: s.dir, Since: writer.Since}
 		}
 	}
 	return s.Save(ctx, c)
 }
 
-func (s *DirStore) writer() (string, error) {
+func (s *DirStore) writer() (writerRecord, error) {
 	b, err := os.ReadFile(filepath.Join(s.dir, writerFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+		return writerRecord{}, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("streaming: reading the checkpoint's writer: %w", err)
+		return writerRecord{}, fmt.Errorf("streaming: reading the checkpoint's writer: %w", err)
 	}
 	var w writerRecord
 	if err := json.Unmarshal(b, &w); err != nil {
-		return "", &CheckpointError{Message: fmt.Sprintf("%s is not a writer record (%v); move it away if no instance of the job runs", filepath.Join(s.dir, writerFile), err)}
+		return writerRecord{}, &CheckpointError{Message: fmt.Sprintf("%s is not a writer record (%v); move it away if no instance of the job runs", filepath.Join(s.dir, writerFile), err)}
 	}
-	return w.Instance, nil
+	return w, nil
 }
 
 // lock takes the directory's file lock, waiting for other processes (and

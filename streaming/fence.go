@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -34,14 +36,42 @@ type FencedStore interface {
 }
 
 // FencedError is a checkpoint refused because another instance of the job
-// took ownership of the checkpoint store: this instance must stop.
+// took ownership of the checkpoint store: this instance must stop. A
+// second program started on a job's checkpoint takes it over, by design
+// (a restarted job must not wait for a hung one); the one it replaces
+// gets this error, naming both.
 type FencedError struct {
-	Instance string // this instance
-	Writer   string // the instance that fenced the store
+	Instance string    // this instance
+	Writer   string    // the instance that fenced the store
+	Store    string    // the checkpoint both use: a DirStore's directory
+	Since    time.Time // when Writer fenced it; zero when unknown
 }
 
 func (e *FencedError) Error() string {
-	return fmt.Sprintf("streaming: another instance of the job (%s) took ownership of the checkpoint store; this instance (%s) stops and leaves its partitions to it", e.Writer, e.Instance)
+	where := "the checkpoint store"
+	if e.Store != "" {
+		where = "checkpoint " + e.Store
+	}
+	since := ""
+	if !e.Since.IsZero() {
+		since = " at " + e.Since.Local().Format("15:04:05.000")
+	}
+	return fmt.Sprintf("streaming: another instance of the job, %s, took ownership of %s%s; this instance, %s, stops and leaves its partitions to it",
+		describeInstance(e.Writer), where, since, describeInstance(e.Instance))
+}
+
+// describeInstance says which process an instance ID (newInstanceID) is,
+// for an operator to find it.
+func describeInstance(id string) string {
+	parts := strings.Split(id, "-")
+	if len(parts) < 3 {
+		return strconv.Quote(id)
+	}
+	pid, err := strconv.Atoi(parts[len(parts)-2])
+	if err != nil {
+		return strconv.Quote(id)
+	}
+	return fmt.Sprintf("process %d on %s (instance %s)", pid, strings.Join(parts[:len(parts)-2], "-"), id)
 }
 
 // DefaultBatchLease is how long a newer instance waits for a batch whose

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,6 +44,20 @@ func TestDirStoreFence(t *testing.T) {
 	var fe *FencedError
 	if err := a.SaveAs(ctx, "a", plan(3, "a", false)); !errors.As(err, &fe) || fe.Writer != "b" || fe.Instance != "a" {
 		t.Fatalf("a plan after another instance fenced the store: %v, want a *FencedError naming b", err)
+	}
+	// The error names the directory, and the other process where the
+	// instance ID says which.
+	if err := b.Fence(ctx, "host-a-1234-0badf00d"); err != nil {
+		t.Fatal(err)
+	}
+	err := a.SaveAs(ctx, "other-host-99-00c0ffee", plan(4, "a", false))
+	for _, want := range []string{dir, "process 1234 on host-a", "process 99 on other-host"} {
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), want) {
+			t.Errorf("a plan refused by the fence: %v; want it to name %q", err, want)
+		}
+	}
+	if err := b.Fence(ctx, "b"); err != nil {
+		t.Fatal(err)
 	}
 	if err := a.SaveAs(ctx, "a", plan(2, "a", false)); err != nil {
 		t.Fatalf("renewing the batch in flight after the fence: %v", err)

@@ -181,6 +181,8 @@ func explainJobError(err error, job offsets.Job) error {
 	var conflict *offsets.ConflictError
 	var mismatch *offsets.MismatchError
 	switch {
+	case errors.As(err, &conflict) && conflict.Writer != nil:
+		return fmt.Errorf("%w\n(give each job a table of its own: --table NEW; or run this one as --job %s with --consumer-group %s)", err, conflict.Writer.Name, conflict.Writer.ConsumerGroup)
 	case errors.As(err, &conflict):
 		return fmt.Errorf("%w\n(--job names the job, --table is its output; to start a new archive use a new --job and --table)", err)
 	case errors.As(err, &mismatch) && mismatch.Stored > mismatch.Expected:
@@ -199,6 +201,9 @@ func progress(w io.Writer, b streaming.BatchInfo) {
 		b.Time.Format("15:04:05.000"), b.ProcessingTime.Round(time.Millisecond))
 	if b.SchedulingDelay >= 10*time.Millisecond {
 		line += fmt.Sprintf(", started %s late", b.SchedulingDelay.Round(time.Millisecond))
+	}
+	if b.Rate > 0 {
+		line += fmt.Sprintf(", rate limit %d/s", b.Rate)
 	}
 	if b.Skipped > 0 {
 		line += fmt.Sprintf(", %d LOST to retention and skipped", b.Skipped)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -257,6 +258,13 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if recent == "0" {
 		t.Errorf("the recent batches table is empty")
 	}
+	// The rate backpressure allows has a column (empty while nothing limits).
+	var columns string
+	eval(`[...document.querySelectorAll("#batches thead th")].map(th => th.textContent).join("|") + "/" +
+		[...document.querySelectorAll("#batches tbody tr")].map(tr => tr.cells.length).join(",")`, &columns)
+	if head, cells, _ := strings.Cut(columns, "/"); !strings.Contains(head, "|Rate limit|") || strings.Count(head, "|")+1 != atoiOr(strings.Split(cells, ",")[0], -1) {
+		t.Errorf("the batches table's columns %q and cells per row %q: want a Rate limit column, and a cell for each column", head, cells)
+	}
 
 	if errs := console.all(); len(errs) > 0 {
 		t.Errorf("the console shows errors:\n%s", strings.Join(errs, "\n"))
@@ -271,4 +279,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 		}
 		t.Logf("wrote %s", file)
 	}
+}
+
+func atoiOr(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
 }

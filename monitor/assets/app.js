@@ -169,6 +169,7 @@
       cell(tr, b.outcome + (b.attempt ? " #" + b.attempt : "") + (b.retrying ? ", retried" : ""), "text");
       cell(tr, b.outcome === "completed" ? b.events : "");
       cell(tr, b.outcome === "completed" ? b.inputRate.toFixed(1) : "");
+      cell(tr, b.rateLimit ? b.rateLimit : "");
       cell(tr, ms(b.schedulingDelaySeconds));
       cell(tr, ms(b.processingTimeSeconds));
       cell(tr, b.lag);
