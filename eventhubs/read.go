@@ -46,7 +46,17 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 	var lastErr error
 	backoff := 50 * time.Millisecond
 	var f *fetcher
-	defer func() { f.stop() }()
+	finished := false
+	defer func() {
+		f.stop()
+		// A read that ends short of the range (its context ended, an
+		// error) may leave the link past next: a chunk the fetcher took
+		// and nobody handed out. The next read must not reuse the link as
+		// if it stood at rcv.next.
+		if !finished {
+			rcv.closeLink()
+		}
+	}()
 	for next < r.UntilSeqNo {
 		if f == nil {
 			if err := ctx.Err(); err != nil {
@@ -134,6 +144,7 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 		}
 		rcv.next = next
 	}
+	finished = true
 	return skipped, nil
 }
 
