@@ -83,9 +83,16 @@ func (f ListenerFunc) OnBatchCompleted(b BatchInfo) { f(b) }
 // logListener is the default listener: one line per batch.
 type logListener struct{ log *slog.Logger }
 
-func (l logListener) OnBatchCompleted(b BatchInfo) {
+func (l logListener) OnBatchCompleted(b BatchInfo) { LogBatch(l.log, b) }
+
+// LogBatch writes the default batch log's record of b to log: "streaming:
+// batch done" with the batch's number, due time (batchTime: "time" is
+// the record's own), events, lag, partitions, delays, the rate in force,
+// and a warning when events lost to retention were skipped. A program
+// that prints batches its own way (NoBatchLog) logs them alike with it.
+func LogBatch(log *slog.Logger, b BatchInfo) {
 	attrs := []any{
-		"batch", b.Number, "time", b.Time.UTC().Format(time.RFC3339Nano), "events", b.Events,
+		"batch", b.Number, "batchTime", b.Time.UTC().Format(time.RFC3339Nano), "events", b.Events,
 		"lag", b.TotalLag(), "partitions", len(b.Ranges),
 		"schedulingDelay", b.SchedulingDelay.Round(time.Millisecond).String(),
 		"processingTime", b.ProcessingTime.Round(time.Millisecond).String(),
@@ -97,8 +104,8 @@ func (l logListener) OnBatchCompleted(b BatchInfo) {
 		attrs = append(attrs, "replay", true)
 	}
 	if b.Skipped > 0 {
-		l.log.Warn("streaming: batch done, events lost to retention were skipped", append(attrs, "skipped", b.Skipped)...)
+		log.Warn("streaming: batch done, events lost to retention were skipped", append(attrs, "skipped", b.Skipped)...)
 		return
 	}
-	l.log.Info("streaming: batch done", attrs...)
+	log.Info("streaming: batch done", attrs...)
 }

@@ -54,7 +54,7 @@ func (r *batchReporter) OnBatchCompleted(b streaming.BatchInfo) {
 		return
 	}
 	if r.log != nil {
-		logBatch(r.log, b)
+		streaming.LogBatch(r.log, b)
 	} else {
 		progress(r.out, b)
 	}
@@ -77,24 +77,4 @@ func (r *batchReporter) flush(now time.Time) {
 		fmt.Fprintf(r.out, "idle: %d empty %s, lag %d\n", r.idle, batches, r.lag)
 	}
 	r.last, r.idle = now, 0
-}
-
-// logBatch is progress as a record, with the attributes of the streaming
-// package's own batch log, but for its "time", which a JSON handler would
-// write twice: batchTime.
-func logBatch(log *slog.Logger, b streaming.BatchInfo) {
-	attrs := []any{
-		"batch", b.Number, "batchTime", b.Time.UTC().Format(time.RFC3339Nano), "events", b.Events,
-		"lag", b.TotalLag(), "partitions", len(b.Ranges),
-		"schedulingDelay", b.SchedulingDelay.Round(time.Millisecond).String(),
-		"processingTime", b.ProcessingTime.Round(time.Millisecond).String(),
-	}
-	if b.Replay {
-		attrs = append(attrs, "replay", true)
-	}
-	if b.Skipped > 0 {
-		log.Warn("streaming: batch done, events lost to retention were skipped", append(attrs, "skipped", b.Skipped)...)
-		return
-	}
-	log.Info("streaming: batch done", attrs...)
 }
