@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
@@ -184,15 +185,7 @@ func (b *Balancer) settle(got []azeventhubs.Ownership, v view) []Change {
 		}
 		changes = append(changes, Change{PartitionID: id, Gained: true, Reason: reason})
 	}
-	slices.SortFunc(changes, func(x, y Change) int {
-		if x.PartitionID < y.PartitionID {
-			return -1
-		}
-		if x.PartitionID > y.PartitionID {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(changes, func(x, y Change) int { return strings.Compare(x.PartitionID, y.PartitionID) })
 	b.owned = now
 	return changes
 }
@@ -219,8 +212,3 @@ func (b *Balancer) Relinquish(ctx context.Context) ([]Change, error) {
 	}
 	return changes, nil
 }
-
-// Drop forgets a partition the caller found taken (a reader with an owner
-// level took its link) before a round says so; the next round claims it
-// again if the record is still this owner's.
-func (b *Balancer) Drop(id string) { delete(b.owned, id) }

@@ -473,14 +473,9 @@ func (c *conn) authorizeAttach(a *amqp.Attach) *amqp.Error {
 	if !c.srv.authEnabled() {
 		return nil
 	}
-	addr, need := "", RightSend
+	addr, need := linkAddress(a), RightSend
 	if a.Role == amqp.RoleReceiver { // the client receives
 		need = RightListen
-		if a.Source != nil {
-			addr = a.Source.Address
-		}
-	} else if a.Target != nil {
-		addr = a.Target.Address
 	}
 	var target *resource
 	switch {
@@ -507,18 +502,8 @@ func (c *conn) putToken(req *amqp.Message) *amqp.Message {
 	if !srv.authEnabled() {
 		return response(req, 202, "Accepted", "", nil)
 	}
-	str := func(key string) string {
-		v, _ := req.ApplicationProperties.Get(key)
-		switch v := v.(type) {
-		case string:
-			return v
-		case amqp.Symbol:
-			return string(v)
-		}
-		return ""
-	}
-	audience := str("name")
-	g, policy, reason := srv.verifyPutToken(str("type"), req.Value, audience, time.Now())
+	audience := appProp(req, "name")
+	g, policy, reason := srv.verifyPutToken(appProp(req, "type"), req.Value, audience, time.Now())
 	if reason != "" {
 		c.log.Info("put-token refused", "audience", audience, "policy", policy, "reason", reason)
 		return response(req, 401, "Put-token refused: "+reason, condUnauthorized, nil)
@@ -614,27 +599,20 @@ func checkExposure(cfg Config) error {
 	if cfg.Insecure {
 		return nil
 	}
-	listeners := []struct {
+	type listener struct {
 		what, addr string
 		tls        bool
-	}{
-		{"AMQP", cfg.Listen, false},
 	}
+	listeners := []listener{{"AMQP", cfg.Listen, false}}
 	if cfg.TLS != nil {
 		tlsListen := cfg.TLSListen
 		if tlsListen == "" {
 			tlsListen = "127.0.0.1:0"
 		}
-		listeners = append(listeners, struct {
-			what, addr string
-			tls        bool
-		}{"AMQP over TLS", tlsListen, true})
+		listeners = append(listeners, listener{"AMQP over TLS", tlsListen, true})
 	}
 	if cfg.WebSocketListen != "" {
-		listeners = append(listeners, struct {
-			what, addr string
-			tls        bool
-		}{"WebSocket", cfg.WebSocketListen, cfg.TLS != nil})
+		listeners = append(listeners, listener{"WebSocket", cfg.WebSocketListen, cfg.TLS != nil})
 	}
 	for _, l := range listeners {
 		if _, _, err := net.SplitHostPort(l.addr); err != nil || isLoopback(l.addr) {

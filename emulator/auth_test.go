@@ -9,9 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -322,22 +319,12 @@ func TestSASConfigErrorsHideKeys(t *testing.T) {
 // connection string. (A refusal is not run here: the JavaScript SDK
 // retries UnauthorizedError, for rotated credentials, for minutes.)
 func TestSASJavaScriptSDK(t *testing.T) {
-	dir, _ := filepath.Abs("testdata/js")
-	node, err := exec.LookPath("node")
-	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "@azure", "event-hubs"))
-	if err != nil || modErr != nil {
-		if os.Getenv("EHSTREAM_TEST_JS") != "" {
-			t.Fatalf("EHSTREAM_TEST_JS is set but node (%v) or @azure/event-hubs (%v) is missing", err, modErr)
-		}
-		t.Skip("needs node and `npm ci` in emulator/testdata/js")
-	}
+	js := needJS(t)
 	srv := start(t, &emulator.Config{SASPolicies: []emulator.SASPolicy{{Name: "js-app", Key: testKeyAll}}})
 	ctx := testCtx(t, 60*time.Second)
 	token, _ := sasToken("sb://"+srv.Addr()+"/eh1", "js-app", testKeyAll, time.Now().Add(time.Hour))
 	for i, connStr := range []string{srv.ConnectionString(""), sasConnStr(srv, token)} {
-		cmd := exec.CommandContext(ctx, node, "roundtrip.js")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "EH_CONNECTION_STRING="+connStr, "EH_HUB=eh1", fmt.Sprint("EH_EXPECT=", 5*(i+1)))
+		cmd := js.command(ctx, []string{"EH_CONNECTION_STRING=" + connStr, "EH_HUB=eh1", fmt.Sprint("EH_EXPECT=", 5*(i+1))}, "roundtrip.js")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("node roundtrip.js, connection string %d: %v\n%s", i, err, out)
 		}

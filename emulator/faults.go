@@ -620,14 +620,24 @@ func (fs *faultSet) busyFor(p *partition) *amqp.Error {
 	if v == nil || len(v.busy) == 0 {
 		return nil
 	}
+	af := hitFor(v.busy, p)
+	if af == nil {
+		return nil
+	}
+	fs.rejected.Add(1)
+	return amqpErr("com.microsoft:server-busy", fmt.Sprintf(
+		"The request was terminated because the event hub '%s' is being throttled: a server-busy fault injected into the emulator (fault %d). Please wait and try again.",
+		p.hub.cfg.Name, af.id))
+}
+
+// hitFor is the first of faults in effect that covers p, counted as a
+// hit; nil when none does.
+func hitFor(faults []*activeFault, p *partition) *activeFault {
 	now := time.Now()
-	for _, af := range v.busy {
+	for _, af := range faults {
 		if af.live(now) && af.matches(p) {
 			af.hit(1)
-			fs.rejected.Add(1)
-			return amqpErr("com.microsoft:server-busy", fmt.Sprintf(
-				"The request was terminated because the event hub '%s' is being throttled: a server-busy fault injected into the emulator (fault %d). Please wait and try again.",
-				p.hub.cfg.Name, af.id))
+			return af
 		}
 	}
 	return nil
@@ -662,14 +672,10 @@ func (fs *faultSet) holdBack(p *partition) <-chan struct{} {
 	if v == nil || len(v.pause) == 0 {
 		return nil
 	}
-	now := time.Now()
-	for _, af := range v.pause {
-		if af.live(now) && af.matches(p) {
-			af.hit(1)
-			return v.changed
-		}
+	if hitFor(v.pause, p) == nil {
+		return nil
 	}
-	return nil
+	return v.changed
 }
 
 // delayWrite waits out a delay-frames fault before a write; wmu held. A

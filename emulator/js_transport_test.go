@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -23,16 +21,7 @@ var regexpUntrusted = regexp.MustCompile(`UNABLE_TO_VERIFY_LEAF_SIGNATURE|unable
 // WebSockets the SDK speaks, with the ws package), verifying the
 // certificate with the emulator's CA from NODE_EXTRA_CA_CERTS.
 func TestJavaScriptSDKOverTLS(t *testing.T) {
-	dir, _ := filepath.Abs("testdata/js")
-	node, err := exec.LookPath("node")
-	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "@azure", "event-hubs"))
-	_, wsErr := os.Stat(filepath.Join(dir, "node_modules", "ws"))
-	if err != nil || modErr != nil || wsErr != nil {
-		if os.Getenv("EHSTREAM_TEST_JS") != "" {
-			t.Fatalf("EHSTREAM_TEST_JS is set but node (%v), @azure/event-hubs (%v) or ws (%v) is missing", err, modErr, wsErr)
-		}
-		t.Skip("needs node and `npm ci` in emulator/testdata/js")
-	}
+	js := needJS(t, "ws")
 	srv, ss := startTLS(t, &emulator.Config{WebSocketListen: "127.0.0.1:0"})
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := ss.WriteCAFile(caFile); err != nil {
@@ -47,18 +36,8 @@ func TestJavaScriptSDKOverTLS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t, 60*time.Second)
-			cmd := exec.CommandContext(ctx, node, "transport.js")
-			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+caFile, "EH_CONNECTION_STRING="+srv.TLSConnectionString(""),
-				"EH_HUB=eh1", "EH_PARTITION="+tc.partition, "EH_WEBSOCKET_ENDPOINT="+tc.wsEndpoint)
-			out, err := cmd.Output()
-			if err != nil {
-				var stderr []byte
-				if ee, ok := err.(*exec.ExitError); ok {
-					stderr = ee.Stderr
-				}
-				t.Fatalf("node transport.js: %v\n%s", err, stderr)
-			}
+			out := js.run(t, ctx, "roundtrip.js", "NODE_EXTRA_CA_CERTS="+caFile, "EH_CONNECTION_STRING="+srv.TLSConnectionString(""),
+				"EH_HUB=eh1", "EH_PARTITION="+tc.partition, "EH_SEND=3", "EH_EXPECT=3", "EH_WEBSOCKET_ENDPOINT="+tc.wsEndpoint)
 			var res struct {
 				LastSequenceNumber int64 `json:"lastSequenceNumber"`
 				Received           []struct {
@@ -81,13 +60,10 @@ func TestJavaScriptSDKOverTLS(t *testing.T) {
 	}
 	// Without the CA the SDK refuses the certificate.
 	ctx := testCtx(t, 60*time.Second)
-	cmd := exec.CommandContext(ctx, node, "-e", `
+	out, err := js.command(ctx, []string{"EH_CONNECTION_STRING=" + srv.TLSConnectionString("")}, "-e", `
 const { EventHubProducerClient } = require("@azure/event-hubs");
 const p = new EventHubProducerClient(process.env.EH_CONNECTION_STRING, "eh1", { retryOptions: { maxRetries: 0 } });
-p.getEventHubProperties().then(() => { console.log("connected"); process.exit(0); }, (e) => { console.log(String(e.code || ""), String(e.message)); process.exit(0); });`)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "EH_CONNECTION_STRING="+srv.TLSConnectionString(""))
-	out, err := cmd.CombinedOutput()
+p.getEventHubProperties().then(() => { console.log("connected"); process.exit(0); }, (e) => { console.log(String(e.code || ""), String(e.message)); process.exit(0); });`).CombinedOutput()
 	if err != nil || !regexpUntrusted.Match(out) {
 		t.Fatalf("the SDK without the CA: %v\n%s\nwant a certificate error", err, out)
 	}

@@ -243,21 +243,10 @@ func (srv *Server) handleCBS(c *conn, req *amqp.Message) *amqp.Message {
 // handleManagement answers READ requests for hub and partition properties
 // with exactly the value types the official clients decode.
 func (srv *Server) handleManagement(c *conn, req *amqp.Message) *amqp.Message {
-	props := req.ApplicationProperties
-	str := func(key string) string {
-		v, _ := props.Get(key)
-		switch v := v.(type) {
-		case string:
-			return v
-		case amqp.Symbol:
-			return string(v)
-		}
-		return ""
-	}
-	if op := str("operation"); op != "READ" {
+	if op := appProp(req, "operation"); op != "READ" {
 		return response(req, 400, fmt.Sprintf("unsupported $management operation %q", op), condNotImplemented, nil)
 	}
-	name := str("name")
+	name := appProp(req, "name")
 	if refused := c.authorizeRead(req, name); refused != nil {
 		return refused
 	}
@@ -265,7 +254,7 @@ func (srv *Server) handleManagement(c *conn, req *amqp.Message) *amqp.Message {
 	if h == nil {
 		return response(req, 404, fmt.Sprintf("The messaging entity '%s' could not be found.", name), condNotFound, nil)
 	}
-	switch typ := str("type"); typ {
+	switch typ := appProp(req, "type"); typ {
 	case "com.microsoft:eventhub":
 		return response(req, 200, "OK", "", amqp.Map{
 			{Key: "name", Value: h.cfg.Name},
@@ -276,7 +265,7 @@ func (srv *Server) handleManagement(c *conn, req *amqp.Message) *amqp.Message {
 			{Key: "georeplication_factor", Value: int32(1)},
 		})
 	case "com.microsoft:partition":
-		id := str("partition")
+		id := appProp(req, "partition")
 		p := h.partition(id)
 		if p == nil {
 			return response(req, 404, fmt.Sprintf("Partition '%s' of event hub '%s' does not exist; partitions are 0 to %d.", id, h.cfg.Name, len(h.partitions)-1), condNotFound, nil)
@@ -305,6 +294,19 @@ func partitionProperties(p *partition) amqp.Map {
 		{Key: "last_enqueued_time_utc", Value: lastTime},
 		{Key: "is_partition_empty", Value: begin == next},
 	}
+}
+
+// appProp is a request's application property as a string, whether the
+// client sent a string or a symbol; "" when it is absent or neither.
+func appProp(req *amqp.Message, key string) string {
+	v, _ := req.ApplicationProperties.Get(key)
+	switch v := v.(type) {
+	case string:
+		return v
+	case amqp.Symbol:
+		return string(v)
+	}
+	return ""
 }
 
 // response builds a reply with the correlation the clients match on: the

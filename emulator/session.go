@@ -105,12 +105,7 @@ func (s *session) attach(a *amqp.Attach) error {
 // attachKind is the kind of link an attach asks for, as the link's kind()
 // will say once it is attached.
 func attachKind(a *amqp.Attach) linkKind {
-	addr := ""
-	if a.Role == amqp.RoleReceiver && a.Source != nil {
-		addr = a.Source.Address
-	} else if a.Role == amqp.RoleSender && a.Target != nil {
-		addr = a.Target.Address
-	}
+	addr := linkAddress(a)
 	switch {
 	case strings.EqualFold(addr, "$cbs"):
 		return linkCBS
@@ -122,14 +117,24 @@ func attachKind(a *amqp.Attach) linkKind {
 	return linkSender
 }
 
+// linkAddress is the address of the node an attach links to on the
+// emulator's side: the source when the client receives, the target when
+// it sends; "" when it has none.
+func linkAddress(a *amqp.Attach) string {
+	if a.Role == amqp.RoleReceiver {
+		if a.Source != nil {
+			return a.Source.Address
+		}
+	} else if a.Target != nil {
+		return a.Target.Address
+	}
+	return ""
+}
+
 // attachOutgoing handles a link on which the emulator sends: events to a
 // consumer, or replies from $cbs and $management.
 func (s *session) attachOutgoing(a *amqp.Attach) (link, error) {
-	addr := ""
-	if a.Source != nil {
-		addr = a.Source.Address
-	}
-	switch {
+	switch addr := linkAddress(a); {
 	case strings.EqualFold(addr, "$cbs") || strings.EqualFold(addr, "$management"):
 		return s.attachReply(a)
 	default:
@@ -140,11 +145,7 @@ func (s *session) attachOutgoing(a *amqp.Attach) (link, error) {
 // attachIncoming handles a link on which the client sends: events, or
 // requests to $cbs and $management.
 func (s *session) attachIncoming(a *amqp.Attach) (link, error) {
-	addr := ""
-	if a.Target != nil {
-		addr = a.Target.Address
-	}
-	switch {
+	switch addr := linkAddress(a); {
 	case strings.EqualFold(addr, "$cbs") || strings.EqualFold(addr, "$management"):
 		return s.attachRequests(a, strings.ToLower(addr))
 	default:

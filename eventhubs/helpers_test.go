@@ -117,6 +117,20 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// waitWhileRunning is waitFor for a stream's output: it fails at once
+// when the stream stops (done, as runSSC returns it) before cond holds.
+func waitWhileRunning(t testing.TB, d time.Duration, what string, done <-chan error, cond func() bool) {
+	t.Helper()
+	waitFor(t, d, what, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("the stream stopped: %v", err)
+		default:
+		}
+		return cond()
+	})
+}
+
 func errCode(err error) eventhubs.ErrorCode {
 	var e *eventhubs.Error
 	if !errorsAs(err, &e) {

@@ -23,12 +23,7 @@ func TestDirectStreamOwnReceiversDoNotBlockPositionLookups(t *testing.T) {
 		"1": eventhubs.FromOffset(hp.Partitions[1].LastOffset, false),
 	}
 	ssc, log, done := checkpointedStream(t, ctx, conf.Clone().SetStartingPositions(positions), t.TempDir(), nil)
-	waitFor(t, 20*time.Second, "both partitions read to their ends", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("the stream stopped: %v", err)
-		default:
-		}
+	waitWhileRunning(t, 20*time.Second, "both partitions read to their ends", done, func() bool {
 		return len(log.seqsOf("0")) >= 5 && len(log.seqsOf("1")) >= 5
 	})
 	ssc.Stop(true)

@@ -50,9 +50,9 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 	defer func() {
 		f.stop()
 		// A read that ends short of the range (its context ended, an
-		// error) may leave the link past next: a chunk the fetcher took
-		// and nobody handed out. The next read must not reuse the link as
-		// if it stood at rcv.next.
+		// error, the reader stopped) may leave the link past next: a chunk
+		// the fetcher took and nobody handed out. The next read must not
+		// reuse the link as if it stood at rcv.next.
 		if !finished {
 			rcv.closeLink()
 		}
@@ -63,7 +63,6 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 				return skipped, err
 			}
 			if time.Now().After(deadline) {
-				rcv.closeLink()
 				return skipped, &Error{Code: CodeTimeout, Hub: r.Name, PartitionID: r.PartitionID,
 					Message: fmt.Sprintf("no progress reading [%d, %d) for %s (OperationTimeout); stopped at %d", start, r.UntilSeqNo, conf.OperationTimeout(), next), Err: lastErr}
 			}
@@ -90,7 +89,6 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 				return skipped, ctx.Err()
 			}
 			if e := permanent(got.err, r.Name, r.PartitionID); e != nil {
-				rcv.closeLink()
 				return skipped, e
 			}
 			// Nothing within ReceiverTimeout although the events exist, or a
@@ -112,8 +110,6 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 			case e.SequenceNumber > next:
 				gap := min(e.SequenceNumber, r.UntilSeqNo) - next
 				if conf.FailOnDataLoss() {
-					f.stop()
-					rcv.closeLink()
 					return skipped, &Error{Code: CodeDataLoss, Hub: r.Name, PartitionID: r.PartitionID,
 						Message: fmt.Sprintf("wanted sequence number %d, the next available is %d: %d events were removed (retention) while reading [%d, %d)", next, e.SequenceNumber, gap, r.FromSeqNo, r.UntilSeqNo)}
 				}
@@ -124,10 +120,9 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 			}
 			if e.SequenceNumber >= r.UntilSeqNo || !yield(newEvent(r.PartitionID, e)) {
 				// Events past what the reader takes are dropped with the
-				// link: kept, they would be handed out later without a
-				// receive that could notice the partition was taken.
-				f.stop()
-				rcv.closeLink()
+				// link (closed on the way out): kept, they would be handed
+				// out later without a receive that could notice the
+				// partition was taken.
 				return skipped, nil
 			}
 			next++

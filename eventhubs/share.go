@@ -327,15 +327,7 @@ func (s *DirectStream) gain(ctx context.Context, hp *HubProperties) error {
 		return err
 	}
 	defer probe.release()
-	s.releaseForLookups(asked)
-	seqs, err := resolveAll(ctx, s.conf, probe, asked)
-	if err != nil {
-		return err
-	}
-	for k, r := range asked {
-		s.next[r.id] = seqs[k]
-	}
-	return nil
+	return s.resolveStarts(ctx, probe, asked)
 }
 
 // drop forgets a partition's position and gives its link up.

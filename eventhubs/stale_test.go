@@ -93,12 +93,7 @@ func TestStaleBatchIsPlannedAgainFromTheStoredPosition(t *testing.T) {
 		return out, err
 	})
 	done := runSSC(t, ctx, ssc)
-	waitFor(t, 30*time.Second, "every event", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("the stream stopped: %v", err)
-		default:
-		}
+	waitWhileRunning(t, 30*time.Second, "every event", done, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(seen) == 300

@@ -143,13 +143,8 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 		}
 		asked = append(asked, resolving{role: startingPosition, id: id, p: s.conf.PositionFor(id), b: hp.Partitions[i]})
 	}
-	s.releaseForLookups(asked)
-	seqs, err := resolveAll(ctx, s.conf, probe, asked)
-	if err != nil {
+	if err := s.resolveStarts(ctx, probe, asked); err != nil {
 		return err
-	}
-	for k, r := range asked {
-		s.next[r.id] = seqs[k]
 	}
 	if s.conf.exclusiveOr(true) {
 		// Take the partitions now, idle ones included, so that an older
@@ -163,6 +158,20 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 			}
 		}
 		return s.c.hold(ctx, s.conf, parts, s.next)
+	}
+	return nil
+}
+
+// resolveStarts sets where the asked partitions start, resolving their
+// positions with probe.
+func (s *DirectStream) resolveStarts(ctx context.Context, probe *client, asked []resolving) error {
+	s.releaseForLookups(asked)
+	seqs, err := resolveAll(ctx, s.conf, probe, asked)
+	if err != nil {
+		return err
+	}
+	for k, r := range asked {
+		s.next[r.id] = seqs[k]
 	}
 	return nil
 }

@@ -152,12 +152,7 @@ func TestDirectStreamWhileProducing(t *testing.T) {
 	done := runSSC(t, ctx, ssc)
 
 	produced := produceInRounds(ctx, srv, "live", partitions, perPartition, 50)
-	waitFor(t, 90*time.Second, "the stream to see every event", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("the stream stopped: %v", err)
-		default:
-		}
+	waitWhileRunning(t, 90*time.Second, "the stream to see every event", done, func() bool {
 		return log.count() >= partitions*perPartition
 	})
 	if err := <-produced; err != nil {

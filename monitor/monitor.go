@@ -5,13 +5,13 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ehstream/ehstream/balance"
+	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/streaming"
 )
 
@@ -264,12 +264,7 @@ func (m *Monitor) Partitions() []Partition {
 		if c := cmp.Compare(a.Hub, b.Hub); c != 0 {
 			return c
 		}
-		ai, aerr := strconv.Atoi(a.Partition)
-		bi, berr := strconv.Atoi(b.Partition)
-		if aerr == nil && berr == nil {
-			return cmp.Compare(ai, bi)
-		}
-		return cmp.Compare(a.Partition, b.Partition)
+		return eventhubs.ComparePartitionIDs(a.Partition, b.Partition)
 	})
 	return out
 }

@@ -111,8 +111,14 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		res, err := tx.ExecContext(ctx, update, args...)
 		if err != nil {
 			// Recording the output where another job's positions hold it
-			// breaks oneWriterIndex.
-			if cerr := s.writerConflict(ctx, tx, job, r.PartitionID); cerr != nil {
+			// breaks oneWriterIndex. PostgreSQL aborted tx with the
+			// statement, and raised the error only once the other job's
+			// position committed: it is looked for outside tx.
+			var q querier = tx
+			if s.dialect == PostgreSQL {
+				q = s.db
+			}
+			if cerr := s.writerConflict(ctx, q, job, r.PartitionID); cerr != nil {
 				return cerr
 			}
 			return fmt.Errorf("offsets: job %s partition %s: %w", job, r.PartitionID, err)

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,18 +101,6 @@ func positions(t *testing.T, store *offsets.Store) map[string]int64 {
 	return out
 }
 
-func equal(a, b map[string]int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
 // Contiguous batches commit; a replayed one and one after a gap are refused
 // and leave the positions as they were, for every partition of the batch.
 func TestCommitOffsets(t *testing.T) {
@@ -126,7 +115,7 @@ func TestCommitOffsets(t *testing.T) {
 			t.Fatalf("second batch: %v", err)
 		}
 		want := map[string]int64{"0": 20, "1": 7}
-		if got := positions(t, store); !equal(got, want) {
+		if got := positions(t, store); !maps.Equal(got, want) {
 			t.Fatalf("positions %v, want %v", got, want)
 		}
 
@@ -144,7 +133,7 @@ func TestCommitOffsets(t *testing.T) {
 			if !errors.As(err, &m) || m.Partition != "1" || m.Stored != tc.stored || m.Expected != tc.expected || !strings.Contains(err.Error(), tc.says) {
 				t.Errorf("%s: err = %v, want a MismatchError for partition 1 (stored %d, expected %d) saying %q", name, err, tc.stored, tc.expected, tc.says)
 			}
-			if got := positions(t, store); !equal(got, want) {
+			if got := positions(t, store); !maps.Equal(got, want) {
 				t.Errorf("%s: positions after the rollback %v, want %v (partition 0's move must roll back too)", name, got, want)
 			}
 		}

@@ -3,6 +3,7 @@ package offsets_test
 import (
 	"database/sql"
 	"errors"
+	"maps"
 	"testing"
 
 	"github.com/ehstream/ehstream/eventhubs"
@@ -35,7 +36,7 @@ func TestSetPosition(t *testing.T) {
 		if err := store.SetPosition(ctx(t), job, "1", 7); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := positions(t, store), map[string]int64{"0": 4, "1": 7}; !equal(got, want) {
+		if got, want := positions(t, store), map[string]int64{"0": 4, "1": 7}; !maps.Equal(got, want) {
 			t.Fatalf("positions after SetPosition: %v, want %v", got, want)
 		}
 		ps, err := store.Positions(ctx(t), job)

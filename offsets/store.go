@@ -172,6 +172,20 @@ func (s *Store) Table() string { return s.table }
 // tables of their own beside the positions (package ownership).
 func (s *Store) DB() *sql.DB { return s.db }
 
+// HasTable reports whether table exists where unqualified queries find it
+// (in PostgreSQL, on the search_path; SQLite's names ignore case), for a
+// program that reads a database it must not create tables in.
+func HasTable(ctx context.Context, db *sql.DB, dialect Dialect, table string) (bool, error) {
+	var n int
+	var err error
+	if dialect == PostgreSQL {
+		err = db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT to_regclass($1) AS t) r WHERE t IS NOT NULL`, table).Scan(&n)
+	} else {
+		err = db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE`, table).Scan(&n)
+	}
+	return n > 0, err
+}
+
 // q writes query's ? placeholders as the store's dialect wants them.
 func (s *Store) q(query string) string { return s.dialect.Rebind(query) }
 

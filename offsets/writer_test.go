@@ -71,6 +71,28 @@ func TestOneWriterPerOutput(t *testing.T) {
 	})
 }
 
+// A job whose positions name no output yet (set by a checkpoint store's
+// SetCheckpoint) is refused, naming the other job, when its first commit
+// would record an output another job writes the hub into.
+func TestOneWriterPerOutputWhenRecordingTheOutput(t *testing.T) {
+	databases(t, func(t *testing.T, db *sql.DB, store *offsets.Store) {
+		first := job
+		if err := store.SetPosition(ctx(t), first, "0", 5); err != nil {
+			t.Fatal(err)
+		}
+		other := job
+		other.Name, other.Output = "archiver", "archive"
+		if err := commitAs(ctx(t), db, store, other, rng("0", 0, 3)); err != nil {
+			t.Fatal(err)
+		}
+		first.Output = "archive"
+		var conflict *offsets.ConflictError
+		if err := commitAs(ctx(t), db, store, first, rng("0", 5, 7)); !errors.As(err, &conflict) || conflict.Writer == nil || conflict.Writer.Name != "archiver" {
+			t.Errorf("CommitOffsets recording an output another job writes: %v, want a ConflictError naming job archiver", err)
+		}
+	})
+}
+
 // Two new jobs into one output whose first batches commit at once: one
 // commits, the other is refused naming it, whichever comes second.
 func TestOneWriterPerOutputRace(t *testing.T) {

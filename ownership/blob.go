@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2/checkpoints"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/ehstream/ehstream/internal/dbspec"
 )
 
 // BlobOptions holds NewBlobStore's optional settings; nil means defaults.
@@ -144,14 +145,8 @@ func checkAccountKey(cs string) error {
 
 // scrub is err with every secret in its message replaced by "xxxxx".
 func scrub(err error, secrets []string) error {
-	msg := err.Error()
-	changed := false
-	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			msg, changed = strings.ReplaceAll(msg, s, "xxxxx"), true
-		}
-	}
-	if !changed {
+	msg := dbspec.Scrub(err.Error(), secrets)
+	if msg == err.Error() {
 		return err
 	}
 	return &scrubbed{msg: msg, err: err}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/internal/dbspec"
 	"github.com/ehstream/ehstream/offsets"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
@@ -149,7 +150,7 @@ func openSQL(ctx context.Context, spec, job string, opts *Options) (azeventhubs.
 			if err := offsets.ValidateTableName(t); err != nil {
 				return fail(fmt.Errorf("ownership: %w", err))
 			}
-			has, err := hasTable(ctx, db, dialect, t)
+			has, err := offsets.HasTable(ctx, db, dialect, t)
 			if err != nil {
 				return fail(fmt.Errorf("ownership: %s: %w", desc, scrub(err, specSecrets(spec))))
 			}
@@ -169,19 +170,6 @@ func openSQL(ctx context.Context, spec, job string, opts *Options) (azeventhubs.
 	return store, db, nil
 }
 
-// hasTable reports whether table exists where unqualified queries find it
-// (in PostgreSQL, on the search_path).
-func hasTable(ctx context.Context, db *sql.DB, dialect offsets.Dialect, table string) (bool, error) {
-	var n int
-	var err error
-	if dialect == offsets.PostgreSQL {
-		err = db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT to_regclass($1) AS t) r WHERE t IS NOT NULL`, table).Scan(&n)
-	} else {
-		err = db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE`, table).Scan(&n)
-	}
-	return n > 0, err
-}
-
 // Redact is spec as it may be shown: without the password of a URL (in
 // its user information or a password parameter), and without the account
 // key or shared access signature of a blob connection string.
@@ -189,24 +177,7 @@ func Redact(spec string) string {
 	if rest, ok := strings.CutPrefix(spec, "blob:"); ok {
 		return "blob:" + redactConnStr(rest)
 	}
-	if strings.HasPrefix(spec, "sqlite:") {
-		return spec
-	}
-	u, err := url.Parse(spec)
-	if err != nil {
-		if strings.Contains(spec, "@") || strings.Contains(spec, "?") {
-			return "(not shown: not a valid URL, and it may hold a password)"
-		}
-		return spec
-	}
-	q := u.Query()
-	for k := range q {
-		if strings.EqualFold(k, "password") {
-			q.Set(k, "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-	}
-	return u.Redacted()
+	return dbspec.Redact(spec)
 }
 
 // specSecrets lists the secrets in spec, to keep out of a driver's error.
@@ -214,18 +185,5 @@ func specSecrets(spec string) []string {
 	if rest, ok := strings.CutPrefix(spec, "blob:"); ok {
 		return connStrSecrets(rest)
 	}
-	u, err := url.Parse(spec)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	if pw, ok := u.User.Password(); ok && pw != "" {
-		out = append(out, pw)
-	}
-	for k, vs := range u.Query() {
-		if strings.EqualFold(k, "password") {
-			out = append(out, vs...)
-		}
-	}
-	return out
+	return dbspec.Secrets(spec)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -65,18 +66,6 @@ func checkpoints(t *testing.T, s azeventhubs.CheckpointStore, namespace, hub, gr
 	return out
 }
 
-func sameMap(a, b map[string]int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
 // The SQL store's checkpoints are the job's positions: after CommitOffsets
 // of ranges ending at until, ListCheckpoints says until-1 (the last event
 // processed); a partition at position 0 has none. SetCheckpoint moves the
@@ -93,7 +82,7 @@ func TestCheckpointsArePositions(t *testing.T) {
 		}
 		want := map[string]int64{"0": 4, "2": 0}
 		for _, names := range [][3]string{{"localhost:5672", "orders", "$Default"}, {"LOCALHOST", "Orders", "$DEFAULT"}} {
-			if got := checkpoints(t, store, names[0], names[1], names[2]); !sameMap(got, want) {
+			if got := checkpoints(t, store, names[0], names[1], names[2]); !maps.Equal(got, want) {
 				t.Fatalf("checkpoints asked as %v: %v, want %v", names, got, want)
 			}
 		}
@@ -101,7 +90,7 @@ func TestCheckpointsArePositions(t *testing.T) {
 			t.Fatal(err)
 		}
 		want = map[string]int64{"0": 11, "1": 2, "2": 0}
-		if got := checkpoints(t, store, "localhost:5672", "orders", "$Default"); !sameMap(got, want) {
+		if got := checkpoints(t, store, "localhost:5672", "orders", "$Default"); !maps.Equal(got, want) {
 			t.Fatalf("checkpoints after a second batch: %v, want %v", got, want)
 		}
 		// Another job's positions, or another group's, are not these.
@@ -110,7 +99,7 @@ func TestCheckpointsArePositions(t *testing.T) {
 		if err := commitRanges(t, db, positions, other, rng("0", 0, 100)); err != nil {
 			t.Fatal(err)
 		}
-		if got := checkpoints(t, store, "localhost:5672", "orders", "$Default"); !sameMap(got, want) {
+		if got := checkpoints(t, store, "localhost:5672", "orders", "$Default"); !maps.Equal(got, want) {
 			t.Fatalf("another job's commit changed the checkpoints: %v, want %v", got, want)
 		}
 		if got := checkpoints(t, store, "localhost:5672", "orders", "cg1"); len(got) != 0 {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/internal/dbspec"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -19,7 +20,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// sink is the SQL database `ehstream stream` writes to: a table of events
+// Sink is the SQL database `ehstream stream` writes to: a table of events
 // and, in the same transactions, the stream's positions (package offsets).
 type Sink struct {
 	DB      *sql.DB
@@ -31,7 +32,7 @@ type Sink struct {
 	wal     *walCheckpointer // SQLite's, once open
 }
 
-// openSink opens "sqlite:PATH" or a postgres:// URL and creates the
+// Open opens "sqlite:PATH" or a postgres:// URL and creates the
 // positions table and, unless table is "", the events table.
 func Open(ctx context.Context, spec, table string) (*Sink, error) {
 	s, err := Parse(spec, table)
@@ -80,7 +81,7 @@ func Parse(spec, table string) (*Sink, error) {
 	return s, nil
 }
 
-// open connects and creates the positions table.
+// Connect connects and creates the positions table.
 func (s *Sink) Connect(ctx context.Context) error {
 	// WAL lets `ehstream offsets` read while the job writes; the busy
 	// timeout makes a second writer wait instead of failing at once. The
@@ -119,7 +120,7 @@ func (s *Sink) connect(ctx context.Context, sqliteParams string) error {
 	return nil
 }
 
-// createTable creates the events table, unless the sink has none. The
+// CreateTable creates the events table, unless the sink has none. The
 // stream calls it once the job's positions are known to belong to it, so
 // that a refused run leaves no empty table behind.
 func (s *Sink) CreateTable(ctx context.Context) error {
@@ -171,23 +172,13 @@ func (s *Sink) ddl() string {
 	body            ` + blob + ` NOT NULL)`
 }
 
-// redactSink hides a password in a URL-like --sink value.
-func Redact(spec string) string {
-	if u, err := url.Parse(spec); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return spec
-}
+// Redact is a --sink value as it may be shown: without the password of a
+// URL, in its user part or a password parameter.
+func Redact(spec string) string { return dbspec.Redact(spec) }
 
-// redactErr keeps a driver's error from repeating the password.
+// RedactErr keeps a driver's error from repeating the spec's passwords.
 func RedactErr(err error, spec string) string {
-	msg := err.Error()
-	if u, perr := url.Parse(spec); perr == nil && u.User != nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "xxxxx")
-		}
-	}
-	return msg
+	return dbspec.Scrub(err.Error(), dbspec.Secrets(spec))
 }
 
 // rowsPerInsert keeps a multi-row INSERT well under both databases'
@@ -198,7 +189,7 @@ const (
 	bytesPerInsert = 4 << 20
 )
 
-// writeBatch writes every event of rdd and the batch's positions in one
+// WriteBatch writes every event of rdd and the batch's positions in one
 // transaction. Partitions are read in parallel, from the start, while one
 // goroutine begins the transaction and writes. The positions go first: a
 // batch that another instance of the job committed already fails on them,

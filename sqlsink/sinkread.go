@@ -11,8 +11,8 @@ import (
 	"github.com/ehstream/ehstream/offsets"
 )
 
-// openSinkForReading opens an existing sink to read its positions, for
-// `ehstream offsets`: unlike openSink it creates nothing, so a mistyped
+// OpenForReading opens an existing sink to read its positions, for
+// `ehstream offsets`: unlike Open it creates nothing, so a mistyped
 // --sink is an error rather than a new empty database that says "no stored
 // positions".
 func OpenForReading(ctx context.Context, spec string) (*Sink, error) {
@@ -32,7 +32,7 @@ func OpenForReading(ctx context.Context, spec string) (*Sink, error) {
 		return nil, err
 	}
 	table := offsets.DefaultTable
-	exists, err := s.HasTable(ctx, table)
+	exists, err := offsets.HasTable(ctx, s.DB, s.Dialect, table)
 	if err != nil {
 		s.DB.Close()
 		return nil, fmt.Errorf("%s: %v", s.Desc, RedactErr(err, s.spec))
@@ -47,17 +47,4 @@ func OpenForReading(ctx context.Context, spec string) (*Sink, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// hasTable reports whether the table exists where unqualified queries find
-// it (in PostgreSQL, on the search_path).
-func (s *Sink) HasTable(ctx context.Context, table string) (bool, error) {
-	var n int
-	var err error
-	if s.Dialect == offsets.PostgreSQL {
-		err = s.DB.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT to_regclass($1) AS t) r WHERE t IS NOT NULL`, table).Scan(&n)
-	} else {
-		err = s.DB.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n)
-	}
-	return n > 0, err
 }

@@ -34,7 +34,7 @@ const (
 	maxRetryWait   = 30 * time.Second
 )
 
-// transientSinkError reports whether err is a database's failure that a
+// Transient reports whether err is a database's failure that a
 // later try may not meet.
 func Transient(err error) bool {
 	var (

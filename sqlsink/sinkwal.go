@@ -7,7 +7,7 @@ import (
 
 // walCheckpointer checkpoints a SQLite sink's WAL in the background, on a
 // connection of its own, after each commit: SQLite's automatic checkpoint
-// (turned off, see sink.open) would run inside the commit, and its copying
+// (turned off, see Sink.Connect) would run inside the commit, and its copying
 // and fsync would delay every batch's commit by tens of milliseconds. A
 // checkpoint that finishes before the next batch's transaction begins
 // (insertChunks begins it once the first rows are read) lets that

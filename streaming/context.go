@@ -358,9 +358,10 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		}
 		ck.Inputs[i] = InputCheckpoint{Identity: in.Identity(), Ranges: p.Ranges}
 		info.Ranges = append(info.Ranges, p.Ranges...)
-		lag := make([]int64, len(p.Ranges))
-		copy(lag, p.Lag)
-		info.Lag = append(info.Lag, lag...)
+		// One lag per range, zero where the input gave none.
+		at := len(info.Lag)
+		info.Lag = append(info.Lag, make([]int64, len(p.Ranges))...)
+		copy(info.Lag[at:], p.Lag)
 		info.Rate += p.Rate
 	}
 	// A batch that moves no position needs no checkpoint, unless it holds
@@ -386,22 +387,19 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	if save {
 		release = c.holdLease(store, ck)
 	}
-	defer func() { release() }() // a no-op once called below
+	defer release()
 	failed := func() {
 		if save {
 			release()
-			release = func() {}
 			c.giveUp(store, ck)
 		}
 	}
-	// Where each input's ranges start in info.Ranges.
-	first := make([]int, len(inputs))
-	for i := 1; i < len(inputs); i++ {
-		first[i] = first[i-1] + len(ck.Inputs[i-1].Ranges)
-	}
 	info.RangeSkipped = make([]int64, len(info.Ranges))
+	next := 0 // where the next input's ranges start in info.Ranges
 	for i, in := range inputs {
 		ranges := ck.Inputs[i].Ranges
+		first := next
+		next += len(ranges)
 		if c.skipEmpty && !stateful && replay == nil && !c.handed.lacks(i, ranges) {
 			continue
 		}
@@ -461,7 +459,7 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		info.Events += res.Events
 		info.Skipped += res.Skipped
 		if len(res.RangeSkipped) == len(ranges) {
-			copy(info.RangeSkipped[first[i]:], res.RangeSkipped)
+			copy(info.RangeSkipped[first:], res.RangeSkipped)
 		}
 	}
 	if stateful {
@@ -476,7 +474,6 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	c.endBatches(true)
 	if save {
 		release()
-		release = func() {}
 		ck.Done, ck.Lease = true, time.Time{}
 		if err := c.save(bctx, store, ck); err != nil {
 			return fmt.Errorf("streaming: marking batch %d done: %w", number, err)

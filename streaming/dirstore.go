@@ -56,30 +56,30 @@ func (s *DirStore) Save(ctx context.Context, c *Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	return s.replace(checkpointFile, b)
+	return s.replace(checkpointFile, "checkpoint", append(b, '\n'))
 }
 
 // replace writes name atomically and durably: a temporary file, synced,
-// renamed over the old one, and the directory synced.
-func (s *DirStore) replace(name string, b []byte) error {
+// renamed over the old one, and the directory synced. what names the file
+// in errors.
+func (s *DirStore) replace(name, what string, b []byte) error {
 	tmp, err := os.CreateTemp(s.dir, name+".*.tmp")
 	if err != nil {
-		return fmt.Errorf("streaming: writing checkpoint: %w", err)
+		return fmt.Errorf("streaming: writing %s: %w", what, err)
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("streaming: writing checkpoint: %w", err)
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("streaming: writing checkpoint: %w", err)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("streaming: writing checkpoint: %w", err)
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(s.dir, name))
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, name)); err != nil {
-		return fmt.Errorf("streaming: writing checkpoint: %w", err)
+	if err != nil {
+		return fmt.Errorf("streaming: writing %s: %w", what, err)
 	}
 	return syncDir(s.dir)
 }

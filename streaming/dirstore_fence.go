@@ -37,7 +37,7 @@ func (s *DirStore) Fence(ctx context.Context, instance string) error {
 	if err != nil {
 		return err
 	}
-	return s.replace(writerFile, b)
+	return s.replace(writerFile, "checkpoint", append(b, '\n'))
 }
 
 // SaveAs is Save on behalf of instance, refused once another instance

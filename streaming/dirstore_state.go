@@ -30,25 +30,7 @@ func (s *DirStore) WriteState(ctx context.Context, name string, b []byte) error 
 	if err := stateName(name); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(s.dir, name+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("streaming: writing state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(s.dir, name))
-	}
-	if err != nil {
-		return fmt.Errorf("streaming: writing state: %w", err)
-	}
-	return syncDir(s.dir)
+	return s.replace(name, "state", b)
 }
 
 // ReadState reads a state file (StateStore).

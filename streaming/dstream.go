@@ -90,6 +90,17 @@ func (s sliceParts[T]) Each(ctx context.Context, task func(ctx context.Context, 
 	})
 }
 
+// collect returns the dataset's items, partition by partition, and the
+// first error of reading them.
+func (d dataset[T]) collect(ctx context.Context) ([]T, error) {
+	parts := make([][]T, d.parts)
+	err := d.each(ctx, func(ctx context.Context, part int, items iter.Seq[T]) error {
+		parts[part] = slices.Collect(items)
+		return nil
+	})
+	return slices.Concat(parts...), err
+}
+
 func fromSlices[T any](parts [][]T) dataset[T] {
 	return dataset[T]{parts: len(parts), each: sliceParts[T](parts).Each}
 }
@@ -256,28 +267,25 @@ func Filter[T any](ds DStream[T], keep func(T) bool) DStream[T] {
 // items: one call per partition task, for work that pays once per
 // partition (a connection, a parser, a buffer). An error fails the batch.
 func MapPartitions[T, U any](ds DStream[T], fn func(ctx context.Context, items iter.Seq[T], emit func(U)) error) DStream[U] {
-	p := ds.valid()
-	return DStream[U]{n: &node[U]{g: p.g, every: p.every, get: func(ctx context.Context, br *batchRun) (dataset[U], error) {
-		d, err := p.get(ctx, br)
-		if err != nil {
-			return dataset[U]{}, err
+	return perPartition(ds, func(ctx context.Context, items iter.Seq[T]) (iter.Seq[U], error) {
+		// fn pushes, the task pulls: a pipe between two goroutines would
+		// cost more than holding the partition's output.
+		var out []U
+		if err := fn(ctx, items, func(u U) { out = append(out, u) }); err != nil {
+			return nil, err
 		}
-		return dataset[U]{parts: d.parts, each: func(ctx context.Context, task func(context.Context, int, iter.Seq[U]) error) error {
-			return d.each(ctx, func(ctx context.Context, part int, items iter.Seq[T]) error {
-				// fn pushes, the task pulls: a pipe between two goroutines
-				// would cost more than holding the partition's output.
-				var out []U
-				if err := fn(ctx, items, func(u U) { out = append(out, u) }); err != nil {
-					return err
-				}
-				return task(ctx, part, slices.Values(out))
-			})
-		}}, nil
-	}}}
+		return slices.Values(out), nil
+	})
 }
 
 // narrow is a step that transforms each partition's items as they stream.
 func narrow[T, U any](ds DStream[T], f func(iter.Seq[T]) iter.Seq[U]) DStream[U] {
+	return perPartition(ds, func(_ context.Context, items iter.Seq[T]) (iter.Seq[U], error) { return f(items), nil })
+}
+
+// perPartition is a step that, inside each partition's task, turns the
+// parent's items into the items the task sees.
+func perPartition[T, U any](ds DStream[T], f func(ctx context.Context, items iter.Seq[T]) (iter.Seq[U], error)) DStream[U] {
 	p := ds.valid()
 	return DStream[U]{n: &node[U]{g: p.g, every: p.every, get: func(ctx context.Context, br *batchRun) (dataset[U], error) {
 		d, err := p.get(ctx, br)
@@ -286,7 +294,11 @@ func narrow[T, U any](ds DStream[T], f func(iter.Seq[T]) iter.Seq[U]) DStream[U]
 		}
 		return dataset[U]{parts: d.parts, each: func(ctx context.Context, task func(context.Context, int, iter.Seq[U]) error) error {
 			return d.each(ctx, func(ctx context.Context, part int, items iter.Seq[T]) error {
-				return task(ctx, part, f(items))
+				out, err := f(ctx, items)
+				if err != nil {
+					return err
+				}
+				return task(ctx, part, out)
 			})
 		}}, nil
 	}}}
@@ -325,14 +337,7 @@ func (b *BatchData[T]) ForeachPartition(ctx context.Context, fn func(ctx context
 }
 
 // Collect returns the batch's items, partition by partition.
-func (b *BatchData[T]) Collect(ctx context.Context) ([]T, error) {
-	parts := make([][]T, b.d.parts)
-	err := b.d.each(ctx, func(ctx context.Context, part int, items iter.Seq[T]) error {
-		parts[part] = slices.Collect(items)
-		return nil
-	})
-	return slices.Concat(parts...), err
-}
+func (b *BatchData[T]) Collect(ctx context.Context) ([]T, error) { return b.d.collect(ctx) }
 
 // ForeachBatch registers fn as an output of ds: it gets each batch's data,
 // or a window's at each slide. A nil error means fn is done with the batch;

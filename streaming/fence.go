@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -136,8 +137,8 @@ func (c *Context) save(ctx context.Context, store CheckpointStore, ck *Checkpoin
 
 // holdLease renews the lease of ck, the plan of the batch in flight, until
 // the returned function is called; that function returns once no renewal
-// runs any more, so a later save cannot be overwritten by one. Stores that
-// are not fenced have no leases.
+// runs any more, so a later save cannot be overwritten by one, and may be
+// called again. Stores that are not fenced have no leases.
 func (c *Context) holdLease(store CheckpointStore, ck *Checkpoint) (release func()) {
 	fs, ok := store.(FencedStore)
 	if !ok {
@@ -164,7 +165,8 @@ func (c *Context) holdLease(store CheckpointStore, ck *Checkpoint) (release func
 			}
 		}
 	}()
-	return func() { close(stop); <-done }
+	var once sync.Once
+	return func() { once.Do(func() { close(stop); <-done }) }
 }
 
 // giveUp tells a newer instance waiting for the failed batch ck that it

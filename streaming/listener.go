@@ -16,8 +16,9 @@ type BatchInfo struct {
 	Lag     []int64
 	Events  int64 // events handed to the outputs
 	Skipped int64 // events found lost (retention) and skipped
-	// RangeSkipped[i] is how many of Skipped were Ranges[i]'s (nil when an
-	// input does not say, as inputs written before it did not).
+	// RangeSkipped[i] is how many of Skipped were Ranges[i]'s (zero for the
+	// ranges of an input that does not say, as inputs written before it did
+	// not).
 	RangeSkipped    []int64
 	SchedulingDelay time.Duration // from Time to the start of the batch
 	ProcessingTime  time.Duration // from the start of the batch to its end

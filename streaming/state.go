@@ -233,10 +233,8 @@ func (m *mapState[K, V, S, M]) restore(b []byte, full bool) error {
 	return nil
 }
 
-func (m *mapState[K, V, S, M]) size() int { return m.keys() }
-
-// keys counts the keys with state.
-func (m *mapState[K, V, S, M]) keys() int {
+// size counts the keys with state.
+func (m *mapState[K, V, S, M]) size() int {
 	n := 0
 	for _, s := range m.shards {
 		n += len(s)

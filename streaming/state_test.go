@@ -87,7 +87,7 @@ func TestStateRestartAndTypeChange(t *testing.T) {
 	if err := runUntil(t, ssc, 15); err != nil {
 		t.Fatal(err)
 	}
-	keys := ms.keys()
+	keys := ms.size()
 	// A changed program: a Filter that keeps everything and a new output,
 	// same types: the state carries on.
 	ssc, in = start(15)
@@ -98,8 +98,8 @@ func TestStateRestartAndTypeChange(t *testing.T) {
 	if err := runUntil(t, ssc, 30); err != nil {
 		t.Fatal(err)
 	}
-	if ms2.keys() < keys {
-		t.Errorf("the restarted program has %d keys, the first had %d", ms2.keys(), keys)
+	if ms2.size() < keys {
+		t.Errorf("the restarted program has %d keys, the first had %d", ms2.size(), keys)
 	}
 	want := oracleTotals(script)
 	for n, vals := range want {
@@ -209,8 +209,8 @@ func TestStateTimeoutBytesPerKey(t *testing.T) {
 	if perKey > 600 {
 		t.Errorf("%.0f bytes of heap per key", perKey)
 	}
-	if ms.keys() != 10 {
-		t.Errorf("%d keys kept state after the timeout, want the 10 that stay busy", ms.keys())
+	if ms.size() != 10 {
+		t.Errorf("%d keys kept state after the timeout, want the 10 that stay busy", ms.size())
 	}
 	ck, _ := store.Load(context.Background())
 	var total int

@@ -170,7 +170,7 @@ func (c *Context) restoreState(ctx context.Context, store CheckpointStore, ck *C
 			return fmt.Errorf("streaming: reading state file %s: %w", name, err)
 		}
 		var f stateFile
-		if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&f); err != nil {
+		if err := fromGob(b, &f); err != nil {
 			return &CheckpointError{Message: fmt.Sprintf("state file %s: %v", name, err)}
 		}
 		if i == 0 && !f.Full {
@@ -181,7 +181,7 @@ func (c *Context) restoreState(ctx context.Context, store CheckpointStore, ck *C
 				gi, err := strconv.Atoi(strings.TrimSuffix(n, ")"))
 				if err == nil && gi < len(c.graphs) {
 					var recent [][]Range
-					if err := gob.NewDecoder(bytes.NewReader(sec.Data)).Decode(&recent); err != nil {
+					if err := fromGob(sec.Data, &recent); err != nil {
 						return &CheckpointError{Message: fmt.Sprintf("state file %s: %s: %v", name, sec.Name, err)}
 					}
 					c.graphs[gi].recent = recent
@@ -236,15 +236,15 @@ func (c *Context) commitState(ctx context.Context, number int64) (*StateCheckpoi
 		if g.maxEvery > 1 {
 			recent := append(slices.Clone(g.recent), g.cur.ranges)
 			recent = recent[max(len(recent)-int(g.maxEvery-1), 0):]
-			var buf bytes.Buffer
-			if err := gob.NewEncoder(&buf).Encode(recent); err != nil {
+			b, err := gobBytes(recent)
+			if err != nil {
 				return nil, err
 			}
-			f.Sections = append(f.Sections, stateSection{Name: rangesSection + strconv.Itoa(i) + ")", Data: buf.Bytes()})
+			f.Sections = append(f.Sections, stateSection{Name: rangesSection + strconv.Itoa(i) + ")", Data: b})
 		}
 	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&f); err != nil {
+	file, err := gobBytes(&f)
+	if err != nil {
 		return nil, fmt.Errorf("streaming: saving the state of batch %d: %w", number, err)
 	}
 	kind := "delta"
@@ -252,10 +252,10 @@ func (c *Context) commitState(ctx context.Context, number int64) (*StateCheckpoi
 		kind = "full"
 	}
 	name := fmt.Sprintf("state-%012d-%s.%s", number, c.instance, kind)
-	if err := c.stateStore.WriteState(ctx, name, buf.Bytes()); err != nil {
+	if err := c.stateStore.WriteState(ctx, name, file); err != nil {
 		return nil, fmt.Errorf("streaming: saving the state of batch %d: %w", number, err)
 	}
-	size := int64(buf.Len())
+	size := int64(len(file))
 	if full {
 		next.Files, next.FullBytes, next.Entries = []string{name}, size, entries
 	} else {

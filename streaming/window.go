@@ -446,15 +446,11 @@ func (w *itemWindow[T]) tick(ctx context.Context, br *batchRun) error {
 	if err != nil {
 		return err
 	}
-	parts := make([][]T, d.parts)
-	err = d.each(ctx, func(ctx context.Context, part int, items iter.Seq[T]) error {
-		parts[part] = slices.Collect(items)
-		return nil
-	})
+	items, err := d.collect(ctx)
 	if err != nil {
 		return err
 	}
-	w.staged = &itemEntry[T]{Batch: br.number, Items: slices.Concat(parts...)}
+	w.staged = &itemEntry[T]{Batch: br.number, Items: items}
 	return nil
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/ehstream/ehstream/sqlsink"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/internal/countstream"
 	"github.com/ehstream/ehstream/internal/localhub"
+	"github.com/ehstream/ehstream/sqlsink"
 )
 
 // BenchmarkStreamJob runs `ehstream stream --until-idle` over a backlog of

@@ -368,3 +368,39 @@ func TestStreamAnotherJobIntoTheSameTable(t *testing.T) {
 		})
 	}
 }
+
+// waitForPositions polls the sink until it holds n stored positions; the
+// stream must not exit meanwhile.
+func waitForPositions(t *testing.T, p *streamProcess, spec string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if countStoredPositions(spec) >= n {
+			return
+		}
+		select {
+		case err := <-p.exited:
+			t.Fatalf("ehstream stream exited (%v) before storing %d positions:\n%s", err, n, p.output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ehstream stream did not store %d positions within 60s:\n%s", n, p.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func countStoredPositions(spec string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sk, err := sqlsink.OpenForReading(ctx, spec)
+	if err != nil {
+		return 0 // not yet made
+	}
+	defer sk.Close()
+	ps, err := sk.Store.Positions(ctx, offsets.Job{})
+	if err != nil {
+		return 0
+	}
+	return len(ps)
+}

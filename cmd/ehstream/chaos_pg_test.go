@@ -161,8 +161,5 @@ func (s *privatePostgres) stop() {
 // log is the end of the server's log, for a failure's message.
 func (s *privatePostgres) log() string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
+	return tail(string(b), 4000)
 }

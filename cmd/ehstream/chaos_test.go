@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -123,73 +124,41 @@ func TestChaos(t *testing.T) {
 	}
 	defer func() { stopProducing(); producers.Wait() }()
 
-	// The schedule: the disruptions at their fractions of the run, and a
-	// fault every 2 s unless one of them is within a second (each stall
-	// then belongs to one cause).
-	type action struct {
-		at   time.Duration
-		kind string
-		body string // a fault's JSON
-	}
-	var plan []action
-	for _, f := range []float64{0.15, 0.45, 0.75} {
-		plan = append(plan, action{at: time.Duration(f * float64(d)), kind: kindJobKill})
-	}
-	for _, f := range []float64{0.3, 0.6} {
-		plan = append(plan, action{at: time.Duration(f * float64(d)), kind: kindEmulatorKill})
-	}
-	plan = append(plan, action{at: d / 2, kind: kindPGRestart})
-	disruptions := slices.Clone(plan)
-	for i, at := 0, 2*time.Second; at < d-time.Second; at += 2 * time.Second {
-		if slices.ContainsFunc(disruptions, func(a action) bool { return (a.at - at).Abs() < time.Second }) {
-			continue
-		}
-		f := chaosFaults[i%len(chaosFaults)]
-		plan = append(plan, action{at: at, kind: f.kind, body: f.body})
-		i++
-	}
-	sort.Slice(plan, func(i, j int) bool { return plan[i].at < plan[j].at })
-
 	var events []disruption
 	start := time.Now()
-	for _, a := range plan {
+	for _, a := range chaosPlan(d) {
 		select {
 		case <-time.After(time.Until(start.Add(a.at))):
 		case <-ctx.Done():
 			t.Fatalf("the run's deadline passed before the %s at %s", a.kind, a.at)
 		}
 		job.restartIfExited()
+		if a.kind == kindJobKill {
+			job.waitWorking(ctx) // kill a working job: one that has written events
+		}
+		at := time.Now()
 		switch a.kind {
 		case kindJobKill:
-			// Kill a working job: one that has written events.
-			job.waitWorking(ctx)
-			at := time.Now()
 			job.kill()
 			job.start()
 			t.Logf("%s: job killed (run %d had written events) and started again", at.Sub(start).Round(time.Millisecond), len(job.runs)-1)
-			events = append(events, disruption{kind: a.kind, at: at})
 		case kindEmulatorKill:
-			at := time.Now()
 			emu.kill()
 			if err := emu.start(); err != nil {
 				t.Fatalf("the emulator did not start again on its data after kill -9: %v", err)
 			}
 			t.Logf("%s: emulator killed and restarted in %s", at.Sub(start).Round(time.Millisecond), time.Since(at).Round(time.Millisecond))
-			events = append(events, disruption{kind: a.kind, at: at})
 		case kindPGRestart:
-			at := time.Now()
 			if err := pg.restart(); err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("%s: PostgreSQL restarted in %s", at.Sub(start).Round(time.Millisecond), time.Since(at).Round(time.Millisecond))
-			events = append(events, disruption{kind: a.kind, at: at})
 		default:
-			at := time.Now()
 			if err := emu.inject(ctx, a.body); err != nil {
 				t.Fatalf("injecting %s: %v", a.kind, err)
 			}
-			events = append(events, disruption{kind: a.kind, at: at})
 		}
+		events = append(events, disruption{kind: a.kind, at: at})
 	}
 	select {
 	case <-time.After(time.Until(start.Add(d))):
@@ -259,10 +228,41 @@ func TestChaos(t *testing.T) {
 	t.Log(b.String())
 }
 
+// chaosAction is a disruption of the schedule, at its time from the start.
+type chaosAction struct {
+	at   time.Duration
+	kind string
+	body string // a fault's JSON
+}
+
+// chaosPlan is the schedule of a run of d: the disruptions at their
+// fractions of the run, and a fault every 2 s unless one of them is within
+// a second (each stall then belongs to one cause); in order of time.
+func chaosPlan(d time.Duration) []chaosAction {
+	var plan []chaosAction
+	for _, f := range []float64{0.15, 0.45, 0.75} {
+		plan = append(plan, chaosAction{at: time.Duration(f * float64(d)), kind: kindJobKill})
+	}
+	for _, f := range []float64{0.3, 0.6} {
+		plan = append(plan, chaosAction{at: time.Duration(f * float64(d)), kind: kindEmulatorKill})
+	}
+	plan = append(plan, chaosAction{at: d / 2, kind: kindPGRestart})
+	disruptions := slices.Clone(plan)
+	for i, at := 0, 2*time.Second; at < d-time.Second; at += 2 * time.Second {
+		if slices.ContainsFunc(disruptions, func(a chaosAction) bool { return (a.at - at).Abs() < time.Second }) {
+			continue
+		}
+		f := chaosFaults[i%len(chaosFaults)]
+		plan = append(plan, chaosAction{at: at, kind: f.kind, body: f.body})
+		i++
+	}
+	slices.SortFunc(plan, func(a, b chaosAction) int { return cmp.Compare(a.at, b.at) })
+	return plan
+}
+
 // chaosEmulator is `ehstream emulator` as a child process that the test
 // kills and starts again on the same ports and data.
 type chaosEmulator struct {
-	t                  *testing.T
 	bin, data, config  string
 	amqpPort, httpPort int
 	connStr            string
@@ -273,7 +273,7 @@ type chaosEmulator struct {
 
 func newChaosEmulator(t *testing.T, bin string, amqpPort, httpPort int) *chaosEmulator {
 	dir := t.TempDir()
-	e := &chaosEmulator{t: t, bin: bin, data: filepath.Join(dir, "data"), config: filepath.Join(dir, "Config.json"),
+	e := &chaosEmulator{bin: bin, data: filepath.Join(dir, "data"), config: filepath.Join(dir, "Config.json"),
 		amqpPort: amqpPort, httpPort: httpPort}
 	cfg := fmt.Sprintf(`{"UserConfig":{"NamespaceConfig":[{"Type":"EventHub","Name":"chaosns","Entities":[
 		{"Name":%q,"PartitionCount":%d,"ConsumerGroups":[]}]}]}}`, chaosHub, chaosPartitions)

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -85,37 +83,18 @@ func TestEmulatorRefusesExposedListener(t *testing.T) {
 	}
 }
 
-// startCLIEmulator runs `ehstream emulator` in-process until the test
-// ends, and returns its start-up output and the rest of stderr.
+// startCLIEmulator runs `ehstream emulator` in memory on a free port
+// until the test ends, which it must survive, and returns its start-up
+// output and its stderr.
 func startCLIEmulator(t *testing.T, extra ...string) (startup string, stderr *lockedBuffer) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	stderr = &lockedBuffer{}
-	exited := make(chan int, 1)
-	args := append([]string{"emulator", "--in-memory", "--listen", "127.0.0.1:0"}, extra...)
-	go func() {
-		code := run(ctx, args, stdio{in: strings.NewReader(""), out: pw, err: stderr})
-		pw.Close()
-		exited <- code
-	}()
+	e := runEmulatorInProcess(t, append([]string{"--in-memory", "--listen", "127.0.0.1:0"}, extra...)...)
 	t.Cleanup(func() {
-		cancel()
-		if code := <-exited; code != 0 {
-			t.Errorf("ehstream emulator exited %d: %s", code, stderr.String())
+		if code := e.stop(); code != 0 {
+			t.Errorf("ehstream emulator exited %d: %s", code, e.stderr.String())
 		}
 	})
-	var b strings.Builder
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		b.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "press Ctrl-C to stop") {
-			go io.Copy(io.Discard, pr) // the rest: "stopping"
-			return b.String(), stderr
-		}
-	}
-	t.Fatalf("ehstream emulator %v ended before it started: %s\n%s", extra, b.String(), stderr.String())
-	return "", nil
+	return e.out, e.stderr
 }
 
 // TestEmulatorAuthModes: without --sas-policy the emulator says it is in

@@ -8,11 +8,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/ehstream/ehstream/sqlsink"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ehstream/ehstream/sqlsink"
 )
 
 // command is one subcommand: run parses args and does the work.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -69,17 +68,13 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 		if c := cmp.Compare(a.Job.String(), b.Job.String()); c != 0 {
 			return c
 		}
-		ai, aerr := strconv.Atoi(a.Partition)
-		bi, berr := strconv.Atoi(b.Partition)
-		if aerr == nil && berr == nil {
-			return cmp.Compare(ai, bi)
-		}
-		return cmp.Compare(a.Partition, b.Partition)
+		return eventhubs.ComparePartitionIDs(a.Partition, b.Partition)
 	})
 
 	// With a connection string, the lag of the positions of its hub.
 	var lags map[lagKey]eventhubs.PartitionLag
 	var namespace, hub string
+	var endpoint string // the SDK's namespace: the host and port
 	withHub := hf.given()
 	if withHub {
 		conf, err := hf.conf()
@@ -88,6 +83,9 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 		}
 		cs, _ := conf.ConnectionString() // valid: conf() validated it
 		namespace, hub = cs.Hostname(), conf.EventHubName()
+		if u, err := url.Parse(cs.Endpoint); err == nil {
+			endpoint = u.Host
+		}
 		if lags, err = jobLags(ctx, conf, ps, *lagGroup, std); err != nil {
 			return err
 		}
@@ -96,14 +94,6 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 	// With an ownership store, who owns each listed partition.
 	var owners map[ownerKey]azeventhubs.Ownership
 	if *ownSpec != "" {
-		var endpoint string // the SDK's namespace: the host and port
-		if withHub {
-			conf, _ := hf.conf()
-			cs, _ := conf.ConnectionString()
-			if u, err := url.Parse(cs.Endpoint); err == nil {
-				endpoint = u.Host
-			}
-		}
 		if owners, err = partitionOwners(ctx, *ownSpec, ps, endpoint); err != nil {
 			return err
 		}
@@ -286,9 +276,5 @@ func age(l eventhubs.PartitionLag, now time.Time) string {
 	case l.OldestUnread.IsZero():
 		return "-"
 	}
-	d := l.TimeLag(now)
-	if d < time.Second {
-		return d.Round(time.Millisecond).String()
-	}
-	return d.Round(time.Second).String()
+	return since(l.OldestUnread, now) // l.TimeLag(now), rounded
 }

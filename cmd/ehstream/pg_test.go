@@ -4,11 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"github.com/ehstream/ehstream/sqlsink"
 	"net/url"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/ehstream/ehstream/sqlsink"
 )
 
 // freshPostgres is an empty database on the server of

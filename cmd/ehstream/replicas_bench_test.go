@@ -74,17 +74,7 @@ func BenchmarkReplicas(b *testing.B) {
 	// owners is each partition's live owner.
 	owners := func(b *testing.B, r *run) map[string]string {
 		cs, _ := eventhubs.ParseConnectionString(r.connStr)
-		list, err := r.store.ListOwnership(context.Background(), cs.Namespace(), "bench", "$Default", nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out := map[string]string{}
-		for _, o := range list {
-			if o.OwnerID != "" && time.Since(o.LastModifiedTime) <= expiration {
-				out[o.PartitionID] = o.OwnerID
-			}
-		}
-		return out
+		return liveOwners(b, context.Background(), r.store, cs.Namespace(), "bench", expiration)
 	}
 	until := func(b *testing.B, what string, cond func() bool) time.Duration {
 		begin := time.Now()

@@ -44,19 +44,7 @@ func TestStreamReplicas(t *testing.T) {
 	// The store, opened once the first replica made its tables.
 	var store azeventhubs.CheckpointStore
 	// owners is each partition's live owner, per the store's records.
-	owners := func() map[string]string {
-		list, err := store.ListOwnership(ctx, cs.Namespace(), "shared", "$Default", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]string{}
-		for _, o := range list {
-			if o.OwnerID != "" && time.Since(o.LastModifiedTime) <= expiration {
-				out[o.PartitionID] = o.OwnerID
-			}
-		}
-		return out
-	}
+	owners := func() map[string]string { return liveOwners(t, ctx, store, cs.Namespace(), "shared", expiration) }
 	counts := func(own map[string]string) map[string]int {
 		n := map[string]int{}
 		for _, o := range own {
@@ -279,4 +267,21 @@ func waitPositionsAtEnd(t *testing.T, ctx context.Context, sk *sqlsink.Sink, job
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// liveOwners is each partition's live owner in the store's records of the
+// hub's default consumer group: a claim renewed within expiration.
+func liveOwners(tb testing.TB, ctx context.Context, store azeventhubs.CheckpointStore, namespace, hub string, expiration time.Duration) map[string]string {
+	tb.Helper()
+	list, err := store.ListOwnership(ctx, namespace, hub, azeventhubs.DefaultConsumerGroup, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, o := range list {
+		if o.OwnerID != "" && time.Since(o.LastModifiedTime) <= expiration {
+			out[o.PartitionID] = o.OwnerID
+		}
+	}
+	return out
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -210,14 +208,13 @@ var (
 type streamProcess struct {
 	cmd    *exec.Cmd
 	exited chan error
-	mu     sync.Mutex
-	out    bytes.Buffer
+	out    lockedBuffer // stdout and stderr
 }
 
 func startStreamProcess(t testing.TB, bin string, args ...string) *streamProcess {
 	t.Helper()
 	p := &streamProcess{cmd: exec.Command(bin, append([]string{"stream"}, args...)...), exited: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -227,17 +224,7 @@ func startStreamProcess(t testing.TB, bin string, args ...string) *streamProcess
 	return p
 }
 
-func (p *streamProcess) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *streamProcess) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *streamProcess) output() string { return p.out.String() }
 
 // waitFor polls the output for s; the process must not exit meanwhile.
 func (p *streamProcess) waitFor(t testing.TB, s string) {

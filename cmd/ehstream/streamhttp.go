@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/ehstream/ehstream/sqlsink"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/monitor"
+	"github.com/ehstream/ehstream/sqlsink"
 	"github.com/ehstream/ehstream/streaming"
 )
 

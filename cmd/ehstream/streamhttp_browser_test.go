@@ -4,119 +4,19 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/internal/browsertest"
 	"github.com/ehstream/ehstream/offsets"
 )
-
-// browser starts headless Chromium for the test, or skips it when there is
-// none, unless EHSTREAM_TEST_BROWSER=1 (CI), which fails instead. The
-// errors its pages print to the console or throw are collected.
-func browser(t *testing.T) (context.Context, *consoleErrors) {
-	t.Helper()
-	path := os.Getenv("EHSTREAM_CHROMIUM")
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path != "" {
-			break
-		}
-		path, _ = exec.LookPath(name)
-	}
-	if path == "" {
-		if os.Getenv("EHSTREAM_TEST_BROWSER") == "1" {
-			t.Fatal("EHSTREAM_TEST_BROWSER=1 but no Chromium found (chromium, chromium-browser, google-chrome or $EHSTREAM_CHROMIUM): apt-get install chromium")
-		}
-		t.Skip("no Chromium (chromium, chromium-browser, google-chrome or $EHSTREAM_CHROMIUM): skipping the browser test (bash .ci/run installs it)")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 1000))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(cancelTab)
-	if err := chromedp.Do(ctx); err != nil { // opens the tab
-		t.Fatalf("starting %s: %v", path, err)
-	}
-	errs := &consoleErrors{}
-	if err := chromedp.Listen(ctx, errs.add); err != nil {
-		t.Fatal(err)
-	}
-	return ctx, errs
-}
-
-// consoleErrors are what the page's console shows as errors: console.error
-// and assert calls, uncaught exceptions, failed loads.
-type consoleErrors struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (c *consoleErrors) add(ev any) {
-	var msg string
-	switch ev := ev.(type) {
-	case *runtime.EventConsoleAPICalled:
-		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
-			var args []string
-			for _, a := range ev.Args {
-				args = append(args, string(a.Value)+a.Description)
-			}
-			msg = "console." + string(ev.Type) + ": " + strings.Join(args, " ")
-		}
-	case *runtime.EventExceptionThrown:
-		d := ev.ExceptionDetails
-		msg = fmt.Sprintf("uncaught exception: %s at %s:%d", d.Text, d.URL, d.LineNumber)
-		if d.Exception != nil {
-			msg += ": " + d.Exception.Description
-		}
-	case *log.EventEntryAdded:
-		if ev.Entry.Level == log.EntryLevelError {
-			msg = fmt.Sprintf("log %s: %s (%s)", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
-		}
-	}
-	if msg != "" {
-		c.mu.Lock()
-		c.msgs = append(c.msgs, msg)
-		c.mu.Unlock()
-	}
-}
-
-func (c *consoleErrors) all() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.msgs...)
-}
-
-// screenshotOnFailure saves the page when the test failed, and says where.
-func screenshotOnFailure(t *testing.T, ctx context.Context) {
-	if !t.Failed() {
-		return
-	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Logf("no screenshot: %v", err)
-		return
-	}
-	dir, err := os.MkdirTemp("", "ehstream-status-page-")
-	if err == nil {
-		file := filepath.Join(dir, "failure.png")
-		if err = os.WriteFile(file, png, 0o644); err == nil {
-			t.Logf("the page when the test failed: %s", file)
-			return
-		}
-	}
-	t.Logf("no screenshot: %v", err)
-}
 
 // pageRow is a row of the page's partitions table, as shown.
 type pageRow struct {
@@ -146,7 +46,7 @@ const chartPoints = `Object.fromEntries(["chart-rate", "chart-processing", "char
 // the page follows the stream without being reloaded, and the console
 // shows no error.
 func TestStatusPageInBrowser(t *testing.T) {
-	ctx, console := browser(t)
+	ctx, console := browsertest.Start(t, context.Background(), 1280, 1000)
 	srv := startInProcess(t, emulator.HubConfig{Name: "orders", PartitionCount: 2})
 	cs := srv.ConnectionString("orders")
 	sendCtx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -161,7 +61,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 
 	ctx, cancelRun := context.WithTimeout(ctx, 120*time.Second)
 	defer cancelRun()
-	defer screenshotOnFailure(t, ctx)
+	defer browsertest.ScreenshotOnFailure(t, ctx)
 	if err := chromedp.Do(ctx, chromedp.Navigate(base)); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +166,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Errorf("the batches table's columns %q and cells per row %q: want a Rate limit column, and a cell for each column", head, cells)
 	}
 
-	if errs := console.all(); len(errs) > 0 {
+	if errs := console.Errors(); len(errs) > 0 {
 		t.Errorf("the console shows errors:\n%s", strings.Join(errs, "\n"))
 	}
 	if file := os.Getenv("EHSTREAM_STATUS_SCREENSHOT"); file != "" {

@@ -12,13 +12,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ehstream/ehstream/emulator"
-	"github.com/ehstream/ehstream/offsets"
-	"github.com/ehstream/ehstream/sqlsink"
 	"github.com/ehstream/ehstream/streaming"
 )
 
@@ -278,7 +275,7 @@ func TestLogFormatBadValue(t *testing.T) {
 
 // The emulator's logs as JSON: its start-up record.
 func TestEmulatorLogFormatJSON(t *testing.T) {
-	var out, errOut syncBuffer
+	var out, errOut lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	exited := make(chan int, 1)
@@ -307,27 +304,8 @@ func TestEmulatorLogFormatJSON(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for one goroutine writing while another
-// reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fakeTerminal is stderr as a terminal for the tests.
-type fakeTerminal struct{ syncBuffer }
+type fakeTerminal struct{ lockedBuffer }
 
 func (*fakeTerminal) IsTerminal() bool { return true }
 
@@ -406,7 +384,7 @@ func TestReadProgressBar(t *testing.T) {
 		}
 		extra []string
 	}{
-		{"stderr not a terminal", &syncBuffer{}, nil},
+		{"stderr not a terminal", &lockedBuffer{}, nil},
 		{"JSON logs", &fakeTerminal{}, []string{"--log-format", "json"}},
 	} {
 		read(c.stderr, c.extra...)
@@ -414,40 +392,4 @@ func TestReadProgressBar(t *testing.T) {
 			t.Errorf("%s: stderr %q, want nothing", c.name, s)
 		}
 	}
-}
-
-// waitForPositions polls the sink until it holds n stored positions; the
-// stream must not exit meanwhile.
-func waitForPositions(t *testing.T, p *streamProcess, spec string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if countStoredPositions(spec) >= n {
-			return
-		}
-		select {
-		case err := <-p.exited:
-			t.Fatalf("ehstream stream exited (%v) before storing %d positions:\n%s", err, n, p.output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ehstream stream did not store %d positions within 60s:\n%s", n, p.output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func countStoredPositions(spec string) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sk, err := sqlsink.OpenForReading(ctx, spec)
-	if err != nil {
-		return 0 // not yet made
-	}
-	defer sk.Close()
-	ps, err := sk.Store.Positions(ctx, offsets.Job{})
-	if err != nil {
-		return 0
-	}
-	return len(ps)
 }

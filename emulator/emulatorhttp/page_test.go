@@ -4,22 +4,17 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/emulator/emulatorhttp"
+	"github.com/ehstream/ehstream/internal/browsertest"
 )
 
 // pageFixture is an emulator with traffic and a reader holding a
@@ -180,16 +175,6 @@ type apiHub struct {
 	} `json:"consumerGroups"`
 }
 
-// chromium finds a Chromium or Chrome to drive.
-func chromium() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 // pageView is what the page shows, read from its DOM.
 type pageView struct {
 	Hubs []struct {
@@ -237,84 +222,15 @@ const readPage = `({
 // it refreshes itself; and that the console stays free of errors. It
 // skips without Chromium, unless EHSTREAM_TEST_BROWSER=1.
 func TestPageInBrowser(t *testing.T) {
-	browser := chromium()
-	if browser == "" {
-		if os.Getenv("EHSTREAM_TEST_BROWSER") == "1" {
-			t.Fatal("EHSTREAM_TEST_BROWSER=1 but no chromium, chromium-browser or google-chrome is on PATH")
-		}
-		t.Skip("no Chromium on PATH (install chromium; EHSTREAM_TEST_BROWSER=1 makes this a failure)")
-	}
 	ctx := testCtx(t, 90*time.Second)
+	bctx, console := browsertest.Start(t, ctx, 1400, 1000)
 	f := newPageFixture(t, ctx)
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser),
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.NoSandbox, // the tests run as root
-		chromedp.WindowSize(1400, 1000),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(bctx); err != nil { // starts the browser
-		t.Fatalf("starting %s: %v", browser, err)
-	}
 	// Cleanups run last first: this one before the browser closes.
 	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
 		sctx, cancel := context.WithTimeout(bctx, 10*time.Second)
 		defer cancel()
-		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100)) // 100: PNG
-		if err != nil {
-			t.Logf("no screenshot: %v", err)
-			return
-		}
-		dir, err := os.MkdirTemp("", "ehstream-page-")
-		if err == nil {
-			path := filepath.Join(dir, "page.png")
-			if err = os.WriteFile(path, png, 0o644); err == nil {
-				t.Logf("screenshot of the page: %s", path)
-				return
-			}
-		}
-		t.Logf("saving the screenshot: %v", err)
+		browsertest.ScreenshotOnFailure(t, sctx)
 	})
-
-	var mu sync.Mutex
-	var problems []string
-	if err := chromedp.Listen(bctx, func(ev any) {
-		var p string
-		switch ev := ev.(type) {
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
-				var args []string
-				for _, a := range ev.Args {
-					args = append(args, string(a.Value)+a.Description)
-				}
-				p = fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " "))
-			}
-		case *runtime.EventExceptionThrown:
-			p = "uncaught: " + ev.ExceptionDetails.Text
-			if ev.ExceptionDetails.Exception != nil {
-				p += " " + ev.ExceptionDetails.Exception.Description
-			}
-		case *log.EventEntryAdded:
-			if ev.Entry.Level == log.EntryLevelError {
-				p = fmt.Sprintf("browser log (%s): %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
-			}
-		}
-		if p != "" {
-			mu.Lock()
-			problems = append(problems, p)
-			mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
 
 	rowSel := `section.hub[data-hub="orders"] table.groups tr[data-group="audit"][data-partition="1"]`
 	if err := chromedp.Do(bctx, chromedp.Navigate(f.base+"/"), chromedp.WaitVisible(chromedp.CSS(rowSel))); err != nil {
@@ -377,9 +293,7 @@ func TestPageInBrowser(t *testing.T) {
 	if _, err := chromedp.Run(bctx, chromedp.Evaluate[int](`1`)); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(problems) > 0 {
+	if problems := console.Errors(); len(problems) > 0 {
 		t.Errorf("the browser console has errors:\n%s", strings.Join(problems, "\n"))
 	}
 }

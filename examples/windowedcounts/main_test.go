@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -18,8 +17,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
-	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/internal/localhub"
 )
 
 // The example as a user runs it: a local Event Hubs with 2,000 readings
@@ -182,20 +181,12 @@ func TestWindowedCountsSurvivesSIGKILL(t *testing.T) {
 	}
 	const events, partitions = 50_000, 4
 	bin := buildExample(t)
-	srv, err := emulator.Start(context.Background(), &emulator.Config{
-		Hubs:   []emulator.HubConfig{{Name: "telemetry", PartitionCount: partitions}},
-		Logger: slog.New(slog.DiscardHandler),
-	})
+	local, err := localhub.Start(context.Background(), &localhub.Config{Partitions: partitions})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		eventhubs.CloseAll(ctx)
-	}()
-	connStr := srv.ConnectionString("telemetry")
+	defer local.Close()
+	connStr := local.ConnectionString()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 	defer cancel()
 	dir := t.TempDir()
