@@ -52,8 +52,13 @@ func DescribeHub(ctx context.Context, conf *Conf) (*HubProperties, error) {
 func (c *client) describe(ctx context.Context, conf *Conf, ids []string) (*HubProperties, error) {
 	var hp azeventhubs.EventHubProperties
 	err := retry(ctx, conf, conf.EventHubName(), "", func(ctx context.Context) error {
-		var err error
-		hp, err = c.cc.GetEventHubProperties(ctx, nil)
+		mc, err := c.management()
+		if err != nil {
+			return err
+		}
+		if hp, err = mc.GetEventHubProperties(ctx, nil); err != nil {
+			c.managementFailed(mc, err)
+		}
 		return err
 	})
 	if err != nil {
@@ -101,8 +106,13 @@ func probeBounds(ctx context.Context, conf *Conf, ids []string) (*client, *HubPr
 func (c *client) partitionBounds(ctx context.Context, conf *Conf, id string) (PartitionBounds, error) {
 	var pp azeventhubs.PartitionProperties
 	err := retry(ctx, conf, conf.EventHubName(), id, func(ctx context.Context) error {
-		var err error
-		pp, err = c.cc.GetPartitionProperties(ctx, id, nil)
+		mc, err := c.management()
+		if err != nil {
+			return err
+		}
+		if pp, err = mc.GetPartitionProperties(ctx, id, nil); err != nil {
+			c.managementFailed(mc, err)
+		}
 		return err
 	})
 	if err != nil {

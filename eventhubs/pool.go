@@ -55,6 +55,10 @@ type clientKey struct {
 type client struct {
 	key clientKey
 	cc  *azeventhubs.ConsumerClient
+	// newMgmt makes the SDK client properties are asked on, mgmt
+	// (mgmt.go), guarded by mu.
+	newMgmt func() (*azeventhubs.ConsumerClient, error)
+	mgmt    *azeventhubs.ConsumerClient
 
 	mu        sync.Mutex
 	receivers map[string]*receiver
@@ -112,15 +116,23 @@ func (p *pool) get(conf *Conf, probe bool) (*client, error) {
 	// doubling, then by the library's.
 	opts := &azeventhubs.ConsumerClientOptions{ApplicationID: "ehstream",
 		RetryOptions: azeventhubs.RetryOptions{RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 4 * time.Second}}
+	// Properties are asked without the SDK's retries (mgmt.go), as the
+	// probe asks everything.
+	mgmtOpts := *opts
+	mgmtOpts.RetryOptions.MaxRetries = -1
 	if probe {
-		opts.RetryOptions.MaxRetries = -1
+		opts = &mgmtOpts
 	}
-	cc, err := azeventhubs.NewConsumerClientFromConnectionString(sdk.forSDK(), hub, conf.ConsumerGroup(), opts)
+	newSDK := func(opts *azeventhubs.ConsumerClientOptions) (*azeventhubs.ConsumerClient, error) {
+		return azeventhubs.NewConsumerClientFromConnectionString(sdk.forSDK(), hub, conf.ConsumerGroup(), opts)
+	}
+	cc, err := newSDK(opts)
 	if err != nil {
 		// The SDK's message may quote the string; ours says what is wrong.
 		return nil, &Error{Code: CodeInvalidConnectionString, Hub: hub, Message: "the SDK refused the connection string"}
 	}
-	c := &client{key: key, cc: cc, receivers: map[string]*receiver{}, lastUsed: time.Now(), users: 1}
+	newMgmt := func() (*azeventhubs.ConsumerClient, error) { return newSDK(&mgmtOpts) }
+	c := &client{key: key, cc: cc, newMgmt: newMgmt, receivers: map[string]*receiver{}, lastUsed: time.Now(), users: 1}
 	p.clients[key] = c
 	if !p.janitor {
 		p.janitor = true
@@ -221,7 +233,7 @@ func (p *pool) sweep() {
 		p.mu.Unlock()
 		for _, c := range idle {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = c.cc.Close(ctx)
+			_ = c.closeSDKs(ctx)
 			cancel()
 		}
 		if done {
@@ -245,9 +257,21 @@ func (p *pool) closeAll(ctx context.Context) error {
 		c.mu.Lock()
 		c.closed = true
 		c.mu.Unlock()
-		if err := c.cc.Close(ctx); err != nil {
+		if err := c.closeSDKs(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// closeSDKs closes the client's SDK clients, once it is closed.
+func (c *client) closeSDKs(ctx context.Context) error {
+	c.mu.Lock()
+	mgmt := c.mgmt
+	c.mu.Unlock()
+	err := c.cc.Close(ctx)
+	if mgmt != nil {
+		err = errors.Join(err, mgmt.Close(ctx))
+	}
+	return err
 }
