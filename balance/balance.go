@@ -84,6 +84,11 @@ type Balancer struct {
 	opts     Options
 	rnd      *rand.Rand
 	owned    map[string]azeventhubs.Ownership // the records as last claimed
+	now      func() time.Time                 // this replica's clock
+	// offset is the store's clock minus this replica's (clock.go);
+	// fromClaims says the last claims measured it.
+	offset     time.Duration
+	fromClaims bool
 }
 
 // New returns the balancer of ownerID, which must be unique among the
@@ -117,7 +122,7 @@ func New(store azeventhubs.CheckpointStore, consumer Consumer, ownerID string, o
 		return nil, fmt.Errorf("balance: consumer %+v: namespace, event hub and consumer group are all needed", consumer)
 	}
 	return &Balancer{store: store, consumer: consumer, owner: ownerID, opts: o,
-		rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), owned: map[string]azeventhubs.Ownership{}}, nil
+		rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), owned: map[string]azeventhubs.Ownership{}, now: time.Now}, nil
 }
 
 // Owner is the balancer's owner ID.

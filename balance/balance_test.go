@@ -21,6 +21,7 @@ type memStore struct {
 	mu      sync.Mutex
 	records map[string]azeventhubs.Ownership
 	version int
+	skew    time.Duration // how far the store's clock, which stamps claims, is off
 }
 
 func newMemStore() *memStore { return &memStore{records: map[string]azeventhubs.Ownership{}} }
@@ -46,7 +47,7 @@ func (m *memStore) ClaimOwnership(ctx context.Context, claims []azeventhubs.Owne
 		}
 		m.version++
 		tag := azcore.ETag(strconv.Itoa(m.version))
-		c.ETag, c.LastModifiedTime = &tag, time.Now()
+		c.ETag, c.LastModifiedTime = &tag, time.Now().Add(m.skew)
 		m.records[c.PartitionID] = c
 		got = append(got, c)
 	}

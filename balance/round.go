@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 )
@@ -19,10 +18,23 @@ type view struct {
 }
 
 func (b *Balancer) read(ctx context.Context, partitionIDs []string) (view, error) {
+	list, err := b.list(ctx)
+	if err != nil {
+		return view{}, err
+	}
+	return b.classify(list, partitionIDs), nil
+}
+
+func (b *Balancer) list(ctx context.Context) ([]azeventhubs.Ownership, error) {
 	list, err := b.store.ListOwnership(ctx, b.consumer.Namespace, b.consumer.EventHub, b.consumer.ConsumerGroup, nil)
 	if err != nil {
-		return view{}, fmt.Errorf("balance: listing ownership: %w", err)
+		return nil, fmt.Errorf("balance: listing ownership: %w", err)
 	}
+	return list, nil
+}
+
+// classify sorts the records of partitionIDs in list into a round's view.
+func (b *Balancer) classify(list []azeventhubs.Ownership, partitionIDs []string) view {
 	v := view{byOwner: map[string][]azeventhubs.Ownership{b.owner: nil}, records: map[string]azeventhubs.Ownership{}}
 	for _, o := range list {
 		if slices.Contains(partitionIDs, o.PartitionID) {
@@ -42,11 +54,7 @@ func (b *Balancer) read(ctx context.Context, partitionIDs []string) (view, error
 		}
 	}
 	v.mine = v.byOwner[b.owner]
-	return v, nil
-}
-
-func (b *Balancer) expired(o azeventhubs.Ownership) bool {
-	return time.Since(o.LastModifiedTime) > b.opts.Expiration
+	return v
 }
 
 // Round is one round of the protocol, due every UpdateInterval: it renews
@@ -55,9 +63,16 @@ func (b *Balancer) expired(o azeventhubs.Ownership) bool {
 // owners that have their share), claims more as the strategy says, taking
 // from owners above their share when nothing is free. It returns what
 // changed since the previous round.
+//
+// A round refuses (*OtherJobError), claiming nothing, when live claims of
+// the consumer group belong to another job (JobStore).
 func (b *Balancer) Round(ctx context.Context, partitionIDs []string) ([]Change, error) {
+	b.readClock(ctx)
 	v, err := b.read(ctx, partitionIDs)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.otherJob(ctx, v); err != nil {
 		return nil, err
 	}
 	owners := len(v.byOwner)
@@ -110,9 +125,11 @@ func (b *Balancer) Round(ctx context.Context, partitionIDs []string) ([]Change, 
 	}
 	var got []azeventhubs.Ownership
 	if len(claims) > 0 {
+		before := b.now()
 		if got, err = b.store.ClaimOwnership(ctx, claims, nil); err != nil {
 			return nil, fmt.Errorf("balance: claiming ownership: %w", err)
 		}
+		b.claimed(got, before, b.now())
 	}
 	return b.settle(got, v), nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/google/uuid"
 )
@@ -108,6 +109,7 @@ func newSQLStore(ctx context.Context, positions *offsets.Store, job string, opts
 	owner_id       TEXT   NOT NULL,
 	modified_ms    BIGINT NOT NULL,
 	etag           TEXT   NOT NULL,
+	job            TEXT,
 	PRIMARY KEY (namespace, eventhub, consumer_group, partition_id))`
 	var err error
 	for range 3 { // concurrent CREATEs in PostgreSQL can collide; the loser retries
@@ -117,6 +119,9 @@ func newSQLStore(ctx context.Context, positions *offsets.Store, job string, opts
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ownership: creating table %s: %w", s.table, err)
+	}
+	if err := offsets.AddColumn(ctx, s.db, s.dialect, s.table, "job", "TEXT"); err != nil {
+		return nil, fmt.Errorf("ownership: upgrading table %s: %w", s.table, err)
 	}
 	return s, nil
 }
@@ -160,9 +165,9 @@ func checkNames(what, namespace, hub, group string) error {
 // stale ETag) is left out, and is not an error. An OwnerID of ""
 // relinquishes the partition.
 func (s *SQLStore) ClaimOwnership(ctx context.Context, ownerships []azeventhubs.Ownership, _ *azeventhubs.ClaimOwnershipOptions) ([]azeventhubs.Ownership, error) {
-	insert := s.dialect.Rebind(`INSERT INTO ` + s.table + ` (namespace, eventhub, consumer_group, partition_id, owner_id, modified_ms, etag)
-		VALUES (?, ?, ?, ?, ?, ` + s.clock + `, ?) ON CONFLICT DO NOTHING RETURNING modified_ms`)
-	update := s.dialect.Rebind(`UPDATE ` + s.table + ` SET owner_id = ?, modified_ms = ` + s.clock + `, etag = ?
+	insert := s.dialect.Rebind(`INSERT INTO ` + s.table + ` (namespace, eventhub, consumer_group, partition_id, owner_id, modified_ms, etag, job)
+		VALUES (?, ?, ?, ?, ?, ` + s.clock + `, ?, NULLIF(?, '')) ON CONFLICT DO NOTHING RETURNING modified_ms`)
+	update := s.dialect.Rebind(`UPDATE ` + s.table + ` SET owner_id = ?, modified_ms = ` + s.clock + `, etag = ?, job = NULLIF(?, '')
 		WHERE namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ? AND etag = ? RETURNING modified_ms`)
 	var claimed []azeventhubs.Ownership
 	for _, o := range ownerships {
@@ -177,9 +182,9 @@ func (s *SQLStore) ClaimOwnership(ctx context.Context, ownerships []azeventhubs.
 		var ms int64
 		var err error
 		if o.ETag == nil {
-			err = s.db.QueryRowContext(ctx, insert, append(k, o.OwnerID, etag)...).Scan(&ms)
+			err = s.db.QueryRowContext(ctx, insert, append(k, o.OwnerID, etag, s.job)...).Scan(&ms)
 		} else {
-			err = s.db.QueryRowContext(ctx, update, append(append([]any{o.OwnerID, etag}, k...), string(*o.ETag))...).Scan(&ms)
+			err = s.db.QueryRowContext(ctx, update, append(append([]any{o.OwnerID, etag, s.job}, k...), string(*o.ETag))...).Scan(&ms)
 		}
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // claimed by another first, or the ETag is stale
@@ -288,3 +293,44 @@ func (s *SQLStore) SetCheckpoint(ctx context.Context, checkpoint azeventhubs.Che
 	}
 	return s.positions.SetPosition(ctx, s.jobOf(c.FullyQualifiedNamespace, c.EventHubName, c.ConsumerGroup), c.PartitionID, *c.SequenceNumber+1)
 }
+
+// OwnershipJobs returns the job each record of the consumer group was
+// claimed for, by partition ID: the job of the store that made the claim
+// ("" for a record from before records named their job). Replicas of one
+// job share a consumer group; a second job on it is refused
+// (balance.JobStore).
+func (s *SQLStore) OwnershipJobs(ctx context.Context, fullyQualifiedNamespace, eventHubName, consumerGroup string) (map[string]string, error) {
+	if err := checkNames("listing ownership", fullyQualifiedNamespace, eventHubName, consumerGroup); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.dialect.Rebind(`SELECT partition_id, COALESCE(job, '') FROM `+s.table+`
+		WHERE namespace = ? AND eventhub = ? AND consumer_group = ?`), key(fullyQualifiedNamespace, eventHubName, consumerGroup, "")[:3]...)
+	if err != nil {
+		return nil, fmt.Errorf("ownership: listing the jobs of the ownership records in %s: %w", s.table, err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var partition, job string
+		if err := rows.Scan(&partition, &job); err != nil {
+			return nil, fmt.Errorf("ownership: listing the jobs of the ownership records in %s: %w", s.table, err)
+		}
+		out[partition] = job
+	}
+	return out, rows.Err()
+}
+
+// Now is the database's clock, the one that stamps claims, so that
+// replicas judge expiry by it and not by their own (balance.Clock).
+func (s *SQLStore) Now(ctx context.Context) (time.Time, error) {
+	var ms int64
+	if err := s.db.QueryRowContext(ctx, `SELECT `+s.clock).Scan(&ms); err != nil {
+		return time.Time{}, fmt.Errorf("ownership: reading the database's clock: %w", err)
+	}
+	return time.UnixMilli(ms).UTC(), nil
+}
+
+var (
+	_ balance.JobStore = (*SQLStore)(nil)
+	_ balance.Clock    = (*SQLStore)(nil)
+)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/ownership"
@@ -237,4 +238,103 @@ func TestNamespace(t *testing.T) {
 			t.Errorf("Namespace(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// Replicas judge a claim's age by the database's clock, which stamped it
+// (Now), not by their own: with the database an hour ahead or behind, a
+// replica renews its claims and claims every partition, one a round.
+func TestBalancerJudgesExpiryByTheDatabaseClock(t *testing.T) {
+	sqlDatabases(t, func(t *testing.T, db *sql.DB, dialect offsets.Dialect) {
+		for _, shift := range []string{"+ 3600000", "- 3600000"} {
+			_, store := sqlStores(t, db, job.Name)
+			ownership.SetClock(store, "("+ownership.Clock(store)+" "+shift+")")
+			now, err := store.Now(testCtx(t, 10*time.Second))
+			if off := time.Until(now).Abs(); err != nil || off < 59*time.Minute || off > 61*time.Minute {
+				t.Fatalf("clock %s: Now is %s (%v), an hour off this process's clock", shift, now, err)
+			}
+			b, err := balance.New(store, balance.Consumer{Namespace: "localhost:5672", EventHub: "orders", ConsumerGroup: "$default"}, "r1",
+				&balance.Options{UpdateInterval: time.Second, Expiration: 6 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts := []string{"0", "1", "2", "3"}
+			for range len(parts) {
+				changes, err := b.Round(testCtx(t, 10*time.Second), parts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range changes {
+					if !c.Gained || c.Reason != "unowned" {
+						t.Errorf("clock %s: %v, want only unowned partitions gained", shift, c)
+					}
+				}
+			}
+			if len(b.Owned()) != len(parts) {
+				t.Errorf("clock %s: owns %v after %d rounds, want every partition", shift, b.Owned(), len(parts))
+			}
+		}
+	})
+}
+
+// A claim records the job of the store that made it, and a replica of
+// another job on the consumer group is refused while those claims live.
+func TestClaimsRecordTheirJob(t *testing.T) {
+	sqlDatabases(t, func(t *testing.T, db *sql.DB, dialect offsets.Dialect) {
+		positions, archive := sqlStores(t, db, "archive")
+		audit, err := ownership.NewSQLStore(testCtx(t, 10*time.Second), positions, "audit", &ownership.SQLOptions{Table: archive.Table()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		consumer := balance.Consumer{Namespace: "localhost:5672", EventHub: "orders", ConsumerGroup: "$default"}
+		a, err := balance.New(archive, consumer, "archive-1", &balance.Options{Strategy: balance.Greedy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Round(testCtx(t, 10*time.Second), []string{"0", "1"}); err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := audit.OwnershipJobs(testCtx(t, 10*time.Second), "LOCALHOST:5672", "Orders", "$Default")
+		if err != nil || jobs["0"] != "archive" || jobs["1"] != "archive" {
+			t.Fatalf("OwnershipJobs: %v (%v), want both partitions claimed for archive", jobs, err)
+		}
+		b, err := balance.New(audit, consumer, "audit-1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var other *balance.OtherJobError
+		if err := b.CheckJob(testCtx(t, 10*time.Second)); !errors.As(err, &other) || other.Other != "archive" {
+			t.Errorf("CheckJob of audit: %v, want an *OtherJobError naming archive", err)
+		}
+		if _, err := b.Round(testCtx(t, 10*time.Second), []string{"0", "1"}); !errors.As(err, &other) {
+			t.Errorf("a round of audit: %v, want an *OtherJobError", err)
+		}
+	})
+}
+
+// An ownership table made before records named their job gets the
+// column when the store opens it; its records say no job.
+func TestOwnershipTableOfAnOlderVersion(t *testing.T) {
+	sqlDatabases(t, func(t *testing.T, db *sql.DB, dialect offsets.Dialect) {
+		positions, err := offsets.Open(testCtx(t, 10*time.Second), db, &offsets.Options{Table: "offsets_t" + unique("")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		table := "ownership_old" + unique("")
+		t.Cleanup(func() { db.Exec("DROP TABLE " + table); db.Exec("DROP TABLE " + positions.Table()) })
+		if _, err := db.Exec(`CREATE TABLE ` + table + ` (namespace TEXT NOT NULL, eventhub TEXT NOT NULL, consumer_group TEXT NOT NULL, partition_id TEXT NOT NULL,
+			owner_id TEXT NOT NULL, modified_ms BIGINT NOT NULL, etag TEXT NOT NULL, PRIMARY KEY (namespace, eventhub, consumer_group, partition_id))`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO ` + table + ` VALUES ('localhost', 'orders', '$default', '0', 'old', 0, 'e1')`); err != nil {
+			t.Fatal(err)
+		}
+		store, err := ownership.NewSQLStore(testCtx(t, 10*time.Second), positions, "archive", &ownership.SQLOptions{Table: table})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := store.OwnershipJobs(testCtx(t, 10*time.Second), "localhost", "orders", "$default")
+		if err != nil || len(jobs) != 1 || jobs["0"] != "" {
+			t.Errorf("OwnershipJobs of the old record: %v (%v), want partition 0 with no job", jobs, err)
+		}
+	})
 }
