@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // NameAndPartition names one partition of one event hub.
@@ -29,6 +30,13 @@ type OffsetRange struct {
 	// numbering. A stored position moves from ResetFrom to UntilSeqNo
 	// (offsets.Store.CommitOffsets does so).
 	ResetFrom int64
+	// HubCreatedOn is the creation time of the hub the range was planned
+	// on (zero when unknown): a hub deleted and created again under the
+	// same name is another hub, whose sequence numbers restarted. A store
+	// keeps it with the position (offsets.Store.CommitOffsets), so that a
+	// position is never continued on another hub, and a hub reached under
+	// another host name is known for the same.
+	HubCreatedOn time.Time
 }
 
 // NameAndPartition is the partition the range belongs to.

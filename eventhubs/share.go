@@ -43,6 +43,13 @@ type OwnershipOptions struct {
 	// on the stream's goroutine and must not block. Changes are logged
 	// whether or not it is set.
 	OnChange func(balance.Change)
+	// Namespace names the namespace in the ownership records and
+	// checkpoints, as the SDKs name it; "" means the conf's endpoint (its
+	// host and port). Replicas must agree on it: give the same name where
+	// they reach one namespace under several host names (ehstream stream
+	// gives the one its positions are stored for; see
+	// offsets.Store.Resume).
+	Namespace string
 }
 
 // sharing is a stream's part in the ownership protocol.
@@ -91,11 +98,14 @@ func (s *DirectStream) SetOwnershipStore(store azeventhubs.CheckpointStore, opts
 		host, _ := os.Hostname()
 		o.OwnerID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	cs, err := s.conf.ConnectionString()
-	if err != nil {
-		return err
+	if o.Namespace == "" {
+		cs, err := s.conf.ConnectionString()
+		if err != nil {
+			return err
+		}
+		o.Namespace = cs.Namespace()
 	}
-	b, err := balance.New(store, balance.Consumer{Namespace: cs.Namespace(), EventHub: s.conf.EventHubName(), ConsumerGroup: s.conf.ConsumerGroup()},
+	b, err := balance.New(store, balance.Consumer{Namespace: o.Namespace, EventHub: s.conf.EventHubName(), ConsumerGroup: s.conf.ConsumerGroup()},
 		o.OwnerID, &balance.Options{Strategy: o.Strategy, UpdateInterval: o.UpdateInterval, Expiration: o.Expiration})
 	if err != nil {
 		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: err.Error()}
@@ -229,7 +239,7 @@ func (s *DirectStream) startShared(ctx context.Context, probe *client, hp *HubPr
 		return err
 	}
 	if err := s.share.firstRound(ctx, hp.PartitionIDs); err != nil {
-		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "the first ownership round: " + err.Error()}
+		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "the first ownership round", Err: err}
 	}
 	owned, err := s.takeOwnership()
 	if err != nil {
@@ -276,6 +286,12 @@ func (s *DirectStream) takeOwnership() ([]string, error) {
 			s.drop(id)
 		}
 	}
+	var other *balance.OtherJobError
+	if errors.As(err, &other) {
+		// Another job's replicas claimed in this consumer group (two jobs
+		// started together): each would write only some partitions.
+		return nil, &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "an ownership round", Err: err}
+	}
 	if err != nil {
 		// Claims outlive a few failed rounds; the positions' check keeps a
 		// stale batch from committing meanwhile.
@@ -299,14 +315,16 @@ func (s *DirectStream) gain(ctx context.Context, hp *HubProperties) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	cs, err := s.conf.ConnectionString()
-	if err != nil {
-		return err
-	}
-	stored, err := s.share.positions(ctx, cs.Namespace(), s.conf.EventHubName(), s.conf.ConsumerGroup(), ids)
+	stored, err := s.share.positions(ctx, s.share.opts.Namespace, s.conf.EventHubName(), s.conf.ConsumerGroup(), ids)
 	if err != nil {
 		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "reading the positions of newly owned partitions: " + err.Error()}
 	}
+	// A job that resumed (its positions are StartingPositions) stored a
+	// position for every partition when it started (offsets.Store.Resume):
+	// one without is a partition the hub added since, read from its first
+	// event, as a stream that owns every partition reads it. Otherwise the
+	// starting position is resolved now.
+	resumed := len(s.conf.StartingPositions()) > 0
 	var asked []resolving
 	for _, b := range hp.Partitions {
 		id := b.PartitionID
@@ -315,6 +333,10 @@ func (s *DirectStream) gain(ctx context.Context, hp *HubProperties) error {
 		}
 		if seq, ok := stored[id]; ok {
 			s.next[id] = seq
+			continue
+		}
+		if resumed {
+			s.next[id] = b.First
 			continue
 		}
 		asked = append(asked, resolving{role: startingPosition, id: id, p: s.conf.PositionFor(id), b: b})
@@ -336,6 +358,7 @@ func (s *DirectStream) drop(id string) {
 		return
 	}
 	delete(s.next, id)
+	delete(s.resetFrom, id)
 	s.c.closeReceiver(id)
 }
 
@@ -379,10 +402,6 @@ func (s *DirectStream) noteChange(c balance.Change) {
 // read handed out, else the partition's last when the range ends there.
 // Without either, as when no output read the events, none is written.
 func (s *DirectStream) writeCheckpoints(ctx context.Context, rdd *RDD) {
-	cs, err := s.conf.ConnectionString()
-	if err != nil {
-		return
-	}
 	for _, r := range rdd.ranges {
 		if r.UntilSeqNo <= r.FromSeqNo {
 			continue
@@ -397,7 +416,7 @@ func (s *DirectStream) writeCheckpoints(ctx context.Context, rdd *RDD) {
 		if offset == "" {
 			continue
 		}
-		err := s.share.store.SetCheckpoint(ctx, azeventhubs.Checkpoint{FullyQualifiedNamespace: cs.Namespace(), EventHubName: s.conf.EventHubName(),
+		err := s.share.store.SetCheckpoint(ctx, azeventhubs.Checkpoint{FullyQualifiedNamespace: s.share.opts.Namespace, EventHubName: s.conf.EventHubName(),
 			ConsumerGroup: s.conf.ConsumerGroup(), PartitionID: r.PartitionID, SequenceNumber: &seq, Offset: &offset}, nil)
 		if err != nil {
 			s.conf.Logger().Warn("eventhubs: writing a checkpoint to the ownership store", "hub", s.conf.EventHubName(), "partition", r.PartitionID, "err", err)
@@ -448,17 +467,16 @@ func (sh *sharing) markTaken(id string) {
 }
 
 // rewind makes every partition of the abandoned batch b start the next
-// batch where b started. The abandoned read may have left a link anywhere
-// in its range (what it fetched ahead included): the next read positions
-// anew.
+// batch where b started, a range that reset its position resetting it
+// again. The abandoned read may have left a link anywhere in its range
+// (what it fetched ahead included): the next read positions anew.
 func (s *DirectStream) rewind(b *streaming.Batch) {
 	for _, r := range b.Ranges {
-		from := r.From
-		if r.ResetFrom != 0 {
-			from = r.ResetFrom
-		}
 		if _, ok := s.next[r.Partition]; ok {
-			s.next[r.Partition] = from
+			s.next[r.Partition] = r.From
+			if r.ResetFrom != 0 {
+				s.resetFrom[r.Partition] = r.ResetFrom
+			}
 		}
 		s.c.closeReceiver(r.Partition)
 	}

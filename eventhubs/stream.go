@@ -27,6 +27,13 @@ type DirectStream struct {
 	next   map[string]int64 // partition → the next batch's from
 	bounds map[string]PartitionBounds
 	share  *sharing // nil: the stream owns every partition
+	// created is the creation time of the hub the stream reads; another
+	// one in the hub's properties means the hub was created again.
+	created time.Time
+	// resetFrom holds, for partitions whose numbering restarted (the hub
+	// was created again), the position the stream stood at: the next
+	// range starts the new numbering at 0 and resets from it.
+	resetFrom map[string]int64
 	// stored reads partitions' stored positions anew (SetStoredPositions).
 	stored func(ctx context.Context, partitionIDs []string) (map[string]int64, error)
 	rc     *rateController // nil without backpressure
@@ -115,6 +122,7 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 		return err
 	}
 	defer probe.release()
+	s.created, s.resetFrom = hp.CreatedOn, map[string]int64{}
 	if s.share != nil {
 		return s.startShared(ctx, probe, hp)
 	}
@@ -268,6 +276,9 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 	if err != nil {
 		return streaming.Plan{}, err
 	}
+	if err := s.checkCreated(hp); err != nil {
+		return streaming.Plan{}, err
+	}
 	if s.share != nil {
 		if err := s.gain(ctx, hp); err != nil {
 			return streaming.Plan{}, err
@@ -287,8 +298,10 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 				return streaming.Plan{}, err
 			}
 		}
-		var resetFrom int64
-		if from > b.End {
+		resetFrom, reset := s.resetFrom[id]
+		if reset {
+			delete(s.resetFrom, id)
+		} else if from > b.End {
 			msg := fmt.Sprintf("wanted sequence number %d, but the partition holds [%d, %d): its sequence numbers restarted (was the hub deleted and created again?)", from, b.First, b.End)
 			if s.conf.FailOnDataLoss() {
 				return streaming.Plan{}, &Error{Code: CodeDataLoss, Hub: hub, PartitionID: id, Message: msg + "; set FailOnDataLoss false to continue from the first available event"}
@@ -329,6 +342,30 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 	return plan, nil
 }
 
+// checkCreated notices a hub created again while the stream runs: its
+// creation time changed, and its sequence numbers restarted. With
+// FailOnDataLoss that is an error; without, every partition starts the
+// new numbering at 0, resetting from where it stood.
+func (s *DirectStream) checkCreated(hp *HubProperties) error {
+	if s.created.IsZero() || hp.CreatedOn.IsZero() || hp.CreatedOn.Equal(s.created) {
+		return nil
+	}
+	msg := fmt.Sprintf("the hub was deleted and created again while the stream ran (it was created at %s, now at %s): its sequence numbers restarted, and the events the stream had not read are gone",
+		s.created.UTC().Format(time.RFC3339Nano), hp.CreatedOn.UTC().Format(time.RFC3339Nano))
+	if s.conf.FailOnDataLoss() {
+		return &Error{Code: CodeDataLoss, Hub: s.conf.EventHubName(), Message: msg + "; set FailOnDataLoss false to read the new hub from its first event"}
+	}
+	s.conf.Logger().Warn("eventhubs: "+msg+"; reading the new hub from its first event", "hub", s.conf.EventHubName())
+	for id, next := range s.next {
+		if next > 0 {
+			s.resetFrom[id] = next
+		}
+		s.next[id] = 0
+	}
+	s.created = hp.CreatedOn
+	return nil
+}
+
 // Run hands the batch's RDD to each output.
 func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.Result, error) {
 	rdd := &RDD{conf: s.conf, ranges: make([]OffsetRange, 0, len(b.Ranges)), batchTime: b.Time}
@@ -337,7 +374,8 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 			return streaming.Result{}, &Error{Code: CodeInvalidRange, Hub: r.Source, PartitionID: r.Partition,
 				Message: fmt.Sprintf("the batch's range %s is of another hub than %q", r, s.conf.EventHubName())}
 		}
-		rdd.ranges = append(rdd.ranges, OffsetRange{Name: s.conf.EventHubName(), PartitionID: r.Partition, FromSeqNo: r.From, UntilSeqNo: r.Until, ResetFrom: r.ResetFrom})
+		rdd.ranges = append(rdd.ranges, OffsetRange{Name: s.conf.EventHubName(), PartitionID: r.Partition, FromSeqNo: r.From, UntilSeqNo: r.Until,
+			ResetFrom: r.ResetFrom, HubCreatedOn: s.created})
 	}
 	if !b.Replay {
 		rdd.bounds = s.bounds

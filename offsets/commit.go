@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ehstream/ehstream/eventhubs"
 )
@@ -97,9 +98,12 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 	now := nowMillis()
 	// An empty output says nothing: it neither records nor checks one.
 	// Positions stored before outputs were recorded take the job's.
-	update := s.q(`UPDATE ` + s.table + ` SET next_seq = ?, updated_ms = ?, output = COALESCE(NULLIF(?, ''), output)
+	// A position moves on the hub it was stored for (hubCreatedMatches),
+	// and records the creation time of the hub the range was planned on.
+	update := s.q(`UPDATE ` + s.table + ` SET next_seq = ?, updated_ms = ?, output = COALESCE(NULLIF(?, ''), output),
+			hub_created_ms = COALESCE(NULLIF(CAST(? AS BIGINT), 0), hub_created_ms)
 			WHERE job = ? AND namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ? AND next_seq = ?
-			AND (output IS NULL OR ? = '' OR lower(output) = lower(?))`)
+			AND (output IS NULL OR ? = '' OR lower(output) = lower(?)) AND ` + hubCreatedMatches)
 	moved := false
 	for _, r := range ranges {
 		key := []any{job.Name, job.Namespace, job.EventHub, job.ConsumerGroup, r.PartitionID}
@@ -107,7 +111,8 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		if r.ResetFrom != 0 {
 			from = r.ResetFrom
 		}
-		args := append(append([]any{r.UntilSeqNo, now, job.Output}, key...), from, job.Output, job.Output)
+		created := createdMillis(r.HubCreatedOn)
+		args := append(append([]any{r.UntilSeqNo, now, job.Output, created}, key...), from, job.Output, job.Output, created, created, r.ResetFrom)
 		res, err := tx.ExecContext(ctx, update, args...)
 		if err != nil {
 			// Recording the output where another job's positions hold it
@@ -118,7 +123,7 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 			if s.dialect == PostgreSQL {
 				q = s.db
 			}
-			if cerr := s.writerConflict(ctx, q, job, r.PartitionID); cerr != nil {
+			if cerr := s.writerConflict(ctx, q, job, r.PartitionID, created); cerr != nil {
 				return cerr
 			}
 			return fmt.Errorf("offsets: job %s partition %s: %w", job, r.PartitionID, err)
@@ -129,8 +134,8 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 			moved = moved || r.UntilSeqNo != from
 			continue
 		}
-		res, err = tx.ExecContext(ctx, s.q(`INSERT INTO `+s.table+` (job, namespace, eventhub, consumer_group, partition_id, next_seq, updated_ms, output)
-			VALUES (?, ?, ?, ?, ?, ?, ?, NULLIF(?, '')) ON CONFLICT DO NOTHING`), append(key, r.UntilSeqNo, now, job.Output)...)
+		res, err = tx.ExecContext(ctx, s.q(`INSERT INTO `+s.table+` (job, namespace, eventhub, consumer_group, partition_id, next_seq, updated_ms, output, hub_created_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(CAST(? AS BIGINT), 0)) ON CONFLICT DO NOTHING`), append(key, r.UntilSeqNo, now, job.Output, created)...)
 		if err != nil {
 			return fmt.Errorf("offsets: job %s partition %s: %w", job, r.PartitionID, err)
 		}
@@ -142,12 +147,13 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		}
 		var stored int64
 		var storedOutput sql.NullString
-		err = tx.QueryRowContext(ctx, s.q(`SELECT next_seq, output FROM `+s.table+`
-			WHERE job = ? AND namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ?`), key...).Scan(&stored, &storedOutput)
+		var storedCreated sql.NullInt64
+		err = tx.QueryRowContext(ctx, s.q(`SELECT next_seq, output, hub_created_ms FROM `+s.table+`
+			WHERE job = ? AND namespace = ? AND eventhub = ? AND consumer_group = ? AND partition_id = ?`), key...).Scan(&stored, &storedOutput, &storedCreated)
 		if errors.Is(err, sql.ErrNoRows) {
 			// The insert broke no key of the job's own: another job's
 			// position of the output holds oneWriterIndex.
-			if cerr := s.writerConflict(ctx, tx, job, r.PartitionID); cerr != nil {
+			if cerr := s.writerConflict(ctx, tx, job, r.PartitionID, created); cerr != nil {
 				return cerr
 			}
 			return fmt.Errorf("offsets: job %s partition %s: the position was neither updated nor inserted; a concurrent writer removed it", job, r.PartitionID)
@@ -158,7 +164,40 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		if err := outputConflict(job, storedOutput); err != nil {
 			return err
 		}
+		if stored == from && storedCreated.Valid && created != 0 && storedCreated.Int64 != created {
+			return otherHub(job, r, time.UnixMilli(storedCreated.Int64))
+		}
 		return &MismatchError{Job: job, Partition: r.PartitionID, Stored: stored, Expected: from, Until: r.UntilSeqNo, moved: moved}
 	}
 	return nil
+}
+
+// hubCreatedMatches is the condition under which a stored position moves
+// by a range (arguments: the range's hub creation time twice, its
+// ResetFrom): the position was stored for the same hub, or for a hub whose
+// creation time is unknown (stored before ehstream kept it, or a range that
+// does not say), or the range restarts the numbering (ResetFrom), or
+// nothing of the partition was committed yet (the position is 0).
+const hubCreatedMatches = `(hub_created_ms IS NULL OR CAST(? AS BIGINT) = 0 OR hub_created_ms = CAST(? AS BIGINT) OR CAST(? AS BIGINT) <> 0 OR next_seq = 0)`
+
+// createdMillis is a hub's creation time as the positions keep it: Unix
+// milliseconds, 0 when unknown.
+func createdMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// otherHub is the error of a range planned on another hub than the one the
+// partition's position was stored for: the hub was deleted and created
+// again, and its sequence numbers restarted. Continuing the old position
+// would skip the new hub's first events; it is data loss, never a stale
+// range to plan again.
+func otherHub(job Job, r eventhubs.OffsetRange, stored time.Time) error {
+	return &eventhubs.Error{Code: eventhubs.CodeDataLoss, Hub: job.EventHub, PartitionID: r.PartitionID,
+		Message: fmt.Sprintf("job %s: the stored position %d belongs to the hub created at %s, but the batch reads the hub created at %s: "+
+			"the hub was deleted and created again, and its sequence numbers restarted; start the job again to detect it and decide "+
+			"(with FailOnDataLoss false it reads the new hub from its first event)",
+			job, r.FromSeqNo, stored.UTC().Format(time.RFC3339Nano), r.HubCreatedOn.UTC().Format(time.RFC3339Nano))}
 }

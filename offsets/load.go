@@ -35,43 +35,48 @@ func (s *Store) LoadPositions(ctx context.Context, job Job) (map[string]eventhub
 	if err := job.validate(); err != nil {
 		return nil, err
 	}
-	// Names in other case are rows Open could not move: two positions.
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT namespace, eventhub, consumer_group, partition_id, next_seq, output FROM `+s.table+`
-		WHERE job = ? AND lower(namespace) = ? AND lower(eventhub) = ? ORDER BY consumer_group, partition_id`), job.Name, job.Namespace, job.EventHub)
+	rows, err := s.jobRows(ctx, job, false)
 	if err != nil {
-		return nil, fmt.Errorf("offsets: reading positions: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]eventhubs.EventPosition{}
-	for rows.Next() {
-		var namespace, hub, group, partition string
-		var next int64
-		var output sql.NullString
-		if err := rows.Scan(&namespace, &hub, &group, &partition, &next, &output); err != nil {
-			return nil, fmt.Errorf("offsets: reading positions: %w", err)
-		}
-		if namespace != job.Namespace || hub != job.EventHub || (group != job.ConsumerGroup && strings.EqualFold(group, job.ConsumerGroup)) {
+	next, err := s.positionsOf(job, rows)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.writerConflict(ctx, s.db, job, "", 0); err != nil {
+		return nil, err
+	}
+	out := make(map[string]eventhubs.EventPosition, len(next))
+	for id, n := range next {
+		out[id] = eventhubs.FromSequenceNumber(n, true)
+	}
+	return out, nil
+}
+
+// positionsOf checks the rows of job's name, hub and namespace (jobRows)
+// and returns the positions they hold, by partition. Rows under names that
+// differ from the job's only in case are ones migrate could not move; rows
+// of another consumer group, or of another output, are positions the job
+// must not use: each is a *ConflictError.
+func (s *Store) positionsOf(job Job, rows []storedRow) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, r := range rows {
+		if r.namespace != job.Namespace || r.hub != job.EventHub || (r.group != job.ConsumerGroup && strings.EqualFold(r.group, job.ConsumerGroup)) {
 			return nil, &ConflictError{Job: job, Message: fmt.Sprintf("partition %s has two positions stored under names that differ only in case "+
 				"(an older ehstream kept them apart, and runs under both spellings wrote their results); decide which is right and delete the other row: "+
 				"DELETE FROM %s WHERE job = '%s' AND namespace = '%s' AND eventhub = '%s' AND consumer_group = '%s' AND partition_id = '%s' (next %d)",
-				partition, s.table, job.Name, namespace, hub, group, partition, next)}
+				r.partition, s.table, job.Name, r.namespace, r.hub, r.group, r.partition, r.next)}
 		}
-		if group != job.ConsumerGroup {
+		if r.group != job.ConsumerGroup {
 			return nil, &ConflictError{Job: job, Message: fmt.Sprintf("the job holds positions for consumer group %q of this hub; "+
 				"reading with consumer group %q from the start would write the hub's events a second time. "+
 				"Sequence numbers are the same in every consumer group: keep consumer group %q, or give the job another name (and output) to start over",
-				group, job.ConsumerGroup, group)}
+				r.group, job.ConsumerGroup, r.group)}
 		}
-		if err := outputConflict(job, output); err != nil {
+		if err := outputConflict(job, r.output); err != nil {
 			return nil, err
 		}
-		out[partition] = eventhubs.FromSequenceNumber(next, true)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("offsets: reading positions: %w", err)
-	}
-	if err := s.writerConflict(ctx, s.db, job, ""); err != nil {
-		return nil, err
+		out[r.partition] = r.next
 	}
 	return out, nil
 }

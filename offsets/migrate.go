@@ -14,7 +14,10 @@ import (
 // says what to do, and other jobs go on. It runs at every Open and costs
 // one scan of a table that holds a row per job and partition.
 func (s *Store) migrate(ctx context.Context) error {
-	if err := s.addOutputColumn(ctx); err != nil {
+	if err := s.addColumn(ctx, "output", "TEXT"); err != nil {
+		return err
+	}
+	if err := s.addColumn(ctx, "hub_created_ms", "BIGINT"); err != nil {
 		return err
 	}
 	if err := s.addOneWriterIndex(ctx); err != nil {
@@ -78,33 +81,38 @@ func (s *Store) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// addOutputColumn adds the output column to a table made before it
-// existed. It looks first: an ALTER TABLE waits for every transaction on
-// the table, such as a running job's batch. Two programs opening the table
-// at once may both alter; the loser finds the column there.
-func (s *Store) addOutputColumn(ctx context.Context) error {
-	if has, err := s.hasOutputColumn(ctx); err != nil || has {
+// addColumn adds a column to the positions table made before it existed.
+func (s *Store) addColumn(ctx context.Context, column, typ string) error {
+	return AddColumn(ctx, s.db, s.dialect, s.table, column, typ)
+}
+
+// AddColumn adds column, of SQL type typ, to a table made before it
+// existed, for packages that keep tables beside the positions (package
+// ownership). It looks first: an ALTER TABLE waits for every transaction
+// on the table, such as a running job's batch. Two programs opening the
+// table at once may both alter; the loser finds the column there.
+func AddColumn(ctx context.Context, db *sql.DB, dialect Dialect, table, column, typ string) error {
+	if has, err := hasColumn(ctx, db, dialect, table, column); err != nil || has {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `ALTER TABLE `+s.table+` ADD COLUMN output TEXT`)
+	_, err := db.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+column+` `+typ)
 	if err != nil {
-		if has, herr := s.hasOutputColumn(ctx); herr == nil && has {
+		if has, herr := hasColumn(ctx, db, dialect, table, column); herr == nil && has {
 			return nil
 		}
 	}
 	return err
 }
 
-// hasOutputColumn asks the database's catalogue whether the table has the
-// output column.
-func (s *Store) hasOutputColumn(ctx context.Context) (bool, error) {
-	query := `SELECT count(*) FROM pragma_table_info(?) WHERE name = 'output'`
-	if s.dialect == PostgreSQL {
+// hasColumn asks the database's catalogue whether table has column.
+func hasColumn(ctx context.Context, db *sql.DB, dialect Dialect, table, column string) (bool, error) {
+	query := `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`
+	if dialect == PostgreSQL {
 		// Unquoted names are folded to lower case in PostgreSQL.
 		query = `SELECT count(*) FROM information_schema.columns
-			WHERE table_schema = current_schema() AND table_name = lower(?) AND column_name = 'output'`
+			WHERE table_schema = current_schema() AND table_name = lower(?) AND column_name = ?`
 	}
 	var n int
-	err := s.db.QueryRowContext(ctx, s.q(query), s.table).Scan(&n)
+	err := db.QueryRowContext(ctx, dialect.Rebind(query), table, column).Scan(&n)
 	return n > 0, err
 }

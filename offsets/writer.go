@@ -66,14 +66,17 @@ type querier interface {
 
 // writerConflict returns the *ConflictError of a job whose output another
 // job writes from the same hub (partition "" means any of its
-// partitions), or nil when none does.
-func (s *Store) writerConflict(ctx context.Context, q querier, job Job, partition string) error {
+// partitions), or nil when none does. The same hub is the same namespace
+// and hub name, or, given the hub's creation time (created, Unix ms; 0
+// when unknown), the hub of that name created then under any spelling of
+// the namespace.
+func (s *Store) writerConflict(ctx context.Context, q querier, job Job, partition string, created int64) error {
 	if job.Output == "" {
 		return nil
 	}
 	query := `SELECT job, consumer_group, partition_id FROM ` + s.table + `
-		WHERE lower(namespace) = ? AND lower(eventhub) = ? AND lower(output) = lower(?) AND NOT (job = ? AND consumer_group = ?)`
-	args := []any{job.Namespace, job.EventHub, job.Output, job.Name, job.ConsumerGroup}
+		WHERE (lower(namespace) = ? OR (CAST(? AS BIGINT) <> 0 AND hub_created_ms = CAST(? AS BIGINT))) AND lower(eventhub) = ? AND lower(output) = lower(?) AND NOT (job = ? AND consumer_group = ?)`
+	args := []any{job.Namespace, created, created, job.EventHub, job.Output, job.Name, job.ConsumerGroup}
 	if partition != "" {
 		query += ` AND partition_id = ?`
 		args = append(args, partition)

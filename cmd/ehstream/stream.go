@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/sqlsink"
@@ -121,16 +122,25 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 			return err
 		}
 	}
-	stored, err := sk.Store.LoadPositions(ctx, job)
+	var shared *sharedStore
+	if *share.store != "" {
+		if shared, err = share.open(ctx, conf, job); err != nil {
+			return explainJobError(err, job)
+		}
+		defer shared.Close()
+	}
+	// Where the job stands, and where partitions without a position start,
+	// resolved once and stored before the first batch.
+	resumed, err := sk.Store.Resume(ctx, job, conf)
 	if err != nil {
 		return explainJobError(err, job)
 	}
+	job = resumed.Job
 	if err := sk.CreateTable(ctx); err != nil {
 		return err
 	}
-	conf.SetStartingPositions(stored)
 	fmt.Fprintf(std.out, "streaming %s (consumer group %s) into %s table %s as job %q; %d partitions resume from stored positions\n",
-		conf.EventHubName(), conf.ConsumerGroup(), sk.Desc, *table, *jobName, len(stored))
+		conf.EventHubName(), conf.ConsumerGroup(), sk.Desc, *table, *jobName, resumed.Stored)
 
 	ssc, err := streaming.NewContext(*interval, &streaming.ContextOptions{Logger: log, NoBatchLog: true, SkipEmptyBatches: *skipEmpty, Retry: sqlsink.RetryBatch})
 	if err != nil {
@@ -147,12 +157,10 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 	// rolls back and is planned again from the stored positions.
 	ds.SetStoredPositions(storedPositions(sk.Store, job))
 	status.start(ssc, share.monitorOptions(conf, sk, *jobName), std.out)
-	if *share.store != "" {
-		closer, err := share.share(ctx, ds, sk.Store, job, status.ownershipChanged)
-		if err != nil {
+	if shared != nil {
+		if err := shared.share(ds, sk.Store, job, status.ownershipChanged); err != nil {
 			return err
 		}
-		defer closer.Close()
 		fmt.Fprintf(std.out, "sharing the partitions with other replicas as owner %q\n", ds.OwnerID())
 	}
 	var total, batches int64
@@ -180,7 +188,12 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 func explainJobError(err error, job offsets.Job) error {
 	var conflict *offsets.ConflictError
 	var mismatch *offsets.MismatchError
+	var otherJob *balance.OtherJobError
 	switch {
+	case errors.As(err, &otherJob):
+		return fmt.Errorf("%w\n(give job %q its own consumer group: --consumer-group NAME, created in the hub first; or run it with --job %s as a replica of that job)", err, job.Name, otherJob.Other)
+	case eventhubs.HasCode(err, eventhubs.CodeDataLoss):
+		return fmt.Errorf("%w\n(--fail-on-data-loss=false goes on with what is left, counting what was skipped)", err)
 	case errors.As(err, &conflict) && conflict.Writer != nil:
 		return fmt.Errorf("%w\n(give each job a table of its own: --table NEW; or run this one as --job %s with --consumer-group %s)", err, conflict.Writer.Name, conflict.Writer.ConsumerGroup)
 	case errors.As(err, &conflict):

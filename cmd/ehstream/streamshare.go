@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
@@ -57,15 +58,45 @@ func (f *shareFlags) check() error {
 	return nil
 }
 
-// share makes ds a replica over the store. Newly owned partitions start
-// from the job's positions in the sink's offsets table, which the batch
-// transactions keep; a Blob store also gets checkpoints, for stock SDK
-// processors sharing the group.
-func (f *shareFlags) share(ctx context.Context, ds *eventhubs.DirectStream, positions *offsets.Store, job offsets.Job, onChange func(balance.Change)) (io.Closer, error) {
+// sharedStore is the ownership store of a replica, opened before the job
+// stores anything.
+type sharedStore struct {
+	flags *shareFlags
+	store azeventhubs.CheckpointStore
+	io.Closer
+}
+
+// open opens the ownership store and refuses a job whose consumer group
+// is in use by another job's replicas, before the job stores its starting
+// positions: a refused run leaves nothing behind that a run with its own
+// consumer group would trip on.
+func (f *shareFlags) open(ctx context.Context, conf *eventhubs.Conf, job offsets.Job) (*sharedStore, error) {
 	store, closer, err := ownership.Open(ctx, *f.store, job.Name, nil)
 	if err != nil {
 		return nil, err
 	}
+	cs, err := conf.ConnectionString()
+	if err == nil {
+		var b *balance.Balancer
+		b, err = balance.New(store, balance.Consumer{Namespace: cs.Namespace(), EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()},
+			*f.ownerID, &balance.Options{UpdateInterval: *f.interval, Expiration: *f.expiration})
+		if err == nil {
+			err = b.CheckJob(ctx)
+		}
+	}
+	if err != nil {
+		closer.Close()
+		return nil, err
+	}
+	return &sharedStore{flags: f, store: store, Closer: closer}, nil
+}
+
+// share makes ds a replica over the store. Newly owned partitions start
+// from the job's positions in the sink's offsets table, which the batch
+// transactions keep; a Blob store also gets checkpoints, for stock SDK
+// processors sharing the group.
+func (s *sharedStore) share(ds *eventhubs.DirectStream, positions *offsets.Store, job offsets.Job, onChange func(balance.Change)) error {
+	f := s.flags
 	opts := &eventhubs.OwnershipOptions{
 		OwnerID:          *f.ownerID,
 		Strategy:         balance.Strategy(*f.strategy),
@@ -75,11 +106,13 @@ func (f *shareFlags) share(ctx context.Context, ds *eventhubs.DirectStream, posi
 		OnChange:         onChange,
 		Positions:        storedPositions(positions, job),
 	}
-	if err := ds.SetOwnershipStore(store, opts); err != nil {
-		closer.Close()
-		return nil, err
+	if cs, err := ds.Conf().ConnectionString(); err == nil && !strings.EqualFold(cs.Hostname(), job.Namespace) {
+		// The positions are stored for another name of the namespace
+		// (offsets.Store.Resume): the ownership records go under it too,
+		// so that replicas reaching the hub by either name share them.
+		opts.Namespace = job.Namespace
 	}
-	return closer, nil
+	return ds.SetOwnershipStore(s.store, opts)
 }
 
 // storedPositions reads the job's stored positions of some partitions.
