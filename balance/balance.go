@@ -8,7 +8,14 @@
 // on this package and stock processors balance one consumer group together.
 //
 // A Balancer runs the rounds; its caller reads what it owns. It runs no
-// goroutine and knows nothing of reading events.
+// goroutine and knows nothing of reading events. Unlike the SDKs, it
+// judges a claim's age by the store's clock (clock.go), and refuses a
+// consumer group held by another job where the store records jobs
+// (jobs.go).
+//
+// Files: balance.go (Balancer, options), round.go (a round: read, claim,
+// settle; Relinquish), clock.go (the store's clock), jobs.go (one job per
+// consumer group).
 package balance
 
 import (

@@ -3,8 +3,8 @@
 //
 //	store, err := offsets.Open(ctx, db, nil) // SQLite or PostgreSQL; creates its table
 //	job, err := offsets.JobFor("orders-totals", ehConf)
-//	positions, err := store.LoadPositions(ctx, job) // where the last committed batch ended
-//	ehConf.SetStartingPositions(positions)
+//	resumed, err := store.Resume(ctx, job, ehConf) // ehConf starts where the last committed batch ended
+//	job = resumed.Job
 //	...
 //	stream.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
 //		tx, err := db.BeginTx(ctx, nil)
@@ -28,6 +28,20 @@
 // its positions; positions are refused (*ConflictError) to a job with
 // another output, or another consumer group of the same hub.
 //
+// A position keeps the creation time of the hub it was stored for
+// (OffsetRange.HubCreatedOn): Resume knows the hub under any name of its
+// namespace, and a hub deleted and created again, whose sequence numbers
+// restarted, is data loss rather than a hub to continue. Resume also
+// stores every partition's starting position when the job first starts,
+// so that replicas claiming partitions later start where the job started.
+//
 // Lag says how far a job's stored positions are behind its hub, in events
 // and in the age of the oldest unread event, without disturbing the job.
+//
+// Files: store.go (Open, Job, the table), commit.go (CommitOffsets and its
+// errors), load.go (LoadPositions, Positions), resume.go (Resume: hub
+// identity, re-created hubs, starting positions), writer.go (one job per
+// output), set.go (SetPosition, for checkpoint stores), migrate.go (tables
+// of older versions), lag.go, committed.go (a replayed batch that
+// committed).
 package offsets

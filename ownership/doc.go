@@ -29,5 +29,9 @@
 // The stores never judge expiry: a claim of an expired record carries the
 // record's current ETag and succeeds like any other. They set the time of a
 // claim from their own clock: the database's (SQLStore) or the storage
-// service's (blobs), never the claiming replica's.
+// service's (blobs), never the claiming replica's; SQLStore.Now reads it,
+// so that replicas (package balance) judge expiry by the clock that
+// stamped the claims. SQLStore also records the job each claim was made
+// for, so that a second job on a consumer group is refused rather than
+// splitting its partitions with the first (balance.JobStore).
 package ownership

@@ -82,11 +82,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fromOffsets, err := store.LoadPositions(ctx, job)
+	// Resume also stores where a first run starts, and knows the hub by its
+	// creation time: another name of the namespace continues, a hub created
+	// again is data loss.
+	resumed, err := store.Resume(ctx, job, ehConf)
 	if err != nil {
 		return err
 	}
-	ehConf.SetStartingPositions(fromOffsets)
+	job = resumed.Job
 
 	ssc, err := streaming.NewContext(200*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true})
 	if err != nil {
