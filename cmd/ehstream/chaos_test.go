@@ -49,6 +49,7 @@ const (
 	chaosSendEvery  = 50 * time.Millisecond // each partition's pace: 500 events/s
 	chaosTable      = "events"
 	chaosJob        = "chaos"
+	chaosOtherGroup = "audit" // the hub's second consumer group, for a second job
 )
 
 // Kinds of disruption, as the stall report names them.
@@ -173,51 +174,15 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading the partitions' ends: %v", err)
 	}
-	var positions map[string]int64
-	for {
-		job.restartIfExited()
-		positions, err = chaosPositions(ctx, db)
-		if err == nil && maps.Equal(positions, ends) {
-			break
-		}
-		if err == nil && beyond(positions, ends) {
-			// A send cancelled when the producers stopped can still land:
-			// the hub stored it after its ends were read.
-			if later, err := tryPartitionEnds(ctx, emu.connStr); err == nil {
-				ends = later
-			}
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("the stored positions %v did not reach the partitions' ends %v before the deadline (last error: %v)", positions, ends, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	ends = waitPositions(t, ctx, db, chaosJob, emu.connStr, ends, job.restartIfExited)
 	caughtUp := time.Since(producedAt)
 	stopMon()
 	<-monDone
 	job.stop(ctx)
 
-	// The table against the hub: per partition 0..end-1 once each.
-	var total, endSum, allDups, allGaps int64
-	for p := range chaosPartitions {
-		pid := strconv.Itoa(p)
-		var count, distinct, lo, hi int64
-		err := db.QueryRowContext(ctx, `SELECT count(*), count(DISTINCT sequence_number), coalesce(min(sequence_number), -1), coalesce(max(sequence_number), -1)
-			FROM `+chaosTable+` WHERE partition_id = $1`, pid).Scan(&count, &distinct, &lo, &hi)
-		if err != nil {
-			t.Fatal(err)
-		}
-		end := ends[pid]
-		total += count
-		endSum += end
-		dups, gaps := count-distinct, end-distinct
-		allDups, allGaps = allDups+dups, allGaps+gaps
-		if dups != 0 || gaps != 0 || lo != min(0, end-1) || hi != end-1 {
-			t.Errorf("partition %s: %d rows, %d distinct sequence numbers in %d..%d: %d duplicates, %d missing; want 0..%d once each",
-				pid, count, distinct, lo, hi, dups, gaps, end-1)
-		}
-	}
-	found := checkAcked(t, ctx, db, prod)
+	tally := checkAgainstHub(t, ctx, db, chaosTable, ends)
+	total, endSum, allDups, allGaps := tally.rows, tally.end, tally.dups, tally.gaps
+	found := checkAcked(t, ctx, db, chaosTable, prod)
 	if prod.acked.Load() == 0 || slices.Contains(slices.Collect(maps.Values(ends)), 0) {
 		t.Errorf("the producer had %d events acknowledged and the partitions end at %v: the run tested nothing (last send error: %v)", prod.acked.Load(), ends, prod.lastErr.Load())
 	}
@@ -283,7 +248,7 @@ func newChaosEmulator(t *testing.T, bin string, amqpPort, httpPort int) *chaosEm
 	e := &chaosEmulator{bin: bin, data: filepath.Join(dir, "data"), config: filepath.Join(dir, "Config.json"),
 		amqpPort: amqpPort, httpPort: httpPort}
 	cfg := fmt.Sprintf(`{"UserConfig":{"NamespaceConfig":[{"Type":"EventHub","Name":"chaosns","Entities":[
-		{"Name":%q,"PartitionCount":%d,"ConsumerGroups":[]}]}]}}`, chaosHub, chaosPartitions)
+		{"Name":%q,"PartitionCount":%d,"ConsumerGroups":[{"Name":%q}]}]}]}}`, chaosHub, chaosPartitions, chaosOtherGroup)
 	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -573,6 +538,33 @@ func tryPartitionEnds(ctx context.Context, connStr string) (map[string]int64, er
 	return ends, nil
 }
 
+// waitPositions polls job's stored positions until they equal the hub's
+// ends, calling each time restart (which runs again what exited), and
+// returns the ends. A send cancelled when the producers stopped can still
+// land, after ends were read: they are read again when a position passes
+// them.
+func waitPositions(t *testing.T, ctx context.Context, db *sql.DB, job, connStr string, ends map[string]int64, restart ...func()) map[string]int64 {
+	t.Helper()
+	for {
+		for _, r := range restart {
+			r()
+		}
+		positions, err := jobPositions(ctx, db, job)
+		if err == nil && maps.Equal(positions, ends) {
+			return ends
+		}
+		if err == nil && beyond(positions, ends) {
+			if later, err := tryPartitionEnds(ctx, connStr); err == nil {
+				ends = later
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("job %s: the stored positions %v did not reach the partitions' ends %v before the deadline (last error: %v)", job, positions, ends, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // beyond reports a position past its partition's end.
 func beyond(positions, ends map[string]int64) bool {
 	for p, n := range positions {
@@ -583,11 +575,11 @@ func beyond(positions, ends map[string]int64) bool {
 	return false
 }
 
-// chaosPositions reads the job's positions from the offsets table.
-func chaosPositions(ctx context.Context, db *sql.DB) (map[string]int64, error) {
+// jobPositions reads a job's positions from the offsets table.
+func jobPositions(ctx context.Context, db *sql.DB, job string) (map[string]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rows, err := db.QueryContext(ctx, `SELECT partition_id, next_seq FROM ehstream_offsets WHERE job = $1`, chaosJob)
+	rows, err := db.QueryContext(ctx, `SELECT partition_id, next_seq FROM ehstream_offsets WHERE job = $1`, job)
 	if err != nil {
 		return nil, err
 	}
@@ -604,15 +596,42 @@ func chaosPositions(ctx context.Context, db *sql.DB) (map[string]int64, error) {
 	return out, rows.Err()
 }
 
+// hubTally is a table held against the hub's partitions.
+type hubTally struct{ rows, end, dups, gaps int64 }
+
+// checkAgainstHub fails unless table holds every sequence number 0..end-1
+// of each partition once, and sums what it found.
+func checkAgainstHub(t *testing.T, ctx context.Context, db *sql.DB, table string, ends map[string]int64) hubTally {
+	t.Helper()
+	var tally hubTally
+	for p := range chaosPartitions {
+		pid := strconv.Itoa(p)
+		var count, distinct, lo, hi int64
+		err := db.QueryRowContext(ctx, `SELECT count(*), count(DISTINCT sequence_number), coalesce(min(sequence_number), -1), coalesce(max(sequence_number), -1)
+			FROM `+table+` WHERE partition_id = $1`, pid).Scan(&count, &distinct, &lo, &hi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := ends[pid]
+		dups, gaps := count-distinct, end-distinct
+		tally.rows, tally.end, tally.dups, tally.gaps = tally.rows+count, tally.end+end, tally.dups+dups, tally.gaps+gaps
+		if dups != 0 || gaps != 0 || lo != min(0, end-1) || hi != end-1 {
+			t.Errorf("table %s partition %s: %d rows, %d distinct sequence numbers in %d..%d: %d duplicates, %d missing; want 0..%d once each",
+				table, pid, count, distinct, lo, hi, dups, gaps, end-1)
+		}
+	}
+	return tally
+}
+
 type ackCheck struct{ missing, resent int }
 
 // checkAcked reads every body in the table: each acknowledged event must be
 // there, in its partition. An id twice is a send the SDK retried after
 // the hub had stored it (distinct events to the hub), not a job's
 // duplicate, which the sequence numbers show.
-func checkAcked(t *testing.T, ctx context.Context, db *sql.DB, prod *chaosProducer) ackCheck {
+func checkAcked(t *testing.T, ctx context.Context, db *sql.DB, table string, prod *chaosProducer) ackCheck {
 	t.Helper()
-	rows, err := db.QueryContext(ctx, `SELECT partition_id, body FROM `+chaosTable)
+	rows, err := db.QueryContext(ctx, `SELECT partition_id, body FROM `+table)
 	if err != nil {
 		t.Fatal(err)
 	}
