@@ -277,17 +277,6 @@ func (c *Context) stateSaved(ctx context.Context, st *StateCheckpoint) {
 	}
 }
 
-// abortState undoes the running batch's state changes.
-func (c *Context) abortState() {
-	for _, g := range c.graphs {
-		if g.fed {
-			for _, st := range g.stateful {
-				st.abort()
-			}
-		}
-	}
-}
-
 // gobBytes and fromGob encode state sections.
 func gobBytes(v any) ([]byte, error) {
 	var buf bytes.Buffer
