@@ -16,5 +16,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(streamChild())
 	}
+	// The fence test runs it as two instances of a job, one it pauses.
+	if os.Getenv(fenceChildEnv) != "" {
+		os.Exit(fenceChild())
+	}
 	os.Exit(m.Run())
 }

@@ -85,7 +85,9 @@ type ContextOptions struct {
 	SkipEmptyBatches bool
 	// BatchLease is how long, with a FencedStore, a newer instance of the
 	// job waits for this one's batch in flight once this one stops renewing
-	// it, that is, once it died. 0 means DefaultBatchLease.
+	// it, that is, once it died or was paused; a paused instance's outputs
+	// learn from CheckFence that the batch is no longer theirs. 0 means
+	// DefaultBatchLease.
 	BatchLease time.Duration
 	// Retry, when set, is asked about every failed run of a batch's
 	// output (not a failed plan or checkpoint), with the number of times
@@ -368,9 +370,10 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 			return fmt.Errorf("streaming: checkpointing the plan of batch %d: %w", number, err)
 		}
 	}
-	release := func() {}
+	// The outputs' context carries the batch's lease, for CheckFence.
+	octx, release := bctx, func() {}
 	if save {
-		release = c.holdLease(store, ck)
+		octx, release = c.holdLease(bctx, cancel, store, ck)
 	}
 	defer release()
 	failed := func() {
@@ -393,7 +396,7 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 			continue
 		}
 		b := &Batch{Number: number, Time: due, Ranges: ranges, Replay: replay != nil, outs: newOutputs(c.log)}
-		res, err := c.runInput(bctx, in, b, run)
+		res, err := c.runInput(octx, in, b, run)
 		if err != nil {
 			failed()
 			if errors.Is(err, ErrReplan) && bctx.Err() == nil {
@@ -511,6 +514,12 @@ func (c *Context) runInput(bctx context.Context, in Input, b *Batch, run *attemp
 			wait, again = c.retry(err, run.failures)
 		}
 		if !again {
+			var fe *FencedError
+			if cause := context.Cause(bctx); errors.As(cause, &fe) && !errors.As(err, &fe) {
+				// The output stopped because another instance took the
+				// batch: say so, whatever the output made of it.
+				return Result{}, fmt.Errorf("streaming: batch %d: %w (%w)", b.Number, err, fe)
+			}
 			return Result{}, fmt.Errorf("streaming: batch %d: %w", b.Number, err)
 		}
 		// The batch stays this instance's (its lease is renewed) while
