@@ -53,8 +53,8 @@ func newTxTable(t *testing.T, ctx context.Context, db *sql.DB, name string, conf
 	return &txTable{db: db, store: store, job: job, table: name}
 }
 
-// write commits ranges and stores evs in one transaction.
-func (o *txTable) write(ctx context.Context, ranges []eventhubs.OffsetRange, evs []*eventhubs.Event) error {
+// commit commits ranges and what write writes in one transaction.
+func (o *txTable) commit(ctx context.Context, ranges []eventhubs.OffsetRange, write func(tx *sql.Tx) error) error {
 	tx, err := o.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -63,21 +63,26 @@ func (o *txTable) write(ctx context.Context, ranges []eventhubs.OffsetRange, evs
 	if err := o.store.CommitOffsets(ctx, tx, o.job, ranges); err != nil {
 		return err
 	}
-	for _, ev := range evs {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+o.table+" VALUES (?, ?)", ev.PartitionID, ev.SequenceNumber); err != nil {
-			return err
-		}
+	if err := write(tx); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
 
-// output is write as a ForeachRDD output.
+// output is a ForeachRDD output that commits the batch's events.
 func (o *txTable) output(ctx context.Context, rdd *eventhubs.RDD) error {
 	evs, err := rdd.Collect(ctx)
 	if err != nil {
 		return err
 	}
-	return o.write(ctx, rdd.OffsetRanges(), evs)
+	return o.commit(ctx, rdd.OffsetRanges(), func(tx *sql.Tx) error {
+		for _, ev := range evs {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO "+o.table+" VALUES (?, ?)", ev.PartitionID, ev.SequenceNumber); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (o *txTable) rows(t *testing.T) int {
@@ -126,6 +131,40 @@ func (o *txTable) checkOnce(t *testing.T, partitions, n int) {
 
 var errSinkDown = errors.New("sink down")
 
+// outputsTest starts an emulator whose hub has two partitions of n events
+// each, and returns a conf that reads it at rate and a database for the
+// outputs.
+func outputsTest(t *testing.T, hub string, n int, rate int64) (context.Context, *eventhubs.Conf, *sql.DB) {
+	t.Helper()
+	srv := startEmulator(t, emulator.HubConfig{Name: hub, PartitionCount: 2})
+	ctx := testCtx(t, 60*time.Second)
+	fill(t, ctx, srv, hub, "0", 0, n)
+	fill(t, ctx, srv, hub, "1", 0, n)
+	return ctx, testConf(srv, hub).SetMaxRatePerPartition(rate), openSQLite(t)
+}
+
+// directStream is a stream of conf on a Context of interval with opts,
+// checkpointed in dir unless it is "".
+func directStream(t *testing.T, interval time.Duration, opts *streaming.ContextOptions, dir string, conf *eventhubs.Conf) (*streaming.Context, *eventhubs.DirectStream) {
+	t.Helper()
+	ssc, err := streaming.NewContext(interval, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir != "" {
+		store, err := streaming.NewDirStore(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ssc.Checkpoint(store)
+	}
+	ds, err := eventhubs.CreateDirectStream(ssc, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ssc, ds
+}
+
 // retryFew retries every failed batch, three times at most.
 func retryFew(err error, attempt int) (time.Duration, bool) { return time.Millisecond, attempt < 4 }
 
@@ -146,23 +185,9 @@ func failingFirstRuns(n int, next func(ctx context.Context, rdd *eventhubs.RDD) 
 // the first committed the batch, and asked again would refuse it as a
 // repeated batch at every retry.
 func TestRetryRunsOnlyTheOutputsThatDidNotComplete(t *testing.T) {
-	srv := startEmulator(t, emulator.HubConfig{Name: "retry", PartitionCount: 2})
-	ctx := testCtx(t, 60*time.Second)
-	fill(t, ctx, srv, "retry", "0", 0, 100)
-	fill(t, ctx, srv, "retry", "1", 0, 100)
-	conf := testConf(srv, "retry").SetMaxRatePerPartition(40)
-	db := openSQLite(t)
+	ctx, conf, db := outputsTest(t, "retry", 100, 40)
 	first, second := newTxTable(t, ctx, db, "first", conf), newTxTable(t, ctx, db, "second", conf)
-
-	ssc, err := streaming.NewContext(10*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true,
-		Retry: retryFew})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := eventhubs.CreateDirectStream(ssc, conf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssc, ds := directStream(t, 10*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true, Retry: retryFew}, "", conf)
 	ds.ForeachRDD(first.output)
 	ds.ForeachRDD(failingFirstRuns(2, second.output))
 	done := runSSC(t, ctx, ssc)
@@ -182,32 +207,13 @@ func TestRetryRunsOnlyTheOutputsThatDidNotComplete(t *testing.T) {
 // window the batch again (the failed run's state was undone), so the
 // window's counts are those of a run without failure.
 func TestRetryFeedsTheWindowAgainButRunsNoCompletedOutput(t *testing.T) {
-	srv := startEmulator(t, emulator.HubConfig{Name: "retryw", PartitionCount: 2})
-	ctx := testCtx(t, 60*time.Second)
-	fill(t, ctx, srv, "retryw", "0", 0, 100)
-	fill(t, ctx, srv, "retryw", "1", 0, 100)
-	conf := testConf(srv, "retryw").SetMaxRatePerPartition(30)
-	db := openSQLite(t)
+	ctx, conf, db := outputsTest(t, "retryw", 100, 30)
 	windows, plain := newTxTable(t, ctx, db, "windows", conf), newTxTable(t, ctx, db, "plain", conf)
 	if _, err := db.ExecContext(ctx, "CREATE TABLE counts (batch BIGINT, events BIGINT)"); err != nil {
 		t.Fatal(err)
 	}
-
 	const interval = 10 * time.Millisecond
-	ssc, err := streaming.NewContext(interval, &streaming.ContextOptions{NoBatchLog: true,
-		Retry: retryFew})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := streaming.NewDirStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ssc.Checkpoint(store)
-	ds, err := eventhubs.CreateDirectStream(ssc, conf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssc, ds := directStream(t, interval, &streaming.ContextOptions{NoBatchLog: true, Retry: retryFew}, t.TempDir(), conf)
 	events, err := eventhubs.Events(ds)
 	if err != nil {
 		t.Fatal(err)
@@ -222,18 +228,10 @@ func TestRetryFeedsTheWindowAgainButRunsNoCompletedOutput(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
+		return windows.commit(ctx, eventhubs.OffsetRangesOf(b.OffsetRanges()), func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO counts VALUES (?, ?)", b.Number(), n[0])
 			return err
-		}
-		defer tx.Rollback()
-		if err := windows.store.CommitOffsets(ctx, tx, windows.job, eventhubs.OffsetRangesOf(b.OffsetRanges())); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO counts VALUES (?, ?)", b.Number(), n[0]); err != nil {
-			return err
-		}
-		return tx.Commit()
+		})
 	})
 	ds.ForeachRDD(failingFirstRuns(2, plain.output))
 	counted := func() (total, batches int64) {
@@ -261,26 +259,11 @@ func TestRetryFeedsTheWindowAgainButRunsNoCompletedOutput(t *testing.T) {
 // had committed the batch before the crash (and says so), the second had
 // not, and still gets the batch.
 func TestReplayRunsTheOutputsThatHadNotCommitted(t *testing.T) {
-	srv := startEmulator(t, emulator.HubConfig{Name: "replay2", PartitionCount: 2})
-	ctx := testCtx(t, 60*time.Second)
-	fill(t, ctx, srv, "replay2", "0", 0, 60)
-	fill(t, ctx, srv, "replay2", "1", 0, 60)
-	conf := testConf(srv, "replay2").SetMaxRatePerPartition(30)
-	db := openSQLite(t)
+	ctx, conf, db := outputsTest(t, "replay2", 60, 30)
 	first, second := newTxTable(t, ctx, db, "first", conf), newTxTable(t, ctx, db, "second", conf)
 	dir := t.TempDir()
-
 	run := func(secondFails bool) (*streaming.Context, <-chan error) {
-		ssc := newSSC(t, 10*time.Millisecond)
-		store, err := streaming.NewDirStore(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ssc.Checkpoint(store)
-		ds, err := eventhubs.CreateDirectStream(ssc, conf)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ssc, ds := directStream(t, 10*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true}, dir, conf)
 		ds.ForeachRDD(first.output)
 		crashes := 0
 		if secondFails {

@@ -115,40 +115,21 @@ func (d *replyDropper) accept() {
 	}
 }
 
-// toServer relays the client's messages: the startup message, then typed
-// ones, each looked at for an armed COMMIT.
+// toServer relays the client's messages, each looked at for an armed
+// COMMIT: the startup message (a length, then the body), then typed ones
+// (a type byte, a length, the body).
 func (d *replyDropper) toServer(client, server net.Conn, swallow *atomic.Bool) {
 	defer server.Close()
 	r := bufio.NewReader(client)
-	relay := func(head []byte) (body []byte, err error) {
-		n := binary.BigEndian.Uint32(head[len(head)-4:])
-		body = make([]byte, n-4)
-		if _, err := io.ReadFull(r, body); err != nil {
-			return nil, err
-		}
-		return body, nil
-	}
-	head := make([]byte, 4)
-	if _, err := io.ReadFull(r, head); err != nil {
-		return
-	}
-	body, err := relay(head)
-	if err != nil {
-		return
-	}
-	if _, err := server.Write(append(head, body...)); err != nil {
-		return
-	}
-	for {
-		head := make([]byte, 5)
+	for head := make([]byte, 4); ; head = make([]byte, 5) {
 		if _, err := io.ReadFull(r, head); err != nil {
 			return
 		}
-		body, err := relay(head)
-		if err != nil {
+		body := make([]byte, binary.BigEndian.Uint32(head[len(head)-4:])-4)
+		if _, err := io.ReadFull(r, body); err != nil {
 			return
 		}
-		if head[0] == 'Q' && strings.EqualFold(strings.TrimRight(string(body), "\x00; "), "commit") && d.armed.CompareAndSwap(true, false) {
+		if len(head) == 5 && head[0] == 'Q' && strings.EqualFold(strings.TrimRight(string(body), "\x00; "), "commit") && d.armed.CompareAndSwap(true, false) {
 			swallow.Store(true)
 		}
 		if _, err := server.Write(append(head, body...)); err != nil {
