@@ -41,9 +41,9 @@ func (b *Batch) progress() *outputs {
 
 // RunOutput runs run, the input's output number i (counting from 0), for
 // the batch, unless an earlier attempt of the batch completed it. An input
-// with several outputs runs each through RunOutput, so that a retried
-// batch runs again only those that did not complete, and an output that
-// committed is never asked to commit the batch twice.
+// with several outputs runs each through RunOutput, one at a time, so
+// that a retried batch runs again only those that did not complete, and an
+// output that committed is never asked to commit the batch twice.
 //
 // An output's error that says the batch had committed before
 // (AlreadyCommitted) counts as done when the output may indeed have
