@@ -13,6 +13,10 @@ func TestMain(m *testing.M) {
 		azlog.SetListener(func(e azlog.Event, s string) { fmt.Fprintf(os.Stderr, "[%s] %s\n", e, s) })
 	}
 	// The crash test runs this binary again as the program it kills.
+	// The fence test runs it as two instances of a job, one it pauses.
+	if os.Getenv(childEnv) != "" && os.Getenv(fenceGoEnv) != "" {
+		os.Exit(fenceChild())
+	}
 	if os.Getenv(childEnv) != "" {
 		os.Exit(streamChild())
 	}

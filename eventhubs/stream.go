@@ -66,7 +66,10 @@ func CreateDirectStream(ssc *streaming.Context, conf *Conf) (*DirectStream, erro
 // OffsetRanges say what the batch reads. A nil error means fn is done with
 // the batch; an error stops the stream, and the batch, not marked done in a
 // checkpoint, runs again after a restart. With several outputs each reads
-// the batch anew, in the order registered.
+// the batch anew, in the order registered. A retried batch
+// (streaming.ContextOptions.Retry) runs again only the outputs that did
+// not complete, and an output's error that says it had committed the
+// batch counts as done where streaming.Batch.RunOutput says.
 func (s *DirectStream) ForeachRDD(fn func(ctx context.Context, rdd *RDD) error) {
 	s.outputs = append(s.outputs, fn)
 }
@@ -387,8 +390,9 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 	}
 	var skipped int64
 	perRange := make([]int64, len(b.Ranges))
-	for _, fn := range s.outputs {
-		if err := fn(ctx, rdd); err != nil {
+	for i, fn := range s.outputs {
+		// A retried batch runs only the outputs that did not complete.
+		if err := b.RunOutput(i, func() error { return fn(ctx, rdd) }); err != nil {
 			if s.share != nil {
 				if id, ok := stalePartition(err); ok {
 					return streaming.Result{}, s.replan(b, id, err)

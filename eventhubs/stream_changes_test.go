@@ -99,16 +99,7 @@ func (g *gate) pass(ctx context.Context) error {
 // given output gate, and a log of what it saw.
 func checkpointedStream(t *testing.T, ctx context.Context, conf *eventhubs.Conf, dir string, g *gate) (*streaming.Context, *streamLog, <-chan error) {
 	t.Helper()
-	ssc := newSSC(t, 20*time.Millisecond)
-	store, err := streaming.NewDirStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ssc.Checkpoint(store)
-	ds, err := eventhubs.CreateDirectStream(ssc, conf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssc, ds := directStream(t, 20*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true}, dir, conf)
 	log := newStreamLog()
 	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
 		if g != nil {

@@ -27,30 +27,10 @@ const childEnv = "EHSTREAM_TEST_STREAM_CHILD"
 // "done". With EHSTREAM_TEST_BLOCK_AT=N the Nth batch writes its events,
 // then blocks without returning. SIGINT stops it gracefully.
 func streamChild() int {
-	fail := func(err error) int { fmt.Fprintln(os.Stderr, "child:", err); return 1 }
-	logf, err := os.OpenFile(os.Getenv("EHSTREAM_TEST_LOG"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fail(err)
-	}
-	write := func(s string) error { _, err := logf.WriteString(s); return err }
 	blockAt, _ := strconv.Atoi(os.Getenv("EHSTREAM_TEST_BLOCK_AT"))
-
-	ssc, err := streaming.NewContext(50*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true})
+	ssc, ds, write, err := childStream(&streaming.ContextOptions{NoBatchLog: true}, 30)
 	if err != nil {
-		return fail(err)
-	}
-	store, err := streaming.NewDirStore(os.Getenv("EHSTREAM_TEST_CHECKPOINT"))
-	if err != nil {
-		return fail(err)
-	}
-	if err := ssc.Checkpoint(store); err != nil {
-		return fail(err)
-	}
-	conf := eventhubs.NewConf(os.Getenv(childEnv)).SetMaxRatePerPartition(30).
-		SetReceiverTimeout(5 * time.Second).SetOperationTimeout(10 * time.Second)
-	ds, err := eventhubs.CreateDirectStream(ssc, conf)
-	if err != nil {
-		return fail(err)
+		return childFailed(err)
 	}
 	calls := 0
 	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
@@ -88,17 +68,55 @@ func streamChild() int {
 		}
 		return write("done\n")
 	})
+	if err := write("start\n"); err != nil {
+		return childFailed(err)
+	}
+	return runChild(ssc)
+}
+
+// childStream is the stream of a child program: a direct stream of the hub
+// $EHSTREAM_TEST_STREAM_CHILD names, at most rate events per partition a
+// batch, checkpointed in the directory $EHSTREAM_TEST_CHECKPOINT; write
+// appends to the log file $EHSTREAM_TEST_LOG.
+func childStream(opts *streaming.ContextOptions, rate int64) (*streaming.Context, *eventhubs.DirectStream, func(string) error, error) {
+	logf, err := os.OpenFile(os.Getenv("EHSTREAM_TEST_LOG"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	write := func(s string) error { _, err := logf.WriteString(s); return err }
+	ssc, err := streaming.NewContext(50*time.Millisecond, opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	store, err := streaming.NewDirStore(os.Getenv("EHSTREAM_TEST_CHECKPOINT"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := ssc.Checkpoint(store); err != nil {
+		return nil, nil, nil, err
+	}
+	conf := eventhubs.NewConf(os.Getenv(childEnv)).SetMaxRatePerPartition(rate).
+		SetReceiverTimeout(5 * time.Second).SetOperationTimeout(10 * time.Second)
+	ds, err := eventhubs.CreateDirectStream(ssc, conf)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ssc, ds, write, nil
+}
+
+// runChild runs a child program's stream until SIGINT stops it gracefully
+// (status 0) or it fails (status 1, the error on stderr).
+func runChild(ssc *streaming.Context) int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt)
 	go func() { <-sig; ssc.Stop(true) }()
-	if err := write("start\n"); err != nil {
-		return fail(err)
-	}
 	if err := ssc.Run(context.Background()); err != nil {
-		return fail(err)
+		return childFailed(err)
 	}
 	return 0
 }
+
+func childFailed(err error) int { fmt.Fprintln(os.Stderr, "child:", err); return 1 }
 
 // A stream killed with SIGKILL in the middle of a batch and started again
 // from its checkpoint directory runs exactly that batch's ranges again,

@@ -18,10 +18,14 @@ import (
 
 // RetryBatch is the stream's streaming.ContextOptions.Retry: a batch whose
 // transaction failed for a reason that passes (the database locked by
-// another writer, busy, full, restarting or out of reach) runs again with
-// the same ranges, after a wait that doubles up to maxRetryWait; nothing
-// of it committed, so nothing is written twice. Any other error (the
-// job's positions conflict, a bad table, the hub) ends the job as before.
+// another writer, busy, full, restarting or out of reach, the connection
+// lost) runs again with the same ranges, after a wait that doubles up to
+// maxRetryWait. Nothing is written twice: a transaction that failed
+// committed nothing, and one whose COMMIT landed though its reply was
+// lost is found committed by the retry (offsets.MismatchError, which
+// says AlreadyCommitted), which the stream counts as done. Any other
+// error (the job's positions conflict, a bad table, the hub) ends the job
+// as before.
 func RetryBatch(err error, attempt int) (time.Duration, bool) {
 	if !Transient(err) {
 		return 0, false
@@ -69,9 +73,14 @@ func Transient(err error) bool {
 		return false
 	}
 	// The connection, not the statement: refused, reset, timed out, closed.
+	// A connection lost while COMMIT waits for its reply (the server
+	// closed it: a failover, a backend terminated while it waited for a
+	// synchronous standby) is pgx's "conn closed" (ErrConnClosed), or an
+	// EOF: the commit may have landed, which the retry finds out.
 	var connectErr *pgconn.ConnectError
 	var netErr net.Error
 	return errors.As(err, &connectErr) || pgconn.Timeout(err) || errors.As(err, &netErr) ||
-		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

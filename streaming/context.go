@@ -85,7 +85,9 @@ type ContextOptions struct {
 	SkipEmptyBatches bool
 	// BatchLease is how long, with a FencedStore, a newer instance of the
 	// job waits for this one's batch in flight once this one stops renewing
-	// it, that is, once it died. 0 means DefaultBatchLease.
+	// it, that is, once it died or was paused; a paused instance's outputs
+	// learn from CheckFence that the batch is no longer theirs. 0 means
+	// DefaultBatchLease.
 	BatchLease time.Duration
 	// Retry, when set, is asked about every failed run of a batch's
 	// output (not a failed plan or checkpoint), with the number of times
@@ -332,11 +334,11 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		c.mu.Unlock()
 	}()
 
-	info := BatchInfo{Number: number, Time: due, Replay: replay != nil, SchedulingDelay: max(begin.Sub(due), 0)}
-	failures := 0 // of the batch's outputs, retried
+	run := &attempts{info: BatchInfo{Number: number, Time: due, Replay: replay != nil, SchedulingDelay: max(begin.Sub(due), 0)}, begin: begin}
+	info := &run.info
 	defer func() {
 		if err != nil && !errors.Is(err, errStopped) {
-			c.tellFailed(info, err, max(failures, 1), false, begin)
+			c.tellFailed(*info, err, max(run.failures, 1), false, begin)
 		}
 	}()
 	ck := &Checkpoint{Version: checkpointVersion, Batch: number, Time: due, Inputs: make([]InputCheckpoint, len(inputs))}
@@ -346,23 +348,8 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	if stateful {
 		ck.Version, ck.State = stateCheckpointVersion, c.state
 	}
-	for i, in := range inputs {
-		var p Plan
-		if replay != nil {
-			p.Ranges = replay[i]
-		} else {
-			var err error
-			if p, err = in.Plan(bctx, due); err != nil {
-				return fmt.Errorf("streaming: planning batch %d: %w", number, err)
-			}
-		}
-		ck.Inputs[i] = InputCheckpoint{Identity: in.Identity(), Ranges: p.Ranges}
-		info.Ranges = append(info.Ranges, p.Ranges...)
-		// One lag per range, zero where the input gave none.
-		at := len(info.Lag)
-		info.Lag = append(info.Lag, make([]int64, len(p.Ranges))...)
-		copy(info.Lag[at:], p.Lag)
-		info.Rate += p.Rate
+	if err := planBatch(bctx, inputs, replay, ck, info); err != nil {
+		return err
 	}
 	// A batch that moves no position needs no checkpoint, unless it holds
 	// one no checkpoint has yet: a position resolved once (the end of the
@@ -383,12 +370,17 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 			return fmt.Errorf("streaming: checkpointing the plan of batch %d: %w", number, err)
 		}
 	}
-	release := func() {}
+	// The outputs' context carries the batch's lease, for CheckFence.
+	octx, release := bctx, func() {}
 	if save {
-		release = c.holdLease(store, ck)
+		octx, release = c.holdLease(bctx, cancel, store, ck)
 	}
 	defer release()
 	failed := func() {
+		// Undo what the batch did to state: it runs again.
+		for _, g := range c.graphs {
+			g.abortBatch()
+		}
 		if save {
 			release()
 			c.giveUp(store, ck)
@@ -403,57 +395,17 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 		if c.skipEmpty && !stateful && replay == nil && !c.handed.lacks(i, ranges) {
 			continue
 		}
-		g := c.graphFor(in)
-		b := &Batch{Number: number, Time: due, Ranges: ranges, Replay: replay != nil}
-		var res Result
-		for {
-			if g != nil {
-				g.beginBatch(number, due, replay != nil, ranges)
-			}
-			res, err = in.Run(bctx, b)
-			if err != nil && replay != nil && IsAlreadyCommitted(err) {
-				// The crash came between the output's commit and the done-mark.
-				c.log.Info("streaming: the replayed batch's output had committed before the restart; counting it done", "batch", number, "reason", err)
-				res, err = Result{Events: countRanges(ranges)}, nil
-			}
-			if err == nil {
-				break
-			}
-			// Undo what the failed attempt did to state; a retry redoes it.
-			c.abortState()
-			c.endBatches(false)
-			if cause := context.Cause(bctx); errors.Is(cause, errStopped) {
-				failed()
-				return errStopped
-			}
+		b := &Batch{Number: number, Time: due, Ranges: ranges, Replay: replay != nil, outs: newOutputs(c.log)}
+		res, err := c.runInput(octx, in, b, run)
+		if err != nil {
+			failed()
 			if errors.Is(err, ErrReplan) && bctx.Err() == nil {
-				failed()
 				c.log.Warn("streaming: batch abandoned: an input plans it again", "batch", number, "cause", err)
 				c.current = 0
-				c.tellAbandoned(info, err, begin)
+				c.tellAbandoned(*info, err, begin)
 				return nil
 			}
-			failures++
-			wait, again := time.Duration(0), false
-			if c.retry != nil && bctx.Err() == nil {
-				wait, again = c.retry(err, failures)
-			}
-			if !again {
-				failed()
-				return fmt.Errorf("streaming: batch %d: %w", number, err)
-			}
-			// The batch stays this instance's (its lease is renewed) while
-			// it waits: no other instance may run it meanwhile.
-			c.tellFailed(info, err, failures, true, begin)
-			c.log.Warn("streaming: batch failed; running its output again", "batch", number, "attempt", failures,
-				"wait", wait.String(), "err", err)
-			if werr := c.waitToRetry(bctx, wait); werr != nil {
-				failed()
-				if errors.Is(werr, errStopped) {
-					return errStopped
-				}
-				return fmt.Errorf("streaming: batch %d: %w (%v)", number, err, werr)
-			}
+			return err
 		}
 		c.handed.add(i, ranges)
 		info.Events += res.Events
@@ -465,7 +417,6 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	if stateful {
 		st, err := c.commitState(bctx, number)
 		if err != nil {
-			c.endBatches(false)
 			failed()
 			return err
 		}
@@ -488,9 +439,101 @@ func (c *Context) runBatch(ctx context.Context, inputs []Input, store Checkpoint
 	info.ProcessingTime = time.Since(begin)
 	c.current = 0
 	for _, l := range c.listenersNow() {
-		l.OnBatchCompleted(info)
+		l.OnBatchCompleted(*info)
 	}
 	return nil
+}
+
+// planBatch asks each input for its part of the batch (or takes it from
+// replay) into ck and info.
+func planBatch(ctx context.Context, inputs []Input, replay [][]Range, ck *Checkpoint, info *BatchInfo) error {
+	for i, in := range inputs {
+		var p Plan
+		if replay != nil {
+			p.Ranges = replay[i]
+		} else {
+			var err error
+			if p, err = in.Plan(ctx, info.Time); err != nil {
+				return fmt.Errorf("streaming: planning batch %d: %w", info.Number, err)
+			}
+		}
+		ck.Inputs[i] = InputCheckpoint{Identity: in.Identity(), Ranges: p.Ranges}
+		info.Ranges = append(info.Ranges, p.Ranges...)
+		// One lag per range, zero where the input gave none.
+		at := len(info.Lag)
+		info.Lag = append(info.Lag, make([]int64, len(p.Ranges))...)
+		copy(info.Lag[at:], p.Lag)
+		info.Rate += p.Rate
+	}
+	return nil
+}
+
+// attempts is what runInput needs of the batch to report a failed run:
+// its record and how many runs failed so far.
+type attempts struct {
+	info     BatchInfo
+	begin    time.Time
+	failures int
+}
+
+// runInput runs in's part of the batch b, again after each failure that
+// c.retry retries; a retry runs only the outputs that did not complete.
+// It returns errStopped after an immediate stop, the input's error when
+// it abandons the batch (ErrReplan), or the error that ends the batch.
+func (c *Context) runInput(bctx context.Context, in Input, b *Batch, run *attempts) (Result, error) {
+	g := c.graphFor(in)
+	for attempt := 1; ; attempt++ {
+		if g != nil {
+			g.beginBatch(b)
+		}
+		res, err := in.Run(bctx, b)
+		if err != nil && !b.tracked() && (b.Replay || attempt > 1) && IsAlreadyCommitted(err) {
+			// An input that runs its outputs otherwise than through
+			// RunOutput is one output: the crash, or the lost reply of
+			// the failed run, came between its commit and the done-mark.
+			c.log.Info("streaming: the batch's output had committed before; counting it done", "batch", b.Number, "reason", err)
+			return Result{Events: countRanges(b.Ranges)}, nil
+		}
+		if err == nil {
+			return res, nil
+		}
+		// Undo what the failed run did to the input's state; a retry
+		// redoes it. Other inputs' outputs completed: theirs stays.
+		if g != nil {
+			g.abortBatch()
+		}
+		if cause := context.Cause(bctx); errors.Is(cause, errStopped) {
+			return Result{}, errStopped
+		}
+		if errors.Is(err, ErrReplan) && bctx.Err() == nil {
+			return Result{}, err
+		}
+		run.failures++
+		wait, again := time.Duration(0), false
+		if c.retry != nil && bctx.Err() == nil {
+			wait, again = c.retry(err, run.failures)
+		}
+		if !again {
+			var fe *FencedError
+			if cause := context.Cause(bctx); errors.As(cause, &fe) && !errors.As(err, &fe) {
+				// The output stopped because another instance took the
+				// batch: say so, whatever the output made of it.
+				return Result{}, fmt.Errorf("streaming: batch %d: %w (%w)", b.Number, err, fe)
+			}
+			return Result{}, fmt.Errorf("streaming: batch %d: %w", b.Number, err)
+		}
+		// The batch stays this instance's (its lease is renewed) while
+		// it waits: no other instance may run it meanwhile.
+		c.tellFailed(run.info, err, run.failures, true, run.begin)
+		c.log.Warn("streaming: batch failed; running its output again", "batch", b.Number, "attempt", run.failures,
+			"wait", wait.String(), "err", err)
+		if werr := c.waitToRetry(bctx, wait); werr != nil {
+			if errors.Is(werr, errStopped) {
+				return Result{}, errStopped
+			}
+			return Result{}, fmt.Errorf("streaming: batch %d: %w (%v)", b.Number, err, werr)
+		}
+	}
 }
 
 // waitToRetry waits before a failed batch runs again. A stop ends the wait:

@@ -41,8 +41,9 @@ func (s *DirStore) Fence(ctx context.Context, instance string) error {
 }
 
 // SaveAs is Save on behalf of instance, refused once another instance
-// fenced the directory, except for instance's own batch in flight
-// (FencedStore). A directory never fenced accepts every instance.
+// fenced the directory, except for instance's own batch in flight while
+// its lease lasts (FencedStore). A directory never fenced accepts every
+// instance.
 func (s *DirStore) SaveAs(ctx context.Context, instance string, c *Checkpoint) error {
 	unlock, err := s.lock(ctx)
 	if err != nil {
@@ -58,7 +59,11 @@ func (s *DirStore) SaveAs(ctx context.Context, instance string, c *Checkpoint) e
 		if err != nil {
 			return err
 		}
-		if cur == nil || cur.Done || cur.Instance != instance || cur.Batch != c.Batch {
+		// A lease that ran out lets the newer instance run the batch (it
+		// may have decided to): refused too, so that the older one cannot
+		// renew or finish the batch under it.
+		if cur == nil || cur.Done || cur.Instance != instance || cur.Batch != c.Batch ||
+			!cur.Lease.IsZero() && !time.Now().Before(cur.Lease) {
 			return &FencedError{Instance: instance, Writer: writer.Instance, Store: s.dir, Since: writer.Since}
 		}
 	}

@@ -154,7 +154,8 @@ type batchRun struct {
 	time   time.Time
 	replay bool
 	ranges []Range
-	source any // the source's Partitions
+	source any    // the source's Partitions
+	batch  *Batch // what the Context runs: it knows the outputs that completed
 }
 
 // Source is the start of a DStream: an Input feeds it each batch's
@@ -207,6 +208,11 @@ func (s *Source[T]) Feed(ctx context.Context, parts Partitions[T]) error {
 		return fmt.Errorf("streaming: input %s fed batch %d twice", g.input.Identity(), br.number)
 	}
 	g.fed = true
+	if len(g.stateful) > 0 {
+		// A retry must feed the pipeline again, to redo the state the
+		// failed run undid, even when the output feeding it completed.
+		br.batch.noteFed()
+	}
 	br.source = parts
 	defer func() { br.source = nil }()
 	for _, st := range g.stateful {
@@ -342,15 +348,17 @@ func (b *BatchData[T]) Collect(ctx context.Context) ([]T, error) { return b.d.co
 // ForeachBatch registers fn as an output of ds: it gets each batch's data,
 // or a window's at each slide. A nil error means fn is done with the batch;
 // an error stops the stream, and the batch, not marked done, runs again
-// after a restart, from the state of the batch before. A replayed batch
-// whose fn returns an error that says the batch had committed before the
-// crash (AlreadyCommitted) counts as done.
+// after a restart, from the state of the batch before. A batch retried
+// (ContextOptions.Retry) runs fn again only when fn did not complete it.
+// An error that says the batch had committed before (AlreadyCommitted)
+// counts as done in a replayed batch, and in a retry after fn failed, as
+// Batch.RunOutput says.
 func ForeachBatch[T any](ds DStream[T], fn func(ctx context.Context, b *BatchData[T]) error) {
 	n := ds.valid()
 	g := n.g
 	g.maxEvery = max(g.maxEvery, n.every)
-	index := len(g.outputs) + 1
-	g.outputs = append(g.outputs, func(ctx context.Context, br *batchRun) error {
+	index := len(g.outputs)
+	run := func(ctx context.Context, br *batchRun) error {
 		if br.number%n.every != 0 {
 			return nil
 		}
@@ -359,13 +367,11 @@ func ForeachBatch[T any](ds DStream[T], fn func(ctx context.Context, b *BatchDat
 			return err
 		}
 		b := &BatchData[T]{number: br.number, time: br.time, replay: br.replay, ranges: g.rangesSince(br, n.every), d: d}
-		err = fn(ctx, b)
-		if err != nil && br.replay && IsAlreadyCommitted(err) {
-			g.ctx.log.Info("streaming: the replayed batch's output had committed before the restart; counting it done",
-				"batch", br.number, "output", index, "reason", err)
-			return nil
-		}
-		return err
+		return fn(ctx, b)
+	}
+	g.outputs = append(g.outputs, func(ctx context.Context, br *batchRun) error {
+		// A retry of the batch runs the outputs that did not complete.
+		return br.batch.runOutput(outputID{typed: true, i: index}, func() error { return run(ctx, br) })
 	})
 }
 
@@ -408,10 +414,21 @@ func joinRanges(batches [][]Range) []Range {
 	return out
 }
 
-// beginBatch tells the graph the batch the Context runs next.
-func (g *graph) beginBatch(number int64, due time.Time, replay bool, ranges []Range) {
-	g.cur = &batchRun{number: number, time: due, replay: replay, ranges: ranges}
+// beginBatch tells the graph the batch the Context runs next, or again.
+func (g *graph) beginBatch(b *Batch) {
+	g.cur = &batchRun{number: b.Number, time: b.Time, replay: b.Replay, ranges: b.Ranges, batch: b}
 	g.fed = false
+}
+
+// abortBatch undoes what the running batch did to the graph's state and
+// forgets the batch.
+func (g *graph) abortBatch() {
+	if g.fed {
+		for _, st := range g.stateful {
+			st.abort()
+		}
+	}
+	g.endBatch(false)
 }
 
 // endBatch forgets the running batch; done says whether it completed, so

@@ -8,19 +8,24 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
 // FencedStore is a CheckpointStore that lets one running instance of a job
 // start batches at a time, so that a newer instance takes over from an
-// older one without both processing an event, even when output is only at
-// least once. A Context given one takes over in three steps: it fences the
-// store (the older instance's next plan is refused, and it stops), waits
-// for the older one's batch in flight to finish (or its lease to run out,
-// when that instance died), and only then takes the sources and reads the
-// checkpoint. The batch in flight thus finishes undisturbed, and the newer
-// instance starts after it.
+// older one between batches. A Context given one takes over in three
+// steps: it fences the store (the older instance's next plan is refused,
+// and it stops), waits for the older one's batch in flight to finish (or
+// its lease to run out, when that instance died or was paused), and only
+// then takes the sources and reads the checkpoint. The batch in flight
+// thus finishes undisturbed, and the newer instance starts after it.
+//
+// A lease that ran out is the one way two instances get the same batch:
+// the older instance, paused past its lease inside its output, resumes
+// while the newer one runs the batch again. Its output learns that the
+// batch is no longer its own from CheckFence, and from the batch's context,
+// cancelled once a renewal of the lease is refused; an output that heeds
+// neither processes the batch twice.
 //
 // DirStore is a FencedStore.
 type FencedStore interface {
@@ -31,8 +36,10 @@ type FencedStore interface {
 	// SaveAs is Save on behalf of instance. When another instance has
 	// fenced the store since, it refuses with a *FencedError, except a
 	// checkpoint of instance's own unfinished batch (the stored one has
-	// the same batch number and instance): the batch in flight may still
-	// renew its lease, be marked done, or be given up.
+	// the same batch number and instance) while its lease lasts: the
+	// batch in flight may still renew its lease, be marked done, or be
+	// given up. Once the lease ran out, the other instance may be running
+	// the batch.
 	SaveAs(ctx context.Context, instance string, c *Checkpoint) error
 }
 
@@ -40,15 +47,29 @@ type FencedStore interface {
 // took ownership of the checkpoint store: this instance must stop. A
 // second program started on a job's checkpoint takes it over, by design
 // (a restarted job must not wait for a hung one); the one it replaces
-// gets this error, naming both.
+// gets this error, naming both. CheckFence returns one too when this
+// instance's batch in flight lost its lease and could not renew it
+// (LeaseEnded is set): another instance may run the batch.
 type FencedError struct {
 	Instance string    // this instance
-	Writer   string    // the instance that fenced the store
+	Writer   string    // the instance that fenced the store; "" when unknown
 	Store    string    // the checkpoint both use: a DirStore's directory
 	Since    time.Time // when Writer fenced it; zero when unknown
+	// Batch is this instance's batch in flight that another may run, when
+	// there is one.
+	Batch int64
+	// LeaseEnded is when the batch's lease ran out, when that is why this
+	// instance no longer holds it; Err is the store's error that kept the
+	// lease from being renewed.
+	LeaseEnded time.Time
+	Err        error
 }
 
 func (e *FencedError) Error() string {
+	if e.Writer == "" && !e.LeaseEnded.IsZero() {
+		return fmt.Sprintf("streaming: the lease of batch %d of this instance, %s, ran out at %s (the process was paused, or the checkpoint store out of reach, longer than the batch lease) and cannot be renewed (%v): another instance of the job may run the batch; this instance stops",
+			e.Batch, describeInstance(e.Instance), e.LeaseEnded.Local().Format("15:04:05.000"), e.Err)
+	}
 	where := "the checkpoint store"
 	if e.Store != "" {
 		where = "checkpoint " + e.Store
@@ -60,6 +81,8 @@ func (e *FencedError) Error() string {
 	return fmt.Sprintf("streaming: another instance of the job, %s, took ownership of %s%s; this instance, %s, stops and leaves its partitions to it",
 		describeInstance(e.Writer), where, since, describeInstance(e.Instance))
 }
+
+func (e *FencedError) Unwrap() error { return e.Err }
 
 // describeInstance says which process an instance ID (newInstanceID) is,
 // for an operator to find it.
@@ -133,40 +156,6 @@ func (c *Context) save(ctx context.Context, store CheckpointStore, ck *Checkpoin
 		return fs.SaveAs(ctx, c.instance, ck)
 	}
 	return store.Save(ctx, ck)
-}
-
-// holdLease renews the lease of ck, the plan of the batch in flight, until
-// the returned function is called; that function returns once no renewal
-// runs any more, so a later save cannot be overwritten by one, and may be
-// called again. Stores that are not fenced have no leases.
-func (c *Context) holdLease(store CheckpointStore, ck *Checkpoint) (release func()) {
-	fs, ok := store.(FencedStore)
-	if !ok {
-		return func() {}
-	}
-	plan := *ck
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(c.lease / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			plan.Lease = time.Now().Add(c.lease)
-			ctx, cancel := context.WithTimeout(context.Background(), c.lease/3)
-			err := fs.SaveAs(ctx, c.instance, &plan)
-			cancel()
-			if err != nil {
-				c.log.Warn("streaming: renewing the lease of the running batch", "batch", plan.Batch, "err", err)
-			}
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { close(stop); <-done }) }
 }
 
 // giveUp tells a newer instance waiting for the failed batch ck that it

@@ -71,6 +71,10 @@ type Input interface {
 	Plan(ctx context.Context, batchTime time.Time) (Plan, error)
 	// Run reads the batch's ranges (planned, or replayed from a checkpoint)
 	// and runs the outputs. A nil error means the output is done with them.
+	// A failed batch may be run again with the same b (ContextOptions.Retry):
+	// an input with several outputs runs each through b.RunOutput, so that
+	// only those that did not complete run again. An input that does not
+	// is taken for one output.
 	Run(ctx context.Context, b *Batch) (Result, error)
 	// Stop releases what Start took.
 	Stop()
@@ -103,6 +107,8 @@ type Batch struct {
 	Time   time.Time // when it was due
 	Ranges []Range   // this input's ranges
 	Replay bool      // it ran before and did not finish
+
+	outs *outputs // the outputs its attempts ran (RunOutput)
 }
 
 // Result is what running an input's part of a batch read.

@@ -106,6 +106,7 @@ type mapState[K comparable, V, S, M any] struct {
 
 func (m *mapState[K, V, S, M]) name() string     { return m.nm }
 func (m *mapState[K, V, S, M]) setName(n string) { m.nm = n }
+func (m *mapState[K, V, S, M]) slide() int64     { return 0 }
 func (m *mapState[K, V, S, M]) kind() string {
 	return fmt.Sprintf("MapWithState[%s, %s, %s]", typeName[K](), typeName[V](), typeName[S]())
 }

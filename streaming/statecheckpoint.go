@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // stateful is a step that keeps state across batches: a window, or
@@ -22,6 +23,9 @@ type stateful interface {
 	// kind is what a checkpoint's state must have been made by: the step,
 	// its types and the parameters its state depends on.
 	kind() string
+	// slide is, for a window, how many batches apart its stream has data,
+	// and so how many batches' ranges its outputs commit; 0 otherwise.
+	slide() int64
 	tick(ctx context.Context, br *batchRun) error
 	commit()
 	abort()
@@ -73,6 +77,9 @@ type StateCheckpoint struct {
 type StreamState struct {
 	Name string `json:"name"`
 	Kind string `json:"kind"`
+	// Slide is a window's slide, in batches; 0 for other streams, and in
+	// checkpoints written before it was recorded.
+	Slide int64 `json:"slide,omitempty"`
 }
 
 // maxDeltas bounds how many change files a restore reads.
@@ -158,10 +165,8 @@ func (c *Context) restoreState(ctx context.Context, store CheckpointStore, ck *C
 			c.log.Warn("streaming: the checkpoint holds the state of a stream this program lacks; it is dropped", "stream", s.Name, "kind", s.Kind)
 			continue
 		}
-		if own.kind() != s.Kind {
-			return &CheckpointError{Message: fmt.Sprintf("stream %q: the checkpoint holds state of %s, but this program's stream is %s; "+
-				"a changed type or window cannot read the stored state: keep them, give the changed stream a new name (Named) to start it empty, or use a new checkpoint store",
-				s.Name, s.Kind, own.kind())}
+		if err := c.sameStream(s, own); err != nil {
+			return err
 		}
 	}
 	for i, name := range st.Files {
@@ -202,6 +207,29 @@ func (c *Context) restoreState(ctx context.Context, store CheckpointStore, ck *C
 	return nil
 }
 
+// sameStream checks that own, a stateful stream of this program, can go
+// on from the checkpoint's state of the stream of its name.
+func (c *Context) sameStream(stored StreamState, own stateful) error {
+	if own.kind() != stored.Kind {
+		return &CheckpointError{Message: fmt.Sprintf("stream %q: the checkpoint holds state of %s, but this program's stream is %s; "+
+			"a changed type or window cannot read the stored state: keep them, give the changed stream a new name (Named) to start it empty, or use a new checkpoint store",
+			stored.Name, stored.Kind, own.kind())}
+	}
+	// A window's outputs commit the ranges read since its last slide: after
+	// a changed slide they would get ranges with a gap or an overlap, which
+	// neither a new name nor the state can mend. A checkpoint written before
+	// slides were recorded has none, and is taken to have this one: refusing
+	// it would strand every windowed job's checkpoint at the upgrade.
+	if stored.Slide != 0 && stored.Slide != own.slide() {
+		return &CheckpointError{Message: fmt.Sprintf("stream %q: the checkpoint's window slides every %d batches (%s at the batch interval %s), this program's every %d (%s); "+
+			"its outputs commit the ranges read since its last slide, which a changed slide would leave with a gap or an overlap: "+
+			"keep the slide %s, or use a new checkpoint store and start the stream from the positions its output stored",
+			stored.Name, stored.Slide, time.Duration(stored.Slide)*c.interval, c.interval, own.slide(), time.Duration(own.slide())*c.interval,
+			time.Duration(stored.Slide)*c.interval)}
+	}
+	return nil
+}
+
 // commitState makes the batch's state changes permanent and writes them,
 // or the whole state, to a state file; it returns the state part of the
 // checkpoint that marks the batch done.
@@ -231,7 +259,7 @@ func (c *Context) commitState(ctx context.Context, number int64) (*StateCheckpoi
 				return nil, fmt.Errorf("streaming: saving the state of stream %q: %w", st.name(), err)
 			}
 			f.Sections = append(f.Sections, stateSection{Name: st.name(), Data: b})
-			next.Streams = append(next.Streams, StreamState{Name: st.name(), Kind: st.kind()})
+			next.Streams = append(next.Streams, StreamState{Name: st.name(), Kind: st.kind(), Slide: st.slide()})
 		}
 		if g.maxEvery > 1 {
 			recent := append(slices.Clone(g.recent), g.cur.ranges)
@@ -273,17 +301,6 @@ func (c *Context) stateSaved(ctx context.Context, st *StateCheckpoint) {
 	if old != nil && old.Files[0] != st.Files[0] {
 		if err := c.stateStore.RemoveState(ctx, st.Files); err != nil {
 			c.log.Warn("streaming: removing state files no checkpoint needs", "err", err)
-		}
-	}
-}
-
-// abortState undoes the running batch's state changes.
-func (c *Context) abortState() {
-	for _, g := range c.graphs {
-		if g.fed {
-			for _, st := range g.stateful {
-				st.abort()
-			}
 		}
 	}
 }

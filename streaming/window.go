@@ -118,7 +118,7 @@ type reduceWindow[K comparable, V any] struct {
 	nm, op          string
 	parent          *node[KV[K, V]]
 	reduce, inverse func(V, V) V
-	length, slide   int64
+	length, every   int64 // in batches: the window's length and its slide
 
 	entries []windowEntry[K, V] // committed: batches after last-length, oldest first
 	last    int64               // the batch of the last commit
@@ -141,7 +141,7 @@ func reducedWindow[K comparable, V any](ds DStream[KV[K, V]], op string, reduce,
 	if reduce == nil {
 		return DStream[KV[K, V]]{}, fmt.Errorf("streaming: %s: reduce is nil", op)
 	}
-	w := &reduceWindow[K, V]{g: p.g, nm: p.g.nextName(op), op: op, parent: p, reduce: reduce, inverse: inverse, length: l, slide: s}
+	w := &reduceWindow[K, V]{g: p.g, nm: p.g.nextName(op), op: op, parent: p, reduce: reduce, inverse: inverse, length: l, every: s}
 	if inverse != nil {
 		w.running = make([]map[K]count[V], p.g.buckets)
 		for b := range w.running {
@@ -160,6 +160,8 @@ func reducedWindow[K comparable, V any](ds DStream[KV[K, V]], op string, reduce,
 
 func (w *reduceWindow[K, V]) name() string     { return w.nm }
 func (w *reduceWindow[K, V]) setName(n string) { w.nm = n }
+
+func (w *reduceWindow[K, V]) slide() int64 { return w.every }
 
 func (w *reduceWindow[K, V]) kind() string {
 	return fmt.Sprintf("%s[%s, %s] of %d batches", w.op, typeName[K](), typeName[V](), w.length)
@@ -224,7 +226,7 @@ func (w *reduceWindow[K, V]) tick(ctx context.Context, br *batchRun) error {
 			return err
 		}
 	}
-	if br.number%w.slide != 0 {
+	if br.number%w.every != 0 {
 		return nil
 	}
 	w.out = make([]map[K]V, w.g.buckets)
@@ -398,7 +400,7 @@ func Window[T any](ds DStream[T], length, slide time.Duration) (DStream[T], erro
 	if err != nil {
 		return DStream[T]{}, err
 	}
-	w := &itemWindow[T]{g: p.g, nm: p.g.nextName("Window"), parent: p, length: l}
+	w := &itemWindow[T]{g: p.g, nm: p.g.nextName("Window"), parent: p, length: l, every: s}
 	p.g.stateful = append(p.g.stateful, w)
 	n := &node[T]{g: p.g, every: s, st: w, get: func(ctx context.Context, br *batchRun) (dataset[T], error) {
 		var parts [][]T
@@ -425,6 +427,7 @@ type itemWindow[T any] struct {
 	nm      string
 	parent  *node[T]
 	length  int64
+	every   int64 // the slide, in batches
 	entries []itemEntry[T]
 	last    int64
 	staged  *itemEntry[T]
@@ -433,6 +436,7 @@ type itemWindow[T any] struct {
 
 func (w *itemWindow[T]) name() string     { return w.nm }
 func (w *itemWindow[T]) setName(n string) { w.nm = n }
+func (w *itemWindow[T]) slide() int64     { return w.every }
 func (w *itemWindow[T]) kind() string {
 	return fmt.Sprintf("Window[%s] of %d batches", typeName[T](), w.length)
 }
