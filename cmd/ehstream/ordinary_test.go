@@ -262,3 +262,48 @@ func TestReplicaWithTheStoreClockBehind(t *testing.T) {
 		t.Errorf("rows per partition %v (distinct %v), want %v", rows, distinct, want)
 	}
 }
+
+// A partition the hub gains while replicas of a job run is read from its
+// first event, as a job that owns every partition reads it, not from
+// where the hub stood when a replica claimed it: under latest, events
+// sent to it before the claim are read too.
+func TestReplicaReadsANewPartitionFromItsFirstEvent(t *testing.T) {
+	pg := freshPostgres(t)
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	start := func(addr string, partitions int) *emulator.Server {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv, err := emulator.Start(ctx, &emulator.Config{Listen: addr, DataDir: dir, Hubs: []emulator.HubConfig{{Name: "grow", PartitionCount: partitions}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	srv := start("127.0.0.1:0", 2)
+	t.Cleanup(func() { eventhubs.CloseAll(context.Background()); srv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cs := srv.ConnectionString("grow")
+	r1 := startStreamProcess(t, bin, replicaArgs(cs, pg, "events", "grow", "r1",
+		"--starting-position", "latest", "--ownership-interval", "1s", "--ownership-expiration", "4s")...)
+	r1.waitFor(t, "sharing the partitions")
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv = start(srv.Addr(), 3) // the hub gains partition 2, which fills at once
+	sendTo(t, ctx, srv.ConnectionString(""), "grow", "2", 40)
+	sk := sinkDB(t, pg, "events")
+	waitRows(t, sk.DB, "events", 40, 30*time.Second, r1)
+	r1.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-r1.exited; err != nil {
+		t.Fatalf("r1 after SIGTERM: %v\n%s", err, r1.output())
+	}
+	rows, distinct := tableCounts(t, sk, "events")
+	if want := map[string]int{"2": 40}; fmt.Sprint(rows) != fmt.Sprint(want) || fmt.Sprint(distinct) != fmt.Sprint(want) {
+		t.Errorf("rows per partition %v (distinct %v), want %v", rows, distinct, want)
+	}
+}
