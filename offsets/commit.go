@@ -73,26 +73,15 @@ func outputConflict(job Job, stored sql.NullString) error {
 // caller should keep: roll tx back. A concurrent writer of the same job
 // blocks or fails on the same rows, so one range commits once.
 //
-// Commit the offsets before writing the batch's results in tx: a batch
-// that another instance of the job committed already then fails here,
-// before its results collide with that instance's.
+// Commit the offsets before writing the batch's results in tx, or check
+// them first with CheckOffsets and commit them last, which locks their
+// rows for the commit only: either way a batch that another instance of
+// the job committed already fails before its results collide with that
+// instance's.
 func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges []eventhubs.OffsetRange) error {
-	job = job.canonical()
-	if err := job.validate(); err != nil {
+	job, err := validBatch(job, ranges)
+	if err != nil {
 		return err
-	}
-	seen := map[string]bool{}
-	for _, r := range ranges {
-		if err := r.Validate(); err != nil {
-			return err
-		}
-		if !strings.EqualFold(r.Name, job.EventHub) {
-			return fmt.Errorf("offsets: range %s is of event hub %q, job %s reads %q", r, r.Name, job, job.EventHub)
-		}
-		if seen[r.PartitionID] {
-			return fmt.Errorf("offsets: partition %s appears twice in the batch's ranges", r.PartitionID)
-		}
-		seen[r.PartitionID] = true
 	}
 	now := nowMillis()
 	// An empty output says nothing: it neither records nor checks one.
@@ -103,10 +92,7 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 	moved := false
 	for _, r := range ranges {
 		key := []any{job.Name, job.Namespace, job.EventHub, job.ConsumerGroup, r.PartitionID}
-		from := r.FromSeqNo
-		if r.ResetFrom != 0 {
-			from = r.ResetFrom
-		}
+		from := storedFrom(r)
 		args := append(append([]any{r.UntilSeqNo, now, job.Output}, key...), from, job.Output, job.Output)
 		res, err := tx.ExecContext(ctx, update, args...)
 		if err != nil {
