@@ -191,10 +191,11 @@ const (
 
 // WriteBatch writes every event of rdd and the batch's positions in one
 // transaction. Partitions are read in parallel, from the start, while one
-// goroutine begins the transaction and writes. The positions go first: a
-// batch that another instance of the job committed already fails on them,
-// before its events collide with that instance's. PostgreSQL takes the
-// events by COPY (copyChunks), SQLite by multi-row INSERTs (insertChunks).
+// goroutine begins the transaction and writes. A batch that another
+// instance of the job committed already fails on the positions before its
+// events collide with that instance's, and the positions stay locked as
+// briefly as the database allows (inBatchTx). PostgreSQL takes the events
+// by COPY (copyChunks), SQLite by multi-row INSERTs (insertChunks).
 func (s *Sink) WriteBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD) error {
 	ranges := rdd.OffsetRanges()
 	var write chunkWriter = s.insertChunks
@@ -206,10 +207,11 @@ func (s *Sink) WriteBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 	})
 }
 
-// A chunk writer begins a transaction, commits the batch's positions in
-// it, and writes every chunk of rows until the channel closes. It returns
-// finish, which commits the transaction (commit true) or rolls it back,
-// and releases what the writer took; on an error it has done that itself.
+// A chunk writer begins a transaction, writes every chunk of rows until
+// the channel closes, and commits the batch's positions in it (inBatchTx).
+// It returns finish, which commits the transaction (commit true) or rolls
+// it back, and releases what the writer took; on an error it has done that
+// itself.
 type chunkWriter func(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(commit bool) error, err error)
 
 // insertChunks is the chunk writer of SQLite: multi-row INSERTs of a
@@ -247,10 +249,21 @@ func (s *Sink) insertChunks(ctx context.Context, job offsets.Job, ranges []event
 }
 
 // inBatchTx begins the batch's transaction on a connection of its own,
-// commits the batch's positions in it (first, so that a batch another
-// instance committed fails before its rows collide), then has write put
-// the rows in through the driver's own connection, inside the same
-// transaction. finish commits or rolls back and gives the connection back.
+// has write put the rows in through the driver's own connection, inside
+// the same transaction, and commits the batch's positions in it. finish
+// commits or rolls back and gives the connection back.
+//
+// The positions' locks are held as briefly as each database allows, so
+// that a writer that stops inside its transaction (a paused replica, a
+// frozen machine) stops no other writer of the job for long. PostgreSQL
+// locks rows: the positions are checked first without a lock (a batch
+// another instance committed then fails before its rows collide with an
+// older events table's key) and committed last, in finish, so that they
+// are locked for the commit only. SQLite locks the whole database at a
+// transaction's first write, and it cannot take that lock in a
+// transaction that has read a snapshot another writer has since moved
+// past (SQLITE_BUSY_SNAPSHOT, which its busy timeout does not wait out):
+// there the positions are committed first, which also takes the lock.
 func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, write func(driverConn any) error) (finish func(commit bool) error, err error) {
 	conn, err := s.DB.Conn(ctx)
 	if err != nil {
@@ -267,7 +280,13 @@ func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhub
 			conn.Close()
 		}
 	}()
-	if err := s.Store.CommitOffsets(ctx, tx, job, ranges); err != nil {
+	lockLate := s.Dialect == offsets.PostgreSQL
+	if lockLate {
+		err = s.Store.CheckOffsets(ctx, tx, job, ranges)
+	} else {
+		err = s.Store.CommitOffsets(ctx, tx, job, ranges)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := conn.Raw(write); err != nil {
@@ -275,6 +294,12 @@ func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhub
 	}
 	return func(commit bool) error {
 		defer conn.Close()
+		if commit && lockLate {
+			if err := s.Store.CommitOffsets(ctx, tx, job, ranges); err != nil {
+				tx.Rollback()
+				return err
+			}
+		}
 		if !commit {
 			return tx.Rollback()
 		}
