@@ -30,6 +30,9 @@ type Sink struct {
 	Desc    string // the --sink value without a password
 	Store   *offsets.Store
 	wal     *walCheckpointer // SQLite's, once open
+	// idleTimeoutSet is a PostgreSQL URL's own
+	// idle_in_transaction_session_timeout, which boundIdle keeps.
+	idleTimeoutSet bool
 }
 
 // Open opens "sqlite:PATH" or a postgres:// URL and creates the
@@ -109,6 +112,7 @@ func (s *Sink) connect(ctx context.Context, sqliteParams string) error {
 		s.DB, err = sql.Open("sqlite", "file:"+strings.TrimPrefix(s.spec, "sqlite:")+"?"+sqliteParams)
 	} else {
 		s.DB, err = sql.Open("pgx", s.spec)
+		s.idleTimeoutSet = setsIdleTimeout(s.spec)
 	}
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", s.Desc, err)
@@ -259,11 +263,13 @@ func (s *Sink) insertChunks(ctx context.Context, job offsets.Job, ranges []event
 // locks rows: the positions are checked first without a lock (a batch
 // another instance committed then fails before its rows collide with an
 // older events table's key) and committed last, in finish, so that they
-// are locked for the commit only. SQLite locks the whole database at a
-// transaction's first write, and it cannot take that lock in a
-// transaction that has read a snapshot another writer has since moved
-// past (SQLITE_BUSY_SNAPSHOT, which its busy timeout does not wait out):
-// there the positions are committed first, which also takes the lock.
+// are locked for the commit only; and the server ends a transaction left
+// idle for long (boundIdle), which frees the locks of a writer stopped
+// within its commit. SQLite locks the whole database at a transaction's
+// first write, and it cannot take that lock in a transaction that has
+// read a snapshot another writer has since moved past
+// (SQLITE_BUSY_SNAPSHOT, which its busy timeout does not wait out): there
+// the positions are committed first, which also takes the lock.
 func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, write func(driverConn any) error) (finish func(commit bool) error, err error) {
 	conn, err := s.DB.Conn(ctx)
 	if err != nil {
@@ -282,7 +288,10 @@ func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhub
 	}()
 	lockLate := s.Dialect == offsets.PostgreSQL
 	if lockLate {
-		err = s.Store.CheckOffsets(ctx, tx, job, ranges)
+		err = s.boundIdle(ctx, tx)
+		if err == nil {
+			err = s.Store.CheckOffsets(ctx, tx, job, ranges)
+		}
 	} else {
 		err = s.Store.CommitOffsets(ctx, tx, job, ranges)
 	}
@@ -299,6 +308,9 @@ func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhub
 				tx.Rollback()
 				return err
 			}
+			if testHookPositionsCommitted != nil {
+				testHookPositionsCommitted(s)
+			}
 		}
 		if !commit {
 			return tx.Rollback()
@@ -312,6 +324,11 @@ func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhub
 		return nil
 	}, nil
 }
+
+// testHookPositionsCommitted, when a test sets it, runs after the
+// positions were committed and before COMMIT: where a PostgreSQL writer
+// holds the positions' row locks.
+var testHookPositionsCommitted func(*Sink)
 
 // execInsert runs the INSERT of args' rows on a driver connection: a
 // full chunk with *full, prepared on first use, any other with a

@@ -105,3 +105,65 @@ func waitForCopy(t *testing.T, ctx context.Context, sk *sqlsink.Sink, applicatio
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A writer stopped inside its batch's transaction while it holds the
+// positions' row locks (a paused process, a frozen machine) stops the
+// job's other writers only until the server ends its transaction, after
+// the idle time the sink bounds it to, or the --sink URL's own: not for as
+// long as it stays stopped. Its batch then commits nothing, and the table
+// holds every event once.
+func TestStoppedWriterHoldsLocksBriefly(t *testing.T) {
+	for _, c := range []struct {
+		name, param, value string
+		bound              time.Duration // for the server to end the stopped transaction
+	}{
+		{"the sink's bound", "", "", sqlsink.IdleInTransaction},
+		{"the URL's own", "idle_in_transaction_session_timeout", "1500", 1500 * time.Millisecond},
+		{"the URL's own in options", "options", "-c idle_in_transaction_session_timeout=1500", 1500 * time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec := postgresSchema(t)
+			if c.param != "" {
+				spec = withParam(t, spec, c.param, c.value)
+			}
+			testStoppedWriter(t, spec, c.bound)
+		})
+	}
+}
+
+func testStoppedWriter(t *testing.T, spec string, bound time.Duration) {
+	_, conf, job := startHub(t, "frozen", 1, 50)
+	ctx := testCtx(t, 90*time.Second)
+	stopped, other := openSink(t, spec), openSink(t, spec)
+	if err := writeBatch(ctx, other, conf, job, rng(job, "0", 0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	held, release := sqlsink.HoldAfterPositions(t, stopped)
+	stoppedErr := make(chan error, 1)
+	go func() { stoppedErr <- writeBatch(ctx, stopped, conf, job, rng(job, "0", 10, 50)) }()
+	select {
+	case <-held:
+	case err := <-stoppedErr:
+		t.Fatalf("the batch to stop ended before it committed its positions: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the batch to stop did not reach its commit")
+	}
+
+	wctx, cancel := context.WithTimeout(ctx, bound+15*time.Second)
+	defer cancel()
+	began := time.Now()
+	err := writeBatch(wctx, other, conf, job, rng(job, "0", 10, 50))
+	took := time.Since(began)
+	release()
+	committed := <-stoppedErr
+	if err != nil || took > bound+3*time.Second {
+		t.Fatalf("while another writer stood stopped holding the positions' locks, the same batch took %s: %v; want a commit within %s, once the server ended the stopped transaction",
+			took.Round(time.Millisecond), err, bound+3*time.Second)
+	}
+	t.Logf("the batch committed %s after the other writer stopped holding the positions' locks", took.Round(time.Millisecond))
+	if committed == nil {
+		t.Error("the stopped writer's batch committed after the server ended its transaction")
+	}
+	t.Logf("the stopped writer, resumed: %v", committed)
+	checkOnce(t, other, job, 1, 50)
+}
