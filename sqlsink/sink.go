@@ -260,17 +260,26 @@ func (s *Sink) insertChunks(ctx context.Context, job offsets.Job, ranges []event
 // The positions' locks are held as briefly as each database allows, so
 // that a writer that stops inside its transaction (a paused replica, a
 // frozen machine) stops no other writer of the job for long. PostgreSQL
-// locks rows: the positions are checked first without a lock (a batch
-// another instance committed then fails before its rows collide with an
-// older events table's key) and committed last, in finish, so that they
-// are locked for the commit only; and the server ends a transaction left
-// idle for long (boundIdle), which frees the locks of a writer stopped
-// within its commit. SQLite locks the whole database at a transaction's
-// first write, and it cannot take that lock in a transaction that has
-// read a snapshot another writer has since moved past
-// (SQLITE_BUSY_SNAPSHOT, which its busy timeout does not wait out): there
-// the positions are committed first, which also takes the lock.
+// locks rows: the positions are checked first, before the transaction and
+// without a lock (a batch another instance committed then fails before its
+// rows collide with an older events table's key), and committed last, in
+// finish, so that the transaction holds nothing of the positions' table
+// until the commit, not even the share lock of a read, which an ALTER
+// TABLE would wait for, and every later statement on the table behind it.
+// The server ends a transaction left idle for long (boundIdle), which
+// frees the locks of a writer stopped within its commit. SQLite locks the
+// whole database at a transaction's first write, and it cannot take that
+// lock in a transaction that has read a snapshot another writer has since
+// moved past (SQLITE_BUSY_SNAPSHOT, which its busy timeout does not wait
+// out): there the positions are committed first, which also takes the
+// lock.
 func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, write func(driverConn any) error) (finish func(commit bool) error, err error) {
+	lockLate := s.Dialect == offsets.PostgreSQL
+	if lockLate {
+		if err := s.Store.CheckOffsets(ctx, nil, job, ranges); err != nil {
+			return nil, err
+		}
+	}
 	conn, err := s.DB.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.Desc, err)
@@ -286,12 +295,8 @@ func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhub
 			conn.Close()
 		}
 	}()
-	lockLate := s.Dialect == offsets.PostgreSQL
 	if lockLate {
 		err = s.boundIdle(ctx, tx)
-		if err == nil {
-			err = s.Store.CheckOffsets(ctx, tx, job, ranges)
-		}
 	} else {
 		err = s.Store.CommitOffsets(ctx, tx, job, ranges)
 	}

@@ -59,6 +59,12 @@ func testStalledBatch(t *testing.T, spec string) {
 		return <-stalledErr
 	}
 	waitForCopy(t, ctx, taker, "stalled")
+	var locks int
+	err = taker.DB.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE a.application_name = 'stalled' AND l.relation = 'ehstream_offsets'::regclass`).Scan(&locks)
+	if err != nil || locks != 0 {
+		t.Errorf("the stalled transaction holds %d locks of the positions' table (%v); want none: an ALTER TABLE would wait for them, and every statement on the table behind it", locks, err)
+	}
 
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
