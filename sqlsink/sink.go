@@ -30,8 +30,8 @@ type Sink struct {
 	Desc    string // the --sink value without a password
 	Store   *offsets.Store
 	wal     *walCheckpointer // SQLite's, once open
-	// idleTimeoutSet is a PostgreSQL URL's own
-	// idle_in_transaction_session_timeout, which boundIdle keeps.
+	// idleTimeoutSet says that the PostgreSQL URL sets
+	// idle_in_transaction_session_timeout, which boundIdle then keeps.
 	idleTimeoutSet bool
 }
 
@@ -308,7 +308,10 @@ func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhub
 	}
 	return func(commit bool) error {
 		defer conn.Close()
-		if commit && lockLate {
+		if !commit {
+			return tx.Rollback()
+		}
+		if lockLate {
 			if err := s.Store.CommitOffsets(ctx, tx, job, ranges); err != nil {
 				tx.Rollback()
 				return err
@@ -316,9 +319,6 @@ func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhub
 			if testHookPositionsCommitted != nil {
 				testHookPositionsCommitted(s)
 			}
-		}
-		if !commit {
-			return tx.Rollback()
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("committing to %s: %w", s.Desc, err)
