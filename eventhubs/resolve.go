@@ -1,6 +1,7 @@
 package eventhubs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,10 +50,15 @@ func resolveAs(ctx context.Context, conf *Conf, probe *client, r role, id string
 	switch p.Kind() {
 	case PositionOffset:
 		off := p.Offset()
-		if off == b.LastOffset { // the last event: no need to wait for one after it
+		// At or past the last event the answer is known: a receive would
+		// only wait a whole ReceiverTimeout for an event after it.
+		switch c, ok := compareOffsets(off, b.LastOffset); {
+		case off == b.LastOffset, ok && c == 0:
 			if p.Inclusive() {
 				return b.End - 1, nil
 			}
+			return b.End, nil
+		case ok && c > 0:
 			return b.End, nil
 		}
 		start.Offset = &off
@@ -77,6 +83,32 @@ func resolveAs(ctx context.Context, conf *Conf, probe *client, r role, id string
 		return b.End, nil // nothing after the position: start after the last event
 	}
 	return ev.SequenceNumber, nil
+}
+
+// compareOffsets compares two offsets as numbers, when both are
+// non-negative decimal integers, as Event Hubs' and the emulator's are; ok
+// is false for any other form (the service's "-1", or a form it may use
+// one day), which only the service can place. The digits are compared as
+// text, so that no length overflows.
+func compareOffsets(a, b string) (c int, ok bool) {
+	if !decimal(a) || !decimal(b) {
+		return 0, false
+	}
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if len(a) != len(b) {
+		return cmp.Compare(len(a), len(b)), true
+	}
+	return strings.Compare(a, b), true
+}
+
+// decimal reports whether s is a non-negative decimal integer: digits only.
+func decimal(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // firstEvent opens a receiver at start and returns the first event it

@@ -21,11 +21,14 @@ import (
 //     another reader; while one holds it exclusively (a running stream of
 //     the conf's consumer group), resolving fails with CodeOwnershipLost:
 //     use another consumer group, positions are the same in all. A
-//     position with nothing after it is the partition's end, answered
-//     within one ReceiverTimeout; one the service refuses (an offset the
-//     partition never gave out) is a CodeInvalidConf error naming it.
-//     Enqueued times are kept to the millisecond: an event enqueued in
-//     the millisecond of an enqueued-time position counts as before it.
+//     position with nothing after it is the partition's end: answered at
+//     once for an enqueued time at or after the last event's, and for an
+//     offset at or past the last event's (offsets are compared as numbers
+//     when both are decimal, as Event Hubs' are), else within one
+//     ReceiverTimeout. One the service refuses (an offset the partition
+//     never gave out) is a CodeInvalidConf error naming it. Enqueued times
+//     are kept to the millisecond: an event enqueued in the millisecond of
+//     an enqueued-time position counts as before it.
 //
 // Partitions are resolved in parallel: the call takes one receive timeout
 // at most, however many partitions have nothing after their position.

@@ -95,10 +95,9 @@ func TestOffsetRangesBetweenTimeWindow(t *testing.T) {
 }
 
 // ResolvePositions resolves every kind of position to the first event at
-// or after it, in parallel (two partitions with nothing after their offset
-// cost one receive timeout); a refused offset, an unknown partition and a
-// partition another reader holds exclusively are errors naming them, and
-// that reader keeps its partition.
+// or after it, within about one receive timeout; a refused offset, an
+// unknown partition and a partition another reader holds exclusively are
+// errors naming them, and that reader keeps its partition.
 func TestResolvePositions(t *testing.T) {
 	srv := startEmulator(t, emulator.HubConfig{Name: "res", PartitionCount: 4})
 	ctx := testCtx(t, 60*time.Second)
@@ -209,5 +208,65 @@ func TestOffsetRangesBetweenErrors(t *testing.T) {
 	// Partition 1 is empty: a sequence number of partition 0 is past its end.
 	if errCode(err) != eventhubs.CodeRangeOutOfBounds || !strings.Contains(err.Error(), "partition 1") || !strings.Contains(err.Error(), "holds no events") {
 		t.Errorf("from seq:2 on a hub with an empty partition: %v; want %s naming partition 1", err, eventhubs.CodeRangeOutOfBounds)
+	}
+}
+
+// An offset at or past a partition's last event resolves at once, by
+// comparing it with the partition's last offset, with the default
+// ReceiverTimeout (a minute) that a receive waiting for an event after it
+// would take: the last event (inclusive) or the end (exclusive) when
+// equal, the end when greater, however many digits it has. OffsetRanges-
+// Between resolves its positions the same way. An offset that is not a
+// decimal number ("-1", the service's start of the stream) is still asked
+// of the service.
+func TestResolveOffsetsPastTheLastAtOnce(t *testing.T) {
+	srv := startEmulator(t, emulator.HubConfig{Name: "past", PartitionCount: 3})
+	ctx := testCtx(t, 30*time.Second)
+	fill(t, ctx, srv, "past", "0", 0, 10)
+	fill(t, ctx, srv, "past", "1", 0, 2)
+	conf := eventhubs.NewConf(srv.ConnectionString("past"))
+	hp, err := eventhubs.DescribeHub(ctx, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last0, last1 := hp.Partitions[0].LastOffset, hp.Partitions[1].LastOffset
+	// Partition 0's last offset lies past partition 1's last event (it
+	// holds more bytes) and past empty partition 2's end.
+	for _, c := range []struct {
+		p    string
+		pos  eventhubs.EventPosition
+		want int64
+	}{
+		{"0", eventhubs.FromOffset(last0, true), 9},
+		{"0", eventhubs.FromOffset(last0, false), 10},
+		{"0", eventhubs.FromOffset("0"+last0, false), 10},
+		{"0", eventhubs.FromOffset("123456789012345678901234567890", true), 10},
+		{"1", eventhubs.FromOffset(last0, true), 2},
+		{"1", eventhubs.FromOffset(last1, true), 1},
+		{"2", eventhubs.FromOffset(last0, false), 0},
+		{"1", eventhubs.FromOffset("-1", false), 0},
+	} {
+		began := time.Now()
+		got, err := eventhubs.ResolvePositions(ctx, conf, map[string]eventhubs.EventPosition{c.p: c.pos})
+		took := time.Since(began)
+		if err != nil || got[c.p] != c.want {
+			t.Errorf("partition %s, %s: %v, %v; want %d", c.p, c.pos, got, err, c.want)
+		}
+		if took > 2*time.Second {
+			t.Errorf("partition %s, %s: resolving took %s, want well under a second, not a receive timeout", c.p, c.pos, took.Round(time.Millisecond))
+		}
+	}
+	began := time.Now()
+	ranges, err := eventhubs.OffsetRangesBetween(ctx, conf, eventhubs.FromOffset(last0, false), eventhubs.EndOfStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took > 2*time.Second {
+		t.Errorf("OffsetRangesBetween from offset:>%s took %s, want well under a second", last0, took.Round(time.Millisecond))
+	}
+	want := []eventhubs.OffsetRange{{Name: "past", PartitionID: "0", FromSeqNo: 10, UntilSeqNo: 10},
+		{Name: "past", PartitionID: "1", FromSeqNo: 2, UntilSeqNo: 2}, {Name: "past", PartitionID: "2"}}
+	if !slices.Equal(ranges, want) {
+		t.Errorf("OffsetRangesBetween from offset:>%s = %v, want %s", last0, ranges, want)
 	}
 }

@@ -74,26 +74,15 @@ func outputConflict(job Job, stored sql.NullString) error {
 // caller should keep: roll tx back. A concurrent writer of the same job
 // blocks or fails on the same rows, so one range commits once.
 //
-// Commit the offsets before writing the batch's results in tx: a batch
-// that another instance of the job committed already then fails here,
-// before its results collide with that instance's.
+// Commit the offsets before writing the batch's results in tx, or check
+// them first with CheckOffsets and commit them last, which locks their
+// rows for the commit only: either way a batch that another instance of
+// the job committed already fails before its results collide with that
+// instance's.
 func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges []eventhubs.OffsetRange) error {
-	job = job.canonical()
-	if err := job.validate(); err != nil {
+	job, err := validBatch(job, ranges)
+	if err != nil {
 		return err
-	}
-	seen := map[string]bool{}
-	for _, r := range ranges {
-		if err := r.Validate(); err != nil {
-			return err
-		}
-		if !strings.EqualFold(r.Name, job.EventHub) {
-			return fmt.Errorf("offsets: range %s is of event hub %q, job %s reads %q", r, r.Name, job, job.EventHub)
-		}
-		if seen[r.PartitionID] {
-			return fmt.Errorf("offsets: partition %s appears twice in the batch's ranges", r.PartitionID)
-		}
-		seen[r.PartitionID] = true
 	}
 	now := nowMillis()
 	// An empty output says nothing: it neither records nor checks one.
@@ -107,10 +96,7 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 	moved := false
 	for _, r := range ranges {
 		key := []any{job.Name, job.Namespace, job.EventHub, job.ConsumerGroup, r.PartitionID}
-		from := r.FromSeqNo
-		if r.ResetFrom != 0 {
-			from = r.ResetFrom
-		}
+		from := storedFrom(r)
 		created := createdMillis(r.HubCreatedOn)
 		args := append(append([]any{r.UntilSeqNo, now, job.Output, created}, key...), from, job.Output, job.Output, created, created, r.ResetFrom)
 		res, err := tx.ExecContext(ctx, update, args...)
@@ -164,12 +150,19 @@ func (s *Store) CommitOffsets(ctx context.Context, tx *sql.Tx, job Job, ranges [
 		if err := outputConflict(job, storedOutput); err != nil {
 			return err
 		}
-		if stored == from && storedCreated.Valid && created != 0 && storedCreated.Int64 != created {
+		if row := (storedRow{next: stored, created: storedCreated}); stored == from && !row.onHubOf(r) {
 			return otherHub(job, r, time.UnixMilli(storedCreated.Int64))
 		}
 		return &MismatchError{Job: job, Partition: r.PartitionID, Stored: stored, Expected: from, Until: r.UntilSeqNo, moved: moved}
 	}
 	return nil
+}
+
+// onHubOf reports whether the position may move by range r as far as
+// hubs go: hubCreatedMatches, for a position read before.
+func (row storedRow) onHubOf(r eventhubs.OffsetRange) bool {
+	created := createdMillis(r.HubCreatedOn)
+	return !row.created.Valid || created == 0 || row.created.Int64 == created || r.ResetFrom != 0 || row.next == 0
 }
 
 // hubCreatedMatches is the condition under which a stored position moves

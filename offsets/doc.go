@@ -21,7 +21,10 @@
 // FromSeqNo, so a batch is committed once and in order, whatever crashes,
 // restarts or concurrent writers do: exactly-once results. Commit the
 // offsets before the results, so that a batch another instance of the job
-// committed already fails before its results collide.
+// committed already fails before its results collide; or, where writing
+// the results takes long, check them first (CheckOffsets, which locks
+// nothing) and commit them last, so that their rows are locked for the
+// commit only and a writer paused meanwhile holds up no other.
 //
 // Namespace, hub and consumer group names are kept in lower case, as Event
 // Hubs ignores their case. A Job's Output (a table, say) is remembered with

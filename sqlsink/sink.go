@@ -30,6 +30,9 @@ type Sink struct {
 	Desc    string // the --sink value without a password
 	Store   *offsets.Store
 	wal     *walCheckpointer // SQLite's, once open
+	// idleTimeoutSet says that the PostgreSQL URL sets
+	// idle_in_transaction_session_timeout, which boundIdle then keeps.
+	idleTimeoutSet bool
 }
 
 // Open opens "sqlite:PATH" or a postgres:// URL and creates the
@@ -109,6 +112,7 @@ func (s *Sink) connect(ctx context.Context, sqliteParams string) error {
 		s.DB, err = sql.Open("sqlite", "file:"+strings.TrimPrefix(s.spec, "sqlite:")+"?"+sqliteParams)
 	} else {
 		s.DB, err = sql.Open("pgx", s.spec)
+		s.idleTimeoutSet = setsIdleTimeout(s.spec)
 	}
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", s.Desc, err)
@@ -191,10 +195,11 @@ const (
 
 // WriteBatch writes every event of rdd and the batch's positions in one
 // transaction. Partitions are read in parallel, from the start, while one
-// goroutine begins the transaction and writes. The positions go first: a
-// batch that another instance of the job committed already fails on them,
-// before its events collide with that instance's. PostgreSQL takes the
-// events by COPY (copyChunks), SQLite by multi-row INSERTs (insertChunks).
+// goroutine begins the transaction and writes. A batch that another
+// instance of the job committed already fails on the positions before its
+// events collide with that instance's, and the positions stay locked as
+// briefly as the database allows (inBatchTx). PostgreSQL takes the events
+// by COPY (copyChunks), SQLite by multi-row INSERTs (insertChunks).
 func (s *Sink) WriteBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.RDD) error {
 	ranges := rdd.OffsetRanges()
 	var write chunkWriter = s.insertChunks
@@ -206,10 +211,11 @@ func (s *Sink) WriteBatch(ctx context.Context, job offsets.Job, rdd *eventhubs.R
 	})
 }
 
-// A chunk writer begins a transaction, commits the batch's positions in
-// it, and writes every chunk of rows until the channel closes. It returns
-// finish, which commits the transaction (commit true) or rolls it back,
-// and releases what the writer took; on an error it has done that itself.
+// A chunk writer begins a transaction, writes every chunk of rows until
+// the channel closes, and commits the batch's positions in it (inBatchTx).
+// It returns finish, which commits the transaction (commit true) or rolls
+// it back, and releases what the writer took; on an error it has done that
+// itself.
 type chunkWriter func(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, chunks <-chan []any) (finish func(commit bool) error, err error)
 
 // insertChunks is the chunk writer of SQLite: multi-row INSERTs of a
@@ -247,11 +253,33 @@ func (s *Sink) insertChunks(ctx context.Context, job offsets.Job, ranges []event
 }
 
 // inBatchTx begins the batch's transaction on a connection of its own,
-// commits the batch's positions in it (first, so that a batch another
-// instance committed fails before its rows collide), then has write put
-// the rows in through the driver's own connection, inside the same
-// transaction. finish commits or rolls back and gives the connection back.
+// has write put the rows in through the driver's own connection, inside
+// the same transaction, and commits the batch's positions in it. finish
+// commits or rolls back and gives the connection back.
+//
+// The positions' locks are held as briefly as each database allows, so
+// that a writer that stops inside its transaction (a paused replica, a
+// frozen machine) stops no other writer of the job for long. PostgreSQL
+// locks rows: the positions are checked first, before the transaction and
+// without a lock (a batch another instance committed then fails before its
+// rows collide with an older events table's key), and committed last, in
+// finish, so that the transaction holds nothing of the positions' table
+// until the commit, not even the share lock of a read, which an ALTER
+// TABLE would wait for, and every later statement on the table behind it.
+// The server ends a transaction left idle for long (boundIdle), which
+// frees the locks of a writer stopped within its commit. SQLite locks the
+// whole database at a transaction's first write, and it cannot take that
+// lock in a transaction that has read a snapshot another writer has since
+// moved past (SQLITE_BUSY_SNAPSHOT, which its busy timeout does not wait
+// out): there the positions are committed first, which also takes the
+// lock.
 func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhubs.OffsetRange, write func(driverConn any) error) (finish func(commit bool) error, err error) {
+	lockLate := s.Dialect == offsets.PostgreSQL
+	if lockLate {
+		if err := s.Store.CheckOffsets(ctx, nil, job, ranges); err != nil {
+			return nil, err
+		}
+	}
 	conn, err := s.DB.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.Desc, err)
@@ -267,7 +295,12 @@ func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhub
 			conn.Close()
 		}
 	}()
-	if err := s.Store.CommitOffsets(ctx, tx, job, ranges); err != nil {
+	if lockLate {
+		err = s.boundIdle(ctx, tx)
+	} else {
+		err = s.Store.CommitOffsets(ctx, tx, job, ranges)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := conn.Raw(write); err != nil {
@@ -278,6 +311,15 @@ func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhub
 		if !commit {
 			return tx.Rollback()
 		}
+		if lockLate {
+			if err := s.Store.CommitOffsets(ctx, tx, job, ranges); err != nil {
+				tx.Rollback()
+				return err
+			}
+			if testHookPositionsCommitted != nil {
+				testHookPositionsCommitted(s)
+			}
+		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("committing to %s: %w", s.Desc, err)
 		}
@@ -287,6 +329,11 @@ func (s *Sink) inBatchTx(ctx context.Context, job offsets.Job, ranges []eventhub
 		return nil
 	}, nil
 }
+
+// testHookPositionsCommitted, when a test sets it, runs after the
+// positions were committed and before COMMIT: where a PostgreSQL writer
+// holds the positions' row locks.
+var testHookPositionsCommitted func(*Sink)
 
 // execInsert runs the INSERT of args' rows on a driver connection: a
 // full chunk with *full, prepared on first use, any other with a

@@ -2,6 +2,7 @@ package sqlsink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -16,7 +17,7 @@ import (
 var copyColumns = []string{"partition_id", "sequence_number", "offset", "enqueued_time", "partition_key", "properties", "body", "eventhub"}
 
 // copyChunks is the chunk writer of PostgreSQL: the events go in by COPY,
-// on the connection and in the transaction where CommitOffsets moved the
+// on the connection and in the transaction where CommitOffsets moves the
 // positions, streamed while the partitions are read. database/sql holds
 // the transaction (*sql.Tx, as CommitOffsets takes it); COPY reaches the
 // same connection's pgx.Conn through sql.Conn.Raw, and so runs inside it.
@@ -30,6 +31,17 @@ func (s *Sink) copyChunks(ctx context.Context, job offsets.Job, ranges []eventhu
 			return fmt.Errorf("the PostgreSQL driver's connection is a %T, not pgx's *stdlib.Conn", dc)
 		}
 		if _, err := c.Conn().CopyFrom(ctx, table, copyColumns, &chunkRows{chunks: chunks}); err != nil {
+			if duplicateKey(err) {
+				// In a table whose key an older ehstream made, another
+				// writer of the job that found the positions as this one
+				// did may have committed the same events meanwhile: that
+				// is a stale batch, which a stream plans again, not
+				// another job's events.
+				var mismatch *offsets.MismatchError
+				if cerr := s.Store.CheckOffsets(ctx, nil, job, ranges); errors.As(cerr, &mismatch) {
+					return cerr
+				}
+			}
 			return s.insertError(err)
 		}
 		return nil

@@ -61,12 +61,13 @@ func Transient(err error) bool {
 	if errors.As(err, &pgErr) {
 		switch {
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
-			strings.HasPrefix(pgErr.Code, "53"),                                 // insufficient resources: disk full, out of memory, too many connections
-			strings.HasPrefix(pgErr.Code, "58"),                                 // system error (I/O)
-			pgErr.Code == "40001",                                               // serialization failure
-			pgErr.Code == "40P01",                                               // deadlock detected
-			pgErr.Code == "55P03",                                               // lock not available
-			pgErr.Code == "57014",                                               // query canceled (statement_timeout)
+			strings.HasPrefix(pgErr.Code, "53"),          // insufficient resources: disk full, out of memory, too many connections
+			strings.HasPrefix(pgErr.Code, "58"),          // system error (I/O)
+			pgErr.Code == "40001",                        // serialization failure
+			pgErr.Code == "40P01",                        // deadlock detected
+			pgErr.Code == "55P03",                        // lock not available
+			pgErr.Code == "57014",                        // query canceled (statement_timeout)
+			pgErr.Code == "25P03", pgErr.Code == "57P05", // the server ended an idle transaction or session (a writer paused in its batch)
 			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // the server shuts down or starts
 			return true
 		}
