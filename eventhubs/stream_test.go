@@ -422,13 +422,19 @@ func TestDirectStreamCheckpointChangedProgram(t *testing.T) {
 		}
 	}
 
-	for _, other := range []*eventhubs.Conf{conf.Clone().SetConsumerGroup("other"), testConf(srv, "ck2")} {
+	// Another host name of the namespace is refused too, naming the
+	// checkpoint's, never started over.
+	alias := eventhubs.NewConf(strings.Replace(srv.ConnectionString("ck"), "sb://127.0.0.1:", "sb://localhost:", 1))
+	for _, other := range []*eventhubs.Conf{conf.Clone().SetConsumerGroup("other"), testConf(srv, "ck2"), alias} {
 		ssc, ds := newStream(other)
 		ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error { return nil })
 		err := waitRun(t, runSSC(t, ctx, ssc))
 		var ce *streaming.CheckpointError
 		if !errors.As(err, &ce) {
 			t.Fatalf("a stream of %s/%s with the checkpoint of ck/$Default: err = %v, want a CheckpointError", other.EventHubName(), other.ConsumerGroup(), err)
+		}
+		if other == alias && !strings.Contains(err.Error(), `namespace "127.0.0.1", now "localhost"`) {
+			t.Errorf("the stream through localhost: %v, want a refusal naming the checkpoint's namespace 127.0.0.1", err)
 		}
 		t.Logf("refused: %v", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -85,7 +87,9 @@ func matchInputs(c *Checkpoint, inputs []Input) ([]map[string]int64, error) {
 			same = m.SameIdentity(got)
 		}
 		if !same {
-			return nil, &CheckpointError{Message: fmt.Sprintf("input %d: the checkpoint was made reading %s, but this stream reads %s; use a new checkpoint store for another hub or consumer group", i, got, want)}
+			return nil, &CheckpointError{Message: fmt.Sprintf("input %d: the checkpoint was made reading %s, but this stream reads %s (%s); "+
+				"if they name the same thing (another host name of one namespace, say), run the stream with the checkpoint's names; "+
+				"for another hub or consumer group, use a new checkpoint store", i, got, want, differences(got, want))}
 		}
 		resume[i] = map[string]int64{}
 		for _, r := range c.Inputs[i].Ranges {
@@ -99,4 +103,17 @@ func matchInputs(c *Checkpoint, inputs []Input) ([]map[string]int64, error) {
 		}
 	}
 	return resume, nil
+}
+
+// differences says in which keys two identities differ.
+func differences(stored, own Identity) string {
+	keys := maps.Clone(stored)
+	maps.Copy(keys, own)
+	var diffs []string
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if stored[k] != own[k] {
+			diffs = append(diffs, fmt.Sprintf("%s %q, now %q", k, stored[k], own[k]))
+		}
+	}
+	return strings.Join(diffs, "; ")
 }
