@@ -25,7 +25,10 @@ func TestCheckOffsetsAgreesWithCommitOffsets(t *testing.T) {
 		legacy.Name, legacy.Output = "legacy", ""
 		legacyArchive.Name = "legacy"
 		reset := eventhubs.OffsetRange{Name: "orders", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 4, ResetFrom: 20}
-		onHub := func(r eventhubs.OffsetRange, ms int64) eventhubs.OffsetRange { r.HubCreatedOn = time.UnixMilli(ms); return r }
+		onHub := func(r eventhubs.OffsetRange, ms int64) eventhubs.OffsetRange {
+			r.HubCreatedOn = time.UnixMilli(ms)
+			return r
+		}
 		for _, step := range []struct {
 			name   string
 			job    offsets.Job
