@@ -228,16 +228,9 @@ func TestStreamNewPartitions(t *testing.T) {
 	}
 	dir := t.TempDir()
 	start := func(addr string, partitions int) *emulator.Server {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv, err := emulator.Start(ctx, &emulator.Config{Listen: addr, DataDir: dir, Hubs: []emulator.HubConfig{{Name: "grow", PartitionCount: partitions}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return srv
+		return startOnDisk(t, addr, dir, emulator.HubConfig{Name: "grow", PartitionCount: partitions})
 	}
 	srv := start("127.0.0.1:0", 2)
-	t.Cleanup(func() { eventhubs.CloseAll(context.Background()); srv.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	cs := srv.ConnectionString("grow")

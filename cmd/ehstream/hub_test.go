@@ -42,6 +42,26 @@ func startInProcess(t *testing.T, hubs ...emulator.HubConfig) *emulator.Server {
 	return srv
 }
 
+// startOnDisk runs the emulator on addr ("127.0.0.1:0": any port) with its
+// data in dir: started again on the same dir and address, the hub keeps
+// its events and creation time, as a restarted emulator does, and may
+// gain partitions; in a new dir it is a hub created again. Every server is
+// closed when the test ends.
+func startOnDisk(t *testing.T, addr, dir string, hubs ...emulator.HubConfig) *emulator.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv, err := emulator.Start(ctx, &emulator.Config{Listen: addr, DataDir: dir, Hubs: hubs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		eventhubs.CloseAll(context.Background())
+		srv.Close()
+	})
+	return srv
+}
+
 func readLinesJSON(t *testing.T, out string) []map[string]any {
 	t.Helper()
 	var evs []map[string]any

@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -67,19 +65,8 @@ func TestStreamRecreatedHubRefilledPastThePosition(t *testing.T) {
 	for _, sc := range sinkCases {
 		t.Run(sc.name, func(t *testing.T) {
 			spec := sc.spec(t)
-			dir := t.TempDir()
 			hub := emulator.HubConfig{Name: "refill", PartitionCount: 1}
-			start := func() *emulator.Server {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				srv, err := emulator.Start(ctx, &emulator.Config{DataDir: filepath.Join(dir, "hub"), Hubs: []emulator.HubConfig{hub}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { eventhubs.CloseAll(context.Background()); srv.Close() })
-				return srv
-			}
-			srv := start()
+			srv := startOnDisk(t, "127.0.0.1:0", t.TempDir(), hub)
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
 			table, job := uniqueName("events"), uniqueName("job")
@@ -90,10 +77,7 @@ func TestStreamRecreatedHubRefilledPastThePosition(t *testing.T) {
 			}
 			eventhubs.CloseAll(context.Background())
 			srv.Close()
-			if err := os.RemoveAll(filepath.Join(dir, "hub")); err != nil { // the hub is deleted and created again
-				t.Fatal(err)
-			}
-			srv = start()
+			srv = startOnDisk(t, "127.0.0.1:0", t.TempDir(), hub) // the hub is deleted and created again
 			sendTo(t, ctx, srv.ConnectionString(""), "refill", "0", 1000)
 			cs := srv.ConnectionString("refill")
 			code, out, errOut := cli(t, "", streamArgs(cs, spec, table, job)...)
@@ -274,17 +258,7 @@ func TestReplicaReadsANewPartitionFromItsFirstEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	start := func(addr string, partitions int) *emulator.Server {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv, err := emulator.Start(ctx, &emulator.Config{Listen: addr, DataDir: dir, Hubs: []emulator.HubConfig{{Name: "grow", PartitionCount: partitions}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return srv
-	}
-	srv := start("127.0.0.1:0", 2)
-	t.Cleanup(func() { eventhubs.CloseAll(context.Background()); srv.Close() })
+	srv := startOnDisk(t, "127.0.0.1:0", dir, emulator.HubConfig{Name: "grow", PartitionCount: 2})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cs := srv.ConnectionString("grow")
@@ -294,7 +268,7 @@ func TestReplicaReadsANewPartitionFromItsFirstEvent(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	srv = start(srv.Addr(), 3) // the hub gains partition 2, which fills at once
+	srv = startOnDisk(t, srv.Addr(), dir, emulator.HubConfig{Name: "grow", PartitionCount: 3}) // the hub gains partition 2, which fills at once
 	sendTo(t, ctx, srv.ConnectionString(""), "grow", "2", 40)
 	sk := sinkDB(t, pg, "events")
 	waitRows(t, sk.DB, "events", 40, 30*time.Second, r1)
