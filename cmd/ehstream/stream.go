@@ -122,23 +122,14 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 			return err
 		}
 	}
-	var shared *sharedStore
-	if *share.store != "" {
-		if shared, err = share.open(ctx, conf, job); err != nil {
-			return explainJobError(err, job)
-		}
-		defer shared.Close()
-	}
-	// Where the job stands, and where partitions without a position start,
-	// resolved once and stored before the first batch.
-	resumed, err := sk.Store.Resume(ctx, job, conf)
+	shared, resumed, err := resumeJob(ctx, share, sk, conf, job)
 	if err != nil {
 		return explainJobError(err, job)
 	}
-	job = resumed.Job
-	if err := sk.CreateTable(ctx); err != nil {
-		return err
+	if shared != nil {
+		defer shared.Close()
 	}
+	job = resumed.Job
 	fmt.Fprintf(std.out, "streaming %s (consumer group %s) into %s table %s as job %q; %d partitions resume from stored positions\n",
 		conf.EventHubName(), conf.ConsumerGroup(), sk.Desc, *table, *jobName, resumed.Stored)
 
@@ -181,6 +172,30 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 	report.flush(time.Now())
 	fmt.Fprintf(std.out, "wrote %d events in %d batches to %s table %s\n", total, batches, sk.Desc, *table)
 	return explainJobError(err, job)
+}
+
+// resumeJob readies the job to run: with --ownership it opens the store
+// and refuses a consumer group another job holds, before anything is
+// stored; then it resumes the job's positions (where partitions without
+// one start is resolved once, and stored before the first batch) and
+// creates the events table. The caller closes the shared store.
+func resumeJob(ctx context.Context, share *shareFlags, sk *sqlsink.Sink, conf *eventhubs.Conf, job offsets.Job) (*sharedStore, offsets.Resumed, error) {
+	var shared *sharedStore
+	if *share.store != "" {
+		var err error
+		if shared, err = share.open(ctx, conf, job); err != nil {
+			return nil, offsets.Resumed{}, err
+		}
+	}
+	resumed, err := sk.Store.Resume(ctx, job, conf)
+	if err == nil {
+		err = sk.CreateTable(ctx)
+	}
+	if err != nil && shared != nil {
+		shared.Close()
+		shared = nil
+	}
+	return shared, resumed, err
 }
 
 // explainJobError says, in the command's terms, what to do about errors
