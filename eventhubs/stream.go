@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,9 @@ type DirectStream struct {
 	// was created again), the position the stream stood at: the next
 	// range starts the new numbering at 0 and resets from it.
 	resetFrom map[string]int64
+	// checkpointed is the creation time of the hub a checkpoint's
+	// positions are of (SameIdentity), zero when unknown.
+	checkpointed time.Time
 	// stored reads partitions' stored positions anew (SetStoredPositions).
 	stored func(ctx context.Context, partitionIDs []string) (map[string]int64, error)
 	rc     *rateController // nil without backpressure
@@ -76,28 +80,43 @@ func (s *DirectStream) ForeachRDD(fn func(ctx context.Context, rdd *RDD) error) 
 
 // Identity is what a checkpoint of the stream records: the namespace's
 // host (without a port, so an emulator may move), hub and consumer group,
-// in lower case, since Event Hubs compares all three case-insensitively.
+// in lower case, since Event Hubs compares all three case-insensitively;
+// once the stream started, also the creation time of the hub it reads.
 func (s *DirectStream) Identity() streaming.Identity {
 	id := streaming.Identity{"kind": "eventhubs", "eventHub": strings.ToLower(s.conf.EventHubName()),
 		"consumerGroup": strings.ToLower(s.conf.ConsumerGroup())}
 	if cs, err := s.conf.ConnectionString(); err == nil {
 		id["namespace"] = strings.ToLower(cs.Hostname())
 	}
+	if !s.created.IsZero() {
+		id[hubCreatedKey] = s.created.UTC().Format(time.RFC3339Nano)
+	}
 	return id
 }
 
+// hubCreatedKey holds, in a checkpoint's identity, the creation time of
+// the hub its positions are of. It is not compared as the names are: a
+// hub created again is the same stream, whose positions Start resets.
+const hubCreatedKey = "hubCreated"
+
 // SameIdentity compares a checkpoint's identity case-insensitively, so
 // that a checkpoint written when the names were spelled otherwise resumes.
+// It keeps the creation time of the hub the checkpoint's positions are of
+// (checkpoints of older versions have none), for Start to compare with the
+// hub's.
 func (s *DirectStream) SameIdentity(stored streaming.Identity) bool {
-	own := s.Identity()
-	if len(own) != len(stored) {
+	own, theirs := s.Identity(), maps.Clone(stored)
+	delete(own, hubCreatedKey)
+	delete(theirs, hubCreatedKey)
+	if len(own) != len(theirs) {
 		return false
 	}
 	for k, v := range own {
-		if w, ok := stored[k]; !ok || !strings.EqualFold(v, w) {
+		if w, ok := theirs[k]; !ok || !strings.EqualFold(v, w) {
 			return false
 		}
 	}
+	s.checkpointed, _ = time.Parse(time.RFC3339Nano, stored[hubCreatedKey])
 	return true
 }
 
@@ -129,6 +148,7 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 	if s.share != nil {
 		return s.startShared(ctx, probe, hp)
 	}
+
 	for id := range resume {
 		if !slices.Contains(hp.PartitionIDs, id) {
 			return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), PartitionID: id,
@@ -156,6 +176,13 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 	}
 	if err := s.resolveStarts(ctx, probe, asked); err != nil {
 		return err
+	}
+	if !s.checkpointed.IsZero() && !s.checkpointed.Equal(s.created) {
+		// The checkpoint's positions are of a hub deleted and created
+		// again while the stream was down, which may hold events past them.
+		if err := s.restarted(s.checkpointed, "while the stream was down", slices.Collect(maps.Keys(resume))); err != nil {
+			return err
+		}
 	}
 	if s.conf.exclusiveOr(true) {
 		// Take the partitions now, idle ones included, so that an older
@@ -346,26 +373,33 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 }
 
 // checkCreated notices a hub created again while the stream runs: its
-// creation time changed, and its sequence numbers restarted. With
-// FailOnDataLoss that is an error; without, every partition starts the
-// new numbering at 0, resetting from where it stood.
+// creation time changed, and its sequence numbers restarted.
 func (s *DirectStream) checkCreated(hp *HubProperties) error {
 	if s.created.IsZero() || hp.CreatedOn.IsZero() || hp.CreatedOn.Equal(s.created) {
 		return nil
 	}
-	msg := fmt.Sprintf("the hub was deleted and created again while the stream ran (it was created at %s, now at %s): its sequence numbers restarted, and the events the stream had not read are gone",
-		s.created.UTC().Format(time.RFC3339Nano), hp.CreatedOn.UTC().Format(time.RFC3339Nano))
+	was := s.created
+	s.created = hp.CreatedOn
+	return s.restarted(was, "while the stream ran", slices.Collect(maps.Keys(s.next)))
+}
+
+// restarted handles partitions ids whose positions are of the hub created
+// at was, which was deleted and created again (when says when): with
+// FailOnDataLoss that is an error; without, each starts the new numbering
+// at 0, resetting from where it stood.
+func (s *DirectStream) restarted(was time.Time, when string, ids []string) error {
+	msg := fmt.Sprintf("the hub was deleted and created again %s (it was created at %s, now at %s): its sequence numbers restarted, and the events the stream had not read are gone",
+		when, was.UTC().Format(time.RFC3339Nano), s.created.UTC().Format(time.RFC3339Nano))
 	if s.conf.FailOnDataLoss() {
 		return &Error{Code: CodeDataLoss, Hub: s.conf.EventHubName(), Message: msg + "; set FailOnDataLoss false to read the new hub from its first event"}
 	}
 	s.conf.Logger().Warn("eventhubs: "+msg+"; reading the new hub from its first event", "hub", s.conf.EventHubName())
-	for id, next := range s.next {
-		if next > 0 {
+	for _, id := range ids {
+		if next := s.next[id]; next > 0 {
 			s.resetFrom[id] = next
 		}
 		s.next[id] = 0
 	}
-	s.created = hp.CreatedOn
 	return nil
 }
 

@@ -64,3 +64,45 @@ func TestDirectStreamHubCreatedAgainWhileRunning(t *testing.T) {
 		})
 	}
 }
+
+// A checkpointed stream whose hub is deleted and created again while it is
+// down, and refilled past the checkpoint's positions: the checkpoint
+// records the hub's creation time, so that the restarted stream does not
+// go on from the old positions on the new hub, skipping its first events.
+func TestDirectStreamCheckpointOfAHubCreatedAgain(t *testing.T) {
+	for _, fail := range []bool{true, false} {
+		t.Run(map[bool]string{true: "fail on data loss", false: "go on"}[fail], func(t *testing.T) {
+			h := startRestartable(t, "again", 1)
+			ctx := testCtx(t, 90*time.Second)
+			fill(t, ctx, h.srv, "again", "0", 0, 30)
+			dir := t.TempDir()
+			conf := testConf(h.srv, "again").SetFailOnDataLoss(fail)
+			ssc, log, done := checkpointedStream(t, ctx, conf, dir, nil)
+			waitFor(t, 10*time.Second, "the old hub's 30 events", func() bool { return len(log.seqsOf("0")) >= 30 })
+			ssc.Stop(true)
+			if err := waitRun(t, done); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.srv.Close(); err != nil {
+				t.Fatal(err)
+			}
+			h.dir = t.TempDir() // the hub is deleted and created again
+			h.start(1)
+			fill(t, ctx, h.srv, "again", "0", 0, 100)
+			ssc, log, done = checkpointedStream(t, ctx, conf, dir, nil)
+			if fail {
+				err := waitRun(t, done)
+				if !eventhubs.HasCode(err, eventhubs.CodeDataLoss) || !strings.Contains(err.Error(), "created again") {
+					t.Fatalf("the restarted stream ended with %v, want a data-loss error saying the hub was created again", err)
+				}
+				return
+			}
+			waitFor(t, 30*time.Second, "the new hub's 100 events", func() bool { return len(log.seqsOf("0")) >= 100 })
+			ssc.Stop(true)
+			if err := waitRun(t, done); err != nil {
+				t.Fatal(err)
+			}
+			log.checkExactlyOnce(t, "0", 100)
+		})
+	}
+}
