@@ -40,6 +40,12 @@ type Config struct {
 	// WebSockets, besides the emulator's own host; clients outside browsers
 	// send no Origin and are always allowed.
 	WebSocketOrigins []string
+	// HostNames are names clients reach the emulator by, besides loopback
+	// names and addresses, its listeners' hosts and the names of its TLS
+	// certificate: a token must be for a resource on one of them, and an
+	// HTTP request (WebSockets, and the handlers of FaultsHandler and
+	// package emulatorhttp) must name one in its Host.
+	HostNames []string
 	// DataDir holds the partition logs; "" keeps everything in memory.
 	DataDir string
 	// Repair starts even when a partition log is damaged beyond a torn

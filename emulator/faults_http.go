@@ -26,7 +26,10 @@ const maxFaultsBody = 1 << 20
 // Bad input (malformed JSON, an unknown kind or field, a negative
 // duration, a hub or partition the emulator does not serve) gets 400 with
 // {"error": "..."} naming the bad value. The handler has no
-// authentication: serve it on loopback only.
+// authentication: serve it on loopback only. It refuses what a web page
+// could send (ProtectHTTP): a Host that does not name the emulator, a
+// POST or DELETE from another origin, a POST whose Content-Type is not
+// application/json.
 func (s *Server) FaultsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /faults", func(w http.ResponseWriter, r *http.Request) {
@@ -84,7 +87,7 @@ func (s *Server) FaultsHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]int{"removed": 1})
 	})
-	return mux
+	return s.ProtectHTTP(mux)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -44,6 +45,9 @@ func call(t *testing.T, method, url, body string) (int, apiAnswer) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if method == "POST" || method == "PUT" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -155,5 +159,97 @@ func TestFaultsAdminAPI(t *testing.T) {
 	}
 	if active := srv.Faults(); len(active) != 0 {
 		t.Fatalf("refused POSTs injected %+v", active)
+	}
+}
+
+// TestFaultsAPIRefusesWebPages: what a web page of another site can send
+// injects nothing: a cross-origin POST or DELETE (by Origin or
+// Sec-Fetch-Site) is 403, a POST that is not JSON (text/plain, a form)
+// 415, and any request whose Host is not a name of the emulator (DNS
+// rebinding) 403. Programs (no Origin), the emulator's own origin and
+// every name it is reached by still work.
+func TestFaultsAPIRefusesWebPages(t *testing.T) {
+	srv := start(t, nil)
+	api := httptest.NewServer(srv.FaultsHandler())
+	defer api.Close()
+	url := api.URL + "/faults"
+	_, port, _ := net.SplitHostPort(api.Listener.Addr().String())
+	const delay = `{"kind":"delay-frames","delay":"59s"}`
+	type req struct {
+		name, method, host, contentType, body string
+		headers                               map[string]string
+	}
+	do := func(r req) (int, string) {
+		t.Helper()
+		hr, err := http.NewRequest(r.method, url, strings.NewReader(r.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.host != "" {
+			hr.Host = r.host
+		}
+		if r.contentType != "" {
+			hr.Header.Set("Content-Type", r.contentType)
+		}
+		for k, v := range r.headers {
+			hr.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	evil := map[string]string{"Origin": "https://evil.example"}
+	for _, tc := range []struct {
+		req
+		code int
+		says string
+	}{
+		{req{"foreign origin, text/plain", "POST", "", "text/plain", delay, evil}, 403, "from another origin"},
+		{req{"foreign origin, JSON", "POST", "", "application/json", delay, evil}, 403, "from another origin"},
+		{req{"foreign origin, form", "POST", "", "application/x-www-form-urlencoded", delay + "=", evil}, 403, "from another origin"},
+		{req{"origin null", "POST", "", "application/json", delay, map[string]string{"Origin": "null"}}, 403, "from another origin"},
+		{req{"cross-site fetch", "POST", "", "application/json", delay, map[string]string{"Sec-Fetch-Site": "cross-site"}}, 403, "from another origin"},
+		{req{"same-site page on another port", "POST", "", "application/json", delay,
+			map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "http://127.0.0.1:1"}}, 403, "from another origin"},
+		{req{"text/plain without origin", "POST", "", "text/plain", delay, nil}, 415, "needs Content-Type: application/json"},
+		{req{"form without origin", "POST", "", "application/x-www-form-urlencoded", delay + "=", nil}, 415, "not \\\"application/x-www-form-urlencoded"},
+		{req{"multipart", "POST", "", "multipart/form-data; boundary=x", "--x\r\n\r\n" + delay + "\r\n--x--", nil}, 415, "needs Content-Type"},
+		{req{"no content type", "POST", "", "", delay, nil}, 415, "needs Content-Type"},
+		{req{"foreign host", "POST", "evil.example:" + port, "application/json", delay, nil}, 403, "evil.example:" + port + "\\\" is not a name of this emulator"},
+		{req{"rebound page, same origin", "POST", "evil.example:" + port, "application/json", delay,
+			map[string]string{"Origin": "http://evil.example:" + port, "Sec-Fetch-Site": "same-origin"}}, 403, "DNS rebinding"},
+		{req{"foreign host reading", "GET", "evil.example:" + port, "", "", nil}, 403, "not a name of this emulator"},
+		{req{"foreign origin deleting", "DELETE", "", "", "", evil}, 403, "from another origin"},
+	} {
+		code, body := do(tc.req)
+		if code != tc.code || !strings.Contains(body, tc.says) {
+			t.Errorf("%s: %d %s, want %d saying %q", tc.name, code, body, tc.code, tc.says)
+		}
+	}
+	if n := srv.Stats().Faults.Injected[emulator.FaultDelayFrames]; n != 0 || len(srv.Faults()) != 0 {
+		t.Fatalf("refused requests injected %d delay-frames faults: %+v", n, srv.Faults())
+	}
+
+	// Programs and the emulator's own page, by every name of the emulator.
+	busy := `{"kind":"server-busy","duration":"1h"}`
+	allowed := []req{
+		{"a program", "POST", "", "application/json", busy, nil},
+		{"with a charset", "POST", "", "application/json; charset=utf-8", busy, nil},
+		{"own origin", "POST", "", "application/json", busy, map[string]string{"Origin": api.URL, "Sec-Fetch-Site": "same-origin"}},
+		{"localhost", "POST", "localhost:" + port, "application/json", busy, nil},
+		{"::1", "POST", "[::1]:" + port, "application/json", busy, nil},
+		{"a program deleting", "DELETE", "", "", "", nil},
+	}
+	for _, r := range allowed {
+		if code, body := do(r); code != 200 {
+			t.Errorf("%s: %d %s, want 200", r.name, code, body)
+		}
+	}
+	if n := srv.Stats().Faults.Injected[emulator.FaultServerBusy]; n != int64(len(allowed)-1) || len(srv.Faults()) != 0 {
+		t.Errorf("%d server-busy faults injected, %d in effect; want %d and none after the DELETE", n, len(srv.Faults()), len(allowed)-1)
 	}
 }

@@ -6,7 +6,9 @@
 // handshake, frame loop, writes), session.go (sessions and flow control),
 // producer.go / consumer.go (event links), rpc.go ($cbs and $management),
 // hub.go (hubs, partitions, owner levels), filter.go (start positions),
-// faults.go and faults_http.go (faults on demand), transport.go /
+// faults.go and faults_http.go (faults on demand), hosts.go and
+// httpguard.go (the names the emulator answers to; HTTP requests refused
+// as other web sites' and DNS rebinding's), transport.go /
 // websocket.go / selfsigned.go (AMQP over TLS and over WebSockets beside
 // plain TCP, and the certificates for TLS), metrics.go and snapshot.go
 // (counters for Stats and the view Snapshot gives; package emulatorhttp
@@ -43,6 +45,7 @@ type Server struct {
 	tr      transports      // TLS and WebSocket listeners (transport.go)
 	hubs    map[string]*hub // by lower-case name
 	hubList []*hub
+	names   hostNames // the names it answers to besides loopback ones (hosts.go)
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
@@ -93,7 +96,8 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	if err := checkExposure(c); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: c, log: c.Logger, hubs: map[string]*hub{}, conns: map[*conn]struct{}{}, stop: make(chan struct{}), started: time.Now()}
+	s := &Server{cfg: c, log: c.Logger, hubs: map[string]*hub{}, conns: map[*conn]struct{}{}, stop: make(chan struct{}), started: time.Now(),
+		names: newHostNames(&c)}
 	for _, hc := range c.Hubs {
 		if err := ctx.Err(); err != nil {
 			s.closeHubs()

@@ -48,6 +48,12 @@ type Options struct {
 //	GET /metrics       Prometheus metrics (text format): NewCollector, and Go and process metrics
 //	GET /health        {"status":"healthy"}
 //	/faults, /faults/  the faults admin API, with Options.Faults
+//
+// Every request must name the emulator in its Host, and one that may
+// change state must come from no web page or from the page's own origin,
+// with a JSON body (Server.ProtectHTTP): a page of another site, or one
+// that reaches the port through a name of its own (DNS rebinding), can
+// neither read nor change anything. Serve it on loopback.
 func New(srv *emulator.Server, opts Options) http.Handler {
 	g := opts.Gatherer
 	if g == nil {
@@ -78,7 +84,7 @@ func New(srv *emulator.Server, opts Options) http.Handler {
 		mux.Handle("/faults", h)
 		mux.Handle("/faults/", h)
 	}
-	return secure(mux)
+	return srv.ProtectHTTP(secure(mux))
 }
 
 // page serves one embedded file, as the page or its icon.

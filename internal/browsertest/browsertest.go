@@ -22,12 +22,13 @@ import (
 var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"}
 
 // Start starts headless Chromium for the test, under parent, with a window
-// of width × height, and opens a tab: the context returned runs in it. It
+// of width × height and any extra options (such as chromedp.Flag), and
+// opens a tab: the context returned runs in it. It
 // skips the test when there is no Chromium, unless EHSTREAM_TEST_BROWSER=1
 // (CI), which fails it instead. The errors the tab's pages print to the
 // console or throw are collected in the Console returned. The browser
 // closes when the test ends.
-func Start(t testing.TB, parent context.Context, width, height int) (context.Context, *Console) {
+func Start(t testing.TB, parent context.Context, width, height int, extra ...chromedp.ExecAllocatorOption) (context.Context, *Console) {
 	t.Helper()
 	path := os.Getenv("EHSTREAM_CHROMIUM")
 	for _, name := range chromiumNames {
@@ -47,6 +48,7 @@ func Start(t testing.TB, parent context.Context, width, height int) (context.Con
 		chromedp.NoSandbox, // the tests run as root
 		chromedp.DisableGPU,
 		chromedp.WindowSize(width, height))
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(parent, opts...)
 	t.Cleanup(cancelAlloc)
 	ctx, cancelTab := chromedp.NewContext(actx)
