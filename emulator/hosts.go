@@ -156,3 +156,9 @@ func (s *Server) CheckRequestHost(r *http.Request) error {
 	return fmt.Errorf("the Host %.100q is not a name of this emulator, so the request is refused (a web page reaching it through a name of its own would be DNS rebinding): use %s, or add the name with --tls-name and --tls-self-signed (Config.HostNames)",
 		r.Host, strings.Join(names, ", "))
 }
+
+// IsLoopbackAddr reports whether a listen address (host:port) reaches
+// only this machine: localhost or a loopback address. "" and unspecified
+// hosts listen on every interface; other host names are not resolved,
+// and count as reachable.
+func IsLoopbackAddr(addr string) bool { return isLoopback(addr) }

@@ -25,7 +25,7 @@ func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 	data := fs.String("data", "./ehdata", "directory for the partition logs")
 	inMemory := fs.Bool("in-memory", false, "keep nothing on disk (ignores --data)")
 	configPath := fs.String("config", "", "Microsoft emulator Config.json with the hubs and consumer groups (default: hub eh1, 2 partitions, groups $Default and cg1)")
-	httpAddr := fs.String("http", "", "address for HTTP, e.g. 127.0.0.1:5300 (default: none): a status page of the hubs, partitions, consumer groups and readers at /, the same as JSON at /api/hubs, Prometheus metrics at /metrics and GET /health; on a loopback address, or with --insecure, also the faults admin API: GET, POST and DELETE /faults")
+	httpAddr := fs.String("http", "", "loopback address for HTTP, e.g. 127.0.0.1:5300 (default: none; another address needs --insecure): a status page of the hubs, partitions, consumer groups and readers at /, the same as JSON at /api/hubs, Prometheus metrics at /metrics, GET /health and the faults admin API (GET, POST and DELETE /faults); requests must name the emulator in Host, and POST and DELETE come from no web page or the page's own origin, POST with Content-Type: application/json")
 	health := fs.String("health", "", "deprecated: the old name of --http")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := addLogFormatFlag(fs, "text or json: the format of the logs on stderr (the start-up lines on stdout stay text)")
@@ -59,6 +59,13 @@ func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 	}
 	if err := auth.apply(cfg); err != nil {
 		return err
+	}
+	if httpFlag.addr != "" {
+		if err := emulatorhttp.CheckListen(httpFlag.addr, auth.insecure); err != nil {
+			return fmt.Errorf("--%s: %w", httpFlag.name, err)
+		}
+		// The names the page is reached by are the emulator's too.
+		cfg.HostNames = append(cfg.HostNames, emulator.ListenHostNames(httpFlag.addr)...)
 	}
 	if !*inMemory {
 		if *data == "" {
@@ -103,13 +110,12 @@ func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 		if err != nil {
 			return fmt.Errorf("--%s %s: %w", httpFlag.name, httpFlag.addr, err)
 		}
-		faults := adminAllowed(ln.Addr(), auth.insecure)
-		httpSrv = &http.Server{Handler: emulatorhttp.New(srv, emulatorhttp.Options{Faults: faults}), ReadHeaderTimeout: 5 * time.Second}
+		httpSrv = &http.Server{Handler: emulatorhttp.New(srv, emulatorhttp.Options{Faults: true}), ReadHeaderTimeout: 5 * time.Second}
 		go httpSrv.Serve(ln)
 		fmt.Fprintf(stdout, "status page:       http://%s/\n", ln.Addr())
 		fmt.Fprintf(stdout, "metrics:           http://%s/metrics\n", ln.Addr())
 		fmt.Fprintf(stdout, "health:            http://%s/health\n", ln.Addr())
-		printFaultsAPI(stdout, ln.Addr(), faults)
+		fmt.Fprintf(stdout, "faults API:        http://%s/faults\n", ln.Addr())
 	}
 
 	fmt.Fprintf(stdout, "ehstream emulator listening on %s (%s)\n", srv.Addr(), storageDesc(cfg.DataDir))

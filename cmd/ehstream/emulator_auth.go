@@ -19,7 +19,7 @@ func addAuthFlags(fs *flag.FlagSet) *authFlags {
 	a := &authFlags{}
 	fs.Var(&a.policies, "sas-policy", "shared access policy `NAME=KEY[:send,listen,manage]` (repeatable; rights default to all three); with one, "+
 		"tokens and links are checked as Event Hubs does, and connection strings need the policy's name and key (default: none, any key is accepted)")
-	fs.BoolVar(&a.insecure, "insecure", false, "allow listening on an address other than loopback without TLS or without a --sas-policy, and serve the faults admin API on an --http address other than loopback")
+	fs.BoolVar(&a.insecure, "insecure", false, "allow listening on an address other than loopback without TLS or without a --sas-policy, and serving --http (status page, metrics and faults API, without authentication) on an address other than loopback")
 	return a
 }
 

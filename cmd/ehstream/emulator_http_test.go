@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"flag"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 )
 
 // TestEmulatorHTTPFlags: --http serves the status page, its JSON, the
-// metrics, the health check and (on loopback) the faults API; the old name
+// metrics, the health check and the faults API; the old name
 // --health does the same, with a warning.
 func TestEmulatorHTTPFlags(t *testing.T) {
 	if testing.Short() {
@@ -64,6 +67,59 @@ func TestEmulatorHTTPFlagConflict(t *testing.T) {
 		got, err := httpAddress(fs, *h, *old, &stderr)
 		if err != nil || got.addr != c.addr || got.name != c.name || (stderr.Len() > 0) != c.warns {
 			t.Errorf("%v: %+v, %v, stderr %q; want %s from --%s", c.args, got, err, stderr.String(), c.addr, c.name)
+		}
+	}
+}
+
+// TestEmulatorHTTPRefusesExposedAddress: --http (or --health) on an
+// address other than loopback is refused before anything listens, saying
+// why and naming --insecure, as the AMQP listeners are; with --insecure
+// it serves, to this machine's addresses and name but not to a foreign
+// Host.
+func TestEmulatorHTTPRefusesExposedAddress(t *testing.T) {
+	for _, args := range [][]string{{"--http", "0.0.0.0:0"}, {"--http", ":0"}, {"--health", "[::]:0"}, {"--http", "192.0.2.250:0"}} {
+		// A context that has ended: were the check missing, the emulator
+		// would start, serve and stop at once, with exit 0.
+		ended, cancel := context.WithCancel(context.Background())
+		cancel()
+		var out, errOut strings.Builder
+		code := run(ended, append([]string{"emulator", "--in-memory", "--listen", "127.0.0.1:0"}, args...), stdio{in: strings.NewReader(""), out: &out, err: &errOut})
+		if code != 1 || out.String() != "" {
+			t.Errorf("%v: exit %d, stdout %q; want 1 and nothing printed (nothing listened)", args, code, out.String())
+		}
+		for _, want := range []string{"refusing to serve HTTP on " + args[1], "not a loopback address", "no authentication", "--insecure"} {
+			if !strings.Contains(errOut.String(), want) {
+				t.Errorf("%v: stderr %q does not say %q", args, errOut.String(), want)
+			}
+		}
+	}
+
+	e := runEmulatorInProcess(t, "--in-memory", "--listen", "127.0.0.1:0", "--http", "0.0.0.0:0", "--insecure")
+	_, port, _ := net.SplitHostPort(e.printed(t, `(?m)^faults API: +http://(\S+)/faults$`))
+	ip := ""
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+			ip = ipn.IP.String()
+		}
+	}
+	if ip == "" {
+		t.Skip("no IPv4 address outside loopback to reach --http 0.0.0.0 by")
+	}
+	hosts := map[string]int{net.JoinHostPort(ip, port): 200, "evil.example:" + port: 403}
+	if name, err := os.Hostname(); err == nil {
+		hosts[net.JoinHostPort(name, port)] = 200
+	}
+	for host, want := range hosts {
+		req, _ := http.NewRequest("GET", "http://"+net.JoinHostPort(ip, port)+"/api/hubs", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET /api/hubs on %s with Host %s: %s, want %d", ip, host, resp.Status, want)
 		}
 	}
 }

@@ -87,6 +87,7 @@ func (f *transportFlags) configure(cfg *emulator.Config) (*transportInfo, error)
 		}
 	}
 	cfg.WebSocketListen, cfg.WebSocketOrigins = *f.wsListen, f.origins
+	cfg.HostNames = append(cfg.HostNames, f.names...)
 	if !useTLS {
 		return &transportInfo{}, nil
 	}

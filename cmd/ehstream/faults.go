@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"os"
 
 	"github.com/ehstream/ehstream/emulator"
@@ -38,25 +37,4 @@ func injectStartFaults(srv *emulator.Server, path string, faults []emulator.Faul
 		fmt.Fprintf(stdout, "fault %d injected: %s\n", af.ID, af.Fault)
 	}
 	return nil
-}
-
-// adminAllowed reports whether the faults admin API may be served on the
-// --http listener: only on a loopback address, as it has no
-// authentication, unless --insecure.
-func adminAllowed(addr net.Addr, insecure bool) bool {
-	if insecure {
-		return true
-	}
-	tcp, ok := addr.(*net.TCPAddr)
-	return ok && tcp.IP.IsLoopback()
-}
-
-// printFaultsAPI says where the faults admin API is, or why it is not
-// served.
-func printFaultsAPI(stdout io.Writer, addr net.Addr, served bool) {
-	if !served {
-		fmt.Fprintf(stdout, "faults API:        off: %s is not a loopback address (--insecure serves it there, without authentication)\n", addr)
-		return
-	}
-	fmt.Fprintf(stdout, "faults API:        http://%s/faults\n", addr)
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -423,36 +422,6 @@ func TestEmulatorBadFaultsFile(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "missing.json") {
 		t.Errorf("--faults with a missing file: exit %d, stderr %q", code, errOut)
 	}
-}
-
-func TestAdminAllowedOnLoopbackOnly(t *testing.T) {
-	for _, c := range []struct {
-		ip       string
-		insecure bool
-		want     bool
-	}{
-		{"127.0.0.1", false, true},
-		{"127.0.0.2", false, true},
-		{"::1", false, true},
-		{"0.0.0.0", false, false},
-		{"::", false, false},
-		{"192.168.1.10", false, false},
-		{"192.168.1.10", true, true},
-		{"0.0.0.0", true, true},
-	} {
-		addr := &net.TCPAddr{IP: net.ParseIP(c.ip), Port: 5300}
-		if got := adminAllowed(addr, c.insecure); got != c.want {
-			t.Errorf("adminAllowed(%s, insecure=%v) = %v, want %v", addr, c.insecure, got, c.want)
-		}
-	}
-	var out strings.Builder
-	addr := &net.TCPAddr{IP: net.IPv4zero, Port: 5300}
-	printFaultsAPI(&out, addr, adminAllowed(addr, false))
-	if !strings.Contains(out.String(), "off: 0.0.0.0:5300 is not a loopback address") {
-		t.Errorf("printFaultsAPI on 0.0.0.0 said %q", out.String())
-	}
-	// That the handler leaves /faults out without Options.Faults is
-	// emulatorhttp's TestAPIHubs.
 }
 
 // The README's faults example is a valid --faults file with every kind.

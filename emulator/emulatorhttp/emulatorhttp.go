@@ -17,6 +17,7 @@ package emulatorhttp
 import (
 	"embed"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"time"
@@ -53,7 +54,7 @@ type Options struct {
 // change state must come from no web page or from the page's own origin,
 // with a JSON body (Server.ProtectHTTP): a page of another site, or one
 // that reaches the port through a name of its own (DNS rebinding), can
-// neither read nor change anything. Serve it on loopback.
+// neither read nor change anything. Serve it on loopback (CheckListen).
 func New(srv *emulator.Server, opts Options) http.Handler {
 	g := opts.Gatherer
 	if g == nil {
@@ -85,6 +86,18 @@ func New(srv *emulator.Server, opts Options) http.Handler {
 		mux.Handle("/faults/", h)
 	}
 	return srv.ProtectHTTP(secure(mux))
+}
+
+// CheckListen refuses to serve New on an address other than loopback
+// unless insecure: the endpoints have no authentication and no TLS, the
+// page and /metrics show every hub, consumer group and reader, and the
+// faults API changes what the emulator does. The same rule as the AMQP
+// listeners' (Config.Insecure).
+func CheckListen(addr string, insecure bool) error {
+	if insecure || emulator.IsLoopbackAddr(addr) {
+		return nil
+	}
+	return fmt.Errorf("refusing to serve HTTP on %s, which is not a loopback address: the status page, metrics and faults API have no authentication and no TLS, so anyone who reaches it could see every hub and reader and inject faults; listen on 127.0.0.1 or localhost, or accept the risk with --insecure", addr)
 }
 
 // page serves one embedded file, as the page or its icon.
