@@ -120,7 +120,7 @@ func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 
 	fmt.Fprintf(stdout, "ehstream emulator listening on %s (%s)\n", srv.Addr(), storageDesc(cfg.DataDir))
 	fmt.Fprintf(stdout, "connection string: %s\n", auth.connectionString(srv, cfg))
-	tlsInfo.print(stdout, srv)
+	tlsInfo.print(stdout, srv, auth.tlsConnectionString(srv, cfg))
 	auth.printMode(stdout, cfg)
 	for _, h := range srv.Hubs() {
 		retention := "forever"

@@ -63,6 +63,18 @@ func (a *authFlags) connectionString(srv *emulator.Server, cfg *emulator.Config)
 	return "Endpoint=sb://" + srv.Addr() + ";SharedAccessKeyName=" + cfg.SASPolicies[0].Name + ";SharedAccessKey=<KEY>;UseDevelopmentEmulator=true"
 }
 
+// tlsConnectionString is the connection string for TLS as the emulator
+// prints it: with policies, built from the endpoint alone, so that the
+// key cannot reach the output whatever it holds; "" without TLS.
+func (a *authFlags) tlsConnectionString(srv *emulator.Server, cfg *emulator.Config) string {
+	cs := srv.TLSConnectionString("")
+	if len(cfg.SASPolicies) == 0 || cs == "" {
+		return cs
+	}
+	endpoint, _, _ := strings.Cut(cs, ";") // an endpoint holds no ';'
+	return endpoint + ";SharedAccessKeyName=" + cfg.SASPolicies[0].Name + ";SharedAccessKey=<KEY>"
+}
+
 // printMode says whether keys are checked, naming the policies.
 func (a *authFlags) printMode(w io.Writer, cfg *emulator.Config) {
 	if len(cfg.SASPolicies) == 0 {

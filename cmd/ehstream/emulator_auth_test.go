@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -147,4 +151,63 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestEmulatorPrintsNoKey: with --sas-policy and everything that prints
+// (TLS, WebSockets, --http, debug logs in text and in JSON), neither the
+// start-up lines, nor the logs of clients with the right key and a wrong
+// one, nor the status endpoints show a key in any form; the TLS
+// connection string, like the plain one, shows <KEY>.
+func TestEmulatorPrintsNoKey(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			caFile := filepath.Join(t.TempDir(), "ca.pem")
+			e := runEmulatorInProcess(t, "--in-memory", "--listen", "127.0.0.1:0", "--log-level", "debug", "--log-format", format,
+				"--sas-policy", "app="+cliKeyApp, "--sas-policy", "ops="+cliKeyOps+":listen",
+				"--tls-self-signed", "--tls-ca-out", caFile, "--tls-listen", "127.0.0.1:0", "--ws-listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
+			tlsCS := e.printed(t, `(?m)^connection string \(TLS\): (\S+)$`)
+			if !strings.HasSuffix(tlsCS, ";SharedAccessKeyName=app;SharedAccessKey=<KEY>") {
+				t.Errorf("TLS connection string %q: want the policy's name and <KEY>", tlsCS)
+			}
+			endpoint, _, _ := strings.Cut(tlsCS, ";")
+			ctx := testContext(t, 30*time.Second)
+			for key, ok := range map[string]bool{cliKeyApp: true, cliKeyOps: false} {
+				c, err := azeventhubs.NewConsumerClientFromConnectionString(endpoint+";SharedAccessKeyName=app;SharedAccessKey="+key, "eh1", "$Default",
+					&azeventhubs.ConsumerClientOptions{TLSConfig: trustCA(t, caFile)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = c.GetEventHubProperties(ctx, nil)
+				c.Close(context.Background())
+				if (err == nil) != ok {
+					t.Errorf("over TLS with the key of %v: %v", map[bool]string{true: "app", false: "ops"}[ok], err)
+				}
+			}
+			base := strings.TrimSuffix(e.printed(t, `(?m)^status page: +(\S+)$`), "/")
+			var served strings.Builder
+			for _, path := range []string{"/", "/api/hubs", "/metrics", "/faults"} {
+				resp, err := http.Get(base + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				served.Write(b)
+			}
+			if code := e.stop(); code != 0 {
+				t.Fatalf("exit %d: %s", code, e.stderr)
+			}
+			if !strings.Contains(e.stderr.String(), "put-token") {
+				t.Fatalf("the debug log shows no put-token, so it proves little:\n%s", e.stderr)
+			}
+			all := e.out + e.stderr.String() + served.String()
+			for _, key := range []string{cliKeyApp, cliKeyOps} {
+				for _, form := range []string{key, url.QueryEscape(key), strings.ToLower(url.QueryEscape(key)), strings.TrimRight(key, "=")} {
+					if strings.Contains(all, form) {
+						t.Errorf("the output shows a key (%.6s...):\n%s", key, all)
+					}
+				}
+			}
+		})
+	}
 }

@@ -158,8 +158,9 @@ func listenHostNeedsName(host string) bool {
 	return ip == nil || !(ip.IsLoopback() || ip.IsUnspecified())
 }
 
-// print says where TLS and WebSockets are served and how to trust them.
-func (t *transportInfo) print(w io.Writer, srv *emulator.Server) {
+// print says where TLS and WebSockets are served and how to trust them;
+// connStr is the TLS connection string to show.
+func (t *transportInfo) print(w io.Writer, srv *emulator.Server, connStr string) {
 	if a := srv.TLSAddr(); a != "" {
 		fmt.Fprintf(w, "TLS (amqps):       %s\n", a)
 		switch {
@@ -170,7 +171,7 @@ func (t *transportInfo) print(w io.Writer, srv *emulator.Server) {
 		default:
 			fmt.Fprintf(w, "CA certificate:    in memory only; --tls-ca-out FILE writes it for clients\n")
 		}
-		fmt.Fprintf(w, "connection string (TLS): %s\n", srv.TLSConnectionString(""))
+		fmt.Fprintf(w, "connection string (TLS): %s\n", connStr)
 	}
 	if u := srv.WebSocketURL(); u != "" {
 		fmt.Fprintf(w, "WebSockets:        %s\n", u)
