@@ -401,10 +401,13 @@ type grant struct {
 // tokens for ever more resources cannot grow the emulator's memory.
 const maxGrants = 256
 
-// connAuth holds the tokens put on one connection. Its zero value is ready.
+// connAuth holds the tokens put on one connection, and the links they
+// must keep authorized (tokenexpiry.go). Its zero value is ready.
 type connAuth struct {
 	mu     sync.Mutex
 	grants map[string]*grant
+	links  map[link]*guardedLink
+	wake   chan struct{} // a link to guard was added
 }
 
 func (a *connAuth) add(g grant, now time.Time) {
@@ -442,6 +445,10 @@ func (a *connAuth) add(g grant, now time.Time) {
 func (a *connAuth) allows(target *resource, need SASRights, now time.Time) (ok bool, detail string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.allowsLocked(target, need, now)
+}
+
+func (a *connAuth) allowsLocked(target *resource, need SASRights, now time.Time) (ok bool, detail string) {
 	expired, lacking := "", ""
 	for k, g := range a.grants {
 		if target != nil && !g.scope.covers(*target) {
@@ -491,8 +498,7 @@ func (c *conn) authorizeAttach(a *amqp.Attach) *amqp.Error {
 	if ok {
 		return nil
 	}
-	return amqpErr(condUnauthorized, fmt.Sprintf("Unauthorized access. '%s' claim(s) are required to perform this operation. Resource: '%s'. %s",
-		need.claim(), strings.ToLower(addr), detail))
+	return unauthorizedLink(need, addr, detail)
 }
 
 // putToken answers a $cbs put-token: 202 when the token is accepted (always

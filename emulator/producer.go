@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/ehstream/ehstream/emulator/amqp"
 	"github.com/ehstream/ehstream/emulator/partlog"
@@ -30,6 +31,9 @@ type producerLink struct {
 	part      *partition // nil: the hub picks a partition per batch
 	queue     chan *delivery
 	processed uint32 // the worker's; read under wmu for credit
+	// revoked: the emulator detached the link, its token having expired
+	// (tokenexpiry.go); nothing more it sends is stored.
+	revoked atomic.Bool
 }
 
 // parseProducerTarget reads "<hub>" or "<hub>/Partitions/<id>".
@@ -86,10 +90,13 @@ func (s *session) attachProducer(a *amqp.Attach) (link, error) {
 }
 
 func (l *producerLink) onFlow(*amqp.Flow) error { return nil }
-func (l *producerLink) detachedByServer() bool  { return false }
+func (l *producerLink) detachedByServer() bool  { return l.revoked.Load() }
 func (l *producerLink) kind() linkKind          { return linkSender }
 
 func (l *producerLink) onTransfer(t *amqp.Transfer) error {
+	if l.revoked.Load() {
+		return nil // sent before the client saw the detach
+	}
 	d, err := l.take(t)
 	if d == nil || err != nil {
 		return err
@@ -115,6 +122,9 @@ func (l *producerLink) work() {
 	c := l.s.c
 	defer c.workers.Done()
 	for d := range l.queue {
+		if l.revoked.Load() {
+			continue
+		}
 		state := l.process(d)
 		c.wmu.Lock()
 		l.processed++

@@ -99,6 +99,7 @@ func (s *session) attach(a *amqp.Attach) error {
 	}
 	s.links[a.Handle] = l
 	s.names[a.Name] = a.Handle
+	s.c.guardLink(a, l)
 	return nil
 }
 
@@ -272,6 +273,7 @@ func (s *session) detach(d *amqp.Detach) error {
 		return errConn(condUnattached, "detach on handle %d, which is not attached", d.Handle)
 	}
 	l.close()
+	s.c.auth.unguard(l)
 	s.c.srv.linkClosed(l.kind())
 	delete(s.links, d.Handle)
 	for name, h := range s.names {
@@ -289,6 +291,7 @@ func (s *session) detach(d *amqp.Detach) error {
 func (s *session) endAll() {
 	for h, l := range s.links {
 		l.close()
+		s.c.auth.unguard(l)
 		s.c.srv.linkClosed(l.kind())
 		delete(s.links, h)
 	}
