@@ -209,6 +209,7 @@ func TestVerifySecurityToken(t *testing.T) {
 		{"for the hub", sign("amqp://localhost:5672/eh1", "app", unitKey, later, true), ""},
 		{"for the namespace", sign("sb://localhost", "app", unitKey, later, false), ""},
 		{"for another hub", sign("sb://localhost/eh2", "app", unitKey, later, false), "wrong audience"},
+		{"for the hub of another namespace", sign("sb://other-namespace.servicebus.windows.net/eh1", "app", unitKey, later, false), "is not a name of this emulator"},
 		{"for a partition only", sign("sb://localhost/eh1/ConsumerGroups/$Default/Partitions/0", "app", unitKey, later, false), "wrong audience"},
 		{"send-only", sign("sb://localhost/eh1", "send-only", unitKey, later, false), "missing right"},
 		{"expired", sign("sb://localhost/eh1", "app", unitKey, now.Unix(), false), "expired"},

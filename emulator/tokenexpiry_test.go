@@ -41,10 +41,17 @@ func newCBS(t *testing.T, ctx context.Context, conn *goamqp.Conn) *cbsClient {
 	return c
 }
 
-// put puts a token for audience, signed with key, that expires at
-// expires; it returns the status code of the reply.
+// put puts a token of policy app for audience, signed with key, that
+// expires at expires; it returns the status code of the reply.
 func (c *cbsClient) put(ctx context.Context, audience, key string, expires time.Time) (int32, error) {
 	token, _ := sasToken(audience, "app", key, expires)
+	code, _, err := c.putToken(ctx, audience, token, expires)
+	return code, err
+}
+
+// putToken puts token for audience; it returns the status code and
+// description of the reply.
+func (c *cbsClient) putToken(ctx context.Context, audience, token string, expires time.Time) (int32, string, error) {
 	c.n++
 	id := fmt.Sprint("put-token-", c.n)
 	msg := &goamqp.Message{
@@ -54,18 +61,19 @@ func (c *cbsClient) put(ctx context.Context, audience, key string, expires time.
 		Value:      token,
 	}
 	if err := c.snd.Send(ctx, msg, nil); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	reply, err := c.rcv.Receive(ctx, nil)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	c.rcv.AcceptMessage(ctx, reply)
 	if reply.Properties == nil || reply.Properties.CorrelationID != id {
-		return 0, fmt.Errorf("reply %+v does not answer %s", reply.Properties, id)
+		return 0, "", fmt.Errorf("reply %+v does not answer %s", reply.Properties, id)
 	}
 	code, _ := reply.ApplicationProperties["status-code"].(int32)
-	return code, nil
+	desc, _ := reply.ApplicationProperties["status-description"].(string)
+	return code, desc, nil
 }
 
 // tokenFixture is an emulator with SAS policies and a go-amqp connection
