@@ -3,9 +3,11 @@ package emulator
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,8 +22,8 @@ const (
 	// WebSocketPath is where clients upgrade; the path with a trailing
 	// slash, which the .NET SDK asks for, is served too.
 	WebSocketPath = "/$servicebus/websocket"
-	// WebSocketSubprotocol is the subprotocol the SDKs ask for. The AMQP
-	// WebSocket binding's "amqp" is accepted as well.
+	// WebSocketSubprotocol is the subprotocol the SDKs ask for. As on the
+	// service, an upgrade that does not offer it is refused.
 	WebSocketSubprotocol = "AMQPWSB10"
 )
 
@@ -42,14 +44,30 @@ func (s *Server) newWebSocketServer() *http.Server {
 }
 
 // serveWebSocket upgrades a request and serves the AMQP connection in it,
-// as the TCP listener would, until it ends.
+// as the TCP listener would, until it ends. The Host must name the
+// emulator, as on its HTTP server: the Origin check alone lets a page
+// whose name resolves to 127.0.0.1 (DNS rebinding) in, its Origin and
+// Host being alike.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != WebSocketPath && r.URL.Path != WebSocketPath+"/" {
 		http.Error(w, "AMQP over WebSockets is served on "+WebSocketPath, http.StatusNotFound)
 		return
 	}
+	if err := s.CheckRequestHost(r); err != nil {
+		s.log.Info("WebSocket upgrade refused", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	// A request that is no upgrade at all gets Accept's answer (426).
+	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && !offersSubprotocol(r, WebSocketSubprotocol) {
+		err := fmt.Errorf("AMQP over WebSockets needs the subprotocol %s, and the upgrade offers %.100q (Sec-WebSocket-Protocol)",
+			WebSocketSubprotocol, strings.Join(r.Header.Values("Sec-WebSocket-Protocol"), ", "))
+		s.log.Info("WebSocket upgrade refused", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols:   []string{WebSocketSubprotocol, "amqp"},
+		Subprotocols:   []string{WebSocketSubprotocol},
 		OriginPatterns: s.cfg.WebSocketOrigins,
 	})
 	if err != nil {
@@ -64,6 +82,20 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.run(c)
+}
+
+// offersSubprotocol reports whether an upgrade request lists want among
+// its subprotocols (comma-separated, in one header or several),
+// case-insensitively as the WebSocket library matches them.
+func offersSubprotocol(r *http.Request, want string) bool {
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for p := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(p), want) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // wsConn is a WebSocket as a net.Conn whose Close never waits on the

@@ -125,7 +125,7 @@ func TestWebSocketRefusals(t *testing.T) {
 			h.Set("Origin", origin)
 		}
 		// With the trailing slash the .NET SDK uses.
-		c, resp, err := websocket.Dial(ctx, "ws://"+srv.WebSocketAddr()+"/$servicebus/websocket/", &websocket.DialOptions{HTTPHeader: h, Subprotocols: []string{"amqp"}})
+		c, resp, err := websocket.Dial(ctx, "ws://"+srv.WebSocketAddr()+"/$servicebus/websocket/", &websocket.DialOptions{HTTPHeader: h, Subprotocols: []string{"other", emulator.WebSocketSubprotocol}})
 		if (err == nil) != ok {
 			t.Errorf("origin %q: %v, want allowed %v", origin, err, ok)
 		}
@@ -133,8 +133,8 @@ func TestWebSocketRefusals(t *testing.T) {
 			t.Errorf("origin %q: %v, want 403", origin, resp)
 		}
 		if c != nil {
-			if c.Subprotocol() != "amqp" {
-				t.Errorf("subprotocol %q, want amqp, the one offered", c.Subprotocol())
+			if c.Subprotocol() != emulator.WebSocketSubprotocol {
+				t.Errorf("subprotocol %q, want %s", c.Subprotocol(), emulator.WebSocketSubprotocol)
 			}
 			c.CloseNow()
 		}
@@ -168,5 +168,84 @@ func TestWebSocketCloseIsBounded(t *testing.T) {
 	}
 	if took := time.Since(began); took > 3*time.Second {
 		t.Fatalf("Close took %s with a WebSocket client that does not read", took)
+	}
+}
+
+// hostTransport sends every request with Host set to host, as a browser
+// does for a name that resolves to the server's address.
+type hostTransport struct {
+	host string
+	rt   http.RoundTripper
+}
+
+func (h hostTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Host = h.host
+	return h.rt.RoundTrip(r)
+}
+
+// TestWebSocketRefusesForeignHostAndSubprotocol: an upgrade whose Host is
+// not a name of the emulator (a page of evil.example, a name resolving to
+// 127.0.0.1, whose Origin then matches its Host) is refused with 403, over
+// ws:// and wss://; an upgrade that does not offer AMQPWSB10 gets 400;
+// neither gets a 101 or an AMQP connection. The emulator's names, and
+// AMQPWSB10 among other subprotocols, are served.
+func TestWebSocketRefusesForeignHostAndSubprotocol(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	for _, useTLS := range []bool{false, true} {
+		cfg := &emulator.Config{WebSocketListen: "127.0.0.1:0"}
+		var srv *emulator.Server
+		var rt http.RoundTripper = http.DefaultTransport
+		if useTLS {
+			var ss *emulator.SelfSigned
+			srv, ss = startTLS(t, cfg)
+			rt = &http.Transport{TLSClientConfig: ss.ClientConfig("localhost")}
+		} else {
+			srv = start(t, cfg)
+		}
+		_, port, _ := net.SplitHostPort(srv.WebSocketAddr())
+		type tc struct {
+			host         string
+			origin       string
+			subprotocols []string
+			code         int // 101: served
+		}
+		cases := []tc{
+			{"evil.example:" + port, "http://evil.example:" + port, []string{emulator.WebSocketSubprotocol}, http.StatusForbidden},
+			{"evil.example:" + port, "", []string{emulator.WebSocketSubprotocol}, http.StatusForbidden},
+			{"127.0.0.1.nip.io:" + port, "", []string{emulator.WebSocketSubprotocol}, http.StatusForbidden},
+			{"localhost:" + port, "", nil, http.StatusBadRequest},
+			{"localhost:" + port, "", []string{"amqp"}, http.StatusBadRequest},
+			{"localhost:" + port, "", []string{"AMQPWSB1", "mqtt"}, http.StatusBadRequest},
+			{"localhost:" + port, "http://localhost:" + port, []string{"mqtt", emulator.WebSocketSubprotocol}, http.StatusSwitchingProtocols},
+			{"127.0.0.1:" + port, "", []string{emulator.WebSocketSubprotocol}, http.StatusSwitchingProtocols},
+			{"[::1]:" + port, "", []string{emulator.WebSocketSubprotocol}, http.StatusSwitchingProtocols},
+		}
+		for _, c := range cases {
+			h := http.Header{}
+			if c.origin != "" {
+				h.Set("Origin", c.origin)
+			}
+			url := strings.Replace(srv.WebSocketURL(), "localhost", "127.0.0.1", 1)
+			ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h, Subprotocols: c.subprotocols,
+				HTTPClient: &http.Client{Transport: hostTransport{c.host, rt}}})
+			code := 0
+			if resp != nil {
+				code = resp.StatusCode
+			}
+			if code != c.code {
+				t.Errorf("TLS %v, Host %s, Origin %q, subprotocols %q: %d %v, want %d", useTLS, c.host, c.origin, c.subprotocols, code, err, c.code)
+			}
+			if ws == nil {
+				continue
+			}
+			// Served: the AMQP connection answers.
+			nc := websocket.NetConn(ctx, ws, websocket.MessageBinary)
+			nc.Write(amqp.HeaderAMQP[:])
+			if h, err := amqp.NewFrameReader(nc, 1<<20).ReadHeader(); err != nil || h != amqp.HeaderAMQP {
+				t.Errorf("Host %s: protocol header %q %v", c.host, h, err)
+			}
+			ws.CloseNow()
+		}
 	}
 }
