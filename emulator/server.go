@@ -22,8 +22,10 @@
 // timeout (closeGrace once the connection shuts down). partition.mu guards
 // a partition's readers and is never held while taking a conn.wmu: a
 // takeover only marks the old reader (consumer.steal), whose own goroutine
-// sends the detach. Server.mu guards the connection set; no other lock is
-// taken under it. partlog has its own order, below all of these.
+// sends the detach. Server.mu guards the connection set, and connAuth.mu
+// a connection's tokens and the links they keep; no other lock is taken
+// under either (an expired link is detached after connAuth.mu is
+// released). partlog has its own order, below all of these.
 package emulator
 
 import (
