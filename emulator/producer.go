@@ -32,9 +32,17 @@ type producerLink struct {
 	processed uint32 // the worker's; read under wmu for credit
 }
 
-// parseProducerTarget reads "<hub>" or "<hub>/Partitions/<id>".
+// parseProducerTarget reads "<hub>" or "<hub>/Partitions/<id>", or a URL
+// of either (entityPath).
 func (srv *Server) parseProducerTarget(addr string) (*hub, *partition, *amqp.Error) {
-	parts := strings.Split(addr, "/")
+	path, e := entityPath(addr)
+	if e != nil {
+		return nil, nil, e
+	}
+	parts := strings.Split(path, "/")
+	if parts[0] == "" {
+		return nil, nil, amqpErr(condNotFound, fmt.Sprintf("'%s' is not an event hub address; send to '<hub>' or '<hub>/Partitions/<id>'", addr))
+	}
 	h := srv.hub(parts[0])
 	if h == nil {
 		return nil, nil, amqpErr(condNotFound, fmt.Sprintf("The messaging entity '%s' could not be found.", parts[0]))

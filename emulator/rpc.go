@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ehstream/ehstream/emulator/amqp"
@@ -108,8 +107,8 @@ type replyLink struct {
 	pending [][]byte // responses waiting for credit; under wmu
 }
 
-func (s *session) attachReply(a *amqp.Attach) (link, error) {
-	r := &replyLink{outLink: newOutLink(s, a.Handle), node: strings.ToLower(a.Source.Address), name: a.Name}
+func (s *session) attachReply(a *amqp.Attach, node string) (link, error) {
+	r := &replyLink{outLink: newOutLink(s, a.Handle), node: node, name: a.Name}
 	if a.Target != nil {
 		r.address = a.Target.Address
 	}
