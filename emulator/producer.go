@@ -81,6 +81,9 @@ func (s *session) attachProducer(a *amqp.Attach) (link, error) {
 		SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode,
 		Source: a.Source, Target: a.Target, MaxMessageSize: uint64(h.cfg.MaxEventSize),
 		OfferedCapabilities: a.DesiredCapabilities,
+		// Echoed, as on consumer links: pyamqp merges the reply's properties
+		// into the ones it sent (dict.update), which fails on a null.
+		Properties: a.Properties,
 	}
 	s.c.srv.stats.producerLinks.Add(1)
 	s.c.wmu.Lock()

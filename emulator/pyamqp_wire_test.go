@@ -3,11 +3,13 @@ package emulator_test
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	goamqp "github.com/Azure/go-amqp"
+	"github.com/ehstream/ehstream/emulator/amqp"
 )
 
 // This file has what the official Python SDK (azure-eventhub 5.11, its
@@ -81,5 +83,56 @@ func TestLinkAddressURLs(t *testing.T) {
 	var ae *goamqp.Error
 	if !errors.As(err, &ae) || ae.Condition != "amqp:not-found" || !strings.Contains(ae.Description, "consumer group 'nosuch'") {
 		t.Errorf("receiver of an unknown group by URL: %v", err)
+	}
+}
+
+// TestAttachRepliesEchoProperties: the attach that answers a producer
+// link carries the client's link properties back, as on consumer links,
+// and so does the attach of a reader refused for its owner level: pyamqp
+// merges them into its own with dict.update, which fails on a null
+// ("'NoneType' object is not iterable").
+func TestAttachRepliesEchoProperties(t *testing.T) {
+	srv := start(t, nil)
+	ctx := testCtx(t, 30*time.Second)
+	conn, err := goamqp.Dial(ctx, "amqp://"+srv.Addr(), &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sess, err := conn.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := map[string]any{"com.microsoft:timeout": int64(60000), "user-agent": "pyamqp"}
+	snd, err := sess.NewSender(ctx, "eh1", &goamqp.SenderOptions{Properties: props})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snd.Properties(); !reflect.DeepEqual(got, props) {
+		t.Fatalf("producer attach reply has properties %v, want %v", got, props)
+	}
+
+	raw := dialRaw(t, srv, 0)
+	epoch := func(n int64) amqp.Map { return amqp.Map{{Key: amqp.Symbol("com.microsoft:epoch"), Value: n}} }
+	raw.send(&amqp.Attach{Name: "high", Handle: 0, Role: amqp.RoleReceiver, Properties: epoch(2),
+		Source: &amqp.Source{Address: "eh1/ConsumerGroups/$Default/Partitions/0"}, Target: &amqp.Target{Address: "me"}})
+	raw.until("attach of the owner", func(p amqp.Performative) bool { _, ok := p.(*amqp.Attach); return ok })
+	raw.send(&amqp.Attach{Name: "low", Handle: 1, Role: amqp.RoleReceiver, Properties: epoch(1),
+		Source: &amqp.Source{Address: "eh1/ConsumerGroups/$Default/Partitions/0"}, Target: &amqp.Target{Address: "me"}})
+	var reply *amqp.Attach
+	raw.until("refusal of the lower owner level", func(p amqp.Performative) bool {
+		switch p := p.(type) {
+		case *amqp.Attach:
+			reply = p
+		case *amqp.Detach:
+			return p.Handle == 1
+		}
+		return false
+	})
+	if reply == nil || reply.Source == nil {
+		t.Fatalf("the lower owner level was answered with %+v, want an attach with its source, then the detach", reply)
+	}
+	if !reflect.DeepEqual(reply.Properties, epoch(1)) {
+		t.Fatalf("the refused reader's attach reply has properties %v, want %v", reply.Properties, epoch(1))
 	}
 }

@@ -199,10 +199,12 @@ func (s *session) refuse(a *amqp.Attach, e *amqp.Error) error {
 // an error after a successful attach is how the clients learn that a reader
 // with a higher owner level holds the partition (ownershiplost in Go,
 // ReceiverDisconnectedError in JavaScript), rather than a connection error.
-// maxSize is the hub's, as on the attach of a link that is served.
+// maxSize is the hub's, and the properties are echoed, as on the attach of
+// a link that is served (pyamqp merges them into its own, and fails on a
+// null).
 func (s *session) refuseAttached(a *amqp.Attach, e *amqp.Error, maxSize uint64) error {
 	return s.refuseWith(a, e, &amqp.Attach{Name: a.Name, Handle: a.Handle, Role: !a.Role, SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode,
-		Source: a.Source, Target: a.Target, MaxMessageSize: maxSize})
+		Source: a.Source, Target: a.Target, MaxMessageSize: maxSize, Properties: a.Properties})
 }
 
 func (s *session) refuseWith(a *amqp.Attach, e *amqp.Error, reply *amqp.Attach) error {
