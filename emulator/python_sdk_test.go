@@ -375,3 +375,77 @@ func (r *pythonResult) checkLoadBalancing(t *testing.T) {
 		t.Errorf("four keyless batches went to partitions %v, want them spread", partitionOf["rr"])
 	}
 }
+
+// TestReadmePython runs the README's Python block as written, in a
+// directory holding the CA file it names, against an emulator started as
+// the README starts it (TLS on port 5671, WebSockets beside it) but on an
+// address of its own: the block's sb://localhost/ and port 5443 become
+// that address and the WebSocket listener's port.
+func TestReadmePython(t *testing.T) {
+	needPython(t)
+	block := readmePythonBlock(t)
+	e := startPythonEmulator(t, &emulator.Config{WebSocketListen: "127.0.0.1:0"})
+	_, wsPort, _ := net.SplitHostPort(e.srv.WebSocketAddr())
+	printed := strings.Replace(e.srv.TLSConnectionString(""), "sb://"+e.host+"/", "sb://localhost/", 1)
+	if !strings.Contains(block, `"`+printed+`"`) {
+		t.Errorf("the README's Python block does not use the TLS connection string the emulator prints on port 5671, %s", printed)
+	}
+	for from, to := range map[string]string{"sb://localhost/": "sb://" + e.host + "/", "sb://localhost:5443": "sb://localhost:" + wsPort} {
+		if !strings.Contains(block, from) {
+			t.Fatalf("the README's Python block no longer says %s: update TestReadmePython", from)
+		}
+		block = strings.ReplaceAll(block, from, to)
+	}
+	dir := t.TempDir()
+	ca, err := os.ReadFile(e.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "emulator-ca.pem"), ca, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "readme.py"), []byte(block), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(testCtx(t, 60*time.Second), python, "readme.py")
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("the README's Python block: %v\n%s%s\nemulator log:\n%s", err, out, stderr.String(), e.logs)
+	}
+	if want := "['0', '1']\nhello from Python at sequence number 0\n"; string(out) != want {
+		t.Fatalf("the README's Python block printed %q, want %q", out, want)
+	}
+}
+
+// readmePythonBlock is the README's one ```python block, without the
+// indentation of the list item it is in.
+func readmePythonBlock(t *testing.T) string {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	var cur []string
+	indent, in := "", false
+	for _, line := range strings.Split(string(readme), "\n") {
+		trimmed := strings.TrimLeft(line, " ")
+		switch {
+		case !in && trimmed == "```python":
+			in, indent, cur = true, line[:len(line)-len(trimmed)], nil
+		case in && trimmed == "```":
+			in = false
+			blocks = append(blocks, strings.Join(cur, "\n")+"\n")
+		case in:
+			cur = append(cur, strings.TrimPrefix(line, indent))
+		}
+	}
+	if len(blocks) != 1 {
+		t.Fatalf("the README has %d ```python blocks, want 1", len(blocks))
+	}
+	return blocks[0]
+}
