@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ehstream/ehstream/emulator/amqp"
 )
 
 const unitKey = "dW5pdC10ZXN0LWtleS0wMTIzNDU2Nzg5YWJjZGVmZ2g="
@@ -93,7 +95,13 @@ func TestVerifyPutToken(t *testing.T) {
 		{"send-only to the hub", sasTokenType, sign("sb://localhost/eh1", "send-only", unitKey, later, false), "sb://localhost/eh1", ""},
 		{"send-only to a consumer group", sasTokenType, sign("sb://localhost/eh1", "send-only", unitKey, later, false), aud, "missing right"},
 		{"send-only to $management", sasTokenType, sign("sb://localhost/eh1", "send-only", unitKey, later, false), "amqp://localhost/eh1/$management", "missing right"},
-		{"jwt", "jwt", "eyJ...", aud, "unsupported token type"},
+		{"jwt", "jwt", "eyJ...", aud, "JWT bearer token"},
+		// Python puts SAS tokens with type jwt: the token, not the type, says
+		// what it is, as on the service.
+		{"jwt carrying a SAS token (python)", "jwt", sign("sb://localhost:5671/eh1", "app", unitKey, later, false), aud, ""},
+		{"jwt carrying a SAS token with a wrong key", "jwt", sign("sb://localhost/eh1", "app", "wrong", later, false), aud, "bad signature"},
+		{"another type carrying a SAS token", "x", sign("sb://localhost/eh1", "app", unitKey, later, false), aud, ""},
+		{"another type", "x", "abc", aud, "unsupported token type"},
 		{"no audience", sasTokenType, sign("sb://localhost/eh1", "app", unitKey, later, true), "", "no audience"},
 		{"not a SAS", sasTokenType, "Bearer x", aud, "malformed token"},
 		{"no se", sasTokenType, strings.Replace(sign("sb://localhost/eh1", "app", unitKey, later, true), "&se=", "&xx=", 1), aud, "se is missing"},
@@ -215,6 +223,12 @@ func TestVerifySecurityToken(t *testing.T) {
 		{"expired", sign("sb://localhost/eh1", "app", unitKey, now.Unix(), false), "expired"},
 		{"wrong key", sign("sb://localhost/eh1", "app", "other", later, false), "bad signature"},
 		{"not a string", int64(7), "malformed token"},
+		// pyamqp sends its AccessToken tuple: the token as a binary
+		// descriptor, the expiry as the value.
+		{"binary-described (python)", amqp.Described{Descriptor: []byte(sign("sb://localhost:5671/eh1", "app", unitKey, later, false)), Value: int32(later)}, ""},
+		{"binary-described, wrong key", amqp.Described{Descriptor: []byte(sign("sb://localhost/eh1", "app", "other", later, false)), Value: int32(later)}, "bad signature"},
+		{"binary", []byte(sign("sb://localhost/eh1", "app", unitKey, later, false)), ""},
+		{"described by a number", amqp.Described{Descriptor: uint64(7), Value: sign("sb://localhost/eh1", "app", unitKey, later, false)}, "malformed token"},
 	} {
 		if got := srv.verifySecurityToken(tc.token, hub, now); (got == "") != (tc.want == "") || !strings.Contains(got, tc.want) {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)

@@ -38,9 +38,14 @@ type consumer struct {
 	position  atomic.Int64
 }
 
-// parseConsumerSource reads "<hub>/ConsumerGroups/<group>/Partitions/<id>".
+// parseConsumerSource reads "<hub>/ConsumerGroups/<group>/Partitions/<id>",
+// or a URL of it (entityPath).
 func (srv *Server) parseConsumerSource(addr string) (*partition, string, *amqp.Error) {
-	parts := strings.Split(addr, "/")
+	path, e := entityPath(addr)
+	if e != nil {
+		return nil, "", e
+	}
+	parts := strings.Split(path, "/")
 	if len(parts) != 5 || !strings.EqualFold(parts[1], "ConsumerGroups") || !strings.EqualFold(parts[3], "Partitions") {
 		return nil, "", amqpErr(condNotFound, fmt.Sprintf("'%s' is not a partition address; receive from '<hub>/ConsumerGroups/<group>/Partitions/<id>'", addr))
 	}

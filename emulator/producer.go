@@ -36,9 +36,17 @@ type producerLink struct {
 	revoked atomic.Bool
 }
 
-// parseProducerTarget reads "<hub>" or "<hub>/Partitions/<id>".
+// parseProducerTarget reads "<hub>" or "<hub>/Partitions/<id>", or a URL
+// of either (entityPath).
 func (srv *Server) parseProducerTarget(addr string) (*hub, *partition, *amqp.Error) {
-	parts := strings.Split(addr, "/")
+	path, e := entityPath(addr)
+	if e != nil {
+		return nil, nil, e
+	}
+	parts := strings.Split(path, "/")
+	if parts[0] == "" {
+		return nil, nil, amqpErr(condNotFound, fmt.Sprintf("'%s' is not an event hub address; send to '<hub>' or '<hub>/Partitions/<id>'", addr))
+	}
 	h := srv.hub(parts[0])
 	if h == nil {
 		return nil, nil, amqpErr(condNotFound, fmt.Sprintf("The messaging entity '%s' could not be found.", parts[0]))
@@ -77,6 +85,9 @@ func (s *session) attachProducer(a *amqp.Attach) (link, error) {
 		SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode,
 		Source: a.Source, Target: a.Target, MaxMessageSize: uint64(h.cfg.MaxEventSize),
 		OfferedCapabilities: a.DesiredCapabilities,
+		// Echoed, as on consumer links: pyamqp merges the reply's properties
+		// into the ones it sent (dict.update), which fails on a null.
+		Properties: a.Properties,
 	}
 	s.c.srv.stats.producerLinks.Add(1)
 	s.c.wmu.Lock()

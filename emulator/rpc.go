@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ehstream/ehstream/emulator/amqp"
 )
@@ -108,8 +109,8 @@ type replyLink struct {
 	pending [][]byte // responses waiting for credit; under wmu
 }
 
-func (s *session) attachReply(a *amqp.Attach) (link, error) {
-	r := &replyLink{outLink: newOutLink(s, a.Handle), node: strings.ToLower(a.Source.Address), name: a.Name}
+func (s *session) attachReply(a *amqp.Attach, node string) (link, error) {
+	r := &replyLink{outLink: newOutLink(s, a.Handle), node: node, name: a.Name}
 	if a.Target != nil {
 		r.address = a.Target.Address
 	}
@@ -238,6 +239,33 @@ func (srv *Server) handleCBS(c *conn, req *amqp.Message) *amqp.Message {
 		return response(req, 400, fmt.Sprintf("unsupported $cbs operation %v", op), condNotImplemented, nil)
 	}
 	return c.putToken(req)
+}
+
+// tokenText is the token a put-token or a $management security_token
+// carries: a string (Go, JavaScript), a binary, or the descriptor of a
+// described value (pyamqp sends its AccessToken tuple, token and expiry,
+// as one); "" when none of these.
+func tokenText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []byte:
+		if utf8.Valid(v) {
+			return string(v)
+		}
+	case amqp.Described:
+		if _, nested := v.Descriptor.(amqp.Described); !nested {
+			return tokenText(v.Descriptor)
+		}
+	}
+	return ""
+}
+
+// hasSASPrefix reports whether a token is a shared access signature, as
+// parseSASToken reads one, whatever type it was put with.
+func hasSASPrefix(tok string) bool {
+	tok = strings.TrimSpace(tok)
+	return len(tok) >= len(sasPrefix) && strings.EqualFold(tok[:len(sasPrefix)], sasPrefix)
 }
 
 // handleManagement answers READ requests for hub and partition properties

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/ehstream/ehstream/emulator/amqp"
@@ -106,16 +107,51 @@ func (s *session) attach(a *amqp.Attach) error {
 // attachKind is the kind of link an attach asks for, as the link's kind()
 // will say once it is attached.
 func attachKind(a *amqp.Attach) linkKind {
-	addr := linkAddress(a)
-	switch {
-	case strings.EqualFold(addr, "$cbs"):
+	switch linkNode(a) {
+	case "$cbs":
 		return linkCBS
-	case strings.EqualFold(addr, "$management"):
+	case "$management":
 		return linkManagement
-	case a.Role == amqp.RoleReceiver:
-		return linkReceiver
+	case "":
+		if a.Role == amqp.RoleReceiver {
+			return linkReceiver
+		}
 	}
 	return linkSender
+}
+
+// linkNode is "$cbs" or "$management" when an attach links to one of
+// them, else "".
+func linkNode(a *amqp.Attach) string {
+	path, _ := entityPath(linkAddress(a))
+	for _, node := range []string{"$cbs", "$management"} {
+		if strings.EqualFold(path, node) {
+			return node
+		}
+	}
+	return ""
+}
+
+// entityPath is the path of the entity a link address names. Go and
+// JavaScript send the path ("eh1/Partitions/0"), Python a URL of it
+// ("amqps://ns.servicebus.windows.net/eh1/Partitions/0"); Event Hubs takes
+// both, and sb:// URLs. The URL's host is not checked: the emulator is one
+// namespace under every name and port that reaches it (localhost, an
+// address, a container's name, a --tls-name, a proxy), and it does not
+// check the Open frame's hostname either. Tokens are another matter: a
+// token's host must match its audience's, and a URL address's (auth.go).
+func entityPath(addr string) (string, *amqp.Error) {
+	scheme, rest, isURL := strings.Cut(addr, "://")
+	if !isURL {
+		return addr, nil
+	}
+	switch strings.ToLower(scheme) {
+	case "amqps", "amqp", "sb":
+	default:
+		return "", amqpErr(condNotFound, fmt.Sprintf("the link address '%s' has the scheme '%s': give the entity's path ('<hub>', '<hub>/Partitions/<id>', ...) or an amqps://, amqp:// or sb:// URL of it", addr, scheme))
+	}
+	_, path, _ := strings.Cut(rest, "/")
+	return path, nil
 }
 
 // linkAddress is the address of the node an attach links to on the
@@ -135,23 +171,19 @@ func linkAddress(a *amqp.Attach) string {
 // attachOutgoing handles a link on which the emulator sends: events to a
 // consumer, or replies from $cbs and $management.
 func (s *session) attachOutgoing(a *amqp.Attach) (link, error) {
-	switch addr := linkAddress(a); {
-	case strings.EqualFold(addr, "$cbs") || strings.EqualFold(addr, "$management"):
-		return s.attachReply(a)
-	default:
-		return s.attachConsumer(a)
+	if node := linkNode(a); node != "" {
+		return s.attachReply(a, node)
 	}
+	return s.attachConsumer(a)
 }
 
 // attachIncoming handles a link on which the client sends: events, or
 // requests to $cbs and $management.
 func (s *session) attachIncoming(a *amqp.Attach) (link, error) {
-	switch addr := linkAddress(a); {
-	case strings.EqualFold(addr, "$cbs") || strings.EqualFold(addr, "$management"):
-		return s.attachRequests(a, strings.ToLower(addr))
-	default:
-		return s.attachProducer(a)
+	if node := linkNode(a); node != "" {
+		return s.attachRequests(a, node)
 	}
+	return s.attachProducer(a)
 }
 
 // refuse answers an attach the emulator will not serve: an attach with no
@@ -168,10 +200,12 @@ func (s *session) refuse(a *amqp.Attach, e *amqp.Error) error {
 // an error after a successful attach is how the clients learn that a reader
 // with a higher owner level holds the partition (ownershiplost in Go,
 // ReceiverDisconnectedError in JavaScript), rather than a connection error.
-// maxSize is the hub's, as on the attach of a link that is served.
+// maxSize is the hub's, and the properties are echoed, as on the attach of
+// a link that is served (pyamqp merges them into its own, and fails on a
+// null).
 func (s *session) refuseAttached(a *amqp.Attach, e *amqp.Error, maxSize uint64) error {
 	return s.refuseWith(a, e, &amqp.Attach{Name: a.Name, Handle: a.Handle, Role: !a.Role, SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode,
-		Source: a.Source, Target: a.Target, MaxMessageSize: maxSize})
+		Source: a.Source, Target: a.Target, MaxMessageSize: maxSize, Properties: a.Properties})
 }
 
 func (s *session) refuseWith(a *amqp.Attach, e *amqp.Error, reply *amqp.Attach) error {

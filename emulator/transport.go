@@ -232,8 +232,8 @@ func (s *Server) Listeners() []Listener {
 
 // TLSConnectionString is ConnectionString for AMQP over TLS: its endpoint
 // is sb://localhost/ (sb://localhost:PORT/ when the port is not 5671; the
-// listener's host instead of localhost when it listens on one non-loopback
-// address), and it has no UseDevelopmentEmulator, so that the SDKs use TLS
+// listener's host instead of localhost when it listens on one address that
+// localhost does not reach), and it has no UseDevelopmentEmulator, so that the SDKs use TLS
 // and verify the certificate. "" without TLS.
 func (s *Server) TLSConnectionString(hub string) string {
 	if s.tr.tlsLn == nil {
@@ -256,11 +256,15 @@ func (s *Server) TLSConnectionString(hub string) string {
 
 // tlsHostPort is the host:port clients name to reach a TLS listener: the
 // host is the one a certificate is made for, localhost, unless the
-// listener was given one non-loopback host; the port is left out when it
-// is the default one.
+// listener was given a host that localhost does not reach (another
+// address, loopback ones such as 127.0.0.2 included: the Python SDK dials
+// port 5671 whatever the endpoint says, so a second emulator on one
+// machine needs another address); the port is left out when it is the
+// default one.
 func tlsHostPort(configured string, bound net.Addr, defaultPort int) string {
 	host, _, _ := net.SplitHostPort(configured)
-	if ip := net.ParseIP(host); host == "" || strings.EqualFold(host, "localhost") || (ip != nil && (ip.IsLoopback() || ip.IsUnspecified())) {
+	if ip := net.ParseIP(host); host == "" || strings.EqualFold(host, "localhost") ||
+		(ip != nil && (ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback) || ip.IsUnspecified())) {
 		host = "localhost"
 	}
 	port := 0

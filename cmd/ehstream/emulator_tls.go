@@ -155,7 +155,7 @@ func listenHostNeedsName(host string) bool {
 		return false
 	}
 	ip := net.ParseIP(host)
-	return ip == nil || !(ip.IsLoopback() || ip.IsUnspecified())
+	return ip == nil || !(ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback) || ip.IsUnspecified())
 }
 
 // print says where TLS and WebSockets are served and how to trust them;

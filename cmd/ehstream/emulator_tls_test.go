@@ -180,6 +180,29 @@ func TestEmulatorTLSCommand(t *testing.T) {
 	}
 }
 
+// TestEmulatorTLSOtherLoopback: on a loopback address other than
+// 127.0.0.1, which localhost does not reach (the way to run a second
+// emulator for the Python SDK, which dials port 5671 whatever the endpoint
+// says), the TLS connection string names the address, and the
+// certificate is for it.
+func TestEmulatorTLSOtherLoopback(t *testing.T) {
+	caFile := filepath.Join(t.TempDir(), "emulator-ca.pem")
+	e := runEmulatorInProcess(t, "--in-memory", "--tls-self-signed", "--tls-ca-out", caFile,
+		"--tls-listen", "127.0.0.2:0", "--listen", "127.0.0.1:0")
+	tlsAddr := e.printed(t, `(?m)^TLS \(amqps\): +(\S+)`)
+	cs := e.printed(t, `(?m)^connection string \(TLS\): (\S+)`)
+	if want := "Endpoint=sb://" + tlsAddr + "/;"; !strings.HasPrefix(cs, want) {
+		t.Fatalf("TLS connection string %q: want it to start %q", cs, want)
+	}
+	trust := trustCA(t, caFile)
+	trust.ServerName = "127.0.0.2"
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", tlsAddr, trust)
+	if err != nil {
+		t.Fatalf("TLS to %s verifying the name 127.0.0.2: %v", tlsAddr, err)
+	}
+	conn.Close()
+}
+
 // TestEmulatorTLSKeepsCA: with --data, a second start serves a certificate
 // from the same CA, also with a new --tls-name, so clients keep trusting
 // it.

@@ -503,6 +503,17 @@ func TestDecodeHandWritten(t *testing.T) {
 		{"described smallulong", []byte{0x00, 0x53, 0x24, 0x45}, Described{uint64(0x24), []any(nil)}},
 		{"described ulong0", []byte{0x00, 0x44, 0x41}, Described{uint64(0), true}},
 		{"described wide ulong", []byte{0x00, 0x80, 0, 0, 0x01, 0x37, 0, 0, 0, 0x01, 0x42}, Described{uint64(0x013700000001), false}},
+		// Reserved descriptors (AMQP 1.0 part 1, 1.5) are not invalid: pyamqp
+		// sends its AccessToken tuple as binary-described.
+		{"described binary (pyamqp's security_token)", []byte{0x00, 0xa0, 3, 't', 'o', 'k', 0x71, 0x6b, 0x49, 0xd2, 0x00},
+			Described{[]byte("tok"), int32(1_800_000_000)}},
+		{"described string", []byte{0x00, 0xa1, 1, 'd', 0x40}, Described{"d", nil}},
+		{"described uint", []byte{0x00, 0x52, 1, 0x40}, Described{uint32(1), nil}},
+		{"described list0", []byte{0x00, 0x45, 0x40}, Described{[]any(nil), nil}},
+		{"described null", []byte{0x00, 0x40, 0x41}, Described{nil, true}},
+		{"described described", []byte{0x00, 0x00, 0x53, 1, 0x40, 0x41}, Described{Described{uint64(1), nil}, true}},
+		{"map with a binary-described value", []byte{0xc1, 10, 2, 0xa1, 1, 'k', 0x00, 0xa0, 1, 'b', 0x54, 7},
+			Map{{"k", Described{[]byte("b"), int32(7)}}}},
 		{"decimal32", []byte{0x74, 1, 2, 3, 4}, Decimal{codeDecimal32, []byte{1, 2, 3, 4}}},
 		{"compound with trailing padding", []byte{0xc0, 3, 1, 0x41, 0x40}, []any{true}},
 	} {
@@ -741,9 +752,6 @@ func TestDecodeErrors(t *testing.T) {
 		{"invalid UTF-8 in a nested string", []byte{0xc0, 4, 1, 0xa1, 1, 0x80}, "UTF-8"},
 		{"invalid UTF-8 in an array of str8", []byte{0xe0, 5, 1, 0xa1, 2, 'a', 0xff}, "UTF-8"},
 		{"boolean byte 2", []byte{0x56, 2}, "boolean"},
-		{"descriptor of type string", []byte{0x00, 0xa1, 1, 'd', 0x40}, "descriptor"},
-		{"descriptor of type uint", []byte{0x00, 0x52, 1, 0x40}, "descriptor"},
-		{"descriptor of type list", []byte{0x00, 0x45, 0x40}, "descriptor"},
 		{"described without a value", []byte{0x00, 0x53, 0x10}, ""},
 		{"described without a descriptor", []byte{0x00}, ""},
 		{"trailing bytes", []byte{0x40, 0x40}, "after the value"},

@@ -83,14 +83,13 @@ func (d *Decoder) described() (any, error) {
 		return nil, err
 	}
 	defer d.leave()
+	// AMQP 1.0 (part 1, 1.5) defines symbol and ulong descriptors and
+	// calls the others reserved, not invalid: pyamqp sends a binary one
+	// (the security_token of its $management requests). They decode;
+	// whatever reads a described value checks for the descriptor it wants.
 	desc, err := d.Value()
 	if err != nil {
 		return nil, err
-	}
-	switch desc.(type) {
-	case uint64, Symbol:
-	default:
-		return nil, decodeErr("descriptor of type %T", desc)
 	}
 	v, err := d.Value()
 	if err != nil {

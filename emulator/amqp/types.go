@@ -78,7 +78,8 @@ type Decimal struct {
 	Bytes []byte
 }
 
-// Described is a value with a descriptor (a symbol or a ulong code).
+// Described is a value with a descriptor: a symbol or a ulong code, or a
+// value of any other type, which AMQP reserves and peers may still send.
 type Described struct {
 	Descriptor any
 	Value      any
