@@ -30,6 +30,9 @@ type consumer struct {
 	// partition, or a detach-receivers fault fires; the pump then sends
 	// the detach with it.
 	stolen atomic.Pointer[amqp.Error]
+	// tracking is nil unless the client asked for last-enqueued event
+	// properties on every delivery (lastenqueued.go); the pump's.
+	tracking *runtimeInfo
 
 	// For Snapshot: when the link attached, the events it delivered, and
 	// the next sequence number it will deliver (next, as of the last send).
@@ -78,15 +81,8 @@ func (s *session) attachConsumer(a *amqp.Attach) (link, error) {
 	}
 	cl := &consumer{outLink: newOutLink(s, a.Handle), part: p, group: group, next: start, stop: make(chan struct{}), attached: time.Now()}
 	cl.position.Store(start)
-	if v, ok := a.Properties.Get("com.microsoft:receiver-name"); ok {
-		cl.name, _ = v.(string)
-	}
-	if v, ok := a.Properties.Get("com.microsoft:epoch"); ok {
-		epoch, ok := toInt64(v)
-		if !ok {
-			return nil, s.refuse(a, amqpErr(condInvalidField, fmt.Sprintf("com.microsoft:epoch is a %T, want a long", v)))
-		}
-		cl.epoch = &epoch
+	if e := cl.takeOptions(a); e != nil {
+		return nil, s.refuse(a, e)
 	}
 	stolen, e := p.register(cl)
 	if e != nil && e.Condition == condResourceLimit {
@@ -104,6 +100,9 @@ func (s *session) attachConsumer(a *amqp.Attach) (link, error) {
 		Source: a.Source, Target: a.Target, MaxMessageSize: uint64(p.hub.cfg.MaxEventSize),
 		Properties: a.Properties,
 	}
+	if cl.tracking != nil {
+		reply.OfferedCapabilities = []amqp.Symbol{capReceiverRuntimeMetric}
+	}
 	s.c.srv.stats.consumerLinks.Add(1)
 	if err := s.c.send(s.channel, reply); err != nil {
 		p.unregister(cl)
@@ -113,6 +112,25 @@ func (s *session) attachConsumer(a *amqp.Attach) (link, error) {
 	s.c.workers.Add(1)
 	go cl.pump()
 	return cl, nil
+}
+
+// takeOptions reads what the client asks of the link in its attach: its
+// receiver name, its owner level, and last-enqueued event properties.
+func (cl *consumer) takeOptions(a *amqp.Attach) *amqp.Error {
+	if v, ok := a.Properties.Get("com.microsoft:receiver-name"); ok {
+		cl.name, _ = v.(string)
+	}
+	if v, ok := a.Properties.Get("com.microsoft:epoch"); ok {
+		epoch, ok := toInt64(v)
+		if !ok {
+			return amqpErr(condInvalidField, fmt.Sprintf("com.microsoft:epoch is a %T, want a long", v))
+		}
+		cl.epoch = &epoch
+	}
+	if wantsRuntimeMetric(a.DesiredCapabilities) {
+		cl.tracking = &runtimeInfo{}
+	}
+	return nil
 }
 
 func toInt64(v any) (int64, bool) {
@@ -251,12 +269,19 @@ func (cl *consumer) pump() {
 // send writes as many of recs as credit and window allow; it reports
 // whether it sent any.
 func (cl *consumer) send(recs []partlog.Record) bool {
+	if cl.tracking != nil {
+		cl.tracking.refresh(cl.part, time.Now())
+	}
 	c := cl.s.c
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	sent, bytes := 0, 0
 	for _, r := range recs {
-		if cl.detached || cl.flow.credit == 0 || cl.stolen.Load() != nil || !cl.s.writeDeliveryLocked(cl.outLink, r.Payload) {
+		payload := r.Payload
+		if cl.tracking != nil {
+			payload = cl.annotated(r.Payload, r.SequenceNumber)
+		}
+		if cl.detached || cl.flow.credit == 0 || cl.stolen.Load() != nil || !cl.s.writeDeliveryLocked(cl.outLink, payload) {
 			break
 		}
 		cl.next = r.SequenceNumber + 1
@@ -278,6 +303,19 @@ func (cl *consumer) send(recs []partlog.Record) bool {
 	cl.position.Store(cl.next)
 	c.flushLocked()
 	return true
+}
+
+// annotated is a stored event with the last-enqueued event properties the
+// client asked for. An event the emulator cannot annotate (it stored every
+// one, so cannot fail to walk it) goes out as stored rather than not at
+// all.
+func (cl *consumer) annotated(payload []byte, seq int64) []byte {
+	b, err := cl.tracking.annotate(payload)
+	if err != nil {
+		cl.s.c.log.Error("cannot add last-enqueued event properties", "hub", cl.part.hub.cfg.Name, "partition", cl.part.id, "sequence", seq, "err", err)
+		return payload
+	}
+	return b
 }
 
 // register adds a reader to the partition under the owner-level rules of

@@ -4,16 +4,17 @@
 //
 // Files: server.go (listener, hubs, retention), conn.go (one connection:
 // handshake, frame loop, writes), session.go (sessions and flow control),
-// producer.go / consumer.go (event links), rpc.go ($cbs and $management),
-// auth.go and tokenexpiry.go (SAS policies and tokens; links detached
-// when their tokens expire), hub.go (hubs, partitions, owner levels),
-// filter.go (start positions), faults.go and faults_http.go (faults on
-// demand), hosts.go and httpguard.go (the names the emulator answers to;
-// HTTP requests refused as other web sites' and DNS rebinding's),
-// transport.go / websocket.go / selfsigned.go (AMQP over TLS and over
-// WebSockets beside plain TCP, and the certificates for TLS), metrics.go
-// and snapshot.go (counters for Stats and the view Snapshot gives;
-// package emulatorhttp serves them as a status page and Prometheus
+// producer.go / consumer.go (event links), lastenqueued.go (last-enqueued
+// event properties on the deliveries of receivers that ask), rpc.go ($cbs
+// and $management), auth.go and tokenexpiry.go (SAS policies and tokens;
+// links detached when their tokens expire), hub.go (hubs, partitions,
+// owner levels), filter.go (start positions), faults.go and faults_http.go
+// (faults on demand), hosts.go and httpguard.go (the names the emulator
+// answers to; HTTP requests refused as other web sites' and DNS
+// rebinding's), transport.go / websocket.go / selfsigned.go (AMQP over TLS
+// and over WebSockets beside plain TCP, and the certificates for TLS),
+// metrics.go and snapshot.go (counters for Stats and the view Snapshot
+// gives; package emulatorhttp serves them as a status page and Prometheus
 // metrics).
 //
 // Locks: conn.wmu guards everything a connection writes (the socket,
