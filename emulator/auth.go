@@ -485,10 +485,10 @@ func (c *conn) authorizeAttach(a *amqp.Attach) *amqp.Error {
 		need = RightListen
 	}
 	var target *resource
-	switch {
-	case strings.EqualFold(addr, "$cbs"):
+	switch linkNode(a) { // by path or by URL, as entities are named
+	case "$cbs":
 		return nil
-	case strings.EqualFold(addr, "$management"):
+	case "$management":
 		need = RightListen // requests and replies alike: reading properties needs Listen
 	default:
 		r := parseResource(addr, false)

@@ -276,4 +276,9 @@ func TestPutTokenTypeJWT(t *testing.T) {
 		t.Fatalf("put-token of a real JWT: %d %s, want 401 saying JWT bearer tokens are not checked", status, desc)
 	}
 	t.Logf("a real JWT: %s", desc)
+	// $cbs named by URL needs no token, as $cbs does.
+	byURL := openRawRPC(raw, "amqps://localhost:5671/$cbs", 4, &id)
+	if status, desc := byURL.call(put(aud), pyToken(aud, "py", key, exp)); status != 202 {
+		t.Fatalf("put-token on $cbs named by URL: %d %s, want 202", status, desc)
+	}
 }
