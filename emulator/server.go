@@ -228,8 +228,14 @@ func (s *Server) closeHubs() error {
 	return errors.Join(errs...)
 }
 
+// acceptLoop accepts connections until the server closes. A failed accept
+// (most often: no file descriptors left) is retried after a pause that
+// doubles from 5 ms up to a second while failures go on, as net/http does,
+// and logged at most once a second.
 func (s *Server) acceptLoop(ln net.Listener) {
 	defer s.wg.Done()
+	var pause time.Duration
+	var failures rareLog
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -242,16 +248,47 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			s.log.Error("accept failed", "err", err)
-			time.Sleep(50 * time.Millisecond) // a full fd table would otherwise spin
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			failures.log(s.log, slog.LevelError, "accept failed; retrying", "err", err, "retry_in", pause)
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(pause):
+			}
 			continue
 		}
+		pause = 0
 		c, ok := s.register(nc)
 		if !ok {
 			return
 		}
 		go s.run(c)
 	}
+}
+
+// rareLog logs an event that may recur many times a second at most once a
+// second, saying how many were not logged since the last line.
+type rareLog struct {
+	mu     sync.Mutex
+	last   time.Time
+	missed int
+}
+
+func (r *rareLog) log(l *slog.Logger, level slog.Level, msg string, args ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.last) < time.Second {
+		r.missed++
+		r.mu.Unlock()
+		return
+	}
+	missed := r.missed
+	r.last, r.missed = now, 0
+	r.mu.Unlock()
+	if missed > 0 {
+		args = append(args, "not_logged_since", missed)
+	}
+	l.Log(context.Background(), level, msg, args...)
 }
 
 // retentionLoop expires old events. The period follows the shortest
