@@ -17,6 +17,20 @@ const (
 	MaxPartitions       = 1024
 	DefaultNamespace    = "emulatorNs1"
 	DefaultWriteTimeout = 30 * time.Second
+
+	// DefaultMaxInFlightBytes bounds what every client together can make
+	// the emulator hold between reading events and storing them. 64 MiB:
+	// with the garbage collector's slack (the heap may reach twice what is
+	// live) and the runtime, a busy emulator stays within some 200 MiB,
+	// which a 2-core laptop affords beside what it runs.
+	DefaultMaxInFlightBytes = 64 << 20
+	// DefaultMaxLinkInFlightBytes bounds it per producer link: half of
+	// the whole, 32 deliveries of 1 MiB, what a link that sends as fast as
+	// it can needs in flight to keep its partition log busy (three such
+	// links store 1 MiB events at some 530 MiB/s with it, 240 MiB/s with 8
+	// MiB); two of them fill the server's budget, which then holds back
+	// the others.
+	DefaultMaxLinkInFlightBytes = 32 << 20
 )
 
 // Config says what the emulator serves and where it keeps its data. The zero
@@ -64,6 +78,21 @@ type Config struct {
 	// Insecure allows listening on an address other than loopback without
 	// TLS or without a SAS policy, which Start otherwise refuses.
 	Insecure bool
+
+	// MaxInFlightBytes bounds the bytes of deliveries the emulator holds,
+	// summed over every link, from their first frame until they are
+	// stored: one being read counts as the most it may grow to, so one that
+	// never ends counts too. Producer links get credit within it; a
+	// delivery that finds it full waits for room, and with it the
+	// connection it comes on, and is refused with com.microsoft:server-busy
+	// (which the SDKs retry) if none comes within a second. It must hold
+	// at least one event of every hub's maximum size. 0 means
+	// DefaultMaxInFlightBytes (64 MiB).
+	MaxInFlightBytes int64
+	// MaxLinkInFlightBytes bounds the same per producer link, and never
+	// below the hub's maximum event size; the link's credit is what fits
+	// in it. 0 means DefaultMaxLinkInFlightBytes (32 MiB).
+	MaxLinkInFlightBytes int64
 }
 
 // HubConfig describes one event hub.
@@ -105,7 +134,42 @@ func (c *Config) withDefaults() Config {
 	if out.WriteTimeout == 0 {
 		out.WriteTimeout = DefaultWriteTimeout
 	}
+	if out.MaxInFlightBytes == 0 {
+		out.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	if out.MaxLinkInFlightBytes == 0 {
+		out.MaxLinkInFlightBytes = DefaultMaxLinkInFlightBytes
+	}
 	return out
+}
+
+// validateLimits explains the first bad limit on memory.
+func validateLimits(c *Config) error {
+	for _, l := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxInFlightBytes", c.MaxInFlightBytes}, {"MaxLinkInFlightBytes", c.MaxLinkInFlightBytes},
+	} {
+		if l.v < 0 {
+			return fmt.Errorf("emulator config: %s %d is negative; 0 means the default", l.name, l.v)
+		}
+	}
+	for _, h := range c.Hubs {
+		if size := int64(maxEventSize(h)); size > c.MaxInFlightBytes {
+			return fmt.Errorf("emulator config: MaxInFlightBytes %d is smaller than hub %q's largest event (%d bytes), which could then never be taken: raise it to at least %d",
+				c.MaxInFlightBytes, h.Name, size, size)
+		}
+	}
+	return nil
+}
+
+// maxEventSize is a hub's largest event, its default applied.
+func maxEventSize(h HubConfig) int {
+	if h.MaxEventSize == 0 {
+		return DefaultMaxEventSize
+	}
+	return h.MaxEventSize
 }
 
 // Validate explains the first bad value in c.
@@ -118,6 +182,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("emulator config: write timeout %s is negative", cfg.WriteTimeout)
 	}
 	if err := validateTransport(&cfg); err != nil {
+		return err
+	}
+	if err := validateLimits(&cfg); err != nil {
 		return err
 	}
 	if err := validateSASPolicies(cfg.SASPolicies); err != nil {

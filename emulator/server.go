@@ -5,21 +5,23 @@
 // Files: server.go (listener, hubs, retention), conn.go (one connection:
 // handshake, frame loop, writes), session.go (sessions and flow control),
 // producer.go / consumer.go (event links), rpc.go ($cbs and $management),
-// hub.go (hubs, partitions, owner levels), filter.go (start positions),
-// faults.go and faults_http.go (faults on demand), transport.go /
+// hub.go (hubs, partitions, owner levels), budget.go (the budget of bytes
+// in flight that producer credit is granted from), filter.go (start
+// positions), faults.go and faults_http.go (faults on demand), transport.go /
 // websocket.go / selfsigned.go (AMQP over TLS and over WebSockets beside
 // plain TCP, and the certificates for TLS), metrics.go and snapshot.go
 // (counters for Stats and the view Snapshot gives; package emulatorhttp
 // serves them as a status page and Prometheus metrics).
 //
 // Locks: conn.wmu guards everything a connection writes (the socket,
-// session and link outgoing state); nothing takes another lock while
-// holding it, and a write under it waits on the client at most the write
-// timeout (closeGrace once the connection shuts down). partition.mu guards
-// a partition's readers and is never held while taking a conn.wmu: a
-// takeover only marks the old reader (consumer.steal), whose own goroutine
-// sends the detach. Server.mu guards the connection set; no other lock is
-// taken under it. partlog has its own order, below all of these.
+// session and link outgoing state); nothing but the budget's lock is
+// taken while holding it, and a write under it waits on the client at
+// most the write timeout (closeGrace once the connection shuts down).
+// partition.mu guards a partition's readers and is never held while
+// taking a conn.wmu: a takeover only marks the old reader
+// (consumer.steal), whose own goroutine sends the detach. Server.mu guards
+// the connection set; no other lock is taken under it, nor under the
+// budget's lock. partlog has its own order, below all of these.
 package emulator
 
 import (
@@ -56,6 +58,7 @@ type Server struct {
 	stats   serverStats
 	faults  faultSet
 	started time.Time
+	budget  *byteBudget // bytes of deliveries in flight (budget.go)
 }
 
 // Stats counts what the emulator has done since it started, and what is
@@ -67,9 +70,15 @@ type Stats struct {
 	EventsAppended int64
 	EventsSent     int64 // events delivered to consumers
 	Faults         FaultStats
+	// Throttled counts deliveries refused with server-busy because the
+	// budget of bytes in flight (Config.MaxInFlightBytes, or the link's)
+	// could not hold them.
+	Throttled int64
 
 	OpenConnections int64              // connections open now (TCP, TLS and WebSocket)
 	OpenLinks       map[LinkKind]int64 // links attached now, by kind (every kind, 0 included)
+	InFlightBytes   int64              // bytes of deliveries being read or waiting to be stored, now (budget.go)
+	HeldBack        int64              // deliveries waiting now for room in that budget, each holding up its connection
 	// Fsync is how long the fsyncs of partition log files took: the
 	// group commits of appends, and the syncs of new segment files. Empty
 	// in memory.
@@ -78,6 +87,7 @@ type Stats struct {
 
 type serverStats struct {
 	connections, consumerLinks, producerLinks, eventsAppended, eventsSent atomic.Int64
+	throttled                                                             atomic.Int64
 
 	openLinks [numLinkKinds]atomic.Int64
 	fsync     latencyHistogram
@@ -93,7 +103,8 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 	if err := checkExposure(c); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: c, log: c.Logger, hubs: map[string]*hub{}, conns: map[*conn]struct{}{}, stop: make(chan struct{}), started: time.Now()}
+	s := &Server{cfg: c, log: c.Logger, hubs: map[string]*hub{}, conns: map[*conn]struct{}{}, stop: make(chan struct{}), started: time.Now(),
+		budget: newByteBudget(c.MaxInFlightBytes)}
 	for _, hc := range c.Hubs {
 		if err := ctx.Err(); err != nil {
 			s.closeHubs()
@@ -184,8 +195,11 @@ func (s *Server) Stats() Stats {
 		EventsAppended:  s.stats.eventsAppended.Load(),
 		EventsSent:      s.stats.eventsSent.Load(),
 		Faults:          s.faults.stats(),
+		Throttled:       s.stats.throttled.Load(),
 		OpenConnections: open,
 		OpenLinks:       s.openLinks(),
+		InFlightBytes:   s.budget.held.Load(),
+		HeldBack:        s.budget.blocked.Load(),
 		Fsync:           s.stats.fsync.snapshot(),
 	}
 }
