@@ -31,6 +31,16 @@ const (
 	// MiB); two of them fill the server's budget, which then holds back
 	// the others.
 	DefaultMaxLinkInFlightBytes = 32 << 20
+	// DefaultMaxConnections is a fifth of the 5000 connections a Standard
+	// namespace allows: each costs some 100 KiB of buffers when idle and up
+	// to a few MiB when busy.
+	DefaultMaxConnections = 1000
+	// DefaultMaxSessionsPerConnection and DefaultMaxLinksPerConnection are
+	// twice what a client that reads or writes every partition of the
+	// largest hub (1024 partitions, with a session and a link each, as the
+	// SDKs open them) needs. The service allows 4999 links.
+	DefaultMaxSessionsPerConnection = 2048
+	DefaultMaxLinksPerConnection    = 2048
 )
 
 // Config says what the emulator serves and where it keeps its data. The zero
@@ -93,6 +103,20 @@ type Config struct {
 	// below the hub's maximum event size; the link's credit is what fits
 	// in it. 0 means DefaultMaxLinkInFlightBytes (32 MiB).
 	MaxLinkInFlightBytes int64
+	// MaxConnections bounds the connections open at once, over every
+	// transport; the next one is closed with amqp:resource-limit-exceeded
+	// after its handshake. 0 means DefaultMaxConnections (1000).
+	MaxConnections int
+	// MaxSessionsPerConnection bounds the sessions of a connection; the
+	// next begin is answered with an end carrying
+	// amqp:resource-limit-exceeded. 0 means
+	// DefaultMaxSessionsPerConnection (2048).
+	MaxSessionsPerConnection int
+	// MaxLinksPerConnection bounds the links of a connection, over its
+	// sessions; the next attach is refused with
+	// amqp:resource-limit-exceeded. 0 means DefaultMaxLinksPerConnection
+	// (2048).
+	MaxLinksPerConnection int
 }
 
 // HubConfig describes one event hub.
@@ -140,16 +164,28 @@ func (c *Config) withDefaults() Config {
 	if out.MaxLinkInFlightBytes == 0 {
 		out.MaxLinkInFlightBytes = DefaultMaxLinkInFlightBytes
 	}
+	if out.MaxConnections == 0 {
+		out.MaxConnections = DefaultMaxConnections
+	}
+	if out.MaxSessionsPerConnection == 0 {
+		out.MaxSessionsPerConnection = DefaultMaxSessionsPerConnection
+	}
+	if out.MaxLinksPerConnection == 0 {
+		out.MaxLinksPerConnection = DefaultMaxLinksPerConnection
+	}
 	return out
 }
 
-// validateLimits explains the first bad limit on memory.
+// validateLimits explains the first bad limit on memory, connections,
+// sessions or links.
 func validateLimits(c *Config) error {
 	for _, l := range []struct {
 		name string
 		v    int64
 	}{
 		{"MaxInFlightBytes", c.MaxInFlightBytes}, {"MaxLinkInFlightBytes", c.MaxLinkInFlightBytes},
+		{"MaxConnections", int64(c.MaxConnections)}, {"MaxSessionsPerConnection", int64(c.MaxSessionsPerConnection)},
+		{"MaxLinksPerConnection", int64(c.MaxLinksPerConnection)},
 	} {
 		if l.v < 0 {
 			return fmt.Errorf("emulator config: %s %d is negative; 0 means the default", l.name, l.v)

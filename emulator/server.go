@@ -48,7 +48,11 @@ type Server struct {
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
+	served  int // connections in conns not refused for MaxConnections
 	closing bool
+
+	refusing atomic.Int64 // refused connections being told why (transport.go)
+	refusals rareLog      // their log
 
 	wg        sync.WaitGroup
 	stop      chan struct{}
@@ -74,6 +78,9 @@ type Stats struct {
 	// budget of bytes in flight (Config.MaxInFlightBytes, or the link's)
 	// could not hold them.
 	Throttled int64
+	// ConnectionsRefused counts connections closed at once because
+	// Config.MaxConnections were open.
+	ConnectionsRefused int64
 
 	OpenConnections int64              // connections open now (TCP, TLS and WebSocket)
 	OpenLinks       map[LinkKind]int64 // links attached now, by kind (every kind, 0 included)
@@ -87,7 +94,7 @@ type Stats struct {
 
 type serverStats struct {
 	connections, consumerLinks, producerLinks, eventsAppended, eventsSent atomic.Int64
-	throttled                                                             atomic.Int64
+	throttled, connectionsRefused                                         atomic.Int64
 
 	openLinks [numLinkKinds]atomic.Int64
 	fsync     latencyHistogram
@@ -186,21 +193,22 @@ func (s *Server) Hubs() []HubInfo {
 // Stats returns counters of what the server has done, and what is open.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	open := int64(len(s.conns))
+	open := int64(s.served)
 	s.mu.Unlock()
 	return Stats{
-		Connections:     s.stats.connections.Load(),
-		ConsumerLinks:   s.stats.consumerLinks.Load(),
-		ProducerLinks:   s.stats.producerLinks.Load(),
-		EventsAppended:  s.stats.eventsAppended.Load(),
-		EventsSent:      s.stats.eventsSent.Load(),
-		Faults:          s.faults.stats(),
-		Throttled:       s.stats.throttled.Load(),
-		OpenConnections: open,
-		OpenLinks:       s.openLinks(),
-		InFlightBytes:   s.budget.held.Load(),
-		HeldBack:        s.budget.blocked.Load(),
-		Fsync:           s.stats.fsync.snapshot(),
+		Connections:        s.stats.connections.Load(),
+		ConsumerLinks:      s.stats.consumerLinks.Load(),
+		ProducerLinks:      s.stats.producerLinks.Load(),
+		EventsAppended:     s.stats.eventsAppended.Load(),
+		EventsSent:         s.stats.eventsSent.Load(),
+		Faults:             s.faults.stats(),
+		Throttled:          s.stats.throttled.Load(),
+		ConnectionsRefused: s.stats.connectionsRefused.Load(),
+		OpenConnections:    open,
+		OpenLinks:          s.openLinks(),
+		InFlightBytes:      s.budget.held.Load(),
+		HeldBack:           s.budget.blocked.Load(),
+		Fsync:              s.stats.fsync.snapshot(),
 	}
 }
 
