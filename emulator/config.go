@@ -193,7 +193,7 @@ func validateLimits(c *Config) error {
 	}
 	for _, h := range c.Hubs {
 		if size := int64(maxEventSize(h)); size > c.MaxInFlightBytes {
-			return fmt.Errorf("emulator config: MaxInFlightBytes %d is smaller than hub %q's largest event (%d bytes), which could then never be taken: raise it to at least %d",
+			return fmt.Errorf("emulator config: MaxInFlightBytes (--max-inflight-bytes) %d is smaller than hub %q's largest event (%d bytes), which could then never be taken: raise it to at least %d",
 				c.MaxInFlightBytes, h.Name, size, size)
 		}
 	}

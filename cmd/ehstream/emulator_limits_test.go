@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"regexp"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	goamqp "github.com/Azure/go-amqp"
 )
 
 var amqpAddrRE = regexp.MustCompile(`sb://([^;/]+)`)
@@ -69,5 +71,34 @@ func TestEmulatorAcceptFailuresBackOff(t *testing.T) {
 	defer prod.Close(context.Background())
 	if _, err := prod.GetEventHubProperties(ctx, nil); err != nil {
 		t.Fatalf("once descriptors are free again: %v", err)
+	}
+}
+
+// TestEmulatorLimitFlags: the limits reach the emulator from its flags:
+// --max-connections 1 refuses a second connection with the service's
+// condition and a description that names the flag.
+func TestEmulatorLimitFlags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a child process")
+	}
+	p := startEmulatorProcess(t, "--in-memory", "--max-connections", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	prod, err := azeventhubs.NewProducerClientFromConnectionString(p.connStr, "eh1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close(context.Background())
+	if _, err := prod.GetEventHubProperties(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	second, err := goamqp.Dial(ctx, "amqp://"+p.amqpAddr(), &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous()})
+	if err == nil {
+		defer second.Close()
+		_, err = second.NewSession(ctx, nil)
+	}
+	var ae *goamqp.Error
+	if !errors.As(err, &ae) || ae.Condition != goamqp.ErrCondResourceLimitExceeded || !strings.Contains(ae.Description, "--max-connections") {
+		t.Fatalf("a second connection with --max-connections 1: %v, want amqp:resource-limit-exceeded naming --max-connections", err)
 	}
 }

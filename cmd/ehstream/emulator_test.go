@@ -284,6 +284,9 @@ func TestEmulatorBadFlags(t *testing.T) {
 		{"emulator", "--log-level", "loud"},
 		{"emulator", "--config", "/does/not/exist.json", "--in-memory"},
 		{"emulator", "stray"},
+		{"emulator", "--in-memory", "--max-inflight-bytes", "lots"},
+		{"emulator", "--in-memory", "--max-connections", "0"},
+		{"emulator", "--in-memory", "--max-inflight-bytes", "512KiB"}, // less than one 1 MiB event
 		{"nosuchcommand"},
 	} {
 		var out, errOut strings.Builder
