@@ -17,6 +17,30 @@ const (
 	MaxPartitions       = 1024
 	DefaultNamespace    = "emulatorNs1"
 	DefaultWriteTimeout = 30 * time.Second
+
+	// DefaultMaxInFlightBytes bounds what every client together can make
+	// the emulator hold between reading events and storing them. 64 MiB:
+	// with the garbage collector's slack (the heap may reach twice what is
+	// live) and the runtime, a busy emulator stays within some 200 MiB,
+	// which a 2-core laptop affords beside what it runs.
+	DefaultMaxInFlightBytes = 64 << 20
+	// DefaultMaxLinkInFlightBytes bounds it per producer link: half of
+	// the whole, 32 deliveries of 1 MiB, what a link that sends as fast as
+	// it can needs in flight to keep its partition log busy (three such
+	// links store 1 MiB events at some 530 MiB/s with it, 240 MiB/s with 8
+	// MiB); two of them fill the server's budget, which then holds back
+	// the others.
+	DefaultMaxLinkInFlightBytes = 32 << 20
+	// DefaultMaxConnections is a fifth of the 5000 connections a Standard
+	// namespace allows: each costs some 100 KiB of buffers when idle and up
+	// to a few MiB when busy.
+	DefaultMaxConnections = 1000
+	// DefaultMaxSessionsPerConnection and DefaultMaxLinksPerConnection are
+	// twice what a client that reads or writes every partition of the
+	// largest hub (1024 partitions, with a session and a link each, as the
+	// SDKs open them) needs. The service allows 4999 links.
+	DefaultMaxSessionsPerConnection = 2048
+	DefaultMaxLinksPerConnection    = 2048
 )
 
 // Config says what the emulator serves and where it keeps its data. The zero
@@ -70,6 +94,35 @@ type Config struct {
 	// Insecure allows listening on an address other than loopback without
 	// TLS or without a SAS policy, which Start otherwise refuses.
 	Insecure bool
+
+	// MaxInFlightBytes bounds the bytes of deliveries the emulator holds,
+	// summed over every link, from their first frame until they are
+	// stored: one being read counts as the most it may grow to, so one that
+	// never ends counts too. Producer links get credit within it; a
+	// delivery that finds it full waits for room, and with it the
+	// connection it comes on, and is refused with com.microsoft:server-busy
+	// (which the SDKs retry) if none comes within a second. It must hold
+	// at least one event of every hub's maximum size. 0 means
+	// DefaultMaxInFlightBytes (64 MiB).
+	MaxInFlightBytes int64
+	// MaxLinkInFlightBytes bounds the same per producer link, and never
+	// below the hub's maximum event size; the link's credit is what fits
+	// in it. 0 means DefaultMaxLinkInFlightBytes (32 MiB).
+	MaxLinkInFlightBytes int64
+	// MaxConnections bounds the connections open at once, over every
+	// transport; the next one is closed with amqp:resource-limit-exceeded
+	// after its handshake. 0 means DefaultMaxConnections (1000).
+	MaxConnections int
+	// MaxSessionsPerConnection bounds the sessions of a connection; the
+	// next begin is answered with an end carrying
+	// amqp:resource-limit-exceeded. 0 means
+	// DefaultMaxSessionsPerConnection (2048).
+	MaxSessionsPerConnection int
+	// MaxLinksPerConnection bounds the links of a connection, over its
+	// sessions; the next attach is refused with
+	// amqp:resource-limit-exceeded. 0 means DefaultMaxLinksPerConnection
+	// (2048).
+	MaxLinksPerConnection int
 }
 
 // HubConfig describes one event hub.
@@ -111,7 +164,54 @@ func (c *Config) withDefaults() Config {
 	if out.WriteTimeout == 0 {
 		out.WriteTimeout = DefaultWriteTimeout
 	}
+	if out.MaxInFlightBytes == 0 {
+		out.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	if out.MaxLinkInFlightBytes == 0 {
+		out.MaxLinkInFlightBytes = DefaultMaxLinkInFlightBytes
+	}
+	if out.MaxConnections == 0 {
+		out.MaxConnections = DefaultMaxConnections
+	}
+	if out.MaxSessionsPerConnection == 0 {
+		out.MaxSessionsPerConnection = DefaultMaxSessionsPerConnection
+	}
+	if out.MaxLinksPerConnection == 0 {
+		out.MaxLinksPerConnection = DefaultMaxLinksPerConnection
+	}
 	return out
+}
+
+// validateLimits explains the first bad limit on memory, connections,
+// sessions or links.
+func validateLimits(c *Config) error {
+	for _, l := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxInFlightBytes", c.MaxInFlightBytes}, {"MaxLinkInFlightBytes", c.MaxLinkInFlightBytes},
+		{"MaxConnections", int64(c.MaxConnections)}, {"MaxSessionsPerConnection", int64(c.MaxSessionsPerConnection)},
+		{"MaxLinksPerConnection", int64(c.MaxLinksPerConnection)},
+	} {
+		if l.v < 0 {
+			return fmt.Errorf("emulator config: %s %d is negative; 0 means the default", l.name, l.v)
+		}
+	}
+	for _, h := range c.Hubs {
+		if size := int64(maxEventSize(h)); size > c.MaxInFlightBytes {
+			return fmt.Errorf("emulator config: MaxInFlightBytes (--max-inflight-bytes) %d is smaller than hub %q's largest event (%d bytes), which could then never be taken: raise it to at least %d",
+				c.MaxInFlightBytes, h.Name, size, size)
+		}
+	}
+	return nil
+}
+
+// maxEventSize is a hub's largest event, its default applied.
+func maxEventSize(h HubConfig) int {
+	if h.MaxEventSize == 0 {
+		return DefaultMaxEventSize
+	}
+	return h.MaxEventSize
 }
 
 // Validate explains the first bad value in c.
@@ -124,6 +224,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("emulator config: write timeout %s is negative", cfg.WriteTimeout)
 	}
 	if err := validateTransport(&cfg); err != nil {
+		return err
+	}
+	if err := validateLimits(&cfg); err != nil {
 		return err
 	}
 	if err := validateSASPolicies(cfg.SASPolicies); err != nil {

@@ -30,6 +30,14 @@ const (
 	// closeGrace bounds how long a connection's shutdown waits to send its
 	// close performative: a client that does not read gets none.
 	closeGrace = 500 * time.Millisecond
+	// refuseTimeout bounds the handshake of a connection refused for the
+	// limit on connections: long enough for a client to read why, short
+	// enough that refused connections do not pile up.
+	refuseTimeout = 5 * time.Second
+	// refusedSlack is how many refused sessions or links a connection may
+	// leave unended past its limits before it is closed: refusals wait for
+	// the client's end or detach, and must not grow without bound either.
+	refusedSlack = 64
 )
 
 // conn is one client connection. The reader goroutine (serve) owns the
@@ -45,6 +53,13 @@ type conn struct {
 
 	sessions map[uint16]*session // by channel; reader goroutine only
 	auth     connAuth            // tokens put on $cbs (auth.go)
+	// served counts the sessions in sessions that were not refused, links
+	// the links of every session, refused ones awaiting their detach
+	// included; reader goroutine only.
+	served, links int
+	// refusal, when set, is why the connection is closed after its
+	// handshake: there are too many.
+	refusal *amqp.Error
 
 	wmu          sync.Mutex
 	wbuf         []byte
@@ -94,7 +109,7 @@ func (c *conn) serve() {
 		}
 		c.workers.Wait()
 	}()
-	if err := c.handshake(); err != nil {
+	if err := c.handshake(handshakeTimeout); err != nil {
 		if !isClosedErr(err) {
 			c.log.Debug("handshake failed", "err", err)
 		}
@@ -134,8 +149,8 @@ func isClosedErr(err error) bool {
 
 var errConnDone = errors.New("connection closed")
 
-func (c *conn) handshake() error {
-	c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
+func (c *conn) handshake(timeout time.Duration) error {
+	c.nc.SetDeadline(time.Now().Add(timeout))
 	defer c.nc.SetDeadline(time.Time{})
 	h, err := c.fr.ReadHeader()
 	if err != nil {
@@ -262,21 +277,21 @@ func (c *conn) handle(ch uint16, p amqp.Performative) (done bool, err error) {
 		}
 		return true, nil
 	case *amqp.Begin:
-		if _, dup := c.sessions[ch]; dup {
-			return false, errConn(condNotAllowed, "begin on channel %d, which already has a session", ch)
-		}
-		if p.RemoteChannel != nil {
-			return false, errConn(condNotAllowed, "begin with a remote channel: the emulator never begins sessions")
-		}
-		s := newSession(c, ch, p)
-		c.sessions[ch] = s
-		return false, s.sendBegin()
+		return false, c.begin(ch, p)
 	case *amqp.Open:
 		return false, errConn(condNotAllowed, "second open")
 	}
 	s := c.sessions[ch]
 	if s == nil {
 		return false, errConn(condNotAllowed, "%T on channel %d, which has no session", p, ch)
+	}
+	if s.refused {
+		// Frames the client sent before it saw the end are dropped; its end
+		// closes the channel, and has had its answer.
+		if _, end := p.(*amqp.End); end {
+			delete(c.sessions, ch)
+		}
+		return false, nil
 	}
 	switch p := p.(type) {
 	case *amqp.Attach:
@@ -292,9 +307,46 @@ func (c *conn) handle(ch uint16, p amqp.Performative) (done bool, err error) {
 	case *amqp.End:
 		s.endAll()
 		delete(c.sessions, ch)
+		c.served--
 		return false, c.send(ch, &amqp.End{})
 	}
 	return false, errConn(condNotAllowed, "unexpected %T", p)
+}
+
+// begin starts a session, or refuses it past MaxSessionsPerConnection.
+func (c *conn) begin(ch uint16, b *amqp.Begin) error {
+	if _, dup := c.sessions[ch]; dup {
+		return errConn(condNotAllowed, "begin on channel %d, which already has a session", ch)
+	}
+	if b.RemoteChannel != nil {
+		return errConn(condNotAllowed, "begin with a remote channel: the emulator never begins sessions")
+	}
+	s := newSession(c, ch, b)
+	c.sessions[ch] = s
+	limit := c.srv.cfg.MaxSessionsPerConnection
+	if c.served < limit {
+		c.served++
+		return s.sendBegin()
+	}
+	if len(c.sessions) > limit+refusedSlack {
+		return errConn(condResourceLimit, "the client began %d sessions past the limit of %d on a connection without ending them (MaxSessionsPerConnection, --max-sessions-per-connection)",
+			len(c.sessions)-c.served, limit)
+	}
+	s.refused = true
+	c.log.Info("session refused: too many on the connection", "limit", limit)
+	return s.refuseBegin(amqpErr(condResourceLimit, fmt.Sprintf(
+		"Cannot create more sessions on this connection: the emulator allows %d (MaxSessionsPerConnection, --max-sessions-per-connection). End sessions you no longer use, or raise the limit.", limit)))
+}
+
+// refuseConnection answers a connection over MaxConnections: its
+// handshake, then a close with the reason, which the SDKs report as such;
+// they would only retry a connection reset.
+func (c *conn) refuseConnection() {
+	defer c.nc.Close()
+	if err := c.handshake(refuseTimeout); err != nil {
+		return
+	}
+	c.shutdown(c.refusal)
 }
 
 // send writes one performative at once.

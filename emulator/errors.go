@@ -21,6 +21,7 @@ const (
 	condMessageTooLarge amqp.Symbol = "amqp:link:message-size-exceeded"
 	condOutOfRange      amqp.Symbol = "com.microsoft:argument-out-of-range"
 	condResourceLimit   amqp.Symbol = "amqp:resource-limit-exceeded"
+	condServerBusy      amqp.Symbol = "com.microsoft:server-busy"
 )
 
 func amqpErr(cond amqp.Symbol, desc string) *amqp.Error {

@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"sync/atomic"
+
 	"github.com/ehstream/ehstream/emulator/amqp"
 )
 
@@ -65,7 +67,8 @@ func (o *outLink) detachLocked(e *amqp.Error) {
 }
 
 // inLink assembles the deliveries of a link on which the client sends.
-// Reader goroutine only, except received (read under wmu by credit flows).
+// Reader goroutine only, except received (read under wmu by credit flows)
+// and reserved.
 type inLink struct {
 	s       *session
 	handle  uint32
@@ -78,6 +81,19 @@ type inLink struct {
 	// handle (a flow for an unknown handle makes clients drop the session).
 	// Guarded by conn.wmu.
 	closed bool
+
+	// budget counts the link's deliveries against the server's budget.
+	// answered: each delivery is answered as it is read, never queued
+	// ($cbs and $management requests), so one that fits in a frame holds
+	// nothing the frame does not, and one longer takes room without
+	// waiting for it: requests go on while producers fill the budget.
+	budget   *byteBudget
+	answered bool
+	// linkBudget, when above 0, bounds what the link holds; reserved is
+	// what its deliveries hold, counted as the server's budget counts them.
+	// Credit is granted from what is left (producer.go).
+	linkBudget int64
+	reserved   atomic.Int64
 }
 
 type delivery struct {
@@ -88,6 +104,13 @@ type delivery struct {
 	payload  []byte
 	tooLarge bool
 	aborted  bool
+	// busy is the refusal of a delivery that the budget of bytes in flight
+	// could not hold: its bytes are dropped as they come, like those of a
+	// delivery too large.
+	busy *amqp.Error
+	// held is what the delivery holds in the budgets (budget.go): the most
+	// it may grow to while it is read, its size once complete.
+	held int64
 }
 
 // take adds a transfer frame to the delivery in progress and returns the
@@ -97,20 +120,13 @@ func (in *inLink) take(t *amqp.Transfer) (*delivery, error) {
 		if t.DeliveryID == nil {
 			return nil, errConn(condNotAllowed, "first transfer of a delivery without a delivery-id")
 		}
-		d := &delivery{id: *t.DeliveryID, tag: append([]byte(nil), t.DeliveryTag...), settled: t.Settled}
-		if t.MessageFormat != nil {
-			d.format = *t.MessageFormat
-		}
-		in.cur = d
-		in.s.c.wmu.Lock()
-		in.received++
-		in.s.c.wmu.Unlock()
+		in.cur = in.begin(t)
 	}
 	d := in.cur
 	if t.Settled {
 		d.settled = true
 	}
-	if !d.tooLarge {
+	if !d.tooLarge && d.busy == nil {
 		if len(d.payload)+len(t.Payload) > in.maxSize {
 			// Keep reading the frames, but not the bytes: a client cannot make
 			// the emulator hold more than the limit.
@@ -127,7 +143,86 @@ func (in *inLink) take(t *amqp.Transfer) (*delivery, error) {
 		return nil, nil
 	}
 	in.cur = nil
+	in.shrink(d, int64(len(d.payload))) // what it may still grow by is free again
 	return d, nil
+}
+
+// begin starts a delivery with its first frame, and holds for it in the
+// link's budget and the server's the most it may grow to: the hub's
+// largest event, or its size when the frame is its only one. A client that
+// keeps to its credit always finds room in the link's budget; room in the
+// server's may take waiting for (budget.go).
+func (in *inLink) begin(t *amqp.Transfer) *delivery {
+	d := &delivery{id: *t.DeliveryID, tag: append([]byte(nil), t.DeliveryTag...), settled: t.Settled}
+	if t.MessageFormat != nil {
+		d.format = *t.MessageFormat
+	}
+	in.s.c.wmu.Lock()
+	in.received++
+	in.s.c.wmu.Unlock()
+	n := int64(in.maxSize)
+	if !t.More {
+		n = min(n, int64(len(t.Payload)))
+	}
+	if in.answered {
+		switch {
+		case !t.More: // held by the frame alone
+		case in.budget.take(n):
+			d.held = n
+		default:
+			in.refuse(d, errOverBudget("the emulator's budget", in.budget.limit, "MaxInFlightBytes, --max-inflight-bytes"))
+		}
+		return d
+	}
+	if in.linkBudget > 0 && in.reserved.Add(n) > in.linkBudget {
+		in.reserved.Add(-n)
+		in.refuse(d, errOverBudget("the link's budget", in.linkBudget, "MaxLinkInFlightBytes, --max-link-inflight-bytes"))
+		return d
+	}
+	if !in.budget.reserve(n, in.s.c.done) {
+		if in.linkBudget > 0 {
+			in.reserved.Add(-n)
+		}
+		in.refuse(d, errOverBudget("the emulator's budget", in.budget.limit, "MaxInFlightBytes, --max-inflight-bytes"))
+		return d
+	}
+	d.held = n
+	return d
+}
+
+// refuse marks a delivery to be answered with e.
+func (in *inLink) refuse(d *delivery, e *amqp.Error) {
+	d.busy = e
+	in.s.c.srv.stats.throttled.Add(1)
+}
+
+// shrink lowers what a delivery holds in the budgets to n.
+func (in *inLink) shrink(d *delivery, n int64) {
+	less := d.held - n
+	if less <= 0 {
+		return
+	}
+	d.held = n
+	in.budget.give(less)
+	if in.linkBudget > 0 {
+		in.reserved.Add(-less)
+	}
+}
+
+// release gives back what a delivery taken holds, once it is stored or
+// refused.
+func (in *inLink) release(d *delivery) {
+	d.payload = nil
+	in.shrink(d, 0)
+}
+
+// abandon gives back what the delivery still being read holds, when the
+// link closes; reader goroutine.
+func (in *inLink) abandon() {
+	if d := in.cur; d != nil {
+		in.cur = nil
+		in.release(d)
+	}
 }
 
 // creditFlowLocked grants the client credit so that at most window

@@ -10,8 +10,9 @@ import (
 	"github.com/ehstream/ehstream/emulator/partlog"
 )
 
-// producerCredit is how many deliveries a producer link may have in flight:
-// taken from the socket but not yet appended and acknowledged.
+// producerCredit is the most deliveries a producer link may have in
+// flight: taken from the socket but not yet appended and acknowledged.
+// The budgets of bytes in flight grant less for large deliveries.
 const producerCredit = 1000
 
 // Annotations the service stamps on every event.
@@ -25,12 +26,22 @@ const (
 // producerLink appends the events a client sends. Deliveries are assembled
 // by the reader goroutine and appended by the link's own goroutine, so a
 // slow fsync never stalls the connection's other links.
+//
+// Its credit is what the budgets of bytes in flight hold (budget.go): as
+// many deliveries of the hub's largest size as fit in what is left of the
+// link's budget and is free in the server's, at most producerCredit. It
+// grows as stored deliveries give their bytes back; when the server's
+// budget left the client none, the link waits to be woken by a give.
 type producerLink struct {
 	inLink
 	hub       *hub
 	part      *partition // nil: the hub picks a partition per batch
 	queue     chan *delivery
-	processed uint32 // the worker's; read under wmu for credit
+	kick      chan struct{} // the server's budget has room again
+	processed uint32        // the worker's; read under wmu for credit
+	// limit is the delivery-count up to which the client may send: that of
+	// the last flow plus its credit. Under wmu.
+	limit uint32
 	// revoked: the emulator detached the link, its token having expired
 	// (tokenexpiry.go); nothing more it sends is stored.
 	revoked atomic.Bool
@@ -73,12 +84,16 @@ func (s *session) attachProducer(a *amqp.Attach) (link, error) {
 	if e != nil {
 		return nil, s.refuse(a, e)
 	}
+	srv := s.c.srv
 	l := &producerLink{
-		inLink:    inLink{s: s, handle: a.Handle, maxSize: h.cfg.MaxEventSize, received: a.InitialDeliveryCount},
+		inLink: inLink{s: s, handle: a.Handle, maxSize: h.cfg.MaxEventSize, received: a.InitialDeliveryCount,
+			budget: srv.budget, linkBudget: max(srv.cfg.MaxLinkInFlightBytes, int64(h.cfg.MaxEventSize))},
 		hub:       h,
 		part:      p,
 		queue:     make(chan *delivery, producerCredit),
+		kick:      make(chan struct{}, 1),
 		processed: a.InitialDeliveryCount,
+		limit:     a.InitialDeliveryCount,
 	}
 	reply := &amqp.Attach{
 		Name: a.Name, Handle: a.Handle, Role: amqp.RoleReceiver,
@@ -92,7 +107,7 @@ func (s *session) attachProducer(a *amqp.Attach) (link, error) {
 	s.c.srv.stats.producerLinks.Add(1)
 	s.c.wmu.Lock()
 	s.c.appendFrame(s.channel, reply)
-	s.appendFlowLocked(l.creditFlowLocked(l.processed, producerCredit))
+	l.grantLocked(true)
 	err := s.c.flushLocked()
 	s.c.wmu.Unlock()
 	s.c.workers.Add(1)
@@ -121,34 +136,104 @@ func (l *producerLink) onTransfer(t *amqp.Transfer) error {
 }
 
 // close lets the worker finish what was queued: a delivery the client
-// sent before detaching is still appended.
+// sent before detaching is still appended. The one it had not finished is
+// dropped.
 func (l *producerLink) close() {
 	l.s.c.wmu.Lock()
 	l.closed = true
 	l.s.c.wmu.Unlock()
 	close(l.queue)
+	l.abandon()
+}
+
+// wake makes the worker grant what credit it can; it never blocks.
+func (l *producerLink) wake() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (l *producerLink) work() {
 	c := l.s.c
 	defer c.workers.Done()
-	for d := range l.queue {
-		if l.revoked.Load() {
-			continue
-		}
-		state := l.process(d)
-		c.wmu.Lock()
-		l.processed++
-		if !l.closed {
-			if !d.settled && !d.aborted {
-				l.settleLocked(d.id, d.id, state)
+	defer l.budget.forget(l)
+	for {
+		select {
+		case d, ok := <-l.queue:
+			if !ok {
+				return
 			}
-			if l.processed+producerCredit-l.received < producerCredit/2 || len(l.queue) == 0 {
-				l.s.appendFlowLocked(l.creditFlowLocked(l.processed, producerCredit))
+			if l.revoked.Load() { // its token expired: nothing more is stored
+				l.release(d)
+				continue
 			}
-			c.flushLocked()
+			l.store(d)
+		case <-l.kick:
+			c.wmu.Lock()
+			if !l.closed {
+				l.grantLocked(true)
+				c.flushLocked()
+			}
+			c.wmu.Unlock()
 		}
-		c.wmu.Unlock()
+	}
+}
+
+// store appends a delivery, settles it and grants the credit its bytes
+// free.
+func (l *producerLink) store(d *delivery) {
+	c := l.s.c
+	state := l.process(d)
+	l.release(d)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	l.processed++
+	if l.closed {
+		return
+	}
+	if !d.settled && !d.aborted {
+		l.settleLocked(d.id, d.id, state)
+	}
+	l.grantLocked(len(l.queue) == 0)
+	c.flushLocked()
+}
+
+// creditLocked is the credit the link can have now, counted from the
+// deliveries received; heldBack says that the server's budget, not the
+// link's own or its queue, is what limits it. wmu held.
+func (l *producerLink) creditLocked() (credit uint32, heldBack bool) {
+	size := int64(l.maxSize)
+	byQueue := int64(producerCredit - min(l.received-l.processed, producerCredit))
+	n := min(byQueue, max(l.linkBudget-l.reserved.Load(), 0)/size)
+	if byServer := max(l.budget.free(), 0) / size; byServer < n {
+		return uint32(byServer), true
+	}
+	return uint32(n), false
+}
+
+// grantLocked appends a flow that raises the client's delivery limit to
+// what the link can have now. Credit is never taken back: deliveries may
+// be on their way under it. Unless eager, the flow waits until the client
+// has used half of the credit it has, so that small deliveries do not
+// each cost one. When the server's budget leaves the client no credit, the
+// link waits for bytes to be given back. wmu held; the caller flushes.
+func (l *producerLink) grantLocked(eager bool) {
+	credit, heldBack := l.creditLocked()
+	left := uint32(0) // the client's credit before this flow
+	if behind := l.limit - l.received; behind < 1<<31 {
+		left = behind
+	}
+	if limit := l.received + credit; limit-l.limit-1 < 1<<31 && (eager || left < credit/2) {
+		l.limit = limit
+		h, dc := l.handle, l.received
+		l.s.appendFlowLocked(func(f *amqp.Flow) {
+			f.Handle, f.DeliveryCount, f.LinkCredit = &h, &dc, &credit
+		})
+		left = credit
+	}
+	if heldBack && left == 0 && !l.budget.wait(l, int64(l.maxSize)) {
+		l.wake() // freed since it was counted
 	}
 }
 
@@ -156,6 +241,9 @@ func (l *producerLink) work() {
 func (l *producerLink) process(d *delivery) amqp.Marshaler {
 	if d.aborted {
 		return nil
+	}
+	if d.busy != nil {
+		return &amqp.Rejected{Error: d.busy}
 	}
 	if d.tooLarge {
 		return &amqp.Rejected{Error: amqpErr(condMessageTooLarge, fmt.Sprintf(

@@ -30,7 +30,8 @@ type requestLink struct {
 }
 
 func (s *session) attachRequests(a *amqp.Attach, node string) (link, error) {
-	l := &requestLink{inLink: inLink{s: s, handle: a.Handle, maxSize: rpcMaxMessageSize, received: a.InitialDeliveryCount}, node: node, processed: a.InitialDeliveryCount}
+	l := &requestLink{inLink: inLink{s: s, handle: a.Handle, maxSize: rpcMaxMessageSize, received: a.InitialDeliveryCount, budget: s.c.srv.budget, answered: true},
+		node: node, processed: a.InitialDeliveryCount}
 	reply := &amqp.Attach{
 		Name: a.Name, Handle: a.Handle, Role: amqp.RoleReceiver,
 		SndSettleMode: a.SndSettleMode, RcvSettleMode: a.RcvSettleMode,
@@ -44,7 +45,7 @@ func (s *session) attachRequests(a *amqp.Attach, node string) (link, error) {
 }
 
 func (l *requestLink) onFlow(*amqp.Flow) error { return nil }
-func (l *requestLink) close()                  {}
+func (l *requestLink) close()                  { l.abandon() }
 func (l *requestLink) detachedByServer() bool  { return false }
 func (l *requestLink) kind() linkKind          { return nodeKind(l.node) }
 
@@ -53,11 +54,14 @@ func (l *requestLink) onTransfer(t *amqp.Transfer) error {
 	if d == nil || err != nil {
 		return err
 	}
+	defer l.release(d)
 	var resp *amqp.Message
 	var replyTo string
 	msg, derr := amqp.DecodeMessage(d.payload)
 	switch {
 	case d.aborted:
+	case d.busy != nil:
+		derr = nil
 	case d.tooLarge:
 		derr = fmt.Errorf("request larger than 1 MiB")
 	case derr == nil:
@@ -75,9 +79,12 @@ func (l *requestLink) onTransfer(t *amqp.Transfer) error {
 	defer c.wmu.Unlock()
 	l.processed++
 	if !d.settled {
-		if derr != nil {
+		switch {
+		case d.busy != nil:
+			l.settleLocked(d.id, d.id, &amqp.Rejected{Error: d.busy})
+		case derr != nil:
 			l.settleLocked(d.id, d.id, &amqp.Rejected{Error: amqpErr(condDecodeError, derr.Error())})
-		} else {
+		default:
 			l.settleLocked(d.id, d.id, &amqp.Accepted{})
 		}
 	}

@@ -8,25 +8,27 @@
 // event properties on the deliveries of receivers that ask), rpc.go ($cbs
 // and $management), auth.go and tokenexpiry.go (SAS policies and tokens;
 // links detached when their tokens expire), hub.go (hubs, partitions,
-// owner levels), filter.go (start positions), faults.go and faults_http.go
-// (faults on demand), hosts.go and httpguard.go (the names the emulator
-// answers to; HTTP requests refused as other web sites' and DNS
-// rebinding's), transport.go / websocket.go / selfsigned.go (AMQP over TLS
-// and over WebSockets beside plain TCP, and the certificates for TLS),
+// owner levels), budget.go (the budget of bytes in flight that producer
+// credit is granted from), filter.go (start positions), faults.go and
+// faults_http.go (faults on demand), hosts.go and httpguard.go (the names
+// the emulator answers to; HTTP requests refused as other web sites' and
+// DNS rebinding's), transport.go / websocket.go / selfsigned.go (AMQP over
+// TLS and over WebSockets beside plain TCP, and the certificates for TLS),
 // metrics.go and snapshot.go (counters for Stats and the view Snapshot
 // gives; package emulatorhttp serves them as a status page and Prometheus
 // metrics).
 //
 // Locks: conn.wmu guards everything a connection writes (the socket,
-// session and link outgoing state); nothing takes another lock while
-// holding it, and a write under it waits on the client at most the write
-// timeout (closeGrace once the connection shuts down). partition.mu guards
-// a partition's readers and is never held while taking a conn.wmu: a
-// takeover only marks the old reader (consumer.steal), whose own goroutine
-// sends the detach. Server.mu guards the connection set, and connAuth.mu
-// a connection's tokens and the links they keep; no other lock is taken
-// under either (an expired link is detached after connAuth.mu is
-// released). partlog has its own order, below all of these.
+// session and link outgoing state); nothing but the budget's lock is
+// taken while holding it, and a write under it waits on the client at
+// most the write timeout (closeGrace once the connection shuts down).
+// partition.mu guards a partition's readers and is never held while
+// taking a conn.wmu: a takeover only marks the old reader
+// (consumer.steal), whose own goroutine sends the detach. Server.mu guards
+// the connection set, and connAuth.mu a connection's tokens and the links
+// they keep; no other lock is taken under either, nor under the budget's
+// lock (an expired link is detached after connAuth.mu is released).
+// partlog has its own order, below all of these.
 package emulator
 
 import (
@@ -54,7 +56,11 @@ type Server struct {
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
+	served  int // connections in conns not refused for MaxConnections
 	closing bool
+
+	refusing atomic.Int64 // refused connections being told why (transport.go)
+	refusals rareLog      // their log
 
 	wg        sync.WaitGroup
 	stop      chan struct{}
@@ -64,6 +70,7 @@ type Server struct {
 	stats   serverStats
 	faults  faultSet
 	started time.Time
+	budget  *byteBudget // bytes of deliveries in flight (budget.go)
 }
 
 // Stats counts what the emulator has done since it started, and what is
@@ -75,9 +82,18 @@ type Stats struct {
 	EventsAppended int64
 	EventsSent     int64 // events delivered to consumers
 	Faults         FaultStats
+	// Throttled counts deliveries refused with server-busy because the
+	// budget of bytes in flight (Config.MaxInFlightBytes, or the link's)
+	// could not hold them.
+	Throttled int64
+	// ConnectionsRefused counts connections closed at once because
+	// Config.MaxConnections were open.
+	ConnectionsRefused int64
 
 	OpenConnections int64              // connections open now (TCP, TLS and WebSocket)
 	OpenLinks       map[LinkKind]int64 // links attached now, by kind (every kind, 0 included)
+	InFlightBytes   int64              // bytes of deliveries being read or waiting to be stored, now (budget.go)
+	HeldBack        int64              // deliveries waiting now for room in that budget, each holding up its connection
 	// Fsync is how long the fsyncs of partition log files took: the
 	// group commits of appends, and the syncs of new segment files. Empty
 	// in memory.
@@ -86,6 +102,7 @@ type Stats struct {
 
 type serverStats struct {
 	connections, consumerLinks, producerLinks, eventsAppended, eventsSent atomic.Int64
+	throttled, connectionsRefused                                         atomic.Int64
 
 	openLinks [numLinkKinds]atomic.Int64
 	fsync     latencyHistogram
@@ -102,7 +119,7 @@ func Start(ctx context.Context, cfg *Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: c, log: c.Logger, hubs: map[string]*hub{}, conns: map[*conn]struct{}{}, stop: make(chan struct{}), started: time.Now(),
-		names: newHostNames(&c)}
+		names: newHostNames(&c), budget: newByteBudget(c.MaxInFlightBytes)}
 	for _, hc := range c.Hubs {
 		if err := ctx.Err(); err != nil {
 			s.closeHubs()
@@ -184,18 +201,22 @@ func (s *Server) Hubs() []HubInfo {
 // Stats returns counters of what the server has done, and what is open.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	open := int64(len(s.conns))
+	open := int64(s.served)
 	s.mu.Unlock()
 	return Stats{
-		Connections:     s.stats.connections.Load(),
-		ConsumerLinks:   s.stats.consumerLinks.Load(),
-		ProducerLinks:   s.stats.producerLinks.Load(),
-		EventsAppended:  s.stats.eventsAppended.Load(),
-		EventsSent:      s.stats.eventsSent.Load(),
-		Faults:          s.faults.stats(),
-		OpenConnections: open,
-		OpenLinks:       s.openLinks(),
-		Fsync:           s.stats.fsync.snapshot(),
+		Connections:        s.stats.connections.Load(),
+		ConsumerLinks:      s.stats.consumerLinks.Load(),
+		ProducerLinks:      s.stats.producerLinks.Load(),
+		EventsAppended:     s.stats.eventsAppended.Load(),
+		EventsSent:         s.stats.eventsSent.Load(),
+		Faults:             s.faults.stats(),
+		Throttled:          s.stats.throttled.Load(),
+		ConnectionsRefused: s.stats.connectionsRefused.Load(),
+		OpenConnections:    open,
+		OpenLinks:          s.openLinks(),
+		InFlightBytes:      s.budget.held.Load(),
+		HeldBack:           s.budget.blocked.Load(),
+		Fsync:              s.stats.fsync.snapshot(),
 	}
 }
 
@@ -237,8 +258,14 @@ func (s *Server) closeHubs() error {
 	return errors.Join(errs...)
 }
 
+// acceptLoop accepts connections until the server closes. A failed accept
+// (most often: no file descriptors left) is retried after a pause that
+// doubles from 5 ms up to a second while failures go on, as net/http does,
+// and logged at most once a second.
 func (s *Server) acceptLoop(ln net.Listener) {
 	defer s.wg.Done()
+	var pause time.Duration
+	var failures rareLog
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -251,16 +278,47 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			s.log.Error("accept failed", "err", err)
-			time.Sleep(50 * time.Millisecond) // a full fd table would otherwise spin
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			failures.log(s.log, slog.LevelError, "accept failed; retrying", "err", err, "retry_in", pause)
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(pause):
+			}
 			continue
 		}
+		pause = 0
 		c, ok := s.register(nc)
 		if !ok {
 			return
 		}
 		go s.run(c)
 	}
+}
+
+// rareLog logs an event that may recur many times a second at most once a
+// second, saying how many were not logged since the last line.
+type rareLog struct {
+	mu     sync.Mutex
+	last   time.Time
+	missed int
+}
+
+func (r *rareLog) log(l *slog.Logger, level slog.Level, msg string, args ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.last) < time.Second {
+		r.missed++
+		r.mu.Unlock()
+		return
+	}
+	missed := r.missed
+	r.last, r.missed = now, 0
+	r.mu.Unlock()
+	if missed > 0 {
+		args = append(args, "not_logged_since", missed)
+	}
+	l.Log(context.Background(), level, msg, args...)
 }
 
 // retentionLoop expires old events. The period follows the shortest

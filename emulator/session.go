@@ -31,6 +31,9 @@ type session struct {
 	channel uint16 // the emulator uses the client's channel number as its own
 	links   map[uint32]link
 	names   map[string]uint32 // link name → handle, to refuse duplicates
+	// refused: the session was answered with an end at once, past the
+	// connection's limit; it only waits for the client's end.
+	refused bool
 
 	// incoming: written by the reader goroutine only; nextIncomingID is
 	// also read by link goroutines that send flow frames, so under c.wmu
@@ -60,8 +63,15 @@ func newSession(c *conn, ch uint16, b *amqp.Begin) *session {
 }
 
 func (s *session) sendBegin() error {
+	s.c.wmu.Lock()
+	defer s.c.wmu.Unlock()
+	s.appendBeginLocked()
+	return s.c.flushLocked()
+}
+
+func (s *session) appendBeginLocked() {
 	ch := s.channel
-	return s.c.send(s.channel, &amqp.Begin{
+	s.c.appendFrame(s.channel, &amqp.Begin{
 		RemoteChannel:  &ch,
 		NextOutgoingID: 0,
 		IncomingWindow: sessionWindow,
@@ -70,12 +80,30 @@ func (s *session) sendBegin() error {
 	})
 }
 
+// refuseBegin answers a begin with a begin and an end carrying e: the
+// session's analogue of a refused attach.
+func (s *session) refuseBegin(e *amqp.Error) error {
+	s.c.wmu.Lock()
+	defer s.c.wmu.Unlock()
+	s.appendBeginLocked()
+	s.c.appendFrame(s.channel, &amqp.End{Error: e})
+	return s.c.flushLocked()
+}
+
 func (s *session) attach(a *amqp.Attach) error {
 	if _, dup := s.links[a.Handle]; dup {
 		return errConn(condHandleInUse, "attach on handle %d, which is in use", a.Handle)
 	}
 	if a.Handle > 0xffff {
 		return errConn(condNotAllowed, "attach on handle %d, above the handle-max 65535", a.Handle)
+	}
+	if limit := s.c.srv.cfg.MaxLinksPerConnection; s.c.links >= limit {
+		if s.c.links >= limit+refusedSlack {
+			return errConn(condResourceLimit, "the client attached %d links past the limit of %d on a connection without detaching them (MaxLinksPerConnection, --max-links-per-connection)",
+				s.c.links-limit, limit)
+		}
+		return s.refuse(a, amqpErr(condResourceLimit, fmt.Sprintf(
+			"Cannot allocate more handles to the current session or connection. The maximum number of links on a connection is %d (the emulator's MaxLinksPerConnection, --max-links-per-connection). Close links you no longer use, or raise the limit.", limit)))
 	}
 	if _, dup := s.names[a.Name]; dup {
 		return s.refuse(a, amqpErr(condNotAllowed, "a link named "+a.Name+" is attached already"))
@@ -99,6 +127,7 @@ func (s *session) attach(a *amqp.Attach) error {
 		return err
 	}
 	s.links[a.Handle] = l
+	s.c.links++
 	s.names[a.Name] = a.Handle
 	s.c.guardLink(a, l)
 	return nil
@@ -211,6 +240,7 @@ func (s *session) refuseAttached(a *amqp.Attach, e *amqp.Error, maxSize uint64) 
 func (s *session) refuseWith(a *amqp.Attach, e *amqp.Error, reply *amqp.Attach) error {
 	s.c.log.Info("link refused", "name", a.Name, "err", e)
 	s.links[a.Handle] = refusedLink{}
+	s.c.links++
 	s.c.wmu.Lock()
 	defer s.c.wmu.Unlock()
 	s.c.appendFrame(s.channel, reply)
@@ -310,6 +340,7 @@ func (s *session) detach(d *amqp.Detach) error {
 	s.c.auth.unguard(l)
 	s.c.srv.linkClosed(l.kind())
 	delete(s.links, d.Handle)
+	s.c.links--
 	for name, h := range s.names {
 		if h == d.Handle {
 			delete(s.names, name)
@@ -328,6 +359,7 @@ func (s *session) endAll() {
 		s.c.auth.unguard(l)
 		s.c.srv.linkClosed(l.kind())
 		delete(s.links, h)
+		s.c.links--
 	}
 	s.names = map[string]uint32{}
 }

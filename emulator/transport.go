@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -124,8 +125,14 @@ func (s *Server) closeTransports() error {
 	return errors.Join(errs...)
 }
 
+// maxRefusing bounds the connections refused for MaxConnections that are
+// told why at once; past it, a refused connection is just closed, so that
+// a flood of them costs no more than that.
+const maxRefusing = 32
+
 // register adds a connection from any listener to the server; false means
-// the server is closing, and the connection was closed.
+// the server is closing, and the connection was closed. A connection past
+// MaxConnections is registered to be refused (conn.refusal).
 func (s *Server) register(nc net.Conn) (*conn, bool) {
 	c := newConn(s, nc)
 	s.mu.Lock()
@@ -134,16 +141,41 @@ func (s *Server) register(nc net.Conn) (*conn, bool) {
 		nc.Close()
 		return nil, false
 	}
+	open := s.served
+	if open < s.cfg.MaxConnections {
+		s.served++
+	} else {
+		c.refusal = amqpErr(condResourceLimit, fmt.Sprintf(
+			"The number of maximum allowed connections has been reached: %d are open, and the emulator allows %d (MaxConnections, --max-connections). Close connections you no longer use, or raise the limit.",
+			open, s.cfg.MaxConnections))
+	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.connections.Add(1)
+	if c.refusal != nil {
+		s.stats.connectionsRefused.Add(1)
+		s.refusals.log(s.log, slog.LevelWarn, "connection refused: too many open", "limit", s.cfg.MaxConnections)
+	}
 	return c, true
 }
 
 // run serves a registered connection until it ends.
 func (s *Server) run(c *conn) {
 	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		if c.refusal == nil {
+			s.served--
+		}
+		s.mu.Unlock()
+	}()
+	if c.refusal != nil && s.refusing.Add(1) > maxRefusing {
+		s.refusing.Add(-1)
+		c.nc.Close()
+		return
+	}
 	if err := handshakeTLS(c); err != nil {
 		if errors.Is(err, io.EOF) {
 			c.log.Debug("TLS handshake failed", "err", err)
@@ -152,12 +184,14 @@ func (s *Server) run(c *conn) {
 			c.log.Info("TLS handshake failed", "err", err)
 		}
 		c.nc.Close()
+	} else if c.refusal != nil {
+		c.refuseConnection()
 	} else {
 		c.serve()
 	}
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
+	if c.refusal != nil {
+		s.refusing.Add(-1)
+	}
 }
 
 // handshakeTLS does a TLS connection's handshake, within the time the AMQP

@@ -33,6 +33,7 @@ func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 	repair := fs.Bool("repair", false, "start even if a partition log is damaged: move the damaged segment files, and the older ones, to <partition>/damaged/ (nothing is deleted) and serve what follows them")
 	transport := addTransportFlags(fs) // TLS and WebSockets: emulator_tls.go
 	auth := addAuthFlags(fs)
+	limits := addLimitFlags(fs) // memory, connections, sessions and links: emulator_limits.go
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -57,6 +58,7 @@ func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 		Logger: log,
 		Repair: *repair,
 	}
+	limits.apply(cfg)
 	if err := auth.apply(cfg); err != nil {
 		return err
 	}

@@ -54,7 +54,27 @@ func startEmulatorProcess(t *testing.T, args ...string) *emulatorProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, append([]string{"emulator", "--listen", "127.0.0.1:0"}, args...)...)
+	return runEmulatorProcess(t, exec.Command(bin, append([]string{"emulator", "--listen", "127.0.0.1:0"}, args...)...))
+}
+
+// startEmulatorProcessLimited is startEmulatorProcess with at most nofile
+// file descriptors for the child (ulimit -n, hard and soft, so that the
+// Go runtime cannot raise it).
+func startEmulatorProcessLimited(t *testing.T, nofile int, args ...string) *emulatorProcess {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, nofile)
+	return runEmulatorProcess(t, exec.Command("sh", append([]string{"-c", script, bin, "emulator", "--listen", "127.0.0.1:0"}, args...)...))
+}
+
+// runEmulatorProcess starts an `ehstream emulator` command and waits for
+// its connection string (and /health URL, when it serves HTTP).
+func runEmulatorProcess(t *testing.T, cmd *exec.Cmd) *emulatorProcess {
+	t.Helper()
+	args := cmd.Args
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -264,6 +284,9 @@ func TestEmulatorBadFlags(t *testing.T) {
 		{"emulator", "--log-level", "loud"},
 		{"emulator", "--config", "/does/not/exist.json", "--in-memory"},
 		{"emulator", "stray"},
+		{"emulator", "--in-memory", "--max-inflight-bytes", "lots"},
+		{"emulator", "--in-memory", "--max-connections", "0"},
+		{"emulator", "--in-memory", "--max-inflight-bytes", "512KiB"}, // less than one 1 MiB event
 		{"nosuchcommand"},
 	} {
 		var out, errOut strings.Builder
