@@ -232,6 +232,11 @@ func (c *Config) Validate() error {
 	if err := validateSASPolicies(cfg.SASPolicies); err != nil {
 		return err
 	}
+	for _, n := range cfg.HostNames {
+		if err := CheckHostName(n); err != nil {
+			return fmt.Errorf("emulator config: HostNames: %w", err)
+		}
+	}
 	seen := map[string]bool{}
 	for i, h := range cfg.Hubs {
 		if err := validName(h.Name); err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -49,6 +50,21 @@ func (h hostNames) add(name string) {
 	if n := normalizeHost(name); n != "" && !isLoopbackName(n) {
 		h[n] = true
 	}
+}
+
+// dnsName is a host name as DNS spells it: dot-separated labels of
+// letters, digits, hyphens and underscores (container and service names
+// have those), none starting or ending with a hyphen.
+var dnsName = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$`)
+
+// CheckHostName says what is wrong with a name given as one the emulator
+// is reached by (Config.HostNames): it must be a host name or an IP
+// address, without a scheme, port or path.
+func CheckHostName(name string) error {
+	if net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")) != nil || (len(name) <= 253 && dnsName.MatchString(name)) {
+		return nil
+	}
+	return fmt.Errorf("host name %q: want a host name (such as eventhubs or emulator.example.com) or an IP address, without a scheme, port or path", name)
 }
 
 // ListenHostNames returns the names clients may use for a listen address

@@ -123,3 +123,30 @@ func TestEmulatorHTTPRefusesExposedAddress(t *testing.T) {
 		}
 	}
 }
+
+// A name the emulator is reached by that is not its machine's (a
+// container's service name, a DNS name) is given with --host-name: its
+// HTTP server answers requests for it, and SAS tokens may name it.
+func TestEmulatorHostNameFlag(t *testing.T) {
+	e := runEmulatorInProcess(t, "--in-memory", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--host-name", "eventhubs.internal")
+	_, port, _ := net.SplitHostPort(e.printed(t, `(?m)^faults API: +http://(\S+)/faults$`))
+	for host, want := range map[string]int{"eventhubs.internal:" + port: 200, "EventHubs.Internal": 200, "other.internal:" + port: 403} {
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:"+port+"/api/hubs", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET /api/hubs with Host %s: %s, want %d", host, resp.Status, want)
+		}
+	}
+	for _, bad := range []string{"", "a b", "host/path", "http://x"} {
+		var out, errOut strings.Builder
+		code := run(context.Background(), []string{"emulator", "--in-memory", "--host-name", bad}, stdio{in: strings.NewReader(""), out: &out, err: &errOut})
+		if code != 2 || !strings.Contains(errOut.String(), "host-name") || !strings.Contains(errOut.String(), "without a scheme, port or path") {
+			t.Errorf("--host-name %q: exit %d, stderr %q; want 2 naming the flag", bad, code, errOut.String())
+		}
+	}
+}
