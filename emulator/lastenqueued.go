@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ehstream/ehstream/emulator/amqp"
+	"github.com/ehstream/ehstream/emulator/partlog"
 )
 
 // Last-enqueued event properties. A receiver that attaches with the desired
@@ -71,9 +72,15 @@ func (ri *runtimeInfo) annotate(payload []byte) ([]byte, error) {
 // decimal, and its enqueued time; -1, "-1" and the Unix epoch before the
 // first event.
 func lastEnqueued(p *partition) (seq int64, offset string, at time.Time) {
-	if last, ok := p.log.Last(); ok {
+	_, next, last, ok := p.log.Tail()
+	return lastOf(next, last, ok)
+}
+
+// lastOf is the last enqueued event of a log's Tail, as $management
+// reports it.
+func lastOf(next int64, last partlog.Meta, ok bool) (seq int64, offset string, at time.Time) {
+	if ok {
 		return last.SequenceNumber, strconv.FormatInt(last.Offset, 10), last.EnqueuedTime
 	}
-	_, next := p.log.Bounds()
 	return next - 1, "-1", time.Unix(0, 0).UTC()
 }

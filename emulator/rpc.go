@@ -3,7 +3,6 @@ package emulator
 import (
 	"fmt"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/ehstream/ehstream/emulator/amqp"
@@ -312,19 +311,14 @@ func (srv *Server) handleManagement(c *conn, req *amqp.Message) *amqp.Message {
 }
 
 func partitionProperties(p *partition) amqp.Map {
-	begin, next := p.log.Bounds()
-	last, ok := p.log.Last()
-	offset, lastTime := "-1", time.Unix(0, 0).UTC()
-	if ok {
-		offset = fmt.Sprint(last.Offset)
-		lastTime = last.EnqueuedTime
-	}
+	begin, next, last, ok := p.log.Tail()
+	seq, offset, lastTime := lastOf(next, last, ok)
 	return amqp.Map{
 		{Key: "name", Value: p.hub.cfg.Name},
 		{Key: "type", Value: "com.microsoft:partition"},
 		{Key: "partition", Value: p.id},
 		{Key: "begin_sequence_number", Value: begin},
-		{Key: "last_enqueued_sequence_number", Value: next - 1},
+		{Key: "last_enqueued_sequence_number", Value: seq},
 		{Key: "last_enqueued_offset", Value: offset},
 		{Key: "last_enqueued_time_utc", Value: lastTime},
 		{Key: "is_partition_empty", Value: begin == next},

@@ -314,6 +314,14 @@ func (l *Log) Last() (Meta, bool) {
 	return l.last, l.hasLast
 }
 
+// Tail is Bounds and Last read together, so that they describe one moment
+// even while events are appended: the last event is then next-1.
+func (l *Log) Tail() (begin, next int64, last Meta, ok bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.begin, l.next, l.last, l.hasLast
+}
+
 // Changed returns a channel closed when new events become durable.
 func (l *Log) Changed() <-chan struct{} {
 	l.mu.RLock()
