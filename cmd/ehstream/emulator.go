@@ -34,14 +34,7 @@ func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 	transport := addTransportFlags(fs) // TLS and WebSockets: emulator_tls.go
 	auth := addAuthFlags(fs)
 	limits := addLimitFlags(fs) // memory, connections, sessions and links: emulator_limits.go
-	var hostNames []string
-	fs.Func("host-name", "a name clients reach the emulator by besides its machine's names and addresses, such as a container's service name (repeatable): HTTP requests and SAS tokens may name it", func(s string) error {
-		if err := emulator.CheckHostName(s); err != nil {
-			return err
-		}
-		hostNames = append(hostNames, s)
-		return nil
-	})
+	hostNames := addHostNameFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -65,7 +58,7 @@ func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 		Listen:    *listen,
 		Logger:    log,
 		Repair:    *repair,
-		HostNames: hostNames,
+		HostNames: *hostNames,
 	}
 	limits.apply(cfg)
 	if err := auth.apply(cfg); err != nil {

@@ -87,3 +87,17 @@ func (a *authFlags) printMode(w io.Writer, cfg *emulator.Config) {
 	}
 	fmt.Fprintf(w, "SAS policies:      %s; put the policy's name and key in the connection string (<KEY> above)\n", strings.Join(names, ", "))
 }
+
+// addHostNameFlag adds --host-name, names clients reach the emulator by
+// that are not its machine's (Config.HostNames).
+func addHostNameFlag(fs *flag.FlagSet) *[]string {
+	var names []string
+	fs.Func("host-name", "a name clients reach the emulator by besides its machine's names and addresses, such as a container's service name (repeatable): HTTP requests and SAS tokens may name it", func(s string) error {
+		if err := emulator.CheckHostName(s); err != nil {
+			return err
+		}
+		names = append(names, s)
+		return nil
+	})
+	return &names
+}
