@@ -17,4 +17,10 @@
 // it tells it the names it shows (Options) and, when replicas share a
 // consumer group, the partitions this one gains and loses
 // (OwnershipChanged, for eventhubs.OwnershipOptions.OnChange).
+//
+// Files: monitor.go (Monitor, the listener and its options), records.go
+// (the records of batches and partitions it keeps), history.go (the
+// bounded history), metrics.go (the Prometheus collectors), http.go (the
+// handler: page, JSON, metrics), ready.go (health and readiness); assets/
+// holds the page's script and uPlot.
 package monitor

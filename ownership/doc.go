@@ -34,4 +34,9 @@
 // stamped the claims. SQLStore also records the job each claim was made
 // for, so that a second job on a consumer group is refused rather than
 // splitting its partitions with the first (balance.JobStore).
+//
+// Files: sqlstore.go (SQLStore: records and checkpoints in SQL, the
+// claims' job and the database's clock), blob.go (NewBlobStore, the SDK's
+// store on Azure Blob Storage), spec.go (Open and CheckSpec from a
+// one-line spec, Redact).
 package ownership

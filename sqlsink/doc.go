@@ -12,4 +12,11 @@
 // RetryBatch is a streaming.ContextOptions.Retry that retries a batch whose
 // transaction failed for a passing reason (a locked or unreachable
 // database).
+//
+// Files: sink.go (Sink: Open, Parse, Connect, the events table,
+// WriteBatch and its transaction), sinkcopy.go (COPY into PostgreSQL),
+// sinkidle.go (the bound on a batch transaction left idle),
+// sinkjson.go (properties as JSON), sinkread.go (opening a sink to read
+// only), sinkretry.go (RetryBatch and Transient), sinkwal.go (SQLite's
+// WAL checkpointed in the background).
 package sqlsink

@@ -14,6 +14,9 @@
 // directory; it reports the pipeline's events/s against the plain
 // stream's, the checkpoint bytes written per batch and its own peak RSS
 // (the peak is reset between the two).
+//
+// Files: main.go (the plain stream and the child hub), window.go (the
+// typed pipeline of -window).
 package main
 
 import (
