@@ -7,149 +7,117 @@ import (
 	"time"
 )
 
-// runBatch plans (or replays), checkpoints, runs and reports one batch.
+// runningBatch is one run of a batch, planned now or replayed from the
+// checkpoint: what the steps of runBatch share. The goroutine in Run owns
+// it.
+type runningBatch struct {
+	c      *Context
+	inputs []Input
+	store  CheckpointStore
+
+	ctx    context.Context         // the batch's: an immediate Stop, or a lost lease, cancels it
+	cancel context.CancelCauseFunc // ctx's
+	// octx is the outputs' context: ctx, carrying the batch's lease for
+	// CheckFence once the plan is saved; release stops renewing the lease,
+	// and may be called again.
+	octx    context.Context
+	release func()
+
+	begin    time.Time
+	info     BatchInfo   // the listeners' record, filled as the steps go
+	ck       *Checkpoint // the plan, then the done-mark
+	stateful bool        // a pipeline keeps state: the batch is checkpointed and runs its outputs, whatever it reads
+	save     bool        // the batch is checkpointed (checkpointPlan decides)
+	failures int         // how many runs of its outputs failed so far
+}
+
+// runBatch runs one batch, as its steps: plan (or replay), checkpoint the
+// plan, run the outputs (again after each failure that ContextOptions.Retry
+// retries), commit the state of stateful streams, mark the batch done, and
+// tell the listeners. A failed step's batch is undone, to run again; one an
+// input abandoned (ErrReplan) is not a failure.
 func (c *Context) runBatch(ctx context.Context, inputs []Input, store CheckpointStore, number int64, due time.Time, replay [][]Range) (err error) {
+	r, err := c.startBatch(ctx, inputs, store, number, due, replay != nil)
+	if err != nil {
+		return err
+	}
+	defer func() { r.end(err) }()
+	if err := r.plan(replay); err != nil {
+		return err
+	}
+	if err := r.checkpointPlan(); err != nil {
+		return err
+	}
+	if err := r.runOutputs(); err != nil {
+		r.undo()
+		return r.abandonOnReplan(err)
+	}
+	if err := r.commitState(); err != nil {
+		r.undo()
+		return err
+	}
+	if err := r.markDone(); err != nil {
+		return err
+	}
+	r.tellCompleted()
+	return nil
+}
+
+// startBatch begins batch number, due at due: its record and its context,
+// which an immediate Stop cancels. Once Stop was called it refuses
+// (errStopped) to begin a batch that is not replayed.
+func (c *Context) startBatch(ctx context.Context, inputs []Input, store CheckpointStore, number int64, due time.Time, replay bool) (*runningBatch, error) {
 	begin := time.Now()
 	bctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	c.mu.Lock()
-	if c.stopping && replay == nil {
+	if c.stopping && !replay {
 		c.mu.Unlock()
-		return errStopped
+		cancel(nil)
+		return nil, errStopped
 	}
 	c.cancelBatch = cancel
 	c.mu.Unlock()
 	c.current = number // until the batch completes
-	defer func() {
-		c.mu.Lock()
-		c.cancelBatch = nil
-		c.mu.Unlock()
-	}()
-
-	run := &attempts{info: BatchInfo{Number: number, Time: due, Replay: replay != nil, SchedulingDelay: max(begin.Sub(due), 0)}, begin: begin}
-	info := &run.info
-	defer func() {
-		if err != nil && !errors.Is(err, errStopped) {
-			c.tellFailed(*info, err, max(run.failures, 1), false, begin)
-		}
-	}()
-	ck := &Checkpoint{Version: checkpointVersion, Batch: number, Time: due, Inputs: make([]InputCheckpoint, len(inputs))}
+	r := &runningBatch{c: c, inputs: inputs, store: store, ctx: bctx, cancel: cancel, octx: bctx, release: func() {}, begin: begin,
+		info: BatchInfo{Number: number, Time: due, Replay: replay, SchedulingDelay: max(begin.Sub(due), 0)},
+		ck:   &Checkpoint{Version: checkpointVersion, Batch: number, Time: due, Inputs: make([]InputCheckpoint, len(inputs))}}
 	// Stateful streams change with every batch, whether it reads or not:
 	// each batch is checkpointed, planned and done, and runs its outputs.
-	stateful := c.hasState()
-	if stateful {
-		ck.Version, ck.State = stateCheckpointVersion, c.state
+	if r.stateful = c.hasState(); r.stateful {
+		r.ck.Version, r.ck.State = stateCheckpointVersion, c.state
 	}
-	if err := planBatch(bctx, inputs, replay, ck, info); err != nil {
-		return err
-	}
-	// A batch that moves no position needs no checkpoint, unless it holds
-	// one no checkpoint has yet: a position resolved once (the end of the
-	// stream, say) must never be resolved again, or what arrives while the
-	// stream is down is skipped.
-	save := stateful
-	for i := 0; store != nil && !save && i < len(ck.Inputs); i++ {
-		save = c.stored.lacks(i, ck.Inputs[i].Ranges)
-	}
-	_, fenced := store.(FencedStore)
-	if save && (replay == nil || fenced) {
-		// In a fenced store a replayed plan is written too: it becomes this
-		// instance's, with a lease.
-		if fenced {
-			ck.Lease = time.Now().Add(c.lease)
-		}
-		if err := c.save(bctx, store, ck); err != nil {
-			return fmt.Errorf("streaming: checkpointing the plan of batch %d: %w", number, err)
-		}
-	}
-	// The outputs' context carries the batch's lease, for CheckFence.
-	octx, release := bctx, func() {}
-	if save {
-		octx, release = c.holdLease(bctx, cancel, store, ck)
-	}
-	defer release()
-	failed := func() {
-		// Undo what the batch did to state: it runs again.
-		for _, g := range c.graphs {
-			g.abortBatch()
-		}
-		if save {
-			release()
-			c.giveUp(store, ck)
-		}
-	}
-	info.RangeSkipped = make([]int64, len(info.Ranges))
-	next := 0 // where the next input's ranges start in info.Ranges
-	for i, in := range inputs {
-		ranges := ck.Inputs[i].Ranges
-		first := next
-		next += len(ranges)
-		if c.skipEmpty && !stateful && replay == nil && !c.handed.lacks(i, ranges) {
-			continue
-		}
-		b := &Batch{Number: number, Time: due, Ranges: ranges, Replay: replay != nil, outs: newOutputs(c.log)}
-		res, err := c.runInput(octx, in, b, run)
-		if err != nil {
-			failed()
-			if errors.Is(err, ErrReplan) && bctx.Err() == nil {
-				c.log.Warn("streaming: batch abandoned: an input plans it again", "batch", number, "cause", err)
-				c.current = 0
-				c.tellAbandoned(*info, err, begin)
-				return nil
-			}
-			return err
-		}
-		c.handed.add(i, ranges)
-		info.Events += res.Events
-		info.Skipped += res.Skipped
-		if len(res.RangeSkipped) == len(ranges) {
-			copy(info.RangeSkipped[first:], res.RangeSkipped)
-		}
-	}
-	if stateful {
-		st, err := c.commitState(bctx, number)
-		if err != nil {
-			failed()
-			return err
-		}
-		ck.State = st
-	}
-	c.endBatches(true)
-	if save {
-		release()
-		ck.Done, ck.Lease = true, time.Time{}
-		if err := c.save(bctx, store, ck); err != nil {
-			return fmt.Errorf("streaming: marking batch %d done: %w", number, err)
-		}
-		for i, in := range ck.Inputs {
-			c.stored.add(i, in.Ranges)
-		}
-		if stateful {
-			c.stateSaved(bctx, ck.State)
-		}
-	}
-	info.ProcessingTime = time.Since(begin)
-	c.current = 0
-	for _, l := range c.listenersNow() {
-		l.OnBatchCompleted(*info)
-	}
-	return nil
+	return r, nil
 }
 
-// planBatch asks each input for its part of the batch (or takes it from
-// replay) into ck and info.
-func planBatch(ctx context.Context, inputs []Input, replay [][]Range, ck *Checkpoint, info *BatchInfo) error {
-	for i, in := range inputs {
+// end lets go of the batch once runBatch returns err: it stops renewing
+// the lease, tells the listeners of a failure (an immediate stop is none),
+// and cancels the batch's context.
+func (r *runningBatch) end(err error) {
+	r.release()
+	if err != nil && !errors.Is(err, errStopped) {
+		r.c.tellFailed(r.info, err, max(r.failures, 1), false, r.begin)
+	}
+	r.c.mu.Lock()
+	r.c.cancelBatch = nil
+	r.c.mu.Unlock()
+	r.cancel(nil)
+}
+
+// plan asks each input for its part of the batch, or takes it from replay,
+// into the checkpoint and the record.
+func (r *runningBatch) plan(replay [][]Range) error {
+	info := &r.info
+	for i, in := range r.inputs {
 		var p Plan
 		if replay != nil {
 			p.Ranges = replay[i]
 		} else {
 			var err error
-			if p, err = in.Plan(ctx, info.Time); err != nil {
+			if p, err = in.Plan(r.ctx, info.Time); err != nil {
 				return fmt.Errorf("streaming: planning batch %d: %w", info.Number, err)
 			}
 		}
-		ck.Inputs[i] = InputCheckpoint{Identity: in.Identity(), Ranges: p.Ranges}
+		r.ck.Inputs[i] = InputCheckpoint{Identity: in.Identity(), Ranges: p.Ranges}
 		info.Ranges = append(info.Ranges, p.Ranges...)
 		// One lag per range, zero where the input gave none.
 		at := len(info.Lag)
@@ -160,19 +128,141 @@ func planBatch(ctx context.Context, inputs []Input, replay [][]Range, ck *Checkp
 	return nil
 }
 
-// attempts is what runInput needs of the batch to report a failed run:
-// its record and how many runs failed so far.
-type attempts struct {
-	info     BatchInfo
-	begin    time.Time
-	failures int
+// checkpointPlan decides whether the batch is checkpointed and, if so,
+// writes its plan before the outputs run, and holds its lease in a fenced
+// store while they do.
+func (r *runningBatch) checkpointPlan() error {
+	// A batch that moves no position needs no checkpoint, unless it holds
+	// one no checkpoint has yet: a position resolved once (the end of the
+	// stream, say) must never be resolved again, or what arrives while the
+	// stream is down is skipped.
+	r.save = r.stateful
+	for i := 0; r.store != nil && !r.save && i < len(r.ck.Inputs); i++ {
+		r.save = r.c.stored.lacks(i, r.ck.Inputs[i].Ranges)
+	}
+	if !r.save {
+		return nil
+	}
+	// In a fenced store a replayed plan is written too: it becomes this
+	// instance's, with a lease.
+	if _, fenced := r.store.(FencedStore); fenced || !r.info.Replay {
+		if fenced {
+			r.ck.Lease = time.Now().Add(r.c.lease)
+		}
+		if err := r.c.save(r.ctx, r.store, r.ck); err != nil {
+			return fmt.Errorf("streaming: checkpointing the plan of batch %d: %w", r.info.Number, err)
+		}
+	}
+	r.octx, r.release = r.c.holdLease(r.ctx, r.cancel, r.store, r.ck)
+	return nil
+}
+
+// runOutputs runs each input's part of the batch, outputs included, and
+// adds what it read to the record. With SkipEmptyBatches an input whose
+// ranges hold no position its outputs have not seen runs nothing.
+func (r *runningBatch) runOutputs() error {
+	c, info := r.c, &r.info
+	info.RangeSkipped = make([]int64, len(info.Ranges))
+	next := 0 // where the next input's ranges start in info.Ranges
+	for i, in := range r.inputs {
+		ranges := r.ck.Inputs[i].Ranges
+		first := next
+		next += len(ranges)
+		if c.skipEmpty && !r.stateful && !info.Replay && !c.handed.lacks(i, ranges) {
+			continue
+		}
+		b := &Batch{Number: info.Number, Time: info.Time, Ranges: ranges, Replay: info.Replay, outs: newOutputs(c.log)}
+		res, err := r.runInput(in, b)
+		if err != nil {
+			return err
+		}
+		c.handed.add(i, ranges)
+		info.Events += res.Events
+		info.Skipped += res.Skipped
+		if len(res.RangeSkipped) == len(ranges) {
+			copy(info.RangeSkipped[first:], res.RangeSkipped)
+		}
+	}
+	return nil
+}
+
+// undo undoes what a failed batch did to the state of stateful streams,
+// since the batch runs again, and in a fenced store ends its lease, so that
+// a newer instance need not wait for it.
+func (r *runningBatch) undo() {
+	for _, g := range r.c.graphs {
+		g.abortBatch()
+	}
+	if r.save {
+		r.release()
+		r.c.giveUp(r.store, r.ck)
+	}
+}
+
+// abandonOnReplan returns nil for a batch an input abandoned to plan it
+// again (ErrReplan), having told the listeners; any other error as is.
+func (r *runningBatch) abandonOnReplan(err error) error {
+	if !errors.Is(err, ErrReplan) || r.ctx.Err() != nil {
+		return err
+	}
+	r.c.log.Warn("streaming: batch abandoned: an input plans it again", "batch", r.info.Number, "cause", err)
+	r.c.current = 0
+	r.c.tellAbandoned(r.info, err, r.begin)
+	return nil
+}
+
+// commitState makes the batch's changes to the state of stateful streams
+// permanent and writes them beside the checkpoint, for the done-mark to
+// name.
+func (r *runningBatch) commitState() error {
+	if !r.stateful {
+		return nil
+	}
+	st, err := r.c.commitState(r.ctx, r.info.Number)
+	if err != nil {
+		return err
+	}
+	r.ck.State = st
+	return nil
+}
+
+// markDone ends the batch in the pipelines and, when it is checkpointed,
+// saves its done-mark, which commits its state too.
+func (r *runningBatch) markDone() error {
+	c := r.c
+	c.endBatches(true)
+	if !r.save {
+		return nil
+	}
+	r.release()
+	r.ck.Done, r.ck.Lease = true, time.Time{}
+	if err := c.save(r.ctx, r.store, r.ck); err != nil {
+		return fmt.Errorf("streaming: marking batch %d done: %w", r.info.Number, err)
+	}
+	for i, in := range r.ck.Inputs {
+		c.stored.add(i, in.Ranges)
+	}
+	if r.stateful {
+		c.stateSaved(r.ctx, r.ck.State)
+	}
+	return nil
+}
+
+// tellCompleted tells the listeners the batch completed.
+func (r *runningBatch) tellCompleted() {
+	r.info.ProcessingTime = time.Since(r.begin)
+	r.c.current = 0
+	for _, l := range r.c.listenersNow() {
+		l.OnBatchCompleted(r.info)
+	}
 }
 
 // runInput runs in's part of the batch b, again after each failure that
-// c.retry retries; a retry runs only the outputs that did not complete.
+// ContextOptions.Retry retries; a retry runs only the outputs that did not complete.
 // It returns errStopped after an immediate stop, the input's error when
 // it abandons the batch (ErrReplan), or the error that ends the batch.
-func (c *Context) runInput(bctx context.Context, in Input, b *Batch, run *attempts) (Result, error) {
+func (r *runningBatch) runInput(in Input, b *Batch) (Result, error) {
+	c, bctx := r.c, r.octx
 	g := c.graphFor(in)
 	for attempt := 1; ; attempt++ {
 		if g != nil {
@@ -200,10 +290,10 @@ func (c *Context) runInput(bctx context.Context, in Input, b *Batch, run *attemp
 		if errors.Is(err, ErrReplan) && bctx.Err() == nil {
 			return Result{}, err
 		}
-		run.failures++
+		r.failures++
 		wait, again := time.Duration(0), false
 		if c.retry != nil && bctx.Err() == nil {
-			wait, again = c.retry(err, run.failures)
+			wait, again = c.retry(err, r.failures)
 		}
 		if !again {
 			var fe *FencedError
@@ -216,8 +306,8 @@ func (c *Context) runInput(bctx context.Context, in Input, b *Batch, run *attemp
 		}
 		// The batch stays this instance's (its lease is renewed) while
 		// it waits: no other instance may run it meanwhile.
-		c.tellFailed(run.info, err, run.failures, true, run.begin)
-		c.log.Warn("streaming: batch failed; running its output again", "batch", b.Number, "attempt", run.failures,
+		c.tellFailed(r.info, err, r.failures, true, r.begin)
+		c.log.Warn("streaming: batch failed; running its output again", "batch", b.Number, "attempt", r.failures,
 			"wait", wait.String(), "err", err)
 		if werr := c.waitToRetry(bctx, wait); werr != nil {
 			if errors.Is(werr, errStopped) {
