@@ -235,39 +235,14 @@ func (c *Context) runInputs(ctx context.Context, inputs []Input, store Checkpoin
 	return err
 }
 
+// run runs the stream: it resumes from the checkpoint, starts the inputs,
+// replays the checkpoint's unfinished batch, then runs a batch every
+// interval.
 func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore) error {
-	var ck *Checkpoint
-	resume := make([]map[string]int64, len(inputs))
 	c.stored, c.handed = newSeen(len(inputs)), newSeen(len(inputs))
-	if store != nil {
-		// A fenced store hands the job over between batches: the older
-		// instance's batch in flight finishes before the sources are taken.
-		if fs, ok := store.(FencedStore); ok {
-			if err := c.takeOver(ctx, fs); err != nil {
-				return err
-			}
-		}
-		// Take the sources before reading where they stand: a batch another
-		// instance completes meanwhile is then seen done, not run again.
-		for i, in := range inputs {
-			if cl, ok := in.(Claimer); ok {
-				if err := cl.Claim(ctx); err != nil {
-					return fmt.Errorf("streaming: claiming input %d (%s): %w", i, in.Identity(), err)
-				}
-			}
-		}
-		var err error
-		if ck, err = store.Load(ctx); err != nil {
-			return err
-		}
-		if ck != nil {
-			if resume, err = matchInputs(ck, inputs); err != nil {
-				return err
-			}
-			for i := range ck.Inputs {
-				c.stored.add(i, ck.Inputs[i].Ranges)
-			}
-		}
+	ck, resume, err := c.resume(ctx, inputs, store)
+	if err != nil {
+		return err
 	}
 	if err := c.restoreState(ctx, store, ck); err != nil {
 		return err
@@ -278,7 +253,6 @@ func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore
 		}
 		defer in.Stop()
 	}
-
 	number := int64(1)
 	if ck != nil {
 		number = ck.Batch + 1
@@ -293,6 +267,49 @@ func (c *Context) run(ctx context.Context, inputs []Input, store CheckpointStore
 			}
 		}
 	}
+	return c.runEveryInterval(ctx, inputs, store, number)
+}
+
+// resume takes over store and the inputs' sources, and loads the
+// checkpoint: it returns the checkpoint (nil without one) and, per input,
+// the positions its partitions go on from.
+func (c *Context) resume(ctx context.Context, inputs []Input, store CheckpointStore) (*Checkpoint, []map[string]int64, error) {
+	resume := make([]map[string]int64, len(inputs))
+	if store == nil {
+		return nil, resume, nil
+	}
+	// A fenced store hands the job over between batches: the older
+	// instance's batch in flight finishes before the sources are taken.
+	if fs, ok := store.(FencedStore); ok {
+		if err := c.takeOver(ctx, fs); err != nil {
+			return nil, nil, err
+		}
+	}
+	// Take the sources before reading where they stand: a batch another
+	// instance completes meanwhile is then seen done, not run again.
+	for i, in := range inputs {
+		if cl, ok := in.(Claimer); ok {
+			if err := cl.Claim(ctx); err != nil {
+				return nil, nil, fmt.Errorf("streaming: claiming input %d (%s): %w", i, in.Identity(), err)
+			}
+		}
+	}
+	ck, err := store.Load(ctx)
+	if err != nil || ck == nil {
+		return nil, resume, err
+	}
+	if resume, err = matchInputs(ck, inputs); err != nil {
+		return nil, nil, err
+	}
+	for i := range ck.Inputs {
+		c.stored.add(i, ck.Inputs[i].Ranges)
+	}
+	return ck, resume, nil
+}
+
+// runEveryInterval runs batch number, and those after it, every interval
+// from now until Stop, the end of ctx or a failed batch.
+func (c *Context) runEveryInterval(ctx context.Context, inputs []Input, store CheckpointStore, number int64) error {
 	due := time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
