@@ -20,7 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -215,7 +214,6 @@ func localHub(ctx context.Context, dir string, n int) (string, func(), error) {
 	srv, err := emulator.Start(ctx, &emulator.Config{
 		DataDir: dir,
 		Hubs:    []emulator.HubConfig{{Name: "telemetry", PartitionCount: 4}},
-		Logger:  slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		return "", nil, err
