@@ -271,7 +271,7 @@ func (m *Monitor) Partitions() []Partition {
 
 // Status returns the stream's state and totals.
 func (m *Monitor) Status() Status {
-	state, runErr := m.ssc.State()
+	state, runErr := m.ssc.RunState()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()

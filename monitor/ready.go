@@ -13,7 +13,7 @@ import (
 // completed within the last three batch intervals; a later completed batch
 // makes a stream that was not ready ready again.
 func (m *Monitor) Ready() error {
-	state, _ := m.ssc.State()
+	state, _ := m.ssc.RunState()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.readyLocked(state, m.now())
@@ -21,9 +21,9 @@ func (m *Monitor) Ready() error {
 
 func (m *Monitor) readyLocked(state streaming.RunState, now time.Time) error {
 	switch {
-	case state == streaming.StateFailed:
+	case state == streaming.RunFailed:
 		return errors.New("the stream failed")
-	case state == streaming.StateStopped:
+	case state == streaming.RunStopped:
 		return errors.New("the stream stopped")
 	case m.lastFailure != nil:
 		f := m.lastFailure

@@ -25,5 +25,55 @@
 //     runs the batch again. Honouring the batch's context stops it at the
 //     first refused renewal, not before.
 //
-// Lock order: Context.mu is never held while an input or listener runs.
+// # Files
+//
+//   - context.go: Context, its options, Run and Stop; the resume (take
+//     over the store and the sources, load the checkpoint) and the batch
+//     clock.
+//   - batch.go: one batch, as runBatch's steps on a runningBatch: plan,
+//     checkpoint the plan, run the outputs with retries, commit state,
+//     mark done, tell the listeners.
+//   - runstate.go: RunState, where a Context stands in its life.
+//   - signal.go: RunUntilSignal, signals as graceful stops.
+//   - input.go: the Input interface and what passes through it: Range,
+//     Identity, Plan, Batch, Result, ErrReplan.
+//   - outputs.go: Batch.RunOutput, which outputs a batch's attempts
+//     completed, so that a retry runs only the others.
+//   - committed.go: AlreadyCommitted, an output's error that says the
+//     batch had committed before.
+//   - listener.go: the records listeners hear (BatchInfo, BatchFailure),
+//     the listener interfaces, the default log line, and how the Context
+//     tells them.
+//   - checkpoint.go: Checkpoint, CheckpointStore, and matching a loaded
+//     checkpoint to the inputs.
+//   - fence.go: FencedStore and FencedError: one running instance of a job
+//     at a time; the takeover and the save on an instance's behalf.
+//   - lease.go: the lease of the batch in flight in a fenced store, its
+//     renewal, and CheckFence.
+//   - dirstore.go, dirstore_fence.go, dirstore_state.go: DirStore, the
+//     checkpoint in a directory, its fence (a writer file under a file
+//     lock) and its state files.
+//   - dstream.go: DStream, its pipeline (graph) per input, Source, the
+//     narrow steps, ForeachBatch, and the batch as a pipeline sees it.
+//   - pair.go: KV and the keyed steps: combine within partitions, then
+//     merge across them by key hash.
+//   - window.go: windows (Window, ReduceByKeyAndWindow, CountByWindow),
+//     counted in batches.
+//   - state.go: MapWithState and the keyed State it hands to its function.
+//   - statecheckpoint.go: StateStore and StateCheckpoint: the state of
+//     stateful streams saved with a batch's done-mark and restored before
+//     a replay.
+//   - rate.go: PIDRateEstimator, the rate backpressure allows.
+//
+// # Locks
+//
+// Context.mu guards what other goroutines reach of a Context (its inputs,
+// listeners, store and pipelines before Run, whether it runs or stops, the
+// running batch's cancel, Run's result); it is never held while an input,
+// output or listener runs, nor while a store is written. What a batch carries
+// from one to the next (the positions seen, the pipelines' state, the
+// state checkpoint) is owned by the goroutine in Run and takes no lock.
+// lease.mu is held while the lease is renewed, across the store's SaveAs
+// (a DirStore takes its file lock under it); Batch's outputs.mu only
+// around its own maps. No two of these locks are ever held at once.
 package streaming

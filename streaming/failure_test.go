@@ -96,7 +96,7 @@ func TestRetryRunsTheFailedBatchAgain(t *testing.T) {
 			t.Errorf("failure %d: %+v; want batch 2, attempt %d, retrying, the sink's error and the batch's ranges", i, f, i+1)
 		}
 	}
-	if st, err := c.State(); st != StateStopped || err != nil {
+	if st, err := c.RunState(); st != RunStopped || err != nil {
 		t.Errorf("State() = %s, %v; want stopped", st, err)
 	}
 }
@@ -110,7 +110,7 @@ func TestFailureNotRetriedEndsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := c.State(); st != StateNew {
+	if st, _ := c.RunState(); st != RunNew {
 		t.Errorf("State() before Run = %s, want new", st)
 	}
 	in := newFake()
@@ -131,7 +131,7 @@ func TestFailureNotRetriedEndsRun(t *testing.T) {
 	if len(failed) != 2 || !failed[0].Retrying || failed[1].Retrying || failed[1].Attempt != 2 {
 		t.Errorf("failures %+v; want two: the first retried, the second (attempt 2) not", failed)
 	}
-	if st, serr := c.State(); st != StateFailed || !errors.Is(serr, errSinkDown) {
+	if st, serr := c.RunState(); st != RunFailed || !errors.Is(serr, errSinkDown) {
 		t.Errorf("State() = %s, %v; want failed with the output's error", st, serr)
 	}
 }
@@ -178,7 +178,7 @@ func TestStopWhileWaitingToRetry(t *testing.T) {
 	c.AddListener(rec)
 	done := run(t, c)
 	waitFor(t, "the first failure", func() bool { _, f, _ := rec.snapshot(); return len(f) == 1 })
-	if st, _ := c.State(); st != StateRunning {
+	if st, _ := c.RunState(); st != RunRunning {
 		t.Errorf("State() while retrying = %s, want running", st)
 	}
 	c.Stop(true)

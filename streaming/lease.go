@@ -103,7 +103,7 @@ func (l *lease) renew(ctx context.Context) error {
 	err := l.store.SaveAs(ctx, l.c.instance, &plan)
 	var fe *FencedError
 	if errors.As(err, &fe) {
-		l.lose(fe)
+		l.loseLocked(fe)
 		return fe
 	}
 	if err == nil {
@@ -112,9 +112,9 @@ func (l *lease) renew(ctx context.Context) error {
 	return err
 }
 
-// lose records that another instance may run the batch, and cancels it.
+// loseLocked records that another instance may run the batch, and cancels it.
 // l.mu is held.
-func (l *lease) lose(fe *FencedError) {
+func (l *lease) loseLocked(fe *FencedError) {
 	if fe.Batch == 0 {
 		fe.Batch = l.plan.Batch
 	}
@@ -150,7 +150,7 @@ func (l *lease) check(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.lost == nil {
-		l.lose(&FencedError{Instance: l.c.instance, Batch: l.plan.Batch, LeaseEnded: until, Err: err})
+		l.loseLocked(&FencedError{Instance: l.c.instance, Batch: l.plan.Batch, LeaseEnded: until, Err: err})
 	}
 	return l.lost
 }

@@ -2,6 +2,7 @@ package streaming
 
 import (
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -109,4 +110,37 @@ func LogBatch(log *slog.Logger, b BatchInfo) {
 		return
 	}
 	log.Info("streaming: batch done", attrs...)
+}
+
+// failure is info as a failure record.
+func failure(info BatchInfo, err error, attempt int, retrying bool, begin time.Time) BatchFailure {
+	return BatchFailure{Number: info.Number, Time: info.Time, Replay: info.Replay, Ranges: slices.Clone(info.Ranges),
+		Lag: slices.Clone(info.Lag), Err: err, Attempt: attempt, Retrying: retrying,
+		SchedulingDelay: info.SchedulingDelay, ProcessingTime: time.Since(begin)}
+}
+
+func (c *Context) listenersNow() []Listener {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.listeners)
+}
+
+// tellFailed tells the listeners that hear of failed batches.
+func (c *Context) tellFailed(info BatchInfo, err error, attempt int, retrying bool, begin time.Time) {
+	f := failure(info, err, attempt, retrying, begin)
+	for _, l := range c.listenersNow() {
+		if fl, ok := l.(BatchFailedListener); ok {
+			fl.OnBatchFailed(f)
+		}
+	}
+}
+
+// tellAbandoned tells the listeners that hear of abandoned batches.
+func (c *Context) tellAbandoned(info BatchInfo, err error, begin time.Time) {
+	f := failure(info, err, 1, false, begin)
+	for _, l := range c.listenersNow() {
+		if al, ok := l.(BatchAbandonedListener); ok {
+			al.OnBatchAbandoned(f)
+		}
+	}
 }

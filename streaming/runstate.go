@@ -1,47 +1,49 @@
 package streaming
 
-// RunState is where a Context stands in its life.
+// RunState is where a Context stands in its life: whether Run was called,
+// and how it ended. (State, StateSpec and StateStore are about the keyed
+// state of stateful streams.)
 type RunState int
 
 const (
-	StateNew      RunState = iota // Run not called yet
-	StateRunning                  // Run is running batches
-	StateStopping                 // Stop was called; Run has not returned
-	StateStopped                  // Run returned nil
-	StateFailed                   // Run returned an error
+	RunNew      RunState = iota // Run not called yet
+	RunRunning                  // Run is running batches
+	RunStopping                 // Stop was called; Run has not returned
+	RunStopped                  // Run returned nil
+	RunFailed                   // Run returned an error
 )
 
 func (s RunState) String() string {
 	switch s {
-	case StateNew:
+	case RunNew:
 		return "new"
-	case StateRunning:
+	case RunRunning:
 		return "running"
-	case StateStopping:
+	case RunStopping:
 		return "stopping"
-	case StateStopped:
+	case RunStopped:
 		return "stopped"
-	case StateFailed:
+	case RunFailed:
 		return "failed"
 	}
 	return "unknown"
 }
 
-// State says where the Context stands and, once it failed, why: the
+// RunState says where the Context stands and, once it failed, why: the
 // error Run returned. Safe to call from any goroutine, e.g. a status page.
-func (c *Context) State() (RunState, error) {
+func (c *Context) RunState() (RunState, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case c.ended:
 		if c.runErr != nil {
-			return StateFailed, c.runErr
+			return RunFailed, c.runErr
 		}
-		return StateStopped, nil
+		return RunStopped, nil
 	case !c.running:
-		return StateNew, nil
+		return RunNew, nil
 	case c.stopping:
-		return StateStopping, nil
+		return RunStopping, nil
 	}
-	return StateRunning, nil
+	return RunRunning, nil
 }

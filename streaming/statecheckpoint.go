@@ -145,21 +145,45 @@ func (c *Context) restoreState(ctx context.Context, store CheckpointStore, ck *C
 	if err != nil {
 		return err
 	}
-	ss, ok := store.(StateStore)
-	if !ok {
-		what := "no checkpoint store"
-		if store != nil {
-			what = fmt.Sprintf("checkpoint store %T, which keeps no state", store)
-		}
-		return fmt.Errorf("streaming: the pipeline keeps state (%s), which must survive a restart, but the Context has %s; give it one (Context.Checkpoint(streaming.NewDirStore(dir)))",
-			strings.Join(slices.Sorted(maps.Keys(byName)), ", "), what)
+	if c.stateStore, err = stateStoreOf(store, byName); err != nil {
+		return err
 	}
-	c.stateStore = ss
 	if ck == nil || ck.State == nil {
 		return nil
 	}
 	st := ck.State
-	for _, s := range st.Streams {
+	if err := c.sameStreams(st.Streams, byName); err != nil {
+		return err
+	}
+	for i, name := range st.Files {
+		if err := c.restoreFile(ctx, name, i == 0, byName); err != nil {
+			return err
+		}
+	}
+	c.state = st
+	c.log.Info("streaming: restored the state of the stateful streams", "batch", ck.Batch, "files", len(st.Files), "streams", len(st.Streams))
+	return nil
+}
+
+// stateStoreOf is store as the StateStore that the stateful streams
+// byName need.
+func stateStoreOf(store CheckpointStore, byName map[string]stateful) (StateStore, error) {
+	if ss, ok := store.(StateStore); ok {
+		return ss, nil
+	}
+	what := "no checkpoint store"
+	if store != nil {
+		what = fmt.Sprintf("checkpoint store %T, which keeps no state", store)
+	}
+	return nil, fmt.Errorf("streaming: the pipeline keeps state (%s), which must survive a restart, but the Context has %s; give it one (Context.Checkpoint(streaming.NewDirStore(dir)))",
+		strings.Join(slices.Sorted(maps.Keys(byName)), ", "), what)
+}
+
+// sameStreams checks that the streams whose state a checkpoint holds can
+// go on as this program's streams of their names; the state of a stream
+// the program lacks is dropped.
+func (c *Context) sameStreams(stored []StreamState, byName map[string]stateful) error {
+	for _, s := range stored {
 		own, ok := byName[s.Name]
 		if !ok {
 			c.log.Warn("streaming: the checkpoint holds the state of a stream this program lacks; it is dropped", "stream", s.Name, "kind", s.Kind)
@@ -169,41 +193,54 @@ func (c *Context) restoreState(ctx context.Context, store CheckpointStore, ck *C
 			return err
 		}
 	}
-	for i, name := range st.Files {
-		b, err := ss.ReadState(ctx, name)
-		if err != nil {
-			return fmt.Errorf("streaming: reading state file %s: %w", name, err)
-		}
-		var f stateFile
-		if err := fromGob(b, &f); err != nil {
-			return &CheckpointError{Message: fmt.Sprintf("state file %s: %v", name, err)}
-		}
-		if i == 0 && !f.Full {
-			return &CheckpointError{Message: fmt.Sprintf("state file %s holds changes, but is the first of the checkpoint's files", name)}
-		}
-		for _, sec := range f.Sections {
-			if n, ok := strings.CutPrefix(sec.Name, rangesSection); ok {
-				gi, err := strconv.Atoi(strings.TrimSuffix(n, ")"))
-				if err == nil && gi < len(c.graphs) {
-					var recent [][]Range
-					if err := fromGob(sec.Data, &recent); err != nil {
-						return &CheckpointError{Message: fmt.Sprintf("state file %s: %s: %v", name, sec.Name, err)}
-					}
-					c.graphs[gi].recent = recent
-				}
-				continue
+	return nil
+}
+
+// restoreFile loads the state file name, the first of the checkpoint's or
+// one after it, into the stateful streams byName and the pipelines'
+// recent ranges.
+func (c *Context) restoreFile(ctx context.Context, name string, first bool, byName map[string]stateful) error {
+	b, err := c.stateStore.ReadState(ctx, name)
+	if err != nil {
+		return fmt.Errorf("streaming: reading state file %s: %w", name, err)
+	}
+	var f stateFile
+	if err := fromGob(b, &f); err != nil {
+		return &CheckpointError{Message: fmt.Sprintf("state file %s: %v", name, err)}
+	}
+	if first && !f.Full {
+		return &CheckpointError{Message: fmt.Sprintf("state file %s holds changes, but is the first of the checkpoint's files", name)}
+	}
+	for _, sec := range f.Sections {
+		if n, ok := strings.CutPrefix(sec.Name, rangesSection); ok {
+			if err := c.restoreRanges(name, n, sec); err != nil {
+				return err
 			}
-			own, ok := byName[sec.Name]
-			if !ok {
-				continue
-			}
-			if err := own.restore(sec.Data, f.Full); err != nil {
-				return &CheckpointError{Message: fmt.Sprintf("stream %q: state file %s: %v", sec.Name, name, err)}
-			}
+			continue
+		}
+		own, ok := byName[sec.Name]
+		if !ok {
+			continue
+		}
+		if err := own.restore(sec.Data, f.Full); err != nil {
+			return &CheckpointError{Message: fmt.Sprintf("stream %q: state file %s: %v", sec.Name, name, err)}
 		}
 	}
-	c.state = st
-	c.log.Info("streaming: restored the state of the stateful streams", "batch", ck.Batch, "files", len(st.Files), "streams", len(st.Streams))
+	return nil
+}
+
+// restoreRanges loads sec of state file name, the recent ranges of the
+// pipeline that the rest of its name (n) numbers, when there is one.
+func (c *Context) restoreRanges(name, n string, sec stateSection) error {
+	gi, err := strconv.Atoi(strings.TrimSuffix(n, ")"))
+	if err != nil || gi >= len(c.graphs) {
+		return nil
+	}
+	var recent [][]Range
+	if err := fromGob(sec.Data, &recent); err != nil {
+		return &CheckpointError{Message: fmt.Sprintf("state file %s: %s: %v", name, sec.Name, err)}
+	}
+	c.graphs[gi].recent = recent
 	return nil
 }
 

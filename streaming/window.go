@@ -187,39 +187,7 @@ func (w *reduceWindow[K, V]) tick(ctx context.Context, br *batchRun) error {
 		}
 		w.undo = make([]map[K]undo[V], len(w.running))
 		err := inParallel(ctx, len(w.running), func(ctx context.Context, b int) error {
-			u := map[K]undo[V]{}
-			w.undo[b] = u
-			run := w.running[b]
-			note := func(k K, c count[V], had bool) {
-				if _, ok := u[k]; !ok {
-					u[k] = undo[V]{c: c, had: had}
-				}
-			}
-			if w.staged != nil {
-				for k, v := range w.staged.buckets[b] {
-					c, had := run[k]
-					note(k, c, had)
-					if had {
-						run[k] = count[V]{v: w.reduce(c.v, v), n: c.n + 1}
-					} else {
-						run[k] = count[V]{v: v, n: 1}
-					}
-				}
-			}
-			for _, e := range w.entries {
-				if e.batch > from {
-					break
-				}
-				for k, v := range e.buckets[b] {
-					c := run[k]
-					note(k, c, true)
-					if c.n <= 1 {
-						delete(run, k)
-					} else {
-						run[k] = count[V]{v: w.inverse(c.v, v), n: c.n - 1}
-					}
-				}
-			}
+			w.slideRunning(b, from)
 			return nil
 		})
 		if err != nil {
@@ -231,34 +199,79 @@ func (w *reduceWindow[K, V]) tick(ctx context.Context, br *batchRun) error {
 	}
 	w.out = make([]map[K]V, w.g.buckets)
 	return inParallel(ctx, w.g.buckets, func(ctx context.Context, b int) error {
-		m := map[K]V{}
-		if w.inverse != nil {
-			for k, c := range w.running[b] {
-				m[k] = c.v
-			}
-			w.out[b] = m
-			return nil
-		}
-		add := func(e *windowEntry[K, V]) {
-			for k, v := range e.buckets[b] {
-				if old, ok := m[k]; ok {
-					m[k] = w.reduce(old, v)
-				} else {
-					m[k] = v
-				}
-			}
-		}
-		for i := range w.entries {
-			if w.entries[i].batch > from {
-				add(&w.entries[i])
-			}
-		}
-		if w.staged != nil {
-			add(w.staged)
-		}
-		w.out[b] = m
+		w.out[b] = w.window(b, from)
 		return nil
 	})
+}
+
+// slideRunning moves bucket b of the running window on to the running
+// batch: it adds the staged batch's values and takes off those of the
+// batches up to from, noting in undo what each key held before.
+func (w *reduceWindow[K, V]) slideRunning(b int, from int64) {
+	u := map[K]undo[V]{}
+	w.undo[b] = u
+	run := w.running[b]
+	note := func(k K, c count[V], had bool) {
+		if _, ok := u[k]; !ok {
+			u[k] = undo[V]{c: c, had: had}
+		}
+	}
+	if w.staged != nil {
+		for k, v := range w.staged.buckets[b] {
+			c, had := run[k]
+			note(k, c, had)
+			if had {
+				run[k] = count[V]{v: w.reduce(c.v, v), n: c.n + 1}
+			} else {
+				run[k] = count[V]{v: v, n: 1}
+			}
+		}
+	}
+	for _, e := range w.entries {
+		if e.batch > from {
+			break
+		}
+		for k, v := range e.buckets[b] {
+			c := run[k]
+			note(k, c, true)
+			if c.n <= 1 {
+				delete(run, k)
+			} else {
+				run[k] = count[V]{v: w.inverse(c.v, v), n: c.n - 1}
+			}
+		}
+	}
+}
+
+// window is bucket b of the window that ends with the running batch: the
+// running window's, with an inverse; otherwise the batches after from and
+// the staged one, reduced.
+func (w *reduceWindow[K, V]) window(b int, from int64) map[K]V {
+	m := map[K]V{}
+	if w.inverse != nil {
+		for k, c := range w.running[b] {
+			m[k] = c.v
+		}
+		return m
+	}
+	add := func(e *windowEntry[K, V]) {
+		for k, v := range e.buckets[b] {
+			if old, ok := m[k]; ok {
+				m[k] = w.reduce(old, v)
+			} else {
+				m[k] = v
+			}
+		}
+	}
+	for i := range w.entries {
+		if w.entries[i].batch > from {
+			add(&w.entries[i])
+		}
+	}
+	if w.staged != nil {
+		add(w.staged)
+	}
+	return m
 }
 
 func (w *reduceWindow[K, V]) size() int {

@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -103,8 +102,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 // partitions) and a producer that keeps writing to it.
 func localHub(ctx context.Context) (string, func(), error) {
 	srv, err := emulator.Start(ctx, &emulator.Config{
-		Hubs:   []emulator.HubConfig{{Name: "telemetry", PartitionCount: 4}},
-		Logger: slog.New(slog.DiscardHandler),
+		Hubs: []emulator.HubConfig{{Name: "telemetry", PartitionCount: 4}},
 	})
 	if err != nil {
 		return "", nil, err

@@ -20,7 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -71,33 +70,50 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		defer stopLocal()
 		*connStr, untilIdle = local, true
 	}
-	ehConf := eventhubs.NewConf(*connStr).SetMaxRatePerPartition(200)
-
-	// Begin from the offsets committed to the database.
-	store, err := offsets.Open(ctx, db, nil)
+	ssc, err := countDevices(ctx, db, eventhubs.NewConf(*connStr).SetMaxRatePerPartition(200), *failIn)
 	if err != nil {
 		return err
 	}
+	ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
+		fmt.Fprintf(out, "batch %d: %d events\n", b.Number, b.Events)
+		if untilIdle && b.Events == 0 {
+			ssc.Stop(true)
+		}
+	}))
+	// Ctrl-C: the running batch finishes and commits; twice: at once.
+	runErr := ssc.RunUntilSignal(ctx)
+	return errors.Join(runErr, printCounts(ctx, db, out))
+}
+
+// countDevices makes the stream that counts events per device, each
+// batch's counts written with its offsets in one transaction; it begins
+// from the offsets committed to the database. Batch failIn fails after
+// writing its counts.
+func countDevices(ctx context.Context, db *sql.DB, ehConf *eventhubs.Conf, failIn int64) (*streaming.Context, error) {
+	store, err := offsets.Open(ctx, db, nil)
+	if err != nil {
+		return nil, err
+	}
 	job, err := offsets.JobFor("device-counts", ehConf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Resume also stores where a first run starts, and knows the hub by its
 	// creation time: another name of the namespace continues, a hub created
 	// again is data loss.
 	resumed, err := store.Resume(ctx, job, ehConf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	job = resumed.Job
 
 	ssc, err := streaming.NewContext(200*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	stream, err := eventhubs.CreateDirectStream(ssc, ehConf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	batch := int64(0)
 	stream.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
@@ -124,34 +140,30 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				return err
 			}
 		}
-		if batch == *failIn {
+		if batch == failIn {
 			return fmt.Errorf("batch %d failed on purpose after writing its counts (-fail-in-batch)", batch)
 		}
 		return tx.Commit() // end your transaction
 	})
-	ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
-		fmt.Fprintf(out, "batch %d: %d events\n", b.Number, b.Events)
-		if untilIdle && b.Events == 0 {
-			ssc.Stop(true)
-		}
-	}))
-	// Ctrl-C: the running batch finishes and commits; twice: at once.
-	runErr := ssc.RunUntilSignal(ctx)
+	return ssc, nil
+}
 
+// printCounts prints each device's count.
+func printCounts(ctx context.Context, db *sql.DB, out io.Writer) error {
 	rows, err := db.QueryContext(ctx, `SELECT device, events FROM device_counts ORDER BY device`)
 	if err != nil {
-		return errors.Join(runErr, err)
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var device string
 		var n int64
 		if err := rows.Scan(&device, &n); err != nil {
-			return errors.Join(runErr, err)
+			return err
 		}
 		fmt.Fprintf(out, "%s %d\n", device, n)
 	}
-	return errors.Join(runErr, rows.Err())
+	return rows.Err()
 }
 
 // countByDevice reads the batch, one goroutine per partition, and counts
@@ -202,7 +214,6 @@ func localHub(ctx context.Context, dir string, n int) (string, func(), error) {
 	srv, err := emulator.Start(ctx, &emulator.Config{
 		DataDir: dir,
 		Hubs:    []emulator.HubConfig{{Name: "telemetry", PartitionCount: 4}},
-		Logger:  slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		return "", nil, err

@@ -19,7 +19,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -98,20 +97,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		now := time.Now()
-		fmt.Fprintf(out, "job %q (hub %s, consumer group %s) at %s, read with consumer group %s:\n",
-			job.Name, job.EventHub, job.ConsumerGroup, now.UTC().Format(time.RFC3339), *group)
-		for _, l := range lags {
-			switch {
-			case l.Events <= 0:
-				fmt.Fprintf(out, "partition %s: caught up\n", l.PartitionID)
-			case l.Err != nil:
-				fmt.Fprintf(out, "partition %s: %d events behind, oldest unread unknown: %v\n", l.PartitionID, l.Events, l.Err)
-			default:
-				fmt.Fprintf(out, "partition %s: %d events behind, oldest unread enqueued %s (%s ago)\n", l.PartitionID, l.Events,
-					l.OldestUnread.Format(time.RFC3339Nano), l.TimeLag(now).Round(time.Millisecond))
-			}
-		}
+		printLag(out, job, *group, lags, time.Now())
 		if *every == 0 {
 			return nil
 		}
@@ -119,6 +105,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(*every):
+		}
+	}
+}
+
+// printLag prints how far job is behind, per partition, as read with
+// consumer group group at now.
+func printLag(out io.Writer, job offsets.Job, group string, lags []eventhubs.PartitionLag, now time.Time) {
+	fmt.Fprintf(out, "job %q (hub %s, consumer group %s) at %s, read with consumer group %s:\n",
+		job.Name, job.EventHub, job.ConsumerGroup, now.UTC().Format(time.RFC3339), group)
+	for _, l := range lags {
+		switch {
+		case l.Events <= 0:
+			fmt.Fprintf(out, "partition %s: caught up\n", l.PartitionID)
+		case l.Err != nil:
+			fmt.Fprintf(out, "partition %s: %d events behind, oldest unread unknown: %v\n", l.PartitionID, l.Events, l.Err)
+		default:
+			fmt.Fprintf(out, "partition %s: %d events behind, oldest unread enqueued %s (%s ago)\n", l.PartitionID, l.Events,
+				l.OldestUnread.Format(time.RFC3339Nano), l.TimeLag(now).Round(time.Millisecond))
 		}
 	}
 }
@@ -141,8 +145,7 @@ func openDB(spec string) (*sql.DB, error) {
 // and the database.
 func localJob(ctx context.Context, name string) (string, *sql.DB, func(), error) {
 	srv, err := emulator.Start(ctx, &emulator.Config{
-		Hubs:   []emulator.HubConfig{{Name: "telemetry", PartitionCount: 4, ConsumerGroups: []string{"monitor"}}},
-		Logger: slog.New(slog.DiscardHandler),
+		Hubs: []emulator.HubConfig{{Name: "telemetry", PartitionCount: 4, ConsumerGroups: []string{"monitor"}}},
 	})
 	if err != nil {
 		return "", nil, nil, err

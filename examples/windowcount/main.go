@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"time"
@@ -95,6 +94,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	fmt.Fprintf(out, "events enqueued after %s, until %s:\n", start.UTC().Format(time.RFC3339), endText(*endArg, end))
+	printCounts(out, offsetRanges, counts)
+	return nil
+}
+
+// printCounts prints each partition's count of the events of its range,
+// and their total.
+func printCounts(out io.Writer, offsetRanges []eventhubs.OffsetRange, counts []int64) {
 	var total int64
 	for i, o := range offsetRanges {
 		if o.Count() == 0 {
@@ -105,7 +111,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		total += counts[i]
 	}
 	fmt.Fprintf(out, "total: %d events\n", total)
-	return nil
 }
 
 func endText(arg string, end time.Time) string {
@@ -119,8 +124,7 @@ func endText(arg string, end time.Time) string {
 // partitions) and sends it n sample readings, spread over its partitions.
 func localHub(ctx context.Context, n int) (string, func(), error) {
 	srv, err := emulator.Start(ctx, &emulator.Config{
-		Hubs:   []emulator.HubConfig{{Name: "telemetry", PartitionCount: 4}},
-		Logger: slog.New(slog.DiscardHandler),
+		Hubs: []emulator.HubConfig{{Name: "telemetry", PartitionCount: 4}},
 	})
 	if err != nil {
 		return "", nil, err

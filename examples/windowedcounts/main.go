@@ -22,8 +22,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
-	"github.com/ehstream/ehstream/internal/localhub"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/streaming"
 	_ "modernc.org/sqlite"
@@ -63,12 +64,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if o.connStr == "" {
-		local, stop, err := localHub(ctx, o.data, 2000)
+		srv, err := localHub(ctx, o.data, 2000)
 		if err != nil {
 			return err
 		}
-		defer stop()
-		o.connStr, o.untilIdle = local, true
+		defer srv.Close()
+		// Done reading: close the stream's connections while the hub is up.
+		defer eventhubs.CloseAll(context.Background())
+		o.connStr, o.untilIdle = srv.ConnectionString("telemetry"), true
 	}
 	db, err := sql.Open("sqlite", "file:"+o.db+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
 	if err != nil {
@@ -109,31 +112,64 @@ func stream(ctx context.Context, db *sql.DB, o options, out io.Writer) error {
 		return err
 	}
 
-	ssc, err := streaming.NewContext(o.interval, &streaming.ContextOptions{NoBatchLog: true})
+	ssc, perDevice, err := eventsPerDevice(ehConf, o)
 	if err != nil {
 		return err
+	}
+	if err := windows(db, store, windowsJob, perDevice, o); err != nil {
+		return err
+	}
+	if err := totals(ctx, db, store, totalsJob, perDevice, o.totals); err != nil {
+		return err
+	}
+
+	ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
+		fmt.Fprintf(out, "batch %d: %d events\n", b.Number, b.Events)
+		if o.untilIdle && b.Events == 0 && b.Number%int64(o.slide/o.interval) == 0 {
+			ssc.Stop(true)
+		}
+	}))
+	// Ctrl-C: the running batch finishes and commits; twice: at once.
+	if err := ssc.RunUntilSignal(ctx); err != nil {
+		return err
+	}
+	return printLast(ctx, db, out)
+}
+
+// eventsPerDevice makes the stream's Context, with its checkpoint, and the
+// stream of (device, 1) pairs of the hub's events.
+func eventsPerDevice(ehConf *eventhubs.Conf, o options) (*streaming.Context, streaming.DStream[streaming.KV[string, int64]], error) {
+	var none streaming.DStream[streaming.KV[string, int64]]
+	ssc, err := streaming.NewContext(o.interval, &streaming.ContextOptions{NoBatchLog: true})
+	if err != nil {
+		return nil, none, err
 	}
 	ckDir, err := streaming.NewDirStore(o.checkpoint) // windows and totals are part of it
 	if err != nil {
-		return err
+		return nil, none, err
 	}
 	if err := ssc.Checkpoint(ckDir); err != nil {
-		return err
+		return nil, none, err
 	}
 	ds, err := eventhubs.CreateDirectStream(ssc, ehConf)
 	if err != nil {
-		return err
+		return nil, none, err
 	}
 	events, err := eventhubs.Events(ds)
 	if err != nil {
-		return err
+		return nil, none, err
 	}
 	perDevice := streaming.Map(events, func(e *eventhubs.Event) streaming.KV[string, int64] {
 		return streaming.KV[string, int64]{Key: device(e), Value: 1}
 	})
+	return ssc, perDevice, nil
+}
 
-	// Events per device in each window, with an inverse: each slide adds
-	// the new batches' counts and takes off those of the batches that left.
+// windows counts events per device in each window, with an inverse: each
+// slide adds the new batches' counts and takes off those of the batches
+// that left. Each window's counts go to the database with the window's
+// offsets, in one transaction.
+func windows(db *sql.DB, store *offsets.Store, job offsets.Job, perDevice streaming.DStream[streaming.KV[string, int64]], o options) error {
 	counts, err := streaming.ReduceByKeyAndWindow(perDevice,
 		func(a, b int64) int64 { return a + b }, func(a, b int64) int64 { return a - b }, o.window, o.slide)
 	if err != nil {
@@ -150,7 +186,7 @@ func stream(ctx context.Context, db *sql.DB, o options, out io.Writer) error {
 			return err
 		}
 		defer tx.Rollback()
-		if err := store.CommitOffsets(ctx, tx, windowsJob, ranges); err != nil {
+		if err := store.CommitOffsets(ctx, tx, job, ranges); err != nil {
 			return err // a replayed window that committed says so (offsets.MismatchError)
 		}
 		rj, _ := json.Marshal(ranges)
@@ -171,22 +207,7 @@ func stream(ctx context.Context, db *sql.DB, o options, out io.Writer) error {
 		}
 		return tx.Commit()
 	})
-
-	if err := totals(ctx, db, store, totalsJob, perDevice, o.totals); err != nil {
-		return err
-	}
-
-	ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
-		fmt.Fprintf(out, "batch %d: %d events\n", b.Number, b.Events)
-		if o.untilIdle && b.Events == 0 && b.Number%int64(o.slide/o.interval) == 0 {
-			ssc.Stop(true)
-		}
-	}))
-	// Ctrl-C: the running batch finishes and commits; twice: at once.
-	if err := ssc.RunUntilSignal(ctx); err != nil {
-		return err
-	}
-	return printLast(ctx, db, out)
+	return nil
 }
 
 // totals keeps each device's running total with MapWithState and writes the
@@ -280,18 +301,50 @@ func printLast(ctx context.Context, db *sql.DB, out io.Writer) error {
 	return rows.Err()
 }
 
-// localHub starts a local Event Hubs keeping its events in dir and sends n
-// sample readings from 10 devices to hub "telemetry": the local hub
-// ehstream's own command starts.
-func localHub(ctx context.Context, dir string, n int) (string, func(), error) {
-	h, err := localhub.Start(ctx, &localhub.Config{DataDir: dir})
+// localHub starts a local Event Hubs in this process (package emulator),
+// keeping its events in dir, and sends n readings to its hub "telemetry".
+func localHub(ctx context.Context, dir string, n int) (*emulator.Server, error) {
+	srv, err := emulator.Start(ctx, &emulator.Config{DataDir: dir, Hubs: []emulator.HubConfig{{Name: "telemetry", PartitionCount: 4}}})
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	stop := func() { h.Close() }
-	if err := h.SendTelemetry(ctx, n); err != nil {
-		stop()
-		return "", nil, err
+	p, err := azeventhubs.NewProducerClientFromConnectionString(srv.ConnectionString("telemetry"), "", nil)
+	if err == nil {
+		err = sendReadings(ctx, p, 0, n)
+		p.Close(context.Background())
 	}
-	return h.ConnectionString(), stop, nil
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return srv, nil
+}
+
+const devices = 10
+
+// sendReadings sends the readings numbered first to first+n-1, reading i
+// from device i%10, keyed by device: each device's readings go to one
+// partition, in order.
+func sendReadings(ctx context.Context, p *azeventhubs.ProducerClient, first, n int) error {
+	for d := range devices {
+		dev := fmt.Sprintf("device-%02d", d)
+		batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionKey: &dev})
+		if err != nil {
+			return err
+		}
+		for i := first; i < first+n; i++ {
+			if i%devices != d {
+				continue
+			}
+			if err := batch.AddEventData(&azeventhubs.EventData{Body: fmt.Appendf(nil, `{"device":%q,"seq":%d}`, dev, i)}, nil); err != nil {
+				return err
+			}
+		}
+		if batch.NumEvents() > 0 {
+			if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
-	"github.com/ehstream/ehstream/internal/localhub"
 )
 
 // The example as a user runs it: a local Event Hubs with 2,000 readings
@@ -124,8 +124,6 @@ func (p *proc) waitFor(t *testing.T, re *regexp.Regexp) {
 	}
 }
 
-const devices = 10
-
 // produce sends n readings keyed by device, in rounds of step, pausing
 // between rounds so that the stream reads while it writes.
 func produce(ctx context.Context, connStr string, first, n, step int) <-chan error {
@@ -138,27 +136,9 @@ func produce(ctx context.Context, connStr string, first, n, step int) <-chan err
 		}
 		defer p.Close(context.Background())
 		for i := first; i < first+n; i += step {
-			for d := range devices {
-				dev := fmt.Sprintf("device-%d", d)
-				batch, err := p.NewEventDataBatch(ctx, &azeventhubs.EventDataBatchOptions{PartitionKey: &dev})
-				if err != nil {
-					done <- err
-					return
-				}
-				for j := i; j < min(i+step, first+n); j++ {
-					if j%devices == d {
-						if err := batch.AddEventData(&azeventhubs.EventData{Body: fmt.Appendf(nil, `{"device":%q,"seq":%d}`, dev, j)}, nil); err != nil {
-							done <- err
-							return
-						}
-					}
-				}
-				if batch.NumEvents() > 0 {
-					if err := p.SendEventDataBatch(ctx, batch, nil); err != nil {
-						done <- err
-						return
-					}
-				}
+			if err := sendReadings(ctx, p, i, min(step, first+n-i)); err != nil {
+				done <- err
+				return
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -181,12 +161,13 @@ func TestWindowedCountsSurvivesSIGKILL(t *testing.T) {
 	}
 	const events, partitions = 50_000, 4
 	bin := buildExample(t)
-	local, err := localhub.Start(context.Background(), &localhub.Config{Partitions: partitions})
+	local, err := emulator.Start(context.Background(), &emulator.Config{Hubs: []emulator.HubConfig{{Name: "telemetry", PartitionCount: partitions}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer local.Close()
-	connStr := local.ConnectionString()
+	defer eventhubs.CloseAll(context.Background())
+	connStr := local.ConnectionString("telemetry")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 	defer cancel()
 	dir := t.TempDir()
