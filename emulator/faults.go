@@ -678,9 +678,9 @@ func (fs *faultSet) holdBack(p *partition) <-chan struct{} {
 	return v.changed
 }
 
-// delayWrite waits out a delay-frames fault before a write; wmu held. A
+// delayWriteLocked waits out a delay-frames fault before a write; wmu held. A
 // connection that is shutting down writes at once.
-func (c *conn) delayWrite() {
+func (c *conn) delayWriteLocked() {
 	d := c.srv.faults.frameDelay()
 	if d <= 0 {
 		return

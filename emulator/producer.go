@@ -106,7 +106,7 @@ func (s *session) attachProducer(a *amqp.Attach) (link, error) {
 	}
 	s.c.srv.stats.producerLinks.Add(1)
 	s.c.wmu.Lock()
-	s.c.appendFrame(s.channel, reply)
+	s.c.appendFrameLocked(s.channel, reply)
 	l.grantLocked(true)
 	err := s.c.flushLocked()
 	s.c.wmu.Unlock()

@@ -38,7 +38,7 @@ func (s *session) attachRequests(a *amqp.Attach, node string) (link, error) {
 	}
 	s.c.wmu.Lock()
 	defer s.c.wmu.Unlock()
-	s.c.appendFrame(s.channel, reply)
+	s.c.appendFrameLocked(s.channel, reply)
 	s.appendFlowLocked(l.creditFlowLocked(l.processed, requestCredit))
 	return l, s.c.flushLocked()
 }

@@ -133,12 +133,12 @@ func Open(opts Options) (*Log, error) {
 	l := &Log{opts: opts, changed: make(chan struct{}), lastOff: -1}
 	if opts.Dir != "" {
 		if err := l.recover(); err != nil {
-			l.closeFiles()
+			l.closeFilesLocked()
 			return nil, err
 		}
 	}
 	if err := l.Expire(opts.Now()); err != nil {
-		l.closeFiles()
+		l.closeFilesLocked()
 		return nil, err
 	}
 	return l, nil
@@ -209,6 +209,8 @@ func (l *Log) Append(n int, build func(i int, m Meta, dst []byte) ([]byte, error
 	return first, l.syncTo(target)
 }
 
+// writeLocked writes buf at the end of the active segment, starting a new
+// one when it is full; mu held.
 func (l *Log) writeLocked(buf []byte) error {
 	if l.opts.Dir == "" {
 		return nil
@@ -220,7 +222,7 @@ func (l *Log) writeLocked(buf []byte) error {
 			return err
 		}
 		var err error
-		if seg, err = l.newSegment(); err != nil {
+		if seg, err = l.newSegmentLocked(); err != nil {
 			return err
 		}
 	}
@@ -501,10 +503,12 @@ func (l *Log) Close() error {
 	l.closed = true
 	close(l.changed)
 	l.changed = make(chan struct{})
-	return l.closeFiles()
+	return l.closeFilesLocked()
 }
 
-func (l *Log) closeFiles() error {
+// closeFilesLocked closes the segment files; mu held (or, in Open, the log
+// not yet shared).
+func (l *Log) closeFilesLocked() error {
 	var errs []error
 	for _, s := range l.segs {
 		errs = append(errs, s.f.Close())

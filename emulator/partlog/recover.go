@@ -70,8 +70,9 @@ func parseSegHeader(b []byte) (segHeader, bool) {
 
 func segmentName(base int64) string { return fmt.Sprintf("%020d.seg", base) }
 
-// newSegment starts a segment at the end of the log; mu held.
-func (l *Log) newSegment() (*segment, error) {
+// newSegmentLocked starts a segment at the end of the log; mu held (or,
+// in Open, the log not yet shared).
+func (l *Log) newSegmentLocked() (*segment, error) {
 	h := segHeader{base: l.end, firstSeq: l.written, prevOff: l.lastOff, prevTime: l.lastTime}
 	f, err := l.opts.fs.OpenFile(filepath.Join(l.opts.Dir, segmentName(h.base)), os.O_RDWR|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
@@ -218,7 +219,7 @@ func (l *Log) recoverFiles(bases []int64) (int, error) {
 		}
 	}
 	if len(l.segs) == 0 {
-		if _, err := l.newSegment(); err != nil {
+		if _, err := l.newSegmentLocked(); err != nil {
 			return 0, fmt.Errorf("partlog: %w", err)
 		}
 	} else {
