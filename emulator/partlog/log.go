@@ -159,54 +159,65 @@ func (l *Log) Append(n int, build func(i int, m Meta, dst []byte) ([]byte, error
 		return Meta{}, l.failed
 	}
 	now := max(l.opts.Now().UnixMilli(), l.lastTime)
-	enq := time.UnixMilli(now).UTC()
-	buf := make([]byte, 0, n*(headerSize+128))
-	offsets := make([]int64, n)
-	starts := make([]int, n)
-	first := Meta{SequenceNumber: l.written, Offset: l.end, EnqueuedTime: enq}
-	off := l.end
-	for i := 0; i < n; i++ {
-		m := Meta{SequenceNumber: l.written + int64(i), Offset: off, EnqueuedTime: enq}
-		start := len(buf)
-		buf = append(buf, zeroHeader[:]...)
-		var err error
-		if buf, err = build(i, m, buf); err != nil {
-			l.mu.Unlock()
-			return Meta{}, err
-		}
-		if len(buf) < start+headerSize {
-			l.mu.Unlock()
-			return Meta{}, fmt.Errorf("partlog: build for event %d returned a slice shorter than the dst it was given", i)
-		}
-		putHeader(buf[start:], m.SequenceNumber, now)
-		offsets[i], starts[i] = off, start
-		off += int64(len(buf) - start)
+	first := Meta{SequenceNumber: l.written, Offset: l.end, EnqueuedTime: time.UnixMilli(now).UTC()}
+	buf, starts, err := l.encodeLocked(n, first, build)
+	if err != nil {
+		l.mu.Unlock()
+		return Meta{}, err
 	}
 	if err := l.writeLocked(buf); err != nil {
 		l.failed = fmt.Errorf("partlog: %s: write failed, the log refuses appends: %w", l.opts.Dir, err)
 		l.mu.Unlock()
 		return Meta{}, l.failed
 	}
-	if l.opts.Dir == "" {
-		for i := 0; i < n; i++ {
-			endAt := len(buf)
-			if i+1 < n {
-				endAt = starts[i+1]
-			}
-			l.payloads = append(l.payloads, buf[starts[i]+headerSize:endAt:endAt])
-		}
-	}
-	for range n {
-		l.times = append(l.times, now)
-	}
-	l.offsets = append(l.offsets, offsets...)
-	l.written += int64(n)
-	l.end = off
-	l.lastTime = now
-	l.lastOff = offsets[n-1]
+	l.indexLocked(buf, starts, now)
 	target := l.written
 	l.mu.Unlock()
 	return first, l.syncTo(target)
+}
+
+// encodeLocked builds n records after the log's end, the first stamped
+// with first, and returns them with where each starts in buf; mu held.
+func (l *Log) encodeLocked(n int, first Meta, build func(i int, m Meta, dst []byte) ([]byte, error)) (buf []byte, starts []int, err error) {
+	buf = make([]byte, 0, n*(headerSize+128))
+	starts = make([]int, n)
+	m := first
+	for i := 0; i < n; i++ {
+		start := len(buf)
+		buf = append(buf, zeroHeader[:]...)
+		if buf, err = build(i, m, buf); err != nil {
+			return nil, nil, err
+		}
+		if len(buf) < start+headerSize {
+			return nil, nil, fmt.Errorf("partlog: build for event %d returned a slice shorter than the dst it was given", i)
+		}
+		putHeader(buf[start:], m.SequenceNumber, m.EnqueuedTime.UnixMilli())
+		starts[i] = start
+		m.SequenceNumber++
+		m.Offset += int64(len(buf) - start)
+	}
+	return buf, starts, nil
+}
+
+// indexLocked adds the records in buf, written at the log's end, to the
+// index; mu held.
+func (l *Log) indexLocked(buf []byte, starts []int, now int64) {
+	n := len(starts)
+	for i, start := range starts {
+		endAt := len(buf)
+		if i+1 < n {
+			endAt = starts[i+1]
+		}
+		if l.opts.Dir == "" {
+			l.payloads = append(l.payloads, buf[start+headerSize:endAt:endAt])
+		}
+		l.offsets = append(l.offsets, l.end+int64(start))
+		l.times = append(l.times, now)
+	}
+	l.written += int64(n)
+	l.lastTime = now
+	l.lastOff = l.end + int64(starts[n-1])
+	l.end += int64(len(buf))
 }
 
 // writeLocked writes buf at the end of the active segment, starting a new
