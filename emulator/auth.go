@@ -187,8 +187,8 @@ func validateSASPolicies(ps []SASPolicy) error {
 }
 
 // policy finds a policy by its exact name.
-func (srv *Server) policy(name string) (SASPolicy, bool) {
-	for _, p := range srv.cfg.SASPolicies {
+func (s *Server) policy(name string) (SASPolicy, bool) {
+	for _, p := range s.cfg.SASPolicies {
 		if p.Name == name {
 			return p, true
 		}
@@ -196,25 +196,25 @@ func (srv *Server) policy(name string) (SASPolicy, bool) {
 	return SASPolicy{}, false
 }
 
-func (srv *Server) authEnabled() bool { return len(srv.cfg.SASPolicies) > 0 }
+func (s *Server) authEnabled() bool { return len(s.cfg.SASPolicies) > 0 }
 
 // logAuthMode says at start whether keys are checked.
-func (srv *Server) logAuthMode() {
-	if !srv.authEnabled() {
-		srv.log.Warn("development mode: any key is accepted (configure a SAS policy to check keys and tokens)")
+func (s *Server) logAuthMode() {
+	if !s.authEnabled() {
+		s.log.Warn("development mode: any key is accepted (configure a SAS policy to check keys and tokens)")
 		return
 	}
-	names := make([]string, len(srv.cfg.SASPolicies))
-	for i, p := range srv.cfg.SASPolicies {
+	names := make([]string, len(s.cfg.SASPolicies))
+	for i, p := range s.cfg.SASPolicies {
 		names[i] = p.String()
 	}
-	srv.log.Info("SAS tokens are checked", "policies", strings.Join(names, ", "))
+	s.log.Info("SAS tokens are checked", "policies", strings.Join(names, ", "))
 }
 
 // credentials are the key name and key a connection string carries: the
 // first policy's, or the placeholder that development mode accepts.
-func (srv *Server) credentials() (name, key string) {
-	if ps := srv.cfg.SASPolicies; len(ps) > 0 {
+func (s *Server) credentials() (name, key string) {
+	if ps := s.cfg.SASPolicies; len(ps) > 0 {
 		return ps[0].Name, ps[0].Key
 	}
 	return "RootManageSharedAccessKey", "SAS_KEY_VALUE"
@@ -523,7 +523,7 @@ func (c *conn) putToken(req *amqp.Message) *amqp.Message {
 // the token is good, names the policy but never a key or a signature.
 // The token tells its kind, not the type: Python labels SAS tokens "jwt",
 // and the service takes them.
-func (srv *Server) verifyPutToken(typ string, value any, audience string, now time.Time) (g grant, policy, reason string) {
+func (s *Server) verifyPutToken(typ string, value any, audience string, now time.Time) (g grant, policy, reason string) {
 	switch isSAS := hasSASPrefix(tokenText(value)); {
 	case !isSAS && typ == "jwt":
 		return g, "", "a JWT bearer token (type jwt), which the emulator does not check: it takes shared access signatures; give the client a connection string with a policy's SharedAccessKeyName and SharedAccessKey"
@@ -534,25 +534,25 @@ func (srv *Server) verifyPutToken(typ string, value any, audience string, now ti
 		return g, "", "malformed request: no audience (application property name)"
 	}
 	aud := parseResource(audience, true)
-	return srv.checkToken(value, aud, neededRight(aud.path), now)
+	return s.checkToken(value, aud, neededRight(aud.path), now)
 }
 
 // verifySecurityToken checks the token a $management request carries:
 // it must cover target, with Listen.
-func (srv *Server) verifySecurityToken(value any, target resource, now time.Time) string {
-	_, _, reason := srv.checkToken(value, target, RightListen, now)
+func (s *Server) verifySecurityToken(value any, target resource, now time.Time) string {
+	_, _, reason := s.checkToken(value, target, RightListen, now)
 	return reason
 }
 
 // checkToken verifies a token: a policy's, signed with its key, unexpired,
 // for target or a parent of it, and granting need (0: any right). The
 // reason, empty when the token is good, never shows a key or a signature.
-func (srv *Server) checkToken(value any, target resource, need SASRights, now time.Time) (g grant, policy, reason string) {
+func (s *Server) checkToken(value any, target resource, need SASRights, now time.Time) (g grant, policy, reason string) {
 	t, problem := parseSASToken(tokenText(value))
 	if problem != "" {
 		return g, "", problem
 	}
-	p, ok := srv.policy(t.skn)
+	p, ok := s.policy(t.skn)
 	if !ok {
 		return g, "", "unknown policy " + shownName(t.skn) + " (skn)"
 	}
@@ -566,11 +566,11 @@ func (srv *Server) checkToken(value any, target resource, need SASRights, now ti
 	if !ok {
 		return g, p.Name, fmt.Sprintf("policy '%s': malformed token: sr is not URL-encoded", p.Name)
 	}
-	if !srv.IsHostName(scope.host) {
+	if !s.IsHostName(scope.host) {
 		// Link addresses have no host: a token for another namespace
 		// would otherwise cover this one's hubs.
 		return g, p.Name, fmt.Sprintf("policy '%s': wrong audience: the token is for host '%.100s', which is not a name of this emulator (%s): sign it for the host of the connection string's Endpoint",
-			p.Name, scope.host, strings.Join(append([]string{"localhost", "127.0.0.1", "::1"}, srv.HostNames()...), ", "))
+			p.Name, scope.host, strings.Join(append([]string{"localhost", "127.0.0.1", "::1"}, s.HostNames()...), ", "))
 	}
 	if !scope.covers(target) {
 		return g, p.Name, fmt.Sprintf("policy '%s': wrong audience: the token is for '%s', which does not cover '%s'", p.Name, scope, target)

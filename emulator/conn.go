@@ -194,7 +194,7 @@ func (c *conn) handshake(timeout time.Duration) error {
 	c.fr.MaxSize = maxFrameSize
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.appendFrame(0, &amqp.Open{
+	c.appendFrameLocked(0, &amqp.Open{
 		ContainerID:  "ehstream-emulator-" + c.srv.cfg.Namespace,
 		MaxFrameSize: maxFrameSize,
 		ChannelMax:   0xffff,
@@ -353,12 +353,12 @@ func (c *conn) refuseConnection() {
 func (c *conn) send(ch uint16, p amqp.Marshaler) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.appendFrame(ch, p)
+	c.appendFrameLocked(ch, p)
 	return c.flushLocked()
 }
 
-// appendFrame buffers a frame; wmu must be held.
-func (c *conn) appendFrame(ch uint16, p amqp.Marshaler) {
+// appendFrameLocked buffers a frame; wmu must be held.
+func (c *conn) appendFrameLocked(ch uint16, p amqp.Marshaler) {
 	b, err := amqp.AppendPerformativeFrame(c.wbuf, amqp.FrameAMQP, ch, p)
 	if err != nil {
 		// Only the emulator's own values are encoded here: a failure is a bug.
@@ -379,7 +379,7 @@ func (c *conn) flushLocked() error {
 	if len(c.wbuf) == 0 {
 		return nil
 	}
-	c.delayWrite() // a delay-frames fault
+	c.delayWriteLocked() // a delay-frames fault
 	now := time.Now()
 	timeout, closing := c.writeTimeout, false
 	select {
@@ -451,7 +451,7 @@ func (c *conn) shutdown(e *amqp.Error) {
 	select {
 	case <-locked:
 		if c.opened && c.werr == nil {
-			c.appendFrame(0, &amqp.Close{Error: e})
+			c.appendFrameLocked(0, &amqp.Close{Error: e})
 			c.flushLocked()
 		}
 	case <-timer.C:

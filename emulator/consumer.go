@@ -43,7 +43,7 @@ type consumer struct {
 
 // parseConsumerSource reads "<hub>/ConsumerGroups/<group>/Partitions/<id>",
 // or a URL of it (entityPath).
-func (srv *Server) parseConsumerSource(addr string) (*partition, string, *amqp.Error) {
+func (s *Server) parseConsumerSource(addr string) (*partition, string, *amqp.Error) {
 	path, e := entityPath(addr)
 	if e != nil {
 		return nil, "", e
@@ -52,7 +52,7 @@ func (srv *Server) parseConsumerSource(addr string) (*partition, string, *amqp.E
 	if len(parts) != 5 || !strings.EqualFold(parts[1], "ConsumerGroups") || !strings.EqualFold(parts[3], "Partitions") {
 		return nil, "", amqpErr(condNotFound, fmt.Sprintf("'%s' is not a partition address; receive from '<hub>/ConsumerGroups/<group>/Partitions/<id>'", addr))
 	}
-	h := srv.hub(parts[0])
+	h := s.hub(parts[0])
 	if h == nil {
 		return nil, "", amqpErr(condNotFound, fmt.Sprintf("The messaging entity '%s' could not be found.", parts[0]))
 	}

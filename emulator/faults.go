@@ -6,18 +6,21 @@ package emulator
 // file at start (ParseFaults) asks. Faults act inside the handlers, so
 // everything else about a request stays real.
 //
+// Every kind runs on one mechanism, as kfake's faults do: a fault matches
+// a target (a hub, a partition, or everything), has a budget (it fires
+// once, when injected, or lasts its Duration or until removed) and an
+// action, taken at injection or at a point in the handlers that consults
+// the faults in effect (faultPoint). The kinds themselves are a table
+// (faults_kinds.go); statistics are the hits the mechanism counts.
+//
 // Locks: faultSet.mu is taken by nothing but the fault functions here, and
 // nothing else is taken under it. The hooks on the hot paths (busyFor,
 // frameDelay, holdBack) take no lock: they read an immutable view that
 // every change replaces.
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
+	"cmp"
 	"fmt"
-	"io"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -27,39 +30,8 @@ import (
 	"github.com/ehstream/ehstream/emulator/amqp"
 )
 
-// FaultKind names what a fault does.
-type FaultKind string
-
-const (
-	// FaultServerBusy refuses sends (to Hub and Partition, when given) with
-	// com.microsoft:server-busy for Duration: each delivery gets a
-	// rejected disposition and nothing is stored. The official SDKs retry
-	// it.
-	FaultServerBusy FaultKind = "server-busy"
-	// FaultDetachReceivers detaches every receiving link of Partition of
-	// Hub (every partition when Partition is "", every hub when Hub is "")
-	// once, with the error Condition (default amqp:link:detach-forced,
-	// which the SDKs answer with a new link where the old one stopped).
-	FaultDetachReceivers FaultKind = "detach-receivers"
-	// FaultDropConnections resets every connection once, abruptly: a TCP
-	// reset, no close performative. The SDKs reconnect.
-	FaultDropConnections FaultKind = "drop-connections"
-	// FaultDelayFrames makes every write of AMQP frames on every
-	// connection wait Delay first, for Duration. A connection's writes
-	// are in order, so they are then at least Delay apart.
-	FaultDelayFrames FaultKind = "delay-frames"
-	// FaultPausePartition stops deliveries from Partition of Hub (every
-	// partition when Partition is "", every hub when Hub is "") for
-	// Duration. Links stay attached and keep their credit; sends are
-	// stored as usual.
-	FaultPausePartition FaultKind = "pause-partition"
-)
-
-// FaultKinds lists every kind of fault.
-var FaultKinds = []FaultKind{FaultServerBusy, FaultDetachReceivers, FaultDropConnections, FaultDelayFrames, FaultPausePartition}
-
-// DefaultDetachCondition is the error a detach-receivers fault sends when
-// it names none.
+// DefaultDetachCondition is the error a fault that takes a Condition
+// (detach-receivers) sends when it names none.
 const DefaultDetachCondition = "amqp:link:detach-forced"
 
 // MaxFaultDelay bounds a delay-frames fault's Delay: a write waits while
@@ -76,33 +48,97 @@ const MaxFaultDelay = time.Minute
 //	{"kind":"pause-partition","hub":"eh1","partition":"1","duration":"3s"}
 type Fault struct {
 	Kind FaultKind
-	// Hub and Partition narrow server-busy, detach-receivers and
-	// pause-partition; "" means every hub, or every partition of Hub.
-	// Hub names are not case-sensitive. A Partition needs a Hub.
+	// Hub and Partition narrow the kinds that act on partitions (such as
+	// server-busy, detach-receivers and pause-partition); "" means every
+	// hub, or every partition of Hub. Hub names are not case-sensitive. A
+	// Partition needs a Hub. Kinds that act on every connection take
+	// neither.
 	Hub, Partition string
-	// Condition is the AMQP error detach-receivers sends
-	// (DefaultDetachCondition when "").
+	// Condition is the AMQP error a kind that detaches sends
+	// (detach-receivers; DefaultDetachCondition when "").
 	Condition string
-	// Duration is how long server-busy, delay-frames and pause-partition
-	// last, from injection; 0 means until removed.
+	// Duration is how long a timed kind lasts (such as server-busy,
+	// delay-frames and pause-partition), from injection; 0 means until
+	// removed. A kind that fires once takes none.
 	Duration time.Duration
-	// Delay is how long delay-frames holds each write (above 0, at most
-	// MaxFaultDelay).
+	// Delay is how long a kind that delays holds each write (delay-frames;
+	// above 0, at most MaxFaultDelay).
 	Delay time.Duration
+}
+
+// faultKind is one kind of fault as the mechanism runs it: what it
+// matches, its budget and its action (faultKindTable has every kind).
+type faultKind struct {
+	name FaultKind
+	// narrows says whether Hub and Partition may narrow what the fault
+	// matches; a kind that does not matches every connection, and takes
+	// neither.
+	narrows bool
+	// point is where the kind acts. At atInjection its budget is one
+	// firing, fire, which returns how many things it hit; anywhere else it
+	// lasts its Duration (0: until removed), and acts each time the point
+	// finds it in effect and matching.
+	point faultPoint
+	fire  func(s *Server, af *activeFault) int
+	// refusal is the error a send gets from a fault acting at atSend.
+	refusal func(af *activeFault, p *partition) *amqp.Error
+	// takesDelay and takesCondition say which of a Fault's parameters the
+	// kind takes; Validate checks their values alike for every kind.
+	takesDelay, takesCondition bool
+}
+
+// faultPoint is where a kind of fault acts: once, when injected, or at a
+// point in the handlers that consults the faults in effect.
+type faultPoint uint8
+
+const (
+	atInjection faultPoint = iota
+	atSend                 // a delivery to a partition, before it is stored: refused (producer.go)
+	atDeliver              // a receiver with credit and events to deliver: held back (consumer.go)
+	atWrite                // a connection's write of frames: delayed by Delay (conn.go)
+	numFaultPoints
+)
+
+// kindNamed is the kind called name, or nil.
+func kindNamed(name FaultKind) *faultKind {
+	for _, k := range faultKindTable {
+		if k.name == name {
+			return k
+		}
+	}
+	return nil
 }
 
 // Timed reports whether faults of the kind last (Duration, or until
 // removed) rather than fire once.
 func (k FaultKind) Timed() bool {
-	return k == FaultServerBusy || k == FaultDelayFrames || k == FaultPausePartition
+	kind := kindNamed(k)
+	return kind != nil && kind.point != atInjection
 }
 
-func kindList() string {
-	names := make([]string, len(FaultKinds))
-	for i, k := range FaultKinds {
-		names[i] = string(k)
+// kindsList is "a, b or c": the kinds whose entries pass keep.
+func kindsList(keep func(*faultKind) bool, last string) string {
+	var names []string
+	for _, k := range faultKindTable {
+		if keep(k) {
+			names = append(names, string(k.name))
+		}
 	}
-	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + last + names[len(names)-1]
+}
+
+func allKinds(*faultKind) bool { return true }
+
+// onlyKinds says which kinds take a parameter: "only delay-frames does".
+func onlyKinds(takes func(*faultKind) bool) string {
+	names := kindsList(takes, " and ")
+	if strings.Contains(names, " and ") {
+		return "only " + names + " do"
+	}
+	return "only " + names + " does"
 }
 
 // Validate explains the first thing wrong with f that needs no server to
@@ -110,180 +146,68 @@ func kindList() string {
 // the hub and partition exist is checked when the fault is injected.
 func (f Fault) Validate() error {
 	if f.Kind == "" {
-		return fmt.Errorf("fault: kind is missing; want %s", kindList())
+		return fmt.Errorf("fault: kind is missing; want %s", kindsList(allKinds, " or "))
 	}
-	if !slices.Contains(FaultKinds, f.Kind) {
-		return fmt.Errorf("fault: kind %q is unknown; want %s", f.Kind, kindList())
+	k := kindNamed(f.Kind)
+	if k == nil {
+		return fmt.Errorf("fault: kind %q is unknown; want %s", f.Kind, kindsList(allKinds, " or "))
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("fault %s: "+format, append([]any{f.Kind}, args...)...)
+	if err := f.checkTaken(k); err != nil {
+		return err
 	}
-	if f.Duration < 0 {
-		return bad("duration %s is negative", f.Duration)
+	if err := f.checkTarget(k); err != nil {
+		return err
 	}
-	if f.Delay < 0 {
-		return bad("delay %s is negative", f.Delay)
+	return f.checkValues(k)
+}
+
+func (f Fault) errorf(format string, args ...any) error {
+	return fmt.Errorf("fault %s: "+format, append([]any{f.Kind}, args...)...)
+}
+
+// checkTaken refuses negative durations, and parameters the kind does not
+// take.
+func (f Fault) checkTaken(k *faultKind) error {
+	switch {
+	case f.Duration < 0:
+		return f.errorf("duration %s is negative", f.Duration)
+	case f.Delay < 0:
+		return f.errorf("delay %s is negative", f.Delay)
+	case f.Duration > 0 && k.point == atInjection:
+		return f.errorf("fires once, so it takes no duration (got %s)", f.Duration)
+	case f.Delay > 0 && !k.takesDelay:
+		return f.errorf("takes no delay (got %s); %s", f.Delay, onlyKinds(func(k *faultKind) bool { return k.takesDelay }))
+	case f.Condition != "" && !k.takesCondition:
+		return f.errorf("takes no condition (got %q); %s", f.Condition, onlyKinds(func(k *faultKind) bool { return k.takesCondition }))
 	}
-	if f.Duration > 0 && !f.Kind.Timed() {
-		return bad("fires once, so it takes no duration (got %s)", f.Duration)
+	return nil
+}
+
+// checkTarget refuses a hub or partition the kind cannot be narrowed to.
+func (f Fault) checkTarget(k *faultKind) error {
+	switch {
+	case !k.narrows && (f.Hub != "" || f.Partition != ""):
+		return f.errorf("applies to every connection, so it takes no hub or partition (got hub %q, partition %q)", f.Hub, f.Partition)
+	case k.narrows && f.Partition != "" && f.Hub == "":
+		return f.errorf("partition %q needs a hub", f.Partition)
 	}
-	if f.Delay > 0 && f.Kind != FaultDelayFrames {
-		return bad("takes no delay (got %s); only delay-frames does", f.Delay)
-	}
-	if f.Condition != "" && f.Kind != FaultDetachReceivers {
-		return bad("takes no condition (got %q); only detach-receivers does", f.Condition)
-	}
-	switch f.Kind {
-	case FaultDropConnections, FaultDelayFrames:
-		if f.Hub != "" || f.Partition != "" {
-			return bad("applies to every connection, so it takes no hub or partition (got hub %q, partition %q)", f.Hub, f.Partition)
-		}
-	default:
-		if f.Partition != "" && f.Hub == "" {
-			return bad("partition %q needs a hub", f.Partition)
-		}
-	}
-	if f.Kind == FaultDelayFrames {
+	return nil
+}
+
+// checkValues checks the parameters the kind takes.
+func (f Fault) checkValues(k *faultKind) error {
+	if k.takesDelay {
 		if f.Delay == 0 {
-			return bad("delay is missing; give one above 0, such as \"200ms\"")
+			return f.errorf("delay is missing; give one above 0, such as \"200ms\"")
 		}
 		if f.Delay > MaxFaultDelay {
-			return bad("delay %s is over the limit of %s", f.Delay, MaxFaultDelay)
+			return f.errorf("delay %s is over the limit of %s", f.Delay, MaxFaultDelay)
 		}
 	}
 	if c := f.Condition; c != "" && (len(c) > 256 || strings.ContainsFunc(c, func(r rune) bool { return r <= ' ' || r > '~' })) {
-		return bad("condition %q is not an AMQP error condition such as %q", c, DefaultDetachCondition)
+		return f.errorf("condition %q is not an AMQP error condition such as %q", c, DefaultDetachCondition)
 	}
 	return nil
-}
-
-// String describes f as its JSON does.
-func (f Fault) String() string {
-	b, _ := json.Marshal(f)
-	return string(b)
-}
-
-// faultJSON is a Fault on the wire.
-type faultJSON struct {
-	Kind      FaultKind `json:"kind"`
-	Hub       string    `json:"hub,omitempty"`
-	Partition string    `json:"partition,omitempty"`
-	Condition string    `json:"condition,omitempty"`
-	Duration  string    `json:"duration,omitempty"`
-	Delay     string    `json:"delay,omitempty"`
-}
-
-func (f Fault) wire() faultJSON {
-	w := faultJSON{Kind: f.Kind, Hub: f.Hub, Partition: f.Partition, Condition: f.Condition}
-	if f.Duration != 0 {
-		w.Duration = f.Duration.String()
-	}
-	if f.Delay != 0 {
-		w.Delay = f.Delay.String()
-	}
-	return w
-}
-
-// MarshalJSON writes durations as Go duration strings.
-func (f Fault) MarshalJSON() ([]byte, error) { return json.Marshal(f.wire()) }
-
-// UnmarshalJSON reads a fault object; unknown fields, and durations that
-// are not Go duration strings, are errors naming them.
-func (f *Fault) UnmarshalJSON(b []byte) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return fmt.Errorf("a fault is a JSON object such as {\"kind\":\"server-busy\",\"duration\":\"5s\"}: %w", err)
-	}
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // the same error for the same input
-	var out Fault
-	for _, k := range keys {
-		v := raw[k]
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			if k == "duration" || k == "delay" {
-				return fmt.Errorf("fault field %q: %s is not a Go duration string such as \"500ms\" or \"5s\"", k, v)
-			}
-			return fmt.Errorf("fault field %q: %s is not a string", k, v)
-		}
-		switch k {
-		case "kind":
-			out.Kind = FaultKind(s)
-		case "hub":
-			out.Hub = s
-		case "partition":
-			out.Partition = s
-		case "condition":
-			out.Condition = s
-		case "duration", "delay":
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				return fmt.Errorf("fault field %q: %q is not a Go duration such as \"500ms\" or \"5s\"", k, s)
-			}
-			if k == "duration" {
-				out.Duration = d
-			} else {
-				out.Delay = d
-			}
-		default:
-			return fmt.Errorf("fault field %q is unknown; a fault has kind, hub, partition, condition, duration and delay", k)
-		}
-	}
-	*f = out
-	return nil
-}
-
-// ParseFaults reads what POST /faults and the --faults file hold: one
-// fault object or an array of them. Each is validated; the error names
-// the fault (by its index in an array) and the bad value.
-func ParseFaults(data []byte) ([]Fault, error) {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
-		return nil, errors.New("no fault: want a JSON object such as {\"kind\":\"drop-connections\"} or an array of them")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var faults []Fault
-	var err error
-	if data[0] == '[' {
-		var raws []json.RawMessage
-		if err = dec.Decode(&raws); err == nil {
-			for i, raw := range raws {
-				var f Fault
-				if err := json.Unmarshal(raw, &f); err != nil {
-					return nil, fmt.Errorf("item %d of the array: %w", i, err)
-				}
-				if err := f.Validate(); err != nil {
-					return nil, fmt.Errorf("item %d of the array: %w", i, err)
-				}
-				faults = append(faults, f)
-			}
-			if len(faults) == 0 {
-				return nil, errors.New("an empty array: no fault to inject")
-			}
-		}
-	} else {
-		var f Fault
-		if err = dec.Decode(&f); err == nil {
-			if err := f.Validate(); err != nil {
-				return nil, err
-			}
-			faults = []Fault{f}
-		}
-	}
-	if err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("not valid JSON: %w", err)
-		}
-		return nil, err
-	}
-	if dec.More() {
-		return nil, errors.New("more than one JSON value: send one fault object, or an array of them")
-	}
-	return faults, nil
 }
 
 // ActiveFault is a fault the server took: the timed ones while they last
@@ -295,54 +219,38 @@ type ActiveFault struct {
 	// Ends is when a timed fault ends by itself: zero when it lasts until
 	// removed, Started for one that fired once.
 	Ends time.Time
-	// Hits is what the fault did so far: sends refused (server-busy),
-	// links detached (detach-receivers), connections dropped
-	// (drop-connections), writes delayed (delay-frames), or times a
-	// receiver with credit and events to deliver was held back
-	// (pause-partition).
+	// Hits is how many times the fault acted so far; what one act is
+	// depends on its kind (see the FaultKind constants).
 	Hits int64
-}
-
-// MarshalJSON writes the fault's fields flat, beside id, started, ends
-// (RFC 3339, omitted when the fault lasts until removed) and hits.
-func (a ActiveFault) MarshalJSON() ([]byte, error) {
-	type out struct {
-		ID int64 `json:"id"`
-		faultJSON
-		Started time.Time  `json:"started"`
-		Ends    *time.Time `json:"ends,omitempty"`
-		Hits    int64      `json:"hits"`
-	}
-	o := out{ID: a.ID, faultJSON: a.Fault.wire(), Started: a.Started, Hits: a.Hits}
-	if !a.Ends.IsZero() {
-		o.Ends = &a.Ends
-	}
-	return json.Marshal(o)
 }
 
 // faultSet is the server's faults. The zero value has none.
 type faultSet struct {
-	mu       sync.Mutex
-	nextID   int64
-	active   map[int64]*activeFault // the timed ones
-	injected map[FaultKind]int64
-	hits     map[FaultKind]*atomic.Int64 // each fault of a kind adds to its kind's
+	mu     sync.Mutex
+	nextID int64
+	active map[int64]*activeFault // the timed ones
+	counts map[FaultKind]*kindCounts
 
 	view atomic.Pointer[faultView] // nil: none active
-
-	rejected, detached, dropped atomic.Int64
 }
 
-// activeFault is a fault with its targets resolved.
+// kindCounts is what the faults of one kind did since the server started.
+type kindCounts struct {
+	injected int64 // under faultSet.mu
+	hits     atomic.Int64
+}
+
+// activeFault is a fault with its kind and targets resolved.
 type activeFault struct {
 	id            int64
 	f             Fault
+	kind          *faultKind
 	hub           *hub       // nil: every hub
 	part          *partition // nil: every partition of hub
 	started, ends time.Time
 	timer         *time.Timer
 	hits          atomic.Int64
-	kindHits      *atomic.Int64 // faultSet.hits of the fault's kind
+	kindHits      *atomic.Int64 // the kind's count
 }
 
 // hit counts n times the fault acted.
@@ -351,8 +259,10 @@ func (af *activeFault) hit(n int64) {
 	af.kindHits.Add(n)
 }
 
+// matches reports whether the fault covers p; nil p is a point with no
+// partition, which only faults that narrow nothing cover.
 func (af *activeFault) matches(p *partition) bool {
-	return (af.hub == nil || af.hub == p.hub) && (af.part == nil || af.part == p)
+	return (af.hub == nil || p != nil && af.hub == p.hub) && (af.part == nil || af.part == p)
 }
 
 func (af *activeFault) live(now time.Time) bool { return af.ends.IsZero() || now.Before(af.ends) }
@@ -361,10 +271,11 @@ func (af *activeFault) snapshot() ActiveFault {
 	return ActiveFault{ID: af.id, Fault: af.f, Started: af.started, Ends: af.ends, Hits: af.hits.Load()}
 }
 
-// faultView is the active faults by kind, replaced whole on every change.
+// faultView is the timed faults in effect by the point where they act,
+// in the order they are tried; it is replaced whole on every change.
 type faultView struct {
-	busy, delay, pause []*activeFault
-	changed            chan struct{} // closed when the view is replaced
+	at      [numFaultPoints][]*activeFault
+	changed chan struct{} // closed when the view is replaced
 }
 
 // InjectFault validates f against the server (its hub and partition must
@@ -404,8 +315,8 @@ func (s *Server) resolveFault(f Fault) (*activeFault, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	af := &activeFault{f: f}
-	if f.Kind == FaultDetachReceivers && f.Condition == "" {
+	af := &activeFault{f: f, kind: kindNamed(f.Kind)}
+	if af.kind.takesCondition && f.Condition == "" {
 		af.f.Condition = DefaultDetachCondition
 	}
 	if f.Hub != "" {
@@ -425,99 +336,96 @@ func (s *Server) resolveFault(f Fault) (*activeFault, error) {
 	return af, nil
 }
 
+// inject takes af: a timed fault goes into effect, a one-shot one fires.
 func (s *Server) inject(af *activeFault) ActiveFault {
-	fs := &s.faults
+	s.faults.add(af, func(id int64) { s.removeFault(id, "ended") })
+	if af.kind.point == atInjection {
+		af.hit(int64(af.kind.fire(s, af)))
+	}
+	out := af.snapshot()
+	s.log.Warn("fault injected", injectedLogArgs(af, out.Hits)...)
+	return out
+}
+
+// add numbers af and counts it; a timed fault goes into effect, and ends
+// after its Duration through end.
+func (fs *faultSet) add(af *activeFault, end func(id int64)) {
 	fs.mu.Lock()
+	defer fs.mu.Unlock()
 	fs.nextID++
 	af.id = fs.nextID
 	af.started = time.Now()
-	if fs.injected == nil {
-		fs.injected = map[FaultKind]int64{}
+	if fs.counts == nil {
+		fs.counts = map[FaultKind]*kindCounts{}
 	}
-	fs.injected[af.f.Kind]++
-	if fs.hits == nil {
-		fs.hits = map[FaultKind]*atomic.Int64{}
+	counts := fs.counts[af.kind.name]
+	if counts == nil {
+		counts = new(kindCounts)
+		fs.counts[af.kind.name] = counts
 	}
-	if fs.hits[af.f.Kind] == nil {
-		fs.hits[af.f.Kind] = new(atomic.Int64)
-	}
-	af.kindHits = fs.hits[af.f.Kind]
-	timed := af.f.Kind.Timed()
-	if timed {
-		if af.f.Duration > 0 {
-			af.ends = af.started.Add(af.f.Duration)
-			id := af.id
-			af.timer = time.AfterFunc(af.f.Duration, func() { s.removeFault(id, "ended") })
-		}
-		if fs.active == nil {
-			fs.active = map[int64]*activeFault{}
-		}
-		fs.active[af.id] = af
-		fs.rebuildLocked()
-	} else {
+	counts.injected++
+	af.kindHits = &counts.hits
+	if af.kind.point == atInjection {
 		af.ends = af.started
+		return
 	}
-	fs.mu.Unlock()
+	if af.f.Duration > 0 {
+		af.ends = af.started.Add(af.f.Duration)
+		id := af.id
+		af.timer = time.AfterFunc(af.f.Duration, func() { end(id) })
+	}
+	if fs.active == nil {
+		fs.active = map[int64]*activeFault{}
+	}
+	fs.active[af.id] = af
+	fs.rebuildLocked()
+}
 
-	switch af.f.Kind {
-	case FaultDetachReceivers:
-		n := s.detachReceivers(af)
-		af.hit(int64(n))
-		fs.detached.Add(int64(n))
-	case FaultDropConnections:
-		n := s.dropConnections()
-		af.hit(int64(n))
-		fs.dropped.Add(int64(n))
+// injectedLogArgs describes an injected fault for the log: its fields
+// that are set, and how long it lasts or, for one that fired, its hits.
+func injectedLogArgs(af *activeFault, hits int64) []any {
+	f := af.f
+	args := []any{"id", af.id, "kind", f.Kind}
+	if f.Hub != "" {
+		args = append(args, "hub", f.Hub)
 	}
-	out := af.snapshot()
-	args := []any{"id", af.id, "kind", af.f.Kind}
-	if af.f.Hub != "" {
-		args = append(args, "hub", af.f.Hub)
+	if f.Partition != "" {
+		args = append(args, "partition", f.Partition)
 	}
-	if af.f.Partition != "" {
-		args = append(args, "partition", af.f.Partition)
+	if f.Condition != "" {
+		args = append(args, "condition", f.Condition)
 	}
-	if af.f.Condition != "" {
-		args = append(args, "condition", af.f.Condition)
+	if f.Delay > 0 {
+		args = append(args, "delay", f.Delay)
 	}
-	if af.f.Delay > 0 {
-		args = append(args, "delay", af.f.Delay)
+	if af.kind.point == atInjection {
+		return append(args, "hits", hits)
 	}
-	if timed {
-		d := "until removed"
-		if af.f.Duration > 0 {
-			d = af.f.Duration.String()
-		}
-		args = append(args, "duration", d)
-	} else {
-		args = append(args, "hits", out.Hits)
+	d := "until removed"
+	if f.Duration > 0 {
+		d = f.Duration.String()
 	}
-	s.log.Warn("fault injected", args...)
-	return out
+	return append(args, "duration", d)
 }
 
 // rebuildLocked publishes a new view of the active faults and wakes
 // whoever waits on the old one; fs.mu held.
 func (fs *faultSet) rebuildLocked() {
-	v := &faultView{changed: make(chan struct{})}
-	ids := make([]int64, 0, len(fs.active))
-	for id := range fs.active {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		af := fs.active[id]
-		switch af.f.Kind {
-		case FaultServerBusy:
-			v.busy = append(v.busy, af)
-		case FaultDelayFrames:
-			v.delay = append(v.delay, af)
-		case FaultPausePartition:
-			v.pause = append(v.pause, af)
+	var v *faultView
+	if len(fs.active) > 0 {
+		v = &faultView{changed: make(chan struct{})}
+		ids := make([]int64, 0, len(fs.active))
+		for id := range fs.active {
+			ids = append(ids, id)
 		}
-	}
-	if len(ids) == 0 {
-		v = nil
+		slices.Sort(ids)
+		for _, id := range ids { // the oldest is tried first
+			af := fs.active[id]
+			v.at[af.kind.point] = append(v.at[af.kind.point], af)
+		}
+		// A write waits out the longest delay in effect, within which the
+		// others pass: it is tried first.
+		slices.SortStableFunc(v.at[atWrite], func(a, b *activeFault) int { return cmp.Compare(b.f.Delay, a.f.Delay) })
 	}
 	if old := fs.view.Swap(v); old != nil {
 		close(old.changed)
@@ -584,103 +492,84 @@ func (s *Server) ClearFaults() int {
 // FaultStats counts faults and what they did, since the server started.
 type FaultStats struct {
 	Injected map[FaultKind]int64 // faults injected, by kind
-	// Hits counts, by kind, the times faults acted: sends refused
-	// (server-busy), links detached (detach-receivers), connections reset
-	// (drop-connections), writes delayed (delay-frames), and receivers with
-	// credit and events held back (pause-partition). Every kind is there,
-	// 0 included; Injected has only the kinds injected.
-	Hits               map[FaultKind]int64
-	SendsRejected      int64 // deliveries refused as busy (server-busy)
-	ReceiversDetached  int64 // consumer links detached (detach-receivers)
-	ConnectionsDropped int64 // connections reset (drop-connections)
+	// Hits counts, by kind, the times faults acted (what one act is
+	// depends on the kind: see the FaultKind constants). Every kind is
+	// there, 0 included; Injected has only the kinds injected.
+	Hits map[FaultKind]int64
+	// The counts of three kinds' hits under the names they had before
+	// Hits, kept for the programs that read them.
+	SendsRejected      int64 // Hits[FaultServerBusy]: deliveries refused as busy
+	ReceiversDetached  int64 // Hits[FaultDetachReceivers]: consumer links detached
+	ConnectionsDropped int64 // Hits[FaultDropConnections]: connections reset
 }
 
 func (fs *faultSet) stats() FaultStats {
 	fs.mu.Lock()
-	injected := make(map[FaultKind]int64, len(fs.injected))
-	for k, v := range fs.injected {
-		injected[k] = v
-	}
-	hits := make(map[FaultKind]int64, len(FaultKinds))
-	for _, k := range FaultKinds {
-		if h := fs.hits[k]; h != nil {
-			hits[k] = h.Load()
-		} else {
-			hits[k] = 0
+	defer fs.mu.Unlock()
+	st := FaultStats{Injected: make(map[FaultKind]int64, len(fs.counts)), Hits: make(map[FaultKind]int64, len(faultKindTable))}
+	for _, k := range faultKindTable {
+		st.Hits[k.name] = 0
+		if c := fs.counts[k.name]; c != nil {
+			st.Injected[k.name] = c.injected
+			st.Hits[k.name] = c.hits.Load()
 		}
 	}
-	fs.mu.Unlock()
-	return FaultStats{Injected: injected, Hits: hits, SendsRejected: fs.rejected.Load(),
-		ReceiversDetached: fs.detached.Load(), ConnectionsDropped: fs.dropped.Load()}
+	st.SendsRejected = st.Hits[FaultServerBusy]
+	st.ReceiversDetached = st.Hits[FaultDetachReceivers]
+	st.ConnectionsDropped = st.Hits[FaultDropConnections]
+	return st
 }
 
-// busyFor is the error a send to p gets from a server-busy fault, or nil.
-func (fs *faultSet) busyFor(p *partition) *amqp.Error {
+// act finds the timed fault that acts at point on p (nil: the point has no
+// partition) and counts its hit: the first in effect that matches, in the
+// order of the view it returns with it. Nil when none does.
+func (fs *faultSet) act(point faultPoint, p *partition) (*activeFault, *faultView) {
 	v := fs.view.Load()
-	if v == nil || len(v.busy) == 0 {
-		return nil
+	if v == nil || len(v.at[point]) == 0 {
+		return nil, nil
 	}
-	af := hitFor(v.busy, p)
+	now := time.Now()
+	for _, af := range v.at[point] {
+		if af.live(now) && af.matches(p) {
+			af.hit(1)
+			return af, v
+		}
+	}
+	return nil, nil
+}
+
+// busyFor is the error a send to p gets from a fault, or nil.
+func (fs *faultSet) busyFor(p *partition) *amqp.Error {
+	af, _ := fs.act(atSend, p)
 	if af == nil {
 		return nil
 	}
-	fs.rejected.Add(1)
-	return amqpErr("com.microsoft:server-busy", fmt.Sprintf(
-		"The request was terminated because the event hub '%s' is being throttled: a server-busy fault injected into the emulator (fault %d). Please wait and try again.",
-		p.hub.cfg.Name, af.id))
-}
-
-// hitFor is the first of faults in effect that covers p, counted as a
-// hit; nil when none does.
-func hitFor(faults []*activeFault, p *partition) *activeFault {
-	now := time.Now()
-	for _, af := range faults {
-		if af.live(now) && af.matches(p) {
-			af.hit(1)
-			return af
-		}
-	}
-	return nil
-}
-
-// frameDelay is how long a write waits under delay-frames faults: the
-// longest of those in effect, or 0.
-func (fs *faultSet) frameDelay() time.Duration {
-	v := fs.view.Load()
-	if v == nil || len(v.delay) == 0 {
-		return 0
-	}
-	now := time.Now()
-	var longest *activeFault
-	for _, af := range v.delay {
-		if af.live(now) && (longest == nil || af.f.Delay > longest.f.Delay) {
-			longest = af
-		}
-	}
-	if longest == nil {
-		return 0
-	}
-	longest.hit(1)
-	return longest.f.Delay
+	return af.kind.refusal(af, p)
 }
 
 // holdBack reports whether p is paused, for a receiver that has credit
 // and events to deliver: nil when it is not, else a channel closed when
 // the faults change (the pause may be over then).
 func (fs *faultSet) holdBack(p *partition) <-chan struct{} {
-	v := fs.view.Load()
-	if v == nil || len(v.pause) == 0 {
-		return nil
-	}
-	if hitFor(v.pause, p) == nil {
+	af, v := fs.act(atDeliver, p)
+	if af == nil {
 		return nil
 	}
 	return v.changed
 }
 
-// delayWrite waits out a delay-frames fault before a write; wmu held. A
+// frameDelay is how long a write waits under the faults in effect, or 0.
+func (fs *faultSet) frameDelay() time.Duration {
+	af, _ := fs.act(atWrite, nil)
+	if af == nil {
+		return 0
+	}
+	return af.f.Delay
+}
+
+// delayWriteLocked waits out a delay-frames fault before a write; wmu held. A
 // connection that is shutting down writes at once.
-func (c *conn) delayWrite() {
+func (c *conn) delayWriteLocked() {
 	d := c.srv.faults.frameDelay()
 	if d <= 0 {
 		return
@@ -690,76 +579,5 @@ func (c *conn) delayWrite() {
 	select {
 	case <-t.C:
 	case <-c.done:
-	}
-}
-
-// detachReceivers detaches the consumer links af covers and returns how
-// many. As a takeover does, it only marks each link (and takes it off its
-// partition); the link's own goroutine sends the detach.
-func (s *Server) detachReceivers(af *activeFault) int {
-	var links []*consumer
-	for _, h := range s.hubList {
-		if af.hub != nil && h != af.hub {
-			continue
-		}
-		for _, p := range h.partitions {
-			if af.part != nil && p != af.part {
-				continue
-			}
-			p.mu.Lock()
-			for _, group := range p.readers {
-				for cl := range group {
-					links = append(links, cl)
-					delete(group, cl)
-				}
-			}
-			p.mu.Unlock()
-		}
-	}
-	for _, cl := range links {
-		cl.steal(amqpErr(amqp.Symbol(af.f.Condition), fmt.Sprintf(
-			"The link to partition %s of '%s' was detached by a detach-receivers fault injected into the emulator (fault %d).", cl.part.id, cl.part.hub.cfg.Name, af.id)))
-	}
-	return len(links)
-}
-
-// dropConnections resets every open connection and returns how many.
-func (s *Server) dropConnections() int {
-	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		resetConn(c.nc)
-	}
-	return len(conns)
-}
-
-// resetConn closes nc so that the peer sees a reset, not an orderly close:
-// on the TCP connection underneath (found through NetConn, as a TLS or
-// WebSocket connection offers it) linger 0 makes the close send RST; the
-// wrappers are closed after, so whatever they would send goes nowhere. A
-// connection with nothing TCP underneath is just closed.
-func resetConn(nc net.Conn) {
-	inner := nc
-	for range 8 {
-		u, ok := inner.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		next := u.NetConn()
-		if next == nil || next == inner {
-			break
-		}
-		inner = next
-	}
-	if l, ok := inner.(interface{ SetLinger(int) error }); ok {
-		l.SetLinger(0)
-	}
-	inner.Close()
-	if inner != nc {
-		nc.Close()
 	}
 }

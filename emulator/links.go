@@ -62,7 +62,7 @@ func (o *outLink) detachLocked(e *amqp.Error) {
 		return
 	}
 	o.detached, o.sentDetach = true, true
-	o.s.c.appendFrame(o.s.channel, &amqp.Detach{Handle: o.handle, Closed: true, Error: e})
+	o.s.c.appendFrameLocked(o.s.channel, &amqp.Detach{Handle: o.handle, Closed: true, Error: e})
 	o.s.c.flushLocked()
 }
 
@@ -241,5 +241,5 @@ func (in *inLink) settleLocked(first, last uint32, state amqp.Marshaler) {
 	if last != first {
 		d.Last = &last
 	}
-	in.s.c.appendFrame(in.s.channel, d)
+	in.s.c.appendFrameLocked(in.s.channel, d)
 }

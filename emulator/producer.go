@@ -49,7 +49,7 @@ type producerLink struct {
 
 // parseProducerTarget reads "<hub>" or "<hub>/Partitions/<id>", or a URL
 // of either (entityPath).
-func (srv *Server) parseProducerTarget(addr string) (*hub, *partition, *amqp.Error) {
+func (s *Server) parseProducerTarget(addr string) (*hub, *partition, *amqp.Error) {
 	path, e := entityPath(addr)
 	if e != nil {
 		return nil, nil, e
@@ -58,7 +58,7 @@ func (srv *Server) parseProducerTarget(addr string) (*hub, *partition, *amqp.Err
 	if parts[0] == "" {
 		return nil, nil, amqpErr(condNotFound, fmt.Sprintf("'%s' is not an event hub address; send to '<hub>' or '<hub>/Partitions/<id>'", addr))
 	}
-	h := srv.hub(parts[0])
+	h := s.hub(parts[0])
 	if h == nil {
 		return nil, nil, amqpErr(condNotFound, fmt.Sprintf("The messaging entity '%s' could not be found.", parts[0]))
 	}
@@ -106,7 +106,7 @@ func (s *session) attachProducer(a *amqp.Attach) (link, error) {
 	}
 	s.c.srv.stats.producerLinks.Add(1)
 	s.c.wmu.Lock()
-	s.c.appendFrame(s.channel, reply)
+	s.c.appendFrameLocked(s.channel, reply)
 	l.grantLocked(true)
 	err := s.c.flushLocked()
 	s.c.wmu.Unlock()

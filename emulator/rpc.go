@@ -38,7 +38,7 @@ func (s *session) attachRequests(a *amqp.Attach, node string) (link, error) {
 	}
 	s.c.wmu.Lock()
 	defer s.c.wmu.Unlock()
-	s.c.appendFrame(s.channel, reply)
+	s.c.appendFrameLocked(s.channel, reply)
 	s.appendFlowLocked(l.creditFlowLocked(l.processed, requestCredit))
 	return l, s.c.flushLocked()
 }
@@ -239,9 +239,9 @@ func (s *session) writeDeliveryLocked(o *outLink, payload []byte) bool {
 
 // handleCBS takes put-token requests; c.putToken checks the token
 // (auth.go).
-func (srv *Server) handleCBS(c *conn, req *amqp.Message) *amqp.Message {
+func (s *Server) handleCBS(c *conn, req *amqp.Message) *amqp.Message {
 	op, _ := req.ApplicationProperties.Get("operation")
-	if s, _ := op.(string); s != "put-token" {
+	if name, _ := op.(string); name != "put-token" {
 		return response(req, 400, fmt.Sprintf("unsupported $cbs operation %v", op), condNotImplemented, nil)
 	}
 	return c.putToken(req)
@@ -276,7 +276,7 @@ func hasSASPrefix(tok string) bool {
 
 // handleManagement answers READ requests for hub and partition properties
 // with exactly the value types the official clients decode.
-func (srv *Server) handleManagement(c *conn, req *amqp.Message) *amqp.Message {
+func (s *Server) handleManagement(c *conn, req *amqp.Message) *amqp.Message {
 	if op := appProp(req, "operation"); op != "READ" {
 		return response(req, 400, fmt.Sprintf("unsupported $management operation %q", op), condNotImplemented, nil)
 	}
@@ -284,7 +284,7 @@ func (srv *Server) handleManagement(c *conn, req *amqp.Message) *amqp.Message {
 	if refused := c.authorizeRead(req, name); refused != nil {
 		return refused
 	}
-	h := srv.hub(name)
+	h := s.hub(name)
 	if h == nil {
 		return response(req, 404, fmt.Sprintf("The messaging entity '%s' could not be found.", name), condNotFound, nil)
 	}

@@ -1,34 +1,3 @@
-// Package emulator is a local Event Hubs: it speaks the AMQP 1.0 dialect of
-// Azure Event Hubs, so the official SDKs connect to it with a connection
-// string ending in UseDevelopmentEmulator=true.
-//
-// Files: server.go (listener, hubs, retention), conn.go (one connection:
-// handshake, frame loop, writes), session.go (sessions and flow control),
-// producer.go / consumer.go (event links), lastenqueued.go (last-enqueued
-// event properties on the deliveries of receivers that ask), rpc.go ($cbs
-// and $management), auth.go and tokenexpiry.go (SAS policies and tokens;
-// links detached when their tokens expire), hub.go (hubs, partitions,
-// owner levels), budget.go (the budget of bytes in flight that producer
-// credit is granted from), filter.go (start positions), faults.go and
-// faults_http.go (faults on demand), hosts.go and httpguard.go (the names
-// the emulator answers to; HTTP requests refused as other web sites' and
-// DNS rebinding's), transport.go / websocket.go / selfsigned.go (AMQP over
-// TLS and over WebSockets beside plain TCP, and the certificates for TLS),
-// metrics.go and snapshot.go (counters for Stats and the view Snapshot
-// gives; package emulatorhttp serves them as a status page and Prometheus
-// metrics).
-//
-// Locks: conn.wmu guards everything a connection writes (the socket,
-// session and link outgoing state); nothing but the budget's lock is
-// taken while holding it, and a write under it waits on the client at
-// most the write timeout (closeGrace once the connection shuts down).
-// partition.mu guards a partition's readers and is never held while
-// taking a conn.wmu: a takeover only marks the old reader
-// (consumer.steal), whose own goroutine sends the detach. Server.mu guards
-// the connection set, and connAuth.mu a connection's tokens and the links
-// they keep; no other lock is taken under either, nor under the budget's
-// lock (an expired link is detached after connAuth.mu is released).
-// partlog has its own order, below all of these.
 package emulator
 
 import (

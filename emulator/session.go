@@ -71,7 +71,7 @@ func (s *session) sendBegin() error {
 
 func (s *session) appendBeginLocked() {
 	ch := s.channel
-	s.c.appendFrame(s.channel, &amqp.Begin{
+	s.c.appendFrameLocked(s.channel, &amqp.Begin{
 		RemoteChannel:  &ch,
 		NextOutgoingID: 0,
 		IncomingWindow: sessionWindow,
@@ -86,7 +86,7 @@ func (s *session) refuseBegin(e *amqp.Error) error {
 	s.c.wmu.Lock()
 	defer s.c.wmu.Unlock()
 	s.appendBeginLocked()
-	s.c.appendFrame(s.channel, &amqp.End{Error: e})
+	s.c.appendFrameLocked(s.channel, &amqp.End{Error: e})
 	return s.c.flushLocked()
 }
 
@@ -243,8 +243,8 @@ func (s *session) refuseWith(a *amqp.Attach, e *amqp.Error, reply *amqp.Attach) 
 	s.c.links++
 	s.c.wmu.Lock()
 	defer s.c.wmu.Unlock()
-	s.c.appendFrame(s.channel, reply)
-	s.c.appendFrame(s.channel, &amqp.Detach{Handle: a.Handle, Closed: true, Error: e})
+	s.c.appendFrameLocked(s.channel, reply)
+	s.c.appendFrameLocked(s.channel, &amqp.Detach{Handle: a.Handle, Closed: true, Error: e})
 	return s.c.flushLocked()
 }
 
@@ -306,7 +306,7 @@ func (s *session) appendFlowLocked(linkFields func(f *amqp.Flow)) {
 	if linkFields != nil {
 		linkFields(f)
 	}
-	s.c.appendFrame(s.channel, f)
+	s.c.appendFrameLocked(s.channel, f)
 }
 
 func (s *session) transfer(t *amqp.Transfer) error {

@@ -162,6 +162,6 @@ func (l *producerLink) revoke(e *amqp.Error) {
 	}
 	l.revoked.Store(true)
 	l.closed = true // nothing more goes out on its handle
-	c.appendFrame(l.s.channel, &amqp.Detach{Handle: l.handle, Closed: true, Error: e})
+	c.appendFrameLocked(l.s.channel, &amqp.Detach{Handle: l.handle, Closed: true, Error: e})
 	c.flushLocked()
 }

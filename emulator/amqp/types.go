@@ -1,13 +1,3 @@
-// Package amqp holds the AMQP 1.0 wire format the emulator speaks: the type
-// system (encode and decode), frames, performatives and message sections.
-//
-// It is deliberately a codec and nothing more: connection, session and link
-// state live in the emulator package, so this package can be fuzzed on its own.
-//
-// Decoded values take these Go types: nil, bool, uint8, uint16, uint32,
-// uint64, int8, int16, int32, int64, float32, float64, Char, time.Time
-// (timestamp), UUID, []byte (binary), string, Symbol, []any (list), Map,
-// Array, Described and Decimal.
 package amqp
 
 import (

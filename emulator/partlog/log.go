@@ -1,32 +1,3 @@
-// Package partlog is the append-only, durable log of one Event Hubs
-// partition: sequence numbers from 0, offsets that are logical byte
-// positions, enqueued times stamped at append, group-committed fsync,
-// torn-tail recovery and time-based retention.
-//
-// On disk a partition is a directory of segment files named by the logical
-// offset of their first record (20 digits, ".seg"). A segment starts with a
-// 48-byte header — magic "EHSEGv01", the segment's base offset, the
-// sequence number of its first record, the offset and enqueued time (Unix
-// milliseconds) of the record before it (-1 and 0 for none), and a CRC-32C
-// of those 40 bytes followed by 4 zero bytes — so that an empty segment
-// still says where numbering stands once retention removed every older
-// segment. A record is a 24-byte big-endian header — payload length
-// (uint32), CRC-32C of the rest of the header and the payload (uint32),
-// sequence number (int64), enqueued time in Unix milliseconds (int64) — and
-// the payload. A record's offset is its segment's base plus its position
-// after the segment header, so offsets need no storage and the offsets of
-// consecutive records differ by their size. Segments written before headers
-// existed (no magic) are read as they are: records from byte 0.
-//
-// Durability: a segment's header is synced before its directory entry; the
-// old segment is synced before a new one is created; the directory is
-// synced after every removal and rename. So after a crash only the last
-// segment can hold records that were never acknowledged.
-//
-// Lock order: syncMu before mu, expireMu before mu. mu guards the index
-// and segment list; syncMu makes one goroutine at a time the one that
-// fsyncs; expireMu keeps retention's file removals in order. Retention
-// removes files outside mu, so readers never wait on it.
 package partlog
 
 import (
@@ -133,12 +104,12 @@ func Open(opts Options) (*Log, error) {
 	l := &Log{opts: opts, changed: make(chan struct{}), lastOff: -1}
 	if opts.Dir != "" {
 		if err := l.recover(); err != nil {
-			l.closeFiles()
+			l.closeFilesLocked()
 			return nil, err
 		}
 	}
 	if err := l.Expire(opts.Now()); err != nil {
-		l.closeFiles()
+		l.closeFilesLocked()
 		return nil, err
 	}
 	return l, nil
@@ -159,56 +130,69 @@ func (l *Log) Append(n int, build func(i int, m Meta, dst []byte) ([]byte, error
 		return Meta{}, l.failed
 	}
 	now := max(l.opts.Now().UnixMilli(), l.lastTime)
-	enq := time.UnixMilli(now).UTC()
-	buf := make([]byte, 0, n*(headerSize+128))
-	offsets := make([]int64, n)
-	starts := make([]int, n)
-	first := Meta{SequenceNumber: l.written, Offset: l.end, EnqueuedTime: enq}
-	off := l.end
-	for i := 0; i < n; i++ {
-		m := Meta{SequenceNumber: l.written + int64(i), Offset: off, EnqueuedTime: enq}
-		start := len(buf)
-		buf = append(buf, zeroHeader[:]...)
-		var err error
-		if buf, err = build(i, m, buf); err != nil {
-			l.mu.Unlock()
-			return Meta{}, err
-		}
-		if len(buf) < start+headerSize {
-			l.mu.Unlock()
-			return Meta{}, fmt.Errorf("partlog: build for event %d returned a slice shorter than the dst it was given", i)
-		}
-		putHeader(buf[start:], m.SequenceNumber, now)
-		offsets[i], starts[i] = off, start
-		off += int64(len(buf) - start)
+	first := Meta{SequenceNumber: l.written, Offset: l.end, EnqueuedTime: time.UnixMilli(now).UTC()}
+	buf, starts, err := l.encodeLocked(n, first, build)
+	if err != nil {
+		l.mu.Unlock()
+		return Meta{}, err
 	}
 	if err := l.writeLocked(buf); err != nil {
 		l.failed = fmt.Errorf("partlog: %s: write failed, the log refuses appends: %w", l.opts.Dir, err)
 		l.mu.Unlock()
 		return Meta{}, l.failed
 	}
-	if l.opts.Dir == "" {
-		for i := 0; i < n; i++ {
-			endAt := len(buf)
-			if i+1 < n {
-				endAt = starts[i+1]
-			}
-			l.payloads = append(l.payloads, buf[starts[i]+headerSize:endAt:endAt])
-		}
-	}
-	for range n {
-		l.times = append(l.times, now)
-	}
-	l.offsets = append(l.offsets, offsets...)
-	l.written += int64(n)
-	l.end = off
-	l.lastTime = now
-	l.lastOff = offsets[n-1]
+	l.indexLocked(buf, starts, now)
 	target := l.written
 	l.mu.Unlock()
 	return first, l.syncTo(target)
 }
 
+// encodeLocked builds n records after the log's end, the first stamped
+// with first, and returns them with where each starts in buf; mu held.
+func (l *Log) encodeLocked(n int, first Meta, build func(i int, m Meta, dst []byte) ([]byte, error)) (buf []byte, starts []int, err error) {
+	buf = make([]byte, 0, n*(headerSize+128))
+	starts = make([]int, n)
+	m := first
+	for i := 0; i < n; i++ {
+		start := len(buf)
+		buf = append(buf, zeroHeader[:]...)
+		if buf, err = build(i, m, buf); err != nil {
+			return nil, nil, err
+		}
+		if len(buf) < start+headerSize {
+			return nil, nil, fmt.Errorf("partlog: build for event %d returned a slice shorter than the dst it was given", i)
+		}
+		putHeader(buf[start:], m.SequenceNumber, m.EnqueuedTime.UnixMilli())
+		starts[i] = start
+		m.SequenceNumber++
+		m.Offset += int64(len(buf) - start)
+	}
+	return buf, starts, nil
+}
+
+// indexLocked adds the records in buf, written at the log's end, to the
+// index; mu held.
+func (l *Log) indexLocked(buf []byte, starts []int, now int64) {
+	n := len(starts)
+	for i, start := range starts {
+		endAt := len(buf)
+		if i+1 < n {
+			endAt = starts[i+1]
+		}
+		if l.opts.Dir == "" {
+			l.payloads = append(l.payloads, buf[start+headerSize:endAt:endAt])
+		}
+		l.offsets = append(l.offsets, l.end+int64(start))
+		l.times = append(l.times, now)
+	}
+	l.written += int64(n)
+	l.lastTime = now
+	l.lastOff = l.end + int64(starts[n-1])
+	l.end += int64(len(buf))
+}
+
+// writeLocked writes buf at the end of the active segment, starting a new
+// one when it is full; mu held.
 func (l *Log) writeLocked(buf []byte) error {
 	if l.opts.Dir == "" {
 		return nil
@@ -220,7 +204,7 @@ func (l *Log) writeLocked(buf []byte) error {
 			return err
 		}
 		var err error
-		if seg, err = l.newSegment(); err != nil {
+		if seg, err = l.newSegmentLocked(); err != nil {
 			return err
 		}
 	}
@@ -501,10 +485,12 @@ func (l *Log) Close() error {
 	l.closed = true
 	close(l.changed)
 	l.changed = make(chan struct{})
-	return l.closeFiles()
+	return l.closeFilesLocked()
 }
 
-func (l *Log) closeFiles() error {
+// closeFilesLocked closes the segment files; mu held (or, in Open, the log
+// not yet shared).
+func (l *Log) closeFilesLocked() error {
 	var errs []error
 	for _, s := range l.segs {
 		errs = append(errs, s.f.Close())

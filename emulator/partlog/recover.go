@@ -70,8 +70,9 @@ func parseSegHeader(b []byte) (segHeader, bool) {
 
 func segmentName(base int64) string { return fmt.Sprintf("%020d.seg", base) }
 
-// newSegment starts a segment at the end of the log; mu held.
-func (l *Log) newSegment() (*segment, error) {
+// newSegmentLocked starts a segment at the end of the log; mu held (or,
+// in Open, the log not yet shared).
+func (l *Log) newSegmentLocked() (*segment, error) {
 	h := segHeader{base: l.end, firstSeq: l.written, prevOff: l.lastOff, prevTime: l.lastTime}
 	f, err := l.opts.fs.OpenFile(filepath.Join(l.opts.Dir, segmentName(h.base)), os.O_RDWR|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
@@ -218,7 +219,7 @@ func (l *Log) recoverFiles(bases []int64) (int, error) {
 		}
 	}
 	if len(l.segs) == 0 {
-		if _, err := l.newSegment(); err != nil {
+		if _, err := l.newSegmentLocked(); err != nil {
 			return 0, fmt.Errorf("partlog: %w", err)
 		}
 	} else {
@@ -291,56 +292,16 @@ func (l *Log) moveAside(bases []int64, ce *CorruptError) error {
 // recoverSegment reads one segment into the index; s is the last of
 // l.segs, and last says whether it is the last file of the log.
 func (l *Log) recoverSegment(s *segment, last bool) error {
-	first := len(l.segs) == 1
-	name := s.f.Name()
 	size, err := s.f.Size()
 	if err != nil {
 		return fmt.Errorf("partlog: %w", err)
 	}
 	head := make([]byte, min(size, segHeaderSize))
 	if err := readFull(s.f, head, 0); err != nil {
-		return fmt.Errorf("partlog: reading %s: %w", name, err)
+		return fmt.Errorf("partlog: reading %s: %w", s.f.Name(), err)
 	}
-	n := min(len(head), len(segMagic))
-	h, hasHeader := parseSegHeader(head)
-	switch {
-	case size > 0 && !bytes.Equal(head[:n], segMagic[:n]):
-		// A segment from before headers: records from byte 0, numbering
-		// from its first record.
-		if !first && s.base != l.end {
-			return l.gap(s, s.base, l.written)
-		}
-		l.end = s.base
-	case hasHeader:
-		s.hdr = segHeaderSize
-		switch {
-		case h.base != s.base:
-			return &CorruptError{Path: name, Offset: 8, Reason: fmt.Sprintf("its header says it starts at offset %d, its name says %d", h.base, s.base)}
-		case first:
-			l.end, l.written = h.base, h.firstSeq
-			l.lastOff, l.lastTime = h.prevOff, h.prevTime
-		case h.base != l.end || h.firstSeq != l.written:
-			return l.gap(s, h.base, h.firstSeq)
-		}
-		s.firstSeq = h.firstSeq
-	case size > segHeaderSize:
-		return &CorruptError{Path: name, Offset: 0, Reason: "the segment header is not valid"}
-	default:
-		// No more than a header's worth of bytes and no valid header: a crash
-		// interrupted the segment's creation, before any record. Finish it.
-		if !last {
-			return &CorruptError{Path: name, Offset: 0, Reason: fmt.Sprintf("a segment of %d bytes with no valid header before the last segment", size)}
-		}
-		if !first && s.base != l.end {
-			return l.gap(s, s.base, l.written)
-		}
-		l.end = s.base
-		s.hdr, s.firstSeq = segHeaderSize, l.written
-		h := segHeader{base: s.base, firstSeq: l.written, prevOff: l.lastOff, prevTime: l.lastTime}
-		if err := l.writeSegHeader(s.f, h); err != nil {
-			return fmt.Errorf("partlog: completing the header of %s: %w", name, err)
-		}
-		return nil
+	if scan, err := l.recoverHeader(s, head, size, last); !scan || err != nil {
+		return err
 	}
 	good, reason, err := l.scan(s, size)
 	if err != nil {
@@ -351,9 +312,69 @@ func (l *Log) recoverSegment(s *segment, last bool) error {
 		return nil
 	}
 	if !last {
-		return &CorruptError{Path: name, Offset: s.hdr + good, Reason: reason}
+		return &CorruptError{Path: s.f.Name(), Offset: s.hdr + good, Reason: reason}
 	}
-	// A torn tail: nothing after the last fsync was acknowledged.
+	return l.cutTornTail(s, good, reason)
+}
+
+// recoverHeader places a segment in the log by its header (head is its
+// first bytes, size its length): where it starts must be where the log
+// before it ends. scan says whether it has records to read; one whose
+// creation a crash interrupted has none, and gets its header now.
+func (l *Log) recoverHeader(s *segment, head []byte, size int64, last bool) (scan bool, err error) {
+	first := len(l.segs) == 1
+	n := min(len(head), len(segMagic))
+	h, hasHeader := parseSegHeader(head)
+	switch {
+	case size > 0 && !bytes.Equal(head[:n], segMagic[:n]):
+		// A segment from before headers: records from byte 0, numbering
+		// from its first record.
+		if !first && s.base != l.end {
+			return false, l.gap(s, s.base, l.written)
+		}
+		l.end = s.base
+		return true, nil
+	case hasHeader:
+		return true, l.followHeader(s, h, first)
+	case size > segHeaderSize:
+		return false, &CorruptError{Path: s.f.Name(), Offset: 0, Reason: "the segment header is not valid"}
+	}
+	// No more than a header's worth of bytes and no valid header: a crash
+	// interrupted the segment's creation, before any record. Finish it.
+	if !last {
+		return false, &CorruptError{Path: s.f.Name(), Offset: 0, Reason: fmt.Sprintf("a segment of %d bytes with no valid header before the last segment", size)}
+	}
+	if !first && s.base != l.end {
+		return false, l.gap(s, s.base, l.written)
+	}
+	l.end = s.base
+	s.hdr, s.firstSeq = segHeaderSize, l.written
+	if err := l.writeSegHeader(s.f, segHeader{base: s.base, firstSeq: l.written, prevOff: l.lastOff, prevTime: l.lastTime}); err != nil {
+		return false, fmt.Errorf("partlog: completing the header of %s: %w", s.f.Name(), err)
+	}
+	return false, nil
+}
+
+// followHeader takes a valid header: the first segment's says where the
+// log starts, any other's must go on where the one before it ended.
+func (l *Log) followHeader(s *segment, h segHeader, first bool) error {
+	s.hdr = segHeaderSize
+	switch {
+	case h.base != s.base:
+		return &CorruptError{Path: s.f.Name(), Offset: 8, Reason: fmt.Sprintf("its header says it starts at offset %d, its name says %d", h.base, s.base)}
+	case first:
+		l.end, l.written = h.base, h.firstSeq
+		l.lastOff, l.lastTime = h.prevOff, h.prevTime
+	case h.base != l.end || h.firstSeq != l.written:
+		return l.gap(s, h.base, h.firstSeq)
+	}
+	s.firstSeq = h.firstSeq
+	return nil
+}
+
+// cutTornTail drops what follows the good records of the last segment:
+// nothing after the last fsync was acknowledged.
+func (l *Log) cutTornTail(s *segment, good int64, reason string) error {
 	if s.hdr == 0 && good == 0 {
 		// An old segment left with no record: give it a header, or numbering
 		// would rest on nothing.
@@ -361,9 +382,9 @@ func (l *Log) recoverSegment(s *segment, last bool) error {
 		return l.writeSegHeader(s.f, segHeader{base: s.base, firstSeq: l.written, prevOff: l.lastOff, prevTime: l.lastTime})
 	}
 	if err := s.f.Truncate(s.hdr + good); err != nil {
-		return fmt.Errorf("partlog: cutting the torn tail of %s at byte %d: %w", name, s.hdr+good, err)
+		return fmt.Errorf("partlog: cutting the torn tail of %s at byte %d: %w", s.f.Name(), s.hdr+good, err)
 	}
-	l.opts.Logger.Info("partition log: cut a torn tail", "file", name, "at", s.hdr+good, "reason", reason)
+	l.opts.Logger.Info("partition log: cut a torn tail", "file", s.f.Name(), "at", s.hdr+good, "reason", reason)
 	return nil
 }
 
