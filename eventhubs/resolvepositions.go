@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/ehstream/ehstream/internal/parallel"
 )
 
 // ResolvePositions turns each partition's position into the sequence number
@@ -187,7 +189,7 @@ type resolving struct {
 // in asked's order.
 func resolveAll(ctx context.Context, conf *Conf, probe *client, asked []resolving) ([]int64, error) {
 	seqs := make([]int64, len(asked))
-	err := inParallel(len(asked), func(i int) error {
+	err := parallel.Each(len(asked), func(i int) error {
 		r := asked[i]
 		var err error
 		seqs[i], err = resolveAs(ctx, conf, probe, r.role, r.id, r.p, r.b)

@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 
 	"github.com/ehstream/ehstream/balance"
+	"github.com/ehstream/ehstream/internal/parallel"
 	"github.com/ehstream/ehstream/streaming"
 )
 
@@ -430,7 +431,7 @@ func (s *DirectStream) writeCheckpoints(ctx context.Context, rdd *RDD) {
 // next round will say so.
 func (s *DirectStream) holdShared(ctx context.Context, plan streaming.Plan, idle []PartitionBounds) (streaming.Plan, error) {
 	errs := make([]error, len(idle))
-	inParallel(len(idle), func(i int) error {
+	parallel.Each(len(idle), func(i int) error {
 		errs[i] = s.c.hold(ctx, s.conf, idle[i:i+1], s.next)
 		return nil
 	})
