@@ -1,6 +1,7 @@
 package eventhubs
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -269,11 +270,9 @@ func (c *Conf) Logger() *slog.Logger {
 // problems come first; its secrets are never printed.
 func (c *Conf) Validate() error {
 	var problems []string
-	var csErr *Error
-	cs, err := c.ConnectionString()
-	if err != nil {
-		csErr = err.(*Error)
-		problems = append(problems, "connection string: "+csErr.Message)
+	cs, csErr := c.ConnectionString()
+	if csErr != nil {
+		problems = append(problems, "connection string: "+messageOf(csErr))
 	} else if c.name != "" && cs.EntityPath != "" && c.name != cs.EntityPath {
 		problems = append(problems, fmt.Sprintf("event hub name %q differs from the connection string's EntityPath %q", c.name, cs.EntityPath))
 	} else if c.EventHubName() == "" {
@@ -287,12 +286,12 @@ func (c *Conf) Validate() error {
 			problems = append(problems, "StartingPositions has an empty partition ID")
 		}
 		if err := c.startingPositions[id].Validate(); err != nil {
-			problems = append(problems, fmt.Sprintf("StartingPositions[%q]: %s", id, err.(*Error).Message))
+			problems = append(problems, fmt.Sprintf("StartingPositions[%q]: %s", id, messageOf(err)))
 		}
 	}
 	if c.startingPosition != nil {
 		if err := c.startingPosition.Validate(); err != nil {
-			problems = append(problems, "StartingPosition: "+err.(*Error).Message)
+			problems = append(problems, "StartingPosition: "+messageOf(err))
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(c.maxRates)) {
@@ -421,7 +420,7 @@ func ConfFromMap(m map[string]string) (*Conf, error) {
 		case confStartingPosition:
 			p, err := ParseEventPosition(v)
 			if err != nil {
-				bad(k, err.(*Error).Message)
+				bad(k, messageOf(err))
 				continue
 			}
 			c.startingPosition = &p
@@ -429,7 +428,7 @@ func ConfFromMap(m map[string]string) (*Conf, error) {
 			ps, err := splitPartitionMap(v, func(s string) (EventPosition, error) {
 				p, err := ParseEventPosition(s)
 				if err != nil {
-					return p, fmt.Errorf("%s", err.(*Error).Message)
+					return p, errors.New(messageOf(err))
 				}
 				return p, nil
 			})

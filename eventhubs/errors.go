@@ -75,6 +75,17 @@ func HasCode(err error, code ErrorCode) bool {
 	return errors.As(err, &e) && e.Code == code
 }
 
+// messageOf is what err says without this package's prefix, place and
+// code: an *Error's Message, else err's text. Problems found in a value
+// are listed this way under the name of the setting that holds it.
+func messageOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
+
 func errorf(code ErrorCode, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }

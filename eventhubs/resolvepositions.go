@@ -41,7 +41,7 @@ func ResolvePositions(ctx context.Context, conf *Conf, positions map[string]Even
 	ids := slices.Sorted(maps.Keys(positions))
 	for _, id := range ids {
 		if err := positions[id].Validate(); err != nil {
-			return nil, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), PartitionID: id, Message: err.(*Error).Message}
+			return nil, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), PartitionID: id, Message: messageOf(err)}
 		}
 	}
 	if len(ids) == 0 {
@@ -89,7 +89,7 @@ func OffsetRangesBetween(ctx context.Context, conf *Conf, from, until EventPosit
 		p    EventPosition
 	}{{"from", from}, {"until", until}} {
 		if err := p.p.Validate(); err != nil {
-			return nil, &Error{Code: CodeInvalidConf, Hub: hub, Message: p.name + " " + err.(*Error).Message}
+			return nil, &Error{Code: CodeInvalidConf, Hub: hub, Message: p.name + " " + messageOf(err)}
 		}
 	}
 	if before(until, from) {

@@ -109,7 +109,7 @@ func (s *DirectStream) SetOwnershipStore(store azeventhubs.CheckpointStore, opts
 	b, err := balance.New(store, balance.Consumer{Namespace: o.Namespace, EventHub: s.conf.EventHubName(), ConsumerGroup: s.conf.ConsumerGroup()},
 		o.OwnerID, &balance.Options{Strategy: o.Strategy, UpdateInterval: o.UpdateInterval, Expiration: o.Expiration})
 	if err != nil {
-		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: err.Error()}
+		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "SetOwnershipStore", Err: err}
 	}
 	s.conf.replica = o.OwnerID
 	s.share = &sharing{store: store, opts: o, b: b}

@@ -53,7 +53,7 @@ func CreateDirectStream(ssc *streaming.Context, conf *Conf) (*DirectStream, erro
 	if conf.Backpressure() {
 		rc, err := newRateController(ssc.BatchInterval(), conf.BackpressurePID())
 		if err != nil {
-			return nil, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), Message: err.Error()}
+			return nil, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), Message: "backpressure", Err: err}
 		}
 		s.rc = rc
 	}
@@ -470,7 +470,7 @@ func (s *DirectStream) SetStoredPositions(fn func(ctx context.Context, partition
 func (s *DirectStream) reread(ctx context.Context, b *streaming.Batch, id string, cause error) error {
 	pos, err := s.stored(ctx, []string{id})
 	if err != nil {
-		return fmt.Errorf("%w (reading the stored position anew: %v)", cause, err)
+		return fmt.Errorf("%w (reading the stored position anew: %w)", cause, err)
 	}
 	seq, ok := pos[id]
 	if !ok {
