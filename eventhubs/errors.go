@@ -39,6 +39,12 @@ const (
 	// CodeTimeout: an operation made no progress within OperationTimeout,
 	// retries included.
 	CodeTimeout ErrorCode = "timeout"
+	// CodeOwnershipStore: the ownership store of a stream sharing
+	// partitions (SetOwnershipStore) failed, or where its positions are
+	// read (OwnershipOptions.Positions); Err holds the store's error. A
+	// running stream fails with it only once its claims have lapsed: see
+	// SetOwnershipStore.
+	CodeOwnershipStore ErrorCode = "ownership-store"
 )
 
 // Error is the error type of this package.

@@ -57,10 +57,11 @@ type OwnershipOptions struct {
 // and plans a partition again, rather than failing, when another replica
 // moved its position or took its link.
 type sharing struct {
-	s      *DirectStream
-	store  azeventhubs.CheckpointStore
-	opts   OwnershipOptions
-	rounds *rounds
+	s          *DirectStream
+	store      azeventhubs.CheckpointStore
+	opts       OwnershipOptions
+	expiration time.Duration // of the claims, as the rounds make them
+	rounds     *rounds
 }
 
 // SetOwnershipStore makes the stream one of several replicas of a job that
@@ -76,6 +77,17 @@ type sharing struct {
 // position) is planned again without failing the stream. Call it before
 // the context runs; a stream that shares partitions keeps no streaming
 // checkpoint: its positions are in the store or an offsets table.
+//
+// While the store fails, the stream goes on reading the partitions it
+// owns, with a warning at every batch: its claims stand until Expiration
+// after the last round that renewed them, and the positions' check keeps
+// a stale batch from committing. Once no round has succeeded for
+// Expiration, the claims have lapsed, other replicas may take the
+// partitions, and the replica cannot know which are still its own: the
+// stream stops with CodeOwnershipStore and the store's error in the
+// chain, for whatever runs it to restart it or raise the alarm. A store
+// that fails the first round, or the reading of newly owned partitions'
+// positions, stops it at once with the same code.
 func (s *DirectStream) SetOwnershipStore(store azeventhubs.CheckpointStore, opts *OwnershipOptions) error {
 	if store == nil {
 		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "SetOwnershipStore: the store is nil"}
@@ -101,7 +113,7 @@ func (s *DirectStream) SetOwnershipStore(store azeventhubs.CheckpointStore, opts
 		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "SetOwnershipStore", Err: err}
 	}
 	s.conf.replica = o.OwnerID
-	s.assign = &sharing{s: s, store: store, opts: o, rounds: &rounds{b: b}}
+	s.assign = &sharing{s: s, store: store, opts: o, expiration: b.Expiration(), rounds: &rounds{b: b}}
 	return nil
 }
 
@@ -172,7 +184,7 @@ func (sh *sharing) start(ctx context.Context, resume map[string]int64) error {
 		return err
 	}
 	if err := sh.rounds.first(ctx, hp.PartitionIDs); err != nil {
-		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "the first ownership round", Err: err}
+		return &Error{Code: roundCode(err), Hub: s.conf.EventHubName(), Message: "the first ownership round", Err: err}
 	}
 	owned, err := sh.partitions()
 	if err != nil {
@@ -210,18 +222,33 @@ func (sh *sharing) partitions() ([]string, error) {
 			s.drop(id)
 		}
 	}
-	var other *balance.OtherJobError
-	if errors.As(f.err, &other) {
-		// Another job's replicas claimed in this consumer group (two jobs
-		// started together): each would write only some partitions.
+	if f.err == nil {
+		return append([]string{}, f.owned...), nil
+	}
+	switch since := time.Since(f.renewed); {
+	case roundCode(f.err) == CodeInvalidConf:
 		return nil, &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "an ownership round", Err: f.err}
+	case since >= sh.expiration:
+		return nil, &Error{Code: CodeOwnershipStore, Hub: s.conf.EventHubName(), Err: f.err,
+			Message: fmt.Sprintf("no ownership round succeeded for %s, since %s: the replica's claims, which last %s unrenewed, have lapsed, and other replicas may take its partitions",
+				since.Round(time.Millisecond), f.renewed.Format(time.RFC3339Nano), sh.expiration)}
 	}
-	if f.err != nil {
-		// Claims outlive a few failed rounds; the positions' check keeps a
-		// stale batch from committing meanwhile.
-		s.conf.Logger().Warn("eventhubs: an ownership round failed; reading the partitions owned before", "hub", s.conf.EventHubName(), "err", f.err)
-	}
+	// Claims outlive a few failed rounds; the positions' check keeps a
+	// stale batch from committing meanwhile.
+	s.conf.Logger().Warn("eventhubs: an ownership round failed; reading the partitions owned before", "hub", s.conf.EventHubName(), "err", f.err)
 	return append([]string{}, f.owned...), nil
+}
+
+// roundCode is the code of a stream's error for an ownership round that
+// failed with err: CodeInvalidConf when another job's replicas claimed in
+// the consumer group (two jobs started together, each of which would
+// write only some partitions), else CodeOwnershipStore: the store failed.
+func roundCode(err error) ErrorCode {
+	var other *balance.OtherJobError
+	if errors.As(err, &other) {
+		return CodeInvalidConf
+	}
+	return CodeOwnershipStore
 }
 
 // place positions the partitions of hp the stream owns but has no
@@ -240,7 +267,7 @@ func (sh *sharing) place(ctx context.Context, hp *HubProperties) error {
 	}
 	stored, err := sh.positions(ctx, ids)
 	if err != nil {
-		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "reading the positions of newly owned partitions", Err: err}
+		return &Error{Code: CodeOwnershipStore, Hub: s.conf.EventHubName(), Message: "reading the positions of newly owned partitions", Err: err}
 	}
 	// A job that resumed (its positions are StartingPositions) stored a
 	// position for every partition when it started (offsets.Store.Resume):
