@@ -77,15 +77,10 @@ func NewConf(connectionString string) *Conf {
 // Clone returns a deep copy.
 func (c *Conf) Clone() *Conf {
 	d := *c
-	d.startingPositions = maps.Clone(c.startingPositions)
-	d.maxRates = maps.Clone(c.maxRates)
-	if c.startingPosition != nil {
-		p := *c.startingPosition
-		d.startingPosition = &p
-	}
-	if c.exclusive != nil {
-		e := *c.exclusive
-		d.exclusive = &e
+	for _, s := range settings {
+		if s.unshare != nil {
+			s.unshare(&d)
+		}
 	}
 	return &d
 }

@@ -35,12 +35,16 @@ const (
 )
 
 // setting is one row of the settings table: a Conf setting, its key in the
-// map form, and what NewConf, ToMap, ConfFromMap and Validate do with it.
-// A new setting is a Conf field, its setter and getter, and a row.
+// map form, its default, and how it is copied, written, read and checked.
+// NewConf, Clone, ToMap, ConfFromMap and Validate go over the rows, so a
+// new setting is a Conf field, its setter and getter, and a row.
 type setting struct {
 	key string
 	// init sets the default in a new Conf; nil when the zero value is it.
 	init func(c *Conf)
+	// unshare gives a copy of a Conf (Clone) its own copy of a value held
+	// by reference, a map or a pointer; nil for a value held in the field.
+	unshare func(c *Conf)
 	// format writes c's value in the map form; false leaves the key out:
 	// the setting is unset, and each reader takes its own default.
 	format func(c *Conf) (string, bool)
@@ -70,7 +74,7 @@ var settings = []setting{
 			}
 			return nil
 		}},
-	{key: confStartingPositions,
+	{key: confStartingPositions, unshare: func(c *Conf) { c.startingPositions = maps.Clone(c.startingPositions) },
 		format: func(c *Conf) (string, bool) {
 			return joinPartitionMap(c.startingPositions, EventPosition.String), len(c.startingPositions) > 0
 		},
@@ -81,7 +85,7 @@ var settings = []setting{
 		check: func(c *Conf) []string {
 			return partitionProblems("StartingPositions", c.startingPositions, positionProblem)
 		}},
-	{key: confStartingPosition,
+	{key: confStartingPosition, unshare: func(c *Conf) { c.startingPosition = copyOf(c.startingPosition) },
 		format: func(c *Conf) (string, bool) { return c.StartingPosition().String(), true },
 		parse: func(c *Conf, v string) error {
 			p, err := parsePosition(v)
@@ -97,16 +101,10 @@ var settings = []setting{
 	{key: confFailOnDataLoss, init: func(c *Conf) { c.failOnDataLoss = true },
 		format: func(c *Conf) (string, bool) { return strconv.FormatBool(c.failOnDataLoss), true },
 		parse:  func(c *Conf, v string) (err error) { c.failOnDataLoss, err = parseBool(v); return err }},
-	{key: confMaxRatesPerPartition,
+	{key: confMaxRatesPerPartition, unshare: func(c *Conf) { c.maxRates = maps.Clone(c.maxRates) },
 		format: func(c *Conf) (string, bool) { return joinPartitionMap(c.maxRates, formatInt), len(c.maxRates) > 0 },
 		parse: func(c *Conf, v string) (err error) {
-			c.maxRates, err = splitPartitionMap(v, func(s string) (int64, error) {
-				r, err := strconv.ParseInt(s, 10, 64)
-				if err != nil {
-					return 0, fmt.Errorf("%q is not a whole number of events", s)
-				}
-				return r, nil
-			})
+			c.maxRates, err = splitPartitionMap(v, eventCount)
 			return err
 		},
 		check: func(c *Conf) []string { return partitionProblems("MaxRatesPerPartition", c.maxRates, rateProblem) }},
@@ -130,10 +128,10 @@ var settings = []setting{
 			return err
 		},
 		check: func(c *Conf) []string { return named("Prefetch", prefetchProblem(c.prefetch)) }},
-	{key: confExclusive, // absent: each reader's default
+	{key: confExclusive, unshare: func(c *Conf) { c.exclusive = copyOf(c.exclusive) },
 		format: func(c *Conf) (string, bool) {
 			if c.exclusive == nil {
-				return "", false
+				return "", false // each reader's default
 			}
 			return strconv.FormatBool(*c.exclusive), true
 		},
@@ -275,6 +273,16 @@ func parseCount(v string) (int64, error) {
 	return n, nil
 }
 
+// eventCount is parseCount for a value of a per-partition map, which
+// names it.
+func eventCount(v string) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a whole number of events", v)
+	}
+	return n, nil
+}
+
 func parseNumber(v string) (float64, error) {
 	x, err := strconv.ParseFloat(v, 64)
 	if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
@@ -291,6 +299,15 @@ func parsePosition(v string) (EventPosition, error) {
 		return p, errors.New(messageOf(err))
 	}
 	return p, nil
+}
+
+// copyOf is a pointer to a copy of *p, nil when p is.
+func copyOf[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 func formatInt(n int64) string { return strconv.FormatInt(n, 10) }
