@@ -48,6 +48,7 @@ type Conf struct {
 	receiverTimeout   time.Duration
 	operationTimeout  time.Duration
 	prefetch          int
+	prefetches        map[string]int
 	// exclusive is nil until SetExclusive: each reader then takes its own
 	// default (see Exclusive).
 	exclusive *bool
@@ -132,6 +133,15 @@ func (c *Conf) SetOperationTimeout(d time.Duration) *Conf { c.operationTimeout =
 // MaxPrefetch; the SDK takes at most 5000 at a time). A read holds at most
 // three such chunks.
 func (c *Conf) SetPrefetch(n int) *Conf { c.prefetch = n; return c }
+
+// SetPrefetchPerPartition sets the prefetch of particular partitions, by
+// partition ID, in place of Prefetch (each 1 to MaxPrefetch): a smaller
+// one bounds what a read of a partition of large events holds, without
+// slowing the others.
+func (c *Conf) SetPrefetchPerPartition(prefetch map[string]int) *Conf {
+	c.prefetches = maps.Clone(prefetch)
+	return c
+}
 
 // SetExclusive says whether readers take their partitions exclusively, with
 // owner level 0, overriding each reader's default (see Exclusive). An
@@ -222,8 +232,20 @@ func (c *Conf) OperationTimeout() time.Duration {
 	return DefaultOperationTimeout
 }
 
-// Prefetch is how many events a receiver asks for ahead of the reader.
+// Prefetch is how many events a receiver asks for ahead of the reader, on
+// partitions PrefetchPerPartition does not name.
 func (c *Conf) Prefetch() int { return c.prefetch }
+
+// PrefetchPerPartition is a copy of the per-partition prefetch.
+func (c *Conf) PrefetchPerPartition() map[string]int { return maps.Clone(c.prefetches) }
+
+// PrefetchFor is partition id's prefetch.
+func (c *Conf) PrefetchFor(id string) int {
+	if n, ok := c.prefetches[id]; ok {
+		return n
+	}
+	return c.prefetch
+}
 
 // Exclusive says what SetExclusive chose, and whether it was called. When it
 // was not, each reader takes its own default:

@@ -244,10 +244,10 @@ func checkRange(conf *Conf, r OffsetRange, b PartitionBounds) (start, skipped in
 // ask for.
 const maxCredit = 5000
 
-// receiveCount is how many events one receive asks the service for: the
-// prefetch. A read holds at most three such chunks: one in the reader's
-// hands, one waiting, one under way.
-func receiveCount(conf *Conf) int { return min(max(conf.Prefetch(), 100), maxCredit) }
+// receiveCount is how many events one receive of partition id asks the
+// service for: its prefetch. A read holds at most three such chunks: one
+// in the reader's hands, one waiting, one under way.
+func receiveCount(conf *Conf, id string) int { return min(max(conf.PrefetchFor(id), 100), maxCredit) }
 
 // positionAt makes sure the receiver delivers seq next, reusing its link
 // when it already stands there and opening a new one otherwise.
@@ -293,7 +293,7 @@ type fetcher struct {
 func fetch(ctx context.Context, conf *Conf, rcv *receiver, from, until int64) *fetcher {
 	fctx, cancel := context.WithCancel(ctx)
 	f := &fetcher{ch: make(chan received, 1), cancel: cancel, done: make(chan struct{})}
-	chunk := int64(receiveCount(conf))
+	chunk := int64(receiveCount(conf, rcv.partitionID))
 	go func() {
 		defer close(f.done)
 		defer close(f.ch) // at the end, or stopped: a reader waiting on ch then looks at its context

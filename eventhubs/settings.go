@@ -26,6 +26,7 @@ const (
 	confReceiverTimeout      = "eventhubs.receiverTimeout"
 	confOperationTimeout     = "eventhubs.operationTimeout"
 	confPrefetch             = "eventhubs.prefetch"
+	confPrefetchPerPartition = "eventhubs.prefetchPerPartition"
 	confExclusive            = "eventhubs.exclusive"
 	confBackpressure         = "eventhubs.backpressure.enabled"
 	confPIDProportional      = "eventhubs.backpressure.pid.proportional"
@@ -128,6 +129,17 @@ var settings = []setting{
 			return err
 		},
 		check: func(c *Conf) []string { return named("Prefetch", prefetchProblem(c.prefetch)) }},
+	{key: confPrefetchPerPartition, unshare: func(c *Conf) { c.prefetches = maps.Clone(c.prefetches) },
+		format: func(c *Conf) (string, bool) {
+			return joinPartitionMap(c.prefetches, strconv.Itoa), len(c.prefetches) > 0
+		},
+		parse: func(c *Conf, v string) (err error) {
+			c.prefetches, err = splitPartitionMap(v, func(v string) (int, error) { n, err := eventCount(v); return int(n), err })
+			return err
+		},
+		check: func(c *Conf) []string {
+			return partitionProblems("PrefetchPerPartition", c.prefetches, prefetchProblem)
+		}},
 	{key: confExclusive, unshare: func(c *Conf) { c.exclusive = copyOf(c.exclusive) },
 		format: func(c *Conf) (string, bool) {
 			if c.exclusive == nil {
