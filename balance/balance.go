@@ -120,6 +120,9 @@ func (b *Balancer) Owner() string { return b.owner }
 // UpdateInterval is how often rounds are due.
 func (b *Balancer) UpdateInterval() time.Duration { return b.opts.UpdateInterval }
 
+// Expiration is how long a claim holds without renewal.
+func (b *Balancer) Expiration() time.Duration { return b.opts.Expiration }
+
 // Owned is the partitions the last round claimed, sorted.
 func (b *Balancer) Owned() []string {
 	ids := make([]string, 0, len(b.owned))

@@ -1,9 +1,7 @@
 package eventhubs
 
 import (
-	"fmt"
 	"math"
-	"strconv"
 	"sync"
 	"time"
 
@@ -37,81 +35,11 @@ func (c *Conf) Backpressure() bool { return c.backpressure }
 // BackpressurePID is the rate estimator's settings.
 func (c *Conf) BackpressurePID() streaming.PID { return c.pid }
 
-// The keys of the backpressure settings in a Conf's map form.
-const (
-	confBackpressure    = "eventhubs.backpressure.enabled"
-	confPIDProportional = "eventhubs.backpressure.pid.proportional"
-	confPIDIntegral     = "eventhubs.backpressure.pid.integral"
-	confPIDDerivative   = "eventhubs.backpressure.pid.derivative"
-	confPIDMinRate      = "eventhubs.backpressure.pid.minRate"
-)
-
 // Bounds of the backpressure settings, far beyond any useful value.
 const (
 	backpressureMaxGain  = 1e6
 	backpressureMaxFloor = 1 << 40
 )
-
-func (c *Conf) backpressureProblems() []string {
-	var problems []string
-	for _, g := range []struct {
-		name string
-		v    float64
-	}{{"proportional", c.pid.Proportional}, {"integral", c.pid.Integral}, {"derivative", c.pid.Derivative}} {
-		if !(g.v >= 0 && g.v <= backpressureMaxGain) {
-			problems = append(problems, fmt.Sprintf("BackpressurePID %s = %g: want 0 to %g", g.name, g.v, float64(backpressureMaxGain)))
-		}
-	}
-	if !(c.pid.MinRate >= 1 && c.pid.MinRate <= backpressureMaxFloor) {
-		problems = append(problems, fmt.Sprintf("BackpressurePID minRate = %g: want 1 to %d events per second", c.pid.MinRate, int64(backpressureMaxFloor)))
-	}
-	return problems
-}
-
-// backpressureToMap writes the enabled flag always, the PID settings when
-// they differ from the defaults.
-func (c *Conf) backpressureToMap(m map[string]string) {
-	m[confBackpressure] = strconv.FormatBool(c.backpressure)
-	if c.pid == streaming.DefaultPID() {
-		return
-	}
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	m[confPIDProportional], m[confPIDIntegral], m[confPIDDerivative] = f(c.pid.Proportional), f(c.pid.Integral), f(c.pid.Derivative)
-	m[confPIDMinRate] = f(c.pid.MinRate)
-}
-
-// backpressureFromMap reads key k's value v if k is a backpressure key,
-// and reports whether it was one.
-func (c *Conf) backpressureFromMap(k, v string, bad func(k, why string)) bool {
-	switch k {
-	case confBackpressure:
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			bad(k, "want true or false")
-			return true
-		}
-		c.backpressure = b
-	case confPIDProportional, confPIDIntegral, confPIDDerivative, confPIDMinRate:
-		x, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
-			bad(k, "want a number")
-			return true
-		}
-		switch k {
-		case confPIDProportional:
-			c.pid.Proportional = x
-		case confPIDIntegral:
-			c.pid.Integral = x
-		case confPIDDerivative:
-			c.pid.Derivative = x
-		default:
-			c.pid.MinRate = x
-		}
-	default:
-		return false
-	}
-	return true
-}
 
 // rateController is a direct stream's backpressure: it hears of completed
 // batches (a listener on the stream's Context), estimates the rate, and

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +48,7 @@ type Conf struct {
 	receiverTimeout   time.Duration
 	operationTimeout  time.Duration
 	prefetch          int
+	prefetches        map[string]int
 	// exclusive is nil until SetExclusive: each reader then takes its own
 	// default (see Exclusive).
 	exclusive *bool
@@ -66,28 +66,22 @@ type Conf struct {
 // timeouts, and each reader's own exclusivity (see Exclusive). Problems with the connection string are
 // reported by Validate, and by every reader before it connects.
 func NewConf(connectionString string) *Conf {
-	return &Conf{
-		connStr:        connectionString,
-		consumerGroup:  DefaultConsumerGroup,
-		failOnDataLoss: true,
-		maxRate:        DefaultMaxRatePerPartition,
-		prefetch:       DefaultPrefetch,
-		pid:            streaming.DefaultPID(),
+	c := &Conf{connStr: connectionString}
+	for _, s := range settings {
+		if s.init != nil {
+			s.init(c)
+		}
 	}
+	return c
 }
 
 // Clone returns a deep copy.
 func (c *Conf) Clone() *Conf {
 	d := *c
-	d.startingPositions = maps.Clone(c.startingPositions)
-	d.maxRates = maps.Clone(c.maxRates)
-	if c.startingPosition != nil {
-		p := *c.startingPosition
-		d.startingPosition = &p
-	}
-	if c.exclusive != nil {
-		e := *c.exclusive
-		d.exclusive = &e
+	for _, s := range settings {
+		if s.unshare != nil {
+			s.unshare(&d)
+		}
 	}
 	return &d
 }
@@ -139,6 +133,15 @@ func (c *Conf) SetOperationTimeout(d time.Duration) *Conf { c.operationTimeout =
 // MaxPrefetch; the SDK takes at most 5000 at a time). A read holds at most
 // three such chunks.
 func (c *Conf) SetPrefetch(n int) *Conf { c.prefetch = n; return c }
+
+// SetPrefetchPerPartition sets the prefetch of particular partitions, by
+// partition ID, in place of Prefetch (each 1 to MaxPrefetch): a smaller
+// one bounds what a read of a partition of large events holds, without
+// slowing the others.
+func (c *Conf) SetPrefetchPerPartition(prefetch map[string]int) *Conf {
+	c.prefetches = maps.Clone(prefetch)
+	return c
+}
 
 // SetExclusive says whether readers take their partitions exclusively, with
 // owner level 0, overriding each reader's default (see Exclusive). An
@@ -229,8 +232,20 @@ func (c *Conf) OperationTimeout() time.Duration {
 	return DefaultOperationTimeout
 }
 
-// Prefetch is how many events a receiver asks for ahead of the reader.
+// Prefetch is how many events a receiver asks for ahead of the reader, on
+// partitions PrefetchPerPartition does not name.
 func (c *Conf) Prefetch() int { return c.prefetch }
+
+// PrefetchPerPartition is a copy of the per-partition prefetch.
+func (c *Conf) PrefetchPerPartition() map[string]int { return maps.Clone(c.prefetches) }
+
+// PrefetchFor is partition id's prefetch.
+func (c *Conf) PrefetchFor(id string) int {
+	if n, ok := c.prefetches[id]; ok {
+		return n
+	}
+	return c.prefetch
+}
 
 // Exclusive says what SetExclusive chose, and whether it was called. When it
 // was not, each reader takes its own default:
@@ -269,62 +284,21 @@ func (c *Conf) Logger() *slog.Logger {
 // problems come first; its secrets are never printed.
 func (c *Conf) Validate() error {
 	var problems []string
-	var csErr *Error
-	cs, err := c.ConnectionString()
-	if err != nil {
-		csErr = err.(*Error)
-		problems = append(problems, "connection string: "+csErr.Message)
-	} else if c.name != "" && cs.EntityPath != "" && c.name != cs.EntityPath {
-		problems = append(problems, fmt.Sprintf("event hub name %q differs from the connection string's EntityPath %q", c.name, cs.EntityPath))
-	} else if c.EventHubName() == "" {
-		problems = append(problems, "no event hub: the connection string has no EntityPath and SetEventHubName was not called")
-	}
-	if strings.TrimSpace(c.consumerGroup) == "" {
-		problems = append(problems, "the consumer group is empty")
-	}
-	for _, id := range slices.Sorted(maps.Keys(c.startingPositions)) {
-		if id == "" {
-			problems = append(problems, "StartingPositions has an empty partition ID")
-		}
-		if err := c.startingPositions[id].Validate(); err != nil {
-			problems = append(problems, fmt.Sprintf("StartingPositions[%q]: %s", id, err.(*Error).Message))
+	for _, s := range settings {
+		if s.check != nil {
+			problems = append(problems, s.check(c)...)
 		}
 	}
-	if c.startingPosition != nil {
-		if err := c.startingPosition.Validate(); err != nil {
-			problems = append(problems, "StartingPosition: "+err.(*Error).Message)
-		}
-	}
-	for _, id := range slices.Sorted(maps.Keys(c.maxRates)) {
-		if id == "" {
-			problems = append(problems, "MaxRatesPerPartition has an empty partition ID")
-		}
-		if r := c.maxRates[id]; r < 1 {
-			problems = append(problems, fmt.Sprintf("MaxRatesPerPartition[%q] = %d: want at least 1 event per batch", id, r))
-		}
-	}
-	if c.maxRate < 1 {
-		problems = append(problems, fmt.Sprintf("MaxRatePerPartition = %d: want at least 1 event per batch", c.maxRate))
-	}
-	if c.receiverTimeout < 0 {
-		problems = append(problems, fmt.Sprintf("ReceiverTimeout = %s: want a positive duration", c.receiverTimeout))
-	}
-	if c.operationTimeout < 0 {
-		problems = append(problems, fmt.Sprintf("OperationTimeout = %s: want a positive duration", c.operationTimeout))
-	}
-	if c.prefetch < 1 || c.prefetch > MaxPrefetch {
-		problems = append(problems, fmt.Sprintf("Prefetch = %d: want 1 to %d events", c.prefetch, MaxPrefetch))
-	}
-	problems = append(problems, c.backpressureProblems()...)
 	switch {
 	case len(problems) == 0:
 		return nil
-	case len(problems) == 1 && csErr != nil:
-		return csErr
-	case len(problems) == 1:
-		return errorf(CodeInvalidConf, "%s", problems[0])
+	case len(problems) > 1:
+		return errorf(CodeInvalidConf, "%d problems: %s", len(problems), strings.Join(problems, "; "))
 	}
-	return errorf(CodeInvalidConf, "%d problems: %s", len(problems), strings.Join(problems, "; "))
+	if _, err := c.ConnectionString(); err != nil {
+		return err // the one problem, with the connection string's own code
+	}
+	return errorf(CodeInvalidConf, "%s", problems[0])
 }
 
 // String describes the Conf with the connection string's secrets redacted.
@@ -345,51 +319,18 @@ func (c *Conf) String() string {
 	return b.String()
 }
 
-// The keys of a Conf's map form.
-const (
-	confConnectionString     = "eventhubs.connectionString"
-	confName                 = "eventhubs.name"
-	confConsumerGroup        = "eventhubs.consumerGroup"
-	confStartingPositions    = "eventhubs.startingPositions"
-	confStartingPosition     = "eventhubs.startingPosition"
-	confFailOnDataLoss       = "eventhubs.failOnDataLoss"
-	confMaxRatesPerPartition = "eventhubs.maxRatesPerPartition"
-	confMaxRatePerPartition  = "eventhubs.maxRatePerPartition"
-	confReceiverTimeout      = "eventhubs.receiverTimeout"
-	confOperationTimeout     = "eventhubs.operationTimeout"
-	confPrefetch             = "eventhubs.prefetch"
-	confExclusive            = "eventhubs.exclusive"
-)
-
 // ToMap writes the Conf as string keys and values ("eventhubs.consumerGroup"
 // and so on), the form of a properties file, environment or flags. Per-
 // partition maps are written "0=seq:5,1=latest". The map holds the
 // connection string with its secret; "eventhubs.exclusive" only when
 // SetExclusive was called. The logger is not part of it.
 func (c *Conf) ToMap() map[string]string {
-	m := map[string]string{
-		confConnectionString:    c.connStr,
-		confConsumerGroup:       c.consumerGroup,
-		confFailOnDataLoss:      strconv.FormatBool(c.failOnDataLoss),
-		confMaxRatePerPartition: strconv.FormatInt(c.maxRate, 10),
-		confReceiverTimeout:     c.ReceiverTimeout().String(),
-		confOperationTimeout:    c.OperationTimeout().String(),
-		confPrefetch:            strconv.Itoa(c.prefetch),
-		confStartingPosition:    c.StartingPosition().String(),
+	m := make(map[string]string, len(settings))
+	for _, s := range settings {
+		if v, ok := s.format(c); ok {
+			m[s.key] = v
+		}
 	}
-	if c.exclusive != nil { // absent: each reader's default
-		m[confExclusive] = strconv.FormatBool(*c.exclusive)
-	}
-	if c.name != "" {
-		m[confName] = c.name
-	}
-	if len(c.startingPositions) > 0 {
-		m[confStartingPositions] = joinPartitionMap(c.startingPositions, EventPosition.String)
-	}
-	if len(c.maxRates) > 0 {
-		m[confMaxRatesPerPartition] = joinPartitionMap(c.maxRates, func(r int64) string { return strconv.FormatInt(r, 10) })
-	}
-	c.backpressureToMap(m)
 	return m
 }
 
@@ -400,97 +341,20 @@ func (c *Conf) ToMap() map[string]string {
 func ConfFromMap(m map[string]string) (*Conf, error) {
 	c := NewConf(m[confConnectionString])
 	var problems []string
-	bad := func(k, why string) {
-		v := m[k]
-		if k == confConnectionString {
-			v = "..."
-		}
-		problems = append(problems, fmt.Sprintf("%s=%q: %s", k, v, why))
-	}
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if !strings.HasPrefix(k, "eventhubs.") {
 			continue
 		}
-		v := strings.TrimSpace(m[k])
-		switch k {
-		case confConnectionString:
-		case confName:
-			c.name = v
-		case confConsumerGroup:
-			c.consumerGroup = v
-		case confStartingPosition:
-			p, err := ParseEventPosition(v)
-			if err != nil {
-				bad(k, err.(*Error).Message)
-				continue
-			}
-			c.startingPosition = &p
-		case confStartingPositions:
-			ps, err := splitPartitionMap(v, func(s string) (EventPosition, error) {
-				p, err := ParseEventPosition(s)
-				if err != nil {
-					return p, fmt.Errorf("%s", err.(*Error).Message)
-				}
-				return p, nil
-			})
-			if err != nil {
-				bad(k, err.Error())
-				continue
-			}
-			c.startingPositions = ps
-		case confFailOnDataLoss, confExclusive:
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				bad(k, "want true or false")
-				continue
-			}
-			if k == confFailOnDataLoss {
-				c.failOnDataLoss = b
-			} else {
-				c.exclusive = &b
-			}
-		case confMaxRatePerPartition:
-			r, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				bad(k, "want a whole number of events")
-				continue
-			}
-			c.maxRate = r
-		case confMaxRatesPerPartition:
-			rs, err := splitPartitionMap(v, func(s string) (int64, error) {
-				r, err := strconv.ParseInt(s, 10, 64)
-				if err != nil {
-					return 0, fmt.Errorf("%q is not a whole number of events", s)
-				}
-				return r, nil
-			})
-			if err != nil {
-				bad(k, err.Error())
-				continue
-			}
-			c.maxRates = rs
-		case confReceiverTimeout, confOperationTimeout:
-			d, err := parseTimeout(v)
-			if err != nil {
-				bad(k, err.Error())
-				continue
-			}
-			if k == confReceiverTimeout {
-				c.receiverTimeout = d
-			} else {
-				c.operationTimeout = d
-			}
-		case confPrefetch:
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				bad(k, "want a whole number of events")
-				continue
-			}
-			c.prefetch = n
-		default:
-			if !c.backpressureFromMap(k, v, bad) {
-				problems = append(problems, fmt.Sprintf("unknown key %q", k))
-			}
+		s := settingOf(k)
+		if s == nil {
+			problems = append(problems, fmt.Sprintf("unknown key %q", k))
+			continue
+		}
+		if s.parse == nil {
+			continue
+		}
+		if err := s.parse(c, strings.TrimSpace(m[k])); err != nil {
+			problems = append(problems, fmt.Sprintf("%s=%q: %s", k, m[k], err))
 		}
 	}
 	if len(problems) > 0 {
@@ -500,37 +364,6 @@ func ConfFromMap(m map[string]string) (*Conf, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-func joinPartitionMap[V any](m map[string]V, format func(V) string) string {
-	var parts []string
-	for _, id := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, id+"="+format(m[id]))
-	}
-	return strings.Join(parts, ",")
-}
-
-func splitPartitionMap[V any](s string, parse func(string) (V, error)) (map[string]V, error) {
-	m := map[string]V{}
-	if s == "" {
-		return m, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		id, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		id = strings.TrimSpace(id)
-		if !ok || id == "" {
-			return nil, fmt.Errorf("%q is not PARTITION=VALUE", part)
-		}
-		if _, dup := m[id]; dup {
-			return nil, fmt.Errorf("partition %s appears twice", id)
-		}
-		x, err := parse(strings.TrimSpace(v))
-		if err != nil {
-			return nil, fmt.Errorf("partition %s: %v", id, err)
-		}
-		m[id] = x
-	}
-	return m, nil
 }
 
 var discardLogger = slog.New(slog.DiscardHandler)

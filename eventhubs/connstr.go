@@ -88,35 +88,43 @@ func ParseConnectionString(s string) (*ConnectionString, error) {
 		if v == "" {
 			return nil, csError("key %s has an empty value", name)
 		}
-		switch name {
-		case keyEndpoint:
-			c.Endpoint = v
-		case keySharedAccessKeyName:
-			c.SharedAccessKeyName = v
-		case keySharedAccessKey:
-			c.SharedAccessKey = v
-		case keySharedAccessSignature:
-			c.SharedAccessSignature = v
-		case keyEntityPath:
-			c.EntityPath = v
-		case keyUseDevelopmentEmulator:
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, csError("UseDevelopmentEmulator=%q: want true or false", v)
-			}
-			c.UseDevelopmentEmulator = b
-		case keyOperationTimeout:
-			d, err := parseTimeout(v)
-			if err != nil {
-				return nil, csError("OperationTimeout=%q: %v", v, err)
-			}
-			c.OperationTimeout = d
+		if err := c.set(name, v); err != nil {
+			return nil, err
 		}
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// set sets key name, one of connStringKeys, to v.
+func (c *ConnectionString) set(name, v string) error {
+	switch name {
+	case keyEndpoint:
+		c.Endpoint = v
+	case keySharedAccessKeyName:
+		c.SharedAccessKeyName = v
+	case keySharedAccessKey:
+		c.SharedAccessKey = v
+	case keySharedAccessSignature:
+		c.SharedAccessSignature = v
+	case keyEntityPath:
+		c.EntityPath = v
+	case keyUseDevelopmentEmulator:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return csError("UseDevelopmentEmulator=%q: want true or false", v)
+		}
+		c.UseDevelopmentEmulator = b
+	case keyOperationTimeout:
+		d, err := parseTimeout(v)
+		if err != nil {
+			return csError("OperationTimeout=%q: %v", v, err)
+		}
+		c.OperationTimeout = d
+	}
+	return nil
 }
 
 // Validate checks that the connection string can be used: an sb:// endpoint

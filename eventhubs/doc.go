@@ -12,10 +12,84 @@
 // reads (CreateRDD) do not, so that they never take a partition from a
 // running job: see Conf.Exclusive.
 //
-// Files: connstr.go (connection strings), position.go (EventPosition),
-// conf.go (Conf, its map form), offsetrange.go and event.go (the data),
-// pool.go (connections and receivers), read.go (reading one range),
-// rdd.go (CreateRDD), hub.go (hub and partition properties),
-// resolve.go and resolvepositions.go (positions to sequence numbers,
-// ResolvePositions, OffsetRangesBetween), lag.go (Lag), errors.go.
+// # Files
+//
+// What a user configures and gets:
+//   - conf.go: Conf, its setters and getters, and what goes over the
+//     settings table: NewConf, Clone, Validate, String, ToMap, ConfFromMap.
+//   - settings.go: the settings table, a row per setting (its key in the
+//     map form, default, format, parse and check), and the checks and
+//     parsers of values that the rows share.
+//   - connstr.go: connection strings: parsing, checks, redaction.
+//   - position.go: EventPosition, where a read starts, and its text form.
+//   - offsetrange.go: OffsetRange, a range of sequence numbers of one
+//     partition, and its text form.
+//   - event.go: Event, one event as read.
+//   - partitionid.go: ComparePartitionIDs, the order of partition IDs.
+//   - errors.go: Error and its stable codes.
+//
+// Connections and reads:
+//   - pool.go: the pool of connections (client), each partition's
+//     receiver on one, and the janitor that closes idle ones; CloseAll.
+//   - mgmt.go: the SDK client that properties are asked on, kept off the
+//     receivers' connection and made anew when its connection is lost.
+//   - hub.go: the hub's and partitions' properties (DescribeHub,
+//     PartitionBounds), and the retry loop of management calls.
+//   - read.go: reading one range (readRange, rangeReader), the fetcher
+//     that asks a chunk ahead of the reader, and which errors are
+//     permanent.
+//   - hold.go: taking or checking a partition's link without handing out
+//     an event (hold): when a stream starts, and for partitions it has
+//     nothing to read from.
+//   - rdd.go: RDD: CreateRDD, ForeachPartition and Collect, one task per
+//     range.
+//   - resolve.go: one position to a sequence number, by the bounds or by
+//     asking the service; checking the consumer group.
+//   - resolvepositions.go: ResolvePositions, OffsetRangesBetween, and
+//     resolving many positions at once.
+//   - lag.go: Lag, how far positions are behind the hub.
+//
+// Direct streams:
+//   - stream.go: DirectStream, the streaming.Input: Start, Plan (a range
+//     per partition), Run (the RDD to each output), Stop.
+//   - assign.go: the assignment seam, which partitions a stream reads and
+//     how it comes by them and gives them up; allPartitions, a stream that
+//     reads every partition.
+//   - share.go: sharing, the assignment of one of several replicas that
+//     divide the partitions through an ownership store (SetOwnershipStore).
+//   - rounds.go: a replica's ownership rounds, in the background, and what
+//     they found for the stream's next plan.
+//   - backpressure.go: SetBackpressure: the rate controller that sizes the
+//     next batch by how fast batches finish.
+//   - dstream.go: Events, a direct stream as a typed streaming.DStream.
+//
+// # Lock order
+//
+// A DirectStream, and its assignment, belong to the goroutine that runs
+// the stream (Claim, Start, Plan, Run, Stop): what they share with other
+// goroutines is behind the locks below.
+//
+//   - pool.mu guards the pool's clients and whether its janitor runs.
+//   - client.mu guards a client's receivers, users, lastUsed, closed and
+//     mgmt. It may be taken while pool.mu is held (get, sweep), never the
+//     other way.
+//   - receiver.slot, a channel of one, is a partition's one reader: its
+//     holder (acquire to put) owns the receiver's link, position and
+//     pending events, and lends the link to its fetcher until the
+//     fetcher's stop returns. The receiver's methods in read.go and hold.go,
+//     and closeLink, are called by the holder. A slot is waited for with
+//     neither mutex held (acquire); sweep, under both, and closeReceiver
+//     only try it. So a holder may take either mutex, as an output's code
+//     does, which runs while its read holds the slot.
+//   - rounds.mu guards what a replica's ownership rounds found; the rounds'
+//     goroutine and the stream's take it. Nothing is taken under it.
+//   - rateController.mu guards the rate estimator and the last batch the
+//     stream ran; the stream's goroutine and the Context's listener take it.
+//     Nothing is taken under it.
+//   - RDD.mu guards the last read's skipped events per range. Nothing is
+//     taken under it. The read tasks count skipped events in an atomic and
+//     store the offsets handed out (last) in a sync.Map.
+//
+// No function needs a mutex held by its caller, so none is named
+// …Locked.
 package eventhubs

@@ -39,6 +39,12 @@ const (
 	// CodeTimeout: an operation made no progress within OperationTimeout,
 	// retries included.
 	CodeTimeout ErrorCode = "timeout"
+	// CodeOwnershipStore: the ownership store of a stream sharing
+	// partitions (SetOwnershipStore) failed, or where its positions are
+	// read (OwnershipOptions.Positions); Err holds the store's error. A
+	// running stream fails with it only once its claims have lapsed: see
+	// SetOwnershipStore.
+	CodeOwnershipStore ErrorCode = "ownership-store"
 )
 
 // Error is the error type of this package.
@@ -73,6 +79,17 @@ func (e *Error) Unwrap() error { return e.Err }
 func HasCode(err error, code ErrorCode) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == code
+}
+
+// messageOf is what err says without this package's prefix, place and
+// code: an *Error's Message, else err's text. Problems found in a value
+// are listed this way under the name of the setting that holds it.
+func messageOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
 }
 
 func errorf(code ErrorCode, format string, args ...any) *Error {

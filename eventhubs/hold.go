@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+
+	"github.com/ehstream/ehstream/internal/parallel"
 )
 
 // holdWait is how long checking an attached idle link waits for an event
@@ -22,7 +24,7 @@ const holdWait = 20 * time.Millisecond
 // event. An event that arrives meanwhile waits in the receiver for the
 // next read, which checks the link again before handing it out.
 func (c *client) hold(ctx context.Context, conf *Conf, parts []PartitionBounds, next map[string]int64) error {
-	return inParallel(len(parts), func(i int) error { return c.holdOne(ctx, conf, parts[i], next[parts[i].PartitionID]) })
+	return parallel.Each(len(parts), func(i int) error { return c.holdOne(ctx, conf, parts[i], next[parts[i].PartitionID]) })
 }
 
 func (c *client) holdOne(ctx context.Context, conf *Conf, b PartitionBounds, next int64) error {

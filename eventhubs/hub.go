@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+
+	"github.com/ehstream/ehstream/internal/parallel"
 )
 
 // PartitionBounds is what a partition holds: sequence numbers [First, End).
@@ -75,7 +77,7 @@ func (c *client) describe(ctx context.Context, conf *Conf, ids []string) (*HubPr
 		}
 	}
 	out.Partitions = make([]PartitionBounds, len(ids))
-	err = inParallel(len(ids), func(i int) error {
+	err = parallel.Each(len(ids), func(i int) error {
 		var err error
 		out.Partitions[i], err = c.partitionBounds(ctx, conf, ids[i])
 		return err

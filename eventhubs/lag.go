@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+
+	"github.com/ehstream/ehstream/internal/parallel"
 )
 
 // PartitionLag is how far a position in a partition is behind the
@@ -73,7 +75,7 @@ func Lag(ctx context.Context, conf *Conf, next map[string]int64) ([]PartitionLag
 		}
 	}
 	lags := make([]PartitionLag, len(hp.Partitions))
-	err = inParallel(len(lags), func(i int) error {
+	err = parallel.Each(len(lags), func(i int) error {
 		b := hp.Partitions[i]
 		n, ok := next[b.PartitionID]
 		if !ok {

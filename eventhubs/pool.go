@@ -19,8 +19,8 @@ const idleTimeout = 5 * time.Minute
 // pool holds one connection (azeventhubs.ConsumerClient) per namespace, hub,
 // consumer group and credential, and each partition's receiver on it.
 //
-// Lock order: pool.mu, then client.mu. A receiver's slot is taken without
-// either lock held.
+// Lock order (doc.go): pool.mu, then client.mu. A receiver's slot is
+// waited for with neither held, and only tried under them.
 type pool struct {
 	mu       sync.Mutex
 	clients  map[clientKey]*client

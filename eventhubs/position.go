@@ -166,7 +166,7 @@ func ParseEventPosition(s string) (EventPosition, error) {
 		return bad("unknown kind " + strconv.Quote(kind))
 	}
 	if err := p.Validate(); err != nil {
-		return bad(err.(*Error).Message)
+		return bad(messageOf(err))
 	}
 	return p, nil
 }

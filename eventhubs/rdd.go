@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ehstream/ehstream/internal/parallel"
 )
 
 // RDD is a bounded read of a set of offset ranges: the Spark connector's
@@ -180,8 +182,8 @@ func (p *Partition) Events() iter.Seq2[*Event, error] {
 	}
 }
 
-// ForeachPartition runs fn for every range, each in its own goroutine, and
-// waits for all. The first error (from fn or from reading) cancels the
+// ForeachPartition runs fn for every range, each in its own goroutine (the
+// caller's for a single range), and waits for all. The first error (from fn or from reading) cancels the
 // others' context and is returned; a read error is returned even if fn
 // ignored it. Ranges of the same partition take turns on its receiver.
 func (d *RDD) ForeachPartition(ctx context.Context, fn func(ctx context.Context, p *Partition) error) error {
@@ -194,43 +196,28 @@ func (d *RDD) ForeachPartition(ctx context.Context, fn func(ctx context.Context,
 		return err
 	}
 	defer c.release()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-		skips = make([]int64, len(d.ranges)) // each goroutine writes its own
-	)
-	fail := func(err error) {
-		once.Do(func() { first = err; cancel(err) })
-	}
-	for i, r := range d.ranges {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p := &Partition{rdd: d, index: i, r: r, conf: d.conf, c: c, ctx: ctx}
-			if b, ok := d.bounds[r.PartitionID]; ok {
-				p.bounds = &b
-			}
-			err := fn(ctx, p)
-			d.skipped.Add(p.skipped)
-			skips[i] = p.skipped
-			switch {
-			case err != nil && p.err != nil && errors.Is(err, p.err):
-				fail(p.err) // fn passed the read's error on; it says where already
-			case err != nil:
-				fail(fmt.Errorf("%s partition %s [%d, %d): %w", r.Name, r.PartitionID, r.FromSeqNo, r.UntilSeqNo, err))
-			case p.err != nil:
-				fail(p.err)
-			}
-		}()
-	}
-	wg.Wait()
+	skips := make([]int64, len(d.ranges)) // each task writes its own
+	err = parallel.Run(ctx, len(d.ranges), func(ctx context.Context, i int) error {
+		r := d.ranges[i]
+		p := &Partition{rdd: d, index: i, r: r, conf: d.conf, c: c, ctx: ctx}
+		if b, ok := d.bounds[r.PartitionID]; ok {
+			p.bounds = &b
+		}
+		err := fn(ctx, p)
+		d.skipped.Add(p.skipped)
+		skips[i] = p.skipped
+		switch {
+		case err != nil && p.err != nil && errors.Is(err, p.err):
+			return p.err // fn passed the read's error on; it says where already
+		case err != nil:
+			return fmt.Errorf("%s partition %s [%d, %d): %w", r.Name, r.PartitionID, r.FromSeqNo, r.UntilSeqNo, err)
+		}
+		return p.err
+	})
 	d.mu.Lock()
 	d.rangeSkipped = skips
 	d.mu.Unlock()
-	return first
+	return err
 }
 
 // skippedByRange is the last read's Skipped, per range (nil before a read).

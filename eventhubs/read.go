@@ -34,98 +34,73 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 	if err != nil || start == r.UntilSeqNo {
 		return skipped, err
 	}
-
 	rcv, err := c.acquire(ctx, r.PartitionID)
 	if err != nil {
 		return skipped, err
 	}
 	defer c.put(rcv)
+	rd := &rangeReader{conf: conf, c: c, r: r, rcv: rcv, yield: yield, start: start, next: start, skipped: skipped}
+	err = rd.read(ctx)
+	return rd.skipped, err
+}
 
-	next := start
-	deadline := time.Now().Add(conf.OperationTimeout())
-	var lastErr error
-	backoff := 50 * time.Millisecond
-	var f *fetcher
+// rangeReader is one read of a range, from start, on the partition's
+// receiver, which it holds: where the read stands, and what it retries.
+type rangeReader struct {
+	conf    *Conf
+	c       *client
+	r       OffsetRange
+	rcv     *receiver
+	yield   func(*Event) bool
+	start   int64 // where the read began, past what retention removed
+	next    int64 // the sequence number to hand out next
+	skipped int64
+	f       *fetcher // nil until the next chunk is asked for
+	// deadline is when a read that makes no progress fails: OperationTimeout
+	// after the last chunk that held events.
+	deadline time.Time
+	backoff  time.Duration
+	lastErr  error // the last transient failure, the cause of a timeout
+}
+
+// read hands out the range's events from next, fetching them a chunk
+// ahead, until the range's end, yield's false, or an error.
+func (rd *rangeReader) read(ctx context.Context) error {
+	rd.progressed()
 	finished := false
 	defer func() {
-		f.stop()
+		rd.f.stop()
 		// A read that ends short of the range (its context ended, an
 		// error, the reader stopped) may leave the link past next: a chunk
 		// the fetcher took and nobody handed out. The next read must not
 		// reuse the link as if it stood at rcv.next.
 		if !finished {
-			rcv.closeLink()
+			rd.rcv.closeLink()
 		}
 	}()
-	for next < r.UntilSeqNo {
-		if f == nil {
-			if err := ctx.Err(); err != nil {
-				return skipped, err
+	for rd.next < rd.r.UntilSeqNo {
+		if rd.f == nil {
+			if err := rd.startFetch(ctx); err != nil {
+				return err
 			}
-			if time.Now().After(deadline) {
-				return skipped, &Error{Code: CodeTimeout, Hub: r.Name, PartitionID: r.PartitionID,
-					Message: fmt.Sprintf("no progress reading [%d, %d) for %s (OperationTimeout); stopped at %d", start, r.UntilSeqNo, conf.OperationTimeout(), next), Err: lastErr}
+			if rd.f == nil {
+				continue // positioning failed for now: tried again after a backoff
 			}
-			if err := rcv.positionAt(ctx, c, conf, next); err != nil {
-				if e := permanent(err, r.Name, r.PartitionID); e != nil {
-					return skipped, e
-				}
-				lastErr = err
-				sleep(ctx, &backoff)
-				continue
-			}
-			f = fetch(ctx, conf, rcv, next, r.UntilSeqNo)
 		}
-		got, ok := <-f.ch
-		if !ok { // the fetcher ended: at the range's end, or ctx ended (checked above)
-			f.stop()
-			f = nil
+		got, ok := <-rd.f.ch
+		if !ok { // the fetcher ended: at the range's end, or ctx ended (checked by startFetch)
+			rd.endFetch()
 			continue
 		}
 		if len(got.events) == 0 {
-			f.stop()
-			f = nil
-			if ctx.Err() != nil {
-				return skipped, ctx.Err()
+			if err := rd.retryEmpty(ctx, got.err); err != nil {
+				return err
 			}
-			if e := permanent(got.err, r.Name, r.PartitionID); e != nil {
-				return skipped, e
-			}
-			// Nothing within ReceiverTimeout although the events exist, or a
-			// dropped link: start over from a fresh link at the same place.
-			lastErr = got.err
-			if lastErr == nil {
-				lastErr = fmt.Errorf("no events within ReceiverTimeout (%s)", conf.ReceiverTimeout())
-			}
-			rcv.closeLink()
-			sleep(ctx, &backoff)
 			continue
 		}
-		deadline = time.Now().Add(conf.OperationTimeout())
-		backoff = 50 * time.Millisecond
-		for _, e := range got.events {
-			switch {
-			case e.SequenceNumber < next:
-				continue // already delivered: a reconnect may replay
-			case e.SequenceNumber > next:
-				gap := min(e.SequenceNumber, r.UntilSeqNo) - next
-				if conf.FailOnDataLoss() {
-					return skipped, &Error{Code: CodeDataLoss, Hub: r.Name, PartitionID: r.PartitionID,
-						Message: fmt.Sprintf("wanted sequence number %d, the next available is %d: %d events were removed (retention) while reading [%d, %d)", next, e.SequenceNumber, gap, r.FromSeqNo, r.UntilSeqNo)}
-				}
-				conf.Logger().Warn("eventhubs: events lost while reading", "hub", r.Name, "partition", r.PartitionID,
-					"wanted", next, "available", e.SequenceNumber, "skipped", gap)
-				skipped += gap
-				next += gap
-			}
-			if e.SequenceNumber >= r.UntilSeqNo || !yield(newEvent(r.PartitionID, e)) {
-				// Events past what the reader takes are dropped with the
-				// link (closed on the way out): kept, they would be handed
-				// out later without a receive that could notice the
-				// partition was taken.
-				return skipped, nil
-			}
-			next++
+		rd.progressed()
+		if done, err := rd.deliver(got.events); done {
+			return err
 		}
 		if len(got.events) < got.want {
 			// The receive timed out with credit unused (the fetcher stopped
@@ -133,14 +108,116 @@ func readRange(ctx context.Context, conf *Conf, c *client, r OffsetRange, b *Par
 			// handed out by a receive that never asks the service, so a
 			// lost partition would go unnoticed. A fresh link starts with
 			// no credit.
-			f.stop()
-			f = nil
-			rcv.closeLink()
+			rd.endFetch()
+			rd.rcv.closeLink()
 		}
-		rcv.next = next
+		rd.rcv.next = rd.next
 	}
 	finished = true
-	return skipped, nil
+	return nil
+}
+
+// startFetch positions the link at next and starts fetching from there.
+// When positioning failed in a way worth retrying, it waits out the
+// backoff and leaves f nil, for the loop to try again.
+func (rd *rangeReader) startFetch(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if time.Now().After(rd.deadline) {
+		return &Error{Code: CodeTimeout, Hub: rd.r.Name, PartitionID: rd.r.PartitionID,
+			Message: fmt.Sprintf("no progress reading [%d, %d) for %s (OperationTimeout); stopped at %d", rd.start, rd.r.UntilSeqNo, rd.conf.OperationTimeout(), rd.next), Err: rd.lastErr}
+	}
+	if err := rd.rcv.positionAt(ctx, rd.c, rd.conf, rd.next); err != nil {
+		if e := permanent(err, rd.r.Name, rd.r.PartitionID); e != nil {
+			return e
+		}
+		rd.retry(ctx, err)
+		return nil
+	}
+	rd.f = fetch(ctx, rd.conf, rd.rcv, rd.next, rd.r.UntilSeqNo)
+	return nil
+}
+
+// endFetch stops the fetcher; the next turn of the loop starts another.
+func (rd *rangeReader) endFetch() {
+	rd.f.stop()
+	rd.f = nil
+}
+
+// retryEmpty handles a receive that brought nothing, failing with err
+// (nil: it timed out): the read fails when err is permanent, and
+// otherwise starts over from a fresh link at the same place.
+func (rd *rangeReader) retryEmpty(ctx context.Context, err error) error {
+	rd.endFetch()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if e := permanent(err, rd.r.Name, rd.r.PartitionID); e != nil {
+		return e
+	}
+	// Nothing within ReceiverTimeout although the events exist, or a
+	// dropped link.
+	if err == nil {
+		err = fmt.Errorf("no events within ReceiverTimeout (%s)", rd.conf.ReceiverTimeout())
+	}
+	rd.rcv.closeLink()
+	rd.retry(ctx, err)
+	return nil
+}
+
+// retry notes a transient failure and waits out the backoff.
+func (rd *rangeReader) retry(ctx context.Context, err error) {
+	rd.lastErr = err
+	sleep(ctx, &rd.backoff)
+}
+
+// progressed restarts the no-progress deadline and the backoff.
+func (rd *rangeReader) progressed() {
+	rd.deadline = time.Now().Add(rd.conf.OperationTimeout())
+	rd.backoff = 50 * time.Millisecond
+}
+
+// deliver hands a chunk's events from next to yield, skipping those a
+// reconnect replayed. done says the read is over: at an error, an event
+// past the range, or yield's false.
+func (rd *rangeReader) deliver(events []*azeventhubs.ReceivedEventData) (done bool, err error) {
+	for _, e := range events {
+		if e.SequenceNumber < rd.next {
+			continue // already delivered: a reconnect may replay
+		}
+		if e.SequenceNumber > rd.next {
+			if err := rd.skipTo(e.SequenceNumber); err != nil {
+				return true, err
+			}
+		}
+		if e.SequenceNumber >= rd.r.UntilSeqNo || !rd.yield(newEvent(rd.r.PartitionID, e)) {
+			// Events past what the reader takes are dropped with the
+			// link (closed on the way out): kept, they would be handed
+			// out later without a receive that could notice the
+			// partition was taken.
+			return true, nil
+		}
+		rd.next++
+	}
+	return false, nil
+}
+
+// skipTo handles events between next and seq, the next available, that
+// retention removed while the range was read: data loss, an error with
+// FailOnDataLoss, else a warning and a skip.
+func (rd *rangeReader) skipTo(seq int64) error {
+	r := rd.r
+	gap := min(seq, r.UntilSeqNo) - rd.next
+	if rd.conf.FailOnDataLoss() {
+		return &Error{Code: CodeDataLoss, Hub: r.Name, PartitionID: r.PartitionID,
+			Message: fmt.Sprintf("wanted sequence number %d, the next available is %d: %d events were removed (retention) while reading [%d, %d)", rd.next, seq, gap, r.FromSeqNo, r.UntilSeqNo)}
+	}
+	rd.conf.Logger().Warn("eventhubs: events lost while reading", "hub", r.Name, "partition", r.PartitionID,
+		"wanted", rd.next, "available", seq, "skipped", gap)
+	rd.skipped += gap
+	rd.next += gap
+	return nil
 }
 
 // checkRange compares r with the partition's bounds: past the end is an
@@ -167,10 +244,10 @@ func checkRange(conf *Conf, r OffsetRange, b PartitionBounds) (start, skipped in
 // ask for.
 const maxCredit = 5000
 
-// receiveCount is how many events one receive asks the service for: the
-// prefetch. A read holds at most three such chunks: one in the reader's
-// hands, one waiting, one under way.
-func receiveCount(conf *Conf) int { return min(max(conf.Prefetch(), 100), maxCredit) }
+// receiveCount is how many events one receive of partition id asks the
+// service for: its prefetch. A read holds at most three such chunks: one
+// in the reader's hands, one waiting, one under way.
+func receiveCount(conf *Conf, id string) int { return min(max(conf.PrefetchFor(id), 100), maxCredit) }
 
 // positionAt makes sure the receiver delivers seq next, reusing its link
 // when it already stands there and opening a new one otherwise.
@@ -216,7 +293,7 @@ type fetcher struct {
 func fetch(ctx context.Context, conf *Conf, rcv *receiver, from, until int64) *fetcher {
 	fctx, cancel := context.WithCancel(ctx)
 	f := &fetcher{ch: make(chan received, 1), cancel: cancel, done: make(chan struct{})}
-	chunk := int64(receiveCount(conf))
+	chunk := int64(receiveCount(conf, rcv.partitionID))
 	go func() {
 		defer close(f.done)
 		defer close(f.ch) // at the end, or stopped: a reader waiting on ch then looks at its context

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/ehstream/ehstream/internal/parallel"
 )
 
 // ResolvePositions turns each partition's position into the sequence number
@@ -39,7 +41,7 @@ func ResolvePositions(ctx context.Context, conf *Conf, positions map[string]Even
 	ids := slices.Sorted(maps.Keys(positions))
 	for _, id := range ids {
 		if err := positions[id].Validate(); err != nil {
-			return nil, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), PartitionID: id, Message: err.(*Error).Message}
+			return nil, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), PartitionID: id, Message: messageOf(err)}
 		}
 	}
 	if len(ids) == 0 {
@@ -87,7 +89,7 @@ func OffsetRangesBetween(ctx context.Context, conf *Conf, from, until EventPosit
 		p    EventPosition
 	}{{"from", from}, {"until", until}} {
 		if err := p.p.Validate(); err != nil {
-			return nil, &Error{Code: CodeInvalidConf, Hub: hub, Message: p.name + " " + err.(*Error).Message}
+			return nil, &Error{Code: CodeInvalidConf, Hub: hub, Message: p.name + " " + messageOf(err)}
 		}
 	}
 	if before(until, from) {
@@ -187,7 +189,7 @@ type resolving struct {
 // in asked's order.
 func resolveAll(ctx context.Context, conf *Conf, probe *client, asked []resolving) ([]int64, error) {
 	seqs := make([]int64, len(asked))
-	err := inParallel(len(asked), func(i int) error {
+	err := parallel.Each(len(asked), func(i int) error {
 		r := asked[i]
 		var err error
 		seqs[i], err = resolveAs(ctx, conf, probe, r.role, r.id, r.p, r.b)

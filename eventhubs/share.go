@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 
 	"github.com/ehstream/ehstream/balance"
+	"github.com/ehstream/ehstream/internal/parallel"
 	"github.com/ehstream/ehstream/streaming"
 )
 
@@ -52,25 +51,17 @@ type OwnershipOptions struct {
 	Namespace string
 }
 
-// sharing is a stream's part in the ownership protocol.
+// sharing is the assignment of a stream that is one of several replicas
+// sharing the hub's partitions through an ownership store: it reads the
+// partitions its rounds claimed, starts each from its stored position,
+// and plans a partition again, rather than failing, when another replica
+// moved its position or took its link.
 type sharing struct {
-	store azeventhubs.CheckpointStore
-	opts  OwnershipOptions
-	b     *balance.Balancer // used by the rounds' goroutine only, after Start
-
-	mu      sync.Mutex
-	ids     []string         // the hub's partitions, as the last plan saw them
-	owned   []string         // as the last round left them
-	changes []balance.Change // not yet taken in by a plan
-	err     error            // the last round's, nil once one succeeds
-	round   int              // rounds completed
-	// taken holds partitions whose link another reader took, with the
-	// round then: they are not read again before a later round says they
-	// are still this replica's (the taker may not have claimed yet), or
-	// the two would take the link from each other.
-	taken map[string]int
-
-	stop, done chan struct{}
+	s          *DirectStream
+	store      azeventhubs.CheckpointStore
+	opts       OwnershipOptions
+	expiration time.Duration // of the claims, as the rounds make them
+	rounds     *rounds
 }
 
 // SetOwnershipStore makes the stream one of several replicas of a job that
@@ -86,6 +77,17 @@ type sharing struct {
 // position) is planned again without failing the stream. Call it before
 // the context runs; a stream that shares partitions keeps no streaming
 // checkpoint: its positions are in the store or an offsets table.
+//
+// While the store fails, the stream goes on reading the partitions it
+// owns, with a warning at every batch: its claims stand until Expiration
+// after the last round that renewed them, and the positions' check keeps
+// a stale batch from committing. Once no round has succeeded for
+// Expiration, the claims have lapsed, other replicas may take the
+// partitions, and the replica cannot know which are still its own: the
+// stream stops with CodeOwnershipStore and the store's error in the
+// chain, for whatever runs it to restart it or raise the alarm. A store
+// that fails the first round, or the reading of newly owned partitions'
+// positions, stops it at once with the same code.
 func (s *DirectStream) SetOwnershipStore(store azeventhubs.CheckpointStore, opts *OwnershipOptions) error {
 	if store == nil {
 		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "SetOwnershipStore: the store is nil"}
@@ -108,92 +110,24 @@ func (s *DirectStream) SetOwnershipStore(store azeventhubs.CheckpointStore, opts
 	b, err := balance.New(store, balance.Consumer{Namespace: o.Namespace, EventHub: s.conf.EventHubName(), ConsumerGroup: s.conf.ConsumerGroup()},
 		o.OwnerID, &balance.Options{Strategy: o.Strategy, UpdateInterval: o.UpdateInterval, Expiration: o.Expiration})
 	if err != nil {
-		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: err.Error()}
+		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "SetOwnershipStore", Err: err}
 	}
 	s.conf.replica = o.OwnerID
-	s.share = &sharing{store: store, opts: o, b: b}
+	s.assign = &sharing{s: s, store: store, opts: o, expiration: b.Expiration(), rounds: &rounds{b: b}}
 	return nil
 }
 
 // OwnerID is the replica's owner ID, "" for a stream that owns every
 // partition.
-func (s *DirectStream) OwnerID() string {
-	if s.share == nil {
-		return ""
-	}
-	return s.share.b.Owner()
-}
-
-// firstRound claims the stream's first partitions before it starts, then
-// runs the rounds in the background: renewals must not wait for a long
-// batch, or claims lapse while the stream works.
-func (sh *sharing) firstRound(ctx context.Context, ids []string) error {
-	sh.ids = ids
-	changes, err := sh.b.Round(ctx, ids)
-	if err != nil {
-		return err
-	}
-	sh.owned, sh.changes = sh.b.Owned(), changes
-	sh.stop, sh.done = make(chan struct{}), make(chan struct{})
-	go sh.rounds()
-	return nil
-}
-
-func (sh *sharing) rounds() {
-	defer close(sh.done)
-	every := sh.b.UpdateInterval()
-	for {
-		// Jitter, as the SDKs do, so that replicas started together do not
-		// claim in lockstep.
-		wait := every + time.Duration(rand.Int64N(int64(every)/5+1)) - every/10
-		select {
-		case <-sh.stop:
-			return
-		case <-time.After(wait):
-		}
-		sh.mu.Lock()
-		ids := slices.Clone(sh.ids)
-		sh.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		changes, err := sh.b.Round(ctx, ids)
-		cancel()
-		sh.mu.Lock()
-		sh.err = err
-		if err == nil {
-			sh.round++
-			sh.owned = sh.b.Owned()
-			sh.changes = append(sh.changes, changes...)
-		}
-		sh.mu.Unlock()
-	}
-}
-
-// close stops the rounds and relinquishes every partition.
-func (sh *sharing) close(log func(balance.Change)) {
-	if sh.stop == nil {
-		return
-	}
-	close(sh.stop)
-	<-sh.done
-	sh.stop = nil
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	changes, err := sh.b.Relinquish(ctx)
-	for _, c := range changes {
-		log(c)
-	}
-	if err != nil {
-		log(balance.Change{Reason: err.Error()})
-	}
-}
+func (s *DirectStream) OwnerID() string { return s.assign.owner() }
 
 // positions is where newly owned partitions start: Positions, else the
 // store's checkpoints (the last sequence number processed, plus one).
-func (sh *sharing) positions(ctx context.Context, ns, hub, group string, ids []string) (map[string]int64, error) {
+func (sh *sharing) positions(ctx context.Context, ids []string) (map[string]int64, error) {
 	if sh.opts.Positions != nil {
 		return sh.opts.Positions(ctx, ids)
 	}
-	cps, err := sh.store.ListCheckpoints(ctx, ns, hub, group, nil)
+	cps, err := sh.store.ListCheckpoints(ctx, sh.opts.Namespace, sh.s.conf.EventHubName(), sh.s.conf.ConsumerGroup(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("reading the checkpoints of the store: %w", err)
 	}
@@ -229,19 +163,30 @@ func stalePartition(err error) (string, bool) {
 	return "", false
 }
 
-var _ streaming.Input = (*DirectStream)(nil)
+// claim claims nothing ahead: the store's rounds claim, when the stream
+// starts.
+func (sh *sharing) claim(context.Context) error { return nil }
 
-// startShared is Start for a stream sharing partitions: it claims its
-// first partitions, starts them from their stored positions, and takes
-// their links.
-func (s *DirectStream) startShared(ctx context.Context, probe *client, hp *HubProperties) error {
+// start claims the replica's first partitions, starts them from their
+// stored positions, and takes their links. A replica's positions are in
+// the store or an offsets table, never in a streaming checkpoint.
+func (sh *sharing) start(ctx context.Context, resume map[string]int64) error {
+	s := sh.s
+	if len(resume) > 0 {
+		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "a stream sharing partitions (SetOwnershipStore) keeps its positions in the ownership store or an offsets table, not in a streaming checkpoint: remove the context's checkpoint store"}
+	}
+	probe, hp, err := s.probeHub(ctx)
+	if err != nil {
+		return err
+	}
+	defer probe.release()
 	if err := checkGroup(ctx, s.conf, probe, hp); err != nil {
 		return err
 	}
-	if err := s.share.firstRound(ctx, hp.PartitionIDs); err != nil {
-		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "the first ownership round", Err: err}
+	if err := sh.rounds.first(ctx, hp.PartitionIDs); err != nil {
+		return &Error{Code: roundCode(err), Hub: s.conf.EventHubName(), Message: "the first ownership round", Err: err}
 	}
-	owned, err := s.takeOwnership()
+	owned, err := sh.partitions()
 	if err != nil {
 		return err
 	}
@@ -251,7 +196,7 @@ func (s *DirectStream) startShared(ctx context.Context, probe *client, hp *HubPr
 			parts = append(parts, b)
 		}
 	}
-	if err := s.gain(ctx, &HubProperties{Name: hp.Name, PartitionIDs: hp.PartitionIDs, Partitions: parts}); err != nil {
+	if err := sh.place(ctx, &HubProperties{Name: hp.Name, PartitionIDs: hp.PartitionIDs, Partitions: parts}); err != nil {
 		return err
 	}
 	if s.conf.exclusiveOr(true) {
@@ -260,52 +205,57 @@ func (s *DirectStream) startShared(ctx context.Context, probe *client, hp *HubPr
 	return nil
 }
 
-// takeOwnership takes in the rounds' changes: it drops the partitions lost
-// and returns those owned now.
-func (s *DirectStream) takeOwnership() ([]string, error) {
-	sh := s.share
-	sh.mu.Lock()
-	owned, changes, err := slices.Clone(sh.owned), sh.changes, sh.err
-	sh.changes = nil
-	for id, at := range sh.taken {
-		if sh.round > at {
-			delete(sh.taken, id)
-		} else {
-			owned = slices.DeleteFunc(owned, func(o string) bool { return o == id })
-		}
-	}
-	sh.mu.Unlock()
-	for _, c := range changes {
-		s.noteChange(c)
+// partitions takes in the rounds' changes: it drops the partitions lost
+// and returns those owned now (never nil: a replica that owns nothing
+// reads nothing).
+func (sh *sharing) partitions() ([]string, error) {
+	s := sh.s
+	f := sh.rounds.take()
+	for _, c := range f.changes {
+		sh.note(c)
 		if !c.Gained {
 			s.drop(c.PartitionID)
 		}
 	}
 	for id := range s.next {
-		if !slices.Contains(owned, id) {
+		if !slices.Contains(f.owned, id) {
 			s.drop(id)
 		}
 	}
-	var other *balance.OtherJobError
-	if errors.As(err, &other) {
-		// Another job's replicas claimed in this consumer group (two jobs
-		// started together): each would write only some partitions.
-		return nil, &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "an ownership round", Err: err}
+	if f.err == nil {
+		return append([]string{}, f.owned...), nil
 	}
-	if err != nil {
-		// Claims outlive a few failed rounds; the positions' check keeps a
-		// stale batch from committing meanwhile.
-		s.conf.Logger().Warn("eventhubs: an ownership round failed; reading the partitions owned before", "hub", s.conf.EventHubName(), "err", err)
+	switch since := time.Since(f.renewed); {
+	case roundCode(f.err) == CodeInvalidConf:
+		return nil, &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "an ownership round", Err: f.err}
+	case since >= sh.expiration:
+		return nil, &Error{Code: CodeOwnershipStore, Hub: s.conf.EventHubName(), Err: f.err,
+			Message: fmt.Sprintf("no ownership round succeeded for %s, since %s: the replica's claims, which last %s unrenewed, have lapsed, and other replicas may take its partitions",
+				since.Round(time.Millisecond), f.renewed.Format(time.RFC3339Nano), sh.expiration)}
 	}
-	return owned, nil
+	// Claims outlive a few failed rounds; the positions' check keeps a
+	// stale batch from committing meanwhile.
+	s.conf.Logger().Warn("eventhubs: an ownership round failed; reading the partitions owned before", "hub", s.conf.EventHubName(), "err", f.err)
+	return append([]string{}, f.owned...), nil
 }
 
-// gain positions the partitions of hp the stream owns but has no position
-// for: newly owned ones, and those whose batch was found stale.
-func (s *DirectStream) gain(ctx context.Context, hp *HubProperties) error {
-	s.share.mu.Lock()
-	s.share.ids = slices.Clone(hp.PartitionIDs)
-	s.share.mu.Unlock()
+// roundCode is the code of a stream's error for an ownership round that
+// failed with err: CodeInvalidConf when another job's replicas claimed in
+// the consumer group (two jobs started together, each of which would
+// write only some partitions), else CodeOwnershipStore: the store failed.
+func roundCode(err error) ErrorCode {
+	var other *balance.OtherJobError
+	if errors.As(err, &other) {
+		return CodeInvalidConf
+	}
+	return CodeOwnershipStore
+}
+
+// place positions the partitions of hp the stream owns but has no
+// position for: newly owned ones, and those whose batch was found stale.
+func (sh *sharing) place(ctx context.Context, hp *HubProperties) error {
+	s := sh.s
+	sh.rounds.seen(hp.PartitionIDs)
 	var ids []string
 	for _, b := range hp.Partitions {
 		if _, ok := s.next[b.PartitionID]; !ok {
@@ -315,9 +265,9 @@ func (s *DirectStream) gain(ctx context.Context, hp *HubProperties) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	stored, err := s.share.positions(ctx, s.share.opts.Namespace, s.conf.EventHubName(), s.conf.ConsumerGroup(), ids)
+	stored, err := sh.positions(ctx, ids)
 	if err != nil {
-		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "reading the positions of newly owned partitions: " + err.Error()}
+		return &Error{Code: CodeOwnershipStore, Hub: s.conf.EventHubName(), Message: "reading the positions of newly owned partitions", Err: err}
 	}
 	// A job that resumed (its positions are StartingPositions) stored a
 	// position for every partition when it started (offsets.Store.Resume):
@@ -352,23 +302,53 @@ func (s *DirectStream) gain(ctx context.Context, hp *HubProperties) error {
 	return s.resolveStarts(ctx, probe, asked)
 }
 
-// drop forgets a partition's position and gives its link up.
-func (s *DirectStream) drop(id string) {
-	if _, ok := s.next[id]; !ok {
-		return
+// holdIdle checks the idle partitions' links, as a stream that owns every
+// partition does, but a partition found taken is dropped from the plan
+// rather than failing the stream: another replica took it, and the next
+// round will say so.
+func (sh *sharing) holdIdle(ctx context.Context, plan streaming.Plan, idle []PartitionBounds) (streaming.Plan, error) {
+	s := sh.s
+	errs := make([]error, len(idle))
+	parallel.Each(len(idle), func(i int) error {
+		errs[i] = s.c.hold(ctx, s.conf, idle[i:i+1], s.next)
+		return nil
+	})
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		if !HasCode(err, CodeOwnershipLost) {
+			return streaming.Plan{}, err
+		}
+		id := idle[i].PartitionID
+		s.conf.Logger().Info("eventhubs: another reader took an idle partition; dropping it until the ownership records say it is this replica's",
+			"hub", s.conf.EventHubName(), "partition", id, "owner", sh.opts.OwnerID)
+		sh.rounds.markTaken(id)
+		s.drop(id)
+		for k, r := range plan.Ranges {
+			if r.Partition == id {
+				plan.Ranges = slices.Delete(plan.Ranges, k, k+1)
+				plan.Lag = slices.Delete(plan.Lag, k, k+1)
+				break
+			}
+		}
 	}
-	delete(s.next, id)
-	delete(s.resetFrom, id)
-	s.c.closeReceiver(id)
+	return plan, nil
 }
 
-// replan undoes the batch's plan after its range of partition id turned
-// out stale: every partition starts the next batch where this one started,
-// and id from its stored position, read anew, if the stream still owns it.
-func (s *DirectStream) replan(b *streaming.Batch, id string, cause error) error {
+// stale undoes the batch's plan after its range of a partition turned out
+// stale: every partition starts the next batch where this one started,
+// and that one from its stored position, read anew, if the stream still
+// owns it.
+func (sh *sharing) stale(_ context.Context, b *streaming.Batch, cause error) error {
+	id, ok := stalePartition(cause)
+	if !ok {
+		return cause
+	}
+	s := sh.s
 	s.rewind(b)
 	if HasCode(cause, CodeOwnershipLost) {
-		s.share.markTaken(id)
+		sh.rounds.markTaken(id)
 	}
 	s.drop(id)
 	s.conf.Logger().Info("eventhubs: the batch's range of a partition is stale (another replica moved its position or took its reader); planning it again",
@@ -376,24 +356,8 @@ func (s *DirectStream) replan(b *streaming.Batch, id string, cause error) error 
 	return fmt.Errorf("%w: partition %s: %w", streaming.ErrReplan, id, cause)
 }
 
-// noteChange logs an ownership change and tells OnChange.
-func (s *DirectStream) noteChange(c balance.Change) {
-	if c.PartitionID == "" { // a failure to relinquish
-		s.conf.Logger().Warn("eventhubs: "+c.Reason, "hub", s.conf.EventHubName(), "owner", s.share.b.Owner())
-		return
-	}
-	verb := "lost"
-	if c.Gained {
-		verb = "gained"
-	}
-	s.conf.Logger().Info("eventhubs: partition "+verb, "hub", s.conf.EventHubName(), "partition", c.PartitionID, "owner", s.share.b.Owner(), "reason", c.Reason)
-	if s.share.opts.OnChange != nil {
-		s.share.opts.OnChange(c)
-	}
-}
-
-// writeCheckpoints writes the store's checkpoints of the ranges that moved
-// (WriteCheckpoints). They are for stock processors, which start after
+// ran writes the store's checkpoints of the ranges that moved, with
+// WriteCheckpoints. They are for stock processors, which start after
 // them; a failure leaves them behind, which costs those processors a
 // re-read, so it is logged and the stream goes on.
 //
@@ -401,7 +365,11 @@ func (s *DirectStream) noteChange(c balance.Change) {
 // number (the SDK's Blob store lists none without): the offset an output's
 // read handed out, else the partition's last when the range ends there.
 // Without either, as when no output read the events, none is written.
-func (s *DirectStream) writeCheckpoints(ctx context.Context, rdd *RDD) {
+func (sh *sharing) ran(ctx context.Context, rdd *RDD) {
+	if !sh.opts.WriteCheckpoints {
+		return
+	}
+	hub := sh.s.conf.EventHubName()
 	for _, r := range rdd.ranges {
 		if r.UntilSeqNo <= r.FromSeqNo {
 			continue
@@ -416,68 +384,40 @@ func (s *DirectStream) writeCheckpoints(ctx context.Context, rdd *RDD) {
 		if offset == "" {
 			continue
 		}
-		err := s.share.store.SetCheckpoint(ctx, azeventhubs.Checkpoint{FullyQualifiedNamespace: s.share.opts.Namespace, EventHubName: s.conf.EventHubName(),
-			ConsumerGroup: s.conf.ConsumerGroup(), PartitionID: r.PartitionID, SequenceNumber: &seq, Offset: &offset}, nil)
+		err := sh.store.SetCheckpoint(ctx, azeventhubs.Checkpoint{FullyQualifiedNamespace: sh.opts.Namespace, EventHubName: hub,
+			ConsumerGroup: sh.s.conf.ConsumerGroup(), PartitionID: r.PartitionID, SequenceNumber: &seq, Offset: &offset}, nil)
 		if err != nil {
-			s.conf.Logger().Warn("eventhubs: writing a checkpoint to the ownership store", "hub", s.conf.EventHubName(), "partition", r.PartitionID, "err", err)
+			sh.s.conf.Logger().Warn("eventhubs: writing a checkpoint to the ownership store", "hub", hub, "partition", r.PartitionID, "err", err)
 		}
 	}
 }
 
-// holdShared checks the idle partitions' links, as a stream that owns
-// every partition does, but a partition found taken is dropped from the
-// plan rather than failing the stream: another replica took it, and the
-// next round will say so.
-func (s *DirectStream) holdShared(ctx context.Context, plan streaming.Plan, idle []PartitionBounds) (streaming.Plan, error) {
-	errs := make([]error, len(idle))
-	inParallel(len(idle), func(i int) error {
-		errs[i] = s.c.hold(ctx, s.conf, idle[i:i+1], s.next)
-		return nil
-	})
-	for i, err := range errs {
-		if err == nil {
-			continue
-		}
-		if !HasCode(err, CodeOwnershipLost) {
-			return streaming.Plan{}, err
-		}
-		id := idle[i].PartitionID
-		s.conf.Logger().Info("eventhubs: another reader took an idle partition; dropping it until the ownership records say it is this replica's",
-			"hub", s.conf.EventHubName(), "partition", id, "owner", s.share.b.Owner())
-		s.share.markTaken(id)
-		s.drop(id)
-		for k, r := range plan.Ranges {
-			if r.Partition == id {
-				plan.Ranges = slices.Delete(plan.Ranges, k, k+1)
-				plan.Lag = slices.Delete(plan.Lag, k, k+1)
-				break
-			}
-		}
+// stop stops the rounds and relinquishes every partition.
+func (sh *sharing) stop() {
+	changes, err := sh.rounds.close()
+	for _, c := range changes {
+		sh.note(c)
 	}
-	return plan, nil
+	if err != nil {
+		sh.note(balance.Change{Reason: err.Error()})
+	}
 }
 
-func (sh *sharing) markTaken(id string) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.taken == nil {
-		sh.taken = map[string]int{}
-	}
-	sh.taken[id] = sh.round
-}
+func (sh *sharing) owner() string { return sh.opts.OwnerID }
 
-// rewind makes every partition of the abandoned batch b start the next
-// batch where b started, a range that reset its position resetting it
-// again. The abandoned read may have left a link anywhere in its range
-// (what it fetched ahead included): the next read positions anew.
-func (s *DirectStream) rewind(b *streaming.Batch) {
-	for _, r := range b.Ranges {
-		if _, ok := s.next[r.Partition]; ok {
-			s.next[r.Partition] = r.From
-			if r.ResetFrom != 0 {
-				s.resetFrom[r.Partition] = r.ResetFrom
-			}
-		}
-		s.c.closeReceiver(r.Partition)
+// note logs an ownership change and tells OnChange.
+func (sh *sharing) note(c balance.Change) {
+	log, hub := sh.s.conf.Logger(), sh.s.conf.EventHubName()
+	if c.PartitionID == "" { // a failure to relinquish
+		log.Warn("eventhubs: "+c.Reason, "hub", hub, "owner", sh.opts.OwnerID)
+		return
+	}
+	verb := "lost"
+	if c.Gained {
+		verb = "gained"
+	}
+	log.Info("eventhubs: partition "+verb, "hub", hub, "partition", c.PartitionID, "owner", sh.opts.OwnerID, "reason", c.Reason)
+	if sh.opts.OnChange != nil {
+		sh.opts.OnChange(c)
 	}
 }

@@ -2,7 +2,6 @@ package eventhubs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -27,7 +26,10 @@ type DirectStream struct {
 	c      *client
 	next   map[string]int64 // partition → the next batch's from
 	bounds map[string]PartitionBounds
-	share  *sharing // nil: the stream owns every partition
+	// assign says which partitions the stream reads and how it comes by
+	// them: every partition (allPartitions), or a replica's share
+	// (sharing, SetOwnershipStore).
+	assign assignment
 	// created is the creation time of the hub the stream reads; another
 	// one in the hub's properties means the hub was created again.
 	created time.Time
@@ -50,10 +52,11 @@ func CreateDirectStream(ssc *streaming.Context, conf *Conf) (*DirectStream, erro
 		return nil, err
 	}
 	s := &DirectStream{conf: conf.Clone(), ssc: ssc}
+	s.assign = &allPartitions{s: s}
 	if conf.Backpressure() {
 		rc, err := newRateController(ssc.BatchInterval(), conf.BackpressurePID())
 		if err != nil {
-			return nil, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), Message: err.Error()}
+			return nil, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), Message: "backpressure", Err: err}
 		}
 		s.rc = rc
 	}
@@ -125,7 +128,8 @@ func (s *DirectStream) SameIdentity(stored streaming.Identity) bool {
 // that starts from nothing, StartingPosition. A stream that resumes (from a
 // checkpoint or from StartingPositions, as a store loads them) reads a
 // partition with no position from the start of the stream: the hub added
-// it since, and none of its events may be lost.
+// it since, and none of its events may be lost. A stream sharing
+// partitions starts those it owns from their stored positions.
 func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error {
 	if len(s.outputs) == 0 {
 		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "the stream has no output: register one with ForeachRDD before running the context"}
@@ -136,68 +140,18 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 	}
 	s.c = c
 	s.next = map[string]int64{}
-	if s.share != nil && len(resume) > 0 {
-		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "a stream sharing partitions (SetOwnershipStore) keeps its positions in the ownership store or an offsets table, not in a streaming checkpoint: remove the context's checkpoint store"}
-	}
+	return s.assign.start(ctx, resume)
+}
+
+// probeHub reads the hub and its partitions' bounds on the probing
+// connection, which the caller releases, and notes the hub's creation time.
+func (s *DirectStream) probeHub(ctx context.Context) (*client, *HubProperties, error) {
 	probe, hp, err := probeBounds(ctx, s.conf, nil)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer probe.release()
 	s.created, s.resetFrom = hp.CreatedOn, map[string]int64{}
-	if s.share != nil {
-		return s.startShared(ctx, probe, hp)
-	}
-
-	for id := range resume {
-		if !slices.Contains(hp.PartitionIDs, id) {
-			return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), PartitionID: id,
-				Message: fmt.Sprintf("the checkpoint has partition %q, which the hub does not (it has %v)", id, hp.PartitionIDs)}
-		}
-	}
-	if err := checkGroup(ctx, s.conf, probe, hp); err != nil {
-		return err
-	}
-	named := s.conf.StartingPositions()
-	resuming := len(resume) > 0 || len(named) > 0
-	var asked []resolving
-	for i, id := range hp.PartitionIDs {
-		if seq, ok := resume[id]; ok {
-			s.next[id] = seq
-			continue
-		}
-		if _, ok := named[id]; !ok && resuming {
-			s.conf.Logger().Info("eventhubs: partition has no stored position: the hub added it since, reading it from the start of the stream",
-				"hub", s.conf.EventHubName(), "partition", id, "from", hp.Partitions[i].First)
-			s.next[id] = hp.Partitions[i].First
-			continue
-		}
-		asked = append(asked, resolving{role: startingPosition, id: id, p: s.conf.PositionFor(id), b: hp.Partitions[i]})
-	}
-	if err := s.resolveStarts(ctx, probe, asked); err != nil {
-		return err
-	}
-	if !s.checkpointed.IsZero() && !s.checkpointed.Equal(s.created) {
-		// The checkpoint's positions are of a hub deleted and created
-		// again while the stream was down, which may hold events past them.
-		if err := s.restarted(s.checkpointed, "while the stream was down", slices.Collect(maps.Keys(resume))); err != nil {
-			return err
-		}
-	}
-	if s.conf.exclusiveOr(true) {
-		// Take the partitions now, idle ones included, so that an older
-		// instance of the job stops at its next batch rather than at its
-		// next event. Not where the position lies outside the partition
-		// (data loss): the first batch decides about those.
-		var parts []PartitionBounds
-		for _, b := range hp.Partitions {
-			if n := s.next[b.PartitionID]; n >= b.First && n <= b.End {
-				parts = append(parts, b)
-			}
-		}
-		return s.c.hold(ctx, s.conf, parts, s.next)
-	}
-	return nil
+	return probe, hp, nil
 }
 
 // resolveStarts sets where the asked partitions start, resolving their
@@ -230,34 +184,14 @@ func (s *DirectStream) releaseForLookups(asked []resolving) {
 // Claim takes the stream's partitions, when it reads exclusively, before
 // its checkpoint is loaded (streaming.Claimer): an older instance of the
 // job stops at its next read, so the checkpoint no longer moves under this
-// one. Start then positions the receivers where the stream resumes.
-func (s *DirectStream) Claim(ctx context.Context) error {
-	if !s.conf.exclusiveOr(true) || s.share != nil {
-		return nil
-	}
-	c, err := defaultPool.clientFor(s.conf)
-	if err != nil {
-		return err
-	}
-	defer c.release()
-	probe, hp, err := probeBounds(ctx, s.conf, nil)
-	if err != nil {
-		return err
-	}
-	probe.release()
-	end := map[string]int64{}
-	for _, b := range hp.Partitions {
-		end[b.PartitionID] = b.End
-	}
-	return c.hold(ctx, s.conf, hp.Partitions, end)
-}
+// one. Start then positions the receivers where the stream resumes. A
+// stream sharing partitions claims them through its store, when it starts.
+func (s *DirectStream) Claim(ctx context.Context) error { return s.assign.claim(ctx) }
 
 // Stop closes the stream's receivers, giving up its partitions, and
 // releases its connection to the pool.
 func (s *DirectStream) Stop() {
-	if s.share != nil {
-		s.share.close(s.noteChange)
-	}
+	s.assign.stop()
 	if s.c != nil {
 		// Give the partitions up now, not when the pool finds the links
 		// idle: until then an ad-hoc read or a lag check of this consumer
@@ -270,37 +204,16 @@ func (s *DirectStream) Stop() {
 	}
 }
 
-// newPartition is where a partition the hub added while the stream runs
-// starts: StartingPositions if it names it, else the start of the stream.
-func (s *DirectStream) newPartition(ctx context.Context, id string, b PartitionBounds) (int64, error) {
-	p, ok := s.conf.StartingPositions()[id]
-	if !ok {
-		s.conf.Logger().Info("eventhubs: the hub has a new partition: reading it from the start of the stream",
-			"hub", s.conf.EventHubName(), "partition", id, "from", b.First)
-		return b.First, nil
-	}
-	probe, err := defaultPool.probeFor(s.conf)
-	if err != nil {
-		return 0, err
-	}
-	defer probe.release()
-	s.releaseForLookups([]resolving{{id: id, p: p}})
-	return resolveAs(ctx, s.conf, probe, startingPosition, id, p, b)
-}
-
-// Plan reads every partition's bounds and plans the batch: from the
-// previous until up to the rate or the last event. A partition whose
-// events before from were removed, or whose sequence numbers restarted
-// (a hub deleted and created again), is data loss: an error with
-// FailOnDataLoss, else a warning, and the read skips what is gone.
+// Plan reads the bounds of the partitions the stream reads and plans the
+// batch: from the previous until up to the rate or the last event. A
+// partition whose events before from were removed, or whose sequence
+// numbers restarted (a hub deleted and created again), is data loss: an
+// error with FailOnDataLoss, else a warning, and the read skips what is
+// gone.
 func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, error) {
-	var ids []string // nil: all
-	if s.share != nil {
-		owned, err := s.takeOwnership()
-		if err != nil {
-			return streaming.Plan{}, err
-		}
-		ids = append([]string{}, owned...)
+	ids, err := s.assign.partitions()
+	if err != nil {
+		return streaming.Plan{}, err
 	}
 	hp, err := s.c.describe(ctx, s.conf, ids)
 	if err != nil {
@@ -309,67 +222,78 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 	if err := s.checkCreated(hp); err != nil {
 		return streaming.Plan{}, err
 	}
-	if s.share != nil {
-		if err := s.gain(ctx, hp); err != nil {
-			return streaming.Plan{}, err
-		}
+	if err := s.assign.place(ctx, hp); err != nil {
+		return streaming.Plan{}, err
 	}
-	hub := s.conf.EventHubName()
+	plan, err := s.planRanges(hp.Partitions)
+	if err != nil || !s.conf.exclusiveOr(true) {
+		return plan, err
+	}
+	return s.assign.holdIdle(ctx, plan, s.idle(plan))
+}
+
+// planRanges plans each partition's range of the batch and moves the
+// partition's position to the range's end.
+func (s *DirectStream) planRanges(parts []PartitionBounds) (streaming.Plan, error) {
 	s.bounds = map[string]PartitionBounds{}
 	var plan streaming.Plan
-	limit, rate := s.batchLimits(hp.Partitions)
+	limit, rate := s.batchLimits(parts)
 	plan.Rate = rate
-	for _, b := range hp.Partitions {
-		id := b.PartitionID
-		s.bounds[id] = b
-		from, ok := s.next[id]
-		if !ok { // a partition added to the hub while the stream runs
-			if from, err = s.newPartition(ctx, id, b); err != nil {
-				return streaming.Plan{}, err
-			}
-		}
-		resetFrom, reset := s.resetFrom[id]
-		if reset {
-			delete(s.resetFrom, id)
-		} else if from > b.End {
-			msg := fmt.Sprintf("wanted sequence number %d, but the partition holds [%d, %d): its sequence numbers restarted (was the hub deleted and created again?)", from, b.First, b.End)
-			if s.conf.FailOnDataLoss() {
-				return streaming.Plan{}, &Error{Code: CodeDataLoss, Hub: hub, PartitionID: id, Message: msg + "; set FailOnDataLoss false to continue from the first available event"}
-			}
-			// The range starts the new numbering at 0, so that the read
-			// counts its events that retention removed as skipped; the old
-			// numbering's events after from, if any, are gone uncounted.
-			s.conf.Logger().Warn("eventhubs: "+msg+"; continuing from the first available event, events the stream had not read before the restart are lost",
-				"hub", hub, "partition", id, "position", from, "first", b.First)
-			resetFrom, from = from, 0
-		}
-		if from < b.First && s.conf.FailOnDataLoss() {
-			return streaming.Plan{}, &Error{Code: CodeDataLoss, Hub: hub, PartitionID: id,
-				Message: fmt.Sprintf("wanted sequence number %d, the first available is %d: %d events are gone (retention); set FailOnDataLoss false to skip them", from, b.First, b.First-from)}
-		}
-		// Reading starts at the first available event; the range still
-		// starts at from, so that ranges stay contiguous and the read
-		// counts what it skipped.
-		until := min(max(from, b.First)+limit(id), b.End)
-		s.next[id] = until
-		plan.Ranges = append(plan.Ranges, streaming.Range{Source: hub, Partition: id, From: from, Until: until, ResetFrom: resetFrom})
-		plan.Lag = append(plan.Lag, b.End-until)
-	}
-	if s.conf.exclusiveOr(true) {
-		var idle []PartitionBounds
-		for _, r := range plan.Ranges {
-			if r.Count() == 0 && r.ResetFrom == 0 {
-				idle = append(idle, s.bounds[r.Partition])
-			}
-		}
-		if s.share != nil {
-			return s.holdShared(ctx, plan, idle)
-		}
-		if err := s.c.hold(ctx, s.conf, idle, s.next); err != nil {
+	for _, b := range parts {
+		s.bounds[b.PartitionID] = b
+		r, err := s.planRange(b, limit(b.PartitionID))
+		if err != nil {
 			return streaming.Plan{}, err
 		}
+		s.next[b.PartitionID] = r.Until
+		plan.Ranges = append(plan.Ranges, r)
+		plan.Lag = append(plan.Lag, b.End-r.Until)
 	}
 	return plan, nil
+}
+
+// planRange is partition b's range of the batch: from its position, at
+// most limit events, up to its last event.
+func (s *DirectStream) planRange(b PartitionBounds, limit int64) (streaming.Range, error) {
+	hub, id := s.conf.EventHubName(), b.PartitionID
+	from := s.next[id]
+	resetFrom, reset := s.resetFrom[id]
+	if reset {
+		delete(s.resetFrom, id)
+	} else if from > b.End {
+		msg := fmt.Sprintf("wanted sequence number %d, but the partition holds [%d, %d): its sequence numbers restarted (was the hub deleted and created again?)", from, b.First, b.End)
+		if s.conf.FailOnDataLoss() {
+			return streaming.Range{}, &Error{Code: CodeDataLoss, Hub: hub, PartitionID: id, Message: msg + "; set FailOnDataLoss false to continue from the first available event"}
+		}
+		// The range starts the new numbering at 0, so that the read
+		// counts its events that retention removed as skipped; the old
+		// numbering's events after from, if any, are gone uncounted.
+		s.conf.Logger().Warn("eventhubs: "+msg+"; continuing from the first available event, events the stream had not read before the restart are lost",
+			"hub", hub, "partition", id, "position", from, "first", b.First)
+		resetFrom, from = from, 0
+	}
+	if from < b.First && s.conf.FailOnDataLoss() {
+		return streaming.Range{}, &Error{Code: CodeDataLoss, Hub: hub, PartitionID: id,
+			Message: fmt.Sprintf("wanted sequence number %d, the first available is %d: %d events are gone (retention); set FailOnDataLoss false to skip them", from, b.First, b.First-from)}
+	}
+	// Reading starts at the first available event; the range still
+	// starts at from, so that ranges stay contiguous and the read
+	// counts what it skipped.
+	until := min(max(from, b.First)+limit, b.End)
+	return streaming.Range{Source: hub, Partition: id, From: from, Until: until, ResetFrom: resetFrom}, nil
+}
+
+// idle is the partitions the plan neither reads nor resets: their links
+// are checked (hold), so that the stream notices another reader took one
+// now rather than at its next event.
+func (s *DirectStream) idle(plan streaming.Plan) []PartitionBounds {
+	var idle []PartitionBounds
+	for _, r := range plan.Ranges {
+		if r.Count() == 0 && r.ResetFrom == 0 {
+			idle = append(idle, s.bounds[r.Partition])
+		}
+	}
+	return idle
 }
 
 // checkCreated notices a hub created again while the stream runs: its
@@ -427,25 +351,14 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 	for i, fn := range s.outputs {
 		// A retried batch runs only the outputs that did not complete.
 		if err := b.RunOutput(i, func() error { return fn(ctx, rdd) }); err != nil {
-			if s.share != nil {
-				if id, ok := stalePartition(err); ok {
-					return streaming.Result{}, s.replan(b, id, err)
-				}
-			}
-			var st StaleRange
-			if s.stored != nil && errors.As(err, &st) {
-				return streaming.Result{}, s.reread(ctx, b, st.StalePartition(), err)
-			}
-			return streaming.Result{}, err
+			return streaming.Result{}, s.assign.stale(ctx, b, err)
 		}
 		skipped = max(skipped, rdd.Skipped())
 		for i, n := range rdd.skippedByRange() {
 			perRange[i] = max(perRange[i], n)
 		}
 	}
-	if s.share != nil && s.share.opts.WriteCheckpoints {
-		s.writeCheckpoints(ctx, rdd)
-	}
+	s.assign.ran(ctx, rdd)
 	if s.rc != nil {
 		s.rc.ran(b.Number, rdd.Count()-skipped)
 	}
@@ -465,22 +378,30 @@ func (s *DirectStream) SetStoredPositions(fn func(ctx context.Context, partition
 	s.stored = fn
 }
 
-// reread is replan for a stream that owns every partition: the stale
-// partition continues from its stored position, read now.
-func (s *DirectStream) reread(ctx context.Context, b *streaming.Batch, id string, cause error) error {
-	pos, err := s.stored(ctx, []string{id})
-	if err != nil {
-		return fmt.Errorf("%w (reading the stored position anew: %v)", cause, err)
+// drop forgets a partition's position and gives its link up.
+func (s *DirectStream) drop(id string) {
+	if _, ok := s.next[id]; !ok {
+		return
 	}
-	seq, ok := pos[id]
-	if !ok {
-		return cause
+	delete(s.next, id)
+	delete(s.resetFrom, id)
+	s.c.closeReceiver(id)
+}
+
+// rewind makes every partition of the abandoned batch b start the next
+// batch where b started, a range that reset its position resetting it
+// again. The abandoned read may have left a link anywhere in its range
+// (what it fetched ahead included): the next read positions anew.
+func (s *DirectStream) rewind(b *streaming.Batch) {
+	for _, r := range b.Ranges {
+		if _, ok := s.next[r.Partition]; ok {
+			s.next[r.Partition] = r.From
+			if r.ResetFrom != 0 {
+				s.resetFrom[r.Partition] = r.ResetFrom
+			}
+		}
+		s.c.closeReceiver(r.Partition)
 	}
-	s.rewind(b)
-	s.next[id] = seq
-	s.conf.Logger().Warn("eventhubs: the batch's range of a partition is stale: its stored position moved (a killed run's late commit, or another instance of the job); planning the batch again from the stored position",
-		"hub", s.conf.EventHubName(), "partition", id, "batch", b.Number, "stored", seq, "cause", cause)
-	return fmt.Errorf("%w: partition %s: %w", streaming.ErrReplan, id, cause)
 }
 
 // Conf is the stream's configuration (a copy).

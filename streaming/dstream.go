@@ -7,8 +7,9 @@ import (
 	"iter"
 	"runtime"
 	"slices"
-	"sync"
 	"time"
+
+	"github.com/ehstream/ehstream/internal/parallel"
 )
 
 // DStream is a typed stream: a recipe that each batch applies to the
@@ -85,7 +86,7 @@ type sliceParts[T any] [][]T
 func (s sliceParts[T]) Len() int { return len(s) }
 
 func (s sliceParts[T]) Each(ctx context.Context, task func(ctx context.Context, part int, items iter.Seq[T]) error) error {
-	return inParallel(ctx, len(s), func(ctx context.Context, i int) error {
+	return parallel.Run(ctx, len(s), func(ctx context.Context, i int) error {
 		return task(ctx, i, slices.Values(s[i]))
 	})
 }
@@ -103,30 +104,6 @@ func (d dataset[T]) collect(ctx context.Context) ([]T, error) {
 
 func fromSlices[T any](parts [][]T) dataset[T] {
 	return dataset[T]{parts: len(parts), each: sliceParts[T](parts).Each}
-}
-
-// inParallel runs do for 0 to n-1, each in its own goroutine (the caller's
-// when n is 1), cancels the others at the first error and returns it.
-func inParallel(ctx context.Context, n int, do func(ctx context.Context, i int) error) error {
-	if n == 1 {
-		return do(ctx, 0)
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
-	for i := range n {
-		wg.Go(func() {
-			if err := do(ctx, i); err != nil {
-				once.Do(func() { first = err; cancel(err) })
-			}
-		})
-	}
-	wg.Wait()
-	return first
 }
 
 // graph is the pipeline fed by one input: its stateful steps, in the order

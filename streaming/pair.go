@@ -4,6 +4,8 @@ import (
 	"context"
 	"hash/maphash"
 	"iter"
+
+	"github.com/ehstream/ehstream/internal/parallel"
 )
 
 // KV is an item of a pair stream: a key and its value.
@@ -82,7 +84,7 @@ func shuffle[K comparable, V, C any](ctx context.Context, d dataset[KV[K, V]], n
 		return nil, err
 	}
 	out := make([]map[K]C, n)
-	err = inParallel(ctx, n, func(ctx context.Context, b int) error {
+	err = parallel.Run(ctx, n, func(ctx context.Context, b int) error {
 		var m map[K]C
 		for _, l := range local {
 			if m == nil {
@@ -125,7 +127,7 @@ func split[K comparable, C any](m map[K]C, n int) []map[K]C {
 // fromMaps is a dataset of one partition per bucket.
 func fromMaps[K comparable, C any](buckets []map[K]C) dataset[KV[K, C]] {
 	return dataset[KV[K, C]]{parts: len(buckets), each: func(ctx context.Context, task func(context.Context, int, iter.Seq[KV[K, C]]) error) error {
-		return inParallel(ctx, len(buckets), func(ctx context.Context, b int) error {
+		return parallel.Run(ctx, len(buckets), func(ctx context.Context, b int) error {
 			return task(ctx, b, func(yield func(KV[K, C]) bool) {
 				for k, c := range buckets[b] {
 					if !yield(KV[K, C]{Key: k, Value: c}) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/ehstream/ehstream/internal/parallel"
 )
 
 // StateSpec says what MapWithState does: Spark's StateSpec.
@@ -126,7 +128,7 @@ func (m *mapState[K, V, S, M]) tick(ctx context.Context, br *batchRun) error {
 		return err
 	}
 	m.undo = make([]map[K]oldEntry[S], len(m.shards))
-	return inParallel(ctx, len(m.shards), func(ctx context.Context, b int) error {
+	return parallel.Run(ctx, len(m.shards), func(ctx context.Context, b int) error {
 		shard, u := m.shards[b], map[K]oldEntry[S]{}
 		m.undo[b] = u
 		var out []M

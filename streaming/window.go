@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/ehstream/ehstream/internal/parallel"
 )
 
 // A window at batch n covers the batches n-length+1 to n, and a windowed
@@ -186,7 +188,7 @@ func (w *reduceWindow[K, V]) tick(ctx context.Context, br *batchRun) error {
 			w.rebuildRunning()
 		}
 		w.undo = make([]map[K]undo[V], len(w.running))
-		err := inParallel(ctx, len(w.running), func(ctx context.Context, b int) error {
+		err := parallel.Run(ctx, len(w.running), func(ctx context.Context, b int) error {
 			w.slideRunning(b, from)
 			return nil
 		})
@@ -198,7 +200,7 @@ func (w *reduceWindow[K, V]) tick(ctx context.Context, br *batchRun) error {
 		return nil
 	}
 	w.out = make([]map[K]V, w.g.buckets)
-	return inParallel(ctx, w.g.buckets, func(ctx context.Context, b int) error {
+	return parallel.Run(ctx, w.g.buckets, func(ctx context.Context, b int) error {
 		w.out[b] = w.window(b, from)
 		return nil
 	})

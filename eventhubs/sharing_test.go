@@ -1,0 +1,234 @@
+package eventhubs_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+
+	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/ownership"
+	"github.com/ehstream/ehstream/streaming"
+)
+
+// A replica whose ownership store goes down while it runs goes on with
+// the partitions it owns while its claims stand, so that a blip costs
+// nothing; once no round has renewed them for the expiration they have
+// lapsed, and the stream stops with CodeOwnershipStore and the store's
+// error in the chain.
+func TestSharedStreamStopsOnceTheStoreOutlastsItsClaims(t *testing.T) {
+	const interval, expiration, blip = 100 * time.Millisecond, 2 * time.Second, 500 * time.Millisecond
+	srv := startEmulator(t, emulator.HubConfig{Name: "own", PartitionCount: 2})
+	ctx := testCtx(t, 60*time.Second)
+	store := openFailingStore(t, ctx)
+	run := sharedStream(t, srv, store, &eventhubs.OwnershipOptions{OwnerID: "a", UpdateInterval: interval, Expiration: expiration})
+	done := runSSC(t, ctx, run.ssc)
+	fill(t, ctx, srv, "own", "0", 0, 5)
+	fill(t, ctx, srv, "own", "1", 0, 5)
+	waitWhileRunning(t, 30*time.Second, "the events of both partitions", done, func() bool { return run.read.Load() == 10 })
+
+	// A blip shorter than the claims' life: the stream reads on.
+	store.down.Store(true)
+	time.Sleep(blip)
+	store.down.Store(false)
+	fill(t, ctx, srv, "own", "1", 5, 5)
+	waitWhileRunning(t, 30*time.Second, "the events sent after the blip", done, func() bool { return run.read.Load() == 15 })
+	claims := store.claims.Load()
+	waitWhileRunning(t, 30*time.Second, "a round that renews the claims", done, func() bool { return store.claims.Load() > claims })
+
+	// An outage that outlasts them stops the stream, not sooner.
+	down := time.Now()
+	store.down.Store(true)
+	batches := run.batches.Load()
+	waitWhileRunning(t, expiration/2, "batches while the store is down", done, func() bool { return run.batches.Load() > batches+3 })
+	err := waitRun(t, done)
+	took := time.Since(down)
+	var e *eventhubs.Error
+	if !errors.As(err, &e) || e.Code != eventhubs.CodeOwnershipStore {
+		t.Fatalf("the stream stopped with %v, want a %s error", err, eventhubs.CodeOwnershipStore)
+	}
+	if !errors.Is(err, errStoreDown) {
+		t.Errorf("the error %v does not hold the store's error in its chain", err)
+	}
+	if took < expiration-4*interval || took > expiration+5*time.Second {
+		t.Errorf("the stream stopped %s after the store went down, want about the expiration, %s: %v", took, expiration, err)
+	}
+}
+
+// A store that fails the first round, or the positions of the partitions
+// a replica starts with, stops the stream at once with CodeOwnershipStore
+// and the failure in the chain.
+func TestSharedStreamStartsOnlyWithItsStore(t *testing.T) {
+	srv := startEmulator(t, emulator.HubConfig{Name: "own", PartitionCount: 2})
+	ctx := testCtx(t, 60*time.Second)
+	errPositions := errors.New("the offsets table is gone")
+	for _, tc := range []struct {
+		name  string
+		down  bool
+		opts  eventhubs.OwnershipOptions
+		cause error
+	}{
+		{"first round", true, eventhubs.OwnershipOptions{}, errStoreDown},
+		{"positions", false, eventhubs.OwnershipOptions{Positions: func(context.Context, []string) (map[string]int64, error) { return nil, errPositions }}, errPositions},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := openFailingStore(t, ctx)
+			store.down.Store(tc.down)
+			tc.opts.OwnerID, tc.opts.UpdateInterval, tc.opts.Expiration = "a", 100*time.Millisecond, 2*time.Second
+			err := waitRun(t, runSSC(t, ctx, sharedStream(t, srv, store, &tc.opts).ssc))
+			if !eventhubs.HasCode(err, eventhubs.CodeOwnershipStore) || !errors.Is(err, tc.cause) {
+				t.Errorf("the stream stopped with %v, want a %s error with %v in its chain", err, eventhubs.CodeOwnershipStore, tc.cause)
+			}
+		})
+	}
+}
+
+// sharedRun is a stream of hub "own" that shares its partitions through
+// a store, and what its output saw.
+type sharedRun struct {
+	ssc           *streaming.Context
+	read, batches atomic.Int64 // events and batches its output read
+}
+
+func sharedStream(t *testing.T, srv *emulator.Server, store azeventhubs.CheckpointStore, opts *eventhubs.OwnershipOptions) *sharedRun {
+	t.Helper()
+	run := &sharedRun{ssc: newSSC(t, 20*time.Millisecond)}
+	conf := testConf(srv, "own").SetLogger(slog.New(slog.DiscardHandler)) // a warning per batch while the store is down
+	ds, err := eventhubs.CreateDirectStream(run.ssc, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
+		evs, err := rdd.Collect(ctx)
+		run.read.Add(int64(len(evs)))
+		run.batches.Add(1)
+		return err
+	})
+	if err := ds.SetOwnershipStore(store, opts); err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+var errStoreDown = errors.New("the database went away")
+
+// failingStore is a SQLite ownership store whose every call fails with
+// errStoreDown while down is set.
+type failingStore struct {
+	*ownership.SQLStore
+	down   atomic.Bool
+	claims atomic.Int64 // calls of ClaimOwnership that succeeded
+}
+
+func openFailingStore(t *testing.T, ctx context.Context) *failingStore {
+	t.Helper()
+	store, closer, err := ownership.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "o.db"), "job", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closer.Close() })
+	return &failingStore{SQLStore: store.(*ownership.SQLStore)}
+}
+
+func (f *failingStore) fail() error {
+	if f.down.Load() {
+		return errStoreDown
+	}
+	return nil
+}
+
+func (f *failingStore) ClaimOwnership(ctx context.Context, o []azeventhubs.Ownership, opts *azeventhubs.ClaimOwnershipOptions) ([]azeventhubs.Ownership, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	got, err := f.SQLStore.ClaimOwnership(ctx, o, opts)
+	if err == nil {
+		f.claims.Add(1)
+	}
+	return got, err
+}
+
+func (f *failingStore) ListOwnership(ctx context.Context, ns, hub, group string, opts *azeventhubs.ListOwnershipOptions) ([]azeventhubs.Ownership, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.SQLStore.ListOwnership(ctx, ns, hub, group, opts)
+}
+
+func (f *failingStore) ListCheckpoints(ctx context.Context, ns, hub, group string, opts *azeventhubs.ListCheckpointsOptions) ([]azeventhubs.Checkpoint, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.SQLStore.ListCheckpoints(ctx, ns, hub, group, opts)
+}
+
+func (f *failingStore) SetCheckpoint(ctx context.Context, cp azeventhubs.Checkpoint, opts *azeventhubs.SetCheckpointOptions) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	return f.SQLStore.SetCheckpoint(ctx, cp, opts)
+}
+
+func (f *failingStore) OwnershipJobs(ctx context.Context, ns, hub, group string) (map[string]string, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.SQLStore.OwnershipJobs(ctx, ns, hub, group)
+}
+
+func (f *failingStore) Now(ctx context.Context) (time.Time, error) {
+	if err := f.fail(); err != nil {
+		return time.Time{}, err
+	}
+	return f.SQLStore.Now(ctx)
+}
+
+// SetOwnershipStore refuses options the ownership protocol cannot work
+// with as a CodeInvalidConf error that keeps the protocol's own error in
+// its chain, rather than only its text.
+func TestSetOwnershipStoreKeepsTheCause(t *testing.T) {
+	ds, err := eventhubs.CreateDirectStream(newSSC(t, time.Second), eventhubs.NewConf(utConnStr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ds.SetOwnershipStore(nopStore{}, &eventhubs.OwnershipOptions{UpdateInterval: 2 * time.Second, Expiration: time.Second})
+	var e *eventhubs.Error
+	if !errors.As(err, &e) || e.Code != eventhubs.CodeInvalidConf {
+		t.Fatalf("SetOwnershipStore with an expiration below the interval = %v, want a %s error", err, eventhubs.CodeInvalidConf)
+	}
+	if e.Err == nil || !strings.Contains(e.Err.Error(), "must exceed the update interval") {
+		t.Errorf("the error's cause is %v, want the protocol's error saying the expiration must exceed the update interval", e.Err)
+	}
+	if errors.Unwrap(err) != e.Err {
+		t.Errorf("errors.Unwrap(%v) is not the cause", err)
+	}
+}
+
+// utConnStr is a connection string nothing is asked at.
+const utConnStr = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0;EntityPath=hub"
+
+// nopStore is an ownership store that holds nothing.
+type nopStore struct{}
+
+func (nopStore) ClaimOwnership(context.Context, []azeventhubs.Ownership, *azeventhubs.ClaimOwnershipOptions) ([]azeventhubs.Ownership, error) {
+	return nil, nil
+}
+
+func (nopStore) ListCheckpoints(context.Context, string, string, string, *azeventhubs.ListCheckpointsOptions) ([]azeventhubs.Checkpoint, error) {
+	return nil, nil
+}
+
+func (nopStore) ListOwnership(context.Context, string, string, string, *azeventhubs.ListOwnershipOptions) ([]azeventhubs.Ownership, error) {
+	return nil, nil
+}
+
+func (nopStore) SetCheckpoint(context.Context, azeventhubs.Checkpoint, *azeventhubs.SetCheckpointOptions) error {
+	return nil
+}
