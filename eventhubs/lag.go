@@ -9,7 +9,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 
-	"github.com/ehstream/ehstream/internal/parallel"
+	"github.com/ehstream/ehstream/streaming/parallel"
 )
 
 // PartitionLag is how far a position in a partition is behind the

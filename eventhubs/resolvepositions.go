@@ -6,7 +6,7 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/ehstream/ehstream/internal/parallel"
+	"github.com/ehstream/ehstream/streaming/parallel"
 )
 
 // ResolvePositions turns each partition's position into the sequence number

@@ -11,8 +11,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 
 	"github.com/ehstream/ehstream/balance"
-	"github.com/ehstream/ehstream/internal/parallel"
 	"github.com/ehstream/ehstream/streaming"
+	"github.com/ehstream/ehstream/streaming/parallel"
 )
 
 // OwnershipOptions holds the optional settings of SetOwnershipStore; nil

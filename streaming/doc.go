@@ -65,6 +65,9 @@
 //     a replay.
 //   - rate.go: PIDRateEstimator, the rate backpressure allows.
 //
+// Package streaming/parallel runs a batch's per-partition tasks at once;
+// the engine and its inputs (eventhubs) share it.
+//
 // # Locks
 //
 // Context.mu guards what other goroutines reach of a Context (its inputs,

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ehstream/ehstream/internal/parallel"
+	"github.com/ehstream/ehstream/streaming/parallel"
 )
 
 // DStream is a typed stream: a recipe that each batch applies to the

@@ -5,7 +5,7 @@ import (
 	"hash/maphash"
 	"iter"
 
-	"github.com/ehstream/ehstream/internal/parallel"
+	"github.com/ehstream/ehstream/streaming/parallel"
 )
 
 // KV is an item of a pair stream: a key and its value.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ehstream/ehstream/internal/parallel"
+	"github.com/ehstream/ehstream/streaming/parallel"
 )
 
 // StateSpec says what MapWithState does: Spark's StateSpec.

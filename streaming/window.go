@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ehstream/ehstream/internal/parallel"
+	"github.com/ehstream/ehstream/streaming/parallel"
 )
 
 // A window at batch n covers the batches n-length+1 to n, and a windowed
