@@ -42,11 +42,12 @@ func runEmulator(ctx context.Context, args []string, std stdio) (err error) {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)}
 	}
-	if err := logFormat.check(); err != nil {
+	cmdLog, err := logFormat.open("emulator", stderr, level)
+	if err != nil {
 		return err
 	}
-	log := logFormat.logger(stderr, level)
-	defer func() { err = logFormat.failed(log, "emulator", err) }()
+	defer func() { err = cmdLog.failed(err) }()
+	log := cmdLog.Logger
 	if _, _, err := net.SplitHostPort(*listen); err != nil {
 		return usageError{fmt.Errorf("--listen %q: %v", *listen, err)}
 	}

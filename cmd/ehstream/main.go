@@ -23,6 +23,24 @@ type command struct {
 	run     func(ctx context.Context, args []string, std stdio) error
 }
 
+// commandConfig is a command's flags, parsed and checked: what it runs
+// with. run does the command, step by step.
+type commandConfig interface {
+	run(ctx context.Context, std stdio) error
+}
+
+// parseThenRun is a command's run: parse turns its flags into its config,
+// checking every value before anything is done, and the config runs.
+func parseThenRun[C commandConfig](parse func(args []string, stderr io.Writer) (C, error)) func(context.Context, []string, stdio) error {
+	return func(ctx context.Context, args []string, std stdio) error {
+		c, err := parse(args, std.err)
+		if err != nil {
+			return err
+		}
+		return c.run(ctx, std)
+	}
+}
+
 // stdio is a command's standard input, output and error.
 type stdio struct {
 	in       io.Reader
@@ -31,9 +49,9 @@ type stdio struct {
 
 var commands = []command{
 	{"emulator", "run a local Event Hubs that the official SDKs connect to", runEmulator},
-	{"info", "show a hub's partitions and their sequence numbers", runInfo},
-	{"send", "send stdin's lines (or JSON objects) as events", runSend},
-	{"read", "read offset ranges of sequence numbers as JSON lines", runRead},
+	{"info", "show a hub's partitions and their sequence numbers", parseThenRun(parseInfoFlags)},
+	{"send", "send stdin's lines (or JSON objects) as events", parseThenRun(parseSendFlags)},
+	{"read", "read offset ranges of sequence numbers as JSON lines", parseThenRun(parseReadFlags)},
 	{"stream", "write a hub to a SQL table exactly once (the main job)", runStream},
 	{"offsets", "show a job's stored positions, its lag and who owns its partitions", runOffsets},
 }

@@ -7,99 +7,135 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/eventhubs"
 )
 
 // maxLine is the longest stdin line send accepts: a 1 MiB event written as
 // JSON, with room for escaping.
 const maxLine = 4 << 20
 
-func runSend(ctx context.Context, args []string, std stdio) error {
-	fs := newFlagSet("send", std.err)
+// sendConfig is what `ehstream send` sends: stdin's lines to a hub, as
+// events with the flags' properties and partition (or key).
+type sendConfig struct {
+	conf      *eventhubs.Conf
+	partition string
+	key       string
+	props     map[string]any
+	asJSON    bool
+}
+
+func parseSendFlags(args []string, stderr io.Writer) (*sendConfig, error) {
+	fs := newFlagSet("send", stderr)
 	h := addHubFlags(fs, false)
-	partition := fs.String("partition", "", "send every event to this partition ID")
-	key := fs.String("partition-key", "", "send every event with this partition key (events with one key land on one partition)")
-	props := map[string]any{}
+	c := &sendConfig{props: map[string]any{}}
+	fs.StringVar(&c.partition, "partition", "", "send every event to this partition ID")
+	fs.StringVar(&c.key, "partition-key", "", "send every event with this partition key (events with one key land on one partition)")
 	fs.Func("property", "application property k=v on every event (repeatable)", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || k == "" {
 			return fmt.Errorf("%q: want key=value", s)
 		}
-		props[k] = v
+		c.props[k] = v
 		return nil
 	})
-	asJSON := fs.Bool("json", false, `read one JSON object per line: {"body": ..., "properties": {...}, "partitionKey": "..."}`)
+	fs.BoolVar(&c.asJSON, "json", false, `read one JSON object per line: {"body": ..., "properties": {...}, "partitionKey": "..."}`)
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
-	if *partition != "" && *key != "" {
-		return usageError{errors.New("--partition and --partition-key cannot be used together: a key picks the partition")}
+	if c.partition != "" && c.key != "" {
+		return nil, usageError{errors.New("--partition and --partition-key cannot be used together: a key picks the partition")}
 	}
-	conf, err := h.conf()
+	var err error
+	if c.conf, err = h.conf(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *sendConfig) run(ctx context.Context, std stdio) error {
+	producer, err := newProducer(c.conf)
 	if err != nil {
 		return err
 	}
-	cs, _ := conf.ConnectionString()
-	cs.EntityPath = "" // the hub is passed on its own
+	defer producer.Close(context.WithoutCancel(ctx))
+	s := &sender{ctx: ctx, producer: producer, partition: c.partition, hub: c.conf.EventHubName(), timeout: c.conf.OperationTimeout()}
+	if err := s.sendLines(readLines(ctx, std), c); err != nil {
+		return s.failed(err)
+	}
+	fmt.Fprintf(std.out, "sent %s to hub %s%s\n", plural(s.sent, "event"), s.hub, s.blankNote())
+	return nil
+}
+
+// newProducer connects a producer to conf's hub.
+func newProducer(conf *eventhubs.Conf) (*azeventhubs.ProducerClient, error) {
+	cs, _ := conf.ConnectionString() // valid: hubFlags.conf validated it
+	cs.EntityPath = ""               // the hub is passed on its own
 	sdkConnStr, err := cs.Build()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	producer, err := azeventhubs.NewProducerClientFromConnectionString(sdkConnStr, conf.EventHubName(), nil)
 	if err != nil {
-		return fmt.Errorf("connect to hub %q: %v", conf.EventHubName(), err)
+		return nil, fmt.Errorf("connect to hub %q: %v", conf.EventHubName(), err)
 	}
-	defer producer.Close(context.WithoutCancel(ctx))
+	return producer, nil
+}
 
-	s := &sender{ctx: ctx, producer: producer, partition: *partition, hub: conf.EventHubName(), timeout: conf.OperationTimeout()}
-	lines := readLines(ctx, std)
+// sendLines sends the event of each line, batching those with one key;
+// at the end, and whenever no line is waiting, it sends what it has.
+func (s *sender) sendLines(lines <-chan line, c *sendConfig) error {
 	for {
-		var l line
-		var ok bool
-		select {
-		case l, ok = <-lines:
-		default:
-			// Nothing waiting on stdin: send what we have, so an
-			// interactive sender sees each line go out, then block.
-			if err := s.flush(); err != nil {
-				return s.failed(err)
-			}
-			select {
-			case l, ok = <-lines:
-			case <-ctx.Done():
-				return s.failed(ctx.Err())
-			}
+		l, ok, err := s.next(lines)
+		if err != nil {
+			return err
 		}
 		if !ok {
-			break
+			return s.flush()
 		}
 		if l.err != nil {
-			return s.failed(l.err)
+			return l.err
 		}
-		ev, evKey, err := parseLine(l, *asJSON, props, *key)
+		ev, evKey, err := parseLine(l, c.asJSON, c.props, c.key)
 		if err != nil {
-			return s.failed(err)
+			return err
 		}
 		if ev == nil {
 			s.blank++
 			continue
 		}
-		if evKey != "" && *partition != "" {
-			return s.failed(fmt.Errorf("line %d: a partitionKey cannot be used with --partition", l.n))
+		if evKey != "" && c.partition != "" {
+			return fmt.Errorf("line %d: a partitionKey cannot be used with --partition", l.n)
 		}
 		if err := s.add(l.n, ev, evKey); err != nil {
-			return s.failed(err)
+			return err
 		}
 	}
-	if err := s.flush(); err != nil {
-		return s.failed(err)
+}
+
+// next is the next line of stdin; ok is false at its end. With none
+// waiting, it first sends what it has, so that an interactive sender
+// sees each line go out, then waits.
+func (s *sender) next(lines <-chan line) (l line, ok bool, err error) {
+	select {
+	case l, ok = <-lines:
+		return l, ok, nil
+	default:
 	}
-	fmt.Fprintf(std.out, "sent %s to hub %s%s\n", plural(s.sent, "event"), s.hub, s.blankNote())
-	return nil
+	if err := s.flush(); err != nil {
+		return line{}, false, err
+	}
+	select {
+	case l, ok = <-lines:
+		return l, ok, nil
+	case <-s.ctx.Done():
+		return line{}, false, s.ctx.Err()
+	}
 }
 
 type line struct {
@@ -170,23 +206,14 @@ func parseLine(l line, asJSON bool, flagProps map[string]any, flagKey string) (*
 	if dec.More() {
 		return nil, "", fmt.Errorf("line %d: more than one JSON value", l.n)
 	}
-	ev := &azeventhubs.EventData{Properties: props}
-	switch {
-	case len(sl.Body) == 0 || string(sl.Body) == "null":
+	if len(sl.Body) == 0 || string(sl.Body) == "null" {
 		return nil, "", fmt.Errorf("line %d: no \"body\"", l.n)
-	case sl.Body[0] == '"':
-		var s string
-		if err := json.Unmarshal(sl.Body, &s); err != nil {
-			return nil, "", fmt.Errorf("line %d: body: %v", l.n, err)
-		}
-		ev.Body = []byte(s)
-	default: // any other JSON value is sent as its JSON text
-		var b bytes.Buffer
-		if err := json.Compact(&b, sl.Body); err != nil {
-			return nil, "", fmt.Errorf("line %d: body: %v", l.n, err)
-		}
-		ev.Body = b.Bytes()
 	}
+	body, err := jsonBody(sl.Body)
+	if err != nil {
+		return nil, "", fmt.Errorf("line %d: body: %v", l.n, err)
+	}
+	ev := &azeventhubs.EventData{Body: body, Properties: props}
 	for k, v := range sl.Properties {
 		pv, err := propertyValue(v)
 		if err != nil {
@@ -205,6 +232,19 @@ func parseLine(l line, asJSON bool, flagProps map[string]any, flagKey string) (*
 		key = sl.PartitionKey
 	}
 	return ev, key, nil
+}
+
+// jsonBody is the body of a --json line's "body": a string's text, and
+// any other JSON value's JSON text.
+func jsonBody(raw json.RawMessage) ([]byte, error) {
+	if raw[0] != '"' {
+		var b bytes.Buffer
+		err := json.Compact(&b, raw)
+		return b.Bytes(), err
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return []byte(s), err
 }
 
 // propertyValue maps a JSON value to an AMQP application property: whole

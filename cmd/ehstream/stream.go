@@ -40,16 +40,17 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := logFormat.check(); err != nil {
-		return err
-	}
 	// Info: the rare lines that say what the job decided (a new partition
 	// read from its start, a replayed batch, a stop on a signal); the
 	// progress lines go to stdout, or with JSON logs to the log (logformat.go).
-	log := logFormat.logger(std.err, slog.LevelInfo)
-	defer func() { err = logFormat.failed(log, "stream", err) }()
+	cmdLog, err := logFormat.open("stream", std.err, slog.LevelInfo)
+	if err != nil {
+		return err
+	}
+	defer func() { err = cmdLog.failed(err) }()
+	log := cmdLog.Logger
 	var logBatches *slog.Logger
-	if logFormat.json() {
+	if cmdLog.json {
 		std.out, logBatches = &lineLogger{log: log}, log
 	}
 	if err := share.check(); err != nil {
