@@ -57,56 +57,67 @@ type transportInfo struct {
 	cert   string // --tls-cert
 }
 
-// configure checks the flags and sets cfg's TLS and WebSocket fields; with
-// --tls-self-signed it makes or reuses the CA (under cfg.DataDir, or in
-// memory without one).
-func (f *transportFlags) configure(cfg *emulator.Config) (*transportInfo, error) {
-	useTLS := *f.selfSigned || *f.tlsCert != "" || *f.tlsKey != ""
+func (f *transportFlags) useTLS() bool { return *f.selfSigned || *f.tlsCert != "" || *f.tlsKey != "" }
+
+// check refuses flags that do not go together, and sets cfg's WebSocket
+// fields and the host names the certificate is also for.
+func (f *transportFlags) check(cfg *emulator.Config) error {
 	switch {
 	case *f.tlsCert != "" && *f.tlsKey == "":
-		return nil, usageError{errors.New("--tls-cert needs --tls-key, the certificate's private key")}
+		return usageError{errors.New("--tls-cert needs --tls-key, the certificate's private key")}
 	case *f.tlsKey != "" && *f.tlsCert == "":
-		return nil, usageError{errors.New("--tls-key needs --tls-cert, the certificate")}
+		return usageError{errors.New("--tls-key needs --tls-cert, the certificate")}
 	case *f.selfSigned && *f.tlsCert != "":
-		return nil, usageError{errors.New("--tls-cert and --tls-self-signed: give one of them")}
+		return usageError{errors.New("--tls-cert and --tls-self-signed: give one of them")}
 	case len(f.names) > 0 && !*f.selfSigned:
-		return nil, usageError{errors.New("--tls-name names hosts of the --tls-self-signed certificate: it needs --tls-self-signed")}
+		return usageError{errors.New("--tls-name names hosts of the --tls-self-signed certificate: it needs --tls-self-signed")}
 	case *f.caOut != "" && !*f.selfSigned:
-		return nil, usageError{errors.New("--tls-ca-out writes the --tls-self-signed CA: it needs --tls-self-signed (with --tls-cert, clients trust your certificate's CA)")}
-	case *f.tlsListen != "" && !useTLS:
-		return nil, usageError{errors.New("--tls-listen needs a certificate: --tls-self-signed, or --tls-cert and --tls-key")}
+		return usageError{errors.New("--tls-ca-out writes the --tls-self-signed CA: it needs --tls-self-signed (with --tls-cert, clients trust your certificate's CA)")}
+	case *f.tlsListen != "" && !f.useTLS():
+		return usageError{errors.New("--tls-listen needs a certificate: --tls-self-signed, or --tls-cert and --tls-key")}
 	case len(f.origins) > 0 && *f.wsListen == "":
-		return nil, usageError{errors.New("--ws-origin needs --ws-listen")}
+		return usageError{errors.New("--ws-origin needs --ws-listen")}
 	}
 	for _, a := range []struct{ flag, addr string }{{"--tls-listen", *f.tlsListen}, {"--ws-listen", *f.wsListen}} {
 		if a.addr == "" {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
-			return nil, usageError{fmt.Errorf("%s %q: %v", a.flag, a.addr, err)}
+			return usageError{fmt.Errorf("%s %q: %v", a.flag, a.addr, err)}
 		}
 	}
 	cfg.WebSocketListen, cfg.WebSocketOrigins = *f.wsListen, f.origins
 	cfg.HostNames = append(cfg.HostNames, f.names...)
-	if !useTLS {
+	return nil
+}
+
+// configure sets cfg's TLS, once check has passed: the --tls-cert, or
+// with --tls-self-signed a certificate from a CA made once or reused
+// (under cfg.DataDir, or in memory without one).
+func (f *transportFlags) configure(cfg *emulator.Config) (*transportInfo, error) {
+	if !f.useTLS() {
 		return &transportInfo{}, nil
 	}
 	cfg.TLSListen = *f.tlsListen
 	if cfg.TLSListen == "" {
 		cfg.TLSListen = defaultTLSListen
 	}
-	if *f.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(*f.tlsCert, *f.tlsKey)
-		if err != nil {
-			return nil, fmt.Errorf("--tls-cert %s with --tls-key %s: %w", *f.tlsCert, *f.tlsKey, err)
-		}
-		if leaf := cert.Leaf; leaf != nil && time.Now().After(leaf.NotAfter) {
-			cfg.Logger.Warn("the TLS certificate has expired: clients will refuse it", "file", *f.tlsCert, "not_after", leaf.NotAfter)
-		}
-		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		return &transportInfo{cert: *f.tlsCert}, nil
+	if *f.tlsCert == "" {
+		return f.selfSignedTLS(cfg)
 	}
+	cert, err := tls.LoadX509KeyPair(*f.tlsCert, *f.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert %s with --tls-key %s: %w", *f.tlsCert, *f.tlsKey, err)
+	}
+	if leaf := cert.Leaf; leaf != nil && time.Now().After(leaf.NotAfter) {
+		cfg.Logger.Warn("the TLS certificate has expired: clients will refuse it", "file", *f.tlsCert, "not_after", leaf.NotAfter)
+	}
+	cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	return &transportInfo{cert: *f.tlsCert}, nil
+}
 
+// selfSignedTLS is configure's --tls-self-signed.
+func (f *transportFlags) selfSignedTLS(cfg *emulator.Config) (*transportInfo, error) {
 	// The certificate is also for the hosts the TLS listeners are given,
 	// so that clients can name them.
 	names := f.names

@@ -9,9 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/ehstream/ehstream/sqlsink"
 )
@@ -48,12 +50,12 @@ type stdio struct {
 }
 
 var commands = []command{
-	{"emulator", "run a local Event Hubs that the official SDKs connect to", runEmulator},
+	{"emulator", "run a local Event Hubs that the official SDKs connect to", parseThenRun(parseEmulatorFlags)},
 	{"info", "show a hub's partitions and their sequence numbers", parseThenRun(parseInfoFlags)},
 	{"send", "send stdin's lines (or JSON objects) as events", parseThenRun(parseSendFlags)},
 	{"read", "read offset ranges of sequence numbers as JSON lines", parseThenRun(parseReadFlags)},
 	{"stream", "write a hub to a SQL table exactly once (the main job)", runStream},
-	{"offsets", "show a job's stored positions, its lag and who owns its partitions", runOffsets},
+	{"offsets", "show a job's stored positions, its lag and who owns its partitions", parseThenRun(parseOffsetsFlags)},
 }
 
 func main() {
@@ -117,6 +119,13 @@ func sinkFlagError(err error) error {
 		return usageError{fmt.Errorf("--%s: %s", se.Param, se.Message)}
 	}
 	return err
+}
+
+// shutdownHTTP stops srv, giving the requests it is serving two seconds.
+func shutdownHTTP(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
 }
 
 // usageError marks a bad flag or argument: exit status 2.
