@@ -34,14 +34,19 @@ func addHubFlags(fs *flag.FlagSet, withGroup bool) *hubFlags {
 }
 
 // given reports whether a connection string came by flag or environment.
-func (h *hubFlags) given() bool { return h.connStr != "" || os.Getenv(envConnectionString) != "" }
+func (h *hubFlags) given() bool { return h.connectionString() != "" }
+
+// connectionString is --connection-string, else $EVENTHUB_CONNECTION_STRING.
+func (h *hubFlags) connectionString() string {
+	if h.connStr != "" {
+		return h.connStr
+	}
+	return os.Getenv(envConnectionString)
+}
 
 // conf builds the Conf the flags describe. Errors never print the secret.
 func (h *hubFlags) conf() (*eventhubs.Conf, error) {
-	cs := h.connStr
-	if cs == "" {
-		cs = os.Getenv(envConnectionString)
-	}
+	cs := h.connectionString()
 	if cs == "" {
 		return nil, usageError{errors.New("no connection string: pass --connection-string or set " + envConnectionString +
 			" (for a local hub, run 'ehstream emulator' and use the string it prints)")}

@@ -54,7 +54,7 @@ var commands = []command{
 	{"info", "show a hub's partitions and their sequence numbers", parseThenRun(parseInfoFlags)},
 	{"send", "send stdin's lines (or JSON objects) as events", parseThenRun(parseSendFlags)},
 	{"read", "read offset ranges of sequence numbers as JSON lines", parseThenRun(parseReadFlags)},
-	{"stream", "write a hub to a SQL table exactly once (the main job)", runStream},
+	{"stream", "write a hub to a SQL table exactly once (the main job)", parseThenRun(parseStreamFlags)},
 	{"offsets", "show a job's stored positions, its lag and who owns its partitions", parseThenRun(parseOffsetsFlags)},
 }
 
