@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,11 +10,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
-	"unicode/utf8"
 
 	"github.com/ehstream/ehstream/eventhubs"
-	"github.com/ehstream/ehstream/sqlsink"
+	"github.com/ehstream/ehstream/eventjson"
 )
 
 // readConfig is what `ehstream read` reads: the --range ranges, every
@@ -212,7 +208,7 @@ func writePartition(p *eventhubs.Partition, w io.Writer, bar *readBar) error {
 			bar.add(read)
 			read = 0
 		}
-		buf, err = appendEventJSON(buf[:0], ev)
+		buf, err = eventjson.Append(buf[:0], ev)
 		if err != nil {
 			return fmt.Errorf("event %d: %v", ev.SequenceNumber, err)
 		}
@@ -230,52 +226,6 @@ func eventCount(ranges []eventhubs.OffsetRange) int64 {
 		n += r.UntilSeqNo - r.FromSeqNo
 	}
 	return n
-}
-
-// eventJSON is one line of read's output.
-type eventJSON struct {
-	Partition      string         `json:"partition"`
-	SequenceNumber int64          `json:"sequenceNumber"`
-	Offset         string         `json:"offset"`
-	EnqueuedTime   string         `json:"enqueuedTime"`
-	PartitionKey   *string        `json:"partitionKey"`
-	ContentType    string         `json:"contentType,omitempty"`
-	MessageID      string         `json:"messageId,omitempty"`
-	Properties     map[string]any `json:"properties"`
-	Body           string         `json:"body"`
-	BodyEncoding   string         `json:"bodyEncoding,omitempty"`
-}
-
-func appendEventJSON(dst []byte, ev *eventhubs.Event) ([]byte, error) {
-	out := eventJSON{
-		Partition:      ev.PartitionID,
-		SequenceNumber: ev.SequenceNumber,
-		Offset:         ev.Offset,
-		EnqueuedTime:   ev.EnqueuedTime.UTC().Format(time.RFC3339Nano),
-		ContentType:    ev.ContentType,
-		MessageID:      ev.MessageID,
-		Properties:     ev.Properties,
-	}
-	if ev.PartitionKey != "" {
-		out.PartitionKey = &ev.PartitionKey
-	}
-	if out.Properties == nil {
-		out.Properties = map[string]any{}
-	}
-	if utf8.Valid(ev.Body) {
-		out.Body = string(ev.Body)
-	} else {
-		out.Body = base64.StdEncoding.EncodeToString(ev.Body)
-		out.BodyEncoding = "base64"
-	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		out.Properties = sqlsink.JSONSafeProperties(out.Properties)
-		if b, err = json.Marshal(out); err != nil {
-			return dst, err
-		}
-	}
-	return append(append(dst, b...), '\n'), nil
 }
 
 // checkRanges names every --range (as typed) that ends past its partition's

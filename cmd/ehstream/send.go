@@ -4,16 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
+	"maps"
 	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/eventjson"
 )
 
 // maxLine is the longest stdin line send accepts: a 1 MiB event written as
@@ -174,100 +174,29 @@ func readLines(ctx context.Context, std stdio) <-chan line {
 	return ch
 }
 
-// sendLine is the --json form of one event.
-type sendLine struct {
-	Body         json.RawMessage `json:"body"`
-	Properties   map[string]any  `json:"properties"`
-	PartitionKey string          `json:"partitionKey"`
-	ContentType  string          `json:"contentType"`
-	MessageID    string          `json:"messageId"`
-}
-
-// parseLine makes the event of one line; nil for a blank line.
+// parseLine makes the event of one line; nil for a blank line. The flags'
+// properties and key are the event's, where a --json line gives none.
 func parseLine(l line, asJSON bool, flagProps map[string]any, flagKey string) (*azeventhubs.EventData, string, error) {
 	text := bytes.TrimRight(l.text, "\r")
 	if len(bytes.TrimSpace(text)) == 0 {
 		return nil, "", nil
 	}
-	props := map[string]any{}
-	for k, v := range flagProps {
-		props[k] = v
-	}
 	if !asJSON {
-		return &azeventhubs.EventData{Body: text, Properties: props}, flagKey, nil
+		return &azeventhubs.EventData{Body: text, Properties: maps.Clone(flagProps)}, flagKey, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(text))
-	dec.UseNumber()
-	dec.DisallowUnknownFields()
-	var sl sendLine
-	if err := dec.Decode(&sl); err != nil {
-		return nil, "", fmt.Errorf("line %d: not a JSON event: %v", l.n, err)
-	}
-	if dec.More() {
-		return nil, "", fmt.Errorf("line %d: more than one JSON value", l.n)
-	}
-	if len(sl.Body) == 0 || string(sl.Body) == "null" {
-		return nil, "", fmt.Errorf("line %d: no \"body\"", l.n)
-	}
-	body, err := jsonBody(sl.Body)
+	ev, key, err := eventjson.Decode(text)
 	if err != nil {
-		return nil, "", fmt.Errorf("line %d: body: %v", l.n, err)
+		return nil, "", fmt.Errorf("line %d: %v", l.n, err)
 	}
-	ev := &azeventhubs.EventData{Body: body, Properties: props}
-	for k, v := range sl.Properties {
-		pv, err := propertyValue(v)
-		if err != nil {
-			return nil, "", fmt.Errorf("line %d: property %q: %v", l.n, k, err)
+	for k, v := range flagProps {
+		if _, ok := ev.Properties[k]; !ok {
+			ev.Properties[k] = v
 		}
-		props[k] = pv
 	}
-	if sl.ContentType != "" {
-		ev.ContentType = &sl.ContentType
-	}
-	if sl.MessageID != "" {
-		ev.MessageID = &sl.MessageID
-	}
-	key := flagKey
-	if sl.PartitionKey != "" {
-		key = sl.PartitionKey
+	if key == "" {
+		key = flagKey
 	}
 	return ev, key, nil
-}
-
-// jsonBody is the body of a --json line's "body": a string's text, and
-// any other JSON value's JSON text.
-func jsonBody(raw json.RawMessage) ([]byte, error) {
-	if raw[0] != '"' {
-		var b bytes.Buffer
-		err := json.Compact(&b, raw)
-		return b.Bytes(), err
-	}
-	var s string
-	err := json.Unmarshal(raw, &s)
-	return []byte(s), err
-}
-
-// propertyValue maps a JSON value to an AMQP application property: whole
-// numbers become long, others double; objects and arrays are not allowed
-// (AMQP application properties are simple values).
-func propertyValue(v any) (any, error) {
-	switch v := v.(type) {
-	case json.Number:
-		if n, err := v.Int64(); err == nil {
-			return n, nil
-		}
-		f, err := v.Float64()
-		if err != nil || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("%s is not a number AMQP can carry", v)
-		}
-		return f, nil
-	case string, bool:
-		return v, nil
-	case nil:
-		return nil, errors.New("null is not allowed")
-	default:
-		return nil, errors.New("objects and arrays are not allowed; use a string")
-	}
 }
 
 // sender batches events with the same partition key.
