@@ -17,4 +17,14 @@
 // it tells it the names it shows (Options) and, when replicas share a
 // consumer group, the partitions this one gains and loses
 // (OwnershipChanged, for eventhubs.OwnershipOptions.OnChange).
+//
+// Progress is the same stream said in lines, for a terminal or a log, as
+// `ehstream stream` prints it: a line for each batch that read events, and
+// one line now and then while the batches read nothing.
+//
+// Files: monitor.go (Monitor, the listener), records.go (Batch, Partition,
+// Status: what the endpoints serve), history.go (the bounded history),
+// metrics.go (the Prometheus collectors), http.go (the handler and its
+// routes; the page in assets/), ready.go (/readyz), progress.go
+// (Progress).
 package monitor

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/monitor"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/sqlsink"
 	"github.com/ehstream/ehstream/streaming"
@@ -197,21 +198,25 @@ func (c *streamConfig) directStream(ssc *streaming.Context, conf *eventhubs.Conf
 	return ds, nil
 }
 
+// idleLineEvery is the least time between two lines of the stream while
+// its batches read nothing; tests shorten it.
+var idleLineEvery = monitor.DefaultIdleEvery
+
 // runBatches runs the stream until a signal, the end of ctx or, with
 // --until-idle, a batch that read nothing, reporting its batches on out;
 // then says what it wrote.
 func (c *streamConfig) runBatches(ctx context.Context, ssc *streaming.Context, job offsets.Job, out io.Writer) error {
 	var total, batches int64
-	var logBatches *slog.Logger // with JSON logs, the batches are records
+	opts := &monitor.ProgressOptions{IdleEvery: idleLineEvery}
 	if c.log.json {
-		logBatches = c.log.Logger
+		opts.Logger = c.log.Logger // the batches are records
 	}
-	report := newBatchReporter(out, logBatches, time.Now()) // streamprogress.go
+	report := monitor.NewProgress(out, opts)
 	ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
 		total += b.Events
 		batches++
 		report.OnBatchCompleted(b)
-		if c.untilIdle && emptyBatch(b) {
+		if c.untilIdle && monitor.EmptyBatch(b) {
 			ssc.Stop(true)
 		}
 	}))
@@ -220,7 +225,7 @@ func (c *streamConfig) runBatches(ctx context.Context, ssc *streaming.Context, j
 	// SIGINT or SIGTERM: the running batch finishes and commits; a second
 	// one stops at once (that batch commits nothing and runs again).
 	err := ssc.RunUntilSignal(context.WithoutCancel(ctx))
-	report.flush(time.Now())
+	report.Flush(time.Now())
 	fmt.Fprintf(out, "wrote %d events in %d batches to %s table %s\n", total, batches, c.sink.Desc, c.table)
 	return explainJobError(err, job)
 }
@@ -272,23 +277,4 @@ func explainJobError(err error, job offsets.Job) error {
 			err, job.ConsumerGroup, job.EventHub, job.Name)
 	}
 	return err
-}
-
-// progress prints the line of a batch that read events.
-func progress(w io.Writer, b streaming.BatchInfo) {
-	line := fmt.Sprintf("batch %d: %d events, lag %d, at %s, took %s", b.Number, b.Events, b.TotalLag(),
-		b.Time.Format("15:04:05.000"), b.ProcessingTime.Round(time.Millisecond))
-	if b.SchedulingDelay >= 10*time.Millisecond {
-		line += fmt.Sprintf(", started %s late", b.SchedulingDelay.Round(time.Millisecond))
-	}
-	if b.Rate > 0 {
-		line += fmt.Sprintf(", rate limit %d/s", b.Rate)
-	}
-	if b.Skipped > 0 {
-		line += fmt.Sprintf(", %d LOST to retention and skipped", b.Skipped)
-	}
-	if b.Replay {
-		line += " (replayed after a restart)"
-	}
-	fmt.Fprintln(w, line)
 }
