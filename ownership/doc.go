@@ -34,4 +34,10 @@
 // stamped the claims. SQLStore also records the job each claim was made
 // for, so that a second job on a consumer group is refused rather than
 // splitting its partitions with the first (balance.JobStore).
+//
+// OwnersOf reads who owns the partitions of a job's stored positions, as
+// `ehstream offsets --ownership` shows them.
+//
+// Files: sqlstore.go (SQLStore), blob.go (NewBlobStore), spec.go (Open,
+// CheckSpec, Redact: stores from specs), owners.go (OwnersOf).
 package ownership

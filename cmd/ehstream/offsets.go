@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/ownership"
@@ -132,7 +131,7 @@ type offsetsView struct {
 	endpoint       string // the SDK's namespace: the host and port
 	lags           map[lagKey]eventhubs.PartitionLag
 	// With an ownership store: who owns each listed partition.
-	owners map[ownerKey]azeventhubs.Ownership
+	owners *ownership.Owners
 }
 
 // readLags reads the lag of the positions of the flags' hub.
@@ -182,7 +181,7 @@ func (v *offsetsView) printRow(w io.Writer, p offsets.Position, now time.Time) {
 		}
 	}
 	if v.owners != nil {
-		o, ok := v.owners[ownerKeyOf(p)]
+		o, ok := v.owners.Of(p)
 		switch {
 		case !ok:
 			fmt.Fprint(w, "\t-\t-") // never claimed
@@ -195,47 +194,17 @@ func (v *offsetsView) printRow(w io.Writer, p offsets.Position, now time.Time) {
 	fmt.Fprintln(w)
 }
 
-// ownerKey is a partition of a consumer group, in the names the
-// positions keep (lower case, the host without a port).
-type ownerKey struct{ namespace, hub, group, partition string }
-
-func ownerKeyOf(p offsets.Position) ownerKey {
-	return ownerKey{p.Job.Namespace, p.Job.EventHub, p.Job.ConsumerGroup, p.Partition}
-}
-
 // partitionOwners reads, from the ownership store spec, the ownership
-// records of every consumer group the positions ps are of. endpoint, the
-// host and port of a connection string, is the namespace to ask about for
-// positions of its host: the SQL stores keep the host alone, as positions
-// do, but the SDK's blob store names blobs by host and port.
-func partitionOwners(ctx context.Context, spec string, ps []offsets.Position, endpoint string) (map[ownerKey]azeventhubs.Ownership, error) {
+// records of the consumer groups of the positions ps (ownership.OwnersOf).
+func partitionOwners(ctx context.Context, spec string, ps []offsets.Position, endpoint string) (*ownership.Owners, error) {
 	store, closer, err := ownership.Open(ctx, spec, "", &ownership.Options{ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
 	defer closer.Close()
-	owners := map[ownerKey]azeventhubs.Ownership{}
-	asked := map[ownerKey]bool{}
-	for _, p := range ps {
-		group := ownerKeyOf(p)
-		group.partition = ""
-		if asked[group] {
-			continue
-		}
-		asked[group] = true
-		namespace := p.Job.Namespace
-		if endpoint != "" && ownership.Namespace(endpoint) == namespace {
-			namespace = endpoint
-		}
-		records, err := store.ListOwnership(ctx, namespace, p.Job.EventHub, p.Job.ConsumerGroup, nil)
-		if err != nil {
-			return nil, fmt.Errorf("ownership store %s: %v", ownership.Redact(spec), err)
-		}
-		for _, o := range records {
-			k := group
-			k.partition = o.PartitionID
-			owners[k] = o
-		}
+	owners, err := ownership.OwnersOf(ctx, store, ps, endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("ownership store %s: %v", ownership.Redact(spec), err)
 	}
 	return owners, nil
 }
