@@ -42,9 +42,9 @@
 // and in the age of the oldest unread event, without disturbing the job.
 //
 // Files: store.go (Open, Job, the table), commit.go (CommitOffsets and its
-// errors), load.go (LoadPositions, Positions), resume.go (Resume: hub
-// identity, re-created hubs, starting positions), writer.go (one job per
-// output), set.go (SetPosition, for checkpoint stores), migrate.go (tables
-// of older versions), lag.go, committed.go (a replayed batch that
-// committed).
+// errors), check.go (CheckOffsets), load.go (LoadPositions, Positions,
+// StoredPositions), resume.go (Resume: hub identity, re-created hubs,
+// starting positions), writer.go (one job per output), set.go
+// (SetPosition, for checkpoint stores), migrate.go (tables of older
+// versions), lag.go, committed.go (a replayed batch that committed).
 package offsets

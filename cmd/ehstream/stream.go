@@ -194,7 +194,7 @@ func (c *streamConfig) directStream(ssc *streaming.Context, conf *eventhubs.Conf
 	})
 	// A batch whose positions moved under it (a killed run's late commit)
 	// rolls back and is planned again from the stored positions.
-	ds.SetStoredPositions(storedPositions(c.sink.Store, job))
+	ds.SetStoredPositions(c.sink.Store.StoredPositions(job))
 	return ds, nil
 }
 
