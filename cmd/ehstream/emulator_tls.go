@@ -26,16 +26,12 @@ type transportFlags struct {
 // clients dial for amqps when the endpoint names none.
 const defaultTLSListen = "127.0.0.1:5671"
 
-// selfSignedDir is where --tls-self-signed keeps its CA under --data. A
-// hidden name, out of the way of hubs' directories.
-const selfSignedDir = ".tls"
-
 func addTransportFlags(fs *flag.FlagSet) *transportFlags {
 	f := &transportFlags{
 		tlsListen:  fs.String("tls-listen", "", "address for AMQP over TLS (amqps), host:port (default "+defaultTLSListen+" once TLS is configured)"),
 		tlsCert:    fs.String("tls-cert", "", "PEM file with the TLS server certificate (and any intermediate ones); needs --tls-key"),
 		tlsKey:     fs.String("tls-key", "", "PEM file with the private key of --tls-cert"),
-		selfSigned: fs.Bool("tls-self-signed", false, "serve TLS with a certificate from a CA the emulator makes once and keeps in <data>/"+selfSignedDir+" (in memory with --in-memory); clients trust the CA (--tls-ca-out)"),
+		selfSigned: fs.Bool("tls-self-signed", false, "serve TLS with a certificate from a CA the emulator makes once and keeps in <data>/"+emulator.SelfSignedDir+" (in memory with --in-memory); clients trust the CA (--tls-ca-out)"),
 		caOut:      fs.String("tls-ca-out", "", "write the --tls-self-signed CA certificate (PEM) to this file, for clients to trust"),
 		wsListen:   fs.String("ws-listen", "", "address for AMQP over WebSockets, host:port (path /$servicebus/websocket; over TLS when TLS is configured) (default: none)"),
 	}
@@ -118,26 +114,13 @@ func (f *transportFlags) configure(cfg *emulator.Config) (*transportInfo, error)
 
 // selfSignedTLS is configure's --tls-self-signed.
 func (f *transportFlags) selfSignedTLS(cfg *emulator.Config) (*transportInfo, error) {
-	// The certificate is also for the hosts the TLS listeners are given,
-	// so that clients can name them.
-	names := f.names
-	for _, addr := range []string{cfg.TLSListen, cfg.WebSocketListen} {
-		if host, _, _ := net.SplitHostPort(addr); listenHostNeedsName(host) {
-			names = append(names, host)
-		}
-	}
-	dir := ""
-	if cfg.DataDir != "" {
-		dir = filepath.Join(cfg.DataDir, selfSignedDir)
-	}
-	ss, err := emulator.SelfSignedTLS(dir, names)
+	ss, err := cfg.UseSelfSignedTLS(f.names)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-self-signed: %w", err)
 	}
-	cfg.TLS = ss.ServerConfig()
 	info := &transportInfo{caFile: ss.CAFile()}
 	switch {
-	case dir == "":
+	case ss.Dir == "":
 		info.caNote = "new, in memory: --tls-ca-out writes it"
 	case ss.NewCA:
 		info.caNote = "new: clients must trust this one"
@@ -157,16 +140,6 @@ func (f *transportFlags) selfSignedTLS(cfg *emulator.Config) (*transportInfo, er
 		cfg.Logger.Info("issued a new server certificate from the CA", "names", strings.Join(ss.Names, ","))
 	}
 	return info, nil
-}
-
-// listenHostNeedsName: a host a listener is given that clients may use,
-// and that the certificate does not name anyway.
-func listenHostNeedsName(host string) bool {
-	if host == "" || strings.EqualFold(host, "localhost") {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip == nil || !(ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback) || ip.IsUnspecified())
 }
 
 // print says where TLS and WebSockets are served and how to trust them;
