@@ -231,53 +231,32 @@ func keyOf(p offsets.Position) lagKey {
 	return lagKey{job: j, partition: p.Partition}
 }
 
-// jobLags reads the lag of every job with positions of conf's namespace
-// and hub, whatever its consumer group (hub bounds are the same in all),
-// from the positions listed, reading oldest unread events with lagGroup,
-// else each job's own group. A partition whose oldest unread event could
-// not be read is said on stderr, once per job.
+// jobLags reads the lag of the positions listed of conf's hub, by job and
+// partition (offsets.PositionsLag). A job without one, and a partition
+// whose oldest unread event could not be read, are said on stderr, once
+// per job.
 func jobLags(ctx context.Context, conf *eventhubs.Conf, ps []offsets.Position, lagGroup string, stderr io.Writer) (map[lagKey]eventhubs.PartitionLag, error) {
-	cs, _ := conf.ConnectionString()
-	var jobs []offsets.Job // in the order listed
-	next := map[offsets.Job]map[string]int64{}
-	for _, p := range ps {
-		job := keyOf(p).job
-		// Host names and hub names are case-insensitive in Event Hubs.
-		if !strings.EqualFold(job.Namespace, cs.Hostname()) || !strings.EqualFold(job.EventHub, conf.EventHubName()) {
-			continue
-		}
-		if next[job] == nil {
-			jobs, next[job] = append(jobs, job), map[string]int64{}
-		}
-		next[job][p.Partition] = p.Next
+	jls, err := offsets.PositionsLag(ctx, conf, ps, lagGroup)
+	if err != nil {
+		return nil, err
 	}
 	lags := map[lagKey]eventhubs.PartitionLag{}
-	for _, job := range jobs {
-		group := lagGroup
-		if group == "" {
-			group = job.ConsumerGroup
-		}
-		ls, err := eventhubs.Lag(ctx, conf.Clone().SetConsumerGroup(group), next[job])
-		if eventhubs.HasCode(err, eventhubs.CodeInvalidRange) {
-			// A position of a partition the hub does not have (it was
-			// created again with fewer): the rows show, without a lag.
-			fmt.Fprintf(stderr, "ehstream offsets: job %q: no lag: %v\n", job.Name, err)
+	for _, jl := range jls {
+		if jl.Err != nil {
+			fmt.Fprintf(stderr, "ehstream offsets: job %q: no lag: %v\n", jl.Job.Name, jl.Err)
 			continue
-		}
-		if err != nil {
-			return nil, err
 		}
 		var unknown []string
 		var why error
-		for _, l := range ls {
-			lags[lagKey{job: job, partition: l.PartitionID}] = l
+		for _, l := range jl.Partitions {
+			lags[lagKey{job: jl.Job, partition: l.PartitionID}] = l
 			if l.Err != nil {
 				unknown, why = append(unknown, l.PartitionID), l.Err
 			}
 		}
 		if len(unknown) > 0 {
 			fmt.Fprintf(stderr, "ehstream offsets: job %q (consumer group %s): the oldest unread event of partition %s is unknown (?): %v\n",
-				job.Name, job.ConsumerGroup, strings.Join(unknown, ", "), why)
+				jl.Job.Name, jl.Job.ConsumerGroup, strings.Join(unknown, ", "), why)
 			if lagGroup == "" {
 				fmt.Fprintf(stderr, "ehstream offsets: --lag-consumer-group names another consumer group to read it with\n")
 			}
