@@ -1,6 +1,3 @@
-// Command ehstream is the command-line face of ehstream: the main job
-// (stream: a hub into a SQL table, exactly once), a local Event Hubs
-// (emulator), and sending to, describing and reading ranges of any hub.
 package main
 
 import (
