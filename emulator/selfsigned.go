@@ -148,6 +148,44 @@ func SelfSignedTLS(dir string, names []string) (*SelfSigned, error) {
 	return s, nil
 }
 
+// SelfSignedDir is where Config.UseSelfSignedTLS keeps the CA under
+// Config.DataDir: a hidden name, out of the way of hubs' directories.
+const SelfSignedDir = ".tls"
+
+// UseSelfSignedTLS sets c.TLS to a server certificate from SelfSignedTLS,
+// whose CA is made once and kept in DataDir's SelfSignedDir, or in memory
+// without a DataDir. The certificate is for names and, so that clients can
+// name them, for the hosts TLSListen and WebSocketListen are given
+// besides localhost and the loopback addresses: set those first.
+func (c *Config) UseSelfSignedTLS(names []string) (*SelfSigned, error) {
+	names = slices.Clone(names)
+	for _, addr := range []string{c.TLSListen, c.WebSocketListen} {
+		if host, _, _ := net.SplitHostPort(addr); listenHostNeedsName(host) {
+			names = append(names, host)
+		}
+	}
+	dir := ""
+	if c.DataDir != "" {
+		dir = filepath.Join(c.DataDir, SelfSignedDir)
+	}
+	ss, err := SelfSignedTLS(dir, names)
+	if err != nil {
+		return nil, err
+	}
+	c.TLS = ss.ServerConfig()
+	return ss, nil
+}
+
+// listenHostNeedsName: a host a listener is given that clients may use,
+// and that the certificate does not name anyway.
+func listenHostNeedsName(host string) bool {
+	if host == "" || strings.EqualFold(host, "localhost") {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !(ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback) || ip.IsUnspecified())
+}
+
 // CAFile is the path of the CA certificate in Dir, or "" in memory.
 func (s *SelfSigned) CAFile() string {
 	if s.Dir == "" {

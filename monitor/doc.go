@@ -18,9 +18,14 @@
 // consumer group, the partitions this one gains and loses
 // (OwnershipChanged, for eventhubs.OwnershipOptions.OnChange).
 //
+// Progress is the same stream said in lines, for a terminal or a log, as
+// `ehstream stream` prints it: a line for each batch that read events, and
+// one line now and then while the batches read nothing.
+//
 // Files: monitor.go (Monitor, the listener and its options), records.go
-// (the records of batches and partitions it keeps), history.go (the
-// bounded history), metrics.go (the Prometheus collectors), http.go (the
-// handler: page, JSON, metrics), ready.go (health and readiness); assets/
-// holds the page's script and uPlot.
+// (Batch, Partition, Status: the records of batches and partitions it
+// keeps and the endpoints serve), history.go (the bounded history),
+// metrics.go (the Prometheus collectors), http.go (the handler: page, JSON,
+// metrics), ready.go (health and readiness), progress.go (Progress);
+// assets/ holds the page's script and uPlot.
 package monitor

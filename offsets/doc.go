@@ -39,13 +39,14 @@
 // so that replicas claiming partitions later start where the job started.
 //
 // Lag says how far a job's stored positions are behind its hub, in events
-// and in the age of the oldest unread event, without disturbing the job.
+// and in the age of the oldest unread event, without disturbing the job;
+// PositionsLag says it of every job among positions listed.
 //
 // Files: store.go (Open, Job, the table), commit.go (CommitOffsets and its
 // errors), check.go (CheckOffsets: what CommitOffsets would say, without
-// locking), load.go (LoadPositions, Positions), resume.go (Resume: hub
-// identity, re-created hubs, starting positions), writer.go (one job per
-// output), set.go (SetPosition, for checkpoint stores), migrate.go (tables
-// of older versions, AddColumn), lag.go (Lag), committed.go (a replayed
-// batch that committed).
+// locking), load.go (LoadPositions, Positions, StoredPositions), resume.go
+// (Resume: hub identity, re-created hubs, starting positions), writer.go
+// (one job per output), set.go (SetPosition, for checkpoint stores),
+// migrate.go (tables of older versions, AddColumn), lag.go (Lag,
+// PositionsLag), committed.go (a replayed batch that committed).
 package offsets

@@ -50,3 +50,56 @@ func (s *Store) Lag(ctx context.Context, job Job, conf *eventhubs.Conf) ([]event
 	}
 	return eventhubs.Lag(ctx, conf, next)
 }
+
+// JobLag is the lag of one job's positions (PositionsLag).
+type JobLag struct {
+	Job Job // without its Output
+	// Partitions is the lag of each partition of the hub, as Lag has it.
+	Partitions []eventhubs.PartitionLag
+	// Err, when not nil, is why the job has no lag: a position of a
+	// partition the hub does not have (it was created again with fewer),
+	// an *eventhubs.Error of code CodeInvalidRange.
+	Err error
+}
+
+// PositionsLag is Lag for positions listed rather than stored: for every
+// job with positions among ps of conf's namespace and hub, whatever its
+// consumer group (a hub's bounds are the same in all), in the order
+// listed. It reads the oldest unread events with readGroup, or with ""
+// each job's own consumer group, which a running job holds.
+func PositionsLag(ctx context.Context, conf *eventhubs.Conf, ps []Position, readGroup string) ([]JobLag, error) {
+	cs, err := conf.ConnectionString()
+	if err != nil {
+		return nil, err
+	}
+	var jobs []Job // in the order listed
+	next := map[Job]map[string]int64{}
+	for _, p := range ps {
+		job := p.Job
+		job.Output = "" // not part of a job's identity in the store
+		// Host names and hub names are case-insensitive in Event Hubs.
+		if !strings.EqualFold(job.Namespace, cs.Hostname()) || !strings.EqualFold(job.EventHub, conf.EventHubName()) {
+			continue
+		}
+		if next[job] == nil {
+			jobs, next[job] = append(jobs, job), map[string]int64{}
+		}
+		next[job][p.Partition] = p.Next
+	}
+	lags := make([]JobLag, 0, len(jobs))
+	for _, job := range jobs {
+		group := readGroup
+		if group == "" {
+			group = job.ConsumerGroup
+		}
+		jl := JobLag{Job: job}
+		jl.Partitions, err = eventhubs.Lag(ctx, conf.Clone().SetConsumerGroup(group), next[job])
+		if eventhubs.HasCode(err, eventhubs.CodeInvalidRange) {
+			jl.Partitions, jl.Err = nil, err
+		} else if err != nil {
+			return nil, err
+		}
+		lags = append(lags, jl)
+	}
+	return lags, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,4 +114,25 @@ func (s *Store) Positions(ctx context.Context, job Job) ([]Position, error) {
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// StoredPositions reads the job's stored positions of some partitions, by
+// partition; a partition without one is left out. It is what a direct
+// stream reads a stale partition's position anew with
+// (eventhubs.DirectStream.SetStoredPositions), and where a replica starts
+// a partition it gains (eventhubs.OwnershipOptions.Positions).
+func (s *Store) StoredPositions(job Job) func(ctx context.Context, partitionIDs []string) (map[string]int64, error) {
+	return func(ctx context.Context, ids []string) (map[string]int64, error) {
+		stored, err := s.Positions(ctx, job)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]int64{}
+		for _, p := range stored {
+			if slices.Contains(ids, p.Partition) {
+				out[p.Partition] = p.Next
+			}
+		}
+		return out, nil
+	}
 }

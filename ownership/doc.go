@@ -35,8 +35,11 @@
 // for, so that a second job on a consumer group is refused rather than
 // splitting its partitions with the first (balance.JobStore).
 //
+// OwnersOf reads who owns the partitions of a job's stored positions, as
+// `ehstream offsets --ownership` shows them.
+//
 // Files: sqlstore.go (SQLStore: records and checkpoints in SQL, the
 // claims' job and the database's clock), blob.go (NewBlobStore, the SDK's
 // store on Azure Blob Storage), spec.go (Open and CheckSpec from a
-// one-line spec, Redact).
+// one-line spec, Redact), owners.go (OwnersOf).
 package ownership

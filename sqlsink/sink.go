@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -479,17 +478,4 @@ func nullable(s string) any {
 		return nil
 	}
 	return s
-}
-
-// JSONSafeProperties replaces each property value JSON cannot hold (an AMQP map with
-// non-string keys, say) by the way Go prints it, rather than stop a read.
-func JSONSafeProperties(props map[string]any) map[string]any {
-	safe := make(map[string]any, len(props))
-	for k, v := range props {
-		if _, err := json.Marshal(v); err != nil {
-			v = fmt.Sprint(v)
-		}
-		safe[k] = v
-	}
-	return safe
 }

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+
+	"github.com/ehstream/ehstream/eventjson"
 )
 
 // propertiesJSON encodes application properties as JSON, exactly as
-// json.Marshal does (keys sorted; see JSONSafeProperties for values JSON cannot
+// json.Marshal does (keys sorted; see eventjson.SafeProperties for values JSON cannot
 // hold). Properties of strings, booleans and integers without characters
 // JSON or json.Marshal escapes, the common kind, take a path without
 // reflection. buf is scratch space, returned for the next call.
@@ -20,7 +22,7 @@ func propertiesJSON(buf []byte, props map[string]any) (string, []byte) {
 	}
 	b, err := json.Marshal(props)
 	if err != nil {
-		b, _ = json.Marshal(JSONSafeProperties(props))
+		b, _ = json.Marshal(eventjson.SafeProperties(props))
 	}
 	return string(b), buf
 }

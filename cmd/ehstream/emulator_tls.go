@@ -26,16 +26,12 @@ type transportFlags struct {
 // clients dial for amqps when the endpoint names none.
 const defaultTLSListen = "127.0.0.1:5671"
 
-// selfSignedDir is where --tls-self-signed keeps its CA under --data. A
-// hidden name, out of the way of hubs' directories.
-const selfSignedDir = ".tls"
-
 func addTransportFlags(fs *flag.FlagSet) *transportFlags {
 	f := &transportFlags{
 		tlsListen:  fs.String("tls-listen", "", "address for AMQP over TLS (amqps), host:port (default "+defaultTLSListen+" once TLS is configured)"),
 		tlsCert:    fs.String("tls-cert", "", "PEM file with the TLS server certificate (and any intermediate ones); needs --tls-key"),
 		tlsKey:     fs.String("tls-key", "", "PEM file with the private key of --tls-cert"),
-		selfSigned: fs.Bool("tls-self-signed", false, "serve TLS with a certificate from a CA the emulator makes once and keeps in <data>/"+selfSignedDir+" (in memory with --in-memory); clients trust the CA (--tls-ca-out)"),
+		selfSigned: fs.Bool("tls-self-signed", false, "serve TLS with a certificate from a CA the emulator makes once and keeps in <data>/"+emulator.SelfSignedDir+" (in memory with --in-memory); clients trust the CA (--tls-ca-out)"),
 		caOut:      fs.String("tls-ca-out", "", "write the --tls-self-signed CA certificate (PEM) to this file, for clients to trust"),
 		wsListen:   fs.String("ws-listen", "", "address for AMQP over WebSockets, host:port (path /$servicebus/websocket; over TLS when TLS is configured) (default: none)"),
 	}
@@ -57,76 +53,74 @@ type transportInfo struct {
 	cert   string // --tls-cert
 }
 
-// configure checks the flags and sets cfg's TLS and WebSocket fields; with
-// --tls-self-signed it makes or reuses the CA (under cfg.DataDir, or in
-// memory without one).
-func (f *transportFlags) configure(cfg *emulator.Config) (*transportInfo, error) {
-	useTLS := *f.selfSigned || *f.tlsCert != "" || *f.tlsKey != ""
+func (f *transportFlags) useTLS() bool { return *f.selfSigned || *f.tlsCert != "" || *f.tlsKey != "" }
+
+// check refuses flags that do not go together, and sets cfg's WebSocket
+// fields and the host names the certificate is also for.
+func (f *transportFlags) check(cfg *emulator.Config) error {
 	switch {
 	case *f.tlsCert != "" && *f.tlsKey == "":
-		return nil, usageError{errors.New("--tls-cert needs --tls-key, the certificate's private key")}
+		return usageError{errors.New("--tls-cert needs --tls-key, the certificate's private key")}
 	case *f.tlsKey != "" && *f.tlsCert == "":
-		return nil, usageError{errors.New("--tls-key needs --tls-cert, the certificate")}
+		return usageError{errors.New("--tls-key needs --tls-cert, the certificate")}
 	case *f.selfSigned && *f.tlsCert != "":
-		return nil, usageError{errors.New("--tls-cert and --tls-self-signed: give one of them")}
+		return usageError{errors.New("--tls-cert and --tls-self-signed: give one of them")}
 	case len(f.names) > 0 && !*f.selfSigned:
-		return nil, usageError{errors.New("--tls-name names hosts of the --tls-self-signed certificate: it needs --tls-self-signed")}
+		return usageError{errors.New("--tls-name names hosts of the --tls-self-signed certificate: it needs --tls-self-signed")}
 	case *f.caOut != "" && !*f.selfSigned:
-		return nil, usageError{errors.New("--tls-ca-out writes the --tls-self-signed CA: it needs --tls-self-signed (with --tls-cert, clients trust your certificate's CA)")}
-	case *f.tlsListen != "" && !useTLS:
-		return nil, usageError{errors.New("--tls-listen needs a certificate: --tls-self-signed, or --tls-cert and --tls-key")}
+		return usageError{errors.New("--tls-ca-out writes the --tls-self-signed CA: it needs --tls-self-signed (with --tls-cert, clients trust your certificate's CA)")}
+	case *f.tlsListen != "" && !f.useTLS():
+		return usageError{errors.New("--tls-listen needs a certificate: --tls-self-signed, or --tls-cert and --tls-key")}
 	case len(f.origins) > 0 && *f.wsListen == "":
-		return nil, usageError{errors.New("--ws-origin needs --ws-listen")}
+		return usageError{errors.New("--ws-origin needs --ws-listen")}
 	}
 	for _, a := range []struct{ flag, addr string }{{"--tls-listen", *f.tlsListen}, {"--ws-listen", *f.wsListen}} {
 		if a.addr == "" {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
-			return nil, usageError{fmt.Errorf("%s %q: %v", a.flag, a.addr, err)}
+			return usageError{fmt.Errorf("%s %q: %v", a.flag, a.addr, err)}
 		}
 	}
 	cfg.WebSocketListen, cfg.WebSocketOrigins = *f.wsListen, f.origins
 	cfg.HostNames = append(cfg.HostNames, f.names...)
-	if !useTLS {
+	return nil
+}
+
+// configure sets cfg's TLS, once check has passed: the --tls-cert, or
+// with --tls-self-signed a certificate from a CA made once or reused
+// (under cfg.DataDir, or in memory without one).
+func (f *transportFlags) configure(cfg *emulator.Config) (*transportInfo, error) {
+	if !f.useTLS() {
 		return &transportInfo{}, nil
 	}
 	cfg.TLSListen = *f.tlsListen
 	if cfg.TLSListen == "" {
 		cfg.TLSListen = defaultTLSListen
 	}
-	if *f.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(*f.tlsCert, *f.tlsKey)
-		if err != nil {
-			return nil, fmt.Errorf("--tls-cert %s with --tls-key %s: %w", *f.tlsCert, *f.tlsKey, err)
-		}
-		if leaf := cert.Leaf; leaf != nil && time.Now().After(leaf.NotAfter) {
-			cfg.Logger.Warn("the TLS certificate has expired: clients will refuse it", "file", *f.tlsCert, "not_after", leaf.NotAfter)
-		}
-		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		return &transportInfo{cert: *f.tlsCert}, nil
+	if *f.tlsCert == "" {
+		return f.selfSignedTLS(cfg)
 	}
+	cert, err := tls.LoadX509KeyPair(*f.tlsCert, *f.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert %s with --tls-key %s: %w", *f.tlsCert, *f.tlsKey, err)
+	}
+	if leaf := cert.Leaf; leaf != nil && time.Now().After(leaf.NotAfter) {
+		cfg.Logger.Warn("the TLS certificate has expired: clients will refuse it", "file", *f.tlsCert, "not_after", leaf.NotAfter)
+	}
+	cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	return &transportInfo{cert: *f.tlsCert}, nil
+}
 
-	// The certificate is also for the hosts the TLS listeners are given,
-	// so that clients can name them.
-	names := f.names
-	for _, addr := range []string{cfg.TLSListen, cfg.WebSocketListen} {
-		if host, _, _ := net.SplitHostPort(addr); listenHostNeedsName(host) {
-			names = append(names, host)
-		}
-	}
-	dir := ""
-	if cfg.DataDir != "" {
-		dir = filepath.Join(cfg.DataDir, selfSignedDir)
-	}
-	ss, err := emulator.SelfSignedTLS(dir, names)
+// selfSignedTLS is configure's --tls-self-signed.
+func (f *transportFlags) selfSignedTLS(cfg *emulator.Config) (*transportInfo, error) {
+	ss, err := cfg.UseSelfSignedTLS(f.names)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-self-signed: %w", err)
 	}
-	cfg.TLS = ss.ServerConfig()
 	info := &transportInfo{caFile: ss.CAFile()}
 	switch {
-	case dir == "":
+	case ss.Dir == "":
 		info.caNote = "new, in memory: --tls-ca-out writes it"
 	case ss.NewCA:
 		info.caNote = "new: clients must trust this one"
@@ -146,16 +140,6 @@ func (f *transportFlags) configure(cfg *emulator.Config) (*transportInfo, error)
 		cfg.Logger.Info("issued a new server certificate from the CA", "names", strings.Join(ss.Names, ","))
 	}
 	return info, nil
-}
-
-// listenHostNeedsName: a host a listener is given that clients may use,
-// and that the certificate does not name anyway.
-func listenHostNeedsName(host string) bool {
-	if host == "" || strings.EqualFold(host, "localhost") {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip == nil || !(ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback) || ip.IsUnspecified())
 }
 
 // print says where TLS and WebSockets are served and how to trust them;

@@ -4,32 +4,47 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ehstream/ehstream/eventhubs"
 )
 
-func runInfo(ctx context.Context, args []string, std stdio) error {
-	fs := newFlagSet("info", std.err)
+// infoConfig is what `ehstream info` shows: a hub, as a table or JSON.
+type infoConfig struct {
+	conf   *eventhubs.Conf
+	asJSON bool
+}
+
+func parseInfoFlags(args []string, stderr io.Writer) (*infoConfig, error) {
+	fs := newFlagSet("info", stderr)
 	h := addHubFlags(fs, false)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	conf, err := h.conf()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	hp, err := eventhubs.DescribeHub(ctx, conf)
+	return &infoConfig{conf: conf, asJSON: *asJSON}, nil
+}
+
+func (c *infoConfig) run(ctx context.Context, std stdio) error {
+	hp, err := eventhubs.DescribeHub(ctx, c.conf)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printInfoJSON(std, hp)
+	if c.asJSON {
+		return printInfoJSON(std.out, hp)
 	}
-	fmt.Fprintf(std.out, "hub %s: %d partitions, created %s\n", hp.Name, len(hp.PartitionIDs), formatTime(hp.CreatedOn))
-	tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+	return printInfoTable(std.out, hp)
+}
+
+func printInfoTable(w io.Writer, hp *eventhubs.HubProperties) error {
+	fmt.Fprintf(w, "hub %s: %d partitions, created %s\n", hp.Name, len(hp.PartitionIDs), formatTime(hp.CreatedOn))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tFIRST\tLAST\tEVENTS\tLAST OFFSET\tLAST ENQUEUED")
 	for _, b := range hp.Partitions {
 		if b.Empty() {
@@ -51,7 +66,7 @@ type partitionInfoJSON struct {
 	LastEnqueuedTime    *time.Time `json:"lastEnqueuedTime,omitempty"`
 }
 
-func printInfoJSON(std stdio, hp *eventhubs.HubProperties) error {
+func printInfoJSON(w io.Writer, hp *eventhubs.HubProperties) error {
 	out := struct {
 		Name       string              `json:"name"`
 		CreatedOn  time.Time           `json:"createdOn"`
@@ -65,7 +80,7 @@ func printInfoJSON(std stdio, hp *eventhubs.HubProperties) error {
 		}
 		out.Partitions = append(out.Partitions, p)
 	}
-	enc := json.NewEncoder(std.out)
+	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
 }

@@ -17,6 +17,7 @@ type localHub struct {
 
 const (
 	localHubName     = localhub.DefaultHub
+	localHubShape    = "Endpoint=sb://localhost;SharedAccessKeyName=local;SharedAccessKey=local;UseDevelopmentEmulator=true;EntityPath=" + localHubName
 	localPartitions  = localhub.DefaultPartitions
 	localSampleCount = 5000
 )

@@ -19,34 +19,33 @@ func addLogFormatFlag(fs *flag.FlagSet, help string) *logFormatFlag {
 	return &logFormatFlag{fs.String("log-format", "text", help)}
 }
 
-// check refuses a format other than text and json, naming it.
-func (f *logFormatFlag) check() error {
-	switch *f.value {
-	case "text", "json":
-		return nil
-	}
-	return usageError{fmt.Errorf("--log-format %q: want text or json", *f.value)}
-}
-
-func (f *logFormatFlag) json() bool { return *f.value == "json" }
-
-// logger is the command's logger on w (stderr) at level.
-func (f *logFormatFlag) logger(w io.Writer, level slog.Leveler) *slog.Logger {
+// open checks the format and makes command's log on w (stderr) at level.
+func (f *logFormatFlag) open(command string, w io.Writer, level slog.Leveler) (*commandLog, error) {
 	opts := &slog.HandlerOptions{Level: level}
-	if f.json() {
-		return slog.New(slog.NewJSONHandler(w, opts))
+	switch *f.value {
+	case "text":
+		return &commandLog{Logger: slog.New(slog.NewTextHandler(w, opts)), command: command}, nil
+	case "json":
+		return &commandLog{Logger: slog.New(slog.NewJSONHandler(w, opts)), command: command, json: true}, nil
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", *f.value)}
 }
 
-// failed is what a command returns for err: as is with text logs, and with
-// JSON logs err logged as an error record and marked logged, so that run
-// does not print it again as text. Stderr then holds nothing but JSON.
-func (f *logFormatFlag) failed(log *slog.Logger, command string, err error) error {
-	if err == nil || !f.json() || errors.Is(err, flag.ErrHelp) {
+// commandLog is a command's logger on stderr, in the --log-format.
+type commandLog struct {
+	*slog.Logger
+	command string
+	json    bool
+}
+
+// failed is what the command returns for err: as is with text logs, and
+// with JSON logs err logged as an error record and marked logged, so that
+// run does not print it again as text. Stderr then holds nothing but JSON.
+func (l *commandLog) failed(err error) error {
+	if err == nil || !l.json || errors.Is(err, flag.ErrHelp) {
 		return err
 	}
-	log.Error("ehstream "+command+" failed", "error", err.Error())
+	l.Error("ehstream "+l.command+" failed", "error", err.Error())
 	return loggedError{err}
 }
 

@@ -1,6 +1,3 @@
-// Command ehstream is the command-line face of ehstream: the main job
-// (stream: a hub into a SQL table, exactly once), a local Event Hubs
-// (emulator), and sending to, describing and reading ranges of any hub.
 package main
 
 import (
@@ -9,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/ehstream/ehstream/sqlsink"
 )
@@ -23,6 +22,24 @@ type command struct {
 	run     func(ctx context.Context, args []string, std stdio) error
 }
 
+// commandConfig is a command's flags, parsed and checked: what it runs
+// with. run does the command, step by step.
+type commandConfig interface {
+	run(ctx context.Context, std stdio) error
+}
+
+// parseThenRun is a command's run: parse turns its flags into its config,
+// checking every value before anything is done, and the config runs.
+func parseThenRun[C commandConfig](parse func(args []string, stderr io.Writer) (C, error)) func(context.Context, []string, stdio) error {
+	return func(ctx context.Context, args []string, std stdio) error {
+		c, err := parse(args, std.err)
+		if err != nil {
+			return err
+		}
+		return c.run(ctx, std)
+	}
+}
+
 // stdio is a command's standard input, output and error.
 type stdio struct {
 	in       io.Reader
@@ -30,12 +47,12 @@ type stdio struct {
 }
 
 var commands = []command{
-	{"emulator", "run a local Event Hubs that the official SDKs connect to", runEmulator},
-	{"info", "show a hub's partitions and their sequence numbers", runInfo},
-	{"send", "send stdin's lines (or JSON objects) as events", runSend},
-	{"read", "read offset ranges of sequence numbers as JSON lines", runRead},
-	{"stream", "write a hub to a SQL table exactly once (the main job)", runStream},
-	{"offsets", "show a job's stored positions, its lag and who owns its partitions", runOffsets},
+	{"emulator", "run a local Event Hubs that the official SDKs connect to", parseThenRun(parseEmulatorFlags)},
+	{"info", "show a hub's partitions and their sequence numbers", parseThenRun(parseInfoFlags)},
+	{"send", "send stdin's lines (or JSON objects) as events", parseThenRun(parseSendFlags)},
+	{"read", "read offset ranges of sequence numbers as JSON lines", parseThenRun(parseReadFlags)},
+	{"stream", "write a hub to a SQL table exactly once (the main job)", parseThenRun(parseStreamFlags)},
+	{"offsets", "show a job's stored positions, its lag and who owns its partitions", parseThenRun(parseOffsetsFlags)},
 }
 
 func main() {
@@ -99,6 +116,13 @@ func sinkFlagError(err error) error {
 		return usageError{fmt.Errorf("--%s: %s", se.Param, se.Message)}
 	}
 	return err
+}
+
+// shutdownHTTP stops srv, giving the requests it is serving two seconds.
+func shutdownHTTP(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
 }
 
 // usageError marks a bad flag or argument: exit status 2.

@@ -11,118 +11,154 @@ import (
 
 	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/monitor"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/sqlsink"
 	"github.com/ehstream/ehstream/streaming"
 )
 
-// runStream is the main job: a direct stream of a hub written to a SQL
-// table, each batch's events and positions in one transaction, so that
-// the table holds every event exactly once whatever crashes.
-func runStream(ctx context.Context, args []string, std stdio) (err error) {
-	fs := newFlagSet("stream", std.err)
-	hf := addHubFlags(fs, true)
+// streamConfig is the main job `ehstream stream` runs: a direct stream
+// of a hub written to a SQL table, each batch's events and positions in
+// one transaction, so that the table holds every event exactly once
+// whatever crashes.
+type streamConfig struct {
+	log       *commandLog
+	hub       *hubFlags
+	settings  []confFlag      // the Conf's settings the flags give
+	conf      *eventhubs.Conf // with a connection string; nil: the local Event Hubs'
+	job       offsets.Job     // conf's
+	interval  time.Duration
+	sink      *sqlsink.Sink
+	table     string
+	jobName   string
+	untilIdle bool
+	skipEmpty bool
+	dataDir   string
+	share     *shareFlags
+	httpAddr  string
+}
+
+func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
+	c := &streamConfig{}
+	fs := newFlagSet("stream", stderr)
+	c.hub = addHubFlags(fs, true)
 	start := fs.String("starting-position", "earliest", "where partitions with no stored position start: earliest, latest, seq:N, offset:S or time:RFC3339")
 	rate := fs.Int64("max-rate-per-partition", eventhubs.DefaultMaxRatePerPartition, "most events a batch reads from one partition")
-	interval := fs.Duration("batch-interval", time.Second, "time between batches")
+	fs.DurationVar(&c.interval, "batch-interval", time.Second, "time between batches")
 	failOnDataLoss := fs.Bool("fail-on-data-loss", true, "stop when events the job has not read were removed by retention (false: skip them with a warning)")
 	receiverTimeout := fs.Duration("receiver-timeout", eventhubs.DefaultReceiverTimeout, "how long one receive call may wait")
 	sinkSpec := fs.String("sink", "sqlite:ehstream.db", "where to write: sqlite:PATH or a postgres:// URL")
-	table := fs.String("table", "events", "table for the events (created if missing)")
-	jobName := fs.String("job", "archive", "the job's name; positions are stored per job, hub and consumer group")
-	untilIdle := fs.Bool("until-idle", false, "stop after a batch that read nothing")
-	skipEmpty := fs.Bool("skip-empty-batches", true, "write no transaction for a batch with nothing to read (positions are stored all the same)")
-	dataDir := fs.String("data", "./ehstream-data", "with no connection string: where the local Event Hubs keeps its data")
+	fs.StringVar(&c.table, "table", "events", "table for the events (created if missing)")
+	fs.StringVar(&c.jobName, "job", "archive", "the job's name; positions are stored per job, hub and consumer group")
+	fs.BoolVar(&c.untilIdle, "until-idle", false, "stop after a batch that read nothing")
+	fs.BoolVar(&c.skipEmpty, "skip-empty-batches", true, "write no transaction for a batch with nothing to read (positions are stored all the same)")
+	fs.StringVar(&c.dataDir, "data", "./ehstream-data", "with no connection string: where the local Event Hubs keeps its data")
 	backpressure := fs.Bool("backpressure", false, "adapt the rate to how fast batches are written (a PID estimator, as Spark's backpressure), within --max-rate-per-partition")
-	share := addShareFlags(fs)
+	c.share = addShareFlags(fs)
 	httpAddr := addHTTPFlag(fs)
 	logFormat := addLogFormatFlag(fs, "text or json (json: the logs and the job's lines, a record per batch that read events, as JSON on stderr; stdout stays empty)")
 	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := logFormat.check(); err != nil {
-		return err
+		return nil, err
 	}
 	// Info: the rare lines that say what the job decided (a new partition
 	// read from its start, a replayed batch, a stop on a signal); the
 	// progress lines go to stdout, or with JSON logs to the log (logformat.go).
-	log := logFormat.logger(std.err, slog.LevelInfo)
-	defer func() { err = logFormat.failed(log, "stream", err) }()
-	var logBatches *slog.Logger
-	if logFormat.json() {
-		std.out, logBatches = &lineLogger{log: log}, log
+	var err error
+	if c.log, err = logFormat.open("stream", stderr, slog.LevelInfo); err != nil {
+		return nil, err
 	}
-	if err := share.check(); err != nil {
+	c.httpAddr = *httpAddr
+	err = c.check(*start, *sinkSpec,
+		confFlag{"--max-rate-per-partition", *rate, func(conf *eventhubs.Conf) { conf.SetMaxRatePerPartition(*rate) }},
+		confFlag{"--fail-on-data-loss", *failOnDataLoss, func(conf *eventhubs.Conf) { conf.SetFailOnDataLoss(*failOnDataLoss) }},
+		confFlag{"--receiver-timeout", *receiverTimeout, func(conf *eventhubs.Conf) { conf.SetReceiverTimeout(*receiverTimeout) }},
+		confFlag{"--backpressure", *backpressure, func(conf *eventhubs.Conf) { conf.SetBackpressure(*backpressure) }})
+	if err != nil {
+		return nil, c.log.failed(err)
+	}
+	return c, nil
+}
+
+// check takes the values the flags give, every one checked before the job
+// does anything: a bad flag neither creates the database nor sends
+// samples to a local hub.
+func (c *streamConfig) check(start, sinkSpec string, settings ...confFlag) error {
+	if err := c.share.check(); err != nil {
 		return err
 	}
-	position, err := eventhubs.ParseEventPosition(*start)
+	position, err := eventhubs.ParseEventPosition(start)
 	if err != nil {
 		return usageError{fmt.Errorf("--starting-position: %v", err)}
 	}
-	if *interval <= 0 {
-		return usageError{fmt.Errorf("--batch-interval %s: want a positive duration", *interval)}
-	}
-
-	if *rate <= 0 {
-		return usageError{fmt.Errorf("--max-rate-per-partition %d: want a positive number", *rate)}
-	}
-	if *receiverTimeout <= 0 {
-		return usageError{fmt.Errorf("--receiver-timeout %s: want a positive duration", *receiverTimeout)}
-	}
-	sk, err := sqlsink.Parse(*sinkSpec, *table)
-	if err != nil {
+	setStart := confFlag{"--starting-position", start, func(conf *eventhubs.Conf) { conf.SetStartingPosition(position) }}
+	c.settings = append([]confFlag{setStart}, settings...)
+	if c.sink, err = sqlsink.Parse(sinkSpec, c.table); err != nil {
 		return sinkFlagError(err)
 	}
-	status, err := listenStatus(*httpAddr)
+	if c.hub.given() {
+		c.conf, c.job, err = c.confAndJob(c.hub.connectionString())
+		return err
+	}
+	if c.hub.hub != "" && !strings.EqualFold(c.hub.hub, localHubName) {
+		return usageError{fmt.Errorf("--hub %s: with no connection string the job reads the local Event Hubs, whose hub is %q; pass --connection-string (or set %s) to read hub %s", c.hub.hub, localHubName, envConnectionString, c.hub.hub)}
+	}
+	// The local Event Hubs' connection string is known once it listens:
+	// the settings are checked before, on one of its shape.
+	_, _, err = c.confAndJob(localHubShape)
+	return err
+}
+
+// confAndJob is the job's Conf, for the hub of connection string cs, and
+// the job's identity in the positions table.
+func (c *streamConfig) confAndJob(cs string) (*eventhubs.Conf, offsets.Job, error) {
+	conf, err := c.hub.confFor(cs)
+	if err != nil {
+		return nil, offsets.Job{}, err
+	}
+	if err := setConfFlags(conf, c.settings...); err != nil {
+		return nil, offsets.Job{}, err
+	}
+	conf.SetLogger(c.log.Logger)
+	job, err := offsets.JobFor(c.jobName, conf)
+	if err != nil {
+		return nil, offsets.Job{}, usageError{err}
+	}
+	job.Output = c.table
+	return conf, job, nil
+}
+
+func (c *streamConfig) run(ctx context.Context, std stdio) (err error) {
+	defer func() { err = c.log.failed(err) }()
+	out := std.out
+	if c.log.json {
+		out = &lineLogger{log: c.log.Logger}
+	}
+	// The streaming package checks the batch interval.
+	ssc, err := streaming.NewContext(c.interval, &streaming.ContextOptions{Logger: c.log.Logger, NoBatchLog: true, SkipEmptyBatches: c.skipEmpty, Retry: sqlsink.RetryBatch})
+	if err != nil {
+		return usageError{fmt.Errorf("--batch-interval %s: %v", c.interval, err)}
+	}
+	status, err := listenStatus(c.httpAddr)
 	if err != nil {
 		return err
 	}
 	defer status.close()
-
-	confAndJob := func() (*eventhubs.Conf, offsets.Job, error) {
-		conf, err := hf.conf()
-		if err != nil {
-			return nil, offsets.Job{}, err
-		}
-		conf.SetStartingPosition(position).SetMaxRatePerPartition(*rate).SetFailOnDataLoss(*failOnDataLoss).
-			SetReceiverTimeout(*receiverTimeout).SetBackpressure(*backpressure).SetLogger(log)
-		if err := conf.Validate(); err != nil {
-			return nil, offsets.Job{}, usageError{err}
-		}
-		job, err := offsets.JobFor(*jobName, conf)
-		if err != nil {
-			return nil, offsets.Job{}, usageError{err}
-		}
-		job.Output = *table
-		return conf, job, nil
-	}
-	// Every check before any side effect: a bad flag neither creates the
-	// database nor sends samples to a local hub.
-	var conf *eventhubs.Conf
-	var job offsets.Job
-	if hf.given() {
-		if conf, job, err = confAndJob(); err != nil {
-			return err
-		}
-	} else if hf.hub != "" && !strings.EqualFold(hf.hub, localHubName) {
-		return usageError{fmt.Errorf("--hub %s: with no connection string the job reads the local Event Hubs, whose hub is %q; pass --connection-string (or set %s) to read hub %s", hf.hub, localHubName, envConnectionString, hf.hub)}
-	}
-	if err := sk.Connect(ctx); err != nil {
+	if err := c.sink.Connect(ctx); err != nil {
 		return err
 	}
-	defer sk.Close()
+	defer c.sink.Close()
+	conf, job := c.conf, c.job
 	if conf == nil {
-		local, err := startLocalHub(ctx, *dataDir, std.out)
+		local, err := startLocalHub(ctx, c.dataDir, out)
 		if err != nil {
 			return err
 		}
 		defer local.close()
-		hf.connStr = local.connStr
-		if conf, job, err = confAndJob(); err != nil {
+		if conf, job, err = c.confAndJob(local.connStr); err != nil {
 			return err
 		}
 	}
-	shared, resumed, err := resumeJob(ctx, share, sk, conf, job)
+	shared, resumed, err := resumeJob(ctx, c.share, c.sink, conf, job)
 	if err != nil {
 		return explainJobError(err, job)
 	}
@@ -130,37 +166,57 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 		defer shared.Close()
 	}
 	job = resumed.Job
-	fmt.Fprintf(std.out, "streaming %s (consumer group %s) into %s table %s as job %q; %d partitions resume from stored positions\n",
-		conf.EventHubName(), conf.ConsumerGroup(), sk.Desc, *table, *jobName, resumed.Stored)
-
-	ssc, err := streaming.NewContext(*interval, &streaming.ContextOptions{Logger: log, NoBatchLog: true, SkipEmptyBatches: *skipEmpty, Retry: sqlsink.RetryBatch})
-	if err != nil {
-		return usageError{err}
-	}
-	ds, err := eventhubs.CreateDirectStream(ssc, conf)
+	fmt.Fprintf(out, "streaming %s (consumer group %s) into %s table %s as job %q; %d partitions resume from stored positions\n",
+		conf.EventHubName(), conf.ConsumerGroup(), c.sink.Desc, c.table, c.jobName, resumed.Stored)
+	ds, err := c.directStream(ssc, conf, job)
 	if err != nil {
 		return err
 	}
+	status.start(ssc, c.share.monitorOptions(conf, c.sink, c.jobName), out)
+	if shared != nil {
+		if err := shared.share(ds, c.sink.Store, job, status.ownershipChanged); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "sharing the partitions with other replicas as owner %q\n", ds.OwnerID())
+	}
+	return c.runBatches(ctx, ssc, job, out)
+}
+
+// directStream is the job's stream of conf's hub, each batch written to
+// the sink with its positions in one transaction.
+func (c *streamConfig) directStream(ssc *streaming.Context, conf *eventhubs.Conf, job offsets.Job) (*eventhubs.DirectStream, error) {
+	ds, err := eventhubs.CreateDirectStream(ssc, conf)
+	if err != nil {
+		return nil, err
+	}
 	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
-		return sk.WriteBatch(ctx, job, rdd)
+		return c.sink.WriteBatch(ctx, job, rdd)
 	})
 	// A batch whose positions moved under it (a killed run's late commit)
 	// rolls back and is planned again from the stored positions.
-	ds.SetStoredPositions(storedPositions(sk.Store, job))
-	status.start(ssc, share.monitorOptions(conf, sk, *jobName), std.out)
-	if shared != nil {
-		if err := shared.share(ds, sk.Store, job, status.ownershipChanged); err != nil {
-			return err
-		}
-		fmt.Fprintf(std.out, "sharing the partitions with other replicas as owner %q\n", ds.OwnerID())
-	}
+	ds.SetStoredPositions(c.sink.Store.StoredPositions(job))
+	return ds, nil
+}
+
+// idleLineEvery is the least time between two lines of the stream while
+// its batches read nothing; tests shorten it.
+var idleLineEvery = monitor.DefaultIdleEvery
+
+// runBatches runs the stream until a signal, the end of ctx or, with
+// --until-idle, a batch that read nothing, reporting its batches on out;
+// then says what it wrote.
+func (c *streamConfig) runBatches(ctx context.Context, ssc *streaming.Context, job offsets.Job, out io.Writer) error {
 	var total, batches int64
-	report := newBatchReporter(std.out, logBatches, time.Now()) // streamprogress.go
+	opts := &monitor.ProgressOptions{IdleEvery: idleLineEvery}
+	if c.log.json {
+		opts.Logger = c.log.Logger // the batches are records
+	}
+	report := monitor.NewProgress(out, opts)
 	ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
 		total += b.Events
 		batches++
 		report.OnBatchCompleted(b)
-		if *untilIdle && emptyBatch(b) {
+		if c.untilIdle && monitor.EmptyBatch(b) {
 			ssc.Stop(true)
 		}
 	}))
@@ -168,9 +224,9 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 	defer context.AfterFunc(ctx, func() { ssc.Stop(true) })()
 	// SIGINT or SIGTERM: the running batch finishes and commits; a second
 	// one stops at once (that batch commits nothing and runs again).
-	err = ssc.RunUntilSignal(context.WithoutCancel(ctx))
-	report.flush(time.Now())
-	fmt.Fprintf(std.out, "wrote %d events in %d batches to %s table %s\n", total, batches, sk.Desc, *table)
+	err := ssc.RunUntilSignal(context.WithoutCancel(ctx))
+	report.Flush(time.Now())
+	fmt.Fprintf(out, "wrote %d events in %d batches to %s table %s\n", total, batches, c.sink.Desc, c.table)
 	return explainJobError(err, job)
 }
 
@@ -221,23 +277,4 @@ func explainJobError(err error, job offsets.Job) error {
 			err, job.ConsumerGroup, job.EventHub, job.Name)
 	}
 	return err
-}
-
-// progress prints the line of a batch that read events.
-func progress(w io.Writer, b streaming.BatchInfo) {
-	line := fmt.Sprintf("batch %d: %d events, lag %d, at %s, took %s", b.Number, b.Events, b.TotalLag(),
-		b.Time.Format("15:04:05.000"), b.ProcessingTime.Round(time.Millisecond))
-	if b.SchedulingDelay >= 10*time.Millisecond {
-		line += fmt.Sprintf(", started %s late", b.SchedulingDelay.Round(time.Millisecond))
-	}
-	if b.Rate > 0 {
-		line += fmt.Sprintf(", rate limit %d/s", b.Rate)
-	}
-	if b.Skipped > 0 {
-		line += fmt.Sprintf(", %d LOST to retention and skipped", b.Skipped)
-	}
-	if b.Replay {
-		line += " (replayed after a restart)"
-	}
-	fmt.Fprintln(w, line)
 }

@@ -363,6 +363,37 @@ func TestStreamBadFlags(t *testing.T) {
 	}
 }
 
+// The settings of the job's Conf and batch clock are checked by their
+// packages (Conf.Validate, streaming.NewContext); the CLI names the flag.
+// With no connection string they are checked before the local Event Hubs
+// starts: a bad one starts nothing and leaves no file behind.
+func TestStreamBadSettingStartsNothing(t *testing.T) {
+	t.Setenv(envConnectionString, "")
+	cases := []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--max-rate-per-partition", "0"}, "--max-rate-per-partition 0: "},
+		{[]string{"--receiver-timeout", "-1s"}, "--receiver-timeout -1s: "},
+		{[]string{"--receiver-timeout", "0s"}, "--receiver-timeout 0s: want a positive duration"},
+		{[]string{"--operation-timeout", "0s"}, "--operation-timeout 0s: want a positive duration"},
+		{[]string{"--operation-timeout", "-1s"}, "--operation-timeout -1s: "},
+		{[]string{"--batch-interval", "-1s"}, "--batch-interval -1s: "},
+		{[]string{"--consumer-group", " "}, "consumer group is empty"},
+	}
+	for _, c := range cases {
+		dir := t.TempDir()
+		args := append([]string{"stream", "--data", filepath.Join(dir, "data"), "--sink", "sqlite:" + filepath.Join(dir, "x.db"), "--http", "", "--until-idle"}, c.args...)
+		code, out, errOut := cli(t, "", args...)
+		if code != 2 || !strings.Contains(errOut, c.says) {
+			t.Errorf("ehstream %v: exit %d, stderr %q; want exit 2 saying %q", c.args, code, errOut, c.says)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("ehstream %v left %d files behind (%s): it started the local hub or made the database", c.args, len(entries), out)
+		}
+	}
+}
+
 // Ctrl-C (SIGINT) stops `ehstream stream` after the running batch: it
 // exits 0, and what it wrote matches its stored positions.
 func TestStreamStopsCleanlyOnSIGINT(t *testing.T) {

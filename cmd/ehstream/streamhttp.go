@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -116,9 +115,7 @@ func (s *statusServer) close() {
 		s.ln.Close()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	s.srv.Shutdown(ctx)
+	shutdownHTTP(s.srv)
 }
 
 // monitorOptions names the job on its status page; the owner ID only when

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -104,7 +103,7 @@ func (s *sharedStore) share(ds *eventhubs.DirectStream, positions *offsets.Store
 		Expiration:       *f.expiration,
 		WriteCheckpoints: strings.HasPrefix(*f.store, "blob:"),
 		OnChange:         onChange,
-		Positions:        storedPositions(positions, job),
+		Positions:        positions.StoredPositions(job),
 	}
 	if cs, err := ds.Conf().ConnectionString(); err == nil && !strings.EqualFold(cs.Hostname(), job.Namespace) {
 		// The positions are stored for another name of the namespace
@@ -113,21 +112,4 @@ func (s *sharedStore) share(ds *eventhubs.DirectStream, positions *offsets.Store
 		opts.Namespace = job.Namespace
 	}
 	return ds.SetOwnershipStore(s.store, opts)
-}
-
-// storedPositions reads the job's stored positions of some partitions.
-func storedPositions(positions *offsets.Store, job offsets.Job) func(ctx context.Context, ids []string) (map[string]int64, error) {
-	return func(ctx context.Context, ids []string) (map[string]int64, error) {
-		stored, err := positions.Positions(ctx, job)
-		if err != nil {
-			return nil, err
-		}
-		out := map[string]int64{}
-		for _, p := range stored {
-			if slices.Contains(ids, p.Partition) {
-				out[p.Partition] = p.Next
-			}
-		}
-		return out, nil
-	}
 }

@@ -1,0 +1,22 @@
+// Command ehstream is the command-line face of ehstream: the main job
+// (stream: a hub into a SQL table, exactly once), a local Event Hubs
+// (emulator), and sending to, describing and reading ranges of any hub.
+//
+// Each command parses its flags into a config (parse…Flags), checking
+// every value before anything is done, and the config runs in named steps
+// that call the packages; the packages check ranges, and the command names
+// the flag in their errors. Files:
+//   - main.go: the commands, usage, exit statuses, flag parsing;
+//     hubflags.go: the hub flags every hub command takes, and flags that
+//     set one Conf setting (setConfFlags); logformat.go: --log-format.
+//   - info.go, send.go (linesend), read.go (eventjson; its progress bar
+//     in readprogress.go), offsets.go (offsets, ownership): the commands.
+//   - stream.go: the main job; streamshare.go: its replicas' flags and
+//     ownership store; streamhttp.go: its --http status server (monitor);
+//     localhub.go: the local Event Hubs it starts without a connection
+//     string.
+//   - emulator.go: the emulator command; emulator_auth.go (--sas-policy,
+//     --insecure, --host-name), emulator_limits.go (memory, connection and
+//     link bounds), emulator_tls.go (TLS and WebSockets) and faults.go
+//     (--faults) its flags.
+package main

@@ -1,0 +1,17 @@
+// Package eventjson is the JSON-lines form of events: one JSON object a
+// line, as `ehstream read` prints the events it reads and `ehstream send
+// --json` takes the events it sends.
+//
+// Append writes an eventhubs.Event as a line of Event's fields: its body as
+// text, or in base64 when it is not UTF-8 (BodyEncoding says so), and its
+// application properties, with any value JSON cannot hold written as Go
+// prints it (SafeProperties).
+//
+// Decode makes the azeventhubs.EventData to send of a line, with the line's
+// partition key: a body that is a JSON string is sent as its text, any
+// other JSON value as its JSON text; properties are the simple values
+// AMQP application properties hold (whole numbers become long, others
+// double).
+//
+// Files: encode.go (Event, Append, SafeProperties), decode.go (Decode).
+package eventjson
