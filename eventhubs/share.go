@@ -62,6 +62,13 @@ type sharing struct {
 	opts       OwnershipOptions
 	expiration time.Duration // of the claims, as the rounds make them
 	rounds     *rounds
+	// started is set once start placed the first partitions: a failure
+	// to read positions then stops the stream at once; later, while the
+	// stream runs, it waits (unplaced) as long as the claims stand.
+	started bool
+	// unplacedSince is when reading newly owned partitions' positions
+	// began failing, zero while it succeeds.
+	unplacedSince time.Time
 }
 
 // SetOwnershipStore makes the stream one of several replicas of a job that
@@ -85,9 +92,11 @@ type sharing struct {
 // Expiration, the claims have lapsed, other replicas may take the
 // partitions, and the replica cannot know which are still its own: the
 // stream stops with CodeOwnershipStore and the store's error in the
-// chain, for whatever runs it to restart it or raise the alarm. A store
-// that fails the first round, or the reading of newly owned partitions'
-// positions, stops it at once with the same code.
+// chain, for whatever runs it to restart it or raise the alarm. So does a
+// partition gained while its position cannot be read: it waits, unread,
+// for a later batch, until the failure outlasts Expiration. A store that
+// fails the first round, or the positions of the first partitions, stops
+// the stream at once with the same code.
 func (s *DirectStream) SetOwnershipStore(store azeventhubs.CheckpointStore, opts *OwnershipOptions) error {
 	if store == nil {
 		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "SetOwnershipStore: the store is nil"}
@@ -199,6 +208,7 @@ func (sh *sharing) start(ctx context.Context, resume map[string]int64) error {
 	if err := sh.place(ctx, &HubProperties{Name: hp.Name, PartitionIDs: hp.PartitionIDs, Partitions: parts}); err != nil {
 		return err
 	}
+	sh.started = true
 	if s.conf.exclusiveOr(true) {
 		return s.c.hold(ctx, s.conf, parts, s.next)
 	}
@@ -267,8 +277,9 @@ func (sh *sharing) place(ctx context.Context, hp *HubProperties) error {
 	}
 	stored, err := sh.positions(ctx, ids)
 	if err != nil {
-		return &Error{Code: CodeOwnershipStore, Hub: s.conf.EventHubName(), Message: "reading the positions of newly owned partitions", Err: err}
+		return sh.placeLater(hp, ids, err)
 	}
+	sh.unplacedSince = time.Time{}
 	// A job that resumed (its positions are StartingPositions) stored a
 	// position for every partition when it started (offsets.Store.Resume):
 	// one without is a partition the hub added since, read from its first
@@ -300,6 +311,30 @@ func (sh *sharing) place(ctx context.Context, hp *HubProperties) error {
 	}
 	defer probe.release()
 	return s.resolveStarts(ctx, probe, asked)
+}
+
+// placeLater leaves the partitions ids, whose positions could not be read
+// (err), out of hp's this batch: they wait for a later plan, as long as
+// the claims stand, so that a database restarting while another replica
+// hands a partition over stops no replica. At start, or once the failure
+// outlasts the claims, it is the stream's error.
+func (sh *sharing) placeLater(hp *HubProperties, ids []string, err error) error {
+	s := sh.s
+	if sh.unplacedSince.IsZero() {
+		sh.unplacedSince = time.Now()
+	}
+	since := time.Since(sh.unplacedSince)
+	if !sh.started || since >= sh.expiration {
+		msg := "reading the positions of newly owned partitions"
+		if sh.started {
+			msg += fmt.Sprintf(": failing for %s, longer than the claims last unrenewed (%s)", since.Round(time.Millisecond), sh.expiration)
+		}
+		return &Error{Code: CodeOwnershipStore, Hub: s.conf.EventHubName(), Message: msg, Err: err}
+	}
+	s.conf.Logger().Warn("eventhubs: reading the positions of newly owned partitions failed; reading them at a later batch",
+		"hub", s.conf.EventHubName(), "partitions", ids, "err", err)
+	hp.Partitions = slices.DeleteFunc(hp.Partitions, func(b PartitionBounds) bool { return slices.Contains(ids, b.PartitionID) })
+	return nil
 }
 
 // holdIdle checks the idle partitions' links, as a stream that owns every

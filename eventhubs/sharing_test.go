@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,16 +91,113 @@ func TestSharedStreamStartsOnlyWithItsStore(t *testing.T) {
 	}
 }
 
+// A replica that gains a partition while the positions' store is down
+// (the database restarting as another replica hands it over) reads on
+// with the partitions it had, and starts the new one once the positions
+// can be read: a blip shorter than the claims' life stops nothing. An
+// outage that outlasts them stops the stream with CodeOwnershipStore and
+// the cause in the chain.
+func TestSharedStreamGainsAPartitionWhileThePositionsAreDown(t *testing.T) {
+	const interval, expiration = 100 * time.Millisecond, 2 * time.Second
+	srv := startEmulator(t, emulator.HubConfig{Name: "own", PartitionCount: 2})
+	ctx := testCtx(t, 60*time.Second)
+	store := openFailingStore(t, ctx)
+	errPositions := errors.New("the offsets table is restarting")
+	var positionsDown atomic.Bool
+	positions := func(context.Context, []string) (map[string]int64, error) {
+		if positionsDown.Load() {
+			return nil, errPositions
+		}
+		return map[string]int64{}, nil // none stored: from the start
+	}
+	opts := func(owner string) *eventhubs.OwnershipOptions {
+		return &eventhubs.OwnershipOptions{OwnerID: owner, UpdateInterval: interval, Expiration: expiration, Positions: positions}
+	}
+	a, b := sharedStream(t, srv, store, opts("a")), sharedStream(t, srv, store, opts("b"))
+	doneA, doneB := runSSC(t, ctx, a.ssc), runSSC(t, ctx, b.ssc)
+	fill(t, ctx, srv, "own", "0", 0, 5)
+	fill(t, ctx, srv, "own", "1", 0, 5)
+	waitWhileRunning(t, 30*time.Second, "the two replicas to read a partition each", doneA, func() bool {
+		return a.read.Load() == 5 && b.read.Load() == 5
+	})
+	// a's partition, and the one b has and hands over as it stops.
+	mine, theirs := "0", "1"
+	if n, _ := a.readOf("p1-"); n == 5 {
+		mine, theirs = "1", "0"
+	}
+
+	positionsDown.Store(true)
+	b.ssc.Stop(true)
+	if err := waitRun(t, doneB); err != nil {
+		t.Fatalf("replica b stopped with %v", err)
+	}
+	fill(t, ctx, srv, "own", mine, 5, 5)
+	waitWhileRunning(t, 30*time.Second, "replica a to read its partition on while the positions are down", doneA, func() bool {
+		n, _ := a.readOf("p" + mine + "-")
+		return n == 10
+	})
+	time.Sleep(expiration / 2) // the blip lasts half the claims' life
+	if n, _ := a.readOf("p" + theirs + "-"); n != 0 {
+		t.Fatalf("replica a read %d events of the partition it gained while its positions could not be read", n)
+	}
+	positionsDown.Store(false)
+	waitWhileRunning(t, 30*time.Second, "replica a to read the partition it gained", doneA, func() bool {
+		n, _ := a.readOf("p" + theirs + "-")
+		return n == 5
+	})
+	if n, again := a.readOf(""); n != 15 || again != 0 {
+		t.Errorf("replica a read %d distinct events, %d of them more than once; want 15, each once", n, again)
+	}
+
+	// An outage that outlasts the claims stops it: a partition it cannot
+	// place is one it cannot read.
+	b2 := sharedStream(t, srv, store, opts("b2"))
+	doneB2 := runSSC(t, ctx, b2.ssc)
+	waitWhileRunning(t, 30*time.Second, "replica b2 to take a partition", doneB2, func() bool { return b2.batches.Load() > 0 && a.read.Load() == 15 })
+	positionsDown.Store(true)
+	down := time.Now()
+	b2.ssc.Stop(true)
+	if err := waitRun(t, doneB2); err != nil {
+		t.Fatalf("replica b2 stopped with %v", err)
+	}
+	err := waitRun(t, doneA)
+	var e *eventhubs.Error
+	if !errors.As(err, &e) || e.Code != eventhubs.CodeOwnershipStore || !errors.Is(err, errPositions) {
+		t.Fatalf("replica a stopped with %v, want a %s error with %v in its chain", err, eventhubs.CodeOwnershipStore, errPositions)
+	}
+	if took := time.Since(down); took < expiration-4*interval {
+		t.Errorf("replica a stopped %s after the positions went down, want about the expiration, %s", took, expiration)
+	}
+}
+
 // sharedRun is a stream of hub "own" that shares its partitions through
 // a store, and what its output saw.
 type sharedRun struct {
 	ssc           *streaming.Context
 	read, batches atomic.Int64 // events and batches its output read
+	mu            sync.Mutex
+	bodies        map[string]int // how often each event body was read
+}
+
+// readOf is how many distinct events whose body starts with prefix the
+// stream read, and how many of them more than once.
+func (r *sharedRun) readOf(prefix string) (distinct, again int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for b, n := range r.bodies {
+		if strings.HasPrefix(b, prefix) {
+			distinct++
+			if n > 1 {
+				again++
+			}
+		}
+	}
+	return distinct, again
 }
 
 func sharedStream(t *testing.T, srv *emulator.Server, store azeventhubs.CheckpointStore, opts *eventhubs.OwnershipOptions) *sharedRun {
 	t.Helper()
-	run := &sharedRun{ssc: newSSC(t, 20*time.Millisecond)}
+	run := &sharedRun{ssc: newSSC(t, 20*time.Millisecond), bodies: map[string]int{}}
 	conf := testConf(srv, "own").SetLogger(slog.New(slog.DiscardHandler)) // a warning per batch while the store is down
 	ds, err := eventhubs.CreateDirectStream(run.ssc, conf)
 	if err != nil {
@@ -109,6 +207,11 @@ func sharedStream(t *testing.T, srv *emulator.Server, store azeventhubs.Checkpoi
 		evs, err := rdd.Collect(ctx)
 		run.read.Add(int64(len(evs)))
 		run.batches.Add(1)
+		run.mu.Lock()
+		for _, ev := range evs {
+			run.bodies[string(ev.Body)]++
+		}
+		run.mu.Unlock()
 		return err
 	})
 	if err := ds.SetOwnershipStore(store, opts); err != nil {
