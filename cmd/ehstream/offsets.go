@@ -24,16 +24,17 @@ func runOffsets(ctx context.Context, args []string, std stdio) error {
 	fs := newFlagSet("offsets", std.err)
 	// No consumer group for the hub: its bounds are the same for every group.
 	hf := addHubFlags(fs, false)
-	sinkSpec := fs.String("sink", "sqlite:ehstream.db", "the job's sink: sqlite:PATH or a postgres:// URL")
+	sinkSpec := fs.String("sink", "sqlite:ehstream.db", "the job's sink: sqlite:PATH or a postgres:// URL"+envNote("sink"))
 	jobName := fs.String("job", "", "only this job (default: every job in the sink)")
 	group := fs.String("consumer-group", "", "only this consumer group (default: every group)")
 	lagGroup := fs.String("lag-consumer-group", "", "the consumer group to read each job's oldest unread event with, without an owner level "+
 		"(default: the job's own; a running job holds its own group's partitions, so name another to see its time lag while it runs)")
 	ownSpec := fs.String("ownership", "", "an ownership store, to show which replica owns each partition and how long ago it claimed it: "+
-		"a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER (for an emulator's blob records, give --connection-string too: they name its port)")
+		"a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER (for an emulator's blob records, give --connection-string too: they name its port)"+envNote("ownership"))
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	flagsFromEnv(fs)
 	sk, err := sqlsink.OpenForReading(ctx, *sinkSpec)
 	if err != nil {
 		return sinkFlagError(err)

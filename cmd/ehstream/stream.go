@@ -27,7 +27,7 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 	interval := fs.Duration("batch-interval", time.Second, "time between batches")
 	failOnDataLoss := fs.Bool("fail-on-data-loss", true, "stop when events the job has not read were removed by retention (false: skip them with a warning)")
 	receiverTimeout := fs.Duration("receiver-timeout", eventhubs.DefaultReceiverTimeout, "how long one receive call may wait")
-	sinkSpec := fs.String("sink", "sqlite:ehstream.db", "where to write: sqlite:PATH or a postgres:// URL")
+	sinkSpec := fs.String("sink", "sqlite:ehstream.db", "where to write: sqlite:PATH or a postgres:// URL"+envNote("sink"))
 	table := fs.String("table", "events", "table for the events (created if missing)")
 	jobName := fs.String("job", "archive", "the job's name; positions are stored per job, hub and consumer group")
 	untilIdle := fs.Bool("until-idle", false, "stop after a batch that read nothing")
@@ -40,6 +40,7 @@ func runStream(ctx context.Context, args []string, std stdio) (err error) {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	flagsFromEnv(fs)
 	if err := logFormat.check(); err != nil {
 		return err
 	}
