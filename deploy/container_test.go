@@ -3,9 +3,9 @@ package deploy
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,24 +66,22 @@ func TestImageStreamsOntoVolume(t *testing.T) {
 // its binary runs.
 func checkImageConfig(t *testing.T, ctx context.Context, img string) {
 	t.Helper()
-	var inspect []struct {
-		Size   int64
-		Config struct {
-			User       string
-			Entrypoint []string
-			WorkingDir string
-		}
+	out := podman(t, ctx, "", "image", "inspect", "--format", "{{.Config.User}}|{{.Config.Entrypoint}}|{{.Config.WorkingDir}}|{{.Size}}", img)
+	f := strings.Split(strings.TrimSpace(out), "|")
+	if len(f) != 4 {
+		t.Fatalf("podman image inspect printed %q", out)
 	}
-	if err := json.Unmarshal([]byte(podman(t, ctx, "", "image", "inspect", img)), &inspect); err != nil || len(inspect) != 1 {
-		t.Fatalf("podman image inspect: %v", err)
+	user, entrypoint, workdir := f[0], f[1], f[2]
+	size, err := strconv.ParseInt(f[3], 10, 64)
+	if err != nil {
+		t.Fatal(err)
 	}
-	c := inspect[0].Config
-	t.Logf("image %s: %.1f MB, user %s, entrypoint %v", img, float64(inspect[0].Size)/1e6, c.User, c.Entrypoint)
-	if c.User != "65532:65532" || strings.Join(c.Entrypoint, " ") != "/usr/local/bin/ehstream" || c.WorkingDir != "/data" {
-		t.Errorf("image config %+v; want user 65532:65532, entrypoint /usr/local/bin/ehstream, working directory /data", c)
+	t.Logf("image %s: %.1f MB, user %s, entrypoint %s", img, float64(size)/1e6, user, entrypoint)
+	if user != "65532:65532" || entrypoint != "[/usr/local/bin/ehstream]" || workdir != "/data" {
+		t.Errorf("image user %q, entrypoint %s, working directory %q; want 65532:65532, [/usr/local/bin/ehstream], /data", user, entrypoint, workdir)
 	}
-	if inspect[0].Size > 40e6 {
-		t.Errorf("the image is %d bytes; a static binary on scratch should be near 22 MB", inspect[0].Size)
+	if size > 40e6 {
+		t.Errorf("the image is %d bytes; a static binary on scratch should be near 22 MB", size)
 	}
 	if out := podman(t, ctx, "", "run", "--rm", img, "version"); !strings.HasPrefix(out, "ehstream ") {
 		t.Errorf("ehstream version in the image printed %q", out)
