@@ -51,7 +51,7 @@ func linkedModules(root string) (mods []module, ownDirs []string, err error) {
 		cmd := exec.Command("go", "list", "-deps", "-f",
 			"{{with .Module}}{{if .Main}}main\t{{$.Dir}}{{else}}{{.Path}}\t{{.Version}}\t{{.Dir}}{{end}}{{end}}", mainPackage)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
