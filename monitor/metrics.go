@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"github.com/ehstream/ehstream/buildinfo"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -58,7 +59,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help: "The stream's names, as labels; always 1."}, []string{"job", "hub", "consumer_group", "sink", "owner"}),
 	}
 	reg.MustRegister(m.batches, m.events, m.skipped, m.processing, m.delay, m.lag, m.next, m.end, m.owned, m.lastDone, m.interval, m.rateLimit, m.info,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		buildinfo.NewCollector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every outcome from the start, so that rate() and alerts see a 0.
 	for _, o := range []string{Completed, Failed, Abandoned} {
 		m.batches.WithLabelValues(o)

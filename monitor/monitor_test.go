@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -188,6 +189,7 @@ func TestMetricsFollowTheBatches(t *testing.T) {
 		{"ehstream_batch_interval_seconds", nil, 0.001},
 		{"ehstream_rate_limit_events_per_second", nil, 600},
 		{"ehstream_stream_info", []string{"job", "archive", "sink", "postgres://u:xxxxx@db/x"}, 1},
+		{"ehstream_build_info", []string{"goversion", runtime.Version(), "revision", "unknown", "version", "(devel)"}, 1}, // go test stamps none
 	} {
 		if got, ok := value(fams, c.name, c.labels...); !ok || got != c.want {
 			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got, ok, c.want)

@@ -6,9 +6,11 @@
 // every value before anything is done, and the config runs in named steps
 // that call the packages; the packages check ranges, and the command names
 // the flag in their errors. Files:
-//   - main.go: the commands, usage, exit statuses, flag parsing;
+//   - main.go: the commands, usage, exit statuses, flag parsing, version;
 //     hubflags.go: the hub flags every hub command takes, and flags that
-//     set one Conf setting (setConfFlags); logformat.go: --log-format.
+//     set one Conf setting (setConfFlags); logformat.go: --log-format;
+//     envflags.go: the flags that may carry a secret, read from the
+//     environment when not given (--sink, --ownership).
 //   - info.go, send.go (linesend), read.go (eventjson; its progress bar
 //     in readprogress.go), offsets.go (offsets, ownership): the commands.
 //   - stream.go: the main job; streamshare.go: its replicas' flags and

@@ -20,14 +20,15 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 )
 
-// buildBinary compiles ehstream once per test binary run.
+// buildBinary compiles ehstream once per test binary run, as go run does
+// (no VCS stamping: the README's `go run ./cmd/ehstream version` output).
 var buildBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "ehstream-bin")
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "ehstream")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-buildvcs=false", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ehstream/ehstream/buildinfo"
 	"github.com/ehstream/ehstream/sqlsink"
 )
 
@@ -53,6 +54,7 @@ var commands = []command{
 	{"read", "read offset ranges of sequence numbers as JSON lines", parseThenRun(parseReadFlags)},
 	{"stream", "write a hub to a SQL table exactly once (the main job)", parseThenRun(parseStreamFlags)},
 	{"offsets", "show a job's stored positions, its lag and who owns its partitions", parseThenRun(parseOffsetsFlags)},
+	{"version", "print the version and the revision it was built from (also --version)", runVersion},
 }
 
 func main() {
@@ -70,6 +72,9 @@ func run(ctx context.Context, args []string, std stdio) int {
 			return 2
 		}
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
@@ -106,6 +111,16 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'ehstream <command> -h' for a command's flags.")
+}
+
+// runVersion prints what the toolchain stamped into the binary: the
+// module's version, the VCS revision and its time, the Go version.
+func runVersion(_ context.Context, args []string, std stdio) error {
+	if err := parseFlags(newFlagSet("version", std.err), args); err != nil {
+		return err
+	}
+	_, err := fmt.Fprint(std.out, buildinfo.Read())
+	return err
 }
 
 // sinkFlagError makes a bad sink spec or table name the usage error of

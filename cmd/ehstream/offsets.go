@@ -35,16 +35,17 @@ func parseOffsetsFlags(args []string, stderr io.Writer) (*offsetsConfig, error) 
 	fs := newFlagSet("offsets", stderr)
 	// No consumer group for the hub: its bounds are the same for every group.
 	c.hub = addHubFlags(fs, false)
-	fs.StringVar(&c.sinkSpec, "sink", "sqlite:ehstream.db", "the job's sink: sqlite:PATH or a postgres:// URL")
+	fs.StringVar(&c.sinkSpec, "sink", "sqlite:ehstream.db", "the job's sink: sqlite:PATH or a postgres:// URL"+envNote("sink"))
 	fs.StringVar(&c.job, "job", "", "only this job (default: every job in the sink)")
 	fs.StringVar(&c.group, "consumer-group", "", "only this consumer group (default: every group)")
 	fs.StringVar(&c.lagGroup, "lag-consumer-group", "", "the consumer group to read each job's oldest unread event with, without an owner level "+
 		"(default: the job's own; a running job holds its own group's partitions, so name another to see its time lag while it runs)")
 	fs.StringVar(&c.ownSpec, "ownership", "", "an ownership store, to show which replica owns each partition and how long ago it claimed it: "+
-		"a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER (for an emulator's blob records, give --connection-string too: they name its port)")
+		"a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER (for an emulator's blob records, give --connection-string too: they name its port)"+envNote("ownership"))
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
+	flagsFromEnv(fs)
 	return c, nil
 }
 

@@ -47,7 +47,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 	fs.DurationVar(&c.interval, "batch-interval", time.Second, "time between batches")
 	failOnDataLoss := fs.Bool("fail-on-data-loss", true, "stop when events the job has not read were removed by retention (false: skip them with a warning)")
 	receiverTimeout := fs.Duration("receiver-timeout", eventhubs.DefaultReceiverTimeout, "how long one receive call may wait")
-	sinkSpec := fs.String("sink", "sqlite:ehstream.db", "where to write: sqlite:PATH or a postgres:// URL")
+	sinkSpec := fs.String("sink", "sqlite:ehstream.db", "where to write: sqlite:PATH or a postgres:// URL"+envNote("sink"))
 	fs.StringVar(&c.table, "table", "events", "table for the events (created if missing)")
 	fs.StringVar(&c.jobName, "job", "archive", "the job's name; positions are stored per job, hub and consumer group")
 	fs.BoolVar(&c.untilIdle, "until-idle", false, "stop after a batch that read nothing")
@@ -60,6 +60,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
+	flagsFromEnv(fs)
 	// Info: the rare lines that say what the job decided (a new partition
 	// read from its start, a replayed batch, a stop on a signal); the
 	// progress lines go to stdout, or with JSON logs to the log (logformat.go).

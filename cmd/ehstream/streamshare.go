@@ -29,7 +29,7 @@ func addShareFlags(fs *flag.FlagSet) *shareFlags {
 	host, _ := os.Hostname()
 	return &shareFlags{
 		store: fs.String("ownership", "", "share the consumer group's partitions with other replicas of the job through the SDKs' ownership protocol, over STORE: "+
-			"a postgres:// URL, sqlite:PATH, or blob:STORAGE-CONNECTION-STRING/CONTAINER (default: this process reads every partition)"),
+			"a postgres:// URL, sqlite:PATH, or blob:STORAGE-CONNECTION-STRING/CONTAINER (default: this process reads every partition)"+envNote("ownership")),
 		ownerID:    fs.String("owner-id", fmt.Sprintf("%s-%d", host, os.Getpid()), "this replica's owner ID in the ownership records; unique per replica"),
 		interval:   fs.Duration("ownership-interval", balance.DefaultUpdateInterval, "how often a replica renews and balances its claims"),
 		expiration: fs.Duration("ownership-expiration", balance.DefaultExpiration, "how long a claim holds without renewal (a crashed replica's partitions move after it)"),

@@ -1,6 +1,7 @@
 package emulatorhttp
 
 import (
+	"github.com/ehstream/ehstream/buildinfo"
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -64,11 +65,13 @@ type collector struct{ srv *emulator.Server }
 // scraped: the emulator itself keeps counters, not metrics.
 func NewCollector(srv *emulator.Server) prometheus.Collector { return collector{srv} }
 
-// NewRegistry returns a registry of its own with NewCollector(srv) and the
-// Go runtime and process collectors, as /metrics serves it.
+// NewRegistry returns a registry of its own with NewCollector(srv),
+// ehstream_build_info (package buildinfo) and the Go runtime and process
+// collectors, as /metrics serves it.
 func NewRegistry(srv *emulator.Server) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(srv),
+		buildinfo.NewCollector(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg

@@ -18,11 +18,14 @@ import (
 
 // Fresh is an empty database on the server of $EHSTREAM_TEST_POSTGRES,
 // for a test that needs one no other test writes to; the test is skipped
-// when the variable is unset.
+// when the variable is unset, or fails when CI=true.
 func Fresh(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("EHSTREAM_TEST_POSTGRES")
 	if base == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("EHSTREAM_TEST_POSTGRES is not set, and CI=true: .ci/run sets it")
+		}
 		t.Skip("EHSTREAM_TEST_POSTGRES is not set: skipping the PostgreSQL tests (bash .ci/run sets it)")
 	}
 	return CreateDB(t, base)
