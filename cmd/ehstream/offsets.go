@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -140,11 +139,10 @@ func (v *offsetsView) readLags(ctx context.Context, h *hubFlags, lagGroup string
 	if err != nil {
 		return err
 	}
-	cs, _ := conf.ConnectionString() // valid: conf() validated it
-	v.withHub, v.namespace, v.hub = true, cs.Hostname(), conf.EventHubName()
-	if u, err := url.Parse(cs.Endpoint); err == nil {
-		v.endpoint = u.Host
-	}
+	// Valid: conf() validated it.
+	v.namespace, _ = conf.NamespaceHost()
+	v.endpoint, _ = conf.FullyQualifiedNamespace()
+	v.withHub, v.hub = true, conf.EventHubName()
 	v.lags, err = jobLags(ctx, conf, v.positions, lagGroup, stderr)
 	return err
 }

@@ -74,10 +74,10 @@ func (f *shareFlags) open(ctx context.Context, conf *eventhubs.Conf, job offsets
 	if err != nil {
 		return nil, err
 	}
-	cs, err := conf.ConnectionString()
+	ns, err := conf.FullyQualifiedNamespace()
 	if err == nil {
 		var b *balance.Balancer
-		b, err = balance.New(store, balance.Consumer{Namespace: cs.Namespace(), EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()},
+		b, err = balance.New(store, balance.Consumer{Namespace: ns, EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()},
 			*f.ownerID, &balance.Options{UpdateInterval: *f.interval, Expiration: *f.expiration})
 		if err == nil {
 			err = b.CheckJob(ctx)
@@ -105,7 +105,7 @@ func (s *sharedStore) share(ds *eventhubs.DirectStream, positions *offsets.Store
 		OnChange:         onChange,
 		Positions:        positions.StoredPositions(job),
 	}
-	if cs, err := ds.Conf().ConnectionString(); err == nil && !strings.EqualFold(cs.Hostname(), job.Namespace) {
+	if host, err := ds.Conf().NamespaceHost(); err == nil && !strings.EqualFold(host, job.Namespace) {
 		// The positions are stored for another name of the namespace
 		// (offsets.Store.Resume): the ownership records go under it too,
 		// so that replicas reaching the hub by either name share them.
