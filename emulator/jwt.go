@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"os"
 	"slices"
@@ -44,6 +45,11 @@ var jwtMethods = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 // minRSABits refuses keys too short to trust, as Entra ID's are 2048 bits.
 const minRSABits = 2048
 
+// jwtLeeway is how far a token's times may be off the emulator's clock:
+// clocks of containers, hosts and Entra ID differ by moments, and a token
+// issued a second "in the future" is no forgery.
+const jwtLeeway = 30 * time.Second
+
 // JWTKeySet is a JSON Web Key Set (RFC 7517): the public keys whose
 // tokens the emulator accepts, by key ID.
 type JWTKeySet struct {
@@ -52,14 +58,7 @@ type JWTKeySet struct {
 }
 
 // KeyIDs lists the set's key IDs, sorted.
-func (k *JWTKeySet) KeyIDs() []string {
-	ids := make([]string, 0, len(k.keys))
-	for id := range k.keys {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
+func (k *JWTKeySet) KeyIDs() []string { return slices.Sorted(maps.Keys(k.keys)) }
 
 // jwk is one key of a set as JSON holds it.
 type jwk struct {
@@ -212,7 +211,7 @@ func (s *Server) checkJWT(tok string, now time.Time) (g grant, principal, reason
 	}
 	var claims jwt.MapClaims
 	parser := jwt.NewParser(jwt.WithValidMethods(jwtMethods), jwt.WithExpirationRequired(),
-		jwt.WithAudience(jwtAudiences...), jwt.WithTimeFunc(func() time.Time { return now }))
+		jwt.WithAudience(jwtAudiences...), jwt.WithLeeway(jwtLeeway), jwt.WithTimeFunc(func() time.Time { return now }))
 	var kid string
 	var keyErr error // why the key was not found: said as is
 	t, err := parser.ParseWithClaims(strings.TrimSpace(tok), &claims, func(t *jwt.Token) (any, error) {

@@ -43,7 +43,7 @@ func jwtServer(t *testing.T) (*Server, [2]*entratest.Issuer) {
 func TestCheckJWT(t *testing.T) {
 	srv, iss := jwtServer(t)
 	now := time.Now()
-	good := entratest.Token{Audience: EventHubsAudience, Principal: "app", Expires: now.Add(time.Hour)}
+	good := entratest.Token{Audience: EventHubsAudience, Principal: "app", IssuedAt: now, Expires: now.Add(time.Hour)}
 	with := func(f func(*entratest.Token)) entratest.Token { tok := good; f(&tok); return tok }
 	unknown, err := entratest.NewIssuer("k9")
 	if err != nil {
