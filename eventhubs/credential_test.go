@@ -1,7 +1,6 @@
 package eventhubs_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -25,31 +24,13 @@ var entraCA = sync.OnceValues(func() (*emulator.SelfSigned, error) { return emul
 // entraIssuer is the test's Entra ID: the key the emulator trusts.
 var entraIssuer = sync.OnceValues(func() (*entratest.Issuer, error) { return entratest.NewIssuer("ehstream-test") })
 
-// lockedBuffer collects an emulator's log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // entraHub is an emulator over TLS that takes the test issuer's tokens
 // (principal "app" is an owner), its log, and what a Conf needs to reach
 // it as namespace "localhost".
 type entraHub struct {
 	srv  *emulator.Server
 	iss  *entratest.Issuer
-	log  *lockedBuffer
+	log  *syncBuffer
 	opts *azeventhubs.ConsumerClientOptions
 }
 
@@ -67,7 +48,7 @@ func startEntraHub(t *testing.T, hubs ...emulator.HubConfig) *entraHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	srv, err := emulator.Start(ctx, &emulator.Config{Hubs: hubs, TLS: ss.ServerConfig(), JWTKeys: keys,
@@ -187,28 +168,37 @@ func TestCredentialRefusedAtOnce(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t, 60*time.Second)
-			conf := h.conf("eh1", tc.cred)
-			for _, op := range []struct {
-				what string
-				do   func() error
-			}{
-				{"DescribeHub", func() error { _, err := eventhubs.DescribeHub(ctx, conf); return err }},
-				{"CreateRDD", func() error { _, err := eventhubs.CreateRDD(ctx, conf, ranges); return err }},
-			} {
-				began := time.Now()
-				err := op.do()
-				took := time.Since(began)
-				if !eventhubs.HasCode(err, eventhubs.CodeUnauthorized) || !strings.Contains(err.Error(), tc.want) {
-					t.Fatalf("%s: %v, want CodeUnauthorized saying %q", op.what, err, tc.want)
-				}
-				if took > 2*time.Second {
-					t.Errorf("%s failed after %s, want within 2s", op.what, took)
-				}
-				if strings.Contains(err.Error(), "eyJ") {
-					t.Errorf("%s: the error shows a token: %v", op.what, err)
-				}
-			}
+			assertRefusedAtOnce(t, ctx, h.conf("eh1", tc.cred), ranges, tc.want, "eyJ")
 		})
+	}
+}
+
+// assertRefusedAtOnce: DescribeHub and CreateRDD of conf fail with
+// CodeUnauthorized saying want within 2 s, whatever conf's
+// OperationTimeout, and their errors show none of secrets.
+func assertRefusedAtOnce(t *testing.T, ctx context.Context, conf *eventhubs.Conf, ranges []eventhubs.OffsetRange, want string, secrets ...string) {
+	t.Helper()
+	for _, op := range []struct {
+		what string
+		do   func() error
+	}{
+		{"DescribeHub", func() error { _, err := eventhubs.DescribeHub(ctx, conf); return err }},
+		{"CreateRDD", func() error { _, err := eventhubs.CreateRDD(ctx, conf, ranges); return err }},
+	} {
+		began := time.Now()
+		err := op.do()
+		took := time.Since(began)
+		if !eventhubs.HasCode(err, eventhubs.CodeUnauthorized) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: %v, want CodeUnauthorized saying %q", op.what, err, want)
+		}
+		if took > 2*time.Second {
+			t.Errorf("%s failed after %s, want within 2s", op.what, took)
+		}
+		for _, s := range secrets {
+			if strings.Contains(strings.ToLower(err.Error()), strings.ToLower(s)) {
+				t.Errorf("%s: the error shows a secret: %v", op.what, err)
+			}
+		}
 	}
 }
 
