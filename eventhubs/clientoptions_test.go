@@ -21,7 +21,7 @@ func (f *fakeCredential) GetToken(context.Context, policy.TokenRequestOptions) (
 }
 
 // valueCredential is a credential that is not a pointer.
-type valueCredential struct{ scopes []string }
+type valueCredential struct{}
 
 func (valueCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	return azcore.AccessToken{}, nil
