@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	goamqp "github.com/Azure/go-amqp"
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/internal/entratest"
 )
@@ -134,5 +135,46 @@ func TestJWTRefusedAtOnce(t *testing.T) {
 				t.Errorf("the error shows a token's signature: %v", err)
 			}
 		})
+	}
+}
+
+// TestJWTExpiryDetachesLinks: links attached under a JWT of some 3 s,
+// not renewed, are detached with amqp:unauthorized-access within a second
+// of its expiry, as links of a SAS token are.
+func TestJWTExpiryDetachesLinks(t *testing.T) {
+	srv, iss, _ := startJWT(t)
+	ctx := testCtx(t, 30*time.Second)
+	conn, err := goamqp.Dial(ctx, "amqp://"+srv.Addr(), &goamqp.ConnOptions{SASLType: goamqp.SASLTypeAnonymous()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	expires := expiresIn(3 * time.Second)
+	tok, err := iss.Mint(entratest.Token{Audience: emulator.EventHubsAudience, Principal: "app", Expires: expires})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, desc, err := newCBS(t, ctx, conn).putTyped(ctx, "jwt", "amqp://localhost/eh1", tok, expires); err != nil || code != 202 {
+		t.Fatalf("put-token: %d %q %v", code, desc, err)
+	}
+	sess, err := conn.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd, err := sess.NewSender(ctx, "eh1/Partitions/0", nil)
+	if err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	rcv, err := sess.NewReceiver(ctx, "eh1/ConsumerGroups/$Default/Partitions/0", &goamqp.ReceiverOptions{Credit: 100})
+	if err != nil {
+		t.Fatalf("receiver: %v", err)
+	}
+	sending, receiving := sendEvery(ctx, snd, 100*time.Millisecond, expires.Add(5*time.Second)), receiveAll(ctx, rcv)
+	<-sending.done
+	<-receiving.done
+	assertUnauthorizedAt(t, "the sender", sending, expires)
+	assertUnauthorizedAt(t, "the receiver", receiving, expires)
+	if sending.n.Load() == 0 || receiving.n.Load() == 0 {
+		t.Errorf("%d sent, %d received before the expiry: the token did not let the links work", sending.n.Load(), receiving.n.Load())
 	}
 }
