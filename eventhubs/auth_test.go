@@ -1,7 +1,6 @@
 package eventhubs_test
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -24,25 +23,13 @@ const (
 // "reader" (listen), hubs eh1 and eh2.
 func startAuthEmulator(t *testing.T) *emulator.Server {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv, err := emulator.Start(ctx, &emulator.Config{
+	return startWith(t, &emulator.Config{
 		Hubs: []emulator.HubConfig{{Name: "eh1", PartitionCount: 2}, {Name: "eh2", PartitionCount: 1}},
 		SASPolicies: []emulator.SASPolicy{
 			{Name: "app", Key: authKeyApp},
 			{Name: "reader", Key: authKeyReader, Rights: emulator.RightListen},
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		eventhubs.CloseAll(ctx)
-	})
-	return srv
 }
 
 // sasSignature signs resource the way the SDKs do; it returns the token

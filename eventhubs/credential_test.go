@@ -49,20 +49,9 @@ func startEntraHub(t *testing.T, hubs ...emulator.HubConfig) *entraHub {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv, err := emulator.Start(ctx, &emulator.Config{Hubs: hubs, TLS: ss.ServerConfig(), JWTKeys: keys,
+	srv := startWith(t, &emulator.Config{Hubs: hubs, TLS: ss.ServerConfig(), JWTKeys: keys,
 		JWTRoles: []emulator.JWTRole{{Principal: "app", Rights: emulator.AllRights}},
 		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		eventhubs.CloseAll(ctx)
-	})
 	return &entraHub{srv: srv, iss: iss, log: logs,
 		opts: &azeventhubs.ConsumerClientOptions{CustomEndpoint: srv.TLSAddr(), TLSConfig: ss.ClientConfig("localhost")}}
 }
