@@ -1,10 +1,12 @@
 package eventhubs
 
 import (
+	"context"
 	"reflect"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 )
 
@@ -88,7 +90,7 @@ func newConsumerClient(conf *Conf, opts *azeventhubs.ConsumerClientOptions) (*az
 		if err != nil {
 			return nil, err
 		}
-		cc, err := azeventhubs.NewConsumerClient(ns, hub, conf.ConsumerGroup(), conf.credential, opts)
+		cc, err := azeventhubs.NewConsumerClient(ns, hub, conf.ConsumerGroup(), tokenSource{conf.credential, hub}, opts)
 		if err != nil {
 			return nil, &Error{Code: CodeInvalidConf, Hub: hub, Message: "the SDK refused the namespace or credential", Err: err}
 		}
@@ -122,7 +124,7 @@ func (c *Conf) NewProducerClient() (*azeventhubs.ProducerClient, error) {
 	hub := c.EventHubName()
 	if c.credential != nil {
 		ns, _ := c.FullyQualifiedNamespace() // Validate checked it
-		p, err := azeventhubs.NewProducerClient(ns, hub, c.credential, opts)
+		p, err := azeventhubs.NewProducerClient(ns, hub, tokenSource{c.credential, hub}, opts)
 		if err != nil {
 			return nil, &Error{Code: CodeInvalidConf, Hub: hub, Message: "the SDK refused the namespace or credential", Err: err}
 		}
@@ -136,6 +138,25 @@ func (c *Conf) NewProducerClient() (*azeventhubs.ProducerClient, error) {
 		return nil, &Error{Code: CodeInvalidConnectionString, Hub: hub, Message: "the SDK refused the connection string"}
 	}
 	return p, nil
+}
+
+// tokenSource is the credential the SDK clients ask: a token it cannot
+// get is an *Error of CodeUnauthorized with the credential's own error,
+// which the library's retries take for permanent. A missing login or
+// identity is not fixed by asking again, and azidentity has already
+// retried what a network blip explains: reads fail at once with the
+// cause instead of after OperationTimeout.
+type tokenSource struct {
+	cred azcore.TokenCredential
+	hub  string
+}
+
+func (t tokenSource) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tok, err := t.cred.GetToken(ctx, opts)
+	if err != nil && ctx.Err() == nil {
+		return tok, &Error{Code: CodeUnauthorized, Hub: t.hub, Message: "the credential got no token", Err: err}
+	}
+	return tok, err
 }
 
 // credentialKey is what tells two credentials apart in the pool's keys:

@@ -2,6 +2,7 @@ package eventhubs_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -136,7 +137,8 @@ func sendEventsFrom(t *testing.T, ctx context.Context, p *azeventhubs.ProducerCl
 // TestCredentialRefusedAtOnce: a token for another audience, signed by an
 // unknown key or expired fails DescribeHub and CreateRDD with
 // CodeUnauthorized and the emulator's reason within 2 s, though the
-// OperationTimeout is a minute; the error shows no token.
+// OperationTimeout is a minute, and so does a credential that gets no
+// token, with its own error; the error shows no token.
 func TestCredentialRefusedAtOnce(t *testing.T) {
 	h := startEntraHub(t, emulator.HubConfig{Name: "eh1", PartitionCount: 1})
 	other, err := entratest.NewIssuer("unknown-key")
@@ -154,6 +156,8 @@ func TestCredentialRefusedAtOnce(t *testing.T) {
 		{"unknown key", &entratest.Credential{Issuer: other, Principal: "app", Lifetime: time.Hour},
 			"signed by an unknown key: key ID 'unknown-key'"},
 		{"expired", &entratest.Credential{Issuer: h.iss, Principal: "app", Expired: true}, "the token expired at"},
+		{"no token", &entratest.Credential{Err: errors.New("AzureCLICredential: Azure CLI not found on path")},
+			"the credential got no token: AzureCLICredential: Azure CLI not found on path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t, 60*time.Second)

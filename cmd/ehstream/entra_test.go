@@ -95,6 +95,14 @@ func TestEntraSignIn(t *testing.T) {
 	if strings.Contains(errOut, "eyJ") {
 		t.Errorf("the error shows the token: %s", errOut)
 	}
+
+	// No az at all: the credential gets no token, which is said at once.
+	t.Setenv("PATH", t.TempDir())
+	began = time.Now()
+	code, _, errOut = cli(t, "", append([]string{"info", "--operation-timeout", "1m"}, signIn...)...)
+	if took := time.Since(began); code == 0 || took > 2*time.Second || !strings.Contains(errOut, "the credential got no token: AzureCLICredential") {
+		t.Fatalf("info without az: exit %d after %s, stderr %q; want a failure within 2s naming the credential's error", code, took, errOut)
+	}
 }
 
 // TestEntraFlagErrors: the sign-in flags refuse two ways to sign in, half

@@ -94,6 +94,9 @@ type Credential struct {
 	Audience string
 	// Expired mints tokens that expired a minute ago.
 	Expired bool
+	// Err, when set, is what GetToken fails with: a credential with no
+	// login or identity to sign in with.
+	Err error
 
 	mu     sync.Mutex
 	minted []time.Time
@@ -103,6 +106,9 @@ var _ azcore.TokenCredential = (*Credential)(nil)
 
 // GetToken mints a token.
 func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if c.Err != nil {
+		return azcore.AccessToken{}, c.Err
+	}
 	aud := c.Audience
 	if aud == "" && len(opts.Scopes) > 0 {
 		aud = strings.TrimSuffix(opts.Scopes[0], "/.default")
