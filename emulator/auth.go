@@ -196,19 +196,26 @@ func (s *Server) policy(name string) (SASPolicy, bool) {
 	return SASPolicy{}, false
 }
 
-func (s *Server) authEnabled() bool { return len(s.cfg.SASPolicies) > 0 }
+// authEnabled: with SAS policies or JWT keys, tokens and links are
+// checked; without either, the emulator is in development mode.
+func (s *Server) authEnabled() bool { return len(s.cfg.SASPolicies) > 0 || s.cfg.JWTKeys != nil }
 
 // logAuthMode says at start whether keys are checked.
 func (s *Server) logAuthMode() {
 	if !s.authEnabled() {
-		s.log.Warn("development mode: any key is accepted (configure a SAS policy to check keys and tokens)")
+		s.log.Warn("development mode: any key is accepted (configure a SAS policy or JWT keys to check keys and tokens)")
 		return
 	}
-	names := make([]string, len(s.cfg.SASPolicies))
-	for i, p := range s.cfg.SASPolicies {
-		names[i] = p.String()
+	if len(s.cfg.SASPolicies) > 0 {
+		names := make([]string, len(s.cfg.SASPolicies))
+		for i, p := range s.cfg.SASPolicies {
+			names[i] = p.String()
+		}
+		s.log.Info("SAS tokens are checked", "policies", strings.Join(names, ", "))
 	}
-	s.log.Info("SAS tokens are checked", "policies", strings.Join(names, ", "))
+	if s.cfg.JWTKeys != nil {
+		s.log.Info("JWT bearer tokens are checked", "keys", strings.Join(s.cfg.JWTKeys.KeyIDs(), ", "), "roles", len(s.cfg.JWTRoles))
+	}
 }
 
 // credentials are the key name and key a connection string carries: the
@@ -391,7 +398,7 @@ func (t sasToken) resource() (resource, bool) {
 
 // grant is what one verified token allows on its connection.
 type grant struct {
-	policy  string
+	holder  string // "policy 'NAME'" or "principal 'OID'": who the token speaks for
 	rights  SASRights
 	scope   resource
 	expires time.Time
@@ -416,7 +423,7 @@ func (a *connAuth) add(g grant, now time.Time) {
 	if a.grants == nil {
 		a.grants = map[string]*grant{}
 	}
-	key := g.policy + "\x00" + g.scope.String()
+	key := g.holder + "\x00" + g.scope.String()
 	if old, ok := a.grants[key]; ok {
 		if g.expires.After(old.expires) {
 			old.expires = g.expires
@@ -455,20 +462,20 @@ func (a *connAuth) allowsLocked(target *resource, need SASRights, now time.Time)
 			continue
 		}
 		if !g.expires.After(now) {
-			expired = g.policy
+			expired = g.holder
 			delete(a.grants, k)
 			continue
 		}
 		if g.rights.has(need) {
 			return true, ""
 		}
-		lacking = g.policy
+		lacking = g.holder
 	}
 	switch {
 	case lacking != "":
-		return false, fmt.Sprintf("Policy '%s' does not grant %s.", lacking, need.claim())
+		return false, fmt.Sprintf("The token of %s does not grant %s.", lacking, need.claim())
 	case expired != "":
-		return false, fmt.Sprintf("The token of policy '%s' for it expired.", expired)
+		return false, fmt.Sprintf("The token of %s for it expired.", expired)
 	}
 	return false, "No token on this connection covers it: put a token for its address on $cbs first."
 }
@@ -502,33 +509,36 @@ func (c *conn) authorizeAttach(a *amqp.Attach) *amqp.Error {
 }
 
 // putToken answers a $cbs put-token: 202 when the token is accepted (always
-// in development mode), else 401 naming the policy and the reason.
+// in development mode), else 401 naming the policy or principal and the
+// reason.
 func (c *conn) putToken(req *amqp.Message) *amqp.Message {
 	srv := c.srv
 	if !srv.authEnabled() {
 		return response(req, 202, "Accepted", "", nil)
 	}
 	audience := appProp(req, "name")
-	g, policy, reason := srv.verifyPutToken(appProp(req, "type"), req.Value, audience, time.Now())
+	g, who, reason := srv.verifyPutToken(appProp(req, "type"), req.Value, audience, time.Now())
 	if reason != "" {
-		c.log.Info("put-token refused", "audience", audience, "policy", policy, "reason", reason)
+		c.log.Info("put-token refused", "audience", audience, "by", who, "reason", reason)
 		return response(req, 401, "Put-token refused: "+reason, condUnauthorized, nil)
 	}
 	c.auth.add(g, time.Now())
-	c.log.Debug("put-token accepted", "audience", audience, "policy", policy, "resource", g.scope.String(), "expires", g.expires)
+	c.log.Debug("put-token accepted", "audience", audience, "by", g.holder, "resource", g.scope.String(), "expires", g.expires)
 	return response(req, 202, "Accepted", "", nil)
 }
 
 // verifyPutToken checks a token put for audience. The reason, empty when
-// the token is good, names the policy but never a key or a signature.
-// The token tells its kind, not the type: Python labels SAS tokens "jwt",
-// and the service takes them.
-func (s *Server) verifyPutToken(typ string, value any, audience string, now time.Time) (g grant, policy, reason string) {
+// the token is good, names the policy or principal but never a key, a
+// signature or the token. The token tells its kind, not the type: Python
+// labels SAS tokens "jwt", and the service takes them.
+func (s *Server) verifyPutToken(typ string, value any, audience string, now time.Time) (g grant, who, reason string) {
 	switch isSAS := hasSASPrefix(tokenText(value)); {
 	case !isSAS && typ == "jwt":
-		return g, "", "a JWT bearer token (type jwt), which the emulator does not check: it takes shared access signatures; give the client a connection string with a policy's SharedAccessKeyName and SharedAccessKey"
+		// An Entra ID token grants its roles on the namespace, whatever
+		// entity the put-token names.
+		return s.checkJWT(tokenText(value), now)
 	case !isSAS && typ != sasTokenType:
-		return g, "", fmt.Sprintf("unsupported token type %.64q: the emulator checks shared access signatures (type %s)", typ, sasTokenType)
+		return g, "", fmt.Sprintf("unsupported token type %.64q: the emulator checks shared access signatures (type %s) and JWT bearer tokens (type jwt)", typ, sasTokenType)
 	}
 	if audience == "" {
 		return g, "", "malformed request: no audience (application property name)"
@@ -538,8 +548,15 @@ func (s *Server) verifyPutToken(typ string, value any, audience string, now time
 }
 
 // verifySecurityToken checks the token a $management request carries:
-// it must cover target, with Listen.
+// it must cover target, with Listen. The Go SDK sends its JWT there too.
 func (s *Server) verifySecurityToken(value any, target resource, now time.Time) string {
+	if tok := tokenText(value); !hasSASPrefix(tok) && strings.Count(tok, ".") == 2 {
+		g, _, reason := s.checkJWT(tok, now)
+		if reason == "" && !g.rights.has(RightListen) {
+			reason = fmt.Sprintf("JWT: %s has no role that grants Listen (receiver or owner)", g.holder)
+		}
+		return reason
+	}
 	_, _, reason := s.checkToken(value, target, RightListen, now)
 	return reason
 }
@@ -578,7 +595,7 @@ func (s *Server) checkToken(value any, target resource, need SASRights, now time
 	if need != 0 && !p.rights().has(need) {
 		return g, p.Name, fmt.Sprintf("policy '%s': missing right: it grants %s, and '%s' needs %s", p.Name, p.rights(), target, need)
 	}
-	return grant{policy: p.Name, rights: p.rights(), scope: scope, expires: t.expires}, p.Name, ""
+	return grant{holder: "policy '" + p.Name + "'", rights: p.rights(), scope: scope, expires: t.expires}, p.Name, ""
 }
 
 // authorizeRead checks a $management READ of hub: the request's
@@ -638,8 +655,8 @@ func checkExposure(cfg Config) error {
 		if !l.tls {
 			why = append(why, "it is plain "+l.what+" without TLS, so keys, tokens and events would cross the network unencrypted")
 		}
-		if len(cfg.SASPolicies) == 0 {
-			why = append(why, "no SAS policy is configured, so anyone who reaches it could read and write every hub")
+		if len(cfg.SASPolicies) == 0 && cfg.JWTKeys == nil {
+			why = append(why, "no SAS policy or JWT keys are configured, so anyone who reaches it could read and write every hub")
 		}
 		if len(why) == 0 {
 			continue

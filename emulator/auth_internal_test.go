@@ -138,8 +138,8 @@ func reorder(tok string) string {
 func TestConnAuthAllows(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	var a connAuth
-	a.add(grant{policy: "r", rights: RightListen, scope: parseResource("sb://h/eh1", true), expires: now.Add(time.Minute)}, now)
-	a.add(grant{policy: "s", rights: RightSend, scope: parseResource("sb://h/eh2/Partitions/0", true), expires: now.Add(time.Minute)}, now)
+	a.add(grant{holder: "policy 'r'", rights: RightListen, scope: parseResource("sb://h/eh1", true), expires: now.Add(time.Minute)}, now)
+	a.add(grant{holder: "policy 's'", rights: RightSend, scope: parseResource("sb://h/eh2/Partitions/0", true), expires: now.Add(time.Minute)}, now)
 	target := func(addr string) *resource { r := parseResource(addr, false); return &r }
 	for _, tc := range []struct {
 		addr string
@@ -164,7 +164,7 @@ func TestConnAuthAllows(t *testing.T) {
 	// The bound: a client putting tokens for ever more resources keeps at
 	// most maxGrants.
 	for i := range 3 * maxGrants {
-		a.add(grant{policy: "r", rights: RightListen, scope: parseResource(fmt.Sprintf("sb://h/hub%d", i), true), expires: now.Add(time.Duration(i) * time.Second)}, now)
+		a.add(grant{holder: "policy 'r'", rights: RightListen, scope: parseResource(fmt.Sprintf("sb://h/hub%d", i), true), expires: now.Add(time.Duration(i) * time.Second)}, now)
 	}
 	if n := len(a.grants); n != maxGrants {
 		t.Errorf("%d grants kept, want %d", n, maxGrants)

@@ -91,8 +91,17 @@ type Config struct {
 	// SASPolicies, when any, make the emulator check every token and link
 	// as Event Hubs does (auth.go); without them any key is accepted.
 	SASPolicies []SASPolicy
+	// JWTKeys, when set, make the emulator take Microsoft Entra ID's JWT
+	// bearer tokens signed by these keys (jwt.go), and check every token
+	// and link as with SASPolicies; LoadJWKS reads them from a file.
+	JWTKeys *JWTKeySet
+	// JWTRoles give the principals of JWT bearer tokens their rights, as
+	// role assignments on the namespace do; a principal without one is
+	// refused.
+	JWTRoles []JWTRole
 	// Insecure allows listening on an address other than loopback without
-	// TLS or without a SAS policy, which Start otherwise refuses.
+	// TLS or without a SAS policy or JWT keys, which Start otherwise
+	// refuses.
 	Insecure bool
 
 	// MaxInFlightBytes bounds the bytes of deliveries the emulator holds,
@@ -230,6 +239,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := validateSASPolicies(cfg.SASPolicies); err != nil {
+		return err
+	}
+	if err := validateJWT(&cfg); err != nil {
 		return err
 	}
 	for _, n := range cfg.HostNames {

@@ -30,7 +30,9 @@
 //   - rpc.go: $cbs and $management, their request and reply links.
 //   - auth.go, tokenexpiry.go: SAS policies and tokens (put-token, checks
 //     on attach and $management reads); links detached when their tokens
-//     expire.
+//     expire. jwt.go: Microsoft Entra ID's JWT bearer tokens, checked
+//     against the keys of a JWKS (JWTKeys), and the roles that give their
+//     principals rights (JWTRoles).
 //   - hosts.go, httpguard.go: the names the emulator answers to; HTTP
 //     requests refused as other web sites' and DNS rebinding's.
 //   - hub.go: hubs and partitions: their logs, consumer groups, routing.

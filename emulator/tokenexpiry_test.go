@@ -52,10 +52,15 @@ func (c *cbsClient) put(ctx context.Context, audience, key string, expires time.
 // putToken puts token for audience; it returns the status code and
 // description of the reply.
 func (c *cbsClient) putToken(ctx context.Context, audience, token string, expires time.Time) (int32, string, error) {
+	return c.putTyped(ctx, "servicebus.windows.net:sastoken", audience, token, expires)
+}
+
+// putTyped is putToken with the token's type ("jwt" for Entra ID's).
+func (c *cbsClient) putTyped(ctx context.Context, typ, audience, token string, expires time.Time) (int32, string, error) {
 	c.n++
 	id := fmt.Sprint("put-token-", c.n)
 	msg := &goamqp.Message{
-		ApplicationProperties: map[string]any{"operation": "put-token", "type": "servicebus.windows.net:sastoken", "name": audience,
+		ApplicationProperties: map[string]any{"operation": "put-token", "type": typ, "name": audience,
 			"expiration": fmt.Sprint(expires.Unix())},
 		Properties: &goamqp.MessageProperties{MessageID: id, ReplyTo: &c.replyTo},
 		Value:      token,

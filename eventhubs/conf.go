@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/streaming"
 )
 
@@ -35,9 +38,21 @@ const (
 //		SetStartingPosition(eventhubs.EndOfStream()).
 //		SetMaxRatePerPartition(10000)
 //
+// A Conf signs in with a connection string (NewConf) or with an
+// azcore.TokenCredential, such as Microsoft Entra ID's through azidentity
+// (NewConfWithCredential).
+//
 // A Conf is not safe for concurrent mutation; the readers take a copy.
 type Conf struct {
-	connStr           string
+	connStr string
+	// namespace and credential: NewConfWithCredential's; credKey is what
+	// tells credentials apart in the pool (see credentialKey).
+	namespace  string
+	credential azcore.TokenCredential
+	credKey    any
+	// clientOptions: SetClientOptions's copy, never changed after, so
+	// copies of the Conf share it (see clientoptions.go).
+	clientOptions     *azeventhubs.ConsumerClientOptions
 	name              string
 	consumerGroup     string
 	startingPositions map[string]EventPosition
@@ -75,7 +90,24 @@ func NewConf(connectionString string) *Conf {
 	return c
 }
 
-// Clone returns a deep copy.
+// NewConfWithCredential returns a Conf with NewConf's defaults that signs
+// in to fullyQualifiedNamespace (NAME.servicebus.windows.net, as the SDK's
+// NewConsumerClient takes it) with cred, such as an azidentity credential,
+// and reads eventHub. Stored positions and checkpoints name the namespace
+// as a connection string to it does, so a job may move from one to the
+// other. Problems with the namespace are reported by Validate.
+//
+// A credential cannot be written in ToMap's map form: ToMap writes the
+// namespace (eventhubs.namespace) without it, and ConfFromMap refuses a
+// map with a namespace, since the credential is missing.
+func NewConfWithCredential(fullyQualifiedNamespace, eventHub string, cred azcore.TokenCredential) *Conf {
+	c := NewConf("")
+	c.namespace, c.name, c.credential, c.credKey = fullyQualifiedNamespace, eventHub, cred, credentialKey(cred)
+	return c
+}
+
+// Clone returns a deep copy. The credential and the client options are
+// shared, not copied.
 func (c *Conf) Clone() *Conf {
 	d := *c
 	for _, s := range settings {
@@ -156,8 +188,51 @@ func (c *Conf) SetExclusive(exclusive bool) *Conf { c.exclusive = &exclusive; re
 // slog.Default().
 func (c *Conf) SetLogger(l *slog.Logger) *Conf { c.logger = l; return c }
 
-// ConnectionString parses the connection string.
-func (c *Conf) ConnectionString() (*ConnectionString, error) { return ParseConnectionString(c.connStr) }
+// ConnectionString parses the connection string. A Conf that signs in
+// with a credential has none, and gets an error saying so.
+func (c *Conf) ConnectionString() (*ConnectionString, error) {
+	if c.connStr == "" && (c.credential != nil || c.namespace != "") {
+		return nil, csError("this Conf signs in with a TokenCredential (NewConfWithCredential), not a connection string")
+	}
+	return ParseConnectionString(c.connStr)
+}
+
+// Credential is NewConfWithCredential's credential, nil for a Conf that
+// signs in with a connection string.
+func (c *Conf) Credential() azcore.TokenCredential { return c.credential }
+
+// FullyQualifiedNamespace is the namespace the Conf reads, as the SDK
+// names it: NewConfWithCredential's, else the host of the connection
+// string's endpoint with its port, if any (localhost:5672 for an
+// emulator).
+func (c *Conf) FullyQualifiedNamespace() (string, error) {
+	if c.credential != nil || c.namespace != "" {
+		if p := namespaceProblem(c.namespace); p != "" {
+			return "", errorf(CodeInvalidConf, "namespace %s", p)
+		}
+		return c.namespace, nil
+	}
+	cs, err := c.ConnectionString()
+	if err != nil {
+		return "", err
+	}
+	return cs.Namespace(), nil
+}
+
+// NamespaceHost is FullyQualifiedNamespace without its port: what names
+// the namespace in checkpoints, stored positions and jobs, so that an
+// emulator may move to another port, and a connection string and a
+// credential to one namespace name it alike.
+func (c *Conf) NamespaceHost() (string, error) {
+	ns, err := c.FullyQualifiedNamespace()
+	if err != nil {
+		return "", err
+	}
+	if host, _, err := net.SplitHostPort(ns); err == nil {
+		return host, nil
+	}
+	return ns, nil
+}
 
 // EventHubName is SetEventHubName's name, else the connection string's
 // EntityPath.
@@ -295,7 +370,7 @@ func (c *Conf) Validate() error {
 	case len(problems) > 1:
 		return errorf(CodeInvalidConf, "%d problems: %s", len(problems), strings.Join(problems, "; "))
 	}
-	if _, err := c.ConnectionString(); err != nil {
+	if _, err := c.ConnectionString(); err != nil && c.credential == nil && c.namespace == "" {
 		return err // the one problem, with the connection string's own code
 	}
 	return errorf(CodeInvalidConf, "%s", problems[0])
@@ -307,7 +382,7 @@ func (c *Conf) String() string {
 	m := c.ToMap()
 	if cs, err := c.ConnectionString(); err == nil {
 		m[confConnectionString] = cs.String()
-	} else {
+	} else if _, ok := m[confConnectionString]; ok {
 		m[confConnectionString] = "(invalid)"
 	}
 	for i, k := range slices.Sorted(maps.Keys(m)) {
@@ -323,7 +398,10 @@ func (c *Conf) String() string {
 // and so on), the form of a properties file, environment or flags. Per-
 // partition maps are written "0=seq:5,1=latest". The map holds the
 // connection string with its secret; "eventhubs.exclusive" only when
-// SetExclusive was called. The logger is not part of it.
+// SetExclusive was called. The logger, the client options and a
+// credential are not part of it: a Conf made by NewConfWithCredential
+// writes its namespace ("eventhubs.namespace") instead of a connection
+// string, and ConfFromMap cannot read it back without the credential.
 func (c *Conf) ToMap() map[string]string {
 	m := make(map[string]string, len(settings))
 	for _, s := range settings {
@@ -337,7 +415,9 @@ func (c *Conf) ToMap() map[string]string {
 // ConfFromMap reads what ToMap writes. Keys outside "eventhubs." are
 // ignored, so the map may hold a whole program's settings; an unknown
 // "eventhubs." key is an error (it is most likely a typo). Missing keys keep
-// their defaults. The result is validated.
+// their defaults. The result is validated: a map with a namespace
+// (a Conf that signed in with a credential) is refused, since no map can
+// hold the credential; build such a Conf with NewConfWithCredential.
 func ConfFromMap(m map[string]string) (*Conf, error) {
 	c := NewConf(m[confConnectionString])
 	var problems []string

@@ -16,11 +16,19 @@
 //
 // What a user configures and gets:
 //   - conf.go: Conf, its setters and getters, and what goes over the
-//     settings table: NewConf, Clone, Validate, String, ToMap, ConfFromMap.
+//     settings table: NewConf, NewConfWithCredential (Microsoft Entra ID,
+//     or any azcore.TokenCredential), Clone, Validate, String, ToMap,
+//     ConfFromMap; the namespace a Conf reads (FullyQualifiedNamespace,
+//     NamespaceHost).
 //   - settings.go: the settings table, a row per setting (its key in the
 //     map form, default, format, parse and check), and the checks and
 //     parsers of values that the rows share.
 //   - connstr.go: connection strings: parsing, checks, redaction.
+//   - clientoptions.go: the SDK clients a Conf makes and their options:
+//     SetClientOptions (the SDK's options passed through, merged with the
+//     pool's retries), NewProducerClient, and the SDK consumer clients of
+//     the pool, signed in with the connection string or the credential
+//     (NewConfWithCredential, in conf.go).
 //   - position.go: EventPosition, where a read starts, and its text form.
 //   - offsetrange.go: OffsetRange, a range of sequence numbers of one
 //     partition, and its text form.

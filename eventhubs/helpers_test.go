@@ -15,9 +15,15 @@ import (
 // loopback port. Pooled connections are closed before it stops.
 func startEmulator(t testing.TB, hubs ...emulator.HubConfig) *emulator.Server {
 	t.Helper()
+	return startWith(t, &emulator.Config{Hubs: hubs})
+}
+
+// startWith is startEmulator with a whole configuration.
+func startWith(t testing.TB, cfg *emulator.Config) *emulator.Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	srv, err := emulator.Start(ctx, &emulator.Config{Hubs: hubs})
+	srv, err := emulator.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)
 	}

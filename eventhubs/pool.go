@@ -37,7 +37,12 @@ func newPool(idle time.Duration) *pool {
 
 type clientKey struct {
 	namespace, hub, group string
-	credential            string // a hash: the secret itself stays out of the key
+	// credential: a hash of the connection string's secret (the secret
+	// itself stays out of the key), or credentialKey's of a credential.
+	credential string
+	cred       any
+	// options: SetClientOptions's, which copies of a Conf share.
+	options *azeventhubs.ConsumerClientOptions
 	// probe marks the connection that resolves positions and checks
 	// consumer groups: its SDK client does not retry, so a refused attach
 	// (a bad filter, a missing group) comes back as itself at once instead
@@ -89,15 +94,10 @@ func (p *pool) clientFor(conf *Conf) (*client, error) { return p.get(conf, false
 func (p *pool) probeFor(conf *Conf) (*client, error) { return p.get(conf, true) }
 
 func (p *pool) get(conf *Conf, probe bool) (*client, error) {
-	cs, err := conf.ConnectionString()
+	key, err := keyOf(conf, probe)
 	if err != nil {
 		return nil, err
 	}
-	hub := conf.EventHubName()
-	cred := sha256.Sum256([]byte(cs.SharedAccessKeyName + "\x00" + cs.SharedAccessKey + "\x00" + cs.SharedAccessSignature))
-	key := clientKey{namespace: cs.Namespace(), hub: hub, group: conf.ConsumerGroup(), credential: hex.EncodeToString(cred[:8]),
-		probe: probe, exclusive: !probe && conf.exclusiveOr(true), replica: conf.replica}
-
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.clients[key]; ok {
@@ -107,31 +107,13 @@ func (p *pool) get(conf *Conf, probe bool) (*client, error) {
 		c.mu.Unlock()
 		return c, nil
 	}
-	sdk := *cs
-	sdk.EntityPath = "" // the hub is passed on its own; the SDK refuses two names
-	// The SDK's own retries start at 4 s, which a dropped connection pays
-	// in full before the first retry; they are the inner loop here, inside
-	// the library's retries bounded by OperationTimeout, so they start
-	// short. A busy service still gets backed off from: by the SDK's
-	// doubling, then by the library's.
-	opts := &azeventhubs.ConsumerClientOptions{ApplicationID: "ehstream",
-		RetryOptions: azeventhubs.RetryOptions{RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 4 * time.Second}}
 	// Properties are asked without the SDK's retries (mgmt.go), as the
-	// probe asks everything.
-	mgmtOpts := *opts
-	mgmtOpts.RetryOptions.MaxRetries = -1
-	if probe {
-		opts = &mgmtOpts
-	}
-	newSDK := func(opts *azeventhubs.ConsumerClientOptions) (*azeventhubs.ConsumerClient, error) {
-		return azeventhubs.NewConsumerClientFromConnectionString(sdk.forSDK(), hub, conf.ConsumerGroup(), opts)
-	}
-	cc, err := newSDK(opts)
+	// probe asks everything (clientoptions.go).
+	cc, err := newConsumerClient(conf, poolOptions(conf, probe))
 	if err != nil {
-		// The SDK's message may quote the string; ours says what is wrong.
-		return nil, &Error{Code: CodeInvalidConnectionString, Hub: hub, Message: "the SDK refused the connection string"}
+		return nil, err
 	}
-	newMgmt := func() (*azeventhubs.ConsumerClient, error) { return newSDK(&mgmtOpts) }
+	newMgmt := func() (*azeventhubs.ConsumerClient, error) { return newConsumerClient(conf, poolOptions(conf, true)) }
 	c := &client{key: key, cc: cc, newMgmt: newMgmt, receivers: map[string]*receiver{}, lastUsed: time.Now(), users: 1}
 	p.clients[key] = c
 	if !p.janitor {
@@ -139,6 +121,25 @@ func (p *pool) get(conf *Conf, probe bool) (*client, error) {
 		go p.sweep()
 	}
 	return c, nil
+}
+
+// keyOf is the key of conf's connection.
+func keyOf(conf *Conf, probe bool) (clientKey, error) {
+	ns, err := conf.FullyQualifiedNamespace()
+	if err != nil {
+		return clientKey{}, err
+	}
+	key := clientKey{namespace: ns, hub: conf.EventHubName(), group: conf.ConsumerGroup(), cred: conf.credKey, options: conf.clientOptions,
+		probe: probe, exclusive: !probe && conf.exclusiveOr(true), replica: conf.replica}
+	if conf.credential == nil {
+		cs, err := conf.ConnectionString()
+		if err != nil {
+			return clientKey{}, err
+		}
+		sum := sha256.Sum256([]byte(cs.SharedAccessKeyName + "\x00" + cs.SharedAccessKey + "\x00" + cs.SharedAccessSignature))
+		key.credential = hex.EncodeToString(sum[:8])
+	}
+	return key, nil
 }
 
 // release ends a use of the client that clientFor began.

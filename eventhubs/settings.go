@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 // The keys of a Conf's map form.
 const (
 	confConnectionString     = "eventhubs.connectionString"
+	confNamespace            = "eventhubs.namespace"
 	confName                 = "eventhubs.name"
 	confConsumerGroup        = "eventhubs.consumerGroup"
 	confStartingPositions    = "eventhubs.startingPositions"
@@ -62,7 +64,10 @@ type setting struct {
 // settings is the settings table, in the order Validate lists problems.
 var settings = []setting{
 	{key: confConnectionString, check: (*Conf).connectionProblems,
-		format: func(c *Conf) (string, bool) { return c.connStr, true }},
+		format: func(c *Conf) (string, bool) { return c.connStr, c.namespace == "" }},
+	{key: confNamespace, // checked with the connection string: a Conf has one or the other
+		format: func(c *Conf) (string, bool) { return c.namespace, c.namespace != "" },
+		parse:  func(c *Conf, v string) error { c.namespace = v; return nil }},
 	{key: confName, // checked with the connection string's EntityPath
 		format: func(c *Conf) (string, bool) { return c.name, c.name != "" },
 		parse:  func(c *Conf, v string) error { c.name = v; return nil }},
@@ -186,9 +191,12 @@ func settingOf(key string) *setting {
 }
 
 // connectionProblems is what is wrong with the connection string and the
-// hub's name, which must agree with its EntityPath. Secrets are never
-// printed.
+// hub's name, which must agree with its EntityPath, or with the namespace
+// and credential. Secrets are never printed.
 func (c *Conf) connectionProblems() []string {
+	if c.credential != nil || c.namespace != "" {
+		return c.credentialProblems()
+	}
 	cs, err := c.ConnectionString()
 	switch {
 	case err != nil:
@@ -199,6 +207,45 @@ func (c *Conf) connectionProblems() []string {
 		return []string{"no event hub: the connection string has no EntityPath and SetEventHubName was not called"}
 	}
 	return nil
+}
+
+// credentialProblems is what is wrong with a Conf that signs in with a
+// credential: its namespace, its credential, its hub.
+func (c *Conf) credentialProblems() []string {
+	var problems []string
+	if c.connStr != "" {
+		problems = append(problems, "both a connection string and a namespace: a Conf signs in with one of them (NewConf or NewConfWithCredential)")
+	}
+	if p := namespaceProblem(c.namespace); p != "" {
+		problems = append(problems, "namespace "+p)
+	}
+	if c.credential == nil {
+		problems = append(problems, fmt.Sprintf("namespace %q has no credential: give NewConfWithCredential one (a TokenCredential cannot be written in ConfFromMap's map)", c.namespace))
+	}
+	if c.name == "" {
+		problems = append(problems, "no event hub: NewConfWithCredential was given an empty name")
+	}
+	return problems
+}
+
+// namespaceProblem says what is wrong with a fully qualified namespace,
+// after "namespace"; "" when it is good: a host, with a port for an
+// emulator, and nothing else.
+func namespaceProblem(ns string) string {
+	const want = "want the host alone, such as NAME.servicebus.windows.net (no sb:// or https://, no path)"
+	if ns == "" {
+		return "is empty: " + want
+	}
+	u, err := url.Parse("sb://" + ns)
+	if err != nil || u.Host != ns || u.Hostname() == "" || strings.ContainsAny(ns, "/@?#; \t") {
+		return fmt.Sprintf("%.100q: %s", ns, want)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("%q: port %q is not a number from 1 to 65535", ns, port)
+		}
+	}
+	return ""
 }
 
 // The problems of values: what is wrong with a value, as it follows the

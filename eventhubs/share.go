@@ -110,11 +110,11 @@ func (s *DirectStream) SetOwnershipStore(store azeventhubs.CheckpointStore, opts
 		o.OwnerID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if o.Namespace == "" {
-		cs, err := s.conf.ConnectionString()
+		ns, err := s.conf.FullyQualifiedNamespace()
 		if err != nil {
 			return err
 		}
-		o.Namespace = cs.Namespace()
+		o.Namespace = ns
 	}
 	b, err := balance.New(store, balance.Consumer{Namespace: o.Namespace, EventHub: s.conf.EventHubName(), ConsumerGroup: s.conf.ConsumerGroup()},
 		o.OwnerID, &balance.Options{Strategy: o.Strategy, UpdateInterval: o.UpdateInterval, Expiration: o.Expiration})

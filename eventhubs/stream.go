@@ -88,8 +88,8 @@ func (s *DirectStream) ForeachRDD(fn func(ctx context.Context, rdd *RDD) error) 
 func (s *DirectStream) Identity() streaming.Identity {
 	id := streaming.Identity{"kind": "eventhubs", "eventHub": strings.ToLower(s.conf.EventHubName()),
 		"consumerGroup": strings.ToLower(s.conf.ConsumerGroup())}
-	if cs, err := s.conf.ConnectionString(); err == nil {
-		id["namespace"] = strings.ToLower(cs.Hostname())
+	if host, err := s.conf.NamespaceHost(); err == nil {
+		id["namespace"] = strings.ToLower(host)
 	}
 	if !s.created.IsZero() {
 		id[hubCreatedKey] = s.created.UTC().Format(time.RFC3339Nano)

@@ -13,6 +13,10 @@
 //	producer, err := azeventhubs.NewProducerClientFromConnectionString(connStr, hub, nil)
 //	res, err := linesend.Send(ctx, producer, os.Stdin, &linesend.Options{JSON: true})
 //
+// A program that reads with an eventhubs.Conf sends with its producer,
+// signed in as the Conf is (a connection string, or Microsoft Entra ID's
+// credential): producer, err := conf.NewProducerClient().
+//
 // Files: send.go (Send, Options, Result; lines into events), lines.go
 // (reading lines while telling whether one is waiting), batch.go (batches
 // by partition key).

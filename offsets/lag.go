@@ -29,13 +29,13 @@ func (s *Store) Lag(ctx context.Context, job Job, conf *eventhubs.Conf) ([]event
 	if err := job.validate(); err != nil {
 		return nil, err
 	}
-	cs, err := conf.ConnectionString()
+	host, err := conf.NamespaceHost()
 	if err != nil {
 		return nil, err
 	}
 	// Event Hubs ignores the case of both names.
-	if !strings.EqualFold(cs.Hostname(), job.Namespace) || !strings.EqualFold(conf.EventHubName(), job.EventHub) {
-		return nil, fmt.Errorf("offsets: %s: the conf reads hub %s of namespace %s, not the job's", job, conf.EventHubName(), cs.Hostname())
+	if !strings.EqualFold(host, job.Namespace) || !strings.EqualFold(conf.EventHubName(), job.EventHub) {
+		return nil, fmt.Errorf("offsets: %s: the conf reads hub %s of namespace %s, not the job's", job, conf.EventHubName(), host)
 	}
 	ps, err := s.Positions(ctx, job)
 	if err != nil {
@@ -68,7 +68,7 @@ type JobLag struct {
 // listed. It reads the oldest unread events with readGroup, or with ""
 // each job's own consumer group, which a running job holds.
 func PositionsLag(ctx context.Context, conf *eventhubs.Conf, ps []Position, readGroup string) ([]JobLag, error) {
-	cs, err := conf.ConnectionString()
+	host, err := conf.NamespaceHost()
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func PositionsLag(ctx context.Context, conf *eventhubs.Conf, ps []Position, read
 		job := p.Job
 		job.Output = "" // not part of a job's identity in the store
 		// Host names and hub names are case-insensitive in Event Hubs.
-		if !strings.EqualFold(job.Namespace, cs.Hostname()) || !strings.EqualFold(job.EventHub, conf.EventHubName()) {
+		if !strings.EqualFold(job.Namespace, host) || !strings.EqualFold(job.EventHub, conf.EventHubName()) {
 			continue
 		}
 		if next[job] == nil {

@@ -100,11 +100,11 @@ func (s *Store) resume(ctx context.Context, job Job, conf *eventhubs.Conf, hp *e
 
 // hostOf is the host conf's endpoint names, as a Job's Namespace.
 func hostOf(conf *eventhubs.Conf) string {
-	cs, err := conf.ConnectionString()
+	host, err := conf.NamespaceHost()
 	if err != nil {
 		return ""
 	}
-	return cs.Hostname()
+	return host
 }
 
 // storedRow is one stored position as the table holds it.

@@ -76,11 +76,11 @@ func (j Job) canonical() Job {
 
 // JobFor is the Job named name that reads conf's hub and consumer group.
 func JobFor(name string, conf *eventhubs.Conf) (Job, error) {
-	cs, err := conf.ConnectionString()
+	host, err := conf.NamespaceHost()
 	if err != nil {
 		return Job{}, err
 	}
-	j := Job{Name: name, Namespace: cs.Hostname(), EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()}.canonical()
+	j := Job{Name: name, Namespace: host, EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()}.canonical()
 	return j, j.validate()
 }
 

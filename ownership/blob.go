@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2/checkpoints"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
@@ -51,17 +53,84 @@ func NewBlobStore(ctx context.Context, connectionString, containerName string, o
 	if err != nil {
 		return nil, fmt.Errorf("ownership: blob storage connection string %s: %w", redactConnStr(connectionString), scrub(err, secrets))
 	}
-	if opts.ReadOnly {
+	return openContainer(ctx, cc, containerName, redactConnStr(connectionString), secrets, opts.ReadOnly)
+}
+
+// NewBlobStoreWithCredential is NewBlobStore on the container at
+// containerURL, https://ACCOUNT.blob.core.windows.net/CONTAINER (or an
+// emulator's https://HOST:PORT/ACCOUNT/CONTAINER), signed in with cred,
+// such as Microsoft Entra ID's through azidentity. Its principal needs the
+// role Storage Blob Data Contributor on the container (Reader for
+// ReadOnly). The URL must be https: a token never travels unencrypted.
+func NewBlobStoreWithCredential(ctx context.Context, containerURL string, cred azcore.TokenCredential, opts *BlobOptions) (*checkpoints.BlobStore, error) {
+	if opts == nil {
+		opts = &BlobOptions{}
+	}
+	name, err := containerOfURL(containerURL)
+	if err != nil {
+		return nil, err
+	}
+	if cred == nil {
+		return nil, fmt.Errorf("ownership: blob container %s: no credential to sign in with (a connection string's container is blob:CONNECTION-STRING/CONTAINER)", containerURL)
+	}
+	cc, err := container.NewClient(containerURL, cred, opts.Client)
+	if err != nil {
+		return nil, fmt.Errorf("ownership: blob container %s: %w", containerURL, err)
+	}
+	return openContainer(ctx, cc, name, containerURL, nil, opts.ReadOnly)
+}
+
+// openContainer creates the container unless readOnly, in which case it
+// must exist, and returns the SDK's store on it. desc names the account
+// in errors, which never show secrets.
+func openContainer(ctx context.Context, cc *container.Client, name, desc string, secrets []string, readOnly bool) (*checkpoints.BlobStore, error) {
+	if readOnly {
 		if _, err := cc.GetProperties(ctx, nil); err != nil {
 			if bloberror.HasCode(err, bloberror.ContainerNotFound) {
-				return nil, fmt.Errorf("ownership: blob container %q does not exist in %s: no processor has claimed there", containerName, redactConnStr(connectionString))
+				return nil, fmt.Errorf("ownership: blob container %q does not exist in %s: no processor has claimed there", name, desc)
 			}
-			return nil, fmt.Errorf("ownership: blob container %q in %s: %w", containerName, redactConnStr(connectionString), scrub(err, secrets))
+			return nil, fmt.Errorf("ownership: blob container %q in %s: %w", name, desc, scrub(err, secrets))
 		}
 	} else if _, err := cc.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
-		return nil, fmt.Errorf("ownership: creating blob container %q in %s: %w", containerName, redactConnStr(connectionString), scrub(err, secrets))
+		return nil, fmt.Errorf("ownership: creating blob container %q in %s: %w", name, desc, scrub(err, secrets))
 	}
 	return checkpoints.NewBlobStore(cc, nil)
+}
+
+// containerOfURL is the container a container URL names, after checking
+// that a token may be sent to it: https, and nothing that is not a path.
+func containerOfURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	const want = "want https://ACCOUNT.blob.core.windows.net/CONTAINER (or https://HOST:PORT/ACCOUNT/CONTAINER for an emulator)"
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return "", fmt.Errorf("ownership: blob container URL %s: %s", redactURL(s), want)
+	case u.Scheme == "http":
+		return "", fmt.Errorf("ownership: blob container URL %s: a credential's token is sent over https only: %s "+
+			"(Azurite serves https with --cert and --key, and checks tokens with --oauth basic)", redactURL(s), want)
+	case u.Scheme != "https" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return "", fmt.Errorf("ownership: blob container URL %s: %s, with no query (a SAS goes in a connection string: blob:CONNECTION-STRING/CONTAINER)", redactURL(s), want)
+	}
+	path := strings.Trim(u.Path, "/")
+	name := path[strings.LastIndex(path, "/")+1:]
+	if len(name) < 3 || len(name) > 63 || !containerName.MatchString(name) {
+		return "", fmt.Errorf("ownership: blob container URL %s: container %.70q: want 3 to 63 lower-case letters, digits and single hyphens, "+
+			"starting and ending with a letter or digit, after the URL's last '/'", redactURL(s), name)
+	}
+	return name, nil
+}
+
+// redactURL is a URL without what may carry a secret: user information,
+// query and fragment.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(not a URL)"
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		u.User, u.RawQuery, u.Fragment = nil, "xxxxx", ""
+	}
+	return u.String()
 }
 
 // containerName is what Azure Storage takes: 3 to 63 lower-case letters,

@@ -9,9 +9,12 @@
 //     checkpoints are those positions: one truth for where a partition
 //     stands.
 //   - NewBlobStore is the SDK's own checkpoints.BlobStore on an Azure Blob
-//     Storage container.
+//     Storage container, signed in with a connection string;
+//     NewBlobStoreWithCredential is the same on a container URL, signed in
+//     with an azcore.TokenCredential (Microsoft Entra ID).
 //   - Open opens either from a one-line spec, as a command-line flag gives
-//     it: a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER.
+//     it: a postgres:// URL, sqlite:PATH, blob:CONNECTION-STRING/CONTAINER
+//     or blob:https://ACCOUNT.blob.core.windows.net/CONTAINER.
 //
 // # The protocol, as the SDK's Processor runs it
 //
@@ -39,7 +42,7 @@
 // `ehstream offsets --ownership` shows them.
 //
 // Files: sqlstore.go (SQLStore: records and checkpoints in SQL, the
-// claims' job and the database's clock), blob.go (NewBlobStore, the SDK's
-// store on Azure Blob Storage), spec.go (Open and CheckSpec from a
+// claims' job and the database's clock), blob.go (NewBlobStore and
+// NewBlobStoreWithCredential, the SDK's store on Azure Blob Storage), spec.go (Open and CheckSpec from a
 // one-line spec, Redact), owners.go (OwnersOf).
 package ownership

@@ -147,12 +147,16 @@ func backends(t *testing.T, fn func(t *testing.T, b backend)) {
 	})
 }
 
-// Azurite, started once for the package's tests that need it.
-var azurite struct {
-	once    sync.Once
-	cmd     *exec.Cmd
-	connStr string
-	err     error
+// Azurites, started once for the package's tests that need them: one
+// over http that takes connection strings, one over https that takes
+// bearer tokens too (azuriteOAuth).
+var azurite, azuriteOAuth azuriteRun
+
+type azuriteRun struct {
+	once     sync.Once
+	cmd      *exec.Cmd
+	endpoint string // http(s)://127.0.0.1:PORT
+	err      error
 }
 
 // devAccountKey is Azurite's well-known development account key.
@@ -162,6 +166,15 @@ const devAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz
 // for the package's tests. Without node or `npm ci` in testdata/azurite
 // the test is skipped, or fails when EHSTREAM_TEST_AZURITE is set (CI).
 func azuriteConnStr(t testing.TB) string {
+	t.Helper()
+	endpoint := azurite.start(t)
+	return "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" + devAccountKey +
+		";BlobEndpoint=" + endpoint + "/devstoreaccount1;"
+}
+
+// start starts the run's Azurite once, with extra arguments, and returns
+// where it listens.
+func (a *azuriteRun) start(t testing.TB, extra ...string) string {
 	t.Helper()
 	dir, _ := filepath.Abs("testdata/azurite")
 	bin := filepath.Join(dir, "node_modules", ".bin", "azurite-blob")
@@ -173,25 +186,26 @@ func azuriteConnStr(t testing.TB) string {
 		}
 		t.Skip("needs node and `npm ci` in ownership/testdata/azurite (bash .ci/run does both)")
 	}
-	azurite.once.Do(func() { azurite.connStr, azurite.err = startAzurite(node, bin) })
-	if azurite.err != nil {
-		t.Fatalf("starting azurite: %v", azurite.err)
+	a.once.Do(func() { a.endpoint, a.err = a.run(node, bin, extra...) })
+	if a.err != nil {
+		t.Fatalf("starting azurite: %v", a.err)
 	}
-	return azurite.connStr
+	return a.endpoint
 }
 
-var listening = regexp.MustCompile(`successfully listens on (http://127\.0\.0\.1:\d+)`)
+var listening = regexp.MustCompile(`successfully listens on (https?://127\.0\.0\.1:\d+)`)
 
-// startAzurite runs Azurite's blob service in memory on a free loopback
-// port (--blobPort 0) and waits until it says where it listens.
-func startAzurite(node, bin string) (string, error) {
+// run runs Azurite's blob service in memory on a free loopback port
+// (--blobPort 0) and waits until it says where it listens.
+func (a *azuriteRun) run(node, bin string, extra ...string) (string, error) {
 	work, err := os.MkdirTemp("", "azurite")
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command(node, bin, "--inMemoryPersistence", "--extentMemoryLimit", "64", "--blobHost", "127.0.0.1", "--blobPort", "0",
-		"--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent")
-	cmd.Dir = work // in memory: nothing is written there
+	args := append([]string{bin, "--inMemoryPersistence", "--extentMemoryLimit", "64", "--blobHost", "127.0.0.1", "--blobPort", "0",
+		"--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent"}, extra...)
+	cmd := exec.Command(node, args...)
+	cmd.Dir = work // in memory: nothing is written there but what extra names
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", err
@@ -201,7 +215,7 @@ func startAzurite(node, bin string) (string, error) {
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
-	azurite.cmd = cmd
+	a.cmd = cmd
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -220,19 +234,20 @@ func startAzurite(node, bin string) (string, error) {
 			cmd.Wait()
 			return "", fmt.Errorf("azurite exited before listening: %s", stderr.String())
 		}
-		return "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" + devAccountKey +
-			";BlobEndpoint=" + endpoint + "/devstoreaccount1;", nil
+		return endpoint, nil
 	case <-time.After(60 * time.Second):
 		return "", fmt.Errorf("azurite did not say it listens within 60s: %s", stderr.String())
 	}
 }
 
 func stopAzurite() {
-	if azurite.cmd != nil && azurite.cmd.Process != nil {
-		azurite.cmd.Process.Kill()
-		azurite.cmd.Wait()
-		if dir := azurite.cmd.Dir; strings.Contains(dir, "azurite") {
-			os.RemoveAll(dir)
+	for _, a := range []*azuriteRun{&azurite, &azuriteOAuth} {
+		if a.cmd != nil && a.cmd.Process != nil {
+			a.cmd.Process.Kill()
+			a.cmd.Wait()
+			if dir := a.cmd.Dir; strings.Contains(dir, "azurite") {
+				os.RemoveAll(dir)
+			}
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/internal/dbspec"
 	"github.com/ehstream/ehstream/offsets"
@@ -30,6 +31,9 @@ type Options struct {
 	// SQLite file, table or blob container, and fails when they are
 	// missing.
 	ReadOnly bool
+	// Credential signs in to a blob container given by its URL
+	// (NewBlobStoreWithCredential); such a spec needs one.
+	Credential azcore.TokenCredential
 }
 
 // Open opens the store spec names, for job's checkpoints, and returns it
@@ -38,6 +42,9 @@ type Options struct {
 //	postgres://USER:PASSWORD@HOST:PORT/DB (or postgresql://): a SQLStore in PostgreSQL
 //	sqlite:PATH                           a SQLStore in a SQLite file
 //	blob:CONNECTION-STRING/CONTAINER      the SDK's BlobStore (NewBlobStore)
+//	blob:https://ACCOUNT.blob.core.windows.net/CONTAINER
+//	                                      the same, signed in with opts.Credential
+//	                                      (NewBlobStoreWithCredential)
 //
 // A SQL store's checkpoints are job's positions (offsets.Job.Name): job
 // must not be empty, except in a ReadOnly store, opened to show ownership,
@@ -58,6 +65,15 @@ func Open(ctx context.Context, spec, job string, opts *Options) (azeventhubs.Che
 		return nil, nil, err
 	}
 	switch {
+	case isBlobURL(spec):
+		if opts.Credential == nil {
+			return nil, nil, fmt.Errorf("ownership: store %s: a container URL signs in with a credential, and none was given (a connection string's container is blob:CONNECTION-STRING/CONTAINER)", Redact(spec))
+		}
+		store, err := NewBlobStoreWithCredential(ctx, strings.TrimPrefix(spec, "blob:"), opts.Credential, &BlobOptions{ReadOnly: opts.ReadOnly})
+		if err != nil {
+			return nil, nil, err
+		}
+		return store, nothingToClose{}, nil
 	case strings.HasPrefix(spec, "blob:"):
 		// CheckSpec found the container after the last '/'.
 		rest := strings.TrimPrefix(spec, "blob:")
@@ -76,6 +92,9 @@ func Open(ctx context.Context, spec, job string, opts *Options) (azeventhubs.Che
 // anything: a program checks its flags before any side effect.
 func CheckSpec(spec string) error {
 	switch {
+	case isBlobURL(spec):
+		_, err := containerOfURL(strings.TrimPrefix(spec, "blob:"))
+		return err
 	case strings.HasPrefix(spec, "blob:"):
 		rest := strings.TrimPrefix(spec, "blob:")
 		i := strings.LastIndex(rest, "/")
@@ -88,7 +107,15 @@ func CheckSpec(spec string) error {
 	case strings.HasPrefix(spec, "sqlite:"), strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
 		return nil
 	}
-	return fmt.Errorf("ownership: store %s: want a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER", Redact(spec))
+	return fmt.Errorf("ownership: store %s: want a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER (or blob:https://ACCOUNT.blob.core.windows.net/CONTAINER, signed in with a credential)", Redact(spec))
+}
+
+// isBlobURL reports whether spec names a blob container by its URL, to
+// sign in with a credential: a connection string never starts with a
+// scheme.
+func isBlobURL(spec string) bool {
+	rest, ok := strings.CutPrefix(spec, "blob:")
+	return ok && (strings.HasPrefix(rest, "https://") || strings.HasPrefix(rest, "http://"))
 }
 
 // nothingToClose is the closer of a blob store: its HTTP client holds
@@ -174,6 +201,9 @@ func openSQL(ctx context.Context, spec, job string, opts *Options) (azeventhubs.
 // its user information or a password parameter), and without the account
 // key or shared access signature of a blob connection string.
 func Redact(spec string) string {
+	if isBlobURL(spec) {
+		return "blob:" + redactURL(strings.TrimPrefix(spec, "blob:"))
+	}
 	if rest, ok := strings.CutPrefix(spec, "blob:"); ok {
 		return "blob:" + redactConnStr(rest)
 	}

@@ -7,10 +7,12 @@
 // that call the packages; the packages check ranges, and the command names
 // the flag in their errors. Files:
 //   - main.go: the commands, usage, exit statuses, flag parsing, version;
-//     hubflags.go: the hub flags every hub command takes, and flags that
-//     set one Conf setting (setConfFlags); logformat.go: --log-format;
-//     envflags.go: the flags that may carry a secret, read from the
-//     environment when not given (--sink, --ownership).
+//     hubflags.go: the hub flags every hub command takes (a connection
+//     string, or --namespace with --credential, built by package
+//     credential; --tls-ca), and flags that set one Conf setting
+//     (setConfFlags); logformat.go: --log-format; envflags.go: the flags
+//     that may carry a secret, read from the environment when not given
+//     (--sink, --ownership).
 //   - info.go, send.go (linesend), read.go (eventjson; its progress bar
 //     in readprogress.go), offsets.go (offsets, ownership): the commands.
 //   - stream.go: the main job; streamshare.go: its replicas' flags and
@@ -18,7 +20,7 @@
 //     localhub.go: the local Event Hubs it starts without a connection
 //     string.
 //   - emulator.go: the emulator command; emulator_auth.go (--sas-policy,
-//     --insecure, --host-name), emulator_limits.go (memory, connection and
+//     --jwt-keys, --jwt-role, --insecure, --host-name), emulator_limits.go (memory, connection and
 //     link bounds), emulator_tls.go (TLS and WebSockets) and faults.go
 //     (--faults) its flags.
 package main

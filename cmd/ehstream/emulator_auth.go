@@ -13,12 +13,22 @@ import (
 type authFlags struct {
 	policies sasPolicyFlag
 	insecure bool
+	jwtKeys  string
+	jwtRoles []string
 }
 
 func addAuthFlags(fs *flag.FlagSet) *authFlags {
 	a := &authFlags{}
 	fs.Var(&a.policies, "sas-policy", "shared access policy `NAME=KEY[:send,listen,manage]` (repeatable; rights default to all three); with one, "+
 		"tokens and links are checked as Event Hubs does, and connection strings need the policy's name and key (default: none, any key is accepted)")
+	fs.StringVar(&a.jwtKeys, "jwt-keys", "", "take Microsoft Entra ID's JWT bearer tokens signed by the keys of this JWKS `file` (RSA keys, as Entra ID publishes them); with it, tokens and links are checked, and principals need a --jwt-role")
+	fs.Func("jwt-role", "give a principal of JWT bearer tokens (its oid, else sub) rights, as a role assignment does: `PRINCIPAL=sender|receiver|owner` (repeatable)", func(s string) error {
+		if _, err := emulator.ParseJWTRole(s); err != nil {
+			return err
+		}
+		a.jwtRoles = append(a.jwtRoles, s)
+		return nil
+	})
 	fs.BoolVar(&a.insecure, "insecure", false, "allow listening on an address other than loopback without TLS or without a --sas-policy, and serving --http (status page, metrics and faults API, without authentication) on an address other than loopback")
 	return a
 }
@@ -50,6 +60,26 @@ func (a *authFlags) apply(cfg *emulator.Config) error {
 		cfg.SASPolicies = append(cfg.SASPolicies, p)
 	}
 	cfg.Insecure = a.insecure
+	return a.applyJWT(cfg)
+}
+
+// applyJWT reads --jwt-keys and --jwt-role into cfg.
+func (a *authFlags) applyJWT(cfg *emulator.Config) error {
+	if len(a.jwtRoles) > 0 && a.jwtKeys == "" {
+		return usageError{fmt.Errorf("--jwt-role needs --jwt-keys FILE, the keys that sign the tokens")}
+	}
+	if a.jwtKeys == "" {
+		return nil
+	}
+	keys, err := emulator.LoadJWKS(a.jwtKeys)
+	if err != nil {
+		return usageError{fmt.Errorf("--jwt-keys: %v", err)}
+	}
+	cfg.JWTKeys = keys
+	for _, s := range a.jwtRoles {
+		r, _ := emulator.ParseJWTRole(s) // checked when the flag was set
+		cfg.JWTRoles = append(cfg.JWTRoles, r)
+	}
 	return nil
 }
 
@@ -57,17 +87,27 @@ func (a *authFlags) apply(cfg *emulator.Config) error {
 // policies, the first one's name and a placeholder for its key, which is
 // never printed.
 func (a *authFlags) connectionString(srv *emulator.Server, cfg *emulator.Config) string {
+	if len(cfg.SASPolicies) == 0 && cfg.JWTKeys != nil {
+		return noKeyToShow
+	}
 	if len(cfg.SASPolicies) == 0 {
 		return srv.ConnectionString("")
 	}
 	return "Endpoint=sb://" + srv.Addr() + ";SharedAccessKeyName=" + cfg.SASPolicies[0].Name + ";SharedAccessKey=<KEY>;UseDevelopmentEmulator=true"
 }
 
+// noKeyToShow stands for a connection string when tokens are checked and
+// no --sas-policy gives a key: only Entra ID's tokens sign in.
+const noKeyToShow = "none (no --sas-policy: sign in with Microsoft Entra ID's tokens, --namespace and --credential)"
+
 // tlsConnectionString is the connection string for TLS as the emulator
 // prints it: with policies, built from the endpoint alone, so that the
 // key cannot reach the output whatever it holds; "" without TLS.
 func (a *authFlags) tlsConnectionString(srv *emulator.Server, cfg *emulator.Config) string {
 	cs := srv.TLSConnectionString("")
+	if cs != "" && len(cfg.SASPolicies) == 0 && cfg.JWTKeys != nil {
+		return noKeyToShow
+	}
 	if len(cfg.SASPolicies) == 0 || cs == "" {
 		return cs
 	}
@@ -77,8 +117,14 @@ func (a *authFlags) tlsConnectionString(srv *emulator.Server, cfg *emulator.Conf
 
 // printMode says whether keys are checked, naming the policies.
 func (a *authFlags) printMode(w io.Writer, cfg *emulator.Config) {
+	if cfg.JWTKeys != nil {
+		fmt.Fprintf(w, "JWT keys:          %s; %d principals with roles (sign in with --namespace and --credential)\n", strings.Join(cfg.JWTKeys.KeyIDs(), ", "), len(cfg.JWTRoles))
+	}
+	if len(cfg.SASPolicies) == 0 && cfg.JWTKeys == nil {
+		fmt.Fprintln(w, "development mode: any key is accepted (--sas-policy NAME=KEY or --jwt-keys FILE makes it check keys and tokens)")
+		return
+	}
 	if len(cfg.SASPolicies) == 0 {
-		fmt.Fprintln(w, "development mode: any key is accepted (--sas-policy NAME=KEY makes it check keys and tokens)")
 		return
 	}
 	names := make([]string, len(cfg.SASPolicies))

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/credential"
 	"github.com/ehstream/ehstream/eventhubs"
 )
 
@@ -14,12 +19,17 @@ import (
 // secret need not appear in shell history or process listings.
 const envConnectionString = "EVENTHUB_CONNECTION_STRING"
 
-// hubFlags are the flags every command that talks to a hub takes.
+// hubFlags are the flags every command that talks to a hub takes: a
+// connection string, or a namespace with a credential (Microsoft Entra
+// ID).
 type hubFlags struct {
 	connStr          string
 	hub              string
 	consumerGroup    string
 	operationTimeout time.Duration
+	namespace        string
+	credential       string
+	tlsCA            string
 }
 
 func addHubFlags(fs *flag.FlagSet, withGroup bool) *hubFlags {
@@ -30,32 +40,109 @@ func addHubFlags(fs *flag.FlagSet, withGroup bool) *hubFlags {
 		fs.StringVar(&h.consumerGroup, "consumer-group", eventhubs.DefaultConsumerGroup, "consumer group")
 	}
 	fs.DurationVar(&h.operationTimeout, "operation-timeout", eventhubs.DefaultOperationTimeout, "how long an operation may take, retries included")
+	fs.StringVar(&h.namespace, "namespace", "", "sign in to this namespace, NAME.servicebus.windows.net, with Microsoft Entra ID (--credential) instead of a connection string; needs --hub")
+	fs.StringVar(&h.credential, "credential", "", "with --namespace, how to sign in: "+credentialKinds()+" (default: default, azidentity's DefaultAzureCredential)")
+	fs.StringVar(&h.tlsCA, "tls-ca", "", "trust the CA certificate(s) in this PEM `file`, such as the one 'ehstream emulator --tls-self-signed' writes, for the hub's TLS")
 	return h
 }
 
-// given reports whether a connection string came by flag or environment.
-func (h *hubFlags) given() bool { return h.connectionString() != "" }
+// credentialKinds is "default, workload, managed-identity, cli or env".
+func credentialKinds() string {
+	names := make([]string, 0, len(credential.Kinds()))
+	for _, k := range credential.Kinds() {
+		names = append(names, string(k))
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
 
-// connectionString is --connection-string, else $EVENTHUB_CONNECTION_STRING.
+// given reports whether the flags name a hub: a connection string came
+// by flag or environment, or --namespace.
+func (h *hubFlags) given() bool { return h.namespace != "" || h.connectionString() != "" }
+
+// connectionString is --connection-string, else $EVENTHUB_CONNECTION_STRING;
+// "" with --namespace, which signs in otherwise.
 func (h *hubFlags) connectionString() string {
 	if h.connStr != "" {
 		return h.connStr
+	}
+	if h.namespace != "" {
+		return ""
 	}
 	return os.Getenv(envConnectionString)
 }
 
 // conf builds the Conf the flags describe. Errors never print the secret.
 func (h *hubFlags) conf() (*eventhubs.Conf, error) {
+	if err := h.checkSignIn(); err != nil {
+		return nil, err
+	}
 	cs := h.connectionString()
-	if cs == "" {
+	if cs == "" && h.namespace == "" {
 		return nil, usageError{errors.New("no connection string: pass --connection-string or set " + envConnectionString +
+			", or sign in with Microsoft Entra ID: --namespace NAME.servicebus.windows.net --hub HUB" +
 			" (for a local hub, run 'ehstream emulator' and use the string it prints)")}
 	}
 	return h.confFor(cs)
 }
 
-// confFor is conf for the hub of connection string cs.
+// checkSignIn refuses flags that say two ways to sign in, or half of one.
+func (h *hubFlags) checkSignIn() error {
+	switch {
+	case h.namespace != "" && h.connStr != "":
+		return usageError{errors.New("--connection-string and --namespace both say where to sign in: give one (--namespace signs in with --credential)")}
+	case h.credential != "" && h.namespace == "":
+		return usageError{fmt.Errorf("--credential %s needs --namespace NAME.servicebus.windows.net: a connection string carries its own key", h.credential)}
+	case h.namespace != "" && h.hub == "":
+		return usageError{fmt.Errorf("--namespace %s needs --hub: name the event hub to read", h.namespace)}
+	}
+	if h.credential != "" {
+		if _, err := credential.ParseKind(h.credential); err != nil {
+			return usageError{fmt.Errorf("--credential: %v", err)}
+		}
+	}
+	return nil
+}
+
+// confFor is conf for the hub of connection string cs, or of --namespace
+// when cs is "".
 func (h *hubFlags) confFor(cs string) (*eventhubs.Conf, error) {
+	if err := h.checkSignIn(); err != nil {
+		return nil, err
+	}
+	conf, err := h.signIn(cs)
+	if err != nil {
+		return nil, err
+	}
+	if h.consumerGroup != "" {
+		conf.SetConsumerGroup(h.consumerGroup)
+	}
+	if err := conf.Validate(); err != nil {
+		if h.namespace != "" {
+			return nil, usageError{fmt.Errorf("--namespace %s: %s", h.namespace, problem(err))}
+		}
+		return nil, usageError{err}
+	}
+	if err := h.setTLSCA(conf); err != nil {
+		return nil, err
+	}
+	err = setConfFlags(conf, confFlag{"--operation-timeout", h.operationTimeout, func(c *eventhubs.Conf) { c.SetOperationTimeout(h.operationTimeout) }})
+	return conf, err
+}
+
+// signIn is the Conf of cs, or of --namespace with --credential's
+// credential when cs is "".
+func (h *hubFlags) signIn(cs string) (*eventhubs.Conf, error) {
+	if cs == "" {
+		kind := credential.Default
+		if h.credential != "" {
+			kind, _ = credential.ParseKind(h.credential) // checkSignIn checked it
+		}
+		cred, err := credential.New(kind, nil)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--credential %s: %v", kind, err)}
+		}
+		return eventhubs.NewConfWithCredential(h.namespace, h.hub, cred), nil
+	}
 	if h.hub != "" {
 		cs = withoutEntityPath(cs)
 	}
@@ -63,14 +150,32 @@ func (h *hubFlags) confFor(cs string) (*eventhubs.Conf, error) {
 	if h.hub != "" {
 		conf.SetEventHubName(h.hub)
 	}
-	if h.consumerGroup != "" {
-		conf.SetConsumerGroup(h.consumerGroup)
+	return conf, nil
+}
+
+// setTLSCA makes conf's clients trust --tls-ca's certificates, and expect
+// the namespace's host (without the port, which the SDK would otherwise
+// take for part of the name).
+func (h *hubFlags) setTLSCA(conf *eventhubs.Conf) error {
+	if h.tlsCA == "" {
+		return nil
 	}
-	if err := conf.Validate(); err != nil {
-		return nil, usageError{err}
+	pem, err := os.ReadFile(h.tlsCA)
+	if err != nil {
+		return usageError{fmt.Errorf("--tls-ca: %v", err)}
 	}
-	err := setConfFlags(conf, confFlag{"--operation-timeout", h.operationTimeout, func(c *eventhubs.Conf) { c.SetOperationTimeout(h.operationTimeout) }})
-	return conf, err
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return usageError{fmt.Errorf("--tls-ca %s: no PEM certificate in it", h.tlsCA)}
+	}
+	host, _ := conf.NamespaceHost() // valid: confFor validated conf
+	opts := conf.ClientOptions()
+	if opts == nil {
+		opts = &azeventhubs.ConsumerClientOptions{}
+	}
+	opts.TLSConfig = &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
+	conf.SetClientOptions(opts)
+	return nil
 }
 
 // confFlag is a flag that sets one setting of a Conf: the Conf checks the

@@ -5,12 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/ownership"
@@ -69,7 +69,7 @@ func (c *offsetsConfig) run(ctx context.Context, std stdio) error {
 		}
 	}
 	if c.ownSpec != "" {
-		if v.owners, err = partitionOwners(ctx, c.ownSpec, ps, v.endpoint); err != nil {
+		if v.owners, err = partitionOwners(ctx, c.ownSpec, ps, v.endpoint, v.cred); err != nil {
 			return err
 		}
 	}
@@ -129,7 +129,8 @@ type offsetsView struct {
 	// With a connection string: its hub, and the lag of its positions.
 	withHub        bool
 	namespace, hub string
-	endpoint       string // the SDK's namespace: the host and port
+	endpoint       string                 // the SDK's namespace: the host and port
+	cred           azcore.TokenCredential // the hub flags' credential, for a blob container URL
 	lags           map[lagKey]eventhubs.PartitionLag
 	// With an ownership store: who owns each listed partition.
 	owners *ownership.Owners
@@ -141,11 +142,10 @@ func (v *offsetsView) readLags(ctx context.Context, h *hubFlags, lagGroup string
 	if err != nil {
 		return err
 	}
-	cs, _ := conf.ConnectionString() // valid: conf() validated it
-	v.withHub, v.namespace, v.hub = true, cs.Hostname(), conf.EventHubName()
-	if u, err := url.Parse(cs.Endpoint); err == nil {
-		v.endpoint = u.Host
-	}
+	// Valid: conf() validated it.
+	v.namespace, _ = conf.NamespaceHost()
+	v.endpoint, _ = conf.FullyQualifiedNamespace()
+	v.withHub, v.hub, v.cred = true, conf.EventHubName(), conf.Credential()
 	v.lags, err = jobLags(ctx, conf, v.positions, lagGroup, stderr)
 	return err
 }
@@ -197,8 +197,8 @@ func (v *offsetsView) printRow(w io.Writer, p offsets.Position, now time.Time) {
 
 // partitionOwners reads, from the ownership store spec, the ownership
 // records of the consumer groups of the positions ps (ownership.OwnersOf).
-func partitionOwners(ctx context.Context, spec string, ps []offsets.Position, endpoint string) (*ownership.Owners, error) {
-	store, closer, err := ownership.Open(ctx, spec, "", &ownership.Options{ReadOnly: true})
+func partitionOwners(ctx context.Context, spec string, ps []offsets.Position, endpoint string, cred azcore.TokenCredential) (*ownership.Owners, error) {
+	store, closer, err := ownership.Open(ctx, spec, "", &ownership.Options{ReadOnly: true, Credential: cred})
 	if err != nil {
 		return nil, err
 	}

@@ -84,7 +84,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 // does anything: a bad flag neither creates the database nor sends
 // samples to a local hub.
 func (c *streamConfig) check(start, sinkSpec string, settings ...confFlag) error {
-	if err := c.share.check(); err != nil {
+	if err := c.share.check(c.hub.namespace != ""); err != nil {
 		return err
 	}
 	position, err := eventhubs.ParseEventPosition(start)
@@ -95,6 +95,9 @@ func (c *streamConfig) check(start, sinkSpec string, settings ...confFlag) error
 	c.settings = append([]confFlag{setStart}, settings...)
 	if c.sink, err = sqlsink.Parse(sinkSpec, c.table); err != nil {
 		return sinkFlagError(err)
+	}
+	if err := c.hub.checkSignIn(); err != nil {
+		return err
 	}
 	if c.hub.given() {
 		c.conf, c.job, err = c.confAndJob(c.hub.connectionString())

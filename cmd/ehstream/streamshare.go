@@ -29,7 +29,7 @@ func addShareFlags(fs *flag.FlagSet) *shareFlags {
 	host, _ := os.Hostname()
 	return &shareFlags{
 		store: fs.String("ownership", "", "share the consumer group's partitions with other replicas of the job through the SDKs' ownership protocol, over STORE: "+
-			"a postgres:// URL, sqlite:PATH, or blob:STORAGE-CONNECTION-STRING/CONTAINER (default: this process reads every partition)"+envNote("ownership")),
+			"a postgres:// URL, sqlite:PATH, blob:STORAGE-CONNECTION-STRING/CONTAINER, or blob:https://ACCOUNT.blob.core.windows.net/CONTAINER signed in with --credential (default: this process reads every partition)"+envNote("ownership")),
 		ownerID:    fs.String("owner-id", fmt.Sprintf("%s-%d", host, os.Getpid()), "this replica's owner ID in the ownership records; unique per replica"),
 		interval:   fs.Duration("ownership-interval", balance.DefaultUpdateInterval, "how often a replica renews and balances its claims"),
 		expiration: fs.Duration("ownership-expiration", balance.DefaultExpiration, "how long a claim holds without renewal (a crashed replica's partitions move after it)"),
@@ -37,12 +37,17 @@ func addShareFlags(fs *flag.FlagSet) *shareFlags {
 	}
 }
 
-func (f *shareFlags) check() error {
+// check checks the flags; withCredential says whether the hub flags sign
+// in with a credential, which a blob container URL needs.
+func (f *shareFlags) check(withCredential bool) error {
 	if *f.store == "" {
 		return nil
 	}
 	if err := ownership.CheckSpec(*f.store); err != nil {
 		return usageError{fmt.Errorf("--ownership: %v", err)}
+	}
+	if strings.HasPrefix(*f.store, "blob:https://") && !withCredential {
+		return usageError{fmt.Errorf("--ownership %s signs in with Microsoft Entra ID: sign in to the hub with --namespace and --credential, and the store uses the same credential (or give blob:STORAGE-CONNECTION-STRING/CONTAINER)", ownership.Redact(*f.store))}
 	}
 	switch {
 	case strings.TrimSpace(*f.ownerID) == "":
@@ -70,14 +75,15 @@ type sharedStore struct {
 // positions: a refused run leaves nothing behind that a run with its own
 // consumer group would trip on.
 func (f *shareFlags) open(ctx context.Context, conf *eventhubs.Conf, job offsets.Job) (*sharedStore, error) {
-	store, closer, err := ownership.Open(ctx, *f.store, job.Name, nil)
+	// A blob container URL signs in as the hub does (--credential).
+	store, closer, err := ownership.Open(ctx, *f.store, job.Name, &ownership.Options{Credential: conf.Credential()})
 	if err != nil {
 		return nil, err
 	}
-	cs, err := conf.ConnectionString()
+	ns, err := conf.FullyQualifiedNamespace()
 	if err == nil {
 		var b *balance.Balancer
-		b, err = balance.New(store, balance.Consumer{Namespace: cs.Namespace(), EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()},
+		b, err = balance.New(store, balance.Consumer{Namespace: ns, EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()},
 			*f.ownerID, &balance.Options{UpdateInterval: *f.interval, Expiration: *f.expiration})
 		if err == nil {
 			err = b.CheckJob(ctx)
@@ -105,7 +111,7 @@ func (s *sharedStore) share(ds *eventhubs.DirectStream, positions *offsets.Store
 		OnChange:         onChange,
 		Positions:        positions.StoredPositions(job),
 	}
-	if cs, err := ds.Conf().ConnectionString(); err == nil && !strings.EqualFold(cs.Hostname(), job.Namespace) {
+	if host, err := ds.Conf().NamespaceHost(); err == nil && !strings.EqualFold(host, job.Namespace) {
 		// The positions are stored for another name of the namespace
 		// (offsets.Store.Resume): the ownership records go under it too,
 		// so that replicas reaching the hub by either name share them.
