@@ -109,29 +109,26 @@ func (p *pool) get(conf *Conf, probe bool) (*client, error) {
 	}
 	sdk := *cs
 	sdk.EntityPath = "" // the hub is passed on its own; the SDK refuses two names
-	// The SDK's own retries start at 4 s, which a dropped connection pays
-	// in full before the first retry; they are the inner loop here, inside
-	// the library's retries bounded by OperationTimeout, so they start
-	// short. A busy service still gets backed off from: by the SDK's
-	// doubling, then by the library's.
-	opts := &azeventhubs.ConsumerClientOptions{ApplicationID: "ehstream",
-		RetryOptions: azeventhubs.RetryOptions{RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 4 * time.Second}}
+	opts, err := clientOptions(conf, !probe)
+	if err != nil {
+		return nil, err
+	}
 	// Properties are asked without the SDK's retries (mgmt.go), as the
 	// probe asks everything.
-	mgmtOpts := *opts
-	mgmtOpts.RetryOptions.MaxRetries = -1
-	if probe {
-		opts = &mgmtOpts
+	mgmtOpts, err := clientOptions(conf, false)
+	if err != nil {
+		return nil, err
 	}
+	group := conf.ConsumerGroup()
 	newSDK := func(opts *azeventhubs.ConsumerClientOptions) (*azeventhubs.ConsumerClient, error) {
-		return azeventhubs.NewConsumerClientFromConnectionString(sdk.forSDK(), hub, conf.ConsumerGroup(), opts)
+		return azeventhubs.NewConsumerClientFromConnectionString(sdk.forSDK(), hub, group, opts)
 	}
 	cc, err := newSDK(opts)
 	if err != nil {
 		// The SDK's message may quote the string; ours says what is wrong.
 		return nil, &Error{Code: CodeInvalidConnectionString, Hub: hub, Message: "the SDK refused the connection string"}
 	}
-	newMgmt := func() (*azeventhubs.ConsumerClient, error) { return newSDK(&mgmtOpts) }
+	newMgmt := func() (*azeventhubs.ConsumerClient, error) { return newSDK(mgmtOpts) }
 	c := &client{key: key, cc: cc, newMgmt: newMgmt, receivers: map[string]*receiver{}, lastUsed: time.Now(), users: 1}
 	p.clients[key] = c
 	if !p.janitor {

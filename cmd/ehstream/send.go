@@ -69,15 +69,9 @@ func (c *sendConfig) run(ctx context.Context, std stdio) error {
 
 // newProducer connects a producer to conf's hub.
 func newProducer(conf *eventhubs.Conf) (*azeventhubs.ProducerClient, error) {
-	cs, _ := conf.ConnectionString() // valid: hubFlags.conf validated it
-	cs.EntityPath = ""               // the hub is passed on its own
-	sdkConnStr, err := cs.Build()
+	producer, err := eventhubs.NewProducerClient(conf)
 	if err != nil {
-		return nil, err
-	}
-	producer, err := azeventhubs.NewProducerClientFromConnectionString(sdkConnStr, conf.EventHubName(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("connect to hub %q: %v", conf.EventHubName(), err)
+		return nil, fmt.Errorf("connect to hub %q: %w", conf.EventHubName(), err)
 	}
 	return producer, nil
 }
