@@ -7,8 +7,9 @@ import (
 )
 
 // clientOptions are the SDK's options for a client of conf's hub, the one
-// place they are built: the SDK's retries, and the connection hook through
-// which this package makes the connections (connect.go). retries false
+// place they are built: the SDK's retries, the custom endpoint, and the
+// connection hook through which this package makes the connections, over
+// TCP or WebSockets (connect.go). retries false
 // turns the SDK's retries off, for clients whose calls the package
 // retries itself (mgmt.go).
 func clientOptions(conf *Conf, retries bool) (*azeventhubs.ConsumerClientOptions, error) {
@@ -21,7 +22,7 @@ func clientOptions(conf *Conf, retries bool) (*azeventhubs.ConsumerClientOptions
 	// the library's retries bounded by OperationTimeout, so they start
 	// short. A busy service still gets backed off from: by the SDK's
 	// doubling, then by the library's.
-	opts := &azeventhubs.ConsumerClientOptions{ApplicationID: "ehstream",
+	opts := &azeventhubs.ConsumerClientOptions{ApplicationID: "ehstream", CustomEndpoint: conf.CustomEndpoint(),
 		RetryOptions: azeventhubs.RetryOptions{RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 4 * time.Second}}
 	if !retries {
 		opts.RetryOptions.MaxRetries = -1

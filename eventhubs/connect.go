@@ -38,26 +38,39 @@ import (
 var reached sync.Map
 
 // connector makes the connections of one SDK client: AMQP over TCP, with
-// TLS unless the connection string says UseDevelopmentEmulator.
+// TLS unless the connection string says UseDevelopmentEmulator, or over
+// WebSockets (websocket.go).
 type connector struct {
 	hub string
-	// target is the endpoint as errors name it, amqps://HOST:PORT/; reached
-	// or not, it is remembered by it.
+	// target is the endpoint as errors name it, amqps://HOST:PORT/ or the
+	// WebSocket URL; reached or not, it is remembered by it.
 	target string
-	addr   string      // host:port that AMQP over TCP dials
-	tls    *tls.Config // nil: plain AMQP (UseDevelopmentEmulator)
+	addr   string           // host:port that AMQP over TCP dials
+	tls    *tls.Config      // nil: plain AMQP (UseDevelopmentEmulator)
+	ws     *webSocketDialer // nil: AMQP over TCP
 }
 
 // newConnector is the connector of conf's connections, with the SDK
-// options opts (its TLSConfig).
+// options opts (its TLSConfig and CustomEndpoint).
 func newConnector(conf *Conf, cs *ConnectionString, opts *azeventhubs.ConsumerClientOptions) *connector {
 	c := &connector{hub: conf.EventHubName()}
-	scheme, port := "amqp", "5672"
 	if !cs.UseDevelopmentEmulator {
 		c.tls = tlsConfigFor(opts.TLSConfig, cs.Hostname())
-		scheme, port = "amqps", "5671"
 	}
-	c.addr = withDefaultPort(cs.Namespace(), port)
+	to := cs.Namespace()
+	if opts.CustomEndpoint != "" {
+		to = opts.CustomEndpoint
+	}
+	if conf.WebSockets() {
+		c.ws = newWebSocketDialer(to, cs.Namespace(), c.tls)
+		c.target = c.ws.url
+		return c
+	}
+	scheme, port := "amqps", "5671"
+	if c.tls == nil {
+		scheme, port = "amqp", "5672"
+	}
+	c.addr = withDefaultPort(to, port)
 	c.target = scheme + "://" + c.addr + "/"
 	return c
 }
@@ -102,7 +115,10 @@ func (c *connector) connect(ctx context.Context, _ azeventhubs.WebSocketConnPara
 }
 
 func (c *connector) dial(ctx context.Context) (net.Conn, error) {
-	if c.tls == nil {
+	switch {
+	case c.ws != nil:
+		return c.ws.dial(ctx)
+	case c.tls == nil:
 		return (&net.Dialer{}).DialContext(ctx, "tcp", c.addr)
 	}
 	return (&tls.Dialer{Config: c.tls}).DialContext(ctx, "tcp", c.addr)
@@ -119,6 +135,7 @@ func cannotConnect(err error) string {
 		verify   *tls.CertificateVerificationError
 		notTLS   tls.RecordHeaderError
 		alert    tls.AlertError
+		upgrade  *upgradeRefusedError
 	)
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -137,6 +154,8 @@ func cannotConnect(err error) string {
 		return "the server does not speak TLS (for the emulator's plain AMQP port, end the connection string with UseDevelopmentEmulator=true)"
 	case errors.As(err, &alert):
 		return "the server refused the TLS handshake"
+	case errors.As(err, &upgrade):
+		return fmt.Sprintf("the server refused the WebSocket upgrade with %s (AMQP over WebSockets is served on %s: check the endpoint)", upgrade.status, webSocketPath)
 	}
 	return ""
 }

@@ -35,6 +35,8 @@
 //     its connection hook, so that one that cannot be made (refused, no
 //     such host, an untrusted certificate) fails at once with
 //     CodeCannotConnect and its cause, while a dropped one is retried.
+//   - websocket.go: AMQP over WebSockets (SetWebSockets), through the
+//     proxy the environment names.
 //   - pool.go: the pool of connections (client), each partition's
 //     receiver on one, and the janitor that closes idle ones; CloseAll.
 //   - mgmt.go: the SDK client that properties are asked on, kept off the

@@ -48,6 +48,9 @@ type clientKey struct {
 	// that an ad-hoc read never waits for, or reopens, a stream's receiver.
 	exclusive bool
 	replica   string
+	// webSockets and endpoint: how and where the connection goes.
+	webSockets bool
+	endpoint   string
 }
 
 // client is one AMQP connection shared by all partitions of a hub and
@@ -96,7 +99,8 @@ func (p *pool) get(conf *Conf, probe bool) (*client, error) {
 	hub := conf.EventHubName()
 	cred := sha256.Sum256([]byte(cs.SharedAccessKeyName + "\x00" + cs.SharedAccessKey + "\x00" + cs.SharedAccessSignature))
 	key := clientKey{namespace: cs.Namespace(), hub: hub, group: conf.ConsumerGroup(), credential: hex.EncodeToString(cred[:8]),
-		probe: probe, exclusive: !probe && conf.exclusiveOr(true), replica: conf.replica}
+		probe: probe, exclusive: !probe && conf.exclusiveOr(true), replica: conf.replica,
+		webSockets: conf.WebSockets(), endpoint: conf.CustomEndpoint()}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
