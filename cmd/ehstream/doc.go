@@ -7,8 +7,9 @@
 // that call the packages; the packages check ranges, and the command names
 // the flag in their errors. Files:
 //   - main.go: the commands, usage, exit statuses, flag parsing;
-//     hubflags.go: the hub flags every hub command takes, and flags that
-//     set one Conf setting (setConfFlags); logformat.go: --log-format.
+//     hubflags.go: the hub flags every hub command takes (the connection
+//     string, hub, timeout, --transport and --custom-endpoint), and flags
+//     that set one Conf setting (setConfFlags); logformat.go: --log-format.
 //   - info.go, send.go (linesend), read.go (eventjson; its progress bar
 //     in readprogress.go), offsets.go (offsets, ownership): the commands.
 //   - stream.go: the main job; streamshare.go: its replicas' flags and

@@ -20,7 +20,15 @@ type hubFlags struct {
 	hub              string
 	consumerGroup    string
 	operationTimeout time.Duration
+	transport        string
+	customEndpoint   string
 }
+
+// The values of --transport.
+const (
+	transportAMQP       = "amqp"
+	transportWebSockets = "websockets"
+)
 
 func addHubFlags(fs *flag.FlagSet, withGroup bool) *hubFlags {
 	h := &hubFlags{}
@@ -30,7 +38,19 @@ func addHubFlags(fs *flag.FlagSet, withGroup bool) *hubFlags {
 		fs.StringVar(&h.consumerGroup, "consumer-group", eventhubs.DefaultConsumerGroup, "consumer group")
 	}
 	fs.DurationVar(&h.operationTimeout, "operation-timeout", eventhubs.DefaultOperationTimeout, "how long an operation may take, retries included")
+	fs.StringVar(&h.transport, "transport", transportAMQP, "amqp (AMQP over TCP, port 5671) or websockets (AMQP over WebSockets, port 443, through the proxy $HTTPS_PROXY names unless $NO_PROXY exempts the host)")
+	fs.StringVar(&h.customEndpoint, "custom-endpoint", "", "HOST[:PORT] to connect to instead of the namespace's host, such as a gateway or a private endpoint (TLS still expects the namespace's name)")
 	return h
+}
+
+// localOnly refuses the flags that say how to reach a hub given by
+// connection string, for a command that runs the local Event Hubs.
+func (h *hubFlags) localOnly() error {
+	if h.transport != transportAMQP || h.customEndpoint != "" {
+		return usageError{errors.New("--transport and --custom-endpoint say how to reach the hub of a connection string: pass --connection-string (or set " +
+			envConnectionString + "); the local Event Hubs runs in this process")}
+	}
+	return nil
 }
 
 // given reports whether a connection string came by flag or environment.
@@ -69,7 +89,18 @@ func (h *hubFlags) confFor(cs string) (*eventhubs.Conf, error) {
 	if err := conf.Validate(); err != nil {
 		return nil, usageError{err}
 	}
-	err := setConfFlags(conf, confFlag{"--operation-timeout", h.operationTimeout, func(c *eventhubs.Conf) { c.SetOperationTimeout(h.operationTimeout) }})
+	var webSockets bool
+	switch h.transport {
+	case transportAMQP:
+	case transportWebSockets:
+		webSockets = true
+	default:
+		return nil, usageError{fmt.Errorf("--transport %q: want %s or %s", h.transport, transportAMQP, transportWebSockets)}
+	}
+	err := setConfFlags(conf,
+		confFlag{"--operation-timeout", h.operationTimeout, func(c *eventhubs.Conf) { c.SetOperationTimeout(h.operationTimeout) }},
+		confFlag{"--transport", h.transport, func(c *eventhubs.Conf) { c.SetWebSockets(webSockets) }},
+		confFlag{"--custom-endpoint", h.customEndpoint, func(c *eventhubs.Conf) { c.SetCustomEndpoint(h.customEndpoint) }})
 	return conf, err
 }
 

@@ -22,7 +22,9 @@ import (
 // far each partition is behind it; given an ownership store, who owns
 // each partition.
 type offsetsConfig struct {
-	hub      *hubFlags // read only when given, and only when there are positions
+	// hub is the hub the flags name, nil when none is given; it is read
+	// only when there are positions.
+	hub      *eventhubs.Conf
 	sinkSpec string
 	job      string
 	group    string
@@ -34,7 +36,7 @@ func parseOffsetsFlags(args []string, stderr io.Writer) (*offsetsConfig, error) 
 	c := &offsetsConfig{}
 	fs := newFlagSet("offsets", stderr)
 	// No consumer group for the hub: its bounds are the same for every group.
-	c.hub = addHubFlags(fs, false)
+	h := addHubFlags(fs, false)
 	fs.StringVar(&c.sinkSpec, "sink", "sqlite:ehstream.db", "the job's sink: sqlite:PATH or a postgres:// URL")
 	fs.StringVar(&c.job, "job", "", "only this job (default: every job in the sink)")
 	fs.StringVar(&c.group, "consumer-group", "", "only this consumer group (default: every group)")
@@ -44,6 +46,12 @@ func parseOffsetsFlags(args []string, stderr io.Writer) (*offsetsConfig, error) 
 		"a postgres:// URL, sqlite:PATH or blob:CONNECTION-STRING/CONTAINER (for an emulator's blob records, give --connection-string too: they name its port)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
+	}
+	if h.given() {
+		var err error
+		if c.hub, err = h.conf(); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -62,7 +70,7 @@ func (c *offsetsConfig) run(ctx context.Context, std stdio) error {
 		return c.noPositions(std.out, sk.Desc)
 	}
 	v := &offsetsView{positions: ps}
-	if c.hub.given() {
+	if c.hub != nil {
 		if err := v.readLags(ctx, c.hub, c.lagGroup, std.err); err != nil {
 			return err
 		}
@@ -134,17 +142,14 @@ type offsetsView struct {
 	owners *ownership.Owners
 }
 
-// readLags reads the lag of the positions of the flags' hub.
-func (v *offsetsView) readLags(ctx context.Context, h *hubFlags, lagGroup string, stderr io.Writer) error {
-	conf, err := h.conf()
-	if err != nil {
-		return err
-	}
-	cs, _ := conf.ConnectionString() // valid: conf() validated it
+// readLags reads the lag of the positions of conf's hub.
+func (v *offsetsView) readLags(ctx context.Context, conf *eventhubs.Conf, lagGroup string, stderr io.Writer) error {
+	cs, _ := conf.ConnectionString() // valid: hubFlags.conf validated it
 	v.withHub, v.namespace, v.hub = true, cs.Hostname(), conf.EventHubName()
 	if u, err := url.Parse(cs.Endpoint); err == nil {
 		v.endpoint = u.Host
 	}
+	var err error
 	v.lags, err = jobLags(ctx, conf, v.positions, lagGroup, stderr)
 	return err
 }
