@@ -13,8 +13,10 @@ import (
 // The SDK clients a Conf makes, and their options: every SDK client of
 // the library, and the producers a program makes with NewProducerClient,
 // gets its options from sdkOptions, so that what a Conf says about the
-// connection (SetClientOptions, and settings of the transport) reaches
-// all of them alike.
+// connection (SetClientOptions, SetWebSockets, SetCustomEndpoint) reaches
+// all of them alike, and makes its connections through this package's
+// connector (connect.go), which tells a connection that cannot be made
+// from one that dropped.
 
 // DefaultApplicationID is the application ID the SDK clients send (in the
 // user agent) when SetClientOptions names none.
@@ -23,9 +25,12 @@ const DefaultApplicationID = "ehstream"
 // SetClientOptions passes the SDK's own options through to every SDK
 // client the Conf makes: TLSConfig (a CA to trust), CustomEndpoint (a
 // host:port to dial instead of the namespace's, such as a proxy's or an
-// emulator's), NewWebSocketConn (AMQP over WebSockets), InstanceID,
+// emulator's; SetCustomEndpoint's wins), NewWebSocketConn, InstanceID,
 // ApplicationID (default DefaultApplicationID) and RetryOptions. The
-// options are copied; nil clears them.
+// options are copied; nil clears them. A NewWebSocketConn given here
+// makes every connection, in place of the package's own (SetWebSockets
+// is the usual way to AMQP over WebSockets): its errors are then not told
+// apart (CodeCannotConnect) and are retried as any dropped connection.
 //
 // The user's fields win, but for retries of the library's own reads and
 // management calls: those run inside the library's retries, bounded by
@@ -46,9 +51,10 @@ func (c *Conf) SetClientOptions(opts *azeventhubs.ConsumerClientOptions) *Conf {
 func (c *Conf) ClientOptions() *azeventhubs.ConsumerClientOptions { return copyOf(c.clientOptions) }
 
 // sdkOptions are the SDK's options for conf's clients: the user's, with
-// the default application ID. Its retries are the user's, zero for the
-// SDK's defaults.
-func sdkOptions(conf *Conf) azeventhubs.ConsumerClientOptions {
+// the default application ID and SetCustomEndpoint's endpoint, and the
+// package's connector as the connection hook unless the user gave one.
+// Its retries are the user's, zero for the SDK's defaults.
+func sdkOptions(conf *Conf) (*azeventhubs.ConsumerClientOptions, error) {
 	var o azeventhubs.ConsumerClientOptions
 	if conf.clientOptions != nil {
 		o = *conf.clientOptions
@@ -56,7 +62,17 @@ func sdkOptions(conf *Conf) azeventhubs.ConsumerClientOptions {
 	if o.ApplicationID == "" {
 		o.ApplicationID = DefaultApplicationID
 	}
-	return o
+	if ep := conf.CustomEndpoint(); ep != "" {
+		o.CustomEndpoint = ep
+	}
+	if o.NewWebSocketConn == nil {
+		c, err := newConnector(conf, &o)
+		if err != nil {
+			return nil, err
+		}
+		o.NewWebSocketConn = c.connect
+	}
+	return &o, nil
 }
 
 // poolOptions are the options of the pool's SDK clients (pool.go). The
@@ -67,8 +83,11 @@ func sdkOptions(conf *Conf) azeventhubs.ConsumerClientOptions {
 // the SDK's doubling, then by the library's. A management or probing
 // client does not retry (mgmt.go), so a refused attach (a bad filter, a
 // missing group) comes back as itself at once.
-func poolOptions(conf *Conf, noRetries bool) *azeventhubs.ConsumerClientOptions {
-	o := sdkOptions(conf)
+func poolOptions(conf *Conf, noRetries bool) (*azeventhubs.ConsumerClientOptions, error) {
+	o, err := sdkOptions(conf)
+	if err != nil {
+		return nil, err
+	}
 	if o.RetryOptions.RetryDelay == 0 {
 		o.RetryOptions.RetryDelay = 200 * time.Millisecond
 	}
@@ -78,7 +97,7 @@ func poolOptions(conf *Conf, noRetries bool) *azeventhubs.ConsumerClientOptions 
 	if noRetries {
 		o.RetryOptions.MaxRetries = -1
 	}
-	return &o
+	return o, nil
 }
 
 // newConsumerClient makes an SDK consumer client of conf's hub and
@@ -111,14 +130,19 @@ func newConsumerClient(conf *Conf, opts *azeventhubs.ConsumerClientOptions) (*az
 }
 
 // NewProducerClient makes the SDK's producer for conf's hub, signed in as
-// conf is (connection string or credential) and with its client options
-// (SetClientOptions): what a program that reads with a Conf sends with.
-// The caller closes it. Its errors never show a secret.
+// conf is (connection string or credential), with its client options and
+// transport, and the connections and errors of this package's readers: a
+// connection that cannot be made fails at once (CodeCannotConnect, see
+// Error). What a program that reads with a Conf sends with. The caller
+// closes it. Its errors never show a secret.
 func (c *Conf) NewProducerClient() (*azeventhubs.ProducerClient, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	o := sdkOptions(c)
+	o, err := sdkOptions(c)
+	if err != nil {
+		return nil, err
+	}
 	opts := &azeventhubs.ProducerClientOptions{ApplicationID: o.ApplicationID, CustomEndpoint: o.CustomEndpoint,
 		NewWebSocketConn: o.NewWebSocketConn, RetryOptions: o.RetryOptions, TLSConfig: o.TLSConfig}
 	hub := c.EventHubName()

@@ -104,18 +104,18 @@ func TestClientOptions(t *testing.T) {
 		RetryOptions: azeventhubs.RetryOptions{MaxRetries: 7, RetryDelay: time.Second}}
 	c := NewConfWithCredential("myns.servicebus.windows.net", "eh1", &fakeCredential{}).SetClientOptions(user)
 	user.CustomEndpoint = "changed after" // SetClientOptions copied it
-	o := poolOptions(c, false)
+	o := mustPoolOptions(t, c, false)
 	if o.TLSConfig != tlsConf || o.CustomEndpoint != "127.0.0.1:5671" || o.InstanceID != "i1" || o.ApplicationID != DefaultApplicationID ||
 		o.RetryOptions != (azeventhubs.RetryOptions{MaxRetries: 7, RetryDelay: time.Second, MaxRetryDelay: 4 * time.Second}) {
 		t.Errorf("receivers' options: %+v", o)
 	}
-	if o := poolOptions(c, true); o.RetryOptions.MaxRetries != -1 || o.CustomEndpoint != "127.0.0.1:5671" {
+	if o := mustPoolOptions(t, c, true); o.RetryOptions.MaxRetries != -1 || o.CustomEndpoint != "127.0.0.1:5671" {
 		t.Errorf("management options: %+v", o)
 	}
-	if o := poolOptions(NewConf("x"), false); o.RetryOptions != (azeventhubs.RetryOptions{RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 4 * time.Second}) || o.TLSConfig != nil {
+	if o := mustPoolOptions(t, NewConf("Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=v;EntityPath=eh1"), false); o.RetryOptions != (azeventhubs.RetryOptions{RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 4 * time.Second}) || o.TLSConfig != nil {
 		t.Errorf("default options: %+v", o)
 	}
-	if got := c.SetClientOptions(&azeventhubs.ConsumerClientOptions{ApplicationID: "mine"}).ClientOptions(); got.ApplicationID != "mine" || sdkOptions(c).ApplicationID != "mine" {
+	if got := c.SetClientOptions(&azeventhubs.ConsumerClientOptions{ApplicationID: "mine"}).ClientOptions(); got.ApplicationID != "mine" || mustPoolOptions(t, c, false).ApplicationID != "mine" {
 		t.Errorf("ApplicationID: %+v", got)
 	}
 
@@ -138,4 +138,13 @@ func TestClientOptions(t *testing.T) {
 	if key(v) != key(v.Clone()) || key(v) == key(NewConfWithCredential("ns.servicebus.windows.net", "eh1", valueCredential{})) {
 		t.Error("a credential that is not a pointer: a key per NewConfWithCredential")
 	}
+}
+
+func mustPoolOptions(t *testing.T, c *Conf, noRetries bool) *azeventhubs.ConsumerClientOptions {
+	t.Helper()
+	o, err := poolOptions(c, noRetries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }

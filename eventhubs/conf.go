@@ -74,6 +74,9 @@ type Conf struct {
 	// backpressure and pid: see backpressure.go.
 	backpressure bool
 	pid          streaming.PID
+	// webSockets and customEndpoint: how and where connections go.
+	webSockets     bool
+	customEndpoint string
 }
 
 // NewConf returns a Conf with the defaults: consumer group "$Default", start
@@ -183,6 +186,24 @@ func (c *Conf) SetPrefetchPerPartition(prefetch map[string]int) *Conf {
 // partition and consumer group on Azure), and is refused while an
 // exclusive reader holds the partition.
 func (c *Conf) SetExclusive(exclusive bool) *Conf { c.exclusive = &exclusive; return c }
+
+// SetWebSockets says whether connections speak AMQP over WebSockets, for
+// networks that let only HTTPS out: wss:// on port 443 (ws:// to the
+// development emulator, UseDevelopmentEmulator), through the proxy that
+// HTTPS_PROXY (HTTP_PROXY for ws://) names unless NO_PROXY exempts the
+// host, as Go's http.ProxyFromEnvironment reads them but when each
+// connection is made; hosts named localhost or by a loopback address are
+// never proxied. Default false: AMQP over TCP, port 5671 (5672 plain), which
+// no HTTP proxy carries.
+func (c *Conf) SetWebSockets(on bool) *Conf { c.webSockets = on; return c }
+
+// SetCustomEndpoint sets where connections go, HOST or HOST:PORT, in place
+// of the namespace's host: an application gateway, or a private endpoint's
+// address. The client still expects the namespace at the other end: TLS
+// verifies the namespace's host name, and over WebSockets the HTTP Host is
+// the namespace's, as the SDK's CustomEndpoint does for AMQP. Default ""
+// (the namespace's host). The port defaults to the transport's (5671, 443).
+func (c *Conf) SetCustomEndpoint(hostport string) *Conf { c.customEndpoint = hostport; return c }
 
 // SetLogger sets where warnings (such as skipped events) go; default
 // slog.Default().
@@ -346,6 +367,13 @@ func (c *Conf) exclusiveOr(def bool) bool {
 	}
 	return *c.exclusive
 }
+
+// WebSockets says whether connections speak AMQP over WebSockets.
+func (c *Conf) WebSockets() bool { return c.webSockets }
+
+// CustomEndpoint is where connections go instead of the namespace's host;
+// "" when they go to the namespace.
+func (c *Conf) CustomEndpoint() string { return c.customEndpoint }
 
 // Logger is where warnings go.
 func (c *Conf) Logger() *slog.Logger {

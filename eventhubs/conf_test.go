@@ -338,6 +338,10 @@ func TestConfValidate(t *testing.T) {
 				"2": FromSequenceNumber(0, true), "3": FromSequenceNumber(-1, false), "4": FromOffset("-1", true)})},
 		{"zero timeouts mean defaults", NewConf(utPortal).SetReceiverTimeout(0).SetOperationTimeout(0)},
 		{"backpressure", NewConf(utPortal).SetBackpressure(true).SetBackpressurePID(0, 0, 0, 1)},
+		{"web sockets", NewConf(utPortal).SetWebSockets(true)},
+		{"custom endpoint", NewConf(utPortal).SetCustomEndpoint("10.0.0.4")},
+		{"custom endpoint with port", NewConf(utPortal).SetCustomEndpoint("gateway.example.com:443")},
+		{"custom endpoint IPv6", NewConf(utPortal).SetCustomEndpoint("[fd00::4]:5671")},
 	}
 	for _, tt := range good {
 		if err := tt.conf.Validate(); err != nil {
@@ -500,6 +504,8 @@ func utConfGetters(c *Conf) map[string]any {
 		"Exclusive":            fmt.Sprint(c.Exclusive()),
 		"Backpressure":         c.Backpressure(),
 		"BackpressurePID":      c.BackpressurePID(),
+		"WebSockets":           c.WebSockets(),
+		"CustomEndpoint":       c.CustomEndpoint(),
 		"connStr":              c.connStr,
 	}
 }
@@ -533,7 +539,9 @@ func TestConfMapRoundTrip(t *testing.T) {
 			SetPrefetch(250).
 			SetExclusive(false).
 			SetBackpressure(true).
-			SetBackpressurePID(0.75, 0.125, 0.5, 40)},
+			SetBackpressurePID(0.75, 0.125, 0.5, 40).
+			SetWebSockets(true).
+			SetCustomEndpoint("gateway.example.com:8443")},
 		{"backpressure with defaults", NewConf(utPortal).SetBackpressure(true)},
 		{"timeout from connection string", NewConf(utPortal + ";OperationTimeout=PT3M").SetStartingPosition(EndOfStream())},
 		{"emulator", NewConf(utEmulator).SetEventHubName("hub").SetStartingPosition(FromSequenceNumber(0, false)).SetExclusive(true)},
@@ -655,6 +663,11 @@ func TestConfFromMapErrors(t *testing.T) {
 		{"valid text, invalid value", map[string]string{confMaxRatePerPartition: "0"}, CodeInvalidConf, []string{"MaxRatePerPartition = 0"}},
 		{"valid text, invalid prefetch", map[string]string{confPrefetch: "20000"}, CodeInvalidConf, []string{"Prefetch = 20000"}},
 		{"bad backpressure", map[string]string{confBackpressure: "on"}, CodeInvalidConf, []string{confBackpressure, `"on"`, "true or false"}},
+		{"bad web sockets", map[string]string{confWebSockets: "yes"}, CodeInvalidConf, []string{confWebSockets, `"yes"`, "true or false"}},
+		{"custom endpoint URL", map[string]string{confCustomEndpoint: "https://gw.example.com/"}, CodeInvalidConf,
+			[]string{"CustomEndpoint", `"https://gw.example.com/"`, "HOST or HOST:PORT"}},
+		{"custom endpoint bad port", map[string]string{confCustomEndpoint: "gw.example.com:http"}, CodeInvalidConf,
+			[]string{"CustomEndpoint", `"gw.example.com:http"`, "1 to 65535"}},
 		{"bad PID gain", map[string]string{confPIDIntegral: "lots"}, CodeInvalidConf, []string{confPIDIntegral, `"lots"`, "a number"}},
 		{"PID gain NaN", map[string]string{confPIDDerivative: "NaN"}, CodeInvalidConf, []string{confPIDDerivative, `"NaN"`}},
 		{"valid text, invalid PID", map[string]string{confPIDMinRate: "0.5"}, CodeInvalidConf, []string{"minRate = 0.5"}},

@@ -37,12 +37,21 @@
 //   - errors.go: Error and its stable codes.
 //
 // Connections and reads:
+//   - clientoptions.go: the SDK's client options, built in one place
+//     (clientOptions), and NewProducerClient, a producer with them.
+//   - connect.go: the connections, made here and handed to the SDK through
+//     its connection hook, so that one that cannot be made (refused, no
+//     such host, an untrusted certificate) fails at once with
+//     CodeCannotConnect and its cause, while a dropped one is retried.
+//   - websocket.go: AMQP over WebSockets (SetWebSockets), through the
+//     proxy the environment names.
 //   - pool.go: the pool of connections (client), each partition's
 //     receiver on one, and the janitor that closes idle ones; CloseAll.
 //   - mgmt.go: the SDK client that properties are asked on, kept off the
 //     receivers' connection and made anew when its connection is lost.
 //   - hub.go: the hub's and partitions' properties (DescribeHub,
-//     PartitionBounds), and the retry loop of management calls.
+//     PartitionBounds), and the retry loop of management calls, which
+//     logs each failed attempt (logRetry), as the reads' retries do.
 //   - read.go: reading one range (readRange, rangeReader), the fetcher
 //     that asks a chunk ahead of the reader, and which errors are
 //     permanent.

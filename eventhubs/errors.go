@@ -36,6 +36,16 @@ const (
 	// its five readers without an owner level per partition and consumer
 	// group. Retrying does not help until a reader or link goes away.
 	CodeQuotaExceeded ErrorCode = "quota-exceeded"
+	// CodeCannotConnect: the endpoint cannot be reached as it is named: the
+	// connection was refused, the host does not exist, or the server's
+	// certificate is not trusted (signed by an unknown authority, for
+	// another host, expired) or it does not speak TLS. Err holds the cause
+	// (a *net.OpError for syscall.ECONNREFUSED, a *net.DNSError, a
+	// *tls.CertificateVerificationError, ...). It is returned at the first
+	// failure, without retries, while the process has not connected to the
+	// endpoint yet; once it has, these causes are retried as a dropped
+	// connection is (the service restarting), within OperationTimeout.
+	CodeCannotConnect ErrorCode = "cannot-connect"
 	// CodeTimeout: an operation made no progress within OperationTimeout,
 	// retries included.
 	CodeTimeout ErrorCode = "timeout"

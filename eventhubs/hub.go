@@ -134,12 +134,15 @@ func (c *client) partitionBounds(ctx context.Context, conf *Conf, id string) (Pa
 }
 
 // retry runs op until it succeeds, fails permanently, or OperationTimeout
-// passes; the SDK retries inside each attempt as well.
+// passes; the SDK retries inside each attempt as well. Each failed attempt
+// is logged with its cause; a timeout holds the last cause an attempt
+// met before the deadline, not the deadline's own "i/o timeout".
 func retry(ctx context.Context, conf *Conf, hub, partition string, op func(context.Context) error) error {
 	octx, cancel := context.WithTimeout(ctx, conf.OperationTimeout())
 	defer cancel()
 	backoff := 50 * time.Millisecond
-	for {
+	var cause error
+	for attempt := 1; ; attempt++ {
 		err := op(octx)
 		if err == nil {
 			return nil
@@ -151,9 +154,26 @@ func retry(ctx context.Context, conf *Conf, hub, partition string, op func(conte
 			return e
 		}
 		if octx.Err() != nil {
+			if cause == nil {
+				cause = err
+			}
 			return &Error{Code: CodeTimeout, Hub: hub, PartitionID: partition,
-				Message: fmt.Sprintf("no answer within OperationTimeout (%s)", conf.OperationTimeout()), Err: err}
+				Message: fmt.Sprintf("no answer within OperationTimeout (%s)", conf.OperationTimeout()), Err: cause}
 		}
+		cause = err
+		logRetry(conf, hub, partition, attempt, err)
 		sleep(octx, &backoff)
 	}
+}
+
+// logRetry tells of a failed attempt that is retried: the operations of
+// this package retry transient failures (a dropped connection, a busy
+// service), and a person watching should see them happen, not a silence
+// ending in a timeout.
+func logRetry(conf *Conf, hub, partition string, attempt int, err error) {
+	args := []any{"hub", hub}
+	if partition != "" {
+		args = append(args, "partition", partition)
+	}
+	conf.Logger().Warn("eventhubs: attempt failed, retrying", append(args, "attempt", attempt, "err", err)...)
 }

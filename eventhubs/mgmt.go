@@ -16,14 +16,16 @@ import (
 // OperationTimeout. So properties are asked on a connection of their own,
 // without the SDK's retries (the library's retry loop runs the attempts),
 // and a call that finds it lost makes a new one for the next attempt.
-// A probe's connection is already without retries and holds no receivers
-// for long: it asks on itself.
+// A probe asks on a connection of its own too: its pooled connection
+// outlives a drop, and a management link the drop caught in the middle of
+// a call failed every later call on it, the SDK (without retries, so
+// without its recovery) never making it anew.
 
 // management is the SDK client that properties are asked on.
 func (c *client) management() (*azeventhubs.ConsumerClient, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.key.probe || c.closed {
+	if c.closed {
 		return c.cc, nil // a closed client's calls fail as its readers' do
 	}
 	if c.mgmt == nil {

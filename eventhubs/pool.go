@@ -53,6 +53,9 @@ type clientKey struct {
 	// that an ad-hoc read never waits for, or reopens, a stream's receiver.
 	exclusive bool
 	replica   string
+	// webSockets and endpoint: how and where the connection goes.
+	webSockets bool
+	endpoint   string
 }
 
 // client is one AMQP connection shared by all partitions of a hub and
@@ -109,11 +112,19 @@ func (p *pool) get(conf *Conf, probe bool) (*client, error) {
 	}
 	// Properties are asked without the SDK's retries (mgmt.go), as the
 	// probe asks everything (clientoptions.go).
-	cc, err := newConsumerClient(conf, poolOptions(conf, probe))
+	opts, err := poolOptions(conf, probe)
 	if err != nil {
 		return nil, err
 	}
-	newMgmt := func() (*azeventhubs.ConsumerClient, error) { return newConsumerClient(conf, poolOptions(conf, true)) }
+	mgmtOpts, err := poolOptions(conf, true)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := newConsumerClient(conf, opts)
+	if err != nil {
+		return nil, err
+	}
+	newMgmt := func() (*azeventhubs.ConsumerClient, error) { return newConsumerClient(conf, mgmtOpts) }
 	c := &client{key: key, cc: cc, newMgmt: newMgmt, receivers: map[string]*receiver{}, lastUsed: time.Now(), users: 1}
 	p.clients[key] = c
 	if !p.janitor {
@@ -130,7 +141,8 @@ func keyOf(conf *Conf, probe bool) (clientKey, error) {
 		return clientKey{}, err
 	}
 	key := clientKey{namespace: ns, hub: conf.EventHubName(), group: conf.ConsumerGroup(), cred: conf.credKey, options: conf.clientOptions,
-		probe: probe, exclusive: !probe && conf.exclusiveOr(true), replica: conf.replica}
+		probe: probe, exclusive: !probe && conf.exclusiveOr(true), replica: conf.replica,
+		webSockets: conf.WebSockets(), endpoint: conf.CustomEndpoint()}
 	if conf.credential == nil {
 		cs, err := conf.ConnectionString()
 		if err != nil {

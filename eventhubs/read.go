@@ -60,6 +60,7 @@ type rangeReader struct {
 	// after the last chunk that held events.
 	deadline time.Time
 	backoff  time.Duration
+	attempts int   // failed attempts since the last progress
 	lastErr  error // the last transient failure, the cause of a timeout
 }
 
@@ -166,16 +167,20 @@ func (rd *rangeReader) retryEmpty(ctx context.Context, err error) error {
 	return nil
 }
 
-// retry notes a transient failure and waits out the backoff.
+// retry notes and logs a transient failure and waits out the backoff.
 func (rd *rangeReader) retry(ctx context.Context, err error) {
 	rd.lastErr = err
+	rd.attempts++
+	logRetry(rd.conf, rd.r.Name, rd.r.PartitionID, rd.attempts, err)
 	sleep(ctx, &rd.backoff)
 }
 
-// progressed restarts the no-progress deadline and the backoff.
+// progressed restarts the no-progress deadline, the backoff and the count
+// of attempts.
 func (rd *rangeReader) progressed() {
 	rd.deadline = time.Now().Add(rd.conf.OperationTimeout())
 	rd.backoff = 50 * time.Millisecond
+	rd.attempts = 0
 }
 
 // deliver hands a chunk's events from next to yield, skipping those a

@@ -121,7 +121,7 @@ func firstEvent(ctx context.Context, conf *Conf, probe *client, id string, start
 	hub := conf.EventHubName()
 	deadline := time.Now().Add(conf.OperationTimeout())
 	backoff := 50 * time.Millisecond
-	for {
+	for attempt := 1; ; attempt++ {
 		ev, err := receiveOne(ctx, probe, id, start, wait)
 		if err == nil {
 			return ev, nil
@@ -136,6 +136,7 @@ func firstEvent(ctx context.Context, conf *Conf, probe *client, id string, start
 			return nil, &Error{Code: CodeTimeout, Hub: hub, PartitionID: id,
 				Message: fmt.Sprintf("no receiver within OperationTimeout (%s)", conf.OperationTimeout()), Err: err}
 		}
+		logRetry(conf, hub, id, attempt, err)
 		sleep(ctx, &backoff)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -35,6 +36,8 @@ const (
 	confPIDIntegral          = "eventhubs.backpressure.pid.integral"
 	confPIDDerivative        = "eventhubs.backpressure.pid.derivative"
 	confPIDMinRate           = "eventhubs.backpressure.pid.minRate"
+	confWebSockets           = "eventhubs.webSockets"
+	confCustomEndpoint       = "eventhubs.customEndpoint"
 )
 
 // setting is one row of the settings table: a Conf setting, its key in the
@@ -164,6 +167,13 @@ var settings = []setting{
 	pidSetting(confPIDIntegral, "integral", func(p *streaming.PID) *float64 { return &p.Integral }, gainProblem),
 	pidSetting(confPIDDerivative, "derivative", func(p *streaming.PID) *float64 { return &p.Derivative }, gainProblem),
 	pidSetting(confPIDMinRate, "minRate", func(p *streaming.PID) *float64 { return &p.MinRate }, minRateProblem),
+	{key: confWebSockets,
+		format: func(c *Conf) (string, bool) { return strconv.FormatBool(c.webSockets), c.webSockets },
+		parse:  func(c *Conf, v string) (err error) { c.webSockets, err = parseBool(v); return err }},
+	{key: confCustomEndpoint,
+		format: func(c *Conf) (string, bool) { return c.customEndpoint, c.customEndpoint != "" },
+		parse:  func(c *Conf, v string) error { c.customEndpoint = v; return nil },
+		check:  func(c *Conf) []string { return named("CustomEndpoint", endpointProblem(c.customEndpoint)) }},
 }
 
 // pidSetting is the row of one of the backpressure estimator's settings,
@@ -276,6 +286,25 @@ func timeoutProblem(d time.Duration) string {
 func prefetchProblem(n int) string {
 	if n < 1 || n > MaxPrefetch {
 		return fmt.Sprintf(" = %d: want 1 to %d events", n, MaxPrefetch)
+	}
+	return ""
+}
+
+// endpointProblem: a custom endpoint is HOST or HOST:PORT, as the SDK's
+// CustomEndpoint, not a URL.
+func endpointProblem(e string) string {
+	if e == "" {
+		return ""
+	}
+	host, port := e, ""
+	if h, p, err := net.SplitHostPort(e); err == nil {
+		host, port = h, p
+	}
+	if strings.ContainsAny(e, "/@?# ") || host == "" || (net.ParseIP(host) == nil && strings.ContainsAny(host, ":[]")) {
+		return fmt.Sprintf(" %q: want HOST or HOST:PORT, without a scheme or a path (as myhub.example.com:443)", e)
+	}
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
+		return fmt.Sprintf(" %q: the port %q is not 1 to 65535", e, port)
 	}
 	return ""
 }

@@ -9,7 +9,8 @@
 //   - main.go: the commands, usage, exit statuses, flag parsing, version;
 //     hubflags.go: the hub flags every hub command takes (a connection
 //     string, or --namespace with --credential, built by package
-//     credential; --tls-ca), and flags that set one Conf setting
+//     credential; --tls-ca; the hub, timeout, --transport and
+//     --custom-endpoint), and flags that set one Conf setting
 //     (setConfFlags); logformat.go: --log-format; envflags.go: the flags
 //     that may carry a secret, read from the environment when not given
 //     (--sink, --ownership).

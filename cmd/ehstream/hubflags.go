@@ -30,7 +30,15 @@ type hubFlags struct {
 	namespace        string
 	credential       string
 	tlsCA            string
+	transport        string
+	customEndpoint   string
 }
+
+// The values of --transport.
+const (
+	transportAMQP       = "amqp"
+	transportWebSockets = "websockets"
+)
 
 func addHubFlags(fs *flag.FlagSet, withGroup bool) *hubFlags {
 	h := &hubFlags{}
@@ -43,7 +51,19 @@ func addHubFlags(fs *flag.FlagSet, withGroup bool) *hubFlags {
 	fs.StringVar(&h.namespace, "namespace", "", "sign in to this namespace, NAME.servicebus.windows.net, with Microsoft Entra ID (--credential) instead of a connection string; needs --hub")
 	fs.StringVar(&h.credential, "credential", "", "with --namespace, how to sign in: "+credentialKinds()+" (default: default, azidentity's DefaultAzureCredential)")
 	fs.StringVar(&h.tlsCA, "tls-ca", "", "trust the CA certificate(s) in this PEM `file`, such as the one 'ehstream emulator --tls-self-signed' writes, for the hub's TLS")
+	fs.StringVar(&h.transport, "transport", transportAMQP, "amqp (AMQP over TCP, port 5671) or websockets (AMQP over WebSockets, port 443, through the proxy $HTTPS_PROXY names unless $NO_PROXY exempts the host)")
+	fs.StringVar(&h.customEndpoint, "custom-endpoint", "", "HOST[:PORT] to connect to instead of the namespace's host, such as a gateway or a private endpoint (TLS still expects the namespace's name)")
 	return h
+}
+
+// localOnly refuses the flags that say how to reach a hub given by
+// connection string, for a command that runs the local Event Hubs.
+func (h *hubFlags) localOnly() error {
+	if h.transport != transportAMQP || h.customEndpoint != "" {
+		return usageError{errors.New("--transport and --custom-endpoint say how to reach the hub of a connection string: pass --connection-string (or set " +
+			envConnectionString + "); the local Event Hubs runs in this process")}
+	}
+	return nil
 }
 
 // credentialKinds is "default, workload, managed-identity, cli or env".
@@ -125,8 +145,24 @@ func (h *hubFlags) confFor(cs string) (*eventhubs.Conf, error) {
 	if err := h.setTLSCA(conf); err != nil {
 		return nil, err
 	}
-	err = setConfFlags(conf, confFlag{"--operation-timeout", h.operationTimeout, func(c *eventhubs.Conf) { c.SetOperationTimeout(h.operationTimeout) }})
-	return conf, err
+	return conf, h.setConnectionFlags(conf)
+}
+
+// setConnectionFlags sets how conf's connections go: the operation
+// timeout, the transport and the endpoint.
+func (h *hubFlags) setConnectionFlags(conf *eventhubs.Conf) error {
+	var webSockets bool
+	switch h.transport {
+	case transportAMQP:
+	case transportWebSockets:
+		webSockets = true
+	default:
+		return usageError{fmt.Errorf("--transport %q: want %s or %s", h.transport, transportAMQP, transportWebSockets)}
+	}
+	return setConfFlags(conf,
+		confFlag{"--operation-timeout", h.operationTimeout, func(c *eventhubs.Conf) { c.SetOperationTimeout(h.operationTimeout) }},
+		confFlag{"--transport", h.transport, func(c *eventhubs.Conf) { c.SetWebSockets(webSockets) }},
+		confFlag{"--custom-endpoint", h.customEndpoint, func(c *eventhubs.Conf) { c.SetCustomEndpoint(h.customEndpoint) }})
 }
 
 // signIn is the Conf of cs, or of --namespace with --credential's

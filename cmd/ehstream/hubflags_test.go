@@ -54,3 +54,31 @@ func TestHubFlagOverridesEntityPath(t *testing.T) {
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+// --transport and --custom-endpoint refuse values they cannot use, naming
+// the flag, the value and what to give instead, before anything connects;
+// the local Event Hubs of `ehstream stream` takes neither.
+func TestTransportFlagErrors(t *testing.T) {
+	cs := "Endpoint=sb://ns.example.com/;SharedAccessKeyName=a;SharedAccessKey=b;EntityPath=h"
+	for _, tc := range []struct {
+		args []string
+		says []string
+	}{
+		{[]string{"info", "--connection-string", cs, "--transport", "wss"}, []string{`--transport "wss"`, "want amqp or websockets"}},
+		{[]string{"send", "--connection-string", cs, "--transport", ""}, []string{`--transport ""`, "want amqp or websockets"}},
+		{[]string{"read", "--all", "--connection-string", cs, "--custom-endpoint", "https://gw.example.com/"},
+			[]string{"--custom-endpoint https://gw.example.com/", "want HOST or HOST:PORT"}},
+		{[]string{"offsets", "--connection-string", cs, "--custom-endpoint", "gw.example.com:0"}, []string{"--custom-endpoint", "not 1 to 65535"}},
+		{[]string{"stream", "--transport", "websockets"}, []string{"--transport and --custom-endpoint", "--connection-string"}},
+	} {
+		code, out, errOut := cli(t, "", tc.args...)
+		if code != 2 || out != "" {
+			t.Errorf("ehstream %v: exit %d, stdout %q; want exit 2 (usage), nothing printed", tc.args, code, out)
+		}
+		for _, s := range tc.says {
+			if !strings.Contains(errOut, s) {
+				t.Errorf("ehstream %v: stderr %q does not say %q", tc.args, errOut, s)
+			}
+		}
+	}
+}

@@ -22,7 +22,9 @@ import (
 // far each partition is behind it; given an ownership store, who owns
 // each partition.
 type offsetsConfig struct {
-	hub      *hubFlags // read only when given, and only when there are positions
+	// hub is the hub the flags name, nil when none is given; it is read
+	// only when there are positions.
+	hub      *eventhubs.Conf
 	sinkSpec string
 	job      string
 	group    string
@@ -34,7 +36,7 @@ func parseOffsetsFlags(args []string, stderr io.Writer) (*offsetsConfig, error) 
 	c := &offsetsConfig{}
 	fs := newFlagSet("offsets", stderr)
 	// No consumer group for the hub: its bounds are the same for every group.
-	c.hub = addHubFlags(fs, false)
+	h := addHubFlags(fs, false)
 	fs.StringVar(&c.sinkSpec, "sink", "sqlite:ehstream.db", "the job's sink: sqlite:PATH or a postgres:// URL"+envNote("sink"))
 	fs.StringVar(&c.job, "job", "", "only this job (default: every job in the sink)")
 	fs.StringVar(&c.group, "consumer-group", "", "only this consumer group (default: every group)")
@@ -46,6 +48,12 @@ func parseOffsetsFlags(args []string, stderr io.Writer) (*offsetsConfig, error) 
 		return nil, err
 	}
 	flagsFromEnv(fs)
+	if h.given() {
+		var err error
+		if c.hub, err = h.conf(); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -63,7 +71,7 @@ func (c *offsetsConfig) run(ctx context.Context, std stdio) error {
 		return c.noPositions(std.out, sk.Desc)
 	}
 	v := &offsetsView{positions: ps}
-	if c.hub.given() {
+	if c.hub != nil {
 		if err := v.readLags(ctx, c.hub, c.lagGroup, std.err); err != nil {
 			return err
 		}
@@ -136,16 +144,13 @@ type offsetsView struct {
 	owners *ownership.Owners
 }
 
-// readLags reads the lag of the positions of the flags' hub.
-func (v *offsetsView) readLags(ctx context.Context, h *hubFlags, lagGroup string, stderr io.Writer) error {
-	conf, err := h.conf()
-	if err != nil {
-		return err
-	}
-	// Valid: conf() validated it.
+// readLags reads the lag of the positions of conf's hub.
+func (v *offsetsView) readLags(ctx context.Context, conf *eventhubs.Conf, lagGroup string, stderr io.Writer) error {
+	// Valid: hubFlags.conf validated it.
 	v.namespace, _ = conf.NamespaceHost()
 	v.endpoint, _ = conf.FullyQualifiedNamespace()
 	v.withHub, v.hub, v.cred = true, conf.EventHubName(), conf.Credential()
+	var err error
 	v.lags, err = jobLags(ctx, conf, v.positions, lagGroup, stderr)
 	return err
 }

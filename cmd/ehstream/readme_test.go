@@ -39,6 +39,10 @@ const (
 	// other commands get the address of the emulator the README started
 	// last.
 	readmeEmulatorAddr = "127.0.0.1:5672"
+	// The address of the emulator's --ws-listen, as its TLS certificate
+	// names it: other commands get the one the README's last emulator
+	// printed.
+	readmeWebSocketAddr = "localhost:5443"
 )
 
 const readmeStandinEvents = 1000
@@ -61,7 +65,7 @@ func TestReadme(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{readmeGoRun, readmeAzure, readmePostgres, readmeEmulatorAddr} {
+	for _, p := range []string{readmeGoRun, readmeAzure, readmePostgres, readmeEmulatorAddr, readmeWebSocketAddr} {
 		if !strings.Contains(string(readme), p) {
 			t.Errorf("the README no longer says %q: update the placeholders in readme_test.go", p)
 		}
@@ -151,7 +155,8 @@ type readmeRun struct {
 	standinStr string
 	emu        *shellProc // the emulator the README started last
 	emuAddr    string
-	sent       int // events the README's send commands sent to it
+	emuWSAddr  string // its WebSocket listener's host:port, "" without one
+	sent       int    // events the README's send commands sent to it
 }
 
 func (r *readmeRun) startStandin() {
@@ -207,6 +212,12 @@ func (r *readmeRun) run(c readmeCmd) {
 		}
 		text = strings.ReplaceAll(text, readmeEmulatorAddr, r.emuAddr)
 	}
+	if sub != "emulator" && strings.Contains(text, readmeWebSocketAddr) {
+		if r.emuWSAddr == "" {
+			t.Fatalf("%s\nnames the emulator's WebSocket address, but the README's last emulator serves no WebSockets", where)
+		}
+		text = strings.ReplaceAll(text, readmeWebSocketAddr, r.emuWSAddr)
+	}
 	text = strings.ReplaceAll(text, readmeGoRun, "'"+r.bin+"'")
 
 	switch {
@@ -258,8 +269,11 @@ func (r *readmeRun) runEmulator(c readmeCmd, where, text string) {
 	if m == nil {
 		t.Fatalf("%s\nprinted no address\n%s", where, p.output())
 	}
-	r.emu, r.emuAddr, r.sent = p, m[1], 0
+	r.emu, r.emuAddr, r.emuWSAddr, r.sent = p, m[1], "", 0
 	out := p.stdout.String()
+	if m := regexp.MustCompile(`WebSockets: +wss?://([^/\s]+)/`).FindStringSubmatch(out); m != nil {
+		r.emuWSAddr = m[1]
+	}
 	if err := r.expectLines(c, out); err != nil {
 		t.Fatalf("%s\n%v\n%s", where, err, p.output())
 	}

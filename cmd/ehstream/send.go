@@ -71,7 +71,7 @@ func (c *sendConfig) run(ctx context.Context, std stdio) error {
 func newProducer(conf *eventhubs.Conf) (*azeventhubs.ProducerClient, error) {
 	producer, err := conf.NewProducerClient()
 	if err != nil {
-		return nil, fmt.Errorf("connect to hub %q: %v", conf.EventHubName(), err)
+		return nil, fmt.Errorf("connect to hub %q: %w", conf.EventHubName(), err)
 	}
 	return producer, nil
 }

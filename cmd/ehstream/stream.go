@@ -103,6 +103,9 @@ func (c *streamConfig) check(start, sinkSpec string, settings ...confFlag) error
 		c.conf, c.job, err = c.confAndJob(c.hub.connectionString())
 		return err
 	}
+	if err := c.hub.localOnly(); err != nil {
+		return err
+	}
 	if c.hub.hub != "" && !strings.EqualFold(c.hub.hub, localHubName) {
 		return usageError{fmt.Errorf("--hub %s: with no connection string the job reads the local Event Hubs, whose hub is %q; pass --connection-string (or set %s) to read hub %s", c.hub.hub, localHubName, envConnectionString, c.hub.hub)}
 	}

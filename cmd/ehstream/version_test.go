@@ -47,8 +47,8 @@ func TestVersionOfBuiltBinary(t *testing.T) {
 		t.Fatalf("go version -m: vcs.revision %q, want %q (git rev-parse HEAD)", settings["vcs.revision"], wantRev)
 	}
 
-	out := runBinary(t, bin, "version")
-	if again := runBinary(t, bin, "--version"); again != out {
+	out := runBuilt(t, bin, "version")
+	if again := runBuilt(t, bin, "--version"); again != out {
 		t.Errorf("--version printed %q, version %q; want the same", again, out)
 	}
 	t.Logf("ehstream version:\n%s", out)
@@ -121,7 +121,7 @@ func git(t *testing.T, dir string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func runBinary(t *testing.T, bin string, args ...string) string {
+func runBuilt(t *testing.T, bin string, args ...string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin, args...)
