@@ -55,6 +55,32 @@ func TestWholeJobView(t *testing.T) {
 	if p := ps[0]; !p.Live || p.Owner != "r1" || !p.Reading || p.Next != 20 {
 		t.Errorf("partition 0: %+v; want read here, by r1, at 20 (the later word: the view)", p)
 	}
+	checkWholeJobMetrics(t, m)
+
+	// Partition 1 goes to another replica: its series stay, with the
+	// view's word, and the next view names its owner.
+	m.OnBatchCompleted(streaming.BatchInfo{Number: 3, Time: now, Ranges: []streaming.Range{{Source: "h", Partition: "0", From: 20, Until: 30}}, Lag: []int64{70}})
+	view.At = now.Add(time.Second)
+	view.Partitions[1] = jp("1", "r2", true, time.Second, 25, 100)
+	view.Err = errors.New("listing the ownership records: down")
+	view.Owners = false
+	m.JobObserved(view)
+	ps = m.Partitions()
+	if p := ps[1]; p.Reading || p.Owner != "r1" || p.Next != 25 {
+		t.Errorf("partition 1 after r2 took it, while the records cannot be read: %+v; want not read here, the last owner known, and the view's position", p)
+	}
+	if got, ok := value(scrape(t, m), "ehstream_partition_lag_events", "partition", "1"); !ok || got != 75 {
+		t.Errorf("partition 1's lag = %v (found %v), want 75: a partition another replica reads keeps its series", got, ok)
+	}
+	if js := m.Status().WholeJob; js.Error == "" || js.Unowned != 3 {
+		t.Errorf("whole job %+v; want the view's error, and the owners as last read", js)
+	}
+}
+
+// checkWholeJobMetrics checks TestWholeJobView's metrics after its first
+// view.
+func checkWholeJobMetrics(t *testing.T, m *Monitor) {
+	t.Helper()
 	fams := scrape(t, m)
 	for _, c := range []struct {
 		name   string
@@ -76,24 +102,6 @@ func TestWholeJobView(t *testing.T) {
 		}
 	}
 
-	// Partition 1 goes to another replica: its series stay, with the
-	// view's word, and the next view names its owner.
-	m.OnBatchCompleted(streaming.BatchInfo{Number: 3, Time: now, Ranges: []streaming.Range{{Source: "h", Partition: "0", From: 20, Until: 30}}, Lag: []int64{70}})
-	view.At = now.Add(time.Second)
-	view.Partitions[1] = jp("1", "r2", true, time.Second, 25, 100)
-	view.Err = errors.New("listing the ownership records: down")
-	view.Owners = false
-	m.JobObserved(view)
-	ps = m.Partitions()
-	if p := ps[1]; p.Reading || p.Owner != "r1" || p.Next != 25 {
-		t.Errorf("partition 1 after r2 took it, while the records cannot be read: %+v; want not read here, the last owner known, and the view's position", p)
-	}
-	if got, ok := value(scrape(t, m), "ehstream_partition_lag_events", "partition", "1"); !ok || got != 75 {
-		t.Errorf("partition 1's lag = %v (found %v), want 75: a partition another replica reads keeps its series", got, ok)
-	}
-	if js := m.Status().WholeJob; js.Error == "" || js.Unowned != 3 {
-		t.Errorf("whole job %+v; want the view's error, and the owners as last read", js)
-	}
 }
 
 // The batch records say how long each output ran, and the status sums up

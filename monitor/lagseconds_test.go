@@ -72,8 +72,9 @@ func startHub(t *testing.T) *emulator.Server {
 // watches the job, reads the 5 events each partition holds, then pauses
 // its output in the next batch, which 20 events later sent to each
 // partition make: the output reads partition 0's events (and none of
-// partition 1's) first when readFirst says so. It returns the monitor and the position where the
-// stream stands, 5.
+// partition 1's) first when readFirst says so. A producer goes on writing
+// to both. It returns the monitor and the position where the stream
+// stands, 5.
 func pausedStream(t *testing.T, srv *emulator.Server, watch *eventhubs.WatchOptions, readFirst bool) (*monitor.Monitor, int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -89,44 +90,8 @@ func pausedStream(t *testing.T, srv *emulator.Server, watch *eventhubs.WatchOpti
 	if err != nil {
 		t.Fatal(err)
 	}
-	var read atomic.Int64 // events the outputs read
-	release, paused := make(chan struct{}), make(chan struct{})
-	var pausing atomic.Bool
-	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
-		if read.Load() < 10 || !pausing.CompareAndSwap(false, true) {
-			return rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
-				for _, err := range p.Events() {
-					if err != nil {
-						return err
-					}
-					read.Add(1)
-				}
-				return nil
-			})
-		}
-		if readFirst { // partition 0's events, of which the stream's watch hears the first
-			err := rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
-				if p.Range().PartitionID != "0" {
-					return nil
-				}
-				for _, err := range p.Events() {
-					if err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Errorf("the paused batch's read: %v", err)
-			}
-		}
-		close(paused)
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-		return ctx.Err()
-	})
+	out := &pausingOutput{t: t, readFirst: readFirst, release: make(chan struct{}), paused: make(chan struct{})}
+	ds.ForeachRDD(out.run)
 	m := monitor.New(ssc, &monitor.Options{Job: "paused", Hub: "paused"})
 	if watch == nil {
 		watch = &eventhubs.WatchOptions{Every: pausedInterval}
@@ -137,33 +102,87 @@ func pausedStream(t *testing.T, srv *emulator.Server, watch *eventhubs.WatchOpti
 	done := make(chan error, 1)
 	go func() { done <- ssc.Run(ctx) }()
 	t.Cleanup(func() {
-		close(release)
+		close(out.release)
 		ssc.Stop(false)
 		<-done
 	})
-	waitUntil(t, 30*time.Second, "the first 10 events read", func() bool { return read.Load() == 10 })
+	waitUntil(t, 30*time.Second, "the first 10 events read", func() bool { return out.read.Load() == 10 })
 	for _, p := range []string{"0", "1"} {
 		send(t, ctx, srv, p, 20)
 	}
 	select {
-	case <-paused:
+	case <-out.paused:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the output did not pause")
 	}
+	produce(t, ctx, srv)
+	return m, 5
+}
+
+// pausingOutput reads every event of the batches until 10 are read, then
+// pauses in the next batch until release: having read partition 0's
+// events when readFirst says so.
+type pausingOutput struct {
+	t               *testing.T
+	readFirst       bool
+	read            atomic.Int64
+	pausing         atomic.Bool
+	release, paused chan struct{}
+}
+
+func (o *pausingOutput) run(ctx context.Context, rdd *eventhubs.RDD) error {
+	if o.read.Load() < 10 || !o.pausing.CompareAndSwap(false, true) {
+		return rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
+			return o.events(p)
+		})
+	}
+	if o.readFirst { // the stream's watch hears of the first event read
+		err := rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
+			if p.Range().PartitionID != "0" {
+				return nil
+			}
+			return o.events(p)
+		})
+		if err != nil {
+			o.t.Errorf("the paused batch's read: %v", err)
+		}
+	}
+	close(o.paused)
+	select {
+	case <-o.release:
+	case <-ctx.Done():
+	}
+	return ctx.Err()
+}
+
+func (o *pausingOutput) events(p *eventhubs.Partition) error {
+	for _, err := range p.Events() {
+		if err != nil {
+			return err
+		}
+		o.read.Add(1)
+	}
+	return nil
+}
+
+// produce writes an event to each partition every 50 ms until the test
+// ends.
+func produce(t *testing.T, ctx context.Context, srv *emulator.Server) {
+	ctx, cancel := context.WithCancel(ctx)
 	wrote := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-wrote })
-	go func() { // a producer that goes on writing
+	go func() {
 		defer close(wrote)
 		for ctx.Err() == nil {
 			for _, p := range []string{"0", "1"} {
-				if ctx.Err() == nil {
-					send(t, ctx, srv, p, 1)
-				}
+				send(t, ctx, srv, p, 1)
 			}
-			time.Sleep(50 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	}()
-	return m, 5
 }
 
 // checkLagSeconds checks, twice a second apart, that each partition's
