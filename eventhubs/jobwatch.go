@@ -76,9 +76,9 @@ type JobPartition struct {
 // WatchOptions holds WatchJob's optional settings; nil means defaults.
 type WatchOptions struct {
 	// Every is the time between views. 0 means a quarter of the ownership
-	// update interval for a replica (2.5 s by default), so that a
-	// replica that stopped renewing shows within an interval of the
-	// renewal it missed; else 2.5 s.
+	// update interval for a replica (2.5 s by default; at least 50 ms),
+	// so that a replica that stopped renewing shows within an interval of
+	// the renewal it missed; else 2.5 s.
 	Every time.Duration
 	// LagConsumerGroup is the consumer group each partition's oldest
 	// unread event is read with: one event, without an owner level, only
@@ -194,7 +194,7 @@ func (w *jobWatch) every() time.Duration {
 	case w.opts.Every > 0:
 		return w.opts.Every
 	case ok:
-		return sh.interval / 4
+		return max(sh.interval/4, 50*time.Millisecond)
 	}
 	return balance.DefaultUpdateInterval / 4
 }
