@@ -108,8 +108,10 @@ type WatchOptions struct {
 // A view costs the hub's properties and each partition's bounds (1 +
 // partitions management calls, which open no receiver), one read of the
 // positions, with an ownership store one listing of its records, and a
-// receive of one event for each partition whose position moved since the
-// last view and that has events unread (a link opened and closed).
+// receive of one event (a link opened and closed) for each partition
+// whose position moved since the last view, that has more than one event
+// unread, and whose oldest unread event the stream's own reads did not
+// hand out.
 func (s *DirectStream) WatchJob(fn func(JobView), opts *WatchOptions) error {
 	if fn == nil {
 		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "WatchJob: the function is nil"}
@@ -167,7 +169,11 @@ func (w *jobWatch) start() {
 	go func() {
 		defer close(w.done)
 		for {
-			w.fn(w.read(ctx))
+			v := w.read(ctx)
+			if ctx.Err() != nil {
+				return // stopped while reading: the view is cut short
+			}
+			w.fn(v)
 			select {
 			case <-ctx.Done():
 				return
@@ -358,7 +364,7 @@ func (w *jobWatch) known(b PartitionBounds, seq int64) (time.Time, bool) {
 }
 
 // noteRead hears the first event a read of the stream handed out of a
-// partition's range (RDD.onFirst); nil does nothing.
+// partition's range (RDD.onFirst).
 func (w *jobWatch) noteRead(partitionID string, seq int64, enqueued time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
