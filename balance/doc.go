@@ -13,7 +13,12 @@
 // consumer group held by another job where the store records jobs
 // (jobs.go).
 //
+// Survey reads the records without claiming, for whoever shows the whole
+// job: which partitions have a live owner, one that renewed its claim
+// within LateAfter (survey.go).
+//
 // Files: balance.go (Balancer, options), round.go (a round: read, claim,
 // settle; Relinquish), clock.go (the store's clock), jobs.go (one job per
-// consumer group).
+// consumer group), survey.go (live owners, as any reader of the records
+// sees them).
 package balance

@@ -76,6 +76,9 @@
 //     divide the partitions through an ownership store (SetOwnershipStore).
 //   - rounds.go: a replica's ownership rounds, in the background, and what
 //     they found for the stream's next plan.
+//   - jobwatch.go: WatchJob, a view of the whole job (JobView) every few
+//     seconds while the stream runs: every partition's owner, position,
+//     bounds and oldest unread event, for a status page.
 //   - backpressure.go: SetBackpressure: the rate controller that sizes the
 //     next batch by how fast batches finish.
 //   - dstream.go: Events, a direct stream as a typed streaming.DStream.
@@ -99,7 +102,12 @@
 //     only try it. So a holder may take either mutex, as an output's code
 //     does, which runs while its read holds the slot.
 //   - rounds.mu guards what a replica's ownership rounds found; the rounds'
-//     goroutine and the stream's take it. Nothing is taken under it.
+//     goroutine, the stream's and a watch's take it. Nothing is taken
+//     under it.
+//   - DirectStream.ranMu guards the positions published for a watch
+//     (publish); jobWatch.mu the first events the stream's reads handed
+//     out (noteRead), which read tasks note. Nothing is taken under
+//     either.
 //   - rateController.mu guards the rate estimator and the last batch the
 //     stream ran; the stream's goroutine and the Context's listener take it.
 //     Nothing is taken under it.

@@ -34,6 +34,10 @@ type RDD struct {
 	bounds map[string]PartitionBounds
 	// batchTime is when a direct stream's batch was due; zero for CreateRDD.
 	batchTime time.Time
+	// onFirst, when set, hears the first event each read of a range
+	// hands out: a direct stream's watch learns from it when the job's
+	// oldest unread event was enqueued (DirectStream.WatchJob).
+	onFirst func(partitionID string, seq int64, enqueued time.Time)
 }
 
 // CreateRDD checks conf and ranges and returns the RDD that reads them.
@@ -160,11 +164,15 @@ func (p *Partition) Skipped() int64 { return p.skipped }
 // Breaking out early is fine: the receiver keeps its place for the next read.
 func (p *Partition) Events() iter.Seq2[*Event, error] {
 	return func(yield func(*Event, error) bool) {
-		stopped := false
+		stopped, first := false, true
 		skipped, err := readRange(p.ctx, p.conf, p.c, p.r, p.bounds, func(e *Event) bool {
 			if p.rdd != nil && e.SequenceNumber == p.r.UntilSeqNo-1 {
 				p.rdd.last.Store(p.r.PartitionID, e.Offset)
 			}
+			if first && p.rdd != nil && p.rdd.onFirst != nil {
+				p.rdd.onFirst(p.r.PartitionID, e.SequenceNumber, e.EnqueuedTime)
+			}
+			first = false
 			if !yield(e, nil) {
 				stopped = true
 				return false

@@ -31,6 +31,12 @@ type rounds struct {
 	// are still this replica's (the taker may not have claimed yet), or
 	// the two would take the link from each other.
 	taken map[string]int
+	// offset is the store's clock minus this process's, as the last round
+	// that succeeded estimated it (balance.Balancer.ClockOffset); renewals
+	// and failures count the rounds that renewed the claims and those that
+	// failed. A watch of the job reads them (stats).
+	offset             time.Duration
+	renewals, failures int64
 
 	stop, done chan struct{}
 }
@@ -44,7 +50,10 @@ func (r *rounds) first(ctx context.Context, ids []string) error {
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
 	r.owned, r.changes, r.renewed = r.b.Owned(), changes, began
+	r.offset, r.renewals = r.b.ClockOffset(), r.renewals+1
+	r.mu.Unlock()
 	r.stop, r.done = make(chan struct{}), make(chan struct{})
 	go r.run()
 	return nil
@@ -69,12 +78,16 @@ func (r *rounds) run() {
 		ctx, cancel := context.WithTimeout(context.Background(), every)
 		changes, err := r.b.Round(ctx, ids)
 		cancel()
+		offset := r.b.ClockOffset()
 		r.mu.Lock()
 		r.err = err
 		if err == nil {
 			r.round++
 			r.owned, r.renewed = r.b.Owned(), began
 			r.changes = append(r.changes, changes...)
+			r.offset, r.renewals = offset, r.renewals+1
+		} else {
+			r.failures++
 		}
 		r.mu.Unlock()
 	}
@@ -135,4 +148,12 @@ func (r *rounds) markTaken(id string) {
 		r.taken = map[string]int{}
 	}
 	r.taken[id] = r.round
+}
+
+// stats is what a watch of the job needs of the rounds: the store's clock
+// minus this process's, and how many rounds renewed the claims and failed.
+func (r *rounds) stats() (offset time.Duration, renewals, failures int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.offset, r.renewals, r.failures
 }

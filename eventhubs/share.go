@@ -60,6 +60,7 @@ type sharing struct {
 	s          *DirectStream
 	store      azeventhubs.CheckpointStore
 	opts       OwnershipOptions
+	interval   time.Duration // between rounds, as the rounds run them
 	expiration time.Duration // of the claims, as the rounds make them
 	rounds     *rounds
 	// started is set once start placed the first partitions: a failure
@@ -122,7 +123,7 @@ func (s *DirectStream) SetOwnershipStore(store azeventhubs.CheckpointStore, opts
 		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "SetOwnershipStore", Err: err}
 	}
 	s.conf.replica = o.OwnerID
-	s.assign = &sharing{s: s, store: store, opts: o, expiration: b.Expiration(), rounds: &rounds{b: b}}
+	s.assign = &sharing{s: s, store: store, opts: o, interval: b.UpdateInterval(), expiration: b.Expiration(), rounds: &rounds{b: b}}
 	return nil
 }
 

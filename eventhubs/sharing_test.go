@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,14 +154,24 @@ func TestSharedStreamGainsAPartitionWhileThePositionsAreDown(t *testing.T) {
 	// place is one it cannot read.
 	b2 := sharedStream(t, srv, store, opts("b2"))
 	doneB2 := runSSC(t, ctx, b2.ssc)
-	waitWhileRunning(t, 30*time.Second, "replica b2 to take a partition", doneB2, func() bool { return b2.batches.Load() > 0 && a.read.Load() == 15 })
+	// A batch of b2's is not enough: it may have claimed nothing yet (its
+	// first claim lost to a's renewal), and then hands nothing over.
+	cs, err := eventhubs.ParseConnectionString(srv.ConnectionString("own"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2Owns := func() bool {
+		list, err := store.ListOwnership(ctx, cs.Namespace(), "own", azeventhubs.DefaultConsumerGroup, nil)
+		return err == nil && slices.ContainsFunc(list, func(o azeventhubs.Ownership) bool { return o.OwnerID == "b2" })
+	}
+	waitWhileRunning(t, 30*time.Second, "replica b2 to take a partition", doneB2, func() bool { return b2.batches.Load() > 0 && a.read.Load() == 15 && b2Owns() })
 	positionsDown.Store(true)
 	down := time.Now()
 	b2.ssc.Stop(true)
 	if err := waitRun(t, doneB2); err != nil {
 		t.Fatalf("replica b2 stopped with %v", err)
 	}
-	err := waitRun(t, doneA)
+	err = waitRun(t, doneA)
 	var e *eventhubs.Error
 	if !errors.As(err, &e) || e.Code != eventhubs.CodeOwnershipStore || !errors.Is(err, errPositions) {
 		t.Fatalf("replica a stopped with %v, want a %s error with %v in its chain", err, eventhubs.CodeOwnershipStore, errPositions)

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ehstream/ehstream/streaming"
@@ -43,6 +44,12 @@ type DirectStream struct {
 	// stored reads partitions' stored positions anew (SetStoredPositions).
 	stored func(ctx context.Context, partitionIDs []string) (map[string]int64, error)
 	rc     *rateController // nil without backpressure
+
+	watch *jobWatch // WatchJob's; nil without
+	// ranMu guards ran: where the partitions stood when the stream started
+	// and after each batch whose outputs returned, for a watch (publish).
+	ranMu sync.Mutex
+	ran   map[string]int64
 }
 
 // CreateDirectStream adds a stream of conf's hub to ssc. Register the
@@ -140,7 +147,12 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 	}
 	s.c = c
 	s.next = map[string]int64{}
-	return s.assign.start(ctx, resume)
+	if err := s.assign.start(ctx, resume); err != nil {
+		return err
+	}
+	s.publish(s.next)
+	s.watch.start()
+	return nil
 }
 
 // probeHub reads the hub and its partitions' bounds on the probing
@@ -191,6 +203,7 @@ func (s *DirectStream) Claim(ctx context.Context) error { return s.assign.claim(
 // Stop closes the stream's receivers, giving up its partitions, and
 // releases its connection to the pool.
 func (s *DirectStream) Stop() {
+	s.watch.stop()
 	s.assign.stop()
 	if s.c != nil {
 		// Give the partitions up now, not when the pool finds the links
@@ -330,6 +343,9 @@ func (s *DirectStream) restarted(was time.Time, when string, ids []string) error
 // Run hands the batch's RDD to each output.
 func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.Result, error) {
 	rdd := &RDD{conf: s.conf, ranges: make([]OffsetRange, 0, len(b.Ranges)), batchTime: b.Time}
+	if s.watch != nil {
+		rdd.onFirst = s.watch.noteRead
+	}
 	for _, r := range b.Ranges {
 		if !strings.EqualFold(r.Source, s.conf.EventHubName()) {
 			return streaming.Result{}, &Error{Code: CodeInvalidRange, Hub: r.Source, PartitionID: r.Partition,
@@ -359,6 +375,7 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 		}
 	}
 	s.assign.ran(ctx, rdd)
+	s.publish(untils(b.Ranges))
 	if s.rc != nil {
 		s.rc.ran(b.Number, rdd.Count()-skipped)
 	}
@@ -376,6 +393,15 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 // OwnershipOptions.Positions. Call it before the context runs.
 func (s *DirectStream) SetStoredPositions(fn func(ctx context.Context, partitionIDs []string) (map[string]int64, error)) {
 	s.stored = fn
+}
+
+// untils is where each partition of ranges stands after them.
+func untils(ranges []streaming.Range) map[string]int64 {
+	out := make(map[string]int64, len(ranges))
+	for _, r := range ranges {
+		out[r.Partition] = r.Until
+	}
+	return out
 }
 
 // drop forgets a partition's position and gives its link up.

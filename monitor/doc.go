@@ -16,7 +16,12 @@
 // The package knows streams only through package streaming; whoever wires
 // it tells it the names it shows (Options) and, when replicas share a
 // consumer group, the partitions this one gains and loses
-// (OwnershipChanged, for eventhubs.OwnershipOptions.OnChange).
+// (OwnershipChanged, for eventhubs.OwnershipOptions.OnChange). Given views
+// of the whole job (JobObserved, for eventhubs.DirectStream.WatchJob), it
+// shows every partition of the hub, whichever replica reads it: owner, or
+// since when it has no live owner, position, hub end, lag in events and
+// the age of the oldest unread event, with a banner for partitions no
+// replica took over within the claims' expiration.
 //
 // Progress is the same stream said in lines, for a terminal or a log, as
 // `ehstream stream` prints it: a line for each batch that read events, and
@@ -24,8 +29,11 @@
 //
 // Files: monitor.go (Monitor, the listener and its options), records.go
 // (Batch, Partition, Status: the records of batches and partitions it
-// keeps and the endpoints serve), history.go (the bounded history),
-// metrics.go (the Prometheus collectors), http.go (the handler: page, JSON,
-// metrics), ready.go (health and readiness), progress.go (Progress);
-// assets/ holds the page's script and uPlot.
+// keeps and the endpoints serve), job.go (JobObserved: the whole job's
+// view, and a partition's record merged from batches and views),
+// history.go (the bounded history), metrics.go (the Prometheus
+// collectors), partmetrics.go (the partitions' gauges, made at each
+// scrape), http.go (the handler: page, JSON, metrics), ready.go (health
+// and readiness), progress.go (Progress); assets/ holds the page's script
+// and uPlot.
 package monitor

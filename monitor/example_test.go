@@ -40,8 +40,10 @@ func Example() {
 }
 
 // Replicas sharing a consumer group tell the monitor which partitions they
-// gain and lose; the handler can be mounted under a path of a program's
-// own server.
+// gain and lose, and each shows the whole job: every partition of the hub,
+// whichever replica reads it, and the age of its oldest unread event, read
+// in a consumer group of its own. The handler can be mounted under a path
+// of a program's own server.
 func Example_replicas() {
 	ctx := context.Background()
 	ssc, err := streaming.NewContext(time.Second, nil)
@@ -60,6 +62,9 @@ func Example_replicas() {
 	defer closer.Close()
 	err = stream.SetOwnershipStore(store, &eventhubs.OwnershipOptions{OwnerID: "replica-1", OnChange: m.OwnershipChanged})
 	if err != nil {
+		log.Fatal(err)
+	}
+	if err := stream.WatchJob(m.JobObserved, &eventhubs.WatchOptions{LagConsumerGroup: "monitoring"}); err != nil {
 		log.Fatal(err)
 	}
 

@@ -14,9 +14,6 @@ type metrics struct {
 	skipped    *prometheus.CounterVec
 	processing prometheus.Histogram
 	delay      prometheus.Histogram
-	lag        *prometheus.GaugeVec
-	next       *prometheus.GaugeVec
-	end        *prometheus.GaugeVec
 	owned      prometheus.Gauge
 	lastDone   prometheus.Gauge
 	interval   prometheus.Gauge
@@ -27,26 +24,20 @@ type metrics struct {
 // durationBuckets span a batch of milliseconds to one of minutes.
 var durationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 
-var partitionLabels = []string{"hub", "partition"}
+var partitionLabels = []string{"namespace", "hub", "partition"}
 
-func newMetrics(reg *prometheus.Registry) *metrics {
-	m := &metrics{
+func newMetrics(reg *prometheus.Registry, m *Monitor) *metrics {
+	met := &metrics{
 		batches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ehstream_batches_total",
 			Help: "Batches by outcome: completed; failed (each failed run of a batch's output, its plan or its checkpoint); abandoned (planned again)."}, []string{"outcome"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ehstream_events_read_total",
-			Help: "Events handed to the outputs by completed batches."}, partitionLabels),
+			Help: "Events handed to the outputs by this process's completed batches."}, partitionLabels),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ehstream_events_skipped_total",
 			Help: "Events found lost (removed by retention before they were read) and skipped, with FailOnDataLoss off."}, partitionLabels),
 		processing: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ehstream_batch_processing_duration_seconds",
 			Help: "Time from the start of a completed batch to its end.", Buckets: durationBuckets}),
 		delay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ehstream_batch_scheduling_delay_seconds",
 			Help: "Time from when a completed batch was due to its start (the batches before it ran late).", Buckets: durationBuckets}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ehstream_partition_lag_events",
-			Help: "Events in the partition past the last completed batch, when it was planned."}, partitionLabels),
-		next: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ehstream_partition_next_sequence_number",
-			Help: "The next sequence number the stream reads of the partition."}, partitionLabels),
-		end: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ehstream_partition_end_sequence_number",
-			Help: "The partition's last sequence number + 1, when the last completed batch was planned."}, partitionLabels),
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ehstream_owned_partitions",
 			Help: "Partitions the stream reads: all of the hub's, or the share this replica owns."}),
 		lastDone: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ehstream_last_completed_batch_timestamp_seconds",
@@ -56,13 +47,13 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		rateLimit: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ehstream_rate_limit_events_per_second",
 			Help: "The rate backpressure allowed the last completed batch, in events per second; 0 when nothing limited it."}),
 		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ehstream_stream_info",
-			Help: "The stream's names, as labels; always 1."}, []string{"job", "hub", "consumer_group", "sink", "owner"}),
+			Help: "The stream's names, as labels; always 1."}, []string{"job", "namespace", "hub", "consumer_group", "sink", "owner"}),
 	}
-	reg.MustRegister(m.batches, m.events, m.skipped, m.processing, m.delay, m.lag, m.next, m.end, m.owned, m.lastDone, m.interval, m.rateLimit, m.info,
-		buildinfo.NewCollector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(met.batches, met.events, met.skipped, met.processing, met.delay, met.owned, met.lastDone, met.interval, met.rateLimit, met.info,
+		newPartitionsCollector(m), buildinfo.NewCollector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every outcome from the start, so that rate() and alerts see a 0.
 	for _, o := range []string{Completed, Failed, Abandoned} {
-		m.batches.WithLabelValues(o)
+		met.batches.WithLabelValues(o)
 	}
-	return m
+	return met
 }

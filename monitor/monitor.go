@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"cmp"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,10 +22,11 @@ const DefaultHistory = 300
 
 // Options holds what a Monitor shows about the stream; nil means none.
 type Options struct {
-	// Job, Hub, ConsumerGroup and Sink name the stream on the page and in
-	// ehstream_stream_info. A URL's password in Sink is hidden; keep other
-	// secrets out.
-	Job, Hub, ConsumerGroup, Sink string
+	// Job, Namespace, Hub, ConsumerGroup and Sink name the stream on the
+	// page and in ehstream_stream_info; Namespace (the namespace's host, as
+	// package offsets names it) and the hub label the partitions' metrics
+	// too. A URL's password in Sink is hidden; keep other secrets out.
+	Job, Namespace, Hub, ConsumerGroup, Sink string
 	// Owner is this replica's owner ID when replicas share the partitions
 	// (eventhubs.DirectStream.OwnerID); "" when the stream reads them all.
 	Owner string
@@ -49,12 +51,13 @@ type Monitor struct {
 	mu          sync.Mutex
 	completed   ring[Batch]
 	problems    ring[Batch] // failed and abandoned
-	parts       map[partKey]*Partition
+	parts       map[partKey]*partState
 	counts      map[string]int64
 	events      int64
 	skipped     int64
 	lastDone    *Batch
-	lastFailure *Batch // cleared by a later completed batch
+	lastFailure *Batch     // cleared by a later completed batch
+	view        *jobViewed // the last view of the whole job, nil without a watch
 }
 
 type partKey struct{ hub, partition string }
@@ -73,10 +76,10 @@ func New(ssc *streaming.Context, opts *Options) *Monitor {
 	o.Sink = redact(o.Sink)
 	m := &Monitor{ssc: ssc, opts: o, interval: ssc.BatchInterval(), started: time.Now(), now: time.Now,
 		reg: prometheus.NewRegistry(), completed: newRing[Batch](o.History), problems: newRing[Batch](o.History),
-		parts: map[partKey]*Partition{}, counts: map[string]int64{}}
-	m.met = newMetrics(m.reg)
+		parts: map[partKey]*partState{}, counts: map[string]int64{}}
+	m.met = newMetrics(m.reg, m)
 	m.met.interval.Set(m.interval.Seconds())
-	m.met.info.WithLabelValues(o.Job, o.Hub, o.ConsumerGroup, o.Sink, o.Owner).Set(1)
+	m.met.info.WithLabelValues(o.Job, o.Namespace, o.Hub, o.ConsumerGroup, o.Sink, o.Owner).Set(1)
 	m.mux = m.routes()
 	ssc.AddListener(m)
 	return m
@@ -105,6 +108,7 @@ func (m *Monitor) OnBatchCompleted(b streaming.BatchInfo) {
 	}
 	rec := m.record(Completed, b.Number, b.Time, b.Replay, b.Ranges, b.Lag, b.RangeSkipped, b.SchedulingDelay, b.ProcessingTime)
 	rec.Events, rec.Skipped, rec.RateLimit = b.Events, b.Skipped, b.Rate
+	rec.Outputs = outputsOf(b.Outputs)
 	if m.interval > 0 {
 		rec.InputRate = float64(b.Events) / m.interval.Seconds()
 	}
@@ -120,48 +124,64 @@ func (m *Monitor) OnBatchCompleted(b streaming.BatchInfo) {
 	m.met.lastDone.Set(float64(rec.End.UnixNano()) / 1e9)
 	m.met.owned.Set(float64(len(b.Ranges)))
 	m.met.rateLimit.Set(float64(b.Rate))
+	m.batchRead(rec, b.Time.Add(b.SchedulingDelay))
+}
 
-	planned := map[partKey]bool{}
+// batchRead records where the completed batch rec, planned at planned,
+// left each partition it planned, and that those it did not plan are no
+// longer this stream's to read.
+func (m *Monitor) batchRead(rec Batch, planned time.Time) {
+	ns := m.opts.Namespace
+	read := map[partKey]bool{}
 	for _, r := range rec.Ranges {
 		k := partKey{r.Hub, r.Partition}
-		planned[k] = true
-		p := m.parts[k]
-		if p == nil {
-			p = &Partition{Hub: r.Hub, Partition: r.Partition}
-			m.parts[k] = p
+		read[k] = true
+		p := m.part(k)
+		p.Reading, p.known = true, true
+		if m.view == nil {
+			p.Live = true
+			if m.opts.Owner != "" {
+				p.Owner = m.opts.Owner
+			}
 		}
-		p.Reading, p.Next = true, r.Until
-		if m.opts.Owner != "" {
-			p.Owner = m.opts.Owner
+		// A view of the whole job read since has the later word.
+		if !rec.End.Before(p.nextAt) {
+			p.Next, p.nextAt = r.Until, rec.End
 		}
-		if !b.Replay || p.End < r.Until {
+		if (!rec.Replay || p.End < r.Until) && !planned.Before(p.endAt) {
 			// A replayed batch was not planned now: its lag is unknown.
-			p.End = r.Until + r.Lag
+			p.End, p.endAt = r.Until+r.Lag, planned
 		}
 		p.Lag = p.End - p.Next
-		read := max(r.Until-r.From, 0) - r.Skipped // as BatchInfo.Events counts
-		if read > 0 {
-			p.LastBatch = b.Number
+		if r.Events > 0 {
+			p.LastBatch = rec.Number
 		}
-		p.Events += max(read, 0)
+		p.Events += r.Events
 		p.Skipped += r.Skipped
-		m.met.events.WithLabelValues(r.Hub, r.Partition).Add(float64(max(read, 0)))
-		m.met.skipped.WithLabelValues(r.Hub, r.Partition).Add(float64(r.Skipped))
-		m.met.lag.WithLabelValues(r.Hub, r.Partition).Set(float64(p.Lag))
-		m.met.next.WithLabelValues(r.Hub, r.Partition).Set(float64(p.Next))
-		m.met.end.WithLabelValues(r.Hub, r.Partition).Set(float64(p.End))
+		m.met.events.WithLabelValues(ns, r.Hub, r.Partition).Add(float64(r.Events))
+		m.met.skipped.WithLabelValues(ns, r.Hub, r.Partition).Add(float64(r.Skipped))
 	}
 	// A partition no longer planned is another replica's now (or gone
-	// from the hub): its gauges would be stale, and counted twice in a
-	// sum over the replicas.
+	// from the hub). Without a watch of the whole job its gauges would go
+	// stale, so they go (partitionsCollector).
 	for k, p := range m.parts {
-		if !planned[k] && p.Reading {
-			p.Reading, p.Owner = false, ""
-			m.met.lag.DeleteLabelValues(k.hub, k.partition)
-			m.met.next.DeleteLabelValues(k.hub, k.partition)
-			m.met.end.DeleteLabelValues(k.hub, k.partition)
+		if !read[k] && p.Reading {
+			p.Reading = false
+			if m.view == nil {
+				p.Owner, p.Live = "", false
+			}
 		}
 	}
+}
+
+// part is the record of partition k, made on first use.
+func (m *Monitor) part(k partKey) *partState {
+	p := m.parts[k]
+	if p == nil {
+		p = &partState{Partition: Partition{Hub: k.hub, Partition: k.partition}}
+		m.parts[k] = p
+	}
+	return p
 }
 
 // OnBatchFailed records a failed run of a batch
@@ -222,22 +242,22 @@ func (m *Monitor) OwnershipChanged(c balance.Change) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := partKey{m.opts.Hub, c.PartitionID}
-	p := m.parts[k]
-	if p == nil {
-		for pk, q := range m.parts {
+	if m.parts[k] == nil {
+		for pk := range m.parts {
 			if pk.partition == c.PartitionID {
-				k, p = pk, q
+				k = pk
 			}
 		}
 	}
-	if p == nil {
-		p = &Partition{Hub: k.hub, Partition: k.partition}
-		m.parts[k] = p
-	}
-	if c.Gained {
+	p := m.part(k)
+	switch {
+	case c.Gained:
 		p.Owner, p.Note = m.opts.Owner, "gained: "+c.Reason
-	} else {
+	case m.view == nil || p.Owner == m.opts.Owner:
+		// A watch's next view says who took it.
 		p.Owner, p.Note = "", "lost: "+c.Reason
+	default:
+		p.Note = "lost: " + c.Reason
 	}
 }
 
@@ -252,19 +272,28 @@ func (m *Monitor) Batches() []Batch {
 }
 
 // Partitions returns every partition the stream has read or heard of, by
-// hub and partition (numerically where they are numbers).
+// hub and partition (numerically where they are numbers): with a watch of
+// the whole job (JobObserved), every partition of the hub.
 func (m *Monitor) Partitions() []Partition {
 	m.mu.Lock()
-	out := make([]Partition, 0, len(m.parts))
-	for _, p := range m.parts {
-		out = append(out, *p)
+	defer m.mu.Unlock()
+	now := m.now()
+	ps := m.sorted()
+	out := make([]Partition, len(ps))
+	for i, p := range ps {
+		out[i] = p.served(now)
 	}
-	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b Partition) int {
+	return out
+}
+
+// sorted is the partitions' records by hub and partition.
+func (m *Monitor) sorted() []*partState {
+	out := slices.Collect(maps.Values(m.parts))
+	slices.SortFunc(out, func(a, b *partState) int {
 		if c := cmp.Compare(a.Hub, b.Hub); c != 0 {
 			return c
 		}
-		return eventhubs.ComparePartitionIDs(a.Partition, b.Partition)
+		return eventhubs.ComparePartitionIDs(a.Partition.Partition, b.Partition.Partition)
 	})
 	return out
 }
@@ -300,5 +329,18 @@ func (m *Monitor) Status() Status {
 			s.Partitions++
 		}
 	}
+	s.ProcessingTime, s.SchedulingDelay = m.summaries()
+	s.WholeJob = m.jobStatus(now)
 	return s
+}
+
+// summaries sum up the processing times and scheduling delays of the
+// completed batches kept.
+func (m *Monitor) summaries() (processing, delay Summary) {
+	done := m.completed.all()
+	took, late := make([]float64, len(done)), make([]float64, len(done))
+	for i, b := range done {
+		took[i], late[i] = b.ProcessingTimeSeconds, b.SchedulingDelaySeconds
+	}
+	return summarize(took), summarize(late)
 }

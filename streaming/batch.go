@@ -177,6 +177,7 @@ func (r *runningBatch) runOutputs() error {
 			return err
 		}
 		c.handed.add(i, ranges)
+		info.Outputs = append(info.Outputs, b.times(i)...)
 		info.Events += res.Events
 		info.Skipped += res.Skipped
 		if len(res.RangeSkipped) == len(ranges) {

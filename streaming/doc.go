@@ -38,10 +38,12 @@
 //   - input.go: the Input interface and what passes through it: Range,
 //     Identity, Plan, Batch, Result, ErrReplan.
 //   - outputs.go: Batch.RunOutput, which outputs a batch's attempts
-//     completed, so that a retry runs only the others.
+//     completed, so that a retry runs only the others, and how long each
+//     ran (BatchInfo.Outputs).
 //   - committed.go: AlreadyCommitted, an output's error that says the
 //     batch had committed before.
-//   - listener.go: the records listeners hear (BatchInfo, BatchFailure),
+//   - listener.go: the records listeners hear (BatchInfo, OutputTime,
+//     BatchFailure),
 //     the listener interfaces, the default log line, and how the Context
 //     tells them.
 //   - checkpoint.go: Checkpoint, CheckpointStore, and matching a loaded

@@ -28,6 +28,27 @@ type BatchInfo struct {
 	// allowed the batch, summed over the inputs that limited it; 0 when
 	// none did (no backpressure, or no estimate yet).
 	Rate int64
+
+	// Outputs is the time each output of the batch ran, input by input:
+	// those an input runs through Batch.RunOutput and the ForeachBatch
+	// outputs of its DStream pipeline. An input that runs its outputs
+	// otherwise has none here; its time is in ProcessingTime only.
+	Outputs []OutputTime
+}
+
+// OutputTime is the time one output of a batch ran, all the batch's
+// attempts together (a retried batch runs again only the outputs that did
+// not complete).
+type OutputTime struct {
+	// Input is the input's index, in the order the Context was given its
+	// inputs.
+	Input int
+	// Output is the output's number among the input's, from 0: Batch.RunOutput's
+	// i or, when Typed, the ForeachBatch's among its pipeline's, in the
+	// order registered.
+	Output int
+	Typed  bool
+	Took   time.Duration
 }
 
 // TotalLag is the sum of Lag.

@@ -2,7 +2,9 @@ package streaming
 
 import (
 	"log/slog"
+	"slices"
 	"sync"
+	"time"
 )
 
 // outputs is what a batch's attempts did with its outputs. A Batch and
@@ -17,6 +19,9 @@ type outputs struct {
 	// attempt, since the attempt before undid the state they ticked.
 	fed     map[outputID]bool
 	running *outputID // the output running now, if any, for Source.Feed to note
+	// took is the time each output ran, over the batch's attempts: the
+	// listeners' BatchInfo.Outputs.
+	took map[outputID]time.Duration
 }
 
 // outputID names one output of a batch: the input's i-th (RunOutput), or
@@ -27,7 +32,7 @@ type outputID struct {
 }
 
 func newOutputs(log *slog.Logger) *outputs {
-	return &outputs{log: log, tried: map[outputID]bool{}, done: map[outputID]bool{}, fed: map[outputID]bool{}}
+	return &outputs{log: log, tried: map[outputID]bool{}, done: map[outputID]bool{}, fed: map[outputID]bool{}, took: map[outputID]time.Duration{}}
 }
 
 // progress is b's record of its outputs, made on first use for a Batch
@@ -67,9 +72,11 @@ func (b *Batch) runOutput(id outputID, run func() error) error {
 	outer := p.running
 	p.running = &id
 	p.mu.Unlock()
+	began := time.Now()
 	err := run()
 	p.mu.Lock()
 	p.running = outer
+	p.took[id] += time.Since(began)
 	p.mu.Unlock()
 	if err != nil && again && IsAlreadyCommitted(err) {
 		what := "retried"
@@ -106,4 +113,27 @@ func (b *Batch) tracked() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.tried) > 0
+}
+
+// times is the time each output of input number input ran in the batch,
+// the input's own outputs (RunOutput) first, then its pipeline's, each in
+// its order.
+func (b *Batch) times(input int) []OutputTime {
+	p := b.progress()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]OutputTime, 0, len(p.took))
+	for id, took := range p.took {
+		out = append(out, OutputTime{Input: input, Output: id.i, Typed: id.typed, Took: took})
+	}
+	slices.SortFunc(out, func(a, b OutputTime) int {
+		if a.Typed != b.Typed {
+			if a.Typed {
+				return 1
+			}
+			return -1
+		}
+		return a.Output - b.Output
+	})
+	return out
 }

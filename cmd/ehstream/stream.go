@@ -36,6 +36,7 @@ type streamConfig struct {
 	dataDir   string
 	share     *shareFlags
 	httpAddr  string
+	lagGroup  string
 }
 
 func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
@@ -56,6 +57,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 	backpressure := fs.Bool("backpressure", false, "adapt the rate to how fast batches are written (a PID estimator, as Spark's backpressure), within --max-rate-per-partition")
 	c.share = addShareFlags(fs)
 	httpAddr := addHTTPFlag(fs)
+	lagGroup := addLagGroupFlag(fs)
 	logFormat := addLogFormatFlag(fs, "text or json (json: the logs and the job's lines, a record per batch that read events, as JSON on stderr; stdout stays empty)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
@@ -68,7 +70,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 	if c.log, err = logFormat.open("stream", stderr, slog.LevelInfo); err != nil {
 		return nil, err
 	}
-	c.httpAddr = *httpAddr
+	c.httpAddr, c.lagGroup = *httpAddr, *lagGroup
 	err = c.check(*start, *sinkSpec,
 		confFlag{"--max-rate-per-partition", *rate, func(conf *eventhubs.Conf) { conf.SetMaxRatePerPartition(*rate) }},
 		confFlag{"--fail-on-data-loss", *failOnDataLoss, func(conf *eventhubs.Conf) { conf.SetFailOnDataLoss(*failOnDataLoss) }},
@@ -179,12 +181,15 @@ func (c *streamConfig) run(ctx context.Context, std stdio) (err error) {
 	if err != nil {
 		return err
 	}
-	status.start(ssc, c.share.monitorOptions(conf, c.sink, c.jobName), out)
+	status.start(ssc, c.share.monitorOptions(conf, c.sink, job), out)
 	if shared != nil {
 		if err := shared.share(ds, c.sink.Store, job, status.ownershipChanged); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "sharing the partitions with other replicas as owner %q\n", ds.OwnerID())
+	}
+	if err := status.watch(ds, c.lagGroup); err != nil {
+		return err
 	}
 	return c.runBatches(ctx, ssc, job, out)
 }

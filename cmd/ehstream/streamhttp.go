@@ -14,6 +14,7 @@ import (
 	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/monitor"
+	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/sqlsink"
 	"github.com/ehstream/ehstream/streaming"
 )
@@ -29,6 +30,11 @@ const (
 func addHTTPFlag(fs *flag.FlagSet) *string {
 	return fs.String("http", defaultHTTPAddr, fmt.Sprintf("serve the status page, JSON, /metrics, /healthz and /readyz on ADDR; "+
 		"when its port is taken, the next free one of the %d after it; \"\" serves none", httpPortTries))
+}
+
+func addLagGroupFlag(fs *flag.FlagSet) *string {
+	return fs.String("lag-consumer-group", "", "the consumer group the status page reads the oldest unread event of each partition with (one event, no owner level, when its position moved) "+
+		"to show its age; default: the job's own, in which partitions a running replica holds show an age only while this replica reads them")
 }
 
 // statusServer is the stream's HTTP server: a listener taken before any
@@ -100,6 +106,16 @@ func (s *statusServer) url() string {
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(a.Port)) + "/"
 }
 
+// watch shows the whole job on the page and in /metrics: every partition
+// of the hub, whichever replica reads it, with the age of its oldest
+// unread event read with lagGroup ("" is the job's own consumer group).
+func (s *statusServer) watch(ds *eventhubs.DirectStream, lagGroup string) error {
+	if s == nil || s.mon == nil {
+		return nil
+	}
+	return ds.WatchJob(s.mon.JobObserved, &eventhubs.WatchOptions{LagConsumerGroup: lagGroup})
+}
+
 // ownershipChanged tells the monitor about a partition gained or lost.
 func (s *statusServer) ownershipChanged(c balance.Change) {
 	if s != nil && s.mon != nil {
@@ -120,8 +136,8 @@ func (s *statusServer) close() {
 
 // monitorOptions names the job on its status page; the owner ID only when
 // replicas share the partitions.
-func (f *shareFlags) monitorOptions(conf *eventhubs.Conf, sk *sqlsink.Sink, job string) *monitor.Options {
-	o := &monitor.Options{Job: job, Hub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup(), Sink: sk.Desc + " table " + sk.Table}
+func (f *shareFlags) monitorOptions(conf *eventhubs.Conf, sk *sqlsink.Sink, job offsets.Job) *monitor.Options {
+	o := &monitor.Options{Job: job.Name, Namespace: job.Namespace, Hub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup(), Sink: sk.Desc + " table " + sk.Table}
 	if *f.store != "" {
 		o.Owner = *f.ownerID
 	}

@@ -2,19 +2,23 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/internal/browsertest"
+	"github.com/ehstream/ehstream/monitor"
 	"github.com/ehstream/ehstream/offsets"
 )
 
@@ -166,6 +170,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Errorf("the batches table's columns %q and cells per row %q: want a Rate limit column, and a cell for each column", head, cells)
 	}
 
+	checkBatchDetail(t, ctx, base)
+
 	if errs := console.Errors(); len(errs) > 0 {
 		t.Errorf("the console shows errors:\n%s", strings.Join(errs, "\n"))
 	}
@@ -179,6 +185,88 @@ func TestStatusPageInBrowser(t *testing.T) {
 		}
 		t.Logf("wrote %s", file)
 	}
+}
+
+// detailShown is the page's batch detail as shown.
+type detailShown struct {
+	Hidden  bool     `json:"hidden"`
+	Batch   string   `json:"batch"`
+	Ranges  []string `json:"ranges"`  // partition:from-until:events
+	Outputs []string `json:"outputs"` // name=time
+	Stats   []string `json:"stats"`   // the processing time's and the scheduling delay's
+}
+
+const readDetail = `(() => { const d = document.getElementById("batch-detail"); return {hidden: d.hidden, batch: d.dataset.batch || "",
+	ranges: [...d.querySelectorAll("#d-ranges tbody tr")].map(tr => tr.dataset.partition + ":" + tr.querySelector(".c-from").textContent + "-" +
+		tr.querySelector(".c-until").textContent + ":" + tr.querySelector(".c-events").textContent),
+	outputs: [...d.querySelectorAll("#d-outputs tbody tr")].map(tr => tr.querySelector(".c-name").textContent + "=" + tr.querySelector(".c-time").textContent),
+	stats: ["stat-processing", "stat-delay"].map(id => document.getElementById(id).textContent)}; })()`
+
+// checkBatchDetail clicks a batch that read events, in the recent batches
+// and then in a chart, and checks the detail the page shows: its ranges
+// per partition, with their events, and the time its output took; and the
+// average and 95th percentile beside the charts.
+func checkBatchDetail(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	var batches []monitor.Batch
+	_, body := httpGet(t, base+"api/batches")
+	if err := json.Unmarshal([]byte(body), &batches); err != nil {
+		t.Fatal(err)
+	}
+	var b *monitor.Batch
+	for i := range batches {
+		if batches[i].Outcome == monitor.Completed && batches[i].Events > 0 && len(batches[i].Ranges) == 2 {
+			b = &batches[i]
+		}
+	}
+	if b == nil {
+		t.Fatalf("no completed batch read events: %s", body)
+	}
+	sel := chromedp.CSS(fmt.Sprintf(`#batches tbody tr.completed[data-batch="%d"] td:nth-child(4)`, b.Number))
+	if err := chromedp.Do(ctx, chromedp.ScrollIntoView(sel), chromedp.Click(sel)); err != nil {
+		t.Fatalf("clicking batch %d: %v", b.Number, err)
+	}
+	var want []string
+	for _, r := range b.Ranges {
+		want = append(want, fmt.Sprintf("%s:%d-%d:%d", r.Partition, r.From, r.Until, r.Until-r.From))
+	}
+	var shown detailShown
+	poll(t, 10*time.Second, fmt.Sprintf("the detail of batch %d", b.Number), func() bool {
+		var err error
+		if shown, err = chromedp.Run(ctx, chromedp.Evaluate[detailShown](readDetail)); err != nil {
+			t.Fatal(err)
+		}
+		return !shown.Hidden && shown.Batch == fmt.Sprint(b.Number)
+	})
+	if strings.Join(shown.Ranges, " ") != strings.Join(want, " ") {
+		t.Errorf("batch %d's ranges shown %v, want %v", b.Number, shown.Ranges, want)
+	}
+	if len(shown.Outputs) != 1 || !regexp.MustCompile(`^output 1=[\d.]+ ms$`).MatchString(shown.Outputs[0]) {
+		t.Errorf("batch %d's outputs shown %v, want the time of output 1", b.Number, shown.Outputs)
+	}
+	stat := regexp.MustCompile(`^avg [\d.]+ ms · p95 [\d.]+ ms$`)
+	if len(shown.Stats) != 2 || !stat.MatchString(shown.Stats[0]) || !stat.MatchString(shown.Stats[1]) {
+		t.Errorf("the charts' figures %q, want avg and p95 of the processing time and the scheduling delay", shown.Stats)
+	}
+	// A click on a chart shows the batch under the cursor (uPlot finds it
+	// as the mouse moves): at its left edge, the first batch kept, which
+	// read events before b did.
+	if err := chromedp.Do(ctx, chromedp.ScrollIntoView(chromedp.CSS("#chart-processing"))); err != nil {
+		t.Fatal(err)
+	}
+	box, err := chromedp.Run(ctx, chromedp.Evaluate[[4]float64](`(r => [r.left, r.top, r.width, r.height])(document.querySelector("#chart-processing .u-over").getBoundingClientRect())`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := box[0]+2, box[1]+box[3]/2
+	if err := chromedp.Do(ctx, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x, y), chromedp.MouseClickXY(x, y)); err != nil {
+		t.Fatal(err)
+	}
+	first := fmt.Sprint(batches[0].Number)
+	poll(t, 10*time.Second, "a click on the chart to show batch "+first, func() bool {
+		shown, err = chromedp.Run(ctx, chromedp.Evaluate[detailShown](readDetail))
+		return err == nil && !shown.Hidden && shown.Batch == first && len(shown.Ranges) > 0
+	})
 }
 
 func atoiOr(s string, def int) int {
