@@ -217,7 +217,7 @@ func (c *streamConfig) runBatches(ctx context.Context, ssc *streaming.Context, j
 		total += b.Events
 		batches++
 		report.OnBatchCompleted(b)
-		if c.untilIdle && monitor.EmptyBatch(b) {
+		if c.untilIdle && streaming.EmptyBatch(b) {
 			ssc.Stop(true)
 		}
 	}))
