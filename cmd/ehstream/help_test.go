@@ -1,0 +1,71 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ehstream/ehstream/emulator"
+)
+
+// Help asked for is the answer, not a mistake: on standard output (so
+// that `ehstream stream -h | less` shows it), exit status 0, whichever
+// way it is asked; help never asked for (no command) is a usage error.
+func TestHelpOnStdout(t *testing.T) {
+	for _, c := range commands {
+		for _, args := range [][]string{{c.name, "-h"}, {c.name, "--help"}, {"help", c.name}} {
+			code, out, errOut := cli(t, "", args...)
+			if code != 0 || errOut != "" || !strings.Contains(out, "ehstream "+c.name) {
+				t.Errorf("ehstream %s: exit %d, stdout %q, stderr %q; want exit 0 and the command's usage on stdout only",
+					strings.Join(args, " "), code, head(out), head(errOut))
+			}
+		}
+	}
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+		code, out, errOut := cli(t, "", args...)
+		if code != 0 || errOut != "" || !strings.Contains(out, "commands:") || !strings.Contains(out, "ehstream help <command>") {
+			t.Errorf("ehstream %s: exit %d, stdout %q, stderr %q; want exit 0 and the usage on stdout only", args[0], code, head(out), head(errOut))
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{nil, "commands:"},
+		{[]string{"help", "nosuch"}, `unknown command "nosuch"`},
+		{[]string{"stream", "--nosuch"}, "flag provided but not defined: -nosuch"},
+	} {
+		code, out, errOut := cli(t, "", c.args...)
+		if code != 2 || out != "" || !strings.Contains(errOut, c.says) {
+			t.Errorf("ehstream %v: exit %d, stdout %q, stderr %q; want exit 2 and %q on stderr only", c.args, code, head(out), head(errOut), c.says)
+		}
+	}
+}
+
+// head is the start of s, for a message.
+func head(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
+}
+
+// A connection string without EntityPath and no --hub: the error names
+// the flag that names the hub, not the Go call behind it.
+func TestNoHubNamesTheFlag(t *testing.T) {
+	srv := startInProcess(t, emulator.HubConfig{Name: "h", PartitionCount: 1})
+	cs := strings.TrimSuffix(srv.ConnectionString("h"), ";EntityPath=h")
+	if cs == srv.ConnectionString("h") {
+		t.Fatalf("connection string %q: want one ending ;EntityPath=h", cs)
+	}
+	for _, args := range [][]string{
+		{"info", "--connection-string", cs},
+		{"read", "--connection-string", cs, "--all"},
+		{"send", "--connection-string", cs},
+		{"stream", "--connection-string", cs, "--sink", "sqlite:" + t.TempDir() + "/x.db"},
+	} {
+		code, _, errOut := cli(t, "a\n", args...)
+		if code != 2 || !strings.Contains(errOut, "--hub") || strings.Contains(errOut, "SetEventHubName") {
+			t.Errorf("ehstream %s: exit %d, stderr %q; want exit 2 naming --hub, not SetEventHubName", args[0], code, errOut)
+		}
+	}
+}
