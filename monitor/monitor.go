@@ -3,7 +3,6 @@ package monitor
 import (
 	"cmp"
 	"net/http"
-	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/internal/dbspec"
 	"github.com/ehstream/ehstream/streaming"
 )
 
@@ -22,8 +22,8 @@ const DefaultHistory = 300
 // Options holds what a Monitor shows about the stream; nil means none.
 type Options struct {
 	// Job, Hub, ConsumerGroup and Sink name the stream on the page and in
-	// ehstream_stream_info. A URL's password in Sink is hidden; keep other
-	// secrets out.
+	// ehstream_stream_info. A URL's password in Sink is hidden, the rest
+	// shown as written; keep other secrets out.
 	Job, Hub, ConsumerGroup, Sink string
 	// Owner is this replica's owner ID when replicas share the partitions
 	// (eventhubs.DirectStream.OwnerID); "" when the stream reads them all.
@@ -70,7 +70,7 @@ func New(ssc *streaming.Context, opts *Options) *Monitor {
 	if o.History <= 0 {
 		o.History = DefaultHistory
 	}
-	o.Sink = redact(o.Sink)
+	o.Sink = dbspec.Redact(o.Sink) // as written, but the password: "postgres://u:xxxxx@db/x table events"
 	m := &Monitor{ssc: ssc, opts: o, interval: ssc.BatchInterval(), started: time.Now(), now: time.Now,
 		reg: prometheus.NewRegistry(), completed: newRing[Batch](o.History), problems: newRing[Batch](o.History),
 		parts: map[partKey]*Partition{}, counts: map[string]int64{}}
@@ -80,16 +80,6 @@ func New(ssc *streaming.Context, opts *Options) *Monitor {
 	m.mux = m.routes()
 	ssc.AddListener(m)
 	return m
-}
-
-// redact hides the password of a URL.
-func redact(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			return u.Redacted()
-		}
-	}
-	return s
 }
 
 // Registry is the Monitor's Prometheus registry, which /metrics serves:

@@ -118,7 +118,9 @@ func (s *Sink) connect(ctx context.Context, sqliteParams string) error {
 	}
 	if err := s.DB.PingContext(ctx); err != nil {
 		s.DB.Close()
-		return fmt.Errorf("connecting to %s: %v", s.Desc, RedactErr(err, s.spec))
+		// %w: whether the database is out of reach or refuses (a bad
+		// password) is told by the cause's type (Transient).
+		return fmt.Errorf("connecting to %s: %w", s.Desc, dbspec.ScrubErr(err, dbspec.Secrets(s.spec)))
 	}
 	return nil
 }
