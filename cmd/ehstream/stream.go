@@ -42,7 +42,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 	c := &streamConfig{}
 	fs := newFlagSet("stream", stderr)
 	c.hub = addHubFlags(fs, true)
-	start := fs.String("starting-position", "earliest", "where partitions with no stored position start: earliest, latest, seq:N, offset:S or time:RFC3339")
+	start := fs.String("starting-position", "earliest", "where partitions with no stored position start: earliest, latest, seq:N, offset:S, time:RFC3339 or -DURATION (enqueued since that long before the first start, e.g. -1h)")
 	rate := fs.Int64("max-rate-per-partition", eventhubs.DefaultMaxRatePerPartition, "most events a batch reads from one partition")
 	fs.DurationVar(&c.interval, "batch-interval", time.Second, "time between batches")
 	failOnDataLoss := fs.Bool("fail-on-data-loss", true, "stop when events the job has not read were removed by retention (false: skip them with a warning)")
