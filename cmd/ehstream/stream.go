@@ -61,6 +61,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 		return nil, err
 	}
 	flagsFromEnv(fs)
+	c.share.noteGiven(fs)
 	// Info: the rare lines that say what the job decided (a new partition
 	// read from its start, a replayed batch, a stop on a signal); the
 	// progress lines go to stdout, or with JSON logs to the log (logformat.go).
@@ -232,8 +233,8 @@ func (c *streamConfig) runBatches(ctx context.Context, ssc *streaming.Context, j
 }
 
 // resumeJob readies the job to run: with --ownership it opens the store
-// and refuses a consumer group another job holds, before anything is
-// stored; then it resumes the job's positions (where partitions without
+// and refuses a consumer group another job holds, and without it refuses
+// one that live replicas share, before anything is stored; then it resumes the job's positions (where partitions without
 // one start is resolved once, and stored before the first batch) and
 // creates the events table. The caller closes the shared store.
 func resumeJob(ctx context.Context, share *shareFlags, sk *sqlsink.Sink, conf *eventhubs.Conf, job offsets.Job) (*sharedStore, offsets.Resumed, error) {
@@ -243,6 +244,8 @@ func resumeJob(ctx context.Context, share *shareFlags, sk *sqlsink.Sink, conf *e
 		if shared, err = share.open(ctx, conf, job); err != nil {
 			return nil, offsets.Resumed{}, err
 		}
+	} else if err := share.checkNoReplicas(ctx, sk, conf); err != nil {
+		return nil, offsets.Resumed{}, err
 	}
 	resumed, err := sk.Store.Resume(ctx, job, conf)
 	if err == nil {
