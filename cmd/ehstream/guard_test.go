@@ -14,6 +14,19 @@ import (
 	"github.com/ehstream/ehstream/ownership"
 )
 
+// filledHub starts a local hub with perPartition events in each partition
+// and returns its connection string.
+func filledHub(t *testing.T, hub emulator.HubConfig, perPartition int) string {
+	t.Helper()
+	cs := startInProcess(t, hub).ConnectionString(hub.Name)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := <-sendRounds(ctx, cs, int(hub.PartitionCount), perPartition, perPartition); err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
 // The flags of replicas mean nothing without an ownership store: given
 // alone they are a usage error naming them, not ignored; --take-over
 // means nothing with one.
@@ -49,13 +62,9 @@ func TestOwnershipFlagsNeedOwnership(t *testing.T) {
 // naming them, and stores nothing; with --take-over it starts. Claims
 // relinquished or of another consumer group do not stop it.
 func TestStreamRefusesLiveReplicas(t *testing.T) {
-	srv := startInProcess(t, emulator.HubConfig{Name: "shared", PartitionCount: 2, ConsumerGroups: []string{"audit"}})
-	cs := srv.ConnectionString("shared")
+	cs := filledHub(t, emulator.HubConfig{Name: "shared", PartitionCount: 2, ConsumerGroups: []string{"audit"}}, 5)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := <-sendRounds(ctx, cs, 2, 5, 5); err != nil {
-		t.Fatal(err)
-	}
 	spec := "sqlite:" + filepath.Join(t.TempDir(), "archive.db")
 	store, closer, err := ownership.Open(ctx, spec, "archive", nil) // as a replica with --ownership on the sink's database
 	if err != nil {

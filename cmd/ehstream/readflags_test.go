@@ -31,6 +31,22 @@ func readBodies(t *testing.T, cs string, args ...string) []string {
 	return got
 }
 
+// lastEnqueued is when the hub's last event was enqueued.
+func lastEnqueued(t *testing.T, cs string) time.Time {
+	t.Helper()
+	hp, err := eventhubs.DescribeHub(context.Background(), eventhubs.NewConf(cs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last time.Time
+	for _, b := range hp.Partitions {
+		if b.LastEnqueued.After(last) {
+			last = b.LastEnqueued
+		}
+	}
+	return last
+}
+
 // sendLines sends lines to a partition with `ehstream send`.
 func sendLines(t *testing.T, cs, partition, lines string) {
 	t.Helper()
@@ -85,16 +101,7 @@ func TestReadRelativeTimes(t *testing.T) {
 	sendLines(t, cs, "1", "old3\n")
 	// The new events are sent 3 s after the old, and read at once: 1.5 s
 	// before the read falls between them.
-	hp, err := eventhubs.DescribeHub(context.Background(), eventhubs.NewConf(cs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var last time.Time
-	for _, b := range hp.Partitions {
-		if b.LastEnqueued.After(last) {
-			last = b.LastEnqueued
-		}
-	}
+	last := lastEnqueued(t, cs)
 	for deadline := time.Now().Add(10 * time.Second); time.Since(last) < 3*time.Second; {
 		if time.Now().After(deadline) {
 			t.Fatalf("the clock did not pass %s", last.Add(3*time.Second))

@@ -18,13 +18,7 @@ import (
 // anything is stored, naming the missing columns and the cure; a run that
 // fails prints no summary ("wrote 0 events ..."), only its error.
 func TestStreamChecksTheTableAtStart(t *testing.T) {
-	srv := startInProcess(t, emulator.HubConfig{Name: "shape", PartitionCount: 2})
-	cs := srv.ConnectionString("shape")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := <-sendRounds(ctx, cs, 2, 5, 5); err != nil {
-		t.Fatal(err)
-	}
+	cs := filledHub(t, emulator.HubConfig{Name: "shape", PartitionCount: 2}, 5)
 	path := filepath.Join(t.TempDir(), "archive.db")
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -94,13 +88,9 @@ func TestStreamWaitsAtStartForTheDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := startInProcess(t, emulator.HubConfig{Name: "late", PartitionCount: 2})
-	cs := srv.ConnectionString("late")
+	cs := filledHub(t, emulator.HubConfig{Name: "late", PartitionCount: 2}, 5)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	if err := <-sendRounds(ctx, cs, 2, 5, 5); err != nil {
-		t.Fatal(err)
-	}
 	p := startStreamProcess(t, bin, "--http", "", "--connection-string", cs, "--sink", pg.URL, "--until-idle", "--batch-interval", "20ms")
 	p.waitUntil(t, "three tries to connect to the sink", func(out string) bool { return retriesLogged(out, "connecting to the sink") >= 3 })
 	if err := pg.start(); err != nil {
