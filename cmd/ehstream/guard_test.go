@@ -74,23 +74,7 @@ func TestStreamRefusesLiveReplicas(t *testing.T) {
 	parsed, _ := eventhubs.ParseConnectionString(cs)
 	claim := func(group, owner string, partitions ...string) {
 		t.Helper()
-		var os []azeventhubs.Ownership
-		list, err := store.ListOwnership(ctx, parsed.Namespace(), "shared", group, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range partitions {
-			o := azeventhubs.Ownership{FullyQualifiedNamespace: parsed.Namespace(), EventHubName: "shared", ConsumerGroup: group, PartitionID: p, OwnerID: owner}
-			for _, r := range list {
-				if r.PartitionID == p {
-					o.ETag = r.ETag
-				}
-			}
-			os = append(os, o)
-		}
-		if got, err := store.ClaimOwnership(ctx, os, nil); err != nil || len(got) != len(os) {
-			t.Fatalf("claiming %v for %q: %v, %v", partitions, owner, got, err)
-		}
+		claimPartitions(t, ctx, store, azeventhubs.Ownership{FullyQualifiedNamespace: parsed.Namespace(), EventHubName: "shared", ConsumerGroup: group, OwnerID: owner}, partitions...)
 	}
 	claim("audit", "auditor", "0", "1")
 	claim("$Default", "replica-b", "1")
@@ -121,5 +105,28 @@ func TestStreamRefusesLiveReplicas(t *testing.T) {
 	claim("$Default", "replica-a", "0", "1")
 	if code, out, errOut := stream("--take-over", "--job", "other", "--table", "other"); code != 0 || !strings.Contains(out, "wrote 10 events") {
 		t.Errorf("stream --take-over: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// claimPartitions claims partitions for as's owner, over any claim there.
+func claimPartitions(t *testing.T, ctx context.Context, store azeventhubs.CheckpointStore, as azeventhubs.Ownership, partitions ...string) {
+	t.Helper()
+	list, err := store.ListOwnership(ctx, as.FullyQualifiedNamespace, as.EventHubName, as.ConsumerGroup, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims []azeventhubs.Ownership
+	for _, p := range partitions {
+		o := as
+		o.PartitionID = p
+		for _, r := range list {
+			if r.PartitionID == p {
+				o.ETag = r.ETag
+			}
+		}
+		claims = append(claims, o)
+	}
+	if got, err := store.ClaimOwnership(ctx, claims, nil); err != nil || len(got) != len(claims) {
+		t.Fatalf("claiming %v for %q: %v, %v", partitions, as.OwnerID, got, err)
 	}
 }
