@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"strings"
 	"testing"
 
@@ -66,6 +67,35 @@ func TestNoHubNamesTheFlag(t *testing.T) {
 		code, _, errOut := cli(t, "a\n", args...)
 		if code != 2 || !strings.Contains(errOut, "--hub") || strings.Contains(errOut, "SetEventHubName") {
 			t.Errorf("ehstream %s: exit %d, stderr %q; want exit 2 naming --hub, not SetEventHubName", args[0], code, errOut)
+		}
+	}
+}
+
+// A hub that never answers: the timeout is named by its flag, as the
+// command was given it, in text and in JSON logs.
+func TestTimeoutsNameTheirFlags(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() { // accepts, and says nothing
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	cs := "Endpoint=sb://" + l.Addr().String() + ";SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true;EntityPath=h"
+	for _, args := range [][]string{
+		{"info", "--connection-string", cs, "--operation-timeout", "1s"},
+		{"read", "--connection-string", cs, "--operation-timeout", "1s", "--all", "--log-format", "json"},
+	} {
+		code, _, errOut := cli(t, "", args...)
+		if code != 1 || !strings.Contains(errOut, "--operation-timeout (1s)") || strings.Contains(errOut, "OperationTimeout") {
+			t.Errorf("ehstream %s: exit %d, stderr %q; want exit 1 naming --operation-timeout (1s), not OperationTimeout", args[0], code, errOut)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -94,10 +95,10 @@ func run(ctx context.Context, args []string, std stdio) int {
 			case errors.As(err, new(loggedError)):
 				return 1
 			case errors.As(err, new(usageError)):
-				fmt.Fprintf(stderr, "ehstream %s: %v\n", c.name, err)
+				fmt.Fprintf(stderr, "ehstream %s: %s\n", c.name, inFlagTerms.Replace(err.Error()))
 				return 2
 			default:
-				fmt.Fprintf(stderr, "ehstream %s: %v\n", c.name, err)
+				fmt.Fprintf(stderr, "ehstream %s: %s\n", c.name, inFlagTerms.Replace(err.Error()))
 				return 1
 			}
 		}
@@ -144,6 +145,18 @@ func shutdownHTTP(srv *http.Server) {
 	defer cancel()
 	srv.Shutdown(ctx)
 }
+
+// inFlagTerms says a package's error in the command's terms: the Conf
+// settings that eventhubs and offsets name in their messages become the
+// flags that set them. Only the phrases that name a setting are rewritten,
+// not, say, a connection string's OperationTimeout= key.
+var inFlagTerms = strings.NewReplacer(
+	"within OperationTimeout (", "within --operation-timeout (",
+	"(OperationTimeout)", "(--operation-timeout)",
+	"within ReceiverTimeout (", "within --receiver-timeout (",
+	"set FailOnDataLoss false", "give --fail-on-data-loss=false",
+	"with FailOnDataLoss false", "with --fail-on-data-loss=false",
+)
 
 // usageError marks a bad flag or argument: exit status 2.
 type usageError struct{ err error }
