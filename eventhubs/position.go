@@ -126,16 +126,26 @@ func (p EventPosition) String() string {
 }
 
 // ParseEventPosition reads the text form that String writes. "start" and
-// "end" are accepted for "earliest" and "latest".
+// "end" are accepted for "earliest" and "latest", and a time relative to
+// now, a negative Go duration alone or after "time:" ("-10m",
+// "time:-1h30m"), for the enqueued time that long before the call: the
+// position holds that time, so resolving it later does not move it.
 func ParseEventPosition(s string) (EventPosition, error) {
 	bad := func(why string) (EventPosition, error) {
-		return EventPosition{}, errorf(CodeInvalidConf, "position %q: %s (want earliest, latest, seq:N, seq:>N, offset:S, offset:>S or time:RFC3339)", s, why)
+		return EventPosition{}, errorf(CodeInvalidConf, "position %q: %s (want earliest, latest, seq:N, seq:>N, offset:S, offset:>S, time:RFC3339 or -DURATION, "+
+			"enqueued since that long ago, e.g. -10m)", s, why)
 	}
 	switch strings.ToLower(s) {
 	case "earliest", "start":
 		return StartOfStream(), nil
 	case "latest", "end":
 		return EndOfStream(), nil
+	}
+	if p, ok, err := parseRelativeTime(s); ok || err != nil {
+		if err != nil {
+			return bad(err.Error())
+		}
+		return p, nil
 	}
 	kind, v, ok := strings.Cut(s, ":")
 	if !ok {
@@ -169,6 +179,25 @@ func ParseEventPosition(s string) (EventPosition, error) {
 		return bad(messageOf(err))
 	}
 	return p, nil
+}
+
+// parseRelativeTime reads a time relative to now, "-10m" or "time:-10m",
+// as the enqueued time that long ago; ok is false for text of another
+// form. A duration that is not negative ("10m") is an error that says how
+// to write it.
+func parseRelativeTime(s string) (p EventPosition, ok bool, err error) {
+	prefix, v := "", s
+	if rest, found := strings.CutPrefix(strings.ToLower(s), "time:"); found {
+		prefix, v = s[:len("time:")], rest
+	}
+	d, perr := time.ParseDuration(v)
+	switch {
+	case perr != nil:
+		return EventPosition{}, false, nil
+	case d > 0 || (d == 0 && !strings.HasPrefix(v, "-")):
+		return EventPosition{}, false, fmt.Errorf("a time relative to now is before it: %s-%s", prefix, strings.TrimPrefix(v, "+"))
+	}
+	return FromEnqueuedTime(time.Now().Add(d)), true, nil
 }
 
 // MarshalText writes the text form; JSON gets it as a string.

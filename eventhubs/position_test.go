@@ -308,3 +308,34 @@ func TestEventPositionJSON(t *testing.T) {
 		t.Errorf("json.Marshal of an invalid position = %s, want an error", b)
 	}
 }
+
+// A time relative to now, -10m or time:-10m (a Go duration, negative), is
+// the enqueued time that long before the call; a positive one is refused,
+// saying how to write it.
+func TestParseRelativeEventPosition(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		back time.Duration
+	}{{"-10m", 10 * time.Minute}, {"time:-1h30m", 90 * time.Minute}, {"-1.5s", 1500 * time.Millisecond}} {
+		before := time.Now()
+		p, err := ParseEventPosition(c.in)
+		after := time.Now()
+		if err != nil {
+			t.Errorf("ParseEventPosition(%q): %v", c.in, err)
+			continue
+		}
+		if p.Kind() != PositionEnqueuedTime || p.EnqueuedTime().Before(before.Add(-c.back)) || p.EnqueuedTime().After(after.Add(-c.back)) {
+			t.Errorf("ParseEventPosition(%q) = %v, want the enqueued time %s before the call (%s)", c.in, p, c.back, before.Add(-c.back))
+		}
+	}
+	for _, c := range []struct{ in, says string }{
+		{"10m", `position "10m": a time relative to now is before it: -10m`},
+		{"time:10m", `a time relative to now is before it: time:-10m`},
+		{"-10x", "unknown position"},
+	} {
+		_, err := ParseEventPosition(c.in)
+		if e := utAsError(t, err, CodeInvalidConf); !strings.Contains(e.Message, c.says) || !strings.Contains(e.Message, "-DURATION") {
+			t.Errorf("ParseEventPosition(%q): %q; want it to say %q and list -DURATION", c.in, e.Message, c.says)
+		}
+	}
+}

@@ -80,6 +80,15 @@ func ResolvePositions(ctx context.Context, conf *Conf, positions map[string]Even
 // number past a partition's last event + 1 is a CodeRangeOutOfBounds
 // error, and from after until a CodeInvalidRange error, naming them.
 func OffsetRangesBetween(ctx context.Context, conf *Conf, from, until EventPosition) ([]OffsetRange, error) {
+	return PartitionRangesBetween(ctx, conf, nil, from, until)
+}
+
+// PartitionRangesBetween is OffsetRangesBetween for the partitions
+// partitionIDs only, in that order (nil means every partition): the
+// positions of the others are not resolved, so neither their time nor
+// their errors count. An ID the hub does not have is a CodeInvalidRange
+// error naming the hub's partitions.
+func PartitionRangesBetween(ctx context.Context, conf *Conf, partitionIDs []string, from, until EventPosition) ([]OffsetRange, error) {
 	if err := conf.Validate(); err != nil {
 		return nil, err
 	}
@@ -95,7 +104,7 @@ func OffsetRangesBetween(ctx context.Context, conf *Conf, from, until EventPosit
 	if before(until, from) {
 		return nil, &Error{Code: CodeInvalidRange, Hub: hub, Message: fmt.Sprintf("from position %s comes after until position %s", from, until)}
 	}
-	probe, hp, err := probeBounds(ctx, conf, nil)
+	probe, hp, err := probeBounds(ctx, conf, partitionIDs)
 	if err != nil {
 		return nil, err
 	}

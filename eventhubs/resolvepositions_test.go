@@ -270,3 +270,25 @@ func TestResolveOffsetsPastTheLastAtOnce(t *testing.T) {
 		t.Errorf("OffsetRangesBetween from offset:>%s = %v, want %s", last0, ranges, want)
 	}
 }
+
+// PartitionRangesBetween resolves only the partitions asked for, in their
+// order: a position past another partition's end is no error of theirs.
+func TestPartitionRangesBetween(t *testing.T) {
+	srv := startEmulator(t, emulator.HubConfig{Name: "some", PartitionCount: 3})
+	ctx := testCtx(t, 30*time.Second)
+	fill(t, ctx, srv, "some", "0", 0, 6)
+	fill(t, ctx, srv, "some", "2", 0, 8)
+	conf := testConf(srv, "some")
+	got, err := eventhubs.PartitionRangesBetween(ctx, conf, []string{"2", "0"}, eventhubs.FromSequenceNumber(4, true), eventhubs.EndOfStream())
+	want := []eventhubs.OffsetRange{{Name: "some", PartitionID: "2", FromSeqNo: 4, UntilSeqNo: 8}, {Name: "some", PartitionID: "0", FromSeqNo: 4, UntilSeqNo: 6}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("PartitionRangesBetween(2, 0; seq:4, latest) = %v, %v; want %v", got, err, want)
+	}
+	if _, err := eventhubs.OffsetRangesBetween(ctx, conf, eventhubs.FromSequenceNumber(4, true), eventhubs.EndOfStream()); errCode(err) != eventhubs.CodeRangeOutOfBounds {
+		t.Errorf("OffsetRangesBetween(seq:4, latest) over every partition, partition 1 empty: %v, want %s", err, eventhubs.CodeRangeOutOfBounds)
+	}
+	_, err = eventhubs.PartitionRangesBetween(ctx, conf, []string{"7"}, eventhubs.StartOfStream(), eventhubs.EndOfStream())
+	if errCode(err) != eventhubs.CodeInvalidRange || !strings.Contains(err.Error(), "no such partition") {
+		t.Errorf("PartitionRangesBetween(7) = %v, want a %s error saying no such partition", err, eventhubs.CodeInvalidRange)
+	}
+}

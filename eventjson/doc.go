@@ -3,7 +3,9 @@
 // --json` takes the events it sends.
 //
 // Append writes an eventhubs.Event as a line of Event's fields: its body as
-// text, or in base64 when it is not UTF-8 (BodyEncoding says so), and its
+// AppendOptions.Body says (BodyText, the default: as text, or in base64
+// when it is not UTF-8, BodyEncoding saying so; BodyAuto: a JSON object or
+// array as JSON, others as BodyText; BodyJSON; BodyBase64), and its
 // application properties, with any value JSON cannot hold written as Go
 // prints it (SafeProperties).
 //
@@ -13,5 +15,6 @@
 // AMQP application properties hold (whole numbers become long, others
 // double).
 //
-// Files: encode.go (Event, Append, SafeProperties), decode.go (Decode).
+// Files: encode.go (Event, Append, BodyFormat, SafeProperties), decode.go
+// (Decode).
 package eventjson

@@ -1,7 +1,9 @@
 package eventjson
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +31,7 @@ func TestAppend(t *testing.T) {
 				`"properties":{"m":"map[1:x]","s":"y"},"body":"x"}`},
 	}
 	for _, c := range cases {
-		got, err := Append([]byte("before\n"), &c.ev)
+		got, err := Append([]byte("before\n"), &c.ev, nil)
 		if err != nil || string(got) != "before\n"+c.want+"\n" {
 			t.Errorf("%s: Append = %s, %v\nwant %s", c.name, got, err, c.want)
 		}
@@ -72,7 +74,7 @@ func TestDecodeThenAppend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Append(nil, &eventhubs.Event{Body: sent.Body, Properties: sent.Properties, PartitionKey: key})
+	b, err := Append(nil, &eventhubs.Event{Body: sent.Body, Properties: sent.Properties, PartitionKey: key}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,57 @@ func TestDecodeThenAppend(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Body != "[1,2]" || got.PartitionKey == nil || *got.PartitionKey != "k" || got.Properties["n"] != float64(3) || got.BodyEncoding != "" {
+	if string(got.Body) != `"[1,2]"` || got.PartitionKey == nil || *got.PartitionKey != "k" || got.Properties["n"] != float64(3) || got.BodyEncoding != "" {
 		t.Errorf("the line read back as %+v", got)
+	}
+}
+
+// Each body format writes the bodies its way; a body BodyAuto wrote
+// sends (Decode) the body it read, but for the spaces of its JSON.
+func TestAppendBodyFormats(t *testing.T) {
+	bodies := [][]byte{[]byte(`{"t": 21.5}`), []byte(" [1,2]"), []byte("hello"), []byte(`"quoted"`), []byte("42"), {0xff, 0, 0xfe}}
+	want := map[BodyFormat][]string{
+		BodyText:   {`"{\"t\": 21.5}"`, `" [1,2]"`, `"hello"`, `"\"quoted\""`, `"42"`, `"/wD+" base64`},
+		BodyAuto:   {`{"t":21.5}`, `[1,2]`, `"hello"`, `"\"quoted\""`, `"42"`, `"/wD+" base64`},
+		BodyBase64: {`"eyJ0IjogMjEuNX0=" base64`, `"IFsxLDJd" base64`, `"aGVsbG8=" base64`, `"InF1b3RlZCI=" base64`, `"NDI=" base64`, `"/wD+" base64`},
+		BodyJSON:   {`{"t":21.5}`, `[1,2]`, "", `"quoted"`, `42`, ""},
+	}
+	for format, lines := range want {
+		for i, body := range bodies {
+			b, err := Append(nil, &eventhubs.Event{Body: body}, &AppendOptions{Body: format})
+			if lines[i] == "" {
+				if !errors.Is(err, ErrBodyNotJSON) {
+					t.Errorf("%s: body %q: %v, want ErrBodyNotJSON", format, body, err)
+				}
+				continue
+			}
+			var got Event
+			if err != nil || json.Unmarshal(b, &got) != nil {
+				t.Fatalf("%s: body %q: %s, %v", format, body, b, err)
+			}
+			if s := strings.TrimSpace(string(got.Body) + " " + got.BodyEncoding); s != lines[i] {
+				t.Errorf("%s: body %q written as %s, want %s", format, body, s, lines[i])
+			}
+			if format != BodyAuto || got.BodyEncoding != "" {
+				continue
+			}
+			sent, _, err := Decode([]byte(`{"body":` + string(got.Body) + `}`))
+			var c bytes.Buffer
+			if json.Compact(&c, body) != nil {
+				c.Reset()
+				c.Write(body)
+			}
+			if err != nil || !bytes.Equal(sent.Body, c.Bytes()) {
+				t.Errorf("auto: body %q sends back as %q (%v)", body, sent.Body, err)
+			}
+		}
+	}
+	for _, s := range []string{"auto", "text", "json", "base64"} {
+		if f, err := ParseBodyFormat(s); err != nil || string(f) != s {
+			t.Errorf("ParseBodyFormat(%q) = %q, %v", s, f, err)
+		}
+	}
+	if _, err := ParseBodyFormat("yaml"); err == nil || !strings.Contains(err.Error(), `"yaml"`) || !strings.Contains(err.Error(), "auto, text, json or base64") {
+		t.Errorf("ParseBodyFormat(yaml) = %v", err)
 	}
 }

@@ -12,13 +12,27 @@ import (
 func ExampleAppend() {
 	ev := &eventhubs.Event{PartitionID: "0", SequenceNumber: 41, Offset: "8192", Body: []byte(`{"t":21.5}`),
 		EnqueuedTime: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC), Properties: map[string]any{"unit": "C"}}
-	line, err := eventjson.Append(nil, ev)
+	line, err := eventjson.Append(nil, ev, nil)
 	if err != nil {
 		panic(err)
 	}
 	os.Stdout.Write(line)
 	// Output:
 	// {"partition":"0","sequenceNumber":41,"offset":"8192","enqueuedTime":"2026-05-01T12:00:00Z","partitionKey":null,"properties":{"unit":"C"},"body":"{\"t\":21.5}"}
+}
+
+// A read's line with BodyAuto, as `ehstream read` prints it: a JSON
+// body as JSON.
+func ExampleAppend_bodyAuto() {
+	ev := &eventhubs.Event{PartitionID: "0", SequenceNumber: 41, Offset: "8192", Body: []byte(`{"t": 21.5}`),
+		EnqueuedTime: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	line, err := eventjson.Append(nil, ev, &eventjson.AppendOptions{Body: eventjson.BodyAuto})
+	if err != nil {
+		panic(err)
+	}
+	os.Stdout.Write(line)
+	// Output:
+	// {"partition":"0","sequenceNumber":41,"offset":"8192","enqueuedTime":"2026-05-01T12:00:00Z","partitionKey":null,"properties":{},"body":{"t":21.5}}
 }
 
 func ExampleDecode() {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/internal/dbspec"
 	"github.com/ehstream/ehstream/streaming"
 )
 
@@ -25,7 +25,8 @@ type Options struct {
 	// Job, Namespace, Hub, ConsumerGroup and Sink name the stream on the
 	// page and in ehstream_stream_info; Namespace (the namespace's host, as
 	// package offsets names it) and the hub label the partitions' metrics
-	// too. A URL's password in Sink is hidden; keep other secrets out.
+	// too. A URL's password in Sink is hidden, the rest shown as written;
+	// keep other secrets out.
 	Job, Namespace, Hub, ConsumerGroup, Sink string
 	// Owner is this replica's owner ID when replicas share the partitions
 	// (eventhubs.DirectStream.OwnerID); "" when the stream reads them all.
@@ -73,7 +74,7 @@ func New(ssc *streaming.Context, opts *Options) *Monitor {
 	if o.History <= 0 {
 		o.History = DefaultHistory
 	}
-	o.Sink = redact(o.Sink)
+	o.Sink = dbspec.Redact(o.Sink) // as written, but the password: "postgres://u:xxxxx@db/x table events"
 	m := &Monitor{ssc: ssc, opts: o, interval: ssc.BatchInterval(), started: time.Now(), now: time.Now,
 		reg: prometheus.NewRegistry(), completed: newRing[Batch](o.History), problems: newRing[Batch](o.History),
 		parts: map[partKey]*partState{}, counts: map[string]int64{}}
@@ -83,16 +84,6 @@ func New(ssc *streaming.Context, opts *Options) *Monitor {
 	m.mux = m.routes()
 	ssc.AddListener(m)
 	return m
-}
-
-// redact hides the password of a URL.
-func redact(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			return u.Redacted()
-		}
-	}
-	return s
 }
 
 // Registry is the Monitor's Prometheus registry, which /metrics serves:

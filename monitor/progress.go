@@ -10,12 +10,13 @@ import (
 )
 
 // DefaultIdleEvery is ProgressOptions.IdleEvery's default.
-const DefaultIdleEvery = 30 * time.Second
+const DefaultIdleEvery = streaming.DefaultIdleEvery
 
 // ProgressOptions are a Progress's options; the zero value is the default.
 type ProgressOptions struct {
 	// Logger, when set, gets records instead of lines: streaming.LogBatch's
-	// for a batch, and "streaming: idle" with emptyBatches and lag.
+	// for a batch, and streaming.LogIdle's, "streaming: idle" with
+	// emptyBatches and lag.
 	Logger *slog.Logger
 	// IdleEvery is the least time between two lines while the batches
 	// read nothing. Default: DefaultIdleEvery.
@@ -31,15 +32,11 @@ type ProgressOptions struct {
 // nothing at most one line every IdleEvery, "idle: N empty batches, lag
 // L", N counting the empty batches since the last line. It is a
 // streaming.Listener (streaming.Context.AddListener, with
-// ContextOptions.NoBatchLog to leave out the default line a batch); Flush
+// ContextOptions.NoBatchLog to leave out the default batch log, which
+// condenses batches alike: both are a streaming.BatchReporter); Flush
 // says the rest when the stream stops.
 type Progress struct {
-	out   io.Writer    // the lines
-	log   *slog.Logger // or the records, when not nil
-	every time.Duration
-	last  time.Time // when the last line was written
-	idle  int       // empty batches since
-	lag   int64     // the last one's lag
+	*streaming.BatchReporter
 }
 
 // NewProgress writes a stream's progress to w; opts may be nil.
@@ -47,58 +44,22 @@ func NewProgress(w io.Writer, opts *ProgressOptions) *Progress {
 	if opts == nil {
 		opts = &ProgressOptions{}
 	}
-	p := &Progress{out: w, log: opts.Logger, every: opts.IdleEvery, last: opts.Start}
-	if p.every <= 0 {
-		p.every = DefaultIdleEvery
+	ropts := &streaming.BatchReporterOptions{IdleEvery: opts.IdleEvery, Start: opts.Start}
+	if opts.Logger != nil {
+		return &Progress{streaming.NewBatchLog(opts.Logger, ropts)}
 	}
-	if p.last.IsZero() {
-		p.last = time.Now()
-	}
-	return p
+	return &Progress{streaming.NewBatchReporter(func(b streaming.BatchInfo) { fmt.Fprintln(w, BatchLine(b)) },
+		func(n int, lag int64) { fmt.Fprintln(w, IdleLine(n, lag)) }, ropts)}
 }
 
-// EmptyBatch tells a batch that read nothing and has nothing else to say:
-// Progress counts it into an idle line.
-func EmptyBatch(b streaming.BatchInfo) bool {
-	return b.Events == 0 && b.Skipped == 0 && !b.Replay
-}
-
-// OnBatchCompleted reports b.
-func (p *Progress) OnBatchCompleted(b streaming.BatchInfo) {
-	end := b.Time.Add(b.SchedulingDelay + b.ProcessingTime)
-	if EmptyBatch(b) {
-		p.idle++
-		p.lag = b.TotalLag()
-		if end.Sub(p.last) >= p.every {
-			p.Flush(end)
-		}
-		return
+// IdleLine is the line of n empty batches, the last with lag: "idle: N
+// empty batches, lag L".
+func IdleLine(n int, lag int64) string {
+	batches := "batches"
+	if n == 1 {
+		batches = "batch"
 	}
-	if p.log != nil {
-		streaming.LogBatch(p.log, b)
-	} else {
-		fmt.Fprintln(p.out, BatchLine(b))
-	}
-	p.last, p.idle = end, 0
-}
-
-// Flush says how many empty batches ran since the last line, if any, at
-// now: Progress does when IdleEvery has passed, and its user when the
-// stream stops.
-func (p *Progress) Flush(now time.Time) {
-	if p.idle == 0 {
-		return
-	}
-	if p.log != nil {
-		p.log.Info("streaming: idle", "emptyBatches", p.idle, "lag", p.lag)
-	} else {
-		batches := "batches"
-		if p.idle == 1 {
-			batches = "batch"
-		}
-		fmt.Fprintf(p.out, "idle: %d empty %s, lag %d\n", p.idle, batches, p.lag)
-	}
-	p.last, p.idle = now, 0
+	return fmt.Sprintf("idle: %d empty %s, lag %d", n, batches, lag)
 }
 
 // BatchLine is the line of a batch: "batch N: E events, lag L, at

@@ -116,3 +116,30 @@ func hasColumn(ctx context.Context, db *sql.DB, dialect Dialect, table, column s
 	err := db.QueryRowContext(ctx, dialect.Rebind(query), table, column).Scan(&n)
 	return n > 0, err
 }
+
+// Columns lists table's columns in their order, as the database's
+// catalogue names them (PostgreSQL folds unquoted names to lower case);
+// none when there is no such table. Packages that write tables of their
+// own beside the positions (package sqlsink) check an existing table's
+// shape with it.
+func Columns(ctx context.Context, db *sql.DB, dialect Dialect, table string) ([]string, error) {
+	query := `SELECT name FROM pragma_table_info(?) ORDER BY cid`
+	if dialect == PostgreSQL {
+		query = `SELECT column_name FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = lower(?) ORDER BY ordinal_position`
+	}
+	rows, err := db.QueryContext(ctx, dialect.Rebind(query), table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		cols = append(cols, c)
+	}
+	return cols, rows.Err()
+}

@@ -51,7 +51,7 @@ func NewBlobStore(ctx context.Context, connectionString, containerName string, o
 	}
 	cc, err := container.NewClientFromConnectionString(connectionString, containerName, opts.Client)
 	if err != nil {
-		return nil, fmt.Errorf("ownership: blob storage connection string %s: %w", redactConnStr(connectionString), scrub(err, secrets))
+		return nil, fmt.Errorf("ownership: blob storage connection string %s: %w", redactConnStr(connectionString), dbspec.ScrubErr(err, secrets))
 	}
 	return openContainer(ctx, cc, containerName, redactConnStr(connectionString), secrets, opts.ReadOnly)
 }
@@ -89,10 +89,10 @@ func openContainer(ctx context.Context, cc *container.Client, name, desc string,
 			if bloberror.HasCode(err, bloberror.ContainerNotFound) {
 				return nil, fmt.Errorf("ownership: blob container %q does not exist in %s: no processor has claimed there", name, desc)
 			}
-			return nil, fmt.Errorf("ownership: blob container %q in %s: %w", name, desc, scrub(err, secrets))
+			return nil, fmt.Errorf("ownership: blob container %q in %s: %w", name, desc, dbspec.ScrubErr(err, secrets))
 		}
 	} else if _, err := cc.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
-		return nil, fmt.Errorf("ownership: creating blob container %q in %s: %w", name, desc, scrub(err, secrets))
+		return nil, fmt.Errorf("ownership: creating blob container %q in %s: %w", name, desc, dbspec.ScrubErr(err, secrets))
 	}
 	return checkpoints.NewBlobStore(cc, nil)
 }
@@ -211,22 +211,3 @@ func checkAccountKey(cs string) error {
 	}
 	return nil
 }
-
-// scrub is err with every secret in its message replaced by "xxxxx".
-func scrub(err error, secrets []string) error {
-	msg := dbspec.Scrub(err.Error(), secrets)
-	if msg == err.Error() {
-		return err
-	}
-	return &scrubbed{msg: msg, err: err}
-}
-
-// scrubbed is an error whose message was cleared of secrets; errors.Is
-// and errors.As still see the original.
-type scrubbed struct {
-	msg string
-	err error
-}
-
-func (e *scrubbed) Error() string { return e.msg }
-func (e *scrubbed) Unwrap() error { return e.err }

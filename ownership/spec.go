@@ -156,14 +156,14 @@ func openSQL(ctx context.Context, spec, job string, opts *Options) (azeventhubs.
 		dialect = offsets.PostgreSQL
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("ownership: opening %s: %w", desc, scrub(err, specSecrets(spec)))
+		return nil, nil, fmt.Errorf("ownership: opening %s: %w", desc, dbspec.ScrubErr(err, specSecrets(spec)))
 	}
 	fail := func(err error) (azeventhubs.CheckpointStore, io.Closer, error) {
 		db.Close()
 		return nil, nil, err
 	}
 	if err := db.PingContext(ctx); err != nil {
-		return fail(fmt.Errorf("ownership: connecting to %s: %w", desc, scrub(err, specSecrets(spec))))
+		return fail(fmt.Errorf("ownership: connecting to %s: %w", desc, dbspec.ScrubErr(err, specSecrets(spec))))
 	}
 	offsetsTable, ownershipTable := opts.OffsetsTable, opts.OwnershipTable
 	if offsetsTable == "" {
@@ -179,7 +179,7 @@ func openSQL(ctx context.Context, spec, job string, opts *Options) (azeventhubs.
 			}
 			has, err := offsets.HasTable(ctx, db, dialect, t)
 			if err != nil {
-				return fail(fmt.Errorf("ownership: %s: %w", desc, scrub(err, specSecrets(spec))))
+				return fail(fmt.Errorf("ownership: %s: %w", desc, dbspec.ScrubErr(err, specSecrets(spec))))
 			}
 			if !has {
 				return fail(fmt.Errorf("ownership: store %s holds no table %s: no replica or processor has claimed there", desc, t))
@@ -188,11 +188,11 @@ func openSQL(ctx context.Context, spec, job string, opts *Options) (azeventhubs.
 	}
 	positions, err := offsets.Open(ctx, db, &offsets.Options{Dialect: dialect, Table: offsetsTable})
 	if err != nil {
-		return fail(fmt.Errorf("ownership: %s: %w", desc, scrub(err, specSecrets(spec))))
+		return fail(fmt.Errorf("ownership: %s: %w", desc, dbspec.ScrubErr(err, specSecrets(spec))))
 	}
 	store, err := newSQLStore(ctx, positions, job, &SQLOptions{Table: ownershipTable})
 	if err != nil {
-		return fail(fmt.Errorf("ownership: %s: %w", desc, scrub(err, specSecrets(spec))))
+		return fail(fmt.Errorf("ownership: %s: %w", desc, dbspec.ScrubErr(err, specSecrets(spec))))
 	}
 	return store, db, nil
 }

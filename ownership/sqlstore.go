@@ -91,15 +91,9 @@ func newSQLStore(ctx context.Context, positions *offsets.Store, job string, opts
 	if strings.EqualFold(s.table, positions.Table()) {
 		return nil, fmt.Errorf("ownership: table %s holds the positions: give ownership another", s.table)
 	}
-	switch s.dialect {
-	case offsets.PostgreSQL:
-		s.clock = `floor(extract(epoch from clock_timestamp()) * 1000)::bigint`
-	case offsets.SQLite:
-		// julianday is kept in whole milliseconds; unixepoch('subsec')
-		// would need SQLite 3.42, RETURNING needs only 3.35.
-		s.clock = `CAST(round((julianday('now') - 2440587.5) * 86400000) AS INTEGER)`
-	default:
-		return nil, fmt.Errorf("ownership: dialect %q: want %q or %q", s.dialect, offsets.SQLite, offsets.PostgreSQL)
+	var err error
+	if s.clock, err = clockOf(s.dialect); err != nil {
+		return nil, err
 	}
 	ddl := `CREATE TABLE IF NOT EXISTS ` + s.table + ` (
 	namespace      TEXT   NOT NULL,
@@ -111,7 +105,6 @@ func newSQLStore(ctx context.Context, positions *offsets.Store, job string, opts
 	etag           TEXT   NOT NULL,
 	job            TEXT,
 	PRIMARY KEY (namespace, eventhub, consumer_group, partition_id))`
-	var err error
 	for range 3 { // concurrent CREATEs in PostgreSQL can collide; the loser retries
 		if _, err = s.db.ExecContext(ctx, ddl); err == nil {
 			break
@@ -124,6 +117,20 @@ func newSQLStore(ctx context.Context, positions *offsets.Store, job string, opts
 		return nil, fmt.Errorf("ownership: upgrading table %s: %w", s.table, err)
 	}
 	return s, nil
+}
+
+// clockOf is the SQL expression of the database's time, in milliseconds
+// since 1970, in dialect.
+func clockOf(dialect offsets.Dialect) (string, error) {
+	switch dialect {
+	case offsets.PostgreSQL:
+		return `floor(extract(epoch from clock_timestamp()) * 1000)::bigint`, nil
+	case offsets.SQLite:
+		// julianday is kept in whole milliseconds; unixepoch('subsec')
+		// would need SQLite 3.42, RETURNING needs only 3.35.
+		return `CAST(round((julianday('now') - 2440587.5) * 86400000) AS INTEGER)`, nil
+	}
+	return "", fmt.Errorf("ownership: dialect %q: want %q or %q", dialect, offsets.SQLite, offsets.PostgreSQL)
 }
 
 // Table is the table holding the ownership records.

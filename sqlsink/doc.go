@@ -11,12 +11,16 @@
 //
 // RetryBatch is a streaming.ContextOptions.Retry that retries a batch whose
 // transaction failed for a passing reason (a locked or unreachable
-// database).
+// database); RetryStart tries a start's step (connecting) alike, so that
+// a job started while its database is down waits for it. CheckTable
+// refuses an existing events table of another shape at the start, not at
+// the first batch.
 //
-// Files: sink.go (Sink: Open, Parse, Connect, the events table,
-// WriteBatch and its transaction), sinkcopy.go (COPY into PostgreSQL),
-// sinkidle.go (the bound on a batch transaction left idle),
-// sinkjson.go (properties as JSON), sinkread.go (opening a sink to read
-// only), sinkretry.go (RetryBatch and Transient), sinkwal.go (SQLite's
-// WAL checkpointed in the background).
+// Files: sink.go (Sink: Open, Parse, Connect, WriteBatch and its
+// transaction), sinktable.go (the events table: its columns, CreateTable,
+// CheckTable), sinkcopy.go (COPY into PostgreSQL), sinkidle.go (the bound
+// on a batch transaction left idle), sinkjson.go (properties as JSON),
+// sinkread.go (opening a sink to read only), sinkretry.go (RetryBatch,
+// RetryStart and Transient), sinkwal.go (SQLite's WAL checkpointed in the
+// background).
 package sqlsink

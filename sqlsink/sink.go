@@ -118,29 +118,9 @@ func (s *Sink) connect(ctx context.Context, sqliteParams string) error {
 	}
 	if err := s.DB.PingContext(ctx); err != nil {
 		s.DB.Close()
-		return fmt.Errorf("connecting to %s: %v", s.Desc, RedactErr(err, s.spec))
-	}
-	return nil
-}
-
-// CreateTable creates the events table, unless the sink has none. The
-// stream calls it once the job's positions are known to belong to it, so
-// that a refused run leaves no empty table behind.
-func (s *Sink) CreateTable(ctx context.Context) error {
-	if s.Table == "" {
-		return nil
-	}
-	// Replicas starting together create it concurrently, and PostgreSQL's
-	// CREATE TABLE IF NOT EXISTS can then fail on its catalogue's unique
-	// index; the table exists by the next try.
-	var err error
-	for range 3 {
-		if _, err = s.DB.ExecContext(ctx, s.ddl()); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("creating table %s in %s: %w", s.Table, s.Desc, err)
+		// %w: whether the database is out of reach or refuses (a bad
+		// password) is told by the cause's type (Transient).
+		return fmt.Errorf("connecting to %s: %w", s.Desc, dbspec.ScrubErr(err, dbspec.Secrets(s.spec)))
 	}
 	return nil
 }
@@ -150,29 +130,6 @@ func (s *Sink) Close() error {
 		s.wal.close()
 	}
 	return s.DB.Close()
-}
-
-// ddl creates the events table. It has no key: the positions, committed
-// in each batch's transaction, write each event once, and a unique index
-// of the positions lets one job write a hub into the table (package
-// offsets). A key on the events cost PostgreSQL 40% of its work per row,
-// and the job a third of its speed; add the indexes your queries need.
-// Tables an older ehstream made keep their key (insertError explains a
-// collision with it).
-func (s *Sink) ddl() string {
-	ts, js, blob := "TEXT", "TEXT", "BLOB"
-	if s.Dialect == offsets.PostgreSQL {
-		ts, js, blob = "TIMESTAMPTZ", "JSONB", "BYTEA"
-	}
-	return `CREATE TABLE IF NOT EXISTS ` + s.Table + ` (
-	eventhub        TEXT   NOT NULL,
-	partition_id    TEXT   NOT NULL,
-	sequence_number BIGINT NOT NULL,
-	"offset"        TEXT   NOT NULL,
-	enqueued_time   ` + ts + ` NOT NULL,
-	partition_key   TEXT,
-	properties      ` + js + ` NOT NULL,
-	body            ` + blob + ` NOT NULL)`
 }
 
 // Redact is a --sink value as it may be shown: without the password of a

@@ -1,9 +1,12 @@
 package sqlsink
 
 import (
+	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"syscall"
@@ -37,6 +40,81 @@ const (
 	firstRetryWait = 250 * time.Millisecond
 	maxRetryWait   = 30 * time.Second
 )
+
+// DefaultStartTimeout is how long RetryStart tries, unless
+// StartOptions.Timeout says otherwise.
+const DefaultStartTimeout = 5 * time.Minute
+
+// StartOptions are RetryStart's options; nil means defaults.
+type StartOptions struct {
+	// Timeout bounds the tries, and each try: a step still failing after
+	// it fails the start. 0 means DefaultStartTimeout.
+	Timeout time.Duration
+	// Logger gets a warning for each failed try that is made again. Nil
+	// means slog.Default().
+	Logger *slog.Logger
+}
+
+// RetryStart runs step, a start's step that reaches a database (what names
+// it: "connecting to the sink"), until it succeeds, as a run retries a
+// batch (RetryBatch): a failure that passes (Transient: the database
+// restarting or out of reach) is tried again after 250 ms, then twice as
+// long each time up to 30 s, each logged as a warning ("sqlsink: <what>
+// failed; trying again", with attempt, wait and err), so that a job
+// started while its database is down waits for it as a running one does.
+// Any other error is returned, and once the timeout is spent a
+// *StartTimeoutError with the last. A step must be safe to run again
+// after it failed.
+func RetryStart(ctx context.Context, what string, step func(ctx context.Context) error, opts *StartOptions) error {
+	o := StartOptions{Timeout: DefaultStartTimeout, Logger: slog.Default()}
+	if opts != nil && opts.Timeout > 0 {
+		o.Timeout = opts.Timeout
+	}
+	if opts != nil && opts.Logger != nil {
+		o.Logger = opts.Logger
+	}
+	deadline := time.Now().Add(o.Timeout)
+	tctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		err := step(tctx)
+		if err == nil {
+			return nil
+		}
+		wait, again := RetryBatch(err, attempt)
+		switch {
+		case ctx.Err() != nil || !again:
+			return err
+		case tctx.Err() != nil: // the timeout cut the try
+			return &StartTimeoutError{What: what, Tries: attempt, Timeout: o.Timeout, Err: err}
+		}
+		wait = min(wait, time.Until(deadline))
+		o.Logger.Warn("sqlsink: "+what+" failed; trying again", "attempt", attempt, "wait", wait.Round(time.Millisecond).String(), "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		if !time.Now().Before(deadline) {
+			return &StartTimeoutError{What: what, Tries: attempt, Timeout: o.Timeout, Err: err}
+		}
+	}
+}
+
+// StartTimeoutError is a start's step that still failed, for a reason that
+// passes, when RetryStart's timeout was spent.
+type StartTimeoutError struct {
+	What    string
+	Tries   int
+	Timeout time.Duration
+	Err     error // the last try's
+}
+
+func (e *StartTimeoutError) Error() string {
+	return fmt.Sprintf("sqlsink: %s failed %d times in %s, the start's timeout: %v", e.What, e.Tries, e.Timeout.Round(time.Millisecond), e.Err)
+}
+
+func (e *StartTimeoutError) Unwrap() error { return e.Err }
 
 // Transient reports whether err is a database's failure that a
 // later try may not meet.

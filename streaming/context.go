@@ -16,6 +16,7 @@ import (
 type Context struct {
 	interval time.Duration
 	log      *slog.Logger
+	batchLog *BatchReporter // the default listener, unless NoBatchLog
 
 	mu          sync.Mutex
 	inputs      []Input
@@ -71,10 +72,13 @@ func (s seen) add(i int, ranges []Range) {
 // ContextOptions holds the optional settings of NewContext; nil means
 // defaults.
 type ContextOptions struct {
-	// Logger gets the engine's warnings and, unless NoBatchLog, one line per
-	// batch. Nil means slog.Default().
+	// Logger gets the engine's warnings and, unless NoBatchLog, the batch
+	// log: a line for each batch that read events (LogBatch) and, while
+	// the batches read nothing, one line at most every DefaultIdleEvery
+	// counting them (LogIdle), and one more when Run returns (a
+	// BatchReporter). Nil means slog.Default().
 	Logger *slog.Logger
-	// NoBatchLog turns off the default listener's line per batch.
+	// NoBatchLog turns off the default batch log.
 	NoBatchLog bool
 	// SkipEmptyBatches runs no output for a batch with nothing to read,
 	// so an idle stream does not, say, commit an empty transaction every
@@ -119,7 +123,8 @@ func NewContext(batchInterval time.Duration, opts *ContextOptions) (*Context, er
 		c.log = slog.Default()
 	}
 	if !opts.NoBatchLog {
-		c.listeners = append(c.listeners, logListener{log: c.log})
+		c.batchLog = NewBatchLog(c.log, nil)
+		c.listeners = append(c.listeners, c.batchLog)
 	}
 	return c, nil
 }
@@ -209,6 +214,9 @@ func (c *Context) Run(ctx context.Context) error {
 	inputs, store := slices.Clone(c.inputs), c.store
 	c.mu.Unlock()
 	err := c.runInputs(ctx, inputs, store)
+	if c.batchLog != nil {
+		c.batchLog.Flush(time.Now())
+	}
 	c.mu.Lock()
 	c.ended, c.runErr = true, err
 	c.mu.Unlock()

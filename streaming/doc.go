@@ -43,9 +43,11 @@
 //   - committed.go: AlreadyCommitted, an output's error that says the
 //     batch had committed before.
 //   - listener.go: the records listeners hear (BatchInfo, OutputTime,
-//     BatchFailure),
-//     the listener interfaces, the default log line, and how the Context
-//     tells them.
+//     BatchFailure), the listener interfaces, a batch's log record
+//     (LogBatch), and how the Context tells them.
+//   - batchreport.go: BatchReporter, which reports batches that read
+//     events and condenses empty ones to a report every IdleEvery; the
+//     default batch log (NewBatchLog) is one.
 //   - checkpoint.go: Checkpoint, CheckpointStore, and matching a loaded
 //     checkpoint to the inputs.
 //   - fence.go: FencedStore and FencedError: one running instance of a job

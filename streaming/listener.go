@@ -103,11 +103,6 @@ type ListenerFunc func(BatchInfo)
 
 func (f ListenerFunc) OnBatchCompleted(b BatchInfo) { f(b) }
 
-// logListener is the default listener: one line per batch.
-type logListener struct{ log *slog.Logger }
-
-func (l logListener) OnBatchCompleted(b BatchInfo) { LogBatch(l.log, b) }
-
 // LogBatch writes the default batch log's record of b to log: "streaming:
 // batch done" with the batch's number, due time (batchTime: "time" is
 // the record's own), events, lag, partitions, delays, the rate in force,

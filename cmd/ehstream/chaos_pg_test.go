@@ -22,6 +22,7 @@ type privatePostgres struct {
 	dir    string // the temporary directory; the cluster is dir/data
 	port   int
 	asUser string // "postgres" when the test runs as root
+	opts   string // the server's options, for pg_ctl start
 	URL    string
 }
 
@@ -93,17 +94,26 @@ func startPrivatePostgres(t *testing.T, port int) *privatePostgres {
 	if out, err := s.run("initdb", "-D", s.data(), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c fsync=off -c max_connections=50", s.port, dir)
-	out, err := s.run("pg_ctl", "start", "-D", s.data(), "-w", "-t", "60", "-l", filepath.Join(dir, "server.log"), "-o", opts)
+	s.opts = fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c fsync=off -c max_connections=50", s.port, dir)
+	err = s.start()
 	t.Cleanup(s.stop)
 	if err != nil {
-		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, s.log())
+		t.Fatal(err)
 	}
 	s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.port)
 	return s
 }
 
 func (s *privatePostgres) data() string { return filepath.Join(s.dir, "data") }
+
+// start starts the server, stopped or never started, and waits until it
+// answers.
+func (s *privatePostgres) start() error {
+	if out, err := s.run("pg_ctl", "start", "-D", s.data(), "-w", "-t", "60", "-l", filepath.Join(s.dir, "server.log"), "-o", s.opts); err != nil {
+		return fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, s.log())
+	}
+	return nil
+}
 
 // run runs one of the server's programs, as user postgres when the test
 // runs as root.

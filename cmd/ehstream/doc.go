@@ -17,7 +17,8 @@
 //   - info.go, send.go (linesend), read.go (eventjson; its progress bar
 //     in readprogress.go), offsets.go (offsets, ownership): the commands.
 //   - stream.go: the main job; streamshare.go: its replicas' flags and
-//     ownership store; streamhttp.go: its --http status server (monitor);
+//     ownership store, and the refusal of a stream without them beside
+//     live replicas (--take-over); streamhttp.go: its --http status server (monitor);
 //     localhub.go: the local Event Hubs it starts without a connection
 //     string.
 //   - emulator.go: the emulator command; emulator_auth.go (--sas-policy,

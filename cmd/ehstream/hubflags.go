@@ -185,6 +185,9 @@ func (h *hubFlags) signIn(cs string) (*eventhubs.Conf, error) {
 	conf := eventhubs.NewConf(cs)
 	if h.hub != "" {
 		conf.SetEventHubName(h.hub)
+	} else if parsed, err := eventhubs.ParseConnectionString(cs); err == nil && parsed.EntityPath == "" {
+		// Said before Validate does, which names the Go call.
+		return nil, usageError{errors.New("no event hub: the connection string has no EntityPath; name the hub with --hub NAME (or end the connection string with ;EntityPath=NAME)")}
 	}
 	return conf, nil
 }

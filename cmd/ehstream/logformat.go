@@ -45,7 +45,7 @@ func (l *commandLog) failed(err error) error {
 	if err == nil || !l.json || errors.Is(err, flag.ErrHelp) {
 		return err
 	}
-	l.Error("ehstream "+l.command+" failed", "error", err.Error())
+	l.Error("ehstream "+l.command+" failed", "error", inFlagTerms.Replace(err.Error()))
 	return loggedError{err}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -66,33 +68,37 @@ func main() {
 // run is main without the process: tests call it directly.
 func run(ctx context.Context, args []string, std stdio) int {
 	stderr := std.err
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	switch {
+	case len(args) == 0:
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	case len(args) > 1 && args[0] == "help":
+		args = []string{args[1], "-h"} // ehstream help CMD
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help":
+		usage(std.out)
 		return 0
-	}
-	if args[0] == "--version" || args[0] == "-version" {
+	case args[0] == "--version" || args[0] == "-version":
 		args = append([]string{"version"}, args[1:]...)
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
 			err := c.run(ctx, args[1:], std)
+			var help helpRequested
 			switch {
 			case err == nil:
 				return 0
-			case errors.Is(err, flag.ErrHelp):
+			case errors.As(err, &help):
+				fmt.Fprint(std.out, help.usage)
 				return 0
 			case errors.As(err, new(loggedError)) && errors.As(err, new(usageError)):
 				return 2 // logged as JSON (--log-format json)
 			case errors.As(err, new(loggedError)):
 				return 1
 			case errors.As(err, new(usageError)):
-				fmt.Fprintf(stderr, "ehstream %s: %v\n", c.name, err)
+				fmt.Fprintf(stderr, "ehstream %s: %s\n", c.name, inFlagTerms.Replace(err.Error()))
 				return 2
 			default:
-				fmt.Fprintf(stderr, "ehstream %s: %v\n", c.name, err)
+				fmt.Fprintf(stderr, "ehstream %s: %s\n", c.name, inFlagTerms.Replace(err.Error()))
 				return 1
 			}
 		}
@@ -110,7 +116,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'ehstream <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "Run 'ehstream help <command>' (or 'ehstream <command> -h') for a command's flags.")
 }
 
 // runVersion prints what the toolchain stamped into the binary: the
@@ -140,6 +146,18 @@ func shutdownHTTP(srv *http.Server) {
 	srv.Shutdown(ctx)
 }
 
+// inFlagTerms says a package's error in the command's terms: the Conf
+// settings that eventhubs and offsets name in their messages become the
+// flags that set them. Only the phrases that name a setting are rewritten,
+// not, say, a connection string's OperationTimeout= key.
+var inFlagTerms = strings.NewReplacer(
+	"within OperationTimeout (", "within --operation-timeout (",
+	"(OperationTimeout)", "(--operation-timeout)",
+	"within ReceiverTimeout (", "within --receiver-timeout (",
+	"set FailOnDataLoss false", "give --fail-on-data-loss=false",
+	"with FailOnDataLoss false", "with --fail-on-data-loss=false",
+)
+
 // usageError marks a bad flag or argument: exit status 2.
 type usageError struct{ err error }
 
@@ -151,12 +169,27 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// helpRequested is -h or --help: the command's usage, which run prints on
+// standard output with exit status 0, as the answer asked for (so that
+// `ehstream stream -h | less` shows it). A mistake prints the usage on
+// standard error.
+type helpRequested struct{ usage string }
+
+func (h helpRequested) Error() string { return flag.ErrHelp.Error() }
+func (h helpRequested) Unwrap() error { return flag.ErrHelp }
+
 // parseFlags parses args and refuses stray positional arguments.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
+	stderr := fs.Output()
+	var printed bytes.Buffer // the flag package's usage and errors
+	fs.SetOutput(&printed)
+	err := fs.Parse(args)
+	fs.SetOutput(stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return helpRequested{printed.String()}
+	}
+	stderr.Write(printed.Bytes())
+	if err != nil {
 		return usageError{err}
 	}
 	if fs.NArg() > 0 {

@@ -143,7 +143,7 @@ func TestWebSocketsThroughProxy(t *testing.T) {
 
 	const perPartition = 500
 	wsArgs := []string{"--transport", "websockets", "--connection-string", connStr(proxyTestHost)}
-	sendLines(t, viaProxy, perPartition, wsArgs)
+	sendProxiedLines(t, viaProxy, perPartition, wsArgs)
 	tunnels := tunnelsTo(proxy, proxyTestHost+":"+wsPort)
 	if tunnels == 0 {
 		t.Fatalf("send went through no tunnel to %s:%s; the proxy's log: %q", proxyTestHost, wsPort, proxy.lines())
@@ -182,7 +182,7 @@ func TestWebSocketsThroughProxy(t *testing.T) {
 
 // sendLines sends n lines to each partition of the hub with `ehstream
 // send`, bodies "p<partition>-<i>".
-func sendLines(t *testing.T, env []string, n int, args []string) {
+func sendProxiedLines(t *testing.T, env []string, n int, args []string) {
 	t.Helper()
 	for _, id := range []string{"0", "1"} {
 		var lines strings.Builder

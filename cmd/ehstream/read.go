@@ -17,7 +17,7 @@ import (
 
 // readConfig is what `ehstream read` reads: the --range ranges, every
 // partition's events (--all), or every partition's between two positions
-// (--from, --until).
+// (--from, --until); --partition narrows the last two to some partitions.
 type readConfig struct {
 	conf        *eventhubs.Conf
 	log         *commandLog
@@ -26,6 +26,8 @@ type readConfig struct {
 	all         bool
 	byPosition  bool
 	from, until eventhubs.EventPosition
+	partitions  []string // --partition: only these; nil: every partition
+	body        *eventjson.AppendOptions
 }
 
 func parseReadFlags(args []string, stderr io.Writer) (*readConfig, error) {
@@ -37,8 +39,16 @@ func parseReadFlags(args []string, stderr io.Writer) (*readConfig, error) {
 		return nil
 	})
 	fs.BoolVar(&c.all, "all", false, "read everything each partition holds now")
-	from := fs.String("from", "", "read every partition from this position: earliest, latest, seq:N, offset:S or time:RFC3339 (default earliest with --until)")
-	until := fs.String("until", "", "read every partition until this position, exclusive; latest is the end now (default latest with --from)")
+	from := fs.String("from", "", "read every partition from this position: earliest, latest, seq:N, offset:S, time:RFC3339 or -DURATION (enqueued since that long ago, e.g. -10m) (default earliest with --until)")
+	until := fs.String("until", "", "read every partition until this position, exclusive; latest is the end now, -5m five minutes ago (default latest with --from)")
+	fs.Func("partition", "read only this partition (repeatable), with --all, --from and --until, or alone: all it holds", func(s string) error {
+		if strings.TrimSpace(s) == "" {
+			return errors.New("empty: give a partition ID")
+		}
+		c.partitions = append(c.partitions, s)
+		return nil
+	})
+	body := fs.String("body", string(eventjson.BodyAuto), "how bodies print: auto (a JSON object or array as JSON, other UTF-8 as text, the rest in base64), text (UTF-8 as text, the rest in base64), json, or base64")
 	failOnDataLoss := fs.Bool("fail-on-data-loss", true, "fail when events of a range are gone (retention); false skips them and says how many")
 	receiverTimeout := fs.Duration("receiver-timeout", eventhubs.DefaultReceiverTimeout, "how long one receive call may wait")
 	logFormat := addLogFormatFlag(fs, "text or json: how stderr says what went wrong (json: one JSON object a line, and no progress bar)")
@@ -49,7 +59,7 @@ func parseReadFlags(args []string, stderr io.Writer) (*readConfig, error) {
 	if c.log, err = logFormat.open("read", stderr, slog.LevelInfo); err != nil {
 		return nil, err
 	}
-	err = c.check(h, *from, *until,
+	err = c.check(h, *from, *until, *body,
 		confFlag{"--fail-on-data-loss", *failOnDataLoss, func(conf *eventhubs.Conf) { conf.SetFailOnDataLoss(*failOnDataLoss) }},
 		confFlag{"--receiver-timeout", *receiverTimeout, func(conf *eventhubs.Conf) { conf.SetReceiverTimeout(*receiverTimeout) }})
 	if err != nil {
@@ -58,11 +68,20 @@ func parseReadFlags(args []string, stderr io.Writer) (*readConfig, error) {
 	return c, nil
 }
 
-// check takes what to read, said in one of the three ways, and the Conf
-// of the hub flags with settings.
-func (c *readConfig) check(h *hubFlags, from, until string, settings ...confFlag) error {
+// check takes what to read, said in one of the three ways, how to print
+// bodies, and the Conf of the hub flags with settings.
+func (c *readConfig) check(h *hubFlags, from, until, body string, settings ...confFlag) error {
+	format, err := eventjson.ParseBodyFormat(body)
+	if err != nil {
+		return usageError{fmt.Errorf("--body %q: want auto, text, json or base64", body)}
+	}
+	c.body = &eventjson.AppendOptions{Body: format}
 	c.byPosition = from != "" || until != ""
 	switch ways := countTrue(len(c.rangeArgs) > 0, c.all, c.byPosition); {
+	case len(c.partitions) > 0 && len(c.rangeArgs) > 0:
+		return usageError{errors.New("--partition with --range: --range names its partitions; give one or the other")}
+	case ways == 0 && len(c.partitions) > 0:
+		c.all = true // a partition alone: all it holds
 	case ways == 0:
 		return usageError{errors.New("nothing to read: give --range PARTITION:FROM:UNTIL (repeatable), --all, or --from and --until positions")}
 	case ways > 1:
@@ -74,7 +93,6 @@ func (c *readConfig) check(h *hubFlags, from, until string, settings ...confFlag
 	if err := parsePositionFlag("--until", until, &c.until); err != nil {
 		return err
 	}
-	var err error
 	if c.conf, err = h.conf(); err != nil {
 		return err
 	}
@@ -116,7 +134,7 @@ func parsePositionFlag(flag, arg string, pos *eventhubs.EventPosition) error {
 }
 
 func (c *readConfig) run(ctx context.Context, std stdio) (err error) {
-	defer func() { err = c.log.failed(err) }()
+	defer func() { err = c.log.failed(explainReadError(err, c.conf.ConsumerGroup())) }()
 	ranges, err := c.plan(ctx)
 	if err != nil {
 		return err
@@ -143,14 +161,20 @@ func (c *readConfig) run(ctx context.Context, std stdio) (err error) {
 // nothing. (Events removed by retention while reading can still end a
 // read midway: the error says so.)
 func (c *readConfig) plan(ctx context.Context) ([]eventhubs.OffsetRange, error) {
-	if c.byPosition {
+	if c.byPosition && c.partitions == nil {
 		return eventhubs.OffsetRangesBetween(ctx, c.conf, c.from, c.until)
 	}
 	hp, err := eventhubs.DescribeHub(ctx, c.conf)
 	if err != nil {
 		return nil, err
 	}
-	if !c.all {
+	if err := checkPartitions(hp, c.partitions); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.byPosition:
+		return eventhubs.PartitionRangesBetween(ctx, c.conf, c.partitions, c.from, c.until)
+	case !c.all:
 		if err := checkRanges(hp, c.rangeArgs, c.ranges); err != nil {
 			return nil, err
 		}
@@ -158,9 +182,37 @@ func (c *readConfig) plan(ctx context.Context) ([]eventhubs.OffsetRange, error) 
 	}
 	var ranges []eventhubs.OffsetRange
 	for _, b := range hp.Partitions {
-		ranges = append(ranges, eventhubs.OffsetRange{Name: c.conf.EventHubName(), PartitionID: b.PartitionID, FromSeqNo: b.First, UntilSeqNo: b.End})
+		if c.partitions == nil || slices.Contains(c.partitions, b.PartitionID) {
+			ranges = append(ranges, eventhubs.OffsetRange{Name: c.conf.EventHubName(), PartitionID: b.PartitionID, FromSeqNo: b.First, UntilSeqNo: b.End})
+		}
 	}
 	return ranges, nil
+}
+
+// checkPartitions names each --partition the hub does not have.
+func checkPartitions(hp *eventhubs.HubProperties, ids []string) error {
+	var problems []string
+	for _, id := range ids {
+		if !slices.Contains(hp.PartitionIDs, id) {
+			problems = append(problems, fmt.Sprintf("--partition %s: no such partition: hub %q has partitions %s", id, hp.Name, strings.Join(hp.PartitionIDs, ", ")))
+		}
+	}
+	if problems == nil {
+		return nil
+	}
+	return errors.New(strings.Join(problems, "\n"))
+}
+
+// explainReadError says in flags what to do about a partition that a
+// running stream holds, which eventhubs says in Go calls.
+func explainReadError(err error, group string) error {
+	var e *eventhubs.Error
+	if !errors.As(err, &e) || e.Code != eventhubs.CodeOwnershipLost {
+		return err
+	}
+	return &eventhubs.Error{Code: e.Code, Hub: e.Hub, PartitionID: e.PartitionID, Err: e.Err,
+		Message: fmt.Sprintf("another reader holds the partition exclusively (owner level) in consumer group %q, a running stream most likely; "+
+			"read leaves it alone: read with another consumer group, --consumer-group NAME (sequence numbers, offsets and enqueued times are the same in all)", group)}
 }
 
 // write prints rdd's events as JSON lines, a partition's in order and the
@@ -173,7 +225,7 @@ func (c *readConfig) write(ctx context.Context, rdd *eventhubs.RDD, ranges []eve
 	}
 	w := &lockedWriter{w: bufio.NewWriterSize(std.out, 256<<10)}
 	err := rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
-		return writePartition(p, w, bar)
+		return writePartition(p, w, bar, c.body)
 	})
 	if ferr := w.w.Flush(); err == nil {
 		err = ferr
@@ -194,9 +246,9 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// writePartition writes p's events to w, a line each, counting them on
-// the bar.
-func writePartition(p *eventhubs.Partition, w io.Writer, bar *readBar) error {
+// writePartition writes p's events to w, a line each, their bodies as
+// body says, counting them on the bar.
+func writePartition(p *eventhubs.Partition, w io.Writer, bar *readBar, body *eventjson.AppendOptions) error {
 	var buf []byte
 	read := 0 // not yet added to the bar
 	defer func() { bar.add(read) }()
@@ -208,9 +260,12 @@ func writePartition(p *eventhubs.Partition, w io.Writer, bar *readBar) error {
 			bar.add(read)
 			read = 0
 		}
-		buf, err = eventjson.Append(buf[:0], ev)
+		buf, err = eventjson.Append(buf[:0], ev, body)
+		if errors.Is(err, eventjson.ErrBodyNotJSON) {
+			return fmt.Errorf("event %d of partition %s: the body is not JSON (--body auto prints it as text)", ev.SequenceNumber, ev.PartitionID)
+		}
 		if err != nil {
-			return fmt.Errorf("event %d: %v", ev.SequenceNumber, err)
+			return fmt.Errorf("event %d of partition %s: %v", ev.SequenceNumber, ev.PartitionID, err)
 		}
 		if _, err := w.Write(buf); err != nil {
 			return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ehstream/ehstream/emulator"
-	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/sqlsink"
 )
 
@@ -137,16 +135,7 @@ func TestReadFromUntil(t *testing.T) {
 	// millisecond after the last, once the clock has passed that.
 	moment := func() string {
 		t.Helper()
-		hp, err := eventhubs.DescribeHub(context.Background(), eventhubs.NewConf(cs))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var last time.Time
-		for _, b := range hp.Partitions {
-			if b.LastEnqueued.After(last) {
-				last = b.LastEnqueued
-			}
-		}
+		last := lastEnqueued(t, cs)
 		deadline := time.Now().Add(5 * time.Second)
 		for !time.Now().After(last.Add(2 * time.Millisecond)) {
 			if time.Now().After(deadline) {
@@ -156,19 +145,7 @@ func TestReadFromUntil(t *testing.T) {
 		}
 		return "time:" + last.Add(time.Millisecond).UTC().Format(time.RFC3339Nano)
 	}
-	bodies := func(args ...string) []string {
-		t.Helper()
-		code, out, errOut := cli(t, "", append([]string{"read", "--connection-string", cs}, args...)...)
-		if code != 0 {
-			t.Fatalf("read %v: exit %d, stderr %q", args, code, errOut)
-		}
-		var got []string
-		for _, ev := range readLinesJSON(t, out) {
-			got = append(got, fmt.Sprint(ev["partition"], "/", ev["body"]))
-		}
-		slices.Sort(got)
-		return got
-	}
+	bodies := func(args ...string) []string { t.Helper(); return readBodies(t, cs, args...) }
 
 	send("0", "a1\na2\na3\n")
 	send("1", "a4\na5\n")

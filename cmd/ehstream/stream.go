@@ -37,13 +37,15 @@ type streamConfig struct {
 	share     *shareFlags
 	httpAddr  string
 	lagGroup  string
+	// startTimeout bounds the start's tries of a database that is down.
+	startTimeout time.Duration
 }
 
 func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 	c := &streamConfig{}
 	fs := newFlagSet("stream", stderr)
 	c.hub = addHubFlags(fs, true)
-	start := fs.String("starting-position", "earliest", "where partitions with no stored position start: earliest, latest, seq:N, offset:S or time:RFC3339")
+	start := fs.String("starting-position", "earliest", "where partitions with no stored position start: earliest, latest, seq:N, offset:S, time:RFC3339 or -DURATION (enqueued since that long before the first start, e.g. -1h)")
 	rate := fs.Int64("max-rate-per-partition", eventhubs.DefaultMaxRatePerPartition, "most events a batch reads from one partition")
 	fs.DurationVar(&c.interval, "batch-interval", time.Second, "time between batches")
 	failOnDataLoss := fs.Bool("fail-on-data-loss", true, "stop when events the job has not read were removed by retention (false: skip them with a warning)")
@@ -54,6 +56,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 	fs.BoolVar(&c.untilIdle, "until-idle", false, "stop after a batch that read nothing")
 	fs.BoolVar(&c.skipEmpty, "skip-empty-batches", true, "write no transaction for a batch with nothing to read (positions are stored all the same)")
 	fs.StringVar(&c.dataDir, "data", "./ehstream-data", "with no connection string: where the local Event Hubs keeps its data")
+	fs.DurationVar(&c.startTimeout, "start-timeout", sqlsink.DefaultStartTimeout, "how long the start tries a sink or ownership store that is down or out of reach, as a run retries a batch")
 	backpressure := fs.Bool("backpressure", false, "adapt the rate to how fast batches are written (a PID estimator, as Spark's backpressure), within --max-rate-per-partition")
 	c.share = addShareFlags(fs)
 	httpAddr := addHTTPFlag(fs)
@@ -63,6 +66,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 		return nil, err
 	}
 	flagsFromEnv(fs)
+	c.share.noteGiven(fs)
 	// Info: the rare lines that say what the job decided (a new partition
 	// read from its start, a replayed batch, a stop on a signal); the
 	// progress lines go to stdout, or with JSON logs to the log (logformat.go).
@@ -88,6 +92,9 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 func (c *streamConfig) check(start, sinkSpec string, settings ...confFlag) error {
 	if err := c.share.check(c.hub.namespace != ""); err != nil {
 		return err
+	}
+	if c.startTimeout <= 0 {
+		return usageError{fmt.Errorf("--start-timeout %s: want a positive duration", c.startTimeout)}
 	}
 	position, err := eventhubs.ParseEventPosition(start)
 	if err != nil {
@@ -152,7 +159,8 @@ func (c *streamConfig) run(ctx context.Context, std stdio) (err error) {
 		return err
 	}
 	defer status.close()
-	if err := c.sink.Connect(ctx); err != nil {
+	retry := c.startRetry(time.Now().Add(c.startTimeout))
+	if err := retry(ctx, "connecting to the sink", c.sink.Connect); err != nil {
 		return err
 	}
 	defer c.sink.Close()
@@ -167,7 +175,7 @@ func (c *streamConfig) run(ctx context.Context, std stdio) (err error) {
 			return err
 		}
 	}
-	shared, resumed, err := resumeJob(ctx, c.share, c.sink, conf, job)
+	shared, resumed, err := resumeJob(ctx, c.share, c.sink, conf, job, retry)
 	if err != nil {
 		return explainJobError(err, job)
 	}
@@ -228,7 +236,7 @@ func (c *streamConfig) runBatches(ctx context.Context, ssc *streaming.Context, j
 		total += b.Events
 		batches++
 		report.OnBatchCompleted(b)
-		if c.untilIdle && monitor.EmptyBatch(b) {
+		if c.untilIdle && streaming.EmptyBatch(b) {
 			ssc.Stop(true)
 		}
 	}))
@@ -238,22 +246,51 @@ func (c *streamConfig) runBatches(ctx context.Context, ssc *streaming.Context, j
 	// one stops at once (that batch commits nothing and runs again).
 	err := ssc.RunUntilSignal(context.WithoutCancel(ctx))
 	report.Flush(time.Now())
+	if err != nil {
+		return explainJobError(err, job) // the error alone: a summary before it reads as the answer
+	}
 	fmt.Fprintf(out, "wrote %d events in %d batches to %s table %s\n", total, batches, c.sink.Desc, c.table)
-	return explainJobError(err, job)
+	return nil
+}
+
+// startRetry is a start's step that reaches a database, tried until it
+// answers as a run retries a batch (sqlsink.RetryStart), within
+// --start-timeout of the start, by startBy.
+type startRetry func(ctx context.Context, what string, step func(ctx context.Context) error) error
+
+func (c *streamConfig) startRetry(startBy time.Time) startRetry {
+	return func(ctx context.Context, what string, step func(ctx context.Context) error) error {
+		err := sqlsink.RetryStart(ctx, what, step, &sqlsink.StartOptions{Timeout: max(time.Until(startBy), time.Millisecond), Logger: c.log.Logger})
+		if errors.As(err, new(*sqlsink.StartTimeoutError)) {
+			return fmt.Errorf("%w\n(--start-timeout %s: a longer one waits longer for the database)", err, c.startTimeout)
+		}
+		return err
+	}
 }
 
 // resumeJob readies the job to run: with --ownership it opens the store
-// and refuses a consumer group another job holds, before anything is
-// stored; then it resumes the job's positions (where partitions without
+// and refuses a consumer group another job holds, and without it refuses
+// one that live replicas share, before anything is stored; then it resumes the job's positions (where partitions without
 // one start is resolved once, and stored before the first batch) and
 // creates the events table. The caller closes the shared store.
-func resumeJob(ctx context.Context, share *shareFlags, sk *sqlsink.Sink, conf *eventhubs.Conf, job offsets.Job) (*sharedStore, offsets.Resumed, error) {
+func resumeJob(ctx context.Context, share *shareFlags, sk *sqlsink.Sink, conf *eventhubs.Conf, job offsets.Job, retry startRetry) (*sharedStore, offsets.Resumed, error) {
 	var shared *sharedStore
 	if *share.store != "" {
-		var err error
-		if shared, err = share.open(ctx, conf, job); err != nil {
+		err := retry(ctx, "opening the ownership store", func(ctx context.Context) (err error) {
+			shared, err = share.open(ctx, conf, job)
+			return err
+		})
+		if err != nil {
 			return nil, offsets.Resumed{}, err
 		}
+	} else if err := share.checkNoReplicas(ctx, sk, conf); err != nil {
+		return nil, offsets.Resumed{}, err
+	}
+	if err := sk.CheckTable(ctx); err != nil { // before positions of the table are stored
+		if shared != nil {
+			shared.Close()
+		}
+		return nil, offsets.Resumed{}, err
 	}
 	resumed, err := sk.Store.Resume(ctx, job, conf)
 	if err == nil {
@@ -272,7 +309,10 @@ func explainJobError(err error, job offsets.Job) error {
 	var conflict *offsets.ConflictError
 	var mismatch *offsets.MismatchError
 	var otherJob *balance.OtherJobError
+	var table *sqlsink.TableError
 	switch {
+	case errors.As(err, &table):
+		return fmt.Errorf("%w\n(give the job a table of its own, --table NEW, which it creates; or add the missing columns to table %s, if its rows are events as ehstream writes them)", err, table.Table)
 	case errors.As(err, &otherJob):
 		return fmt.Errorf("%w\n(give job %q its own consumer group: --consumer-group NAME, created in the hub first; or run it with --job %s as a replica of that job)", err, job.Name, otherJob.Other)
 	case eventhubs.HasCode(err, eventhubs.CodeDataLoss):

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,15 +15,19 @@ import (
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/ownership"
+	"github.com/ehstream/ehstream/sqlsink"
 )
 
-// shareFlags are stream's flags for running as one of several replicas.
+// shareFlags are stream's flags for running as one of several replicas,
+// and --take-over for running without them beside replicas.
 type shareFlags struct {
 	store      *string
 	ownerID    *string
 	interval   *time.Duration
 	expiration *time.Duration
 	strategy   *string
+	takeOver   *bool
+	given      []string // the replicas' flags given, as "--owner-id"
 }
 
 func addShareFlags(fs *flag.FlagSet) *shareFlags {
@@ -34,14 +39,32 @@ func addShareFlags(fs *flag.FlagSet) *shareFlags {
 		interval:   fs.Duration("ownership-interval", balance.DefaultUpdateInterval, "how often a replica renews and balances its claims"),
 		expiration: fs.Duration("ownership-expiration", balance.DefaultExpiration, "how long a claim holds without renewal (a crashed replica's partitions move after it)"),
 		strategy:   fs.String("ownership-strategy", string(balance.Balanced), "balanced (one partition a round, as the SDKs) or greedy (a replica's whole share at once)"),
+		takeOver: fs.Bool("take-over", false, "without --ownership: start even when ownership records in the --sink database show live replicas on the consumer group "+
+			"(this stream reads every partition, taking theirs)"),
 	}
+}
+
+// noteGiven notes which of the replicas' flags fs was given.
+func (f *shareFlags) noteGiven(fs *flag.FlagSet) {
+	fs.Visit(func(fl *flag.Flag) {
+		if strings.HasPrefix(fl.Name, "owner") && fl.Name != "ownership" {
+			f.given = append(f.given, "--"+fl.Name)
+		}
+	})
 }
 
 // check checks the flags; withCredential says whether the hub flags sign
 // in with a credential, which a blob container URL needs.
 func (f *shareFlags) check(withCredential bool) error {
 	if *f.store == "" {
+		if len(f.given) > 0 {
+			return usageError{fmt.Errorf("%s without --ownership: they say how replicas share the consumer group through an ownership store; "+
+				"give --ownership STORE (the replicas' store), or leave them out (without --ownership this process reads every partition)", strings.Join(f.given, ", "))}
+		}
 		return nil
+	}
+	if *f.takeOver {
+		return usageError{errors.New("--take-over with --ownership: replicas share the partitions through the store; --take-over is for a stream without --ownership beside live replicas")}
 	}
 	if err := ownership.CheckSpec(*f.store); err != nil {
 		return usageError{fmt.Errorf("--ownership: %v", err)}
@@ -118,4 +141,39 @@ func (s *sharedStore) share(ds *eventhubs.DirectStream, positions *offsets.Store
 		opts.Namespace = job.Namespace
 	}
 	return ds.SetOwnershipStore(s.store, opts)
+}
+
+// checkNoReplicas refuses, unless --take-over, a stream without
+// --ownership on a consumer group that replicas share: it reads every
+// partition with owner level 0, as they do, and would take theirs. It sees
+// replicas whose ownership records are in the sink's database (the usual
+// deployment: --ownership and --sink the same PostgreSQL, as
+// deploy/kubernetes has it), renewed within the SDKs' default expiration;
+// replicas keeping their records in another database or in Blob Storage,
+// it cannot.
+func (f *shareFlags) checkNoReplicas(ctx context.Context, sk *sqlsink.Sink, conf *eventhubs.Conf) error {
+	if *f.takeOver {
+		return nil
+	}
+	ns, err := conf.FullyQualifiedNamespace()
+	if err != nil {
+		return err
+	}
+	owners, err := ownership.LiveOwners(ctx, sk.Store, balance.Consumer{Namespace: ns, EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()}, nil)
+	if err != nil || len(owners) == 0 {
+		return err
+	}
+	said := make([]string, len(owners))
+	job := "JOB"
+	for i, o := range owners {
+		said[i] = o.String()
+		if o.Job != "" {
+			job = o.Job
+		}
+	}
+	return fmt.Errorf("consumer group %s of hub %s has live replicas, by the ownership records in %s (claims renewed within %s): %s; "+
+		"without --ownership this stream reads every partition with owner level 0, as they do, and would take theirs\n"+
+		"(run it as one of them: --ownership STORE, their store, with --job %s and an --owner-id of its own; or stop them first: a replica that stops gives its claims up, "+
+		"a killed one's hold %s; or --take-over to start all the same)",
+		conf.ConsumerGroup(), conf.EventHubName(), sk.Desc, balance.DefaultExpiration, strings.Join(said, "; "), job, balance.DefaultExpiration)
 }
