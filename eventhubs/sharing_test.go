@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -116,15 +117,39 @@ func TestSharedStreamGainsAPartitionWhileThePositionsAreDown(t *testing.T) {
 	}
 	a, b := sharedStream(t, srv, store, opts("a")), sharedStream(t, srv, store, opts("b"))
 	doneA, doneB := runSSC(t, ctx, a.ssc), runSSC(t, ctx, b.ssc)
+	cs, err := eventhubs.ParseConnectionString(srv.ConnectionString("own"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := func() map[string]string {
+		list, _ := store.ListOwnership(ctx, cs.Namespace(), "own", azeventhubs.DefaultConsumerGroup, nil)
+		m := map[string]string{}
+		for _, o := range list {
+			if o.OwnerID != "" {
+				m[o.PartitionID] = o.OwnerID
+			}
+		}
+		return m
+	}
+	// The events go in once the two have settled on a partition each: one
+	// that claimed both at first, and read them, would read again what it
+	// hands over.
+	waitWhileRunning(t, 30*time.Second, "the two replicas to claim a partition each", doneA, func() bool {
+		o := owners()
+		return len(o) == 2 && o["0"] != o["1"]
+	})
+	// a's partition, and the one b has and hands over as it stops.
+	mine, theirs := "0", "1"
+	if owners()["1"] == "a" {
+		mine, theirs = "1", "0"
+	}
 	fill(t, ctx, srv, "own", "0", 0, 5)
 	fill(t, ctx, srv, "own", "1", 0, 5)
 	waitWhileRunning(t, 30*time.Second, "the two replicas to read a partition each", doneA, func() bool {
 		return a.read.Load() == 5 && b.read.Load() == 5
 	})
-	// a's partition, and the one b has and hands over as it stops.
-	mine, theirs := "0", "1"
-	if n, _ := a.readOf("p1-"); n == 5 {
-		mine, theirs = "1", "0"
+	if n, _ := a.readOf("p" + mine + "-"); n != 5 {
+		t.Fatalf("replica a read %d events of partition %s, its own", n, mine)
 	}
 
 	positionsDown.Store(true)
@@ -156,14 +181,7 @@ func TestSharedStreamGainsAPartitionWhileThePositionsAreDown(t *testing.T) {
 	doneB2 := runSSC(t, ctx, b2.ssc)
 	// A batch of b2's is not enough: it may have claimed nothing yet (its
 	// first claim lost to a's renewal), and then hands nothing over.
-	cs, err := eventhubs.ParseConnectionString(srv.ConnectionString("own"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b2Owns := func() bool {
-		list, err := store.ListOwnership(ctx, cs.Namespace(), "own", azeventhubs.DefaultConsumerGroup, nil)
-		return err == nil && slices.ContainsFunc(list, func(o azeventhubs.Ownership) bool { return o.OwnerID == "b2" })
-	}
+	b2Owns := func() bool { return slices.Contains(slices.Collect(maps.Values(owners())), "b2") }
 	waitWhileRunning(t, 30*time.Second, "replica b2 to take a partition", doneB2, func() bool { return b2.batches.Load() > 0 && a.read.Load() == 15 && b2Owns() })
 	positionsDown.Store(true)
 	down := time.Now()
