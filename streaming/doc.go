@@ -61,6 +61,10 @@
 //     narrow steps, ForeachBatch, and the batch as a pipeline sees it.
 //   - pair.go: KV and the keyed steps: combine within partitions, then
 //     merge across them by key hash.
+//   - ops.go: the steps Spark's DStream has beside those above: MapValues,
+//     CombineByKey, Count, Reduce, CountByValue, Union (of streams of one
+//     input), Transform, Print, and Cache (a batch read once for all its
+//     uses).
 //   - window.go: windows (Window, ReduceByKeyAndWindow, CountByWindow),
 //     counted in batches.
 //   - state.go: MapWithState and the keyed State it hands to its function.

@@ -133,6 +133,7 @@ type batchRun struct {
 	ranges []Range
 	source any    // the source's Partitions
 	batch  *Batch // what the Context runs: it knows the outputs that completed
+	cached cache  // what cached streams (Cache) read of this attempt
 }
 
 // Source is the start of a DStream: an Input feeds it each batch's

@@ -240,13 +240,20 @@ func (e *committedError) AlreadyCommitted() bool { return true }
 // A crash at any batch, before or after the output's commit, replays the
 // batch from the state of the batch before; a replayed batch whose output
 // says it committed counts as done. Results equal a run without crashes.
-func TestDStreamCrashReplay(t *testing.T) {
+func TestDStreamCrashReplay(t *testing.T) { crashReplay(t, 1515, pipeline, oracle) }
+
+// crashReplay crashes runs of build's pipeline at random batches, before
+// or after a transactional output commits, and compares what committed
+// with want's oracle.
+func crashReplay(t *testing.T, salt uint64, build func(testing.TB, *Context, DStream[item], params, *recorder),
+	want func([][][]item, params) map[string]map[int64][]string) {
+	t.Helper()
 	seeds := 12
 	if testing.Short() {
 		seeds = 3
 	}
 	for seed := range seeds {
-		r := rand.New(rand.NewPCG(uint64(seed), 1515))
+		r := rand.New(rand.NewPCG(uint64(seed), salt))
 		p := randomParams(r)
 		script := randomScript(r, 20+r.IntN(20), 1+r.IntN(3), 1+r.IntN(5))
 		last := int64(len(script))
@@ -269,7 +276,7 @@ func TestDStreamCrashReplay(t *testing.T) {
 				in.planned = ck.Batch
 			}
 			rec := newRecorder()
-			pipeline(t, ssc, in.src.Stream(), p, rec)
+			build(t, ssc, in.src.Stream(), p, rec)
 			// One more output: the transactional sink. It commits every
 			// output's values of the batch at once, and crashes where told.
 			ForeachBatch(in.src.Stream(), func(ctx context.Context, b *BatchData[item]) error {
@@ -312,6 +319,6 @@ func TestDStreamCrashReplay(t *testing.T) {
 		}
 		delete(committed, "(batches)")
 		what := fmt.Sprintf("seed %d (%d batches, window %d slide %d, timeout %d, %d crashes)", seed, last, p.length, p.slide, p.timeout, crashes)
-		compare(t, what, committed, oracle(script, p))
+		compare(t, what, committed, want(script, p))
 	}
 }
