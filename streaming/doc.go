@@ -65,6 +65,8 @@
 //     CombineByKey, Count, Reduce, CountByValue, Union (of streams of one
 //     input), Transform, Print, and Cache (a batch read once for all its
 //     uses).
+//   - join.go: Cogroup, Join and the outer joins of two streams of one
+//     input, with Pair and Optional.
 //   - window.go: windows (Window, ReduceByKeyAndWindow, CountByWindow),
 //     counted in batches.
 //   - state.go: MapWithState and the keyed State it hands to its function.

@@ -30,6 +30,7 @@ func (w wanted) put(name string, n int64, vals []string) {
 func opsPipeline(t testing.TB, ssc *Context, src DStream[item], p params, rec *recorder) {
 	t.Helper()
 	simpleOps(t, src, rec)
+	joinOps(t, src, rec)
 }
 
 // opsOracle computes what opsPipeline's outputs see, one batch after the
@@ -39,6 +40,7 @@ func opsOracle(script [][][]item, p params) map[string]map[int64][]string {
 	for i, parts := range script {
 		n := int64(i + 1)
 		simpleOracle(want, n, parts)
+		joinOracle(want, n, parts)
 	}
 	return want
 }
