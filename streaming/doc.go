@@ -69,6 +69,9 @@
 //     input, with Pair and Optional.
 //   - window.go: windows (Window, ReduceByKeyAndWindow, CountByWindow),
 //     counted in batches.
+//   - windowops.go: the window steps made of window.go's:
+//     ReduceByWindow, CountByValueAndWindow, GroupByKeyAndWindow, and
+//     ReduceByKeyAndWindowWith (its WindowOptions' Filter).
 //   - state.go: MapWithState and the keyed State it hands to its function.
 //   - statecheckpoint.go: StateStore and StateCheckpoint: the state of
 //     stateful streams saved with a batch's done-mark and restored before

@@ -31,16 +31,20 @@ func opsPipeline(t testing.TB, ssc *Context, src DStream[item], p params, rec *r
 	t.Helper()
 	simpleOps(t, src, rec)
 	joinOps(t, src, rec)
+	windowOps(t, ssc, src, p, rec)
 }
 
 // opsOracle computes what opsPipeline's outputs see, one batch after the
 // other, in the plainest way.
 func opsOracle(script [][][]item, p params) map[string]map[int64][]string {
 	want := wanted{}
+	var all [][]item // per batch, partitions in order
 	for i, parts := range script {
 		n := int64(i + 1)
+		all = append(all, slices.Concat(parts...))
 		simpleOracle(want, n, parts)
 		joinOracle(want, n, parts)
+		windowOracle(want, n, all, p)
 	}
 	return want
 }
@@ -130,6 +134,10 @@ func TestOpsMatchOracle(t *testing.T) {
 		compare(t, what, rec.seen, opsOracle(script, p))
 	}
 }
+
+// A crash at any batch replays it from the state of the batch before:
+// what a transactional output commits equals the oracle's.
+func TestOpsCrashReplay(t *testing.T) { crashReplay(t, 2626, opsPipeline, opsOracle) }
 
 // Union refuses streams of two inputs, and streams with data at other
 // batches, saying why and what to do.
