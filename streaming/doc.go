@@ -73,6 +73,8 @@
 //     ReduceByWindow, CountByValueAndWindow, GroupByKeyAndWindow, and
 //     ReduceByKeyAndWindowWith (its WindowOptions' Filter).
 //   - state.go: MapWithState and the keyed State it hands to its function.
+//   - updatestate.go: UpdateStateByKey (MapWithState's state, called for
+//     every key each batch) and StateSnapshots of a MapWithState stream.
 //   - statecheckpoint.go: StateStore and StateCheckpoint: the state of
 //     stateful streams saved with a batch's done-mark and restored before
 //     a replay.

@@ -32,6 +32,7 @@ func opsPipeline(t testing.TB, ssc *Context, src DStream[item], p params, rec *r
 	simpleOps(t, src, rec)
 	joinOps(t, src, rec)
 	windowOps(t, ssc, src, p, rec)
+	stateOps(t, src, rec)
 }
 
 // opsOracle computes what opsPipeline's outputs see, one batch after the
@@ -39,12 +40,14 @@ func opsPipeline(t testing.TB, ssc *Context, src DStream[item], p params, rec *r
 func opsOracle(script [][][]item, p params) map[string]map[int64][]string {
 	want := wanted{}
 	var all [][]item // per batch, partitions in order
+	state := newStateOracle()
 	for i, parts := range script {
 		n := int64(i + 1)
 		all = append(all, slices.Concat(parts...))
 		simpleOracle(want, n, parts)
 		joinOracle(want, n, parts)
 		windowOracle(want, n, all, p)
+		state.batch(want, n, all[n-1])
 	}
 	return want
 }
