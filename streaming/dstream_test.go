@@ -206,13 +206,19 @@ func randomParams(r *rand.Rand) params {
 // Every transformation, window and state gives the oracle's results,
 // batch for batch, over random scripts, keys, partitions, batch sizes,
 // window lengths and slides.
-func TestDStreamMatchesOracle(t *testing.T) {
+func TestDStreamMatchesOracle(t *testing.T) { matchOracle(t, 15, pipeline, oracle) }
+
+// matchOracle runs build's pipeline over random scripts and compares what
+// its outputs saw with want's oracle.
+func matchOracle(t *testing.T, salt uint64, build func(testing.TB, *Context, DStream[item], params, *recorder),
+	want func([][][]item, params) map[string]map[int64][]string) {
+	t.Helper()
 	seeds := 25
 	if testing.Short() {
 		seeds = 5
 	}
 	for seed := range seeds {
-		r := rand.New(rand.NewPCG(uint64(seed), 15))
+		r := rand.New(rand.NewPCG(uint64(seed), salt))
 		p := randomParams(r)
 		script := randomScript(r, 10+r.IntN(25), 1+r.IntN(4), 1+r.IntN(6))
 		what := fmt.Sprintf("seed %d (%d batches of %d partitions, window %d slide %d, timeout %d)", seed, len(script), len(script[0]), p.length, p.slide, p.timeout)
@@ -222,11 +228,11 @@ func TestDStreamMatchesOracle(t *testing.T) {
 		}
 		in := newScriptInput(t, ssc, script)
 		rec := newRecorder()
-		pipeline(t, ssc, in.src.Stream(), p, rec)
+		build(t, ssc, in.src.Stream(), p, rec)
 		if err := runUntil(t, ssc, int64(len(script))); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		compare(t, what, rec.seen, oracle(script, p))
+		compare(t, what, rec.seen, want(script, p))
 	}
 }
 

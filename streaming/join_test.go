@@ -17,27 +17,23 @@ func joinSides(src DStream[item]) (DStream[item], DStream[KV[string, string]]) {
 func joinOps(t testing.TB, src DStream[item], rec *recorder) {
 	t.Helper()
 	a, b := joinSides(src)
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
+	recordJoin(t, rec, "cogroup", func() (DStream[KV[string, Pair[[]int, []string]]], error) { return Cogroup(a, b) })
+	recordJoin(t, rec, "join", func() (DStream[KV[string, Pair[int, string]]], error) { return Join(a, b) })
+	recordJoin(t, rec, "leftOuterJoin", func() (DStream[KV[string, Pair[int, Optional[string]]]], error) { return LeftOuterJoin(a, b) })
+	recordJoin(t, rec, "rightOuterJoin", func() (DStream[KV[string, Pair[Optional[int], string]]], error) { return RightOuterJoin(a, b) })
+	recordJoin(t, rec, "fullOuterJoin", func() (DStream[KV[string, Pair[Optional[int], Optional[string]]]], error) {
+		return FullOuterJoin(a, b)
+	})
+}
+
+// recordJoin records the stream join makes under name.
+func recordJoin[P any](t testing.TB, rec *recorder, name string, join func() (DStream[P], error)) {
+	t.Helper()
+	ds, err := join()
+	if err != nil {
+		t.Fatal(err)
 	}
-	cg, err := Cogroup(a, b)
-	must(err)
-	record(rec, "cogroup", cg)
-	j, err := Join(a, b)
-	must(err)
-	record(rec, "join", j)
-	l, err := LeftOuterJoin(a, b)
-	must(err)
-	record(rec, "leftOuterJoin", l)
-	r, err := RightOuterJoin(a, b)
-	must(err)
-	record(rec, "rightOuterJoin", r)
-	f, err := FullOuterJoin(a, b)
-	must(err)
-	record(rec, "fullOuterJoin", f)
+	record(rec, name, ds)
 }
 
 // joinOracle joins the batch's two sides by nested loops over its items.

@@ -114,29 +114,7 @@ func simpleOracle(want wanted, n int64, parts [][]item) {
 
 // The operations give the oracle's results, batch for batch, over random
 // scripts, keys, partitions, batch sizes, window lengths and slides.
-func TestOpsMatchOracle(t *testing.T) {
-	seeds := 25
-	if testing.Short() {
-		seeds = 5
-	}
-	for seed := range seeds {
-		r := rand.New(rand.NewPCG(uint64(seed), 26))
-		p := randomParams(r)
-		script := randomScript(r, 10+r.IntN(25), 1+r.IntN(4), 1+r.IntN(6))
-		what := fmt.Sprintf("seed %d (%d batches of %d partitions, window %d slide %d)", seed, len(script), len(script[0]), p.length, p.slide)
-		ssc := newTestContext(t, testInterval)
-		if err := ssc.Checkpoint(newMemStore()); err != nil {
-			t.Fatal(err)
-		}
-		in := newScriptInput(t, ssc, script)
-		rec := newRecorder()
-		opsPipeline(t, ssc, in.src.Stream(), p, rec)
-		if err := runUntil(t, ssc, int64(len(script))); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		compare(t, what, rec.seen, opsOracle(script, p))
-	}
-}
+func TestOpsMatchOracle(t *testing.T) { matchOracle(t, 26, opsPipeline, opsOracle) }
 
 // A crash at any batch replays it from the state of the batch before:
 // what a transactional output commits equals the oracle's.

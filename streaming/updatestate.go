@@ -60,32 +60,38 @@ func (u *updateState[K, V, S]) tick(ctx context.Context, br *batchRun) error {
 		return nil
 	}
 	groups, err := groupedBuckets(ctx, br, u.parent)
-	if err != nil {
-		return err
+	if err == nil {
+		u.undo = make([]map[K]oldEntry[S], len(u.shards))
+		err = parallel.Run(ctx, len(u.shards), func(ctx context.Context, b int) error {
+			u.undo[b] = u.updateShard(u.shards[b], groups[b], br.number)
+			return ctx.Err()
+		})
 	}
-	u.undo = make([]map[K]oldEntry[S], len(u.shards))
-	return parallel.Run(ctx, len(u.shards), func(ctx context.Context, b int) error {
-		shard, undo := u.shards[b], map[K]oldEntry[S]{}
-		u.undo[b] = undo
-		apply := func(k K, vs []V) {
-			e, had := shard[k]
-			undo[k] = oldEntry[S]{e: e, had: had}
-			if s := u.update(k, vs, Optional[S]{Value: e.State, Present: had}); s.Present {
-				shard[k] = entry[S]{State: s.Value, Touched: br.number}
-			} else {
-				delete(shard, k)
-			}
+	return err
+}
+
+// updateShard calls update for each key of the shard and of its values,
+// and returns what the keys' states were before.
+func (u *updateState[K, V, S]) updateShard(shard map[K]entry[S], values map[K][]V, batch int64) map[K]oldEntry[S] {
+	before := map[K]oldEntry[S]{}
+	apply := func(k K, vs []V) {
+		e, had := shard[k]
+		before[k] = oldEntry[S]{e: e, had: had}
+		if s := u.update(k, vs, Optional[S]{Value: e.State, Present: had}); s.Present {
+			shard[k] = entry[S]{State: s.Value, Touched: batch}
+		} else {
+			delete(shard, k)
 		}
-		for k, vs := range groups[b] {
-			apply(k, vs)
+	}
+	for k, vs := range values {
+		apply(k, vs)
+	}
+	for k := range shard {
+		if _, updated := before[k]; !updated {
+			apply(k, nil) // a key with state and no values
 		}
-		for k := range shard {
-			if _, updated := undo[k]; !updated {
-				apply(k, nil)
-			}
-		}
-		return ctx.Err()
-	})
+	}
+	return before
 }
 
 // snapshotOf is the keys' states of shards, one partition per shard, read
