@@ -120,6 +120,10 @@ func TestOpsMatchOracle(t *testing.T) { matchOracle(t, 26, opsPipeline, opsOracl
 // what a transactional output commits equals the oracle's.
 func TestOpsCrashReplay(t *testing.T) { crashReplay(t, 2626, opsPipeline, opsOracle) }
 
+// A batch retried after an output failed undoes the failed run's state
+// and redoes it: the results equal the oracle's.
+func TestOpsRetry(t *testing.T) { retriedMatchOracle(t, opsPipeline, opsOracle) }
+
 // Union refuses streams of two inputs, and streams with data at other
 // batches, saying why and what to do.
 func TestUnionRefusesOtherPipelines(t *testing.T) {
