@@ -319,3 +319,104 @@ func (s *crashSink) commit(ctx context.Context, b *BatchData[item]) error {
 	}
 	return nil
 }
+
+// A batch retried after an output failed undoes what the failed run did
+// to the windows, the watermark and the late count, and redoes it: the
+// results equal the oracle's, as without failures.
+func TestEventTimeWindowRetryUndoes(t *testing.T) {
+	for seed := range 6 {
+		r := rand.New(rand.NewPCG(uint64(seed), 62))
+		w := eventTimeParams(r)
+		script := eventTimeScript(r, 25, 3, 3)
+		ssc, err := NewContext(testInterval, &ContextOptions{NoBatchLog: true, Retry: retryFew})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ssc.Checkpoint(newMemStore()); err != nil {
+			t.Fatal(err)
+		}
+		in := newScriptInput(t, ssc, script)
+		rec, lates := newRecorder(), &sync.Map{}
+		eventTimePipeline(t, ssc, in.src.Stream(), w, rec, lates)
+		ForeachBatch(in.src.Stream(), failOnce(2, 3, 7, 8, 15, 20))
+		what := fmt.Sprintf("seed %d (%+v), batches 2, 3, 7, 8, 15 and 20 retried", seed, w)
+		if err := runUntil(t, ssc, int64(len(script))); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		want := oracleEventTime(script, w, true)
+		compare(t, what, rec.seen, want.outputs(oracleEventTime(script, w, false)))
+		checkLates(t, what, lates, want.lates)
+	}
+}
+
+// Bad windows and missing functions are errors that name the bad value
+// and what to give instead; a changed window length is refused at start
+// as another window's state.
+func TestEventTimeWindowBadInput(t *testing.T) {
+	ssc := newTestContext(t, testInterval)
+	in := newScriptInput(t, ssc, [][][]item{{nil}})
+	src := in.src.Stream()
+	sum := func(a, b int) int { return a + b }
+	for _, tc := range []struct {
+		w    EventTimeWindow
+		want string
+	}{
+		{EventTimeWindow{}, "window length 0s is not positive; give EventTimeWindow.Length"},
+		{EventTimeWindow{Length: time.Minute, Slide: -time.Second}, "slide -1s is negative; give 0 for tumbling windows"},
+		{EventTimeWindow{Length: time.Minute, AllowedLateness: -time.Second}, "allowed lateness -1s is negative"},
+		{EventTimeWindow{Length: time.Minute, Mode: 7}, "output mode 7 is neither UpdateMode nor AppendMode"},
+	} {
+		_, err := ReduceByKeyAndEventTimeWindow(src, itemTime, itemPair, sum, tc.w)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.w, err, tc.want)
+		}
+	}
+	if _, err := ReduceByKeyAndEventTimeWindow(src, nil, itemPair, sum, EventTimeWindow{Length: time.Minute}); err == nil || !strings.Contains(err.Error(), "eventTime is nil") {
+		t.Errorf("no eventTime: %v", err)
+	}
+	if _, err := ReduceByEventTimeWindow[item, int](src, itemTime, nil, sum, EventTimeWindow{Length: time.Minute}); err == nil || !strings.Contains(err.Error(), "value is nil") {
+		t.Errorf("no value: %v", err)
+	}
+}
+
+// A program whose window length or slide changed cannot read the stored
+// windows: refused at start, naming both; Named starts the changed one
+// empty. A changed lateness or mode goes on from the stored state.
+func TestEventTimeWindowChangedLength(t *testing.T) {
+	script := eventTimeScript(rand.New(rand.NewPCG(5, 5)), 12, 2, 2)
+	store := newMemStore()
+	start := func(w EventTimeWindow, planned int64, name string) *Context {
+		ssc := newTestContext(t, testInterval)
+		if err := ssc.Checkpoint(store); err != nil {
+			t.Fatal(err)
+		}
+		in := newScriptInput(t, ssc, script)
+		in.planned = planned
+		counts, err := CountByEventTimeWindow(in.src.Stream(), itemTime, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := counts.Windows()
+		if name != "" {
+			out = out.Named(name)
+		}
+		ForeachBatch(out, func(context.Context, *BatchData[Windowed[int64]]) error { return nil })
+		return ssc
+	}
+	if err := runUntil(t, start(EventTimeWindow{Length: 10 * time.Second}, 0, ""), 4); err != nil {
+		t.Fatal(err)
+	}
+	err := runUntil(t, start(EventTimeWindow{Length: 20 * time.Second}, 4, ""), 6)
+	var ce *CheckpointError
+	for _, want := range []string{`stream "CountByEventTimeWindow#1"`, "of 10s sliding 10s", "of 20s sliding 20s", "Named"} {
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), want) {
+			t.Errorf("a changed length: %v; want a CheckpointError saying %q", err, want)
+		}
+	}
+	if err := runUntil(t, start(EventTimeWindow{Length: 10 * time.Second, AllowedLateness: time.Minute, Mode: AppendMode}, 4, ""), 6); err != nil {
+		t.Errorf("a changed lateness and mode: %v", err)
+	}
+	if err := runUntil(t, start(EventTimeWindow{Length: 20 * time.Second}, 6, "counts-20s"), 8); err != nil {
+		t.Errorf("a changed length, renamed: %v", err)
+	}
+}
