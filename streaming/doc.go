@@ -62,7 +62,19 @@
 //   - pair.go: KV and the keyed steps: combine within partitions, then
 //     merge across them by key hash.
 //   - window.go: windows (Window, ReduceByKeyAndWindow, CountByWindow),
-//     counted in batches.
+//     counted in batches; eventtime.go has windows of the items' own time.
+//   - eventtime.go: event-time windows: EventTimeWindow (length, slide,
+//     allowed lateness, OutputMode UpdateMode or AppendMode), the results
+//     (WindowedKV, Windowed, TimeWindow), Watermark and EventTimeStats, and
+//     ReduceByKeyAndEventTimeWindow, ReduceByEventTimeWindow,
+//     CountByEventTimeWindow, whose EventTimeWindowed gives the windows, the
+//     late items (a side output) and the stats.
+//   - eventtimestate.go: the event-time window's stateful step: items to
+//     their windows against the watermark of the batch before, the
+//     aggregates per (window, key) by key hash, the watermark moved on after
+//     the batch, windows it closes emitted (append) and dropped; the
+//     aggregates and the watermark checkpointed as a whole or as a batch's
+//     changes.
 //   - state.go: MapWithState and the keyed State it hands to its function.
 //   - statecheckpoint.go: StateStore and StateCheckpoint: the state of
 //     stateful streams saved with a batch's done-mark and restored before
