@@ -102,14 +102,8 @@ func oracleEventTime(script [][][]item, w EventTimeWindow, keyed bool) eventTime
 		}
 		lates += int64(len(late))
 		if any {
-			if !seen || batchMax > maxT {
-				maxT = batchMax
-			}
-			nw := maxT - int64(w.AllowedLateness/time.Second)
-			if seen {
-				nw = max(nw, wm)
-			}
-			wm, seen = nw, true
+			maxT, wm = nextWatermark(seen, maxT, wm, batchMax, int64(w.AllowedLateness/time.Second))
+			seen = true
 		}
 		if w.Mode == UpdateMode {
 			for k := range changed {
@@ -129,6 +123,38 @@ func oracleEventTime(script [][][]item, w EventTimeWindow, keyed bool) eventTime
 		res.windows[n], res.late[n], res.lates[n] = out, late, lates
 	}
 	return res
+}
+
+// nextWatermark is the oracle's largest time and watermark after a batch
+// whose largest time is batchMax.
+func nextWatermark(seen bool, maxT, wm, batchMax, lateness int64) (int64, int64) {
+	if !seen {
+		return batchMax, batchMax - lateness
+	}
+	maxT = max(maxT, batchMax)
+	return maxT, max(maxT-lateness, wm)
+}
+
+// resumeScript is a Context (opts nil: newTestContext's) with store as its
+// checkpoint and a scriptInput of script that resumes after the
+// checkpoint's batch.
+func resumeScript(t *testing.T, opts *ContextOptions, store *memStore, script [][][]item) (*Context, *scriptInput) {
+	t.Helper()
+	if opts == nil {
+		opts = &ContextOptions{NoBatchLog: true}
+	}
+	ssc, err := NewContext(testInterval, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ssc.Checkpoint(store); err != nil {
+		t.Fatal(err)
+	}
+	in := newScriptInput(t, ssc, script)
+	if ck, _ := store.Load(context.Background()); ck != nil {
+		in.planned = ck.Batch
+	}
+	return ssc, in
 }
 
 // eventTimeParams are random window parameters, in whole seconds.
@@ -191,11 +217,7 @@ func TestEventTimeWindowMatchesOracle(t *testing.T) {
 		w := eventTimeParams(r)
 		script := eventTimeScript(r, 10+r.IntN(30), 1+r.IntN(4), 1+r.IntN(5))
 		what := fmt.Sprintf("seed %d (%d batches of %d partitions, %+v)", seed, len(script), len(script[0]), w)
-		ssc := newTestContext(t, testInterval)
-		if err := ssc.Checkpoint(newMemStore()); err != nil {
-			t.Fatal(err)
-		}
-		in := newScriptInput(t, ssc, script)
+		ssc, in := resumeScript(t, nil, newMemStore(), script)
 		rec, lates := newRecorder(), &sync.Map{}
 		eventTimePipeline(t, ssc, in.src.Stream(), w, rec, lates)
 		if err := runUntil(t, ssc, int64(len(script))); err != nil {
@@ -241,14 +263,7 @@ func TestEventTimeWindowCrashReplay(t *testing.T) {
 			if run > 3*int(last) {
 				t.Fatalf("seed %d: no progress", seed)
 			}
-			ssc := newTestContext(t, testInterval)
-			if err := ssc.Checkpoint(store); err != nil {
-				t.Fatal(err)
-			}
-			in := newScriptInput(t, ssc, script)
-			if ck, _ := store.Load(context.Background()); ck != nil {
-				in.planned = ck.Batch
-			}
+			ssc, in := resumeScript(t, nil, store, script)
 			rec := newRecorder()
 			eventTimePipeline(t, ssc, in.src.Stream(), w, rec, lates)
 			sink := &crashSink{rec: rec, committed: committed, crashAt: 1 + r.Int64N(last), afterCommit: r.IntN(2) == 0}
@@ -328,14 +343,7 @@ func TestEventTimeWindowRetryUndoes(t *testing.T) {
 		r := rand.New(rand.NewPCG(uint64(seed), 62))
 		w := eventTimeParams(r)
 		script := eventTimeScript(r, 25, 3, 3)
-		ssc, err := NewContext(testInterval, &ContextOptions{NoBatchLog: true, Retry: retryFew})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ssc.Checkpoint(newMemStore()); err != nil {
-			t.Fatal(err)
-		}
-		in := newScriptInput(t, ssc, script)
+		ssc, in := resumeScript(t, &ContextOptions{NoBatchLog: true, Retry: retryFew}, newMemStore(), script)
 		rec, lates := newRecorder(), &sync.Map{}
 		eventTimePipeline(t, ssc, in.src.Stream(), w, rec, lates)
 		ForeachBatch(in.src.Stream(), failOnce(2, 3, 7, 8, 15, 20))
@@ -386,11 +394,7 @@ func TestEventTimeWindowChangedLength(t *testing.T) {
 	script := eventTimeScript(rand.New(rand.NewPCG(5, 5)), 12, 2, 2)
 	store := newMemStore()
 	start := func(w EventTimeWindow, planned int64, name string) *Context {
-		ssc := newTestContext(t, testInterval)
-		if err := ssc.Checkpoint(store); err != nil {
-			t.Fatal(err)
-		}
-		in := newScriptInput(t, ssc, script)
+		ssc, in := resumeScript(t, nil, store, script)
 		in.planned = planned
 		counts, err := CountByEventTimeWindow(in.src.Stream(), itemTime, w)
 		if err != nil {
