@@ -33,6 +33,8 @@
 //   - offsetrange.go: OffsetRange, a range of sequence numbers of one
 //     partition, and its text form.
 //   - event.go: Event, one event as read.
+//   - eventtime.go: EnqueuedTime, an event's default event time for
+//     streaming's event-time windows.
 //   - partitionid.go: ComparePartitionIDs, the order of partition IDs.
 //   - errors.go: Error and its stable codes.
 //

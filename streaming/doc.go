@@ -68,10 +68,22 @@
 //   - join.go: Cogroup, Join and the outer joins of two streams of one
 //     input, with Pair and Optional.
 //   - window.go: windows (Window, ReduceByKeyAndWindow, CountByWindow),
-//     counted in batches.
+//     counted in batches; eventtime.go has windows of the items' own time.
 //   - windowops.go: the window steps made of window.go's:
 //     ReduceByWindow, CountByValueAndWindow, GroupByKeyAndWindow, and
 //     ReduceByKeyAndWindowWith (its WindowOptions' Filter).
+//   - eventtime.go: event-time windows: EventTimeWindow (length, slide,
+//     allowed lateness, OutputMode UpdateMode or AppendMode), the results
+//     (WindowedKV, Windowed, TimeWindow), Watermark and EventTimeStats, and
+//     ReduceByKeyAndEventTimeWindow, ReduceByEventTimeWindow,
+//     CountByEventTimeWindow, whose EventTimeWindowed gives the windows, the
+//     late items (a side output) and the stats.
+//   - eventtimestate.go: the event-time window's stateful step: items to
+//     their windows against the watermark of the batch before, the
+//     aggregates per (window, key) by key hash, the watermark moved on after
+//     the batch, windows it closes emitted (append) and dropped; the
+//     aggregates and the watermark checkpointed as a whole or as a batch's
+//     changes.
 //   - state.go: MapWithState and the keyed State it hands to its function.
 //   - updatestate.go: UpdateStateByKey (MapWithState's state, called for
 //     every key each batch) and StateSnapshots of a MapWithState stream.
