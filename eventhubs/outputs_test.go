@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -385,4 +386,87 @@ func TestCommitBatchReplaysAnEmptyBatchOnce(t *testing.T) {
 	if both != firstRows || both != secondRows {
 		t.Errorf("the outputs wrote %d and %d batches, %d of them the same: want the same batches", firstRows, secondRows, both)
 	}
+}
+
+// A window's stream whose checkpoint was deleted, with its job's positions
+// stored (SetStoredPositions): it starts from the stored positions, with a
+// message, instead of reading the hub from its start, which the output
+// refuses as a repeated batch at every restart.
+func TestDeletedCheckpointResumesFromTheStoredPositions(t *testing.T) {
+	srv := startEmulator(t, emulator.HubConfig{Name: "lostcheckpoint", PartitionCount: 2})
+	ctx := testCtx(t, 60*time.Second)
+	conf, db := testConf(srv, "lostcheckpoint").SetMaxRatePerPartition(100), openSQLite(t)
+	out := newTxTable(t, ctx, db, "windows", conf)
+	const interval = 10 * time.Millisecond
+	var firstMu sync.Mutex
+	var first *streaming.BatchInfo // the run's first batch that completed
+	run := func(dir string) (*streaming.Context, <-chan error) {
+		ssc, ds := directStream(t, interval, &streaming.ContextOptions{NoBatchLog: true}, dir, conf)
+		ds.SetStoredPositions(out.store.StoredPositions(out.job))
+		events, err := eventhubs.Events(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		windowed, err := streaming.Window(events, 2*interval, interval)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The window's newest batch: each event once.
+		streaming.ForeachBatch(windowed, func(ctx context.Context, b *streaming.BatchData[*eventhubs.Event]) error {
+			evs, err := b.Collect(ctx)
+			if err != nil {
+				return err
+			}
+			ranges := eventhubs.OffsetRangesOf(b.OffsetRanges())
+			return out.store.CommitBatch(ctx, out.job, offsets.BatchOf(b), func(ctx context.Context, tx *sql.Tx) error {
+				for _, ev := range evs {
+					if in(ranges, ev) {
+						if _, err := tx.ExecContext(ctx, "INSERT INTO windows VALUES (?, ?)", ev.PartitionID, ev.SequenceNumber); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+		})
+		ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
+			firstMu.Lock()
+			defer firstMu.Unlock()
+			if first == nil {
+				first = &b
+			}
+		}))
+		return ssc, runSSC(t, ctx, ssc)
+	}
+	for round, dir := range []string{t.TempDir(), t.TempDir()} { // the second run's checkpoint is new
+		for _, p := range []string{"0", "1"} {
+			fill(t, ctx, srv, "lostcheckpoint", p, 30*round, 30)
+		}
+		firstMu.Lock()
+		first = nil
+		firstMu.Unlock()
+		ssc, done := run(dir)
+		want := 60 * (round + 1)
+		waitWhileRunning(t, 30*time.Second, fmt.Sprintf("run %d to write %d events", round+1, want), done, func() bool { return out.rows(t) >= want })
+		ssc.Stop(true)
+		if err := waitRun(t, done); err != nil {
+			t.Fatalf("run %d: %v", round+1, err)
+		}
+	}
+	firstMu.Lock()
+	defer firstMu.Unlock()
+	if first.Number != 1 || len(first.Ranges) != 2 || first.Ranges[0].From != 30 || first.Ranges[1].From != 30 {
+		t.Errorf("the second run's first batch that completed: number %d, ranges %v; want batch 1 from the stored positions (30), none abandoned", first.Number, first.Ranges)
+	}
+	out.checkOnce(t, 2, 60)
+}
+
+// in reports whether ev lies in one of ranges.
+func in(ranges []eventhubs.OffsetRange, ev *eventhubs.Event) bool {
+	for _, r := range ranges {
+		if r.PartitionID == ev.PartitionID && ev.SequenceNumber >= r.FromSeqNo && ev.SequenceNumber < r.UntilSeqNo {
+			return true
+		}
+	}
+	return false
 }
