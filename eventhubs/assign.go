@@ -124,6 +124,12 @@ func (a *allPartitions) start(ctx context.Context, resume map[string]int64) erro
 func (a *allPartitions) startPositions(ctx context.Context, probe *client, hp *HubProperties, resume map[string]int64) error {
 	s := a.s
 	named := s.conf.StartingPositions()
+	if len(resume) == 0 && s.stored != nil {
+		var err error
+		if resume, err = a.storedStart(ctx, hp, len(named) == 0); err != nil {
+			return err
+		}
+	}
 	resuming := len(resume) > 0 || len(named) > 0
 	var asked []resolving
 	for i, id := range hp.PartitionIDs {
@@ -140,6 +146,25 @@ func (a *allPartitions) startPositions(ctx context.Context, probe *client, hp *H
 		asked = append(asked, resolving{role: startingPosition, id: id, p: s.conf.PositionFor(id), b: hp.Partitions[i]})
 	}
 	return s.resolveStarts(ctx, probe, asked)
+}
+
+// storedStart is where the job's positions are stored
+// (SetStoredPositions), for a stream with no checkpoint to resume from: a
+// first start, or a checkpoint deleted. Starting from StartingPosition
+// instead would read again what the job committed, which its output
+// refuses as a repeated batch at every restart. tell says so in the log,
+// where the conf names no positions of its own (offsets.Store.Resume's).
+func (a *allPartitions) storedStart(ctx context.Context, hp *HubProperties, tell bool) (map[string]int64, error) {
+	s := a.s
+	stored, err := s.stored(ctx, hp.PartitionIDs)
+	if err != nil {
+		return nil, fmt.Errorf("eventhubs: reading the job's stored positions to start from: %w", err)
+	}
+	if len(stored) > 0 && tell {
+		s.conf.Logger().Warn("eventhubs: no checkpoint to resume from (a first start, or the checkpoint was deleted), but the job's positions are stored: starting from them",
+			"hub", s.conf.EventHubName(), "positions", stored)
+	}
+	return stored, nil
 }
 
 func (a *allPartitions) partitions() ([]string, error) { return nil, nil }

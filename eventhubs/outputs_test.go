@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -289,4 +290,183 @@ func TestReplayRunsTheOutputsThatHadNotCommitted(t *testing.T) {
 	}
 	first.checkOnce(t, 2, 60)
 	second.checkOnce(t, 2, 60)
+}
+
+// batchRows is an output of window counts written with
+// offsets.CommitBatch: a row per batch it wrote, with the window's count,
+// so that a batch written twice shows.
+func batchRows(t *testing.T, ctx context.Context, db *sql.DB, name string, conf *eventhubs.Conf) func(ctx context.Context, b *streaming.BatchData[int64]) error {
+	t.Helper()
+	o := newTxTable(t, ctx, db, name, conf) // its store and job
+	if _, err := db.ExecContext(ctx, "CREATE TABLE "+name+"_batches (batch_ms BIGINT, events BIGINT)"); err != nil {
+		t.Fatal(err)
+	}
+	return func(ctx context.Context, b *streaming.BatchData[int64]) error {
+		n, err := b.Collect(ctx)
+		if err != nil {
+			return err
+		}
+		return o.store.CommitBatch(ctx, o.job, offsets.BatchOf(b), func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO "+name+"_batches VALUES (?, ?)", b.Time().UnixMilli(), n[0])
+			return err
+		})
+	}
+}
+
+// emptyRanges reports whether the batch read nothing.
+func emptyRanges(ranges []streaming.Range) bool {
+	for _, r := range ranges {
+		if r.Count() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// A window's two outputs, each written with CommitBatch. A crash in a
+// batch that read nothing (a window's, checkpointed and replayed) after
+// the first output committed it: the replay writes it with the second
+// output only, with no replay logic in the outputs. Then each output holds
+// every batch once, and every event in two windows.
+func TestCommitBatchReplaysAnEmptyBatchOnce(t *testing.T) {
+	ctx, conf, db := outputsTest(t, "replayempty", 30, 100)
+	dir := t.TempDir()
+	first, second := batchRows(t, ctx, db, "first", conf), batchRows(t, ctx, db, "second", conf)
+	const interval = 10 * time.Millisecond
+	crashed := false
+	run := func(crash bool) (*streaming.Context, <-chan error) {
+		ssc, ds := directStream(t, interval, &streaming.ContextOptions{NoBatchLog: true}, dir, conf)
+		events, err := eventhubs.Events(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts, err := streaming.CountByWindow(events, 2*interval, interval)
+		if err != nil {
+			t.Fatal(err)
+		}
+		streaming.ForeachBatch(counts, first)
+		streaming.ForeachBatch(counts, func(ctx context.Context, b *streaming.BatchData[int64]) error {
+			if crash && !crashed && b.Number() > 3 && emptyRanges(b.OffsetRanges()) {
+				crashed = true
+				return errSinkDown // the first output committed this empty batch
+			}
+			return second(ctx, b)
+		})
+		return ssc, runSSC(t, ctx, ssc)
+	}
+	_, done := run(true)
+	if err := waitRun(t, done); !errors.Is(err, errSinkDown) {
+		t.Fatalf("the first run ended with %v, want the second output's error", err)
+	}
+	batches := func(table string) (rows, distinct, events int64) {
+		if err := db.QueryRow("SELECT count(*), count(DISTINCT batch_ms), coalesce(sum(events), 0) FROM "+table+"_batches").Scan(&rows, &distinct, &events); err != nil {
+			t.Fatal(err)
+		}
+		return rows, distinct, events
+	}
+	firstBefore, _, _ := batches("first")
+	ssc, done := run(false)
+	waitWhileRunning(t, 30*time.Second, "three batches after the replay", done, func() bool {
+		n, _, _ := batches("first")
+		return n >= firstBefore+3
+	})
+	ssc.Stop(true)
+	if err := waitRun(t, done); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"first", "second"} {
+		if rows, distinct, events := batches(table); rows != distinct || events != 2*60 {
+			t.Errorf("output %s: %d rows of %d batches, %d events counted; want a row per batch and every event in two windows (120)", table, rows, distinct, events)
+		}
+	}
+	var both, firstRows, secondRows int
+	if err := db.QueryRow("SELECT (SELECT count(*) FROM first_batches f JOIN second_batches s ON f.batch_ms = s.batch_ms), (SELECT count(*) FROM first_batches), (SELECT count(*) FROM second_batches)").Scan(&both, &firstRows, &secondRows); err != nil {
+		t.Fatal(err)
+	}
+	if both != firstRows || both != secondRows {
+		t.Errorf("the outputs wrote %d and %d batches, %d of them the same: want the same batches", firstRows, secondRows, both)
+	}
+}
+
+// A window's stream whose checkpoint was deleted, with its job's positions
+// stored (SetStoredPositions): it starts from the stored positions, with a
+// message, instead of reading the hub from its start, which the output
+// refuses as a repeated batch at every restart.
+func TestDeletedCheckpointResumesFromTheStoredPositions(t *testing.T) {
+	srv := startEmulator(t, emulator.HubConfig{Name: "lostcheckpoint", PartitionCount: 2})
+	ctx := testCtx(t, 60*time.Second)
+	conf, db := testConf(srv, "lostcheckpoint").SetMaxRatePerPartition(100), openSQLite(t)
+	out := newTxTable(t, ctx, db, "windows", conf)
+	const interval = 10 * time.Millisecond
+	var firstMu sync.Mutex
+	var first *streaming.BatchInfo // the run's first batch that completed
+	run := func(dir string) (*streaming.Context, <-chan error) {
+		ssc, ds := directStream(t, interval, &streaming.ContextOptions{NoBatchLog: true}, dir, conf)
+		ds.SetStoredPositions(out.store.StoredPositions(out.job))
+		events, err := eventhubs.Events(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		windowed, err := streaming.Window(events, 2*interval, interval)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The window's newest batch: each event once.
+		streaming.ForeachBatch(windowed, func(ctx context.Context, b *streaming.BatchData[*eventhubs.Event]) error {
+			evs, err := b.Collect(ctx)
+			if err != nil {
+				return err
+			}
+			ranges := eventhubs.OffsetRangesOf(b.OffsetRanges())
+			return out.store.CommitBatch(ctx, out.job, offsets.BatchOf(b), func(ctx context.Context, tx *sql.Tx) error {
+				for _, ev := range evs {
+					if in(ranges, ev) {
+						if _, err := tx.ExecContext(ctx, "INSERT INTO windows VALUES (?, ?)", ev.PartitionID, ev.SequenceNumber); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+		})
+		ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
+			firstMu.Lock()
+			defer firstMu.Unlock()
+			if first == nil {
+				first = &b
+			}
+		}))
+		return ssc, runSSC(t, ctx, ssc)
+	}
+	for round, dir := range []string{t.TempDir(), t.TempDir()} { // the second run's checkpoint is new
+		for _, p := range []string{"0", "1"} {
+			fill(t, ctx, srv, "lostcheckpoint", p, 30*round, 30)
+		}
+		firstMu.Lock()
+		first = nil
+		firstMu.Unlock()
+		ssc, done := run(dir)
+		want := 60 * (round + 1)
+		waitWhileRunning(t, 30*time.Second, fmt.Sprintf("run %d to write %d events", round+1, want), done, func() bool { return out.rows(t) >= want })
+		ssc.Stop(true)
+		if err := waitRun(t, done); err != nil {
+			t.Fatalf("run %d: %v", round+1, err)
+		}
+	}
+	firstMu.Lock()
+	defer firstMu.Unlock()
+	if first.Number != 1 || len(first.Ranges) != 2 || first.Ranges[0].From != 30 || first.Ranges[1].From != 30 {
+		t.Errorf("the second run's first batch that completed: number %d, ranges %v; want batch 1 from the stored positions (30), none abandoned", first.Number, first.Ranges)
+	}
+	out.checkOnce(t, 2, 60)
+}
+
+// in reports whether ev lies in one of ranges.
+func in(ranges []eventhubs.OffsetRange, ev *eventhubs.Event) bool {
+	for _, r := range ranges {
+		if r.PartitionID == ev.PartitionID && ev.SequenceNumber >= r.FromSeqNo && ev.SequenceNumber < r.UntilSeqNo {
+			return true
+		}
+	}
+	return false
 }

@@ -390,7 +390,10 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 // stream then abandons the batch (its transaction rolled back), reads the
 // partition's stored position anew, and plans again from there, instead
 // of failing. A stream sharing partitions does this with
-// OwnershipOptions.Positions. Call it before the context runs.
+// OwnershipOptions.Positions. A stream with no checkpoint positions to
+// resume from (a first start, or its checkpoint deleted) also starts each
+// partition from its stored position, where there is one, and says so in
+// the log. Call it before the context runs.
 func (s *DirectStream) SetStoredPositions(fn func(ctx context.Context, partitionIDs []string) (map[string]int64, error)) {
 	s.stored = fn
 }

@@ -7,14 +7,29 @@
 //	job = resumed.Job
 //	...
 //	stream.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
-//		tx, err := db.BeginTx(ctx, nil)
-//		if err := store.CommitOffsets(ctx, tx, job, rdd.OffsetRanges()); err != nil {
-//			tx.Rollback() // a repeated batch or a gap: nothing is written
-//			return err
-//		}
-//		... write results with tx ...
-//		return tx.Commit()
+//		return store.CommitBatch(ctx, job, offsets.BatchOfRDD(rdd), func(ctx context.Context, tx *sql.Tx) error {
+//			... write results with tx ...
+//		})
 //	})
+//
+// CommitBatch runs the output in a transaction with the batch's positions,
+// and treats a batch that committed before, empty or not, as done: a
+// replayed or retried batch's output is not written again, and the stream
+// counts it done (streaming.AlreadyCommitted), with no replay logic in the
+// program. An empty batch moves no position, so the batch's time is stored
+// with the positions to know its replay (see CommitBatch). Typed streams
+// give BatchOf(b) (streaming.ForeachBatch); a window's output too.
+//
+// Without CommitBatch, a transaction of your own commits the positions
+// (replays of empty batches are then yours to tell):
+//
+//	tx, err := db.BeginTx(ctx, nil)
+//	if err := store.CommitOffsets(ctx, tx, job, rdd.OffsetRanges()); err != nil {
+//		tx.Rollback() // a repeated batch or a gap: nothing is written
+//		return err
+//	}
+//	... write results with tx ...
+//	return tx.Commit()
 //
 // CommitOffsets moves each partition's stored position from the batch's
 // FromSeqNo to its UntilSeqNo only where the stored position equals
@@ -48,5 +63,6 @@
 // (Resume: hub identity, re-created hubs, starting positions), writer.go
 // (one job per output), set.go (SetPosition, for checkpoint stores),
 // migrate.go (tables of older versions, AddColumn), lag.go (Lag,
-// PositionsLag), committed.go (a replayed batch that committed).
+// PositionsLag), committed.go (a replayed batch that committed), batch.go
+// (CommitBatch: a batch's output exactly once, empty batches included).
 package offsets

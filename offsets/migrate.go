@@ -7,7 +7,7 @@ import (
 )
 
 // migrate brings a table made by an older ehstream up to date: it adds
-// the output column, and moves positions stored under names spelled in
+// the output, hub_created_ms and batch_ms columns, and moves positions stored under names spelled in
 // upper case (older versions kept names as typed) to the lower-case names
 // the store keeps now. A partition with two different positions under two
 // spellings is left as it is: LoadPositions refuses that job alone and
@@ -18,6 +18,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	if err := s.addColumn(ctx, "hub_created_ms", "BIGINT"); err != nil {
+		return err
+	}
+	if err := s.addColumn(ctx, "batch_ms", "BIGINT"); err != nil {
 		return err
 	}
 	if err := s.addOneWriterIndex(ctx); err != nil {

@@ -136,6 +136,7 @@ func Open(ctx context.Context, db *sql.DB, opts *Options) (*Store, error) {
 	updated_ms     BIGINT NOT NULL,
 	output         TEXT,
 	hub_created_ms BIGINT,
+	batch_ms       BIGINT,
 	PRIMARY KEY (job, namespace, eventhub, consumer_group, partition_id))`
 	var err error
 	for range 3 { // concurrent CREATEs in PostgreSQL can collide; the loser retries

@@ -118,32 +118,26 @@ func countDevices(ctx context.Context, db *sql.DB, ehConf *eventhubs.Conf, failI
 	batch := int64(0)
 	stream.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
 		batch++
-		offsetRanges := rdd.OffsetRanges()
 		results, err := countByDevice(ctx, rdd) // yourCalculation(rdd)
 		if err != nil {
 			return err
 		}
 
-		tx, err := db.BeginTx(ctx, nil) // begin your transaction
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback() // a no-op after Commit
-		// Update offsets where the end of existing offsets matches the
-		// beginning of this batch; a mismatch (a replay or a gap) fails.
-		// First, so that a batch another instance committed fails here.
-		if err := store.CommitOffsets(ctx, tx, job, offsetRanges); err != nil {
-			return err
-		}
-		for device, n := range results { // update results
-			if _, err := tx.ExecContext(ctx, store.Dialect().Rebind(upsert), device, n); err != nil {
-				return err
+		// One transaction: the batch's offsets move where the stored ones
+		// end (a gap, or a batch another instance committed, fails), the
+		// counts are added, and a replayed batch that committed before is
+		// not written again (offsets.CommitBatch).
+		return store.CommitBatch(ctx, job, offsets.BatchOfRDD(rdd), func(ctx context.Context, tx *sql.Tx) error {
+			for device, n := range results { // update results
+				if _, err := tx.ExecContext(ctx, store.Dialect().Rebind(upsert), device, n); err != nil {
+					return err
+				}
 			}
-		}
-		if batch == failIn {
-			return fmt.Errorf("batch %d failed on purpose after writing its counts (-fail-in-batch)", batch)
-		}
-		return tx.Commit() // end your transaction
+			if batch == failIn {
+				return fmt.Errorf("batch %d failed on purpose after writing its counts (-fail-in-batch)", batch)
+			}
+			return nil
+		})
 	})
 	return ssc, nil
 }

@@ -85,15 +85,6 @@ const schema = `CREATE TABLE IF NOT EXISTS windows (window_end BIGINT PRIMARY KE
 CREATE TABLE IF NOT EXISTS window_counts (window_end BIGINT NOT NULL, device TEXT NOT NULL, events BIGINT NOT NULL, PRIMARY KEY (window_end, device));
 CREATE TABLE IF NOT EXISTS device_totals (device TEXT PRIMARY KEY, events BIGINT NOT NULL, batch BIGINT NOT NULL)`
 
-// committedWindow is a window whose row exists: its batch committed before
-// a crash, though it moved no position that CommitOffsets could find.
-type committedWindow struct{ end int64 }
-
-func (e *committedWindow) Error() string {
-	return fmt.Sprintf("window ending at batch %d is in the table already", e.end)
-}
-func (e *committedWindow) AlreadyCommitted() bool { return true }
-
 func stream(ctx context.Context, db *sql.DB, o options, out io.Writer) error {
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return err
@@ -116,10 +107,10 @@ func stream(ctx context.Context, db *sql.DB, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := windows(db, store, windowsJob, perDevice, o); err != nil {
+	if err := windows(store, windowsJob, perDevice, o); err != nil {
 		return err
 	}
-	if err := totals(ctx, db, store, totalsJob, perDevice, o.totals); err != nil {
+	if err := totals(ctx, store, totalsJob, perDevice, o.totals); err != nil {
 		return err
 	}
 
@@ -169,7 +160,7 @@ func eventsPerDevice(ehConf *eventhubs.Conf, o options) (*streaming.Context, str
 // slide adds the new batches' counts and takes off those of the batches
 // that left. Each window's counts go to the database with the window's
 // offsets, in one transaction.
-func windows(db *sql.DB, store *offsets.Store, job offsets.Job, perDevice streaming.DStream[streaming.KV[string, int64]], o options) error {
+func windows(store *offsets.Store, job offsets.Job, perDevice streaming.DStream[streaming.KV[string, int64]], o options) error {
 	counts, err := streaming.ReduceByKeyAndWindow(perDevice,
 		func(a, b int64) int64 { return a + b }, func(a, b int64) int64 { return a - b }, o.window, o.slide)
 	if err != nil {
@@ -180,59 +171,44 @@ func windows(db *sql.DB, store *offsets.Store, job offsets.Job, perDevice stream
 		if err != nil {
 			return err
 		}
-		ranges := eventhubs.OffsetRangesOf(b.OffsetRanges()) // the batches since the last window
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		if err := store.CommitOffsets(ctx, tx, job, ranges); err != nil {
-			return err // a replayed window that committed says so (offsets.MismatchError)
-		}
-		rj, _ := json.Marshal(ranges)
-		res, err := tx.ExecContext(ctx, `INSERT INTO windows (window_end, window_time, ranges) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-			b.Number(), b.Time().UTC().Format(time.RFC3339Nano), string(rj))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return &committedWindow{end: b.Number()}
-		}
-		for _, kv := range results {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO window_counts (window_end, device, events) VALUES (?, ?, ?)`, b.Number(), kv.Key, kv.Value); err != nil {
+		// The window's counts and the ranges read since the last window, in
+		// one transaction; a replayed window that committed, an empty batch's
+		// included, is not written again (offsets.CommitBatch).
+		batch := offsets.BatchOf(b)
+		return store.CommitBatch(ctx, job, batch, func(ctx context.Context, tx *sql.Tx) error {
+			rj, _ := json.Marshal(batch.Ranges)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO windows (window_end, window_time, ranges) VALUES (?, ?, ?)`,
+				b.Number(), b.Time().UTC().Format(time.RFC3339Nano), string(rj)); err != nil {
 				return err
 			}
-		}
-		return tx.Commit()
+			for _, kv := range results {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO window_counts (window_end, device, events) VALUES (?, ?, ?)`, b.Number(), kv.Key, kv.Value); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 	return nil
 }
 
 // totals keeps each device's running total with MapWithState and writes the
 // batch's new totals in a transaction of their own job.
-func totals(ctx context.Context, db *sql.DB, store *offsets.Store, job offsets.Job, perDevice streaming.DStream[streaming.KV[string, int64]], program string) error {
+func totals(ctx context.Context, store *offsets.Store, job offsets.Job, perDevice streaming.DStream[streaming.KV[string, int64]], program string) error {
 	write := func(ctx context.Context, b *streaming.BatchData[streaming.KV[string, int64]]) error {
 		results, err := b.Collect(ctx)
 		if err != nil {
 			return err
 		}
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		if err := store.CommitOffsets(ctx, tx, job, eventhubs.OffsetRangesOf(b.OffsetRanges())); err != nil {
-			return err
-		}
-		for _, kv := range results {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO device_totals (device, events, batch) VALUES (?, ?, ?)
-				ON CONFLICT (device) DO UPDATE SET events = excluded.events, batch = excluded.batch`, kv.Key, kv.Value, b.Number()); err != nil {
-				return err
+		return store.CommitBatch(ctx, job, offsets.BatchOf(b), func(ctx context.Context, tx *sql.Tx) error {
+			for _, kv := range results {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO device_totals (device, events, batch) VALUES (?, ?, ?)
+					ON CONFLICT (device) DO UPDATE SET events = excluded.events, batch = excluded.batch`, kv.Key, kv.Value, b.Number()); err != nil {
+					return err
+				}
 			}
-		}
-		return tx.Commit()
+			return nil
+		})
 	}
 	switch program {
 	case "v1", "v2":
