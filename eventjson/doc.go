@@ -15,6 +15,10 @@
 // AMQP application properties hold (whole numbers become long, others
 // double).
 //
+// WriteRDD writes an eventhubs.RDD's events as such lines, its partitions
+// read in parallel and their lines interleaved whole, telling a progress
+// callback how many it wrote.
+//
 // Files: encode.go (Event, Append, BodyFormat, SafeProperties), decode.go
-// (Decode).
+// (Decode), write.go (WriteRDD).
 package eventjson

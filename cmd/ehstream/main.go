@@ -148,14 +148,16 @@ func shutdownHTTP(srv *http.Server) {
 
 // inFlagTerms says a package's error in the command's terms: the Conf
 // settings that eventhubs and offsets name in their messages become the
-// flags that set them. Only the phrases that name a setting are rewritten,
-// not, say, a connection string's OperationTimeout= key.
+// flags that set them, and eventjson's body formats --body. Only the
+// phrases that name a setting are rewritten, not, say, a connection
+// string's OperationTimeout= key.
 var inFlagTerms = strings.NewReplacer(
 	"within OperationTimeout (", "within --operation-timeout (",
 	"(OperationTimeout)", "(--operation-timeout)",
 	"within ReceiverTimeout (", "within --receiver-timeout (",
 	"set FailOnDataLoss false", "give --fail-on-data-loss=false",
 	"with FailOnDataLoss false", "with --fail-on-data-loss=false",
+	"(BodyAuto writes it as text)", "(--body auto prints it as text)",
 )
 
 // usageError marks a bad flag or argument: exit status 2.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/eventjson"
@@ -215,63 +213,16 @@ func explainReadError(err error, group string) error {
 			"read leaves it alone: read with another consumer group, --consumer-group NAME (sequence numbers, offsets and enqueued times are the same in all)", group)}
 }
 
-// write prints rdd's events as JSON lines, a partition's in order and the
-// partitions' interleaved a line at a time; on a terminal, with a
-// progress bar (readprogress.go).
+// write prints rdd's events as JSON lines (eventjson.WriteRDD); on a
+// terminal, with a progress bar (readprogress.go).
 func (c *readConfig) write(ctx context.Context, rdd *eventhubs.RDD, ranges []eventhubs.OffsetRange, std stdio) error {
 	var bar *readBar
 	if n := eventCount(ranges); showReadBar(n, std.out, std.err, c.log.json) {
 		bar = newReadBar(std.err, n)
 	}
-	w := &lockedWriter{w: bufio.NewWriterSize(std.out, 256<<10)}
-	err := rdd.ForeachPartition(ctx, func(ctx context.Context, p *eventhubs.Partition) error {
-		return writePartition(p, w, bar, c.body)
-	})
-	if ferr := w.w.Flush(); err == nil {
-		err = ferr
-	}
+	err := eventjson.WriteRDD(ctx, rdd, std.out, &eventjson.WriteOptions{Append: c.body, Progress: bar.add})
 	bar.stop()
 	return err
-}
-
-// lockedWriter takes one line at a time from the partition goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bufio.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-// writePartition writes p's events to w, a line each, their bodies as
-// body says, counting them on the bar.
-func writePartition(p *eventhubs.Partition, w io.Writer, bar *readBar, body *eventjson.AppendOptions) error {
-	var buf []byte
-	read := 0 // not yet added to the bar
-	defer func() { bar.add(read) }()
-	for ev, err := range p.Events() {
-		if err != nil {
-			return err
-		}
-		if read++; read == 1000 {
-			bar.add(read)
-			read = 0
-		}
-		buf, err = eventjson.Append(buf[:0], ev, body)
-		if errors.Is(err, eventjson.ErrBodyNotJSON) {
-			return fmt.Errorf("event %d of partition %s: the body is not JSON (--body auto prints it as text)", ev.SequenceNumber, ev.PartitionID)
-		}
-		if err != nil {
-			return fmt.Errorf("event %d of partition %s: %v", ev.SequenceNumber, ev.PartitionID, err)
-		}
-		if _, err := w.Write(buf); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // eventCount is how many events ranges hold.
