@@ -54,6 +54,8 @@
 //   - hub.go: the hub's and partitions' properties (DescribeHub,
 //     PartitionBounds), and the retry loop of management calls, which
 //     logs each failed attempt (logRetry), as the reads' retries do.
+//   - rangecheck.go: CheckRanges, the ranges a hub cannot serve
+//     (RangeProblems), named as a caller typed them.
 //   - read.go: reading one range (readRange, rangeReader), the fetcher
 //     that asks a chunk ahead of the reader, and which errors are
 //     permanent.

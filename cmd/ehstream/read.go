@@ -237,31 +237,10 @@ func eventCount(ranges []eventhubs.OffsetRange) int64 {
 // checkRanges names every --range (as typed) that ends past its partition's
 // last event or names no partition, with what the partition holds.
 func checkRanges(hp *eventhubs.HubProperties, args []string, ranges []eventhubs.OffsetRange) error {
-	var problems []string
-	for i, arg := range args {
-		r := ranges[i]
-		k := slices.Index(hp.PartitionIDs, r.PartitionID)
-		if k < 0 {
-			problems = append(problems, fmt.Sprintf("--range %s: no such partition: hub %q has partitions %s", arg, hp.Name, strings.Join(hp.PartitionIDs, ", ")))
-			continue
-		}
-		b := hp.Partitions[k]
-		if r.UntilSeqNo <= b.End && r.FromSeqNo <= b.End {
-			continue
-		}
-		if b.Empty() {
-			problems = append(problems, fmt.Sprintf("--range %s ends past the last event: partition %s of hub %q holds no events (the next will be sequence number %d)",
-				arg, r.PartitionID, hp.Name, b.End))
-			continue
-		}
-		problems = append(problems, fmt.Sprintf("--range %s ends past the last event: partition %s of hub %q holds sequence numbers %d to %d (--range %s:%d:%d reads them all)",
-			arg, r.PartitionID, hp.Name, b.First, b.End-1, r.PartitionID, b.First, b.End))
+	err := hp.CheckRanges(ranges)
+	var ps eventhubs.RangeProblems
+	if errors.As(err, &ps) {
+		return errors.New(ps.Describe("--range", args))
 	}
-	switch len(problems) {
-	case 0:
-		return nil
-	case 1:
-		return errors.New(problems[0])
-	}
-	return fmt.Errorf("%d ranges cannot be read:\n  %s", len(problems), strings.Join(problems, "\n  "))
+	return err
 }
