@@ -93,6 +93,20 @@ func NewConf(connectionString string) *Conf {
 	return c
 }
 
+// NewConfForHub returns NewConf(connectionString) reading eventHub, the
+// connection string's EntityPath dropped: a string the portal gives for one
+// hub then serves its siblings, with no conflict for Validate to report. A
+// string that does not parse is kept as it is, for Validate to explain.
+func NewConfForHub(connectionString, eventHub string) *Conf {
+	if cs, err := ParseConnectionString(connectionString); err == nil && cs.EntityPath != "" {
+		cs.EntityPath = ""
+		if rebuilt, err := cs.Build(); err == nil {
+			connectionString = rebuilt
+		}
+	}
+	return NewConf(connectionString).SetEventHubName(eventHub)
+}
+
 // NewConfWithCredential returns a Conf with NewConf's defaults that signs
 // in to fullyQualifiedNamespace (NAME.servicebus.windows.net, as the SDK's
 // NewConsumerClient takes it) with cred, such as an azidentity credential,

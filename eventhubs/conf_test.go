@@ -738,3 +738,19 @@ func TestConfPartitionMapHelpers(t *testing.T) {
 		}
 	}
 }
+
+// NewConfForHub reads the hub it is given with a connection string for a
+// sibling hub: its EntityPath is dropped, and Validate sees no conflict.
+func TestNewConfForHub(t *testing.T) {
+	c := NewConfForHub(utPortal, "sibling")
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate() = %v, want nil", err)
+	}
+	cs, err := c.ConnectionString()
+	if c.EventHubName() != "sibling" || err != nil || cs.EntityPath != "" {
+		t.Errorf("NewConfForHub(portal, sibling): hub %q, connection string %v (%v); want sibling and no EntityPath", c.EventHubName(), cs, err)
+	}
+	if got := NewConfForHub("not a connection string", "h"); got.Validate() == nil {
+		t.Errorf("NewConfForHub of a bad string validates; want Validate to explain it")
+	}
+}

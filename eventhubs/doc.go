@@ -16,8 +16,9 @@
 //
 // What a user configures and gets:
 //   - conf.go: Conf, its setters and getters, and what goes over the
-//     settings table: NewConf, NewConfWithCredential (Microsoft Entra ID,
-//     or any azcore.TokenCredential), Clone, Validate, String, ToMap,
+//     settings table: NewConf, NewConfForHub (a connection string's
+//     sibling hub), NewConfWithCredential (Microsoft Entra ID, or any
+//     azcore.TokenCredential), Clone, Validate, String, ToMap,
 //     ConfFromMap; the namespace a Conf reads (FullyQualifiedNamespace,
 //     NamespaceHost).
 //   - settings.go: the settings table, a row per setting (its key in the

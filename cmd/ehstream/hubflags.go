@@ -180,16 +180,13 @@ func (h *hubFlags) signIn(cs string) (*eventhubs.Conf, error) {
 		return eventhubs.NewConfWithCredential(h.namespace, h.hub, cred), nil
 	}
 	if h.hub != "" {
-		cs = withoutEntityPath(cs)
+		return eventhubs.NewConfForHub(cs, h.hub), nil
 	}
-	conf := eventhubs.NewConf(cs)
-	if h.hub != "" {
-		conf.SetEventHubName(h.hub)
-	} else if parsed, err := eventhubs.ParseConnectionString(cs); err == nil && parsed.EntityPath == "" {
+	if parsed, err := eventhubs.ParseConnectionString(cs); err == nil && parsed.EntityPath == "" {
 		// Said before Validate does, which names the Go call.
 		return nil, usageError{errors.New("no event hub: the connection string has no EntityPath; name the hub with --hub NAME (or end the connection string with ;EntityPath=NAME)")}
 	}
-	return conf, nil
+	return eventhubs.NewConf(cs), nil
 }
 
 // setTLSCA makes conf's clients trust --tls-ca's certificates, and expect
@@ -252,21 +249,4 @@ func problem(err error) string {
 		return e.Message
 	}
 	return err.Error()
-}
-
-// withoutEntityPath drops EntityPath so that --hub alone names the hub: a
-// portal string copied for one hub is then usable for its siblings, as the
-// README suggests, and Conf.Validate sees no conflict. A string that does not
-// parse is returned as is, for Validate to explain.
-func withoutEntityPath(connStr string) string {
-	cs, err := eventhubs.ParseConnectionString(connStr)
-	if err != nil || cs.EntityPath == "" {
-		return connStr
-	}
-	cs.EntityPath = ""
-	rebuilt, err := cs.Build()
-	if err != nil {
-		return connStr
-	}
-	return rebuilt
 }
