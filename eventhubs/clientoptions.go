@@ -2,6 +2,8 @@ package eventhubs
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"reflect"
 	"time"
 
@@ -49,6 +51,30 @@ func (c *Conf) SetClientOptions(opts *azeventhubs.ConsumerClientOptions) *Conf {
 
 // ClientOptions is a copy of SetClientOptions's options, nil when unset.
 func (c *Conf) ClientOptions() *azeventhubs.ConsumerClientOptions { return copyOf(c.clientOptions) }
+
+// SetTLSRootCAs makes the Conf's clients trust the certificates of
+// pemCerts, and only them, as a client of an emulator with its own CA
+// does, keeping the other client options (SetClientOptions). They expect
+// the namespace's host name without its port, which the SDK would
+// otherwise take for part of the name. An error (CodeInvalidConf) when
+// pemCerts holds no PEM certificate or the namespace is not valid.
+func (c *Conf) SetTLSRootCAs(pemCerts []byte) error {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemCerts) {
+		return errorf(CodeInvalidConf, "no PEM certificate in it")
+	}
+	host, err := c.NamespaceHost()
+	if err != nil {
+		return err
+	}
+	opts := c.ClientOptions()
+	if opts == nil {
+		opts = &azeventhubs.ConsumerClientOptions{}
+	}
+	opts.TLSConfig = &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
+	c.SetClientOptions(opts)
+	return nil
+}
 
 // sdkOptions are the SDK's options for conf's clients: the user's, with
 // the default application ID and SetCustomEndpoint's endpoint, and the

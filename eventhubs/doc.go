@@ -27,8 +27,9 @@
 //   - connstr.go: connection strings: parsing, checks, redaction.
 //   - clientoptions.go: the SDK clients a Conf makes and their options:
 //     SetClientOptions (the SDK's options passed through, merged with the
-//     pool's retries), NewProducerClient, and the SDK consumer clients of
-//     the pool, signed in with the connection string or the credential
+//     pool's retries), SetTLSRootCAs (a CA to trust, from PEM),
+//     NewProducerClient, and the SDK consumer clients of the pool, signed
+//     in with the connection string or the credential
 //     (NewConfWithCredential, in conf.go).
 //   - position.go: EventPosition, where a read starts, and its text form.
 //   - offsetrange.go: OffsetRange, a range of sequence numbers of one

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/credential"
 	"github.com/ehstream/ehstream/eventhubs"
 )
@@ -189,9 +186,7 @@ func (h *hubFlags) signIn(cs string) (*eventhubs.Conf, error) {
 	return eventhubs.NewConf(cs), nil
 }
 
-// setTLSCA makes conf's clients trust --tls-ca's certificates, and expect
-// the namespace's host (without the port, which the SDK would otherwise
-// take for part of the name).
+// setTLSCA makes conf's clients trust --tls-ca's certificates.
 func (h *hubFlags) setTLSCA(conf *eventhubs.Conf) error {
 	if h.tlsCA == "" {
 		return nil
@@ -200,17 +195,9 @@ func (h *hubFlags) setTLSCA(conf *eventhubs.Conf) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--tls-ca: %v", err)}
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return usageError{fmt.Errorf("--tls-ca %s: no PEM certificate in it", h.tlsCA)}
+	if err := conf.SetTLSRootCAs(pem); err != nil { // conf is valid: confFor validated it
+		return usageError{fmt.Errorf("--tls-ca %s: %s", h.tlsCA, problem(err))}
 	}
-	host, _ := conf.NamespaceHost() // valid: confFor validated conf
-	opts := conf.ClientOptions()
-	if opts == nil {
-		opts = &azeventhubs.ConsumerClientOptions{}
-	}
-	opts.TLSConfig = &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
-	conf.SetClientOptions(opts)
 	return nil
 }
 
