@@ -34,6 +34,7 @@
 // history.go (the bounded history), metrics.go (the Prometheus
 // collectors), partmetrics.go (the partitions' gauges, made at each
 // scrape), http.go (the handler: page, JSON, metrics), ready.go (health
-// and readiness), progress.go (Progress); assets/ holds the page's script
-// and uPlot.
+// and readiness), progress.go (Progress), listen.go (Listen: the next
+// free port when one is taken); assets/ holds the page's script and
+// uPlot.
 package monitor

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/ehstream/ehstream/balance"
@@ -58,31 +57,22 @@ func listenStatus(addr string) (*statusServer, error) {
 	return &statusServer{ln: ln}, nil
 }
 
-// listenFallback listens on addr or, while its port is in use, on the
-// next of up to tries ports after it. Port 0 takes any free port.
+// listenFallback is monitor.Listen, its errors said in terms of --http.
 func listenFallback(addr string, tries int) (net.Listener, error) {
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, usageError{fmt.Errorf("--http %q: want HOST:PORT, e.g. %s, or \"\" for none: %v", addr, defaultHTTPAddr, err)}
+	ln, err := monitor.Listen(addr, tries)
+	var ae *monitor.AddressError
+	var pe *monitor.PortsInUseError
+	switch {
+	case errors.As(err, &ae) && ae.Err != nil:
+		return nil, usageError{fmt.Errorf("--http %q: want HOST:PORT, e.g. %s, or \"\" for none: %v", addr, defaultHTTPAddr, ae.Err)}
+	case errors.As(err, &ae):
+		return nil, usageError{fmt.Errorf("--http %q: port %q is not a number from 0 to 65535", addr, ae.Port)}
+	case errors.As(err, &pe):
+		return nil, fmt.Errorf("--http %s: %v; give another address, or --http \"\" to serve none", addr, pe)
+	case err != nil:
+		return nil, fmt.Errorf("--http %s: %w", addr, err)
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port > 65535 {
-		return nil, usageError{fmt.Errorf("--http %q: port %q is not a number from 0 to 65535", addr, portStr)}
-	}
-	if port == 0 {
-		tries = 0
-	}
-	last := min(port+tries, 65535)
-	for p := port; p <= last; p++ {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
-		if err == nil {
-			return ln, nil
-		}
-		if !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("--http %s: %w", addr, err)
-		}
-	}
-	return nil, fmt.Errorf("--http %s: ports %d to %d of %s are all in use; give another address, or --http \"\" to serve none", addr, port, last, host)
+	return ln, nil
 }
 
 // start serves a monitor of ssc and prints where.
