@@ -330,3 +330,20 @@ func TestSASJavaScriptSDK(t *testing.T) {
 		}
 	}
 }
+
+// The printable connection strings carry the first policy's name and
+// KeyPlaceholder, never a key; in development mode, ConnectionString's.
+func TestPrintableConnectionString(t *testing.T) {
+	srv, _ := startSAS(t)
+	want := "Endpoint=sb://" + srv.Addr() + ";SharedAccessKeyName=app;SharedAccessKey=" + emulator.KeyPlaceholder + ";UseDevelopmentEmulator=true"
+	if got := srv.PrintableConnectionString(); got != want {
+		t.Errorf("PrintableConnectionString() = %q, want %q", got, want)
+	}
+	if got := srv.PrintableTLSConnectionString(); got != "" {
+		t.Errorf("PrintableTLSConnectionString() without TLS = %q, want \"\"", got)
+	}
+	dev := start(t, nil)
+	if got, want := dev.PrintableConnectionString(), dev.ConnectionString(""); got != want {
+		t.Errorf("development mode: PrintableConnectionString() = %q, want %q", got, want)
+	}
+}

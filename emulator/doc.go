@@ -4,7 +4,9 @@
 //
 // Files:
 //
-//   - server.go: Server: Start, Close, the accept loop, Stats, retention.
+//   - server.go: Server: Start, Close, the accept loop, Stats, retention,
+//     the connection strings for clients (PrintableConnectionString: the
+//     key as KeyPlaceholder).
 //   - config.go: Config, its defaults and limits, and Microsoft's
 //     emulator Config.json (LoadConfigFile).
 //   - transport.go, websocket.go, selfsigned.go: AMQP over TLS and over

@@ -144,6 +144,37 @@ func (s *Server) ConnectionString(hub string) string {
 	return cs
 }
 
+// KeyPlaceholder stands for a policy's key in PrintableConnectionString.
+const KeyPlaceholder = "<KEY>"
+
+// PrintableConnectionString is ConnectionString("") safe to print: with
+// SAS policies, the first one's name and KeyPlaceholder, built without the
+// key so that it cannot leak whatever the key holds; in development mode,
+// ConnectionString(""), whose key is a placeholder too. "" when only JWT
+// bearer tokens sign in: there is no key to show.
+func (s *Server) PrintableConnectionString() string {
+	return s.printable(s.ConnectionString(""), ";UseDevelopmentEmulator=true")
+}
+
+// PrintableTLSConnectionString is TLSConnectionString("") made safe to
+// print as PrintableConnectionString is; "" without TLS too.
+func (s *Server) PrintableTLSConnectionString() string {
+	return s.printable(s.TLSConnectionString(""), "")
+}
+
+// printable is cs with KeyPlaceholder for the key, its endpoint followed
+// by the first policy's name and rest.
+func (s *Server) printable(cs, rest string) string {
+	switch {
+	case cs == "" || len(s.cfg.SASPolicies) == 0 && s.cfg.JWTKeys != nil:
+		return ""
+	case len(s.cfg.SASPolicies) == 0:
+		return cs
+	}
+	endpoint, _, _ := strings.Cut(cs, ";") // an endpoint holds no ';'
+	return endpoint + ";SharedAccessKeyName=" + s.cfg.SASPolicies[0].Name + ";SharedAccessKey=" + KeyPlaceholder + rest
+}
+
 // HubInfo describes a hub the server serves.
 type HubInfo struct {
 	Name           string

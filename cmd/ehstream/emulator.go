@@ -196,8 +196,8 @@ func (c *emulatorConfig) serveHTTP(srv *emulator.Server, out io.Writer) (*http.S
 // what hubs it serves.
 func (c *emulatorConfig) printStarted(w io.Writer, srv *emulator.Server, tlsInfo *transportInfo) {
 	fmt.Fprintf(w, "ehstream emulator listening on %s (%s)\n", srv.Addr(), storageDesc(c.cfg.DataDir))
-	fmt.Fprintf(w, "connection string: %s\n", c.auth.connectionString(srv, c.cfg))
-	tlsInfo.print(w, srv, c.auth.tlsConnectionString(srv, c.cfg))
+	fmt.Fprintf(w, "connection string: %s\n", shownConnectionString(srv.PrintableConnectionString()))
+	tlsInfo.print(w, srv, shownConnectionString(srv.PrintableTLSConnectionString()))
 	c.auth.printMode(w, c.cfg)
 	for _, h := range srv.Hubs() {
 		retention := "forever"

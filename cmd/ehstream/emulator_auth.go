@@ -83,36 +83,13 @@ func (a *authFlags) applyJWT(cfg *emulator.Config) error {
 	return nil
 }
 
-// connectionString is what the emulator prints for clients: with
-// policies, the first one's name and a placeholder for its key, which is
-// never printed.
-func (a *authFlags) connectionString(srv *emulator.Server, cfg *emulator.Config) string {
-	if len(cfg.SASPolicies) == 0 && cfg.JWTKeys != nil {
-		return noKeyToShow
+// shownConnectionString is a Server's printable connection string cs,
+// or, when it is "", what stands for one: only Entra ID's tokens sign in.
+func shownConnectionString(cs string) string {
+	if cs == "" {
+		return "none (no --sas-policy: sign in with Microsoft Entra ID's tokens, --namespace and --credential)"
 	}
-	if len(cfg.SASPolicies) == 0 {
-		return srv.ConnectionString("")
-	}
-	return "Endpoint=sb://" + srv.Addr() + ";SharedAccessKeyName=" + cfg.SASPolicies[0].Name + ";SharedAccessKey=<KEY>;UseDevelopmentEmulator=true"
-}
-
-// noKeyToShow stands for a connection string when tokens are checked and
-// no --sas-policy gives a key: only Entra ID's tokens sign in.
-const noKeyToShow = "none (no --sas-policy: sign in with Microsoft Entra ID's tokens, --namespace and --credential)"
-
-// tlsConnectionString is the connection string for TLS as the emulator
-// prints it: with policies, built from the endpoint alone, so that the
-// key cannot reach the output whatever it holds; "" without TLS.
-func (a *authFlags) tlsConnectionString(srv *emulator.Server, cfg *emulator.Config) string {
-	cs := srv.TLSConnectionString("")
-	if cs != "" && len(cfg.SASPolicies) == 0 && cfg.JWTKeys != nil {
-		return noKeyToShow
-	}
-	if len(cfg.SASPolicies) == 0 || cs == "" {
-		return cs
-	}
-	endpoint, _, _ := strings.Cut(cs, ";") // an endpoint holds no ';'
-	return endpoint + ";SharedAccessKeyName=" + cfg.SASPolicies[0].Name + ";SharedAccessKey=<KEY>"
+	return cs
 }
 
 // printMode says whether keys are checked, naming the policies.
