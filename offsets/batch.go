@@ -16,6 +16,12 @@ import (
 type Batch struct {
 	Time   time.Time
 	Ranges []eventhubs.OffsetRange
+	// State holds the batch's records of state kept per partition
+	// (streaming.KeepStatePerPartition), which CommitBatch stores with
+	// the positions (WriteState).
+	State []streaming.StateRecord
+
+	stateErr error // from taking State
 }
 
 // BatchOfRDD is the batch an RDD holds (DirectStream.ForeachRDD).
@@ -26,8 +32,12 @@ func BatchOfRDD(rdd *eventhubs.RDD) Batch {
 // BatchOf is the batch a typed stream's output is given
 // (streaming.ForeachBatch): for a window, the ranges read since the
 // window's output last ran.
+//
+// It takes the batch's records of state kept per partition
+// (BatchData.StateRecords), which CommitBatch stores with the positions.
 func BatchOf[T any](b *streaming.BatchData[T]) Batch {
-	return Batch{Time: b.Time(), Ranges: eventhubs.OffsetRangesOf(b.OffsetRanges())}
+	state, err := b.StateRecords()
+	return Batch{Time: b.Time(), Ranges: eventhubs.OffsetRangesOf(b.OffsetRanges()), State: state, stateErr: err}
 }
 
 // CommittedError says the batch had committed before: every partition's
@@ -51,7 +61,8 @@ var _ streaming.AlreadyCommitted = (*CommittedError)(nil)
 
 // CommitBatch writes a batch's output exactly once: in one transaction it
 // commits the batch's positions (CommitOffsets), records the batch's time
-// with them, runs write, and commits. Give it the output's own Job
+// with them, stores its state kept per partition (Batch.State), runs
+// write, and commits. Give it the output's own Job
 // (JobWriter): each output keeps its positions.
 //
 // A batch that committed before is not written again: CommitBatch returns
@@ -74,7 +85,10 @@ func (s *Store) CommitBatch(ctx context.Context, job Job, batch Batch, write fun
 	if len(batch.Ranges) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	if batch.stateErr != nil {
+		return fmt.Errorf("offsets: job %s: %w", job, batch.stateErr)
+	}
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("offsets: job %s: beginning the batch's transaction: %w", job, err)
 	}
@@ -90,10 +104,30 @@ func (s *Store) CommitBatch(ctx context.Context, job Job, batch Batch, write fun
 	if err := s.markBatch(ctx, tx, job, batch); err != nil {
 		return err
 	}
+	if err := s.WriteState(ctx, tx, job, batch.State); err != nil {
+		return err
+	}
 	if err := write(ctx, tx); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// beginWrite begins a transaction that reads, then writes. In SQLite it
+// takes the write lock first: a transaction that read, and then finds
+// that another wrote since, fails at once with SQLITE_BUSY, whatever the
+// busy timeout, while one that waits for the lock before reading waits as
+// long as the timeout lets it.
+func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil || s.dialect != SQLite {
+		return tx, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE `+s.table+` SET next_seq = next_seq WHERE 1 = 0`); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
 }
 
 // batchCommitted reports whether every partition of the batch stands at

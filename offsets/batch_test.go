@@ -126,3 +126,41 @@ func TestCommitBatchWithoutRanges(t *testing.T) {
 		}
 	})
 }
+
+// Replicas committing their own partitions' batches at once in one SQLite
+// database wait for each other: none fails with SQLITE_BUSY, which a
+// transaction that reads before it writes gets at once when another
+// committed in between.
+func TestCommitBatchConcurrentWritersInSQLite(t *testing.T) {
+	db, err := sql.Open("sqlite", "file:"+t.TempDir()+"/test.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store, err := offsets.Open(ctx(t), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, batches = 4, 40
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			start := time.Unix(1700000000, 0)
+			for i := range batches {
+				r := eventhubs.OffsetRange{Name: job.EventHub, PartitionID: fmt.Sprint(w), FromSeqNo: int64(i), UntilSeqNo: int64(i + 1)}
+				err := store.CommitBatch(ctx(t), job, offsets.Batch{Time: start.Add(time.Duration(i) * time.Second), Ranges: []eventhubs.OffsetRange{r}},
+					func(ctx context.Context, tx *sql.Tx) error { return nil })
+				if err != nil {
+					errs <- fmt.Errorf("writer %d batch %d: %w", w, i, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -64,5 +64,8 @@
 // (one job per output), set.go (SetPosition, for checkpoint stores),
 // migrate.go (tables of older versions, AddColumn), lag.go (Lag,
 // PositionsLag), committed.go (a replayed batch that committed), batch.go
-// (CommitBatch: a batch's output exactly once, empty batches included).
+// (CommitBatch: a batch's output exactly once, empty batches included),
+// state.go (PartitionState, WriteState: the state of stateful steps kept
+// per partition, streaming.KeepStatePerPartition, in a table beside the
+// positions).
 package offsets

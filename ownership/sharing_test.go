@@ -22,6 +22,12 @@ const sharedPartitions = 4
 
 // fillShared sends n events to each partition of hub "orders".
 func fillShared(t *testing.T, ctx context.Context, srv *emulator.Server, n int) {
+	fillBodies(t, ctx, srv, 0, n, func(int) []byte { return []byte("x") })
+}
+
+// fillBodies sends events [from, from+n) to each partition of hub
+// "orders", event i's body made by body(i).
+func fillBodies(t *testing.T, ctx context.Context, srv *emulator.Server, from, n int, body func(i int) []byte) {
 	t.Helper()
 	p, err := azeventhubs.NewProducerClientFromConnectionString(srv.ConnectionString("orders"), "", nil)
 	if err != nil {
@@ -33,8 +39,8 @@ func fillShared(t *testing.T, ctx context.Context, srv *emulator.Server, n int) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range n {
-			if err := batch.AddEventData(&azeventhubs.EventData{Body: []byte("x")}, nil); err != nil {
+		for i := from; i < from+n; i++ {
+			if err := batch.AddEventData(&azeventhubs.EventData{Body: body(i)}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -115,6 +121,12 @@ func startReplica(t *testing.T, srv *emulator.Server, store azeventhubs.Checkpoi
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.run(t)
+	return r
+}
+
+// run runs the replica's Context until the test ends.
+func (r *replica) run(t *testing.T) {
 	go func() { r.done <- r.ssc.Run(context.Background()) }()
 	t.Cleanup(func() {
 		r.ssc.Stop(false)
@@ -123,7 +135,6 @@ func startReplica(t *testing.T, srv *emulator.Server, store azeventhubs.Checkpoi
 		case <-time.After(10 * time.Second):
 		}
 	})
-	return r
 }
 
 // A stock azeventhubs.Processor joins a consumer group an ehstream replica

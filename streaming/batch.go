@@ -216,6 +216,11 @@ func (r *runningBatch) abandonOnReplan(err error) error {
 // permanent and writes them beside the checkpoint, for the done-mark to
 // name.
 func (r *runningBatch) commitState() error {
+	for _, g := range r.c.graphs {
+		if err := g.checkStateStored(r.info.Number); err != nil {
+			return err
+		}
+	}
 	if !r.stateful {
 		return nil
 	}

@@ -87,6 +87,12 @@
 //   - state.go: MapWithState and the keyed State it hands to its function.
 //   - updatestate.go: UpdateStateByKey (MapWithState's state, called for
 //     every key each batch) and StateSnapshots of a MapWithState stream.
+//   - partitionstate.go: KeepStatePerPartition: the state of MapWithState
+//     and event-time windows kept per partition of the input in a
+//     PartitionStateStore (package offsets), a step per partition loaded
+//     when its range does not start where its state stands;
+//     BatchData.StateRecords, the records a batch's output stores with
+//     its positions; StaleStateError.
 //   - statecheckpoint.go: StateStore and StateCheckpoint: the state of
 //     stateful streams saved with a batch's done-mark and restored before
 //     a replay.

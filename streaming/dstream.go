@@ -42,6 +42,9 @@ type node[T any] struct {
 	// st is the stateful step that makes the stream, if one does: Named
 	// names its state.
 	st stateful
+	// bySource says the step's partitions are the input's, one per range
+	// in order: the source's, and what narrow steps make of them.
+	bySource bool
 }
 
 func (d DStream[T]) valid() *node[T] {
@@ -118,6 +121,9 @@ type graph struct {
 	kinds    map[string]int // stateful steps made, per kind: their default names
 	maxEvery int64          // the longest slide of an output: how many batches' ranges outputs may need
 	err      []error        // found while the pipeline was made, returned by Run
+	// partStore, when set, keeps the stateful steps' state per partition
+	// of the input (KeepStatePerPartition) instead of in the checkpoint.
+	partStore PartitionStateStore
 
 	// Owned by the goroutine running the stream.
 	cur    *batchRun // the running batch, between beginBatch and its end
@@ -134,6 +140,9 @@ type batchRun struct {
 	source any    // the source's Partitions
 	batch  *Batch // what the Context runs: it knows the outputs that completed
 	cached cache  // what cached streams (Cache) read of this attempt
+	// partState is what steps keeping state per partition changed, for
+	// the outputs to store.
+	partState *partitionBatch
 }
 
 // Source is the start of a DStream: an Input feeds it each batch's
@@ -159,7 +168,7 @@ func NewSource[T any](ssc *Context, in Input) (*Source[T], error) {
 	}
 	g := &graph{ctx: ssc, input: in, buckets: max(runtime.GOMAXPROCS(0), 1), kinds: map[string]int{}, maxEvery: 1}
 	ssc.graphs = append(ssc.graphs, g)
-	n := &node[T]{g: g, every: 1, get: func(ctx context.Context, br *batchRun) (dataset[T], error) {
+	n := &node[T]{g: g, every: 1, bySource: true, get: func(ctx context.Context, br *batchRun) (dataset[T], error) {
 		p, ok := br.source.(Partitions[T])
 		if !ok {
 			return dataset[T]{}, fmt.Errorf("streaming: input %s fed its DStream source %T, not Partitions[%s]", in.Identity(), br.source, typeName[T]())
@@ -271,7 +280,7 @@ func narrow[T, U any](ds DStream[T], f func(iter.Seq[T]) iter.Seq[U]) DStream[U]
 // parent's items into the items the task sees.
 func perPartition[T, U any](ds DStream[T], f func(ctx context.Context, items iter.Seq[T]) (iter.Seq[U], error)) DStream[U] {
 	p := ds.valid()
-	return DStream[U]{n: &node[U]{g: p.g, every: p.every, get: func(ctx context.Context, br *batchRun) (dataset[U], error) {
+	return DStream[U]{n: &node[U]{g: p.g, every: p.every, bySource: p.bySource, get: func(ctx context.Context, br *batchRun) (dataset[U], error) {
 		d, err := p.get(ctx, br)
 		if err != nil {
 			return dataset[U]{}, err
@@ -295,6 +304,7 @@ type BatchData[T any] struct {
 	replay bool
 	ranges []Range
 	d      dataset[T]
+	run    *batchRun // the graph's batch: its state per partition
 }
 
 // Number is the batch's number; a replayed batch keeps its number.
@@ -344,7 +354,7 @@ func ForeachBatch[T any](ds DStream[T], fn func(ctx context.Context, b *BatchDat
 		if err != nil {
 			return err
 		}
-		b := &BatchData[T]{number: br.number, time: br.time, replay: br.replay, ranges: g.rangesSince(br, n.every), d: d}
+		b := &BatchData[T]{number: br.number, time: br.time, replay: br.replay, ranges: g.rangesSince(br, n.every), d: d, run: br}
 		return fn(ctx, b)
 	}
 	g.outputs = append(g.outputs, func(ctx context.Context, br *batchRun) error {
@@ -412,6 +422,9 @@ func (g *graph) abortBatch() {
 // endBatch forgets the running batch; done says whether it completed, so
 // that its ranges count among the recent ones.
 func (g *graph) endBatch(done bool) {
+	if done {
+		g.commitPartitionState()
+	}
 	if done && g.cur != nil && g.maxEvery > 1 {
 		g.recent = append(g.recent, g.cur.ranges)
 		if extra := len(g.recent) - int(g.maxEvery-1); extra > 0 {

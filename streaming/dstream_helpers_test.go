@@ -29,6 +29,11 @@ type scriptInput struct {
 	mu      sync.Mutex
 	planned int64 // batches planned (or replayed)
 	next    []int64
+
+	// A Context without a checkpoint that goes on after another: the
+	// batches done before it, and where its partitions start.
+	first   int64
+	startAt map[string]int64
 }
 
 func newScriptInput(t testing.TB, ssc *Context, script [][][]item) *scriptInput {
@@ -57,6 +62,9 @@ func (s *scriptInput) Start(ctx context.Context, resume map[string]int64) error 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.next = make([]int64, s.parts)
+	if len(resume) == 0 {
+		resume = s.startAt
+	}
 	for p := range s.parts {
 		s.next[p] = resume[fmt.Sprint(p)]
 	}
@@ -81,7 +89,7 @@ func (s *scriptInput) Plan(ctx context.Context, _ time.Time) (Plan, error) {
 
 func (s *scriptInput) Run(ctx context.Context, b *Batch) (Result, error) {
 	s.mu.Lock()
-	s.planned = b.Number
+	s.planned = s.first + b.Number
 	parts := make([][]item, s.parts)
 	for _, r := range b.Ranges {
 		var p int

@@ -57,6 +57,11 @@ type eventWindow[T any, K comparable, V any] struct {
 	late  [][]T
 	done  []map[winKey[K]]oldValue[V] // the last commit's changes, for its delta
 	ticks bool                        // the running batch ticked the step
+
+	// byPart, when set, keeps the state per partition of the input
+	// (KeepStatePerPartition): an eventWindow per partition, each with its
+	// own watermark; state and clock are unused.
+	byPart *partitioned[*eventWindow[T, K, V]]
 }
 
 func eventTimeWindow[T any, K comparable, V any](ds DStream[T], op string, eventTime func(T) time.Time, pair func(T) KV[K, V], reduce func(V, V) V, w EventTimeWindow) (*EventTimeWindowed[T, WindowedKV[K, V]], error) {
@@ -160,6 +165,27 @@ func (w *eventWindow[T, K, V]) tick(ctx context.Context, br *batchRun) error {
 	if err != nil {
 		return err
 	}
+	if w.byPart == nil {
+		return w.tickOn(ctx, d)
+	}
+	err = tickPartitioned(ctx, w.byPart, br, d, func(ctx context.Context, sub *eventWindow[T, K, V], d dataset[T]) error {
+		sub.next, sub.undo, sub.out, sub.late, sub.ticks = sub.clock, nil, nil, nil, false
+		sub.next.LateInBatch = 0
+		return sub.tickOn(ctx, d)
+	})
+	if err == nil {
+		subs := w.byPart.slotsNow()
+		w.out, w.late, w.ticks = make([][]WindowedKV[K, V], len(subs)), make([][]T, len(subs)), true
+		for i, sub := range subs {
+			w.out[i], w.late[i] = sub.out[0], sub.late[0]
+		}
+	}
+	return err
+}
+
+// tickOn assigns the batch's items d to their windows and merges them
+// into the state.
+func (w *eventWindow[T, K, V]) tickOn(ctx context.Context, d dataset[T]) error {
 	seen := make([]partitionSeen[T], d.parts)
 	pairs := dataset[KV[winKey[K], V]]{parts: d.parts, each: func(ctx context.Context, task func(context.Context, int, iter.Seq[KV[winKey[K], V]]) error) error {
 		return d.each(ctx, func(ctx context.Context, part int, items iter.Seq[T]) error {
@@ -236,6 +262,12 @@ func (w *eventWindow[T, K, V]) mergeBucket(b int, batch map[winKey[K]]V) {
 }
 
 func (w *eventWindow[T, K, V]) commit() {
+	if w.byPart != nil {
+		w.byPart.commit()
+		w.out, w.late, w.ticks = nil, nil, false
+		w.publishParts()
+		return
+	}
 	if w.ticks {
 		w.clock = w.next
 	}
@@ -244,6 +276,9 @@ func (w *eventWindow[T, K, V]) commit() {
 }
 
 func (w *eventWindow[T, K, V]) abort() {
+	if w.byPart != nil {
+		w.byPart.abort()
+	}
 	for b, u := range w.undo {
 		st := w.state[b]
 		for wk, old := range u {
@@ -276,6 +311,9 @@ func (w *eventWindow[T, K, V]) publish() {
 }
 
 func (w *eventWindow[T, K, V]) size() int {
+	if w.byPart != nil {
+		return w.byPart.size()
+	}
 	n := 0
 	for _, st := range w.state {
 		for _, keys := range st {
@@ -294,7 +332,23 @@ type eventWindowState[K comparable, V any] struct {
 }
 
 func (w *eventWindow[T, K, V]) encode(full bool) ([]byte, error) {
-	st := eventWindowState[K, V]{Clock: w.clock}
+	return w.encodeChanges(full, w.clock, w.done)
+}
+
+// pending is the running batch's state, whole or its changes, for a
+// partition's state record.
+func (w *eventWindow[T, K, V]) pending(full bool) ([]byte, error) {
+	clock := w.clock
+	if w.ticks {
+		clock = w.next
+	}
+	return w.encodeChanges(full, clock, w.undo)
+}
+
+// encodeChanges encodes clock with the whole state, or with the
+// (window, key)s of changes as they stand.
+func (w *eventWindow[T, K, V]) encodeChanges(full bool, clock eventClock, changes []map[winKey[K]]oldValue[V]) ([]byte, error) {
+	st := eventWindowState[K, V]{Clock: clock}
 	if full {
 		for _, b := range w.state {
 			for start, keys := range b {
@@ -305,7 +359,7 @@ func (w *eventWindow[T, K, V]) encode(full bool) ([]byte, error) {
 		}
 		return gobBytes(&st)
 	}
-	for b, changed := range w.done {
+	for b, changed := range changes {
 		for wk := range changed {
 			if v, ok := w.state[b][wk.Start][wk.Key]; ok {
 				st.Set = append(st.Set, KV[winKey[K], V]{Key: wk, Value: v})
@@ -345,4 +399,41 @@ func (w *eventWindow[T, K, V]) restore(b []byte, full bool) error {
 	w.clock = st.Clock
 	w.publish()
 	return nil
+}
+
+// keepPerPartition keeps the state per partition of the input, each
+// partition with its own watermark.
+func (w *eventWindow[T, K, V]) keepPerPartition(store PartitionStateStore) error {
+	if !w.parent.bySource {
+		return errNotBySource(w)
+	}
+	w.byPart = newPartitioned(stateful(w), store, func() *eventWindow[T, K, V] {
+		return &eventWindow[T, K, V]{g: w.g, nm: w.nm, op: w.op, parent: w.parent, eventTime: w.eventTime, pair: w.pair, reduce: w.reduce,
+			length: w.length, slideNs: w.slideNs, lateness: w.lateness, mode: w.mode, stats: &statsBox{}, state: []map[int64]map[K]V{{}}}
+	})
+	return nil
+}
+
+// publishParts makes the stats those of the partitions of the last
+// batch: late items summed, the largest event time, and the lowest
+// watermark, which holds back the windows the stream emits last.
+func (w *eventWindow[T, K, V]) publishParts() {
+	var s EventTimeStats
+	first := true
+	for _, slot := range w.byPart.parts {
+		c := slot.step.clock
+		s.Late += c.Late
+		s.LateInBatch += c.LateInBatch
+		s.Windows += slot.step.size()
+		if !c.Seen {
+			continue
+		}
+		if t := time.Unix(0, c.MaxTime).UTC(); t.After(s.MaxEventTime) {
+			s.MaxEventTime = t
+		}
+		if wm := time.Unix(0, c.Watermark).UTC(); first || wm.Before(s.Watermark.Watermark) {
+			s.Watermark.Watermark, first = wm, false
+		}
+	}
+	w.stats.set(s)
 }

@@ -252,7 +252,7 @@ func firstItems[T any](ctx context.Context, d dataset[T], n int) ([]T, error) {
 func Cache[T any](ds DStream[T]) DStream[T] {
 	p := ds.valid()
 	key := new(int) // this step's entry in a batch's cache
-	return DStream[T]{n: &node[T]{g: p.g, every: p.every, st: p.st, get: func(ctx context.Context, br *batchRun) (dataset[T], error) {
+	return DStream[T]{n: &node[T]{g: p.g, every: p.every, st: p.st, bySource: p.bySource, get: func(ctx context.Context, br *batchRun) (dataset[T], error) {
 		return cachedSet(&br.cached, key, func() (dataset[T], error) {
 			d, err := p.get(ctx, br)
 			if err != nil {

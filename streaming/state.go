@@ -104,6 +104,10 @@ type mapState[K comparable, V, S, M any] struct {
 	last   int64               // the batch of the last commit
 	done   []map[K]oldEntry[S] // the last commit's changes, for its delta
 	out    [][]M
+
+	// byPart, when set, keeps the state per partition of the input
+	// (KeepStatePerPartition): a mapState per partition; shards is unused.
+	byPart *partitioned[*mapState[K, V, S, M]]
 }
 
 func (m *mapState[K, V, S, M]) name() string     { return m.nm }
@@ -122,6 +126,25 @@ func (m *mapState[K, V, S, M]) tick(ctx context.Context, br *batchRun) error {
 	if err != nil {
 		return err
 	}
+	if m.byPart == nil {
+		return m.tickOn(ctx, br, d)
+	}
+	err = tickPartitioned(ctx, m.byPart, br, d, func(ctx context.Context, sub *mapState[K, V, S, M], d dataset[KV[K, V]]) error {
+		return sub.tickOn(ctx, br, d)
+	})
+	if err == nil {
+		subs := m.byPart.slotsNow()
+		m.out = make([][]M, len(subs))
+		for i, sub := range subs {
+			m.out[i] = sub.out[0]
+		}
+	}
+	return err
+}
+
+// tickOn applies the batch's items d to the state.
+func (m *mapState[K, V, S, M]) tickOn(ctx context.Context, br *batchRun, d dataset[KV[K, V]]) error {
+	m.out = make([][]M, len(m.shards))
 	groups, err := shuffle(ctx, d, len(m.shards), func(v V) []V { return []V{v} }, func(vs []V, v V) []V { return append(vs, v) },
 		func(a, b []V) []V { return append(a, b...) })
 	if err != nil {
@@ -166,6 +189,9 @@ func (m *mapState[K, V, S, M]) tick(ctx context.Context, br *batchRun) error {
 }
 
 func (m *mapState[K, V, S, M]) commit() {
+	if m.byPart != nil {
+		m.byPart.commit()
+	}
 	m.done, m.undo, m.out = m.undo, nil, nil
 	if m.g.cur != nil {
 		m.last = m.g.cur.number
@@ -173,6 +199,9 @@ func (m *mapState[K, V, S, M]) commit() {
 }
 
 func (m *mapState[K, V, S, M]) abort() {
+	if m.byPart != nil {
+		m.byPart.abort()
+	}
 	for b, u := range m.undo {
 		for k, old := range u {
 			if old.had {
@@ -194,6 +223,18 @@ type keyedState[K comparable, S any] struct {
 }
 
 func (m *mapState[K, V, S, M]) encode(full bool) ([]byte, error) {
+	return m.encodeChanges(full, m.done)
+}
+
+// pending is the running batch's state, whole or its changes, for a
+// partition's state record.
+func (m *mapState[K, V, S, M]) pending(full bool) ([]byte, error) {
+	return m.encodeChanges(full, m.undo)
+}
+
+// encodeChanges encodes the whole state, or the keys of changes as they
+// stand.
+func (m *mapState[K, V, S, M]) encodeChanges(full bool, changes []map[K]oldEntry[S]) ([]byte, error) {
 	st := keyedState[K, S]{Batch: m.last}
 	if full {
 		for _, shard := range m.shards {
@@ -203,7 +244,7 @@ func (m *mapState[K, V, S, M]) encode(full bool) ([]byte, error) {
 		}
 		return gobBytes(&st)
 	}
-	for b, changed := range m.done {
+	for b, changed := range changes {
 		for k := range changed {
 			if e, ok := m.shards[b][k]; ok {
 				st.Set = append(st.Set, KV[K, entry[S]]{Key: k, Value: e})
@@ -238,9 +279,29 @@ func (m *mapState[K, V, S, M]) restore(b []byte, full bool) error {
 
 // size counts the keys with state.
 func (m *mapState[K, V, S, M]) size() int {
+	if m.byPart != nil {
+		return m.byPart.size()
+	}
 	n := 0
 	for _, s := range m.shards {
 		n += len(s)
 	}
 	return n
+}
+
+// keepPerPartition keeps the state per partition of the input.
+func (m *mapState[K, V, S, M]) keepPerPartition(store PartitionStateStore) error {
+	if !m.parent.bySource {
+		return errNotBySource(m)
+	}
+	if m.timeout > 0 {
+		return fmt.Errorf("streaming: %s: a Timeout counts the batches of one process, so it cannot time out state kept per partition (KeepStatePerPartition): remove the state in Func instead", m.name())
+	}
+	if m.size() > 0 {
+		return fmt.Errorf("streaming: %s: the spec's Initial state has no partition, so it cannot start state kept per partition (KeepStatePerPartition): set a key's state in Func when it first comes", m.name())
+	}
+	m.byPart = newPartitioned(stateful(m), store, func() *mapState[K, V, S, M] {
+		return &mapState[K, V, S, M]{g: m.g, nm: m.nm, parent: m.parent, fn: m.fn, shards: []map[K]entry[S]{{}}}
+	})
+	return nil
 }

@@ -103,8 +103,12 @@ const rangesSection = "(ranges of input "
 
 // hasState reports whether a pipeline of the Context keeps state.
 func (c *Context) hasState() bool {
-	return slices.ContainsFunc(c.graphs, func(g *graph) bool { return len(g.stateful) > 0 })
+	return slices.ContainsFunc(c.graphs, (*graph).checkpointsState)
 }
+
+// checkpointsState reports whether the graph keeps state in the
+// checkpoint: it has stateful steps that do not keep it per partition.
+func (g *graph) checkpointsState() bool { return len(g.stateful) > 0 && g.partStore == nil }
 
 // stateNames gives the stateful steps names unique in the Context, and
 // checks names given with Named.
@@ -113,6 +117,10 @@ func (c *Context) stateNames() (map[string]stateful, error) {
 	for i, g := range c.graphs {
 		for _, st := range g.stateful {
 			name := st.name()
+			if !g.checkpointsState() {
+				// Named, and so unique, but kept per partition.
+				continue
+			}
 			if len(c.graphs) > 1 && !strings.HasPrefix(name, "input ") {
 				name = "input " + strconv.Itoa(i) + ": " + name
 				st.setName(name)
@@ -133,6 +141,9 @@ func (c *Context) restoreState(ctx context.Context, store CheckpointStore, ck *C
 	for _, g := range c.graphs {
 		if len(g.err) > 0 {
 			return errors.Join(g.err...)
+		}
+		if err := g.usePartitionState(); err != nil {
+			return err
 		}
 	}
 	if !c.hasState() {
@@ -271,17 +282,16 @@ func (c *Context) sameStream(stored StreamState, own stateful) error {
 // or the whole state, to a state file; it returns the state part of the
 // checkpoint that marks the batch done.
 func (c *Context) commitState(ctx context.Context, number int64) (*StateCheckpoint, error) {
+	var entries int64
 	for _, g := range c.graphs {
-		if len(g.stateful) > 0 && !g.fed {
+		if !g.checkpointsState() {
+			continue
+		}
+		if !g.fed {
 			return nil, fmt.Errorf("streaming: input %s did not feed its DStream source in batch %d, whose stateful streams must see every batch", g.input.Identity(), number)
 		}
 		for _, st := range g.stateful {
 			st.commit()
-		}
-	}
-	var entries int64
-	for _, g := range c.graphs {
-		for _, st := range g.stateful {
 			entries += int64(st.size())
 		}
 	}
@@ -290,6 +300,9 @@ func (c *Context) commitState(ctx context.Context, number int64) (*StateCheckpoi
 	f := stateFile{Batch: number, Full: full}
 	next := &StateCheckpoint{}
 	for i, g := range c.graphs {
+		if !g.checkpointsState() {
+			continue
+		}
 		for _, st := range g.stateful {
 			b, err := st.encode(full)
 			if err != nil {

@@ -117,7 +117,25 @@ type keyedStates[K comparable, S any] interface {
 	stateShards() []map[K]entry[S]
 }
 
-func (m *mapState[K, V, S, M]) stateShards() []map[K]entry[S] { return m.shards }
+// stateShards are the keys' states: in the shards, or kept per partition,
+// the running batch's partitions'.
+func (m *mapState[K, V, S, M]) stateShards() []map[K]entry[S] {
+	if m.byPart == nil {
+		return m.shards
+	}
+	subs := m.byPart.slotsNow()
+	out := make([]map[K]entry[S], len(subs))
+	for i, sub := range subs {
+		out[i] = sub.shards[0]
+	}
+	return out
+}
+
+// keepPerPartition refuses: update is called for every key each batch of
+// one process.
+func (u *updateState[K, V, S]) keepPerPartition(PartitionStateStore) error {
+	return fmt.Errorf("streaming: %s: UpdateStateByKey calls update for every key at every batch of one process, so it cannot keep its state per partition (KeepStatePerPartition): use MapWithState", u.name())
+}
 
 // StateSnapshots returns, each batch, every key's state after the batch,
 // of ds, a stream MapWithState returned with keys K and state S: Spark's
