@@ -22,6 +22,10 @@ type outputs struct {
 	// took is the time each output ran, over the batch's attempts: the
 	// listeners' BatchInfo.Outputs.
 	took map[outputID]time.Duration
+	// stored holds the outputs that took the batch's state records to
+	// store (BatchData.StateRecords), over its attempts: a retry does not
+	// run again the one that stored them.
+	stored map[outputID]bool
 }
 
 // outputID names one output of a batch: the input's i-th (RunOutput), or
@@ -136,4 +140,28 @@ func (b *Batch) times(input int) []OutputTime {
 		return a.Output - b.Output
 	})
 	return out
+}
+
+// noteStateStored records that the running output took the batch's state
+// records to store.
+func (b *Batch) noteStateStored() {
+	p := b.progress()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id := outputID{i: -1}
+	if p.running != nil {
+		id = *p.running
+	}
+	if p.stored == nil {
+		p.stored = map[outputID]bool{}
+	}
+	p.stored[id] = true
+}
+
+// stateStorers is how many outputs took the batch's state records.
+func (b *Batch) stateStorers() int {
+	p := b.progress()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.stored)
 }

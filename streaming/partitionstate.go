@@ -81,8 +81,13 @@ func (e *StaleStateError) StalePartition() string { return e.Partition }
 //
 // Each batch's output must store the state's records with the batch's
 // positions, in one transaction: BatchData.StateRecords gives them, and
-// offsets.BatchOf takes them for Store.CommitBatch. A batch whose state no
-// output took fails, as its state would be lost. A partition's state is
+// offsets.BatchOf takes them for Store.CommitBatch. One output stores
+// them (Union streams to write them in one): a batch whose state no
+// output took fails, as its state would be lost, and so does one whose
+// state two outputs took, as their commits would part. A replayed batch
+// whose output committed (the crash came after the commit) finds the
+// state already past the batch: its steps emit nothing for it, and the
+// output, which would not write it again, counts it done. A partition's state is
 // loaded when the stream first reads the partition, and again whenever
 // the batch's range does not start where the state in memory stands (the
 // partition came back from another replica).
@@ -151,6 +156,7 @@ func (b *BatchData[T]) StateRecords() ([]StateRecord, error) {
 	if b.run == nil || b.run.partState == nil {
 		return nil, nil
 	}
+	b.run.batch.noteStateStored()
 	return b.run.partState.records()
 }
 
@@ -159,7 +165,6 @@ func (b *BatchData[T]) StateRecords() ([]StateRecord, error) {
 type partitionBatch struct {
 	mu    sync.Mutex
 	steps []stateRecorder
-	taken bool
 }
 
 // stateRecorder is a step's part of a batch's state records.
@@ -171,7 +176,6 @@ type stateRecorder interface {
 func (p *partitionBatch) records() ([]StateRecord, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.taken = true
 	var out []StateRecord
 	for _, st := range p.steps {
 		rs, err := st.records()
@@ -187,10 +191,14 @@ func (p *partitionBatch) records() ([]StateRecord, error) {
 // no output took to store.
 func (g *graph) checkStateStored(number int64) error {
 	br := g.cur
-	if br == nil || br.partState == nil || br.partState.taken {
+	if br == nil || br.partState == nil {
 		return nil
 	}
-	if slices.ContainsFunc(br.partState.steps, stateRecorder.changed) {
+	switch n := br.batch.stateStorers(); {
+	case n > 1:
+		return fmt.Errorf("streaming: batch %d: %d outputs stored the state kept per partition, which one transaction must hold with the positions it is of: "+
+			"store it from one output (Union the streams to write into one), and take BatchData.StateRecords (offsets.BatchOf) in that one only", number, n)
+	case n == 0 && slices.ContainsFunc(br.partState.steps, stateRecorder.changed):
 		return fmt.Errorf("streaming: batch %d: the pipeline keeps its state per partition, but no output stored the batch's state: "+
 			"commit it with the positions (offsets.Store.CommitBatch with offsets.BatchOf(b)), or give BatchData.StateRecords to your store", number)
 	}

@@ -245,3 +245,50 @@ func TestStatePerPartitionRefusals(t *testing.T) {
 		}
 	})
 }
+
+// A batch retried after an output that did not store the state failed
+// completes: the output that stored it in the first attempt is not run
+// again, and the state is as the oracle says. Two outputs storing the
+// state of one batch are refused: one transaction must hold it.
+func TestStatePerPartitionRetryAndTwoStorers(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 26))
+	script := eventTimeScript(r, 12, 3, 3)
+	w := EventTimeWindow{Length: 4e9, AllowedLateness: 3e9}
+	m := newMemPartitions()
+	ssc, err := NewContext(testInterval, &ContextOptions{NoBatchLog: true, Retry: retryFew})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := newScriptInput(t, ssc, script)
+	rec := newRecorder()
+	partitionPipeline(t, ssc, in.src.Stream(), w, m, rec)
+	var mu sync.Mutex
+	failed := map[int64]bool{}
+	ForeachBatch(in.src.Stream(), func(ctx context.Context, b *BatchData[item]) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if b.Number()%3 == 0 && !failed[b.Number()] {
+			failed[b.Number()] = true
+			return errors.New("the second output fails once")
+		}
+		return nil
+	})
+	if err := runUntil(t, ssc, int64(len(script))); err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "with retries", rec.seen, oraclePerPartition(script, w))
+	if len(failed) < 3 {
+		t.Fatalf("the second output failed in %d batches, want at least 3", len(failed))
+	}
+
+	ssc, err = NewContext(testInterval, &ContextOptions{NoBatchLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in = newScriptInput(t, ssc, script)
+	partitionPipeline(t, ssc, in.src.Stream(), w, newMemPartitions(), newRecorder())
+	storeOutput(newMemPartitions(), newRecorder(), "again", in.src.Stream())
+	if err := runUntil(t, ssc, 3); err == nil || !strings.Contains(err.Error(), "2 outputs stored") {
+		t.Fatalf("two outputs storing the state: %v, want an error saying so", err)
+	}
+}
