@@ -30,7 +30,9 @@ func (e *MismatchError) Error() string {
 	if e.Stored < e.Expected {
 		what = fmt.Sprintf("a gap: events [%d, %d) were never committed", e.Stored, e.Expected)
 	}
-	return fmt.Sprintf("offsets: job %s partition %s: the stored position is %d but the batch starts at %d: %s; roll the transaction back",
+	return fmt.Sprintf("offsets: job %s partition %s: the stored position is %d but the batch starts at %d: %s; roll the transaction back. "+
+		"A stream that started elsewhere than the stored positions (its checkpoint deleted or new, or its starting position moved) fails so at every batch: "+
+		"start the stream from the stored positions (Store.Resume(ctx, job, conf) before the stream is made, or stream.SetStoredPositions(store.StoredPositions(job)))",
 		e.Job, e.Partition, e.Stored, e.Expected, what)
 }
 

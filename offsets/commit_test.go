@@ -127,6 +127,10 @@ func TestCommitOffsets(t *testing.T) {
 		}{
 			"replay": {[]eventhubs.OffsetRange{rng("0", 20, 25), rng("1", 0, 7)}, 7, 0, "repeated batch"},
 			"gap":    {[]eventhubs.OffsetRange{rng("0", 20, 25), rng("1", 9, 12)}, 7, 9, "a gap: events [7, 9)"},
+			// Each names the cure for a stream that did not start from
+			// the stored positions (its checkpoint deleted, say).
+			"replay, the cure": {[]eventhubs.OffsetRange{rng("0", 20, 25), rng("1", 0, 7)}, 7, 0, "start the stream from the stored positions (Store.Resume"},
+			"gap, the cure":    {[]eventhubs.OffsetRange{rng("0", 20, 25), rng("1", 9, 12)}, 7, 9, "SetStoredPositions(store.StoredPositions(job))"},
 		} {
 			err := commit(t, db, store, tc.ranges...)
 			var m *offsets.MismatchError
