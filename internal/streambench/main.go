@@ -41,6 +41,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +60,7 @@ type config struct {
 	window                   bool
 	keys, windowBatches      int
 	eventTime                eventTimeConfig
+	cpuProfile               string
 }
 
 func main() {
@@ -72,6 +75,7 @@ func main() {
 	flag.IntVar(&c.keys, "keys", 1000, "with -window and -event-time: keys")
 	flag.IntVar(&c.windowBatches, "window-batches", 10, "with -window: the window's length in batches")
 	c.eventTime.flags()
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write the stream process's CPU profile of all phases to this file (go tool pprof)")
 	flag.Parse()
 	err := c.eventTime.check()
 	if err == nil && *serve {
@@ -97,6 +101,8 @@ func runServer(c config) error {
 	if err := localhub.Fill(ctx, hub.ConnectionString(), c.partitions, perPartition, opts); err != nil {
 		return err
 	}
+	// The fill's garbage is collected now, not while the parent measures.
+	debug.FreeOSMemory()
 	fmt.Println("READY", hub.ConnectionString())
 	io.Copy(io.Discard, os.Stdin) // until the parent goes
 	return nil
@@ -125,6 +131,13 @@ func runStream(c config) error {
 		return fmt.Errorf("the local Event Hubs did not start: %q %v", line, err)
 	}
 
+	if c.cpuProfile != "" {
+		stop, err := startCPUProfile(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	want := int64(c.events / c.partitions * c.partitions)
 	start := time.Now()
 	res, err := countstream.Run(context.Background(), eventhubs.NewConf(connStr).SetMaxRatePerPartition(c.rate), c.interval, want)
@@ -144,6 +157,19 @@ func runStream(c config) error {
 		return runEventTime(connStr, want, c, direct)
 	}
 	return nil
+}
+
+// startCPUProfile profiles the process into file until stop.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // resetPeakRSS resets the process's peak resident set, so that the one
