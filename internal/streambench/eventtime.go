@@ -85,8 +85,8 @@ func bodyTime(bad *atomic.Int64) func(e *eventhubs.Event) time.Time {
 }
 
 // runEventTime reads the backlog again with ReduceByKeyAndEventTimeWindow
-// and prints its rate against the plain stream's (direct, events/s).
-func runEventTime(connStr string, want int64, c config, direct float64) error {
+// and prints its rate against the plain stream's (direct).
+func runEventTime(connStr string, want int64, c config, direct phase) error {
 	r, err := newTypedRun(connStr, c.rate, c.interval)
 	if err != nil {
 		return err
@@ -115,15 +115,15 @@ func runEventTime(connStr string, want int64, c config, direct float64) error {
 		emitted += len(kvs)
 		return err
 	})
-	got, took, err := r.run(want)
+	ph, err := r.run(want)
 	if err != nil {
 		return err
 	}
 	if bad.Load() > 0 {
 		return fmt.Errorf("%d events had no event time at the start of their body; the hub was not filled by this streambench", bad.Load())
 	}
-	rate, st := float64(got)/took.Seconds(), counts.Stats()
-	fmt.Printf("event-time (%s, %s, %s windows): events=%d batches=%d emitted=%d late=%d stateWindows=%d seconds=%.2f events/s=%.0f ratio=%.2f %s peakRSS=%s\n",
-		w.Mode, c.eventTime.source, w.Length, got, r.batches.Load(), emitted, st.Late, st.Windows, took.Seconds(), rate, rate/direct, r.checkpointBytes(), peakRSS())
+	st := counts.Stats()
+	fmt.Printf("event-time (%s, %s, %s windows): batches=%d emitted=%d late=%d stateWindows=%d %s %s %s peakRSS=%s\n",
+		w.Mode, c.eventTime.source, w.Length, r.batches.Load(), emitted, st.Late, st.Windows, ph, ph.against(direct), r.checkpointBytes(), peakRSS())
 	return nil
 }

@@ -139,15 +139,13 @@ func runStream(c config) error {
 		defer stop()
 	}
 	want := int64(c.events / c.partitions * c.partitions)
-	start := time.Now()
+	end := startPhase()
 	res, err := countstream.Run(context.Background(), eventhubs.NewConf(connStr).SetMaxRatePerPartition(c.rate), c.interval, want)
 	if err != nil {
 		return err
 	}
-	took := time.Since(start)
-	direct := float64(res.Events) / took.Seconds()
-	fmt.Printf("events=%d batches=%d seconds=%.2f events/s=%.0f peakRSS=%s\n",
-		res.Events, res.Batches, took.Seconds(), direct, peakRSS())
+	direct := end(res.Events)
+	fmt.Printf("batches=%d %s peakRSS=%s\n", res.Batches, direct, peakRSS())
 	if c.window {
 		if err := runWindow(connStr, want, c, direct); err != nil {
 			return err

@@ -57,7 +57,7 @@ func TestEventTimeRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("streambench: %v\n%s", err, out)
 	}
-	line := regexp.MustCompile(`event-time \(append, body, 1m0s windows\): events=8000 batches=\d+ emitted=(\d+) late=(\d+) stateWindows=(\d+) .* ratio=[0-9.]+ .*peakRSS=\d+kB`).FindStringSubmatch(string(out))
+	line := regexp.MustCompile(`event-time \(append, body, 1m0s windows\): batches=\d+ emitted=(\d+) late=(\d+) stateWindows=(\d+) events=8000 .* ratio=[0-9.]+ cpuRatio=[0-9.]+ .*peakRSS=\d+kB`).FindStringSubmatch(string(out))
 	if line == nil {
 		t.Fatalf("no event-time line in the output:\n%s", out)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ehstream/ehstream/eventhubs"
@@ -56,10 +57,10 @@ func newTypedRun(connStr string, rate int64, interval time.Duration) (*typedRun,
 
 func (r *typedRun) close() { os.RemoveAll(r.dir) }
 
-// run runs the pipeline until it has read want events, and returns how
-// many it read and how long it took. The peak RSS is reset first, so that
-// the one printed after is the pipeline's.
-func (r *typedRun) run(want int64) (int64, time.Duration, error) {
+// run runs the pipeline until it has read want events, and returns what
+// it measured. The peak RSS is reset first, so that the one printed after
+// is the pipeline's.
+func (r *typedRun) run(want int64) (phase, error) {
 	resetPeakRSS()
 	var got atomic.Int64
 	r.ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
@@ -68,11 +69,9 @@ func (r *typedRun) run(want int64) (int64, time.Duration, error) {
 			r.ssc.Stop(true)
 		}
 	}))
-	start := time.Now()
-	if err := r.ssc.Run(context.Background()); err != nil {
-		return got.Load(), time.Since(start), err
-	}
-	return got.Load(), time.Since(start), nil
+	end := startPhase()
+	err := r.ssc.Run(context.Background())
+	return end(got.Load()), err
 }
 
 // checkpointBytes says the checkpoint bytes written per batch: in all,
@@ -111,4 +110,42 @@ func (s *countingStore) ReadState(ctx context.Context, name string) ([]byte, err
 
 func (s *countingStore) RemoveState(ctx context.Context, keep []string) error {
 	return s.d.RemoveState(ctx, keep)
+}
+
+// phase is what one read of the backlog measured.
+type phase struct {
+	events    int64
+	wall, cpu time.Duration // cpu: this process's, user and system
+}
+
+// startPhase starts measuring a phase; end gives it, once events were
+// read.
+func startPhase() (end func(events int64) phase) {
+	wall, cpu := time.Now(), cpuTime()
+	return func(events int64) phase { return phase{events, time.Since(wall), cpuTime() - cpu} }
+}
+
+func (p phase) rate() float64 { return float64(p.events) / p.wall.Seconds() }
+
+func (p phase) cpuPerEvent() float64 {
+	return float64(p.cpu.Nanoseconds()) / 1000 / float64(max(p.events, 1))
+}
+
+func (p phase) String() string {
+	return fmt.Sprintf("events=%d seconds=%.2f events/s=%.0f cpu-us/event=%.2f", p.events, p.wall.Seconds(), p.rate(), p.cpuPerEvent())
+}
+
+// against is p's rate as a share of base's, by the clock and by the CPU
+// each event took: on a machine others share, the CPU varies far less.
+func (p phase) against(base phase) string {
+	return fmt.Sprintf("ratio=%.2f cpuRatio=%.2f", p.rate()/base.rate(), base.cpuPerEvent()/p.cpuPerEvent())
+}
+
+// cpuTime is the CPU time the process used so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

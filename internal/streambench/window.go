@@ -10,8 +10,8 @@ import (
 )
 
 // runWindow reads the backlog again with ReduceByKeyAndWindow and prints
-// its rate against the plain stream's (direct, events/s).
-func runWindow(connStr string, want int64, c config, direct float64) error {
+// its rate against the plain stream's (direct).
+func runWindow(connStr string, want int64, c config, direct phase) error {
 	r, err := newTypedRun(connStr, c.rate, c.interval)
 	if err != nil {
 		return err
@@ -32,12 +32,11 @@ func runWindow(connStr string, want int64, c config, direct float64) error {
 		lastKeys = len(kvs)
 		return err
 	})
-	got, took, err := r.run(want)
+	ph, err := r.run(want)
 	if err != nil {
 		return err
 	}
-	rate := float64(got) / took.Seconds()
-	fmt.Printf("window: events=%d batches=%d keys=%d seconds=%.2f events/s=%.0f ratio=%.2f %s peakRSS=%s\n",
-		got, r.batches.Load(), lastKeys, took.Seconds(), rate, rate/direct, r.checkpointBytes(), peakRSS())
+	fmt.Printf("window: batches=%d keys=%d %s %s %s peakRSS=%s\n",
+		r.batches.Load(), lastKeys, ph, ph.against(direct), r.checkpointBytes(), peakRSS())
 	return nil
 }
