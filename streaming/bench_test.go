@@ -14,14 +14,16 @@ import (
 // outputs and done-mark of each batch, and the steps of the pipeline.
 // The input and the store cost next to nothing, so what is measured is
 // runBatch and the pipeline's steps (keyed reduce, windows with and
-// without an inverse).
+// without an inverse, 1 minute event-time windows in append mode). An
+// item's value is its event time in seconds: 100 s a batch, so windows
+// close and are dropped as the batches go.
 func BenchmarkStream(b *testing.B) {
 	script := make([][][]item, 50)
 	for n := range script {
 		script[n] = make([][]item, 4)
 		for p := range script[n] {
 			for i := range 100 {
-				script[n][p] = append(script[n][p], item{Key: fmt.Sprintf("k%d", (n*7+p*13+i)%100), Value: i})
+				script[n][p] = append(script[n][p], item{Key: fmt.Sprintf("k%d", (n*7+p*13+i)%100), Value: n*100 + i})
 			}
 		}
 	}
@@ -43,6 +45,7 @@ func BenchmarkStream(b *testing.B) {
 		{"reduce", func(_ testing.TB, ds DStream[item]) DStream[item] { return ReduceByKey(ds, sum) }},
 		{"window", window(nil)},
 		{"window-inverse", window(diff)},
+		{"event-time", eventTimeBench},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			cpu := cpuTime()
@@ -54,6 +57,17 @@ func BenchmarkStream(b *testing.B) {
 			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
+}
+
+// eventTimeBench counts items per key in 1 minute windows of their event
+// time, emitted once each (append mode), as items again.
+func eventTimeBench(tb testing.TB, ds DStream[item]) DStream[item] {
+	w, err := ReduceByKeyAndEventTimeWindow(ds, itemTime, itemPair, func(a, b int) int { return a + b },
+		EventTimeWindow{Length: time.Minute, Mode: AppendMode})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return Map(w.Windows(), func(kv WindowedKV[string, int]) item { return item{Key: kv.Key, Value: kv.Value} })
 }
 
 // runScript runs script through pipeline and an output that collects

@@ -130,6 +130,10 @@ type FillOptions struct {
 	// Properties, when set, gives each event the property "part": its
 	// partition's ID.
 	Properties bool
+	// Body, when set, gives the body of event i (from 0) of partition
+	// part, so that events can differ (streambench's event times); Size is
+	// then ignored. Nil sends Size bytes of 'x' in every event.
+	Body func(part, i int) []byte
 }
 
 // Fill sends perPartition events to each of partitions partitions
@@ -164,7 +168,11 @@ func Fill(ctx context.Context, connStr string, partitions, perPartition int, opt
 			}
 			events := make([]*azeventhubs.EventData, min(step, perPartition-first))
 			for i := range events {
-				events[i] = &azeventhubs.EventData{Body: body, Properties: props}
+				b := body
+				if opts.Body != nil {
+					b = opts.Body(part, first+i)
+				}
+				events[i] = &azeventhubs.EventData{Body: b, Properties: props}
 			}
 			if err := send(ctx, p, events, &azeventhubs.EventDataBatchOptions{PartitionID: &id}); err != nil {
 				return fmt.Errorf("sending to partition %s: %w", id, err)

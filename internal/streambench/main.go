@@ -6,7 +6,8 @@
 //
 //	go run ./internal/streambench -events 500000
 //	go run ./internal/streambench -events 2000000
-//	go run ./internal/streambench -events 2000000 -window   # also ReduceByKeyAndWindow, same backlog, same run
+//	go run ./internal/streambench -events 2000000 -window       # also ReduceByKeyAndWindow, same backlog, same run
+//	go run ./internal/streambench -events 2000000 -event-time   # also a 1 minute event-time window, same backlog, same run
 //
 // With -window the same backlog is then read again by a typed pipeline:
 // ReduceByKeyAndWindow over -keys keys, a window of -window-batches batches
@@ -15,8 +16,21 @@
 // stream's, the checkpoint bytes written per batch and its own peak RSS
 // (the peak is reset between the two).
 //
-// Files: main.go (the plain stream and the child hub), window.go (the
-// typed pipeline of -window).
+// With -event-time the backlog is read again by
+// ReduceByKeyAndEventTimeWindow: -keys keys, tumbling windows of
+// -event-window, in -event-mode (append by default), the event time taken
+// from each body (-event-source body: the hub is filled with bodies that
+// begin with their event time, spread evenly over -event-span per
+// partition, so that windows close and their state is dropped as the
+// backlog is read) or the enqueued time. Its state is kept where
+// -state-store says; it reports the same measures as -window, and the
+// windows emitted and the late items.
+//
+// Files: main.go (flags, the plain stream and the child hub), pipeline.go
+// (what the typed pipelines share: the Context, its counted checkpoint
+// store, the run to the end of the backlog), window.go (the pipeline of
+// -window), eventtime.go (the pipeline of -event-time and the bodies'
+// event times).
 package main
 
 import (
@@ -27,6 +41,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -36,22 +52,36 @@ import (
 	"github.com/ehstream/ehstream/internal/localhub"
 )
 
+// config is what the flags say.
+type config struct {
+	events, partitions, size int
+	rate                     int64
+	interval                 time.Duration
+	window                   bool
+	keys, windowBatches      int
+	eventTime                eventTimeConfig
+	cpuProfile               string
+}
+
 func main() {
-	events := flag.Int("events", 500_000, "backlog size, spread evenly over the partitions")
-	partitions := flag.Int("partitions", 8, "partitions of the hub")
-	size := flag.Int("size", 100, "event body size in bytes")
-	rate := flag.Int64("max-rate-per-partition", 10_000, "the stream's rate per partition per batch")
-	interval := flag.Duration("batch-interval", 100*time.Millisecond, "the stream's batch interval")
+	var c config
+	flag.IntVar(&c.events, "events", 500_000, "backlog size, spread evenly over the partitions")
+	flag.IntVar(&c.partitions, "partitions", 8, "partitions of the hub")
+	flag.IntVar(&c.size, "size", 100, "event body size in bytes")
+	flag.Int64Var(&c.rate, "max-rate-per-partition", 10_000, "the stream's rate per partition per batch")
+	flag.DurationVar(&c.interval, "batch-interval", 100*time.Millisecond, "the stream's batch interval")
 	serve := flag.Bool("serve", false, "internal: run the local Event Hubs, fill it, print its connection string")
-	window := flag.Bool("window", false, "then read the backlog again with ReduceByKeyAndWindow and compare")
-	keys := flag.Int("keys", 1000, "with -window: keys")
-	windowBatches := flag.Int("window-batches", 10, "with -window: the window's length in batches")
+	flag.BoolVar(&c.window, "window", false, "then read the backlog again with ReduceByKeyAndWindow and compare")
+	flag.IntVar(&c.keys, "keys", 1000, "with -window and -event-time: keys")
+	flag.IntVar(&c.windowBatches, "window-batches", 10, "with -window: the window's length in batches")
+	c.eventTime.flags()
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write the stream process's CPU profile of all phases to this file (go tool pprof)")
 	flag.Parse()
-	var err error
-	if *serve {
-		err = runServer(*events, *partitions, *size)
-	} else {
-		err = runStream(*events, *partitions, *size, *rate, *interval, *window, *keys, *windowBatches)
+	err := c.eventTime.check()
+	if err == nil && *serve {
+		err = runServer(c)
+	} else if err == nil {
+		err = runStream(c)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "streambench:", err)
@@ -59,23 +89,28 @@ func main() {
 	}
 }
 
-func runServer(events, partitions, size int) error {
+func runServer(c config) error {
 	ctx := context.Background()
-	hub, err := localhub.Start(ctx, &localhub.Config{Hub: "bench", Partitions: partitions})
+	hub, err := localhub.Start(ctx, &localhub.Config{Hub: "bench", Partitions: c.partitions})
 	if err != nil {
 		return err
 	}
 	defer hub.Close()
-	if err := localhub.Fill(ctx, hub.ConnectionString(), partitions, events/partitions, &localhub.FillOptions{Size: size}); err != nil {
+	perPartition := c.events / c.partitions
+	opts := &localhub.FillOptions{Size: c.size, Body: timedBodies(c.size, perPartition, c.eventTime.span)}
+	if err := localhub.Fill(ctx, hub.ConnectionString(), c.partitions, perPartition, opts); err != nil {
 		return err
 	}
+	// The fill's garbage is collected now, not while the parent measures.
+	debug.FreeOSMemory()
 	fmt.Println("READY", hub.ConnectionString())
 	io.Copy(io.Discard, os.Stdin) // until the parent goes
 	return nil
 }
 
-func runStream(events, partitions, size int, rate int64, interval time.Duration, window bool, keys, windowBatches int) error {
-	child := exec.Command(os.Args[0], "-serve", "-events", strconv.Itoa(events), "-partitions", strconv.Itoa(partitions), "-size", strconv.Itoa(size))
+func runStream(c config) error {
+	child := exec.Command(os.Args[0], "-serve", "-events", strconv.Itoa(c.events), "-partitions", strconv.Itoa(c.partitions),
+		"-size", strconv.Itoa(c.size), "-event-span", c.eventTime.span.String())
 	child.Stderr = os.Stderr
 	stdin, err := child.StdinPipe()
 	if err != nil {
@@ -85,7 +120,7 @@ func runStream(events, partitions, size int, rate int64, interval time.Duration,
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "filling %d events of %d bytes into %d partitions...\n", events, size, partitions)
+	fmt.Fprintf(os.Stderr, "filling %d events of %d bytes into %d partitions...\n", c.events, c.size, c.partitions)
 	if err := child.Start(); err != nil {
 		return err
 	}
@@ -96,20 +131,51 @@ func runStream(events, partitions, size int, rate int64, interval time.Duration,
 		return fmt.Errorf("the local Event Hubs did not start: %q %v", line, err)
 	}
 
-	want := int64(events / partitions * partitions)
-	start := time.Now()
-	res, err := countstream.Run(context.Background(), eventhubs.NewConf(connStr).SetMaxRatePerPartition(rate), interval, want)
+	if c.cpuProfile != "" {
+		stop, err := startCPUProfile(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	want := int64(c.events / c.partitions * c.partitions)
+	end := startPhase()
+	res, err := countstream.Run(context.Background(), eventhubs.NewConf(connStr).SetMaxRatePerPartition(c.rate), c.interval, want)
 	if err != nil {
 		return err
 	}
-	took := time.Since(start)
-	direct := float64(res.Events) / took.Seconds()
-	fmt.Printf("events=%d batches=%d seconds=%.2f events/s=%.0f peakRSS=%s\n",
-		res.Events, res.Batches, took.Seconds(), direct, peakRSS())
-	if !window {
-		return nil
+	direct := end(res.Events)
+	fmt.Printf("batches=%d %s peakRSS=%s\n", res.Batches, direct, peakRSS())
+	if c.window {
+		if err := runWindow(connStr, want, c, direct); err != nil {
+			return err
+		}
 	}
-	return runWindow(connStr, want, rate, interval, keys, windowBatches, direct)
+	if c.eventTime.on {
+		return runEventTime(connStr, want, c, direct)
+	}
+	return nil
+}
+
+// startCPUProfile profiles the process into file until stop.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// resetPeakRSS resets the process's peak resident set, so that the one
+// printed next is the phase's that follows.
+func resetPeakRSS() {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		fmt.Fprintln(os.Stderr, "streambench: cannot reset the peak RSS:", err)
+	}
 }
 
 // peakRSS is the process's peak resident set (Linux VmHWM).
