@@ -2,12 +2,25 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/internal/childproc"
+	"github.com/ehstream/ehstream/internal/pgtest"
 )
 
 // The example as a user runs it: a local Event Hubs with 2,004 sample
@@ -97,4 +110,382 @@ func TestReadingOf(t *testing.T) {
 	if m := minuteOf(at); m != "2025-01-02T15:04:00Z" {
 		t.Errorf("minuteOf(%s) = %s", at, m)
 	}
+}
+
+// crashBase is the event time of the crash test's first reading.
+var crashBase = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+const (
+	crashPartitions = 4
+	crashJob        = "devicecounts-crash"
+	closeDevice     = "close" // the readings far in the future that close every minute
+)
+
+var (
+	printedBatch = regexp.MustCompile(`(?m)^batch \d+: [1-9]\d* events`)
+	// movedIn is a replica's log line of a partition it took from
+	// another (whose claim expired or was given up), with its state.
+	movedIn = regexp.MustCompile(`partition gained .* reason="?(relinquished|the expired claim of|balanced from)`)
+)
+
+// The issue's crash test: the example under a producer with out-of-order
+// event times, two replicas on PostgreSQL, 5 kill -9 of random replicas
+// and one clean stop; every (minute, device) of the final table equals
+// the oracle computed from the hub, once, late items counted.
+func TestDeviceCountsReplicasSurviveSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the example and streams 30,000 events through two replicas")
+	}
+	pg := pgtest.Fresh(t)
+	bin := childproc.Build(t, ".")
+	srv, err := emulator.Start(context.Background(), &emulator.Config{Hubs: []emulator.HubConfig{{Name: "telemetry", PartitionCount: crashPartitions}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() { eventhubs.CloseAll(context.Background()) })
+	connStr := srv.ConnectionString("telemetry")
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	db, err := sql.Open("pgx", pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	c := &crashRun{t: t, bin: bin, connStr: connStr, pg: pg, replicas: map[string]*childproc.Proc{}}
+	defer c.logOnFailure()
+	c.start("a")
+	c.start("b")
+	produced := produceOutOfOrder(ctx, connStr, 30_000, 400)
+	working := c.killRandomly(5)
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	c.stopOne()
+	// The old readings, after rows of later minutes are in the table:
+	// behind every partition's watermark, so late.
+	waitRows(t, ctx, db)
+	if err := sendOldAndClosing(ctx, connStr); err != nil {
+		t.Fatal(err)
+	}
+	ends := hubEnds(t, ctx, connStr)
+	c.waitPositions(ctx, db, ends)
+	c.stopAll()
+	hub := readHub(t, ctx, connStr, ends)
+	checkCounts(t, ctx, db, hub)
+	moves := 0
+	for _, r := range c.runs {
+		moves += len(movedIn.FindAllString(r.Output(), -1))
+	}
+	if moves == 0 {
+		t.Fatal("no partition moved between replicas: the test did not take state over")
+	}
+	t.Logf("5 kills, %d of them of a replica that had written batches; one clean stop; %d partitions gained from another replica", working, moves)
+}
+
+// crashRun is the crash test's replicas.
+type crashRun struct {
+	t                *testing.T
+	bin, connStr, pg string
+	replicas         map[string]*childproc.Proc // by slot ("a", "b"), the running ones
+	runs             []*childproc.Proc
+}
+
+// start starts the replica of a slot ("a" or "b"), with an owner ID of
+// its own, as a restarted pod has: the claims of the one it replaces
+// expire, and their partitions move, with their state, to either.
+func (c *crashRun) start(slot string) {
+	owner := fmt.Sprintf("%s%d", slot, len(c.runs)+1)
+	p := childproc.Start(c.t, c.bin, "-connection-string", c.connStr, "-db", c.pg, "-ownership", c.pg, "-owner-id", owner,
+		"-job", crashJob, "-batch-interval", "100ms", "-max-rate-per-partition", "400", "-lateness", "20s",
+		"-ownership-interval", "200ms", "-ownership-expiration", "2s")
+	c.replicas[slot] = p
+	c.runs = append(c.runs, p)
+}
+
+func (c *crashRun) logOnFailure() {
+	if c.t.Failed() {
+		for i, r := range c.runs {
+			c.t.Logf("run %d:\n%s", i+1, r.Output())
+		}
+	}
+}
+
+// alive fails the test if a replica exited unasked.
+func (c *crashRun) alive() {
+	c.t.Helper()
+	for slot, p := range c.replicas {
+		if p.Exited() {
+			c.t.Fatalf("replica of slot %s exited unasked: %v\n%s", slot, p.Err(), p.Output())
+		}
+	}
+}
+
+// killRandomly kills a random replica with SIGKILL n times, each once it
+// wrote a batch (or after 5 s) and a random while more, and starts it
+// again; it returns how many of the killed had written batches.
+func (c *crashRun) killRandomly(n int) int {
+	working := 0
+	for range n {
+		slot := []string{"a", "b"}[rand.IntN(2)]
+		p := c.replicas[slot]
+		p.WaitFor(c.t, printedBatch, 5*time.Second)
+		for until := time.Now().Add(time.Duration(200+rand.IntN(800)) * time.Millisecond); time.Now().Before(until); {
+			c.alive()
+			time.Sleep(20 * time.Millisecond)
+		}
+		p.Kill()
+		if printedBatch.MatchString(p.Output()) {
+			working++
+		}
+		c.start(slot)
+	}
+	return working
+}
+
+// stopOne stops a random replica with SIGTERM: it finishes its batch,
+// gives up its claims and exits 0.
+func (c *crashRun) stopOne() {
+	owners := slices.Sorted(maps.Keys(c.replicas))
+	c.stop(owners[rand.IntN(len(owners))])
+}
+
+func (c *crashRun) stop(slot string) {
+	c.t.Helper()
+	p := c.replicas[slot]
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := p.Wait(c.t, 30*time.Second); err != nil {
+		c.t.Fatalf("replica of slot %s, stopped with SIGTERM: %v\n%s", slot, err, p.Output())
+	}
+	delete(c.replicas, slot)
+}
+
+func (c *crashRun) stopAll() {
+	for slot := range c.replicas {
+		c.stop(slot)
+	}
+}
+
+// crashReading is reading i of the producer: partition i%4, device i%7,
+// at crashBase + i*40ms, out of order by up to 30 s either way.
+func crashReading(i int) (partition int, body []byte) {
+	jitter := time.Duration(rand.IntN(60_001)-30_000) * time.Millisecond
+	return i % crashPartitions, readingBody(fmt.Sprintf("device-%d", i%7), crashBase.Add(time.Duration(i)*40*time.Millisecond+jitter))
+}
+
+// produceOutOfOrder sends n readings in rounds of round, pausing between
+// rounds so that the replicas read while it writes.
+func produceOutOfOrder(ctx context.Context, connStr string, n, round int) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		p, err := azeventhubs.NewProducerClientFromConnectionString(connStr, "", nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer p.Close(context.Background())
+		for first := 0; first < n; first += round {
+			bodies := make([][][]byte, crashPartitions)
+			for i := first; i < min(first+round, n); i++ {
+				part, b := crashReading(i)
+				bodies[part] = append(bodies[part], b)
+			}
+			if err := sendToEach(ctx, p, bodies); err != nil {
+				done <- err
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		done <- nil
+	}()
+	return done
+}
+
+func sendToEach(ctx context.Context, p *azeventhubs.ProducerClient, bodies [][][]byte) error {
+	for part, bs := range bodies {
+		if err := sendTo(ctx, p, strconv.Itoa(part), bs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendOldAndClosing sends each partition 5 readings 10 minutes older than
+// the first (late), then one far in the future, of device "close", whose
+// watermark closes every minute of the others.
+func sendOldAndClosing(ctx context.Context, connStr string) error {
+	p, err := azeventhubs.NewProducerClientFromConnectionString(connStr, "", nil)
+	if err != nil {
+		return err
+	}
+	defer p.Close(context.Background())
+	bodies := make([][][]byte, crashPartitions)
+	for part := range bodies {
+		for d := range 5 {
+			bodies[part] = append(bodies[part], readingBody(fmt.Sprintf("device-%d", d), crashBase.Add(-10*time.Minute)))
+		}
+		bodies[part] = append(bodies[part], readingBody(closeDevice, crashBase.Add(24*time.Hour)))
+	}
+	return sendToEach(ctx, p, bodies)
+}
+
+// waitRows waits for rows in the table: minutes closed.
+func waitRows(t *testing.T, ctx context.Context, db *sql.DB) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM device_counts`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no rows in device_counts after 60s")
+		}
+	}
+}
+
+// hubEnds reads each partition's end: its last sequence number + 1.
+func hubEnds(t *testing.T, ctx context.Context, connStr string) map[string]int64 {
+	t.Helper()
+	c, err := azeventhubs.NewConsumerClientFromConnectionString(connStr, "", azeventhubs.DefaultConsumerGroup, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	ends := map[string]int64{}
+	for part := range crashPartitions {
+		props, err := c.GetPartitionProperties(ctx, strconv.Itoa(part), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends[props.PartitionID] = props.LastEnqueuedSequenceNumber + 1
+	}
+	return ends
+}
+
+// readHub reads every event of the hub back with the SDK, per partition,
+// once the replicas stopped (their receivers hold the partitions).
+func readHub(t *testing.T, ctx context.Context, connStr string, ends map[string]int64) map[string][]reading {
+	t.Helper()
+	c, err := azeventhubs.NewConsumerClientFromConnectionString(connStr, "", azeventhubs.DefaultConsumerGroup, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	hub := map[string][]reading{}
+	for id, end := range ends {
+		pc, err := c.NewPartitionClient(id, &azeventhubs.PartitionClientOptions{StartPosition: azeventhubs.StartPosition{Earliest: to.Ptr(true)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for int64(len(hub[id])) < end {
+			// As many as are left: ReceiveEvents returns when it has them.
+			evs, err := pc.ReceiveEvents(ctx, int(min(1000, end-int64(len(hub[id])))), nil)
+			if err != nil {
+				t.Fatalf("reading partition %s back: %v", id, err)
+			}
+			for _, e := range evs {
+				hub[id] = append(hub[id], readingOf(&eventhubs.Event{Body: e.Body}))
+			}
+		}
+		pc.Close(context.Background())
+	}
+	return hub
+}
+
+// waitPositions waits until the job's stored positions are the hub's
+// ends: every event read, its batch committed.
+func (c *crashRun) waitPositions(ctx context.Context, db *sql.DB, want map[string]int64) {
+	c.t.Helper()
+	var got map[string]int64
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		c.alive()
+		got = map[string]int64{}
+		rows, err := db.QueryContext(ctx, `SELECT partition_id, next_seq FROM ehstream_offsets WHERE job = $1`, crashJob)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			var next int64
+			if err := rows.Scan(&id, &next); err != nil {
+				c.t.Fatal(err)
+			}
+			got[id] = next
+		}
+		rows.Close()
+		if maps.Equal(got, want) {
+			return
+		}
+	}
+	c.t.Fatalf("stored positions %v after 60s, the hub's ends %v", got, want)
+}
+
+// checkCounts compares the table with the oracle from the hub: per
+// (minute, device), events + late is the number of its readings; no row
+// the oracle lacks; late items counted, the old readings all late.
+func checkCounts(t *testing.T, ctx context.Context, db *sql.DB, hub map[string][]reading) {
+	t.Helper()
+	type key struct{ minute, device string }
+	oracle := map[key]int64{}
+	total := 0
+	for id, rs := range hub {
+		for seq, r := range rs {
+			if r.Bad != "" {
+				t.Fatalf("partition %s event %d: %s", id, seq, r.Bad)
+			}
+			if r.Device != closeDevice {
+				oracle[key{minuteOf(r.Time), r.Device}]++
+				total++
+			}
+		}
+	}
+	rows, err := db.QueryContext(ctx, `SELECT window_start, device, events, late FROM device_counts`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[key][2]int64{}
+	var late int64
+	for rows.Next() {
+		var k key
+		var n [2]int64
+		if err := rows.Scan(&k.minute, &k.device, &n[0], &n[1]); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := oracle[k]; !ok {
+			t.Errorf("row %v %v: no such readings in the hub", k, n)
+		}
+		got[k], late = n, late+n[1]
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	minutes, wrong := map[string]bool{}, 0
+	for k, want := range oracle {
+		minutes[k.minute] = true
+		if n := got[k]; n[0]+n[1] != want {
+			if wrong++; wrong <= 10 {
+				t.Errorf("minute %s, %s: %d events + %d late, the hub has %d", k.minute, k.device, n[0], n[1], want)
+			}
+		}
+	}
+	if wrong > 0 {
+		t.Fatalf("%d of %d (minute, device)s differ from the hub's", wrong, len(oracle))
+	}
+	old := minuteOf(crashBase.Add(-10 * time.Minute))
+	for d := range 5 {
+		if n := got[key{old, fmt.Sprintf("device-%d", d)}]; n != [2]int64{0, crashPartitions} {
+			t.Errorf("minute %s, device-%d: %d events + %d late, want 0 + %d: the old readings are late", old, d, n[0], n[1], crashPartitions)
+		}
+	}
+	if late <= int64(5*crashPartitions) {
+		t.Logf("late items: only the %d old readings (the jitter made none late)", late)
+	}
+	t.Logf("%d readings in %d minutes, %d (minute, device) rows: all equal the hub's; %d late items", total, len(minutes), len(got), late)
 }

@@ -84,9 +84,18 @@ func stream(ctx context.Context, db *sql.DB, o options, out io.Writer) error {
 	return ssc.RunUntilSignal(ctx)
 }
 
+// createSchema creates the tables. Replicas starting at once race to
+// create them, and in PostgreSQL the loser's CREATE TABLE IF NOT EXISTS
+// fails: it tries again, and finds them.
 func createSchema(ctx context.Context, db *sql.DB) error {
 	for _, ddl := range strings.Split(schema, ";") {
-		if _, err := db.ExecContext(ctx, ddl); err != nil {
+		var err error
+		for range 3 {
+			if _, err = db.ExecContext(ctx, ddl); err == nil {
+				break
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("creating the tables: %w", err)
 		}
 	}
