@@ -14,19 +14,24 @@ import (
 // localPartitions is how many partitions the local hub has.
 const localPartitions = 4
 
+// sampleStart is the event time of the first sample reading. Each run
+// with the local Event Hubs sends the next 10 minutes of readings, so
+// that a run closes the minutes the run before left open.
+var sampleStart = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // localHub starts a local Event Hubs in this process (package emulator),
 // keeping its events in dir, and sends its hub "telemetry" n readings of
-// 8 devices over the 10 minutes before now, out of order by up to 20 s,
-// spread over the partitions; then three readings 5 minutes older than
-// the rest, which arrive late, and one without a time.
-func localHub(ctx context.Context, dir string, n int, now time.Time) (*emulator.Server, error) {
+// 8 devices over the next 10 minutes of sample time, out of order by up
+// to 20 s, spread over the partitions; then three readings 5 minutes
+// older than the first, which arrive late, and one without a time.
+func localHub(ctx context.Context, dir string, n int) (*emulator.Server, error) {
 	srv, err := emulator.Start(ctx, &emulator.Config{DataDir: dir, Hubs: []emulator.HubConfig{{Name: "telemetry", PartitionCount: localPartitions}}})
 	if err != nil {
 		return nil, err
 	}
 	p, err := azeventhubs.NewProducerClientFromConnectionString(srv.ConnectionString("telemetry"), "", nil)
 	if err == nil {
-		err = sendSamples(ctx, p, n, now)
+		err = sendSamples(ctx, p, n)
 		p.Close(context.Background())
 	}
 	if err != nil {
@@ -36,9 +41,13 @@ func localHub(ctx context.Context, dir string, n int, now time.Time) (*emulator.
 	return srv, nil
 }
 
-func sendSamples(ctx context.Context, p *azeventhubs.ProducerClient, n int, now time.Time) error {
-	rnd := rand.New(rand.NewPCG(uint64(now.UnixNano()), 26))
-	start := now.Add(-10 * time.Minute)
+func sendSamples(ctx context.Context, p *azeventhubs.ProducerClient, n int) error {
+	sent, err := eventsIn(ctx, p)
+	if err != nil {
+		return err
+	}
+	start := sampleStart.Add(time.Duration(sent/int64(n+4)) * 10 * time.Minute)
+	rnd := rand.New(rand.NewPCG(uint64(start.Unix()), 26))
 	step := 10 * time.Minute / time.Duration(n)
 	bodies := make([][][]byte, localPartitions)
 	for i := range n {
@@ -56,6 +65,21 @@ func sendSamples(ctx context.Context, p *azeventhubs.ProducerClient, n int, now 
 		}
 	}
 	return nil
+}
+
+// eventsIn counts the events the hub holds: those of earlier runs.
+func eventsIn(ctx context.Context, p *azeventhubs.ProducerClient) (int64, error) {
+	var n int64
+	for part := range localPartitions {
+		props, err := p.GetPartitionProperties(ctx, strconv.Itoa(part), nil)
+		if err != nil {
+			return 0, err
+		}
+		if !props.IsEmpty {
+			n += props.LastEnqueuedSequenceNumber + 1
+		}
+	}
+	return n, nil
 }
 
 // readingBody is a reading of device at t, t in RFC 3339.

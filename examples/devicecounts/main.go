@@ -4,6 +4,7 @@
 // share the hub's partitions.
 //
 //	go run ./examples/devicecounts                  # a local Event Hubs with sample events, SQLite
+//	                                                # (each run sends the next 10 minutes of them)
 //	EVENTHUB_CONNECTION_STRING='Endpoint=sb://...;EntityPath=telemetry' \
 //	  go run ./examples/devicecounts -db postgres://user:pass@host/db -ownership postgres://user:pass@host/db -owner-id replica-1
 //
@@ -150,7 +151,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer db.Close()
 	if o.connStr == "" {
-		srv, err := localHub(ctx, o.data, 2000, time.Now())
+		srv, err := localHub(ctx, o.data, 2000)
 		if err != nil {
 			return err
 		}

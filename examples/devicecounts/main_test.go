@@ -24,40 +24,60 @@ import (
 )
 
 // The example as a user runs it: a local Event Hubs with 2,004 sample
-// readings, SQLite. Every reading is in the table: counted in its minute,
-// late (the three old readings), or without a time (one), and the
-// minutes printed.
+// readings, SQLite. Every reading of the closed minutes is in the table:
+// counted in its minute, late (the three old readings), or without a
+// time (one); the minutes are printed. A second run sends the next 10
+// minutes and closes the minute the first left open: the windows' state
+// carried over.
 func TestDeviceCountsLocal(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	var out strings.Builder
 	dbPath := filepath.Join(dir, "counts.db")
-	if err := run(ctx, []string{"-db", dbPath, "-data", filepath.Join(dir, "data")}, &out); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	for _, want := range []string{"minute ", "device-0=0(+3 late)", "without a readable time, in no minute: device-1=1"} {
-		if !strings.Contains(out.String(), want) {
-			t.Fatalf("want %q in the output:\n%s", want, out.String())
+	runLocal := func(want ...string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+		defer cancel()
+		var out strings.Builder
+		if err := run(ctx, []string{"-db", dbPath, "-data", filepath.Join(dir, "data")}, &out); err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		for _, w := range want {
+			if !strings.Contains(out.String(), w) {
+				t.Fatalf("want %q in the output:\n%s", w, out.String())
+			}
 		}
 	}
+	runLocal("minute 2025-01-01T00:08:00Z: device-0=", "device-0=0(+3 late)", "without a readable time, in no minute: device-1=1")
 	db, err := openDB(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var counted, late, bad int64
+	counted, late, bad := tableSums(t, db)
+	// The last minutes stay open (append mode): fewer than 2,000 counted,
+	// but not fewer than the 8 closed minutes' worth.
+	if late != 3 || bad != 1 || counted < 1500 || counted > 2000 {
+		t.Fatalf("counted %d, late %d, without a time %d; want 1,500 to 2,000, 3 and 1", counted, late, bad)
+	}
+	var open int
+	if err := db.QueryRow(`SELECT count(*) FROM device_counts WHERE window_start = '2025-01-01T00:09:00Z'`).Scan(&open); err != nil || open != 0 {
+		t.Fatalf("rows of minute 00:09 after the first run: %d (%v), want none: it is open", open, err)
+	}
+	runLocal("minute 2025-01-01T00:09:00Z: device-0=", "minute 2025-01-01T00:18:00Z: device-0=", "without a readable time, in no minute: device-1=2")
+	if counted2, late2, bad2 := tableSums(t, db); late2 < late+3 || bad2 != 2 || counted2 < counted+1900 {
+		t.Fatalf("after the second run: counted %d, late %d, without a time %d; want %d+1,900, %d+3 and 2", counted2, late2, bad2, counted, late)
+	}
+}
+
+// tableSums sums the tables' counts.
+func tableSums(t *testing.T, db *sql.DB) (counted, late, bad int64) {
+	t.Helper()
 	if err := db.QueryRow(`SELECT sum(events), sum(late) FROM device_counts`).Scan(&counted, &late); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.QueryRow(`SELECT sum(events) FROM device_bad_events`).Scan(&bad); err != nil {
 		t.Fatal(err)
 	}
-	// The last minutes stay open (append mode): fewer than 2,000 counted,
-	// but not fewer than the 8 closed minutes' worth.
-	if late != 3 || bad != 1 || counted < 1500 || counted > 2000 {
-		t.Fatalf("counted %d, late %d, without a time %d; want 1,500 to 2,000, 3 and 1:\n%s", counted, late, bad, out.String())
-	}
+	return counted, late, bad
 }
 
 // Bad flags are refused, naming the value and the cure, before anything
