@@ -194,6 +194,9 @@ func TestDeviceCountsReplicasSurviveSIGKILL(t *testing.T) {
 	c.stopAll()
 	hub := readHub(t, ctx, connStr, ends)
 	checkCounts(t, ctx, db, hub)
+	if working < 3 {
+		t.Fatalf("only %d of 5 killed replicas had written batches: the kills did not hit working replicas", working)
+	}
 	moves := 0
 	for _, r := range c.runs {
 		moves += len(movedIn.FindAllString(r.Output(), -1))
@@ -446,45 +449,22 @@ func (c *crashRun) waitPositions(ctx context.Context, db *sql.DB, want map[strin
 	c.t.Fatalf("stored positions %v after 60s, the hub's ends %v", got, want)
 }
 
+// minuteDevice keys the table and the oracle.
+type minuteDevice struct{ minute, device string }
+
 // checkCounts compares the table with the oracle from the hub: per
 // (minute, device), events + late is the number of its readings; no row
 // the oracle lacks; late items counted, the old readings all late.
 func checkCounts(t *testing.T, ctx context.Context, db *sql.DB, hub map[string][]reading) {
 	t.Helper()
-	type key struct{ minute, device string }
-	oracle := map[key]int64{}
-	total := 0
-	for id, rs := range hub {
-		for seq, r := range rs {
-			if r.Bad != "" {
-				t.Fatalf("partition %s event %d: %s", id, seq, r.Bad)
-			}
-			if r.Device != closeDevice {
-				oracle[key{minuteOf(r.Time), r.Device}]++
-				total++
-			}
-		}
-	}
-	rows, err := db.QueryContext(ctx, `SELECT window_start, device, events, late FROM device_counts`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	got := map[key][2]int64{}
+	oracle, total := oracleOf(t, hub)
+	got := tableCounts(t, ctx, db)
 	var late int64
-	for rows.Next() {
-		var k key
-		var n [2]int64
-		if err := rows.Scan(&k.minute, &k.device, &n[0], &n[1]); err != nil {
-			t.Fatal(err)
-		}
+	for k, n := range got {
 		if _, ok := oracle[k]; !ok {
 			t.Errorf("row %v %v: no such readings in the hub", k, n)
 		}
-		got[k], late = n, late+n[1]
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+		late += n[1]
 	}
 	minutes, wrong := map[string]bool{}, 0
 	for k, want := range oracle {
@@ -500,7 +480,7 @@ func checkCounts(t *testing.T, ctx context.Context, db *sql.DB, hub map[string][
 	}
 	old := minuteOf(crashBase.Add(-10 * time.Minute))
 	for d := range 5 {
-		if n := got[key{old, fmt.Sprintf("device-%d", d)}]; n != [2]int64{0, crashPartitions} {
+		if n := got[minuteDevice{old, fmt.Sprintf("device-%d", d)}]; n != [2]int64{0, crashPartitions} {
 			t.Errorf("minute %s, device-%d: %d events + %d late, want 0 + %d: the old readings are late", old, d, n[0], n[1], crashPartitions)
 		}
 	}
@@ -508,4 +488,46 @@ func checkCounts(t *testing.T, ctx context.Context, db *sql.DB, hub map[string][
 		t.Logf("late items: only the %d old readings (the jitter made none late)", late)
 	}
 	t.Logf("%d readings in %d minutes, %d (minute, device) rows: all equal the hub's; %d late items", total, len(minutes), len(got), late)
+}
+
+// oracleOf counts the hub's readings per (minute, device), but those of
+// device "close".
+func oracleOf(t *testing.T, hub map[string][]reading) (map[minuteDevice]int64, int) {
+	t.Helper()
+	oracle, total := map[minuteDevice]int64{}, 0
+	for id, rs := range hub {
+		for seq, r := range rs {
+			if r.Bad != "" {
+				t.Fatalf("partition %s event %d: %s", id, seq, r.Bad)
+			}
+			if r.Device != closeDevice {
+				oracle[minuteDevice{minuteOf(r.Time), r.Device}]++
+				total++
+			}
+		}
+	}
+	return oracle, total
+}
+
+// tableCounts reads the table: per (minute, device), events and late.
+func tableCounts(t *testing.T, ctx context.Context, db *sql.DB) map[minuteDevice][2]int64 {
+	t.Helper()
+	rows, err := db.QueryContext(ctx, `SELECT window_start, device, events, late FROM device_counts`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[minuteDevice][2]int64{}
+	for rows.Next() {
+		var k minuteDevice
+		var n [2]int64
+		if err := rows.Scan(&k.minute, &k.device, &n[0], &n[1]); err != nil {
+			t.Fatal(err)
+		}
+		got[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
