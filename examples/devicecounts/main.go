@@ -188,9 +188,12 @@ func openDB(spec string) (*sql.DB, error) {
 	return sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
 }
 
-// printCounts prints the table: a line per minute, its devices' counts.
+// printCounts prints the table's last 15 minutes: a line per minute, its
+// devices' counts.
 func printCounts(ctx context.Context, db *sql.DB, out io.Writer) error {
-	rows, err := db.QueryContext(ctx, `SELECT window_start, device, events, late FROM device_counts ORDER BY window_start, device`)
+	rows, err := db.QueryContext(ctx, `SELECT window_start, device, events, late FROM device_counts
+		WHERE window_start IN (SELECT DISTINCT window_start FROM device_counts ORDER BY window_start DESC LIMIT 15)
+		ORDER BY window_start, device`)
 	if err != nil {
 		return err
 	}
