@@ -134,6 +134,14 @@ func runServer(c config) error {
 }
 
 func runStream(c config) error {
+	if slices.Contains(c.state.stores, "postgres") {
+		// Before the fill, which takes a while for a large backlog.
+		db, err := openPostgres(context.Background(), c.state.postgres)
+		if err != nil {
+			return err
+		}
+		db.Close()
+	}
 	child := exec.Command(os.Args[0], "-serve", "-events", strconv.Itoa(c.events), "-partitions", strconv.Itoa(c.partitions),
 		"-size", strconv.Itoa(c.size), "-event-span", c.eventTime.span.String())
 	child.Stderr = os.Stderr

@@ -141,6 +141,20 @@ func checkStateLines(t *testing.T, db, out string) {
 	}
 }
 
+// A PostgreSQL database that does not answer fails the run before the
+// hub is filled, naming -postgres and its URL without the password.
+func TestUnreachablePostgres(t *testing.T) {
+	bin := buildStreambench(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-state-store", "postgres", "-postgres", "postgres://bench:S3cretPw@127.0.0.1:1/x?sslmode=disable").CombinedOutput()
+	exit, ok := err.(*exec.ExitError)
+	if !ok || exit.ExitCode() != 1 || !strings.Contains(string(out), "streambench: -postgres postgres://bench:xxxxx@127.0.0.1:1/x?sslmode=disable: ") ||
+		strings.Contains(string(out), "S3cretPw") || strings.Contains(string(out), "filling") {
+		t.Errorf("%v, output %q; want exit status 1 and an error naming -postgres and its URL without the password, before any fill", err, out)
+	}
+}
+
 func TestQuantile(t *testing.T) {
 	xs := []float64{5, 1, 4, 2, 3, 6, 7, 8, 9, 10}
 	for _, tc := range []struct{ q, want float64 }{{0.5, 5}, {0.95, 10}, {1, 10}, {0, 1}} {

@@ -83,14 +83,26 @@ func openStateDB(ctx context.Context, name, url string) (*stateDB, error) {
 	if name == "sqlite" {
 		return openSQLiteState(ctx, table)
 	}
+	db, err := openPostgres(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	return newStateDB(ctx, name, db, table, func() {})
+}
+
+// openPostgres opens the database of -postgres and connects to it: its
+// errors name the flag and the URL without its password.
+func openPostgres(ctx context.Context, url string) (*sql.DB, error) {
 	db, err := sql.Open("pgx", url)
 	if err == nil {
-		err = db.PingContext(ctx)
+		if err = db.PingContext(ctx); err != nil {
+			db.Close()
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("-postgres %s: %w", dbspec.Redact(url), dbspec.ScrubErr(err, dbspec.Secrets(url)))
 	}
-	return newStateDB(ctx, name, db, table, func() {})
+	return db, nil
 }
 
 func openSQLiteState(ctx context.Context, table string) (*stateDB, error) {
