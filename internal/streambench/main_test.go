@@ -150,8 +150,9 @@ func TestUnreachablePostgres(t *testing.T) {
 	out, err := exec.CommandContext(ctx, bin, "-state-store", "postgres", "-postgres", "postgres://bench:S3cretPw@127.0.0.1:1/x?sslmode=disable").CombinedOutput()
 	exit, ok := err.(*exec.ExitError)
 	if !ok || exit.ExitCode() != 1 || !strings.Contains(string(out), "streambench: -postgres postgres://bench:xxxxx@127.0.0.1:1/x?sslmode=disable: ") ||
+		!strings.Contains(string(out), "start PostgreSQL there") ||
 		strings.Contains(string(out), "S3cretPw") || strings.Contains(string(out), "filling") {
-		t.Errorf("%v, output %q; want exit status 1 and an error naming -postgres and its URL without the password, before any fill", err, out)
+		t.Errorf("%v, output %q; want exit status 1 and an error naming -postgres, its URL without the password and the cure, before any fill", err, out)
 	}
 }
 

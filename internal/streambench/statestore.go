@@ -100,7 +100,8 @@ func openPostgres(ctx context.Context, url string) (*sql.DB, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("-postgres %s: %w", dbspec.Redact(url), dbspec.ScrubErr(err, dbspec.Secrets(url)))
+		return nil, fmt.Errorf("-postgres %s: %w; start PostgreSQL there, or give -postgres the URL of one that runs",
+			dbspec.Redact(url), dbspec.ScrubErr(err, dbspec.Secrets(url)))
 	}
 	return db, nil
 }
