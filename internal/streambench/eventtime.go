@@ -14,12 +14,11 @@ import (
 
 // eventTimeConfig is what the flags of -event-time say.
 type eventTimeConfig struct {
-	on         bool
-	length     time.Duration
-	span       time.Duration
-	mode       string
-	source     string
-	stateStore string
+	on     bool
+	length time.Duration
+	span   time.Duration
+	mode   string
+	source string
 }
 
 func (c *eventTimeConfig) flags() {
@@ -28,7 +27,6 @@ func (c *eventTimeConfig) flags() {
 	flag.DurationVar(&c.span, "event-span", 30*time.Minute, "the event times in the bodies: each partition's spread evenly over this")
 	flag.StringVar(&c.mode, "event-mode", "append", "with -event-time: the output mode, append or update")
 	flag.StringVar(&c.source, "event-source", "body", "with -event-time: the event time, body (the time the body begins with) or enqueued")
-	flag.StringVar(&c.stateStore, "state-store", "dir", "with -event-time: where the window's state is kept: dir (a checkpoint directory)")
 }
 
 // check says which flag is wrong and what it takes.
@@ -42,10 +40,6 @@ func (c *eventTimeConfig) check() error {
 		return fmt.Errorf("-event-mode %q: give append or update", c.mode)
 	case c.source != "body" && c.source != "enqueued":
 		return fmt.Errorf("-event-source %q: give body or enqueued", c.source)
-	case c.stateStore != "dir":
-		// The state per partition in the job's database (issue 26) adds
-		// sqlite and postgres here.
-		return fmt.Errorf("-state-store %q: give dir; the state in SQLite or PostgreSQL per partition is not built yet", c.stateStore)
 	}
 	return nil
 }
@@ -85,9 +79,10 @@ func bodyTime(bad *atomic.Int64) func(e *eventhubs.Event) time.Time {
 }
 
 // runEventTime reads the backlog again with ReduceByKeyAndEventTimeWindow
-// and prints its rate against the plain stream's (direct).
-func runEventTime(connStr string, want int64, c config, direct phase) error {
-	r, err := newTypedRun(connStr, c.rate, c.interval)
+// and prints its rate against the plain stream's (direct). The window's
+// state is checkpointed to a directory, or kept per partition in db.
+func runEventTime(ctx context.Context, connStr string, want int64, c config, db *stateDB, direct phase) error {
+	r, err := newTypedRun(connStr, c.rate, c.interval, db == nil)
 	if err != nil {
 		return err
 	}
@@ -115,6 +110,15 @@ func runEventTime(connStr string, want int64, c config, direct phase) error {
 		emitted += len(kvs)
 		return err
 	})
+	costs, where := r.checkpointBytes, ""
+	if db != nil {
+		k, err := keepState(ctx, r, db, "streambench-event-time")
+		if err != nil {
+			return err
+		}
+		commitEach(k, counts.Windows())
+		costs, where = k.report, " state="+db.name
+	}
 	ph, err := r.run(want)
 	if err != nil {
 		return err
@@ -123,7 +127,7 @@ func runEventTime(connStr string, want int64, c config, direct phase) error {
 		return fmt.Errorf("%d events had no event time at the start of their body; the hub was not filled by this streambench", bad.Load())
 	}
 	st := counts.Stats()
-	fmt.Printf("event-time (%s, %s, %s windows): batches=%d emitted=%d late=%d stateWindows=%d %s %s %s peakRSS=%s\n",
-		w.Mode, c.eventTime.source, w.Length, r.batches.Load(), emitted, st.Late, st.Windows, ph, ph.against(direct), r.checkpointBytes(), peakRSS())
+	fmt.Printf("event-time (%s, %s, %s windows)%s: batches=%d emitted=%d late=%d stateWindows=%d %s %s %s peakRSS=%s\n",
+		w.Mode, c.eventTime.source, w.Length, where, r.batches.Load(), emitted, st.Late, st.Windows, ph, ph.against(direct), costs(), peakRSS())
 	return nil
 }

@@ -8,6 +8,7 @@
 //	go run ./internal/streambench -events 2000000
 //	go run ./internal/streambench -events 2000000 -window       # also ReduceByKeyAndWindow, same backlog, same run
 //	go run ./internal/streambench -events 2000000 -event-time   # also a 1 minute event-time window, same backlog, same run
+//	go run ./internal/streambench -events 2000000 -event-time -state-store dir,sqlite,postgres # and state per partition in SQLite and PostgreSQL
 //
 // With -window the same backlog is then read again by a typed pipeline:
 // ReduceByKeyAndWindow over -keys keys, a window of -window-batches batches
@@ -26,11 +27,29 @@
 // -state-store says; it reports the same measures as -window, and the
 // windows emitted and the late items.
 //
+// -state-store lists where state is kept: dir (the -event-time window's,
+// checkpointed to a temporary directory; the default), sqlite (a new
+// database file) and postgres (new tables in the database of -postgres,
+// default $EHSTREAM_TEST_POSTGRES, dropped at the end). For each
+// database the backlog is read again by a running count per key
+// (MapWithState) over -state-keys keys in all (each partition has its
+// own, -state-keys / -partitions of them), its state kept per partition
+// in the database (streaming.KeepStatePerPartition) and committed by an
+// output that writes nothing else (offsets.Store.CommitBatch), so that
+// what it costs is the state's; with -event-time the event-time window
+// then keeps its state there too. Each reports its rate against the plain
+// stream's, per batch the state's bytes (median, max; whole and changes
+// records) and the time of CommitBatch and of the batch (median, p95),
+// the running counts read back from the database (which must add up to
+// the events read), the state table's size and the peak RSS.
+//
 // Files: main.go (flags, the plain stream and the child hub), pipeline.go
 // (what the typed pipelines share: the Context, its counted checkpoint
 // store, the run to the end of the backlog), window.go (the pipeline of
 // -window), eventtime.go (the pipeline of -event-time and the bodies'
-// event times).
+// event times), statestore.go (-state-store: the databases, keeping a
+// pipeline's state per partition in one and measuring its commits),
+// statecount.go (the running counts and reading them back).
 package main
 
 import (
@@ -43,6 +62,7 @@ import (
 	"os/exec"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +80,7 @@ type config struct {
 	window                   bool
 	keys, windowBatches      int
 	eventTime                eventTimeConfig
+	state                    stateConfig
 	cpuProfile               string
 }
 
@@ -75,9 +96,13 @@ func main() {
 	flag.IntVar(&c.keys, "keys", 1000, "with -window and -event-time: keys")
 	flag.IntVar(&c.windowBatches, "window-batches", 10, "with -window: the window's length in batches")
 	c.eventTime.flags()
+	c.state.flags()
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write the stream process's CPU profile of all phases to this file (go tool pprof)")
 	flag.Parse()
 	err := c.eventTime.check()
+	if err == nil {
+		err = c.state.check()
+	}
 	if err == nil && *serve {
 		err = runServer(c)
 	} else if err == nil {
@@ -109,6 +134,14 @@ func runServer(c config) error {
 }
 
 func runStream(c config) error {
+	if slices.Contains(c.state.stores, "postgres") {
+		// Before the fill, which takes a while for a large backlog.
+		db, err := openPostgres(context.Background(), c.state.postgres)
+		if err != nil {
+			return err
+		}
+		db.Close()
+	}
 	child := exec.Command(os.Args[0], "-serve", "-events", strconv.Itoa(c.events), "-partitions", strconv.Itoa(c.partitions),
 		"-size", strconv.Itoa(c.size), "-event-span", c.eventTime.span.String())
 	child.Stderr = os.Stderr
@@ -146,13 +179,44 @@ func runStream(c config) error {
 	}
 	direct := end(res.Events)
 	fmt.Printf("batches=%d %s peakRSS=%s\n", res.Batches, direct, peakRSS())
+	return runPipelines(connStr, want, c, direct)
+}
+
+// runPipelines reads the backlog again with each typed pipeline the flags
+// ask for, comparing each with the plain stream (direct).
+func runPipelines(connStr string, want int64, c config, direct phase) error {
+	ctx := context.Background()
 	if c.window {
 		if err := runWindow(connStr, want, c, direct); err != nil {
 			return err
 		}
 	}
+	if c.eventTime.on && slices.Contains(c.state.stores, "dir") {
+		if err := runEventTime(ctx, connStr, want, c, nil, direct); err != nil {
+			return err
+		}
+	}
+	for _, name := range c.state.databases() {
+		if err := runInDatabase(ctx, connStr, want, c, name, direct); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runInDatabase runs the pipelines that keep their state per partition in
+// database name: the running counts, and with -event-time the window.
+func runInDatabase(ctx context.Context, connStr string, want int64, c config, name string, direct phase) error {
+	db, err := openStateDB(ctx, name, c.state.postgres)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	if err := runStateCounts(ctx, connStr, want, c, db, direct); err != nil {
+		return err
+	}
 	if c.eventTime.on {
-		return runEventTime(connStr, want, c, direct)
+		return runEventTime(ctx, connStr, want, c, db, direct)
 	}
 	return nil
 }

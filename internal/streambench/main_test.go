@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/internal/pgtest"
 )
 
 func TestTimedBodies(t *testing.T) {
@@ -71,12 +73,97 @@ func TestBadFlags(t *testing.T) {
 	for _, tc := range []struct{ flag, value, want string }{
 		{"-event-mode", "sideways", `-event-mode "sideways": give append or update`},
 		{"-event-source", "header", `-event-source "header": give body or enqueued`},
-		{"-state-store", "redis", `-state-store "redis": give dir`},
+		{"-state-store", "sqlite,redis", `-state-store "redis": give dir, sqlite or postgres`},
+		{"-state-keys", "0", `-state-keys 0: give a positive number of keys`},
+		{"-state-store", "postgres", `-state-store postgres: no database: give -postgres postgres://`},
 		{"-event-window", "0s", `-event-window 0s: give a positive length`},
 	} {
-		out, err := exec.Command(bin, tc.flag, tc.value).CombinedOutput()
+		cmd := exec.Command(bin, tc.flag, tc.value)
+		cmd.Env = append(os.Environ(), "EHSTREAM_TEST_POSTGRES=") // -state-store postgres finds no URL
+		out, err := cmd.CombinedOutput()
 		if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 || !strings.Contains(string(out), tc.want) {
 			t.Errorf("%s %s: %v, output %q; want exit status 1 and %q", tc.flag, tc.value, err, out, tc.want)
 		}
+	}
+}
+
+// TestStateStoreRun reads a small backlog (2 partitions, 4,000 events
+// each, 400 a batch) with the running counts and the event-time window
+// keeping their state per partition in SQLite, and in PostgreSQL when
+// EHSTREAM_TEST_POSTGRES is set: the counts read back from the database
+// add up to the events read over 1,000 keys, each partition's stored
+// records begin with a whole one, and batches stored changes records too
+// (400 events touch 400 of a partition's 500 keys, so changes do not
+// outweigh the whole state every batch).
+func TestStateStoreRun(t *testing.T) {
+	bin := buildStreambench(t)
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			args := []string{"-events", "8000", "-partitions", "2", "-max-rate-per-partition", "400",
+				"-keys", "10", "-state-keys", "1000", "-event-time", "-state-store", db}
+			if db == "postgres" {
+				args = append(args, "-postgres", pgtest.Fresh(t))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("streambench: %v\n%s", err, out)
+			}
+			checkStateLines(t, db, string(out))
+		})
+	}
+}
+
+// checkStateLines checks the lines of database db's phases in out.
+func checkStateLines(t *testing.T, db, out string) {
+	t.Helper()
+	counts := regexp.MustCompile(`state \(` + db + `, MapWithState running counts, 1000 keys, 500 per partition\): batches=\d+ events=8000 .* ratio=[0-9.]+ cpuRatio=[0-9.]+ ` +
+		`stateBytes/batch median=(\d+) max=\d+ records whole=(\d+) changes=(\d+) commit median=[0-9.]+ms p95=[0-9.]+ms batch median=[0-9.]+ms p95=[0-9.]+ms ` +
+		`stored rows=\d+ whole=(\d+) keys=(\d+) sum=(\d+) table=\d+kB peakRSS=\d+kB`).FindStringSubmatch(out)
+	if counts == nil {
+		t.Fatalf("no state line for %s in the output:\n%s", db, out)
+	}
+	median, whole, changes, storedWhole, keys, sum := counts[1], counts[2], counts[3], counts[4], counts[5], counts[6]
+	if keys != "1000" || sum != "8000" || storedWhole != "2" {
+		t.Errorf("stored keys=%s sum=%s whole=%s, want 1000 keys counting 8000 events, each of 2 partitions' records beginning with a whole one\n%s", keys, sum, storedWhole, out)
+	}
+	if median == "0" || whole == "0" || changes == "0" {
+		t.Errorf("stateBytes/batch median=%s, whole records %s, changes records %s: want each above 0\n%s", median, whole, changes, out)
+	}
+	window := regexp.MustCompile(`event-time \(append, body, 1m0s windows\) state=` + db + `: batches=\d+ emitted=(\d+) late=(\d+) stateWindows=(\d+) events=8000 .* records whole=\d+ changes=\d+ .*peakRSS=\d+kB`).FindStringSubmatch(out)
+	if window == nil {
+		t.Fatalf("no event-time line for %s in the output:\n%s", db, out)
+	}
+	// Keys are partition-local: each partition closes its 29 windows of 10 keys.
+	if emitted, late, state := window[1], window[2], window[3]; emitted != "580" || late != "0" || state != "20" {
+		t.Errorf("emitted=%s late=%s stateWindows=%s, want 580 (29 windows closed in each of 2 partitions, 10 keys each), 0 and 20 (the last window of each)\n%s", emitted, late, state, out)
+	}
+}
+
+// A PostgreSQL database that does not answer fails the run before the
+// hub is filled, naming -postgres and its URL without the password.
+func TestUnreachablePostgres(t *testing.T) {
+	bin := buildStreambench(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-state-store", "postgres", "-postgres", "postgres://bench:S3cretPw@127.0.0.1:1/x?sslmode=disable").CombinedOutput()
+	exit, ok := err.(*exec.ExitError)
+	if !ok || exit.ExitCode() != 1 || !strings.Contains(string(out), "streambench: -postgres postgres://bench:xxxxx@127.0.0.1:1/x?sslmode=disable: ") ||
+		!strings.Contains(string(out), "start PostgreSQL there") ||
+		strings.Contains(string(out), "S3cretPw") || strings.Contains(string(out), "filling") {
+		t.Errorf("%v, output %q; want exit status 1 and an error naming -postgres, its URL without the password and the cure, before any fill", err, out)
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	xs := []float64{5, 1, 4, 2, 3, 6, 7, 8, 9, 10}
+	for _, tc := range []struct{ q, want float64 }{{0.5, 5}, {0.95, 10}, {1, 10}, {0, 1}} {
+		if got := quantile(xs, tc.q); got != tc.want {
+			t.Errorf("quantile(1..10, %v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	if got := quantile(nil, 0.5); got != 0 {
+		t.Errorf("quantile(none) = %v, want 0", got)
 	}
 }

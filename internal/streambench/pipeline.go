@@ -14,37 +14,40 @@ import (
 )
 
 // typedRun is a typed pipeline over the backlog: a Context whose state is
-// checkpointed to a temporary directory, and the hub's events as a
-// DStream for the pipeline to be built on.
+// checkpointed to a temporary directory (unless the state is kept per
+// partition in a database, which needs no checkpoint), and the hub's
+// events as a DStream for the pipeline to be built on.
 type typedRun struct {
 	ssc     *streaming.Context
 	events  streaming.DStream[*eventhubs.Event]
+	conf    *eventhubs.Conf
 	store   *countingStore
 	dir     string
 	batches atomic.Int64
 }
 
-// newTypedRun makes the Context and the events' stream; close removes
-// the checkpoint directory.
-func newTypedRun(connStr string, rate int64, interval time.Duration) (*typedRun, error) {
-	dir, err := os.MkdirTemp("", "streambench")
-	if err != nil {
-		return nil, err
-	}
-	r := &typedRun{dir: dir}
-	ds, err := streaming.NewDirStore(dir)
-	if err != nil {
-		r.close()
-		return nil, err
-	}
-	r.store = &countingStore{d: ds}
+// newTypedRun makes the Context and the events' stream, checkpointed to a
+// temporary directory when checkpointed says; close removes the directory.
+func newTypedRun(connStr string, rate int64, interval time.Duration, checkpointed bool) (*typedRun, error) {
+	r := &typedRun{conf: eventhubs.NewConf(connStr).SetMaxRatePerPartition(rate)}
+	var err error
 	r.ssc, err = streaming.NewContext(interval, &streaming.ContextOptions{NoBatchLog: true})
 	if err != nil {
-		r.close()
 		return nil, err
 	}
-	r.ssc.Checkpoint(r.store)
-	stream, err := eventhubs.CreateDirectStream(r.ssc, eventhubs.NewConf(connStr).SetMaxRatePerPartition(rate))
+	if checkpointed {
+		if r.dir, err = os.MkdirTemp("", "streambench"); err != nil {
+			return nil, err
+		}
+		ds, err := streaming.NewDirStore(r.dir)
+		if err != nil {
+			r.close()
+			return nil, err
+		}
+		r.store = &countingStore{d: ds}
+		r.ssc.Checkpoint(r.store)
+	}
+	stream, err := eventhubs.CreateDirectStream(r.ssc, r.conf)
 	if err == nil {
 		r.events, err = eventhubs.Events(stream)
 	}
@@ -55,7 +58,11 @@ func newTypedRun(connStr string, rate int64, interval time.Duration) (*typedRun,
 	return r, nil
 }
 
-func (r *typedRun) close() { os.RemoveAll(r.dir) }
+func (r *typedRun) close() {
+	if r.dir != "" {
+		os.RemoveAll(r.dir)
+	}
+}
 
 // run runs the pipeline until it has read want events, and returns what
 // it measured. The peak RSS is reset first, so that the one printed after

@@ -12,7 +12,7 @@ import (
 // runWindow reads the backlog again with ReduceByKeyAndWindow and prints
 // its rate against the plain stream's (direct).
 func runWindow(connStr string, want int64, c config, direct phase) error {
-	r, err := newTypedRun(connStr, c.rate, c.interval)
+	r, err := newTypedRun(connStr, c.rate, c.interval, true)
 	if err != nil {
 		return err
 	}
