@@ -57,7 +57,9 @@
 //     PartitionBounds), and the retry loop of management calls, which
 //     logs each failed attempt (logRetry), as the reads' retries do.
 //   - rangecheck.go: CheckRanges, the ranges a hub cannot serve
-//     (RangeProblems), named as a caller typed them.
+//     (RangeProblems), named as a caller typed them; CheckPartitions, the
+//     partition IDs it lacks (UnknownPartitions); RangesHeld, every event
+//     of some partitions.
 //   - read.go: reading one range (readRange, rangeReader), the fetcher
 //     that asks a chunk ahead of the reader, and which errors are
 //     permanent.
