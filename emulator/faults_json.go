@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"time"
 )
@@ -157,4 +158,19 @@ func (a ActiveFault) MarshalJSON() ([]byte, error) {
 		o.Ends = &a.Ends
 	}
 	return json.Marshal(o)
+}
+
+// LoadFaultsFile reads the faults of a JSON file as ParseFaults does, as
+// `ehstream emulator --faults` does; errors name the file. The hubs and
+// partitions they name are checked when Server.InjectFaults injects them.
+func LoadFaultsFile(path string) ([]Fault, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: faults file: %w", err)
+	}
+	faults, err := ParseFaults(data)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: faults file %s: %w", path, err)
+	}
+	return faults, nil
 }

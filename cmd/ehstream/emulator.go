@@ -131,8 +131,10 @@ func (c *emulatorConfig) load(configPath string) error {
 		return nil
 	}
 	var err error
-	c.faults, err = loadFaults(c.faultsFile)
-	return err
+	if c.faults, err = emulator.LoadFaultsFile(c.faultsFile); err != nil {
+		return fmt.Errorf("--faults: %w", err)
+	}
+	return nil
 }
 
 func (c *emulatorConfig) run(ctx context.Context, std stdio) (err error) {
