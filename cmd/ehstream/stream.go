@@ -209,12 +209,7 @@ func (c *streamConfig) directStream(ssc *streaming.Context, conf *eventhubs.Conf
 	if err != nil {
 		return nil, err
 	}
-	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
-		return c.sink.WriteBatch(ctx, job, rdd)
-	})
-	// A batch whose positions moved under it (a killed run's late commit)
-	// rolls back and is planned again from the stored positions.
-	ds.SetStoredPositions(c.sink.Store.StoredPositions(job))
+	c.sink.Attach(ds, job)
 	return ds, nil
 }
 
@@ -270,9 +265,9 @@ func (c *streamConfig) startRetry(startBy time.Time) startRetry {
 
 // resumeJob readies the job to run: with --ownership it opens the store
 // and refuses a consumer group another job holds, and without it refuses
-// one that live replicas share, before anything is stored; then it resumes the job's positions (where partitions without
-// one start is resolved once, and stored before the first batch) and
-// creates the events table. The caller closes the shared store.
+// one that live replicas share, before anything is stored; then the sink
+// resumes the job's positions (sqlsink.Sink.Resume). The caller closes
+// the shared store.
 func resumeJob(ctx context.Context, share *shareFlags, sk *sqlsink.Sink, conf *eventhubs.Conf, job offsets.Job, retry startRetry) (*sharedStore, offsets.Resumed, error) {
 	var shared *sharedStore
 	if *share.store != "" {
@@ -286,16 +281,7 @@ func resumeJob(ctx context.Context, share *shareFlags, sk *sqlsink.Sink, conf *e
 	} else if err := share.checkNoReplicas(ctx, sk, conf); err != nil {
 		return nil, offsets.Resumed{}, err
 	}
-	if err := sk.CheckTable(ctx); err != nil { // before positions of the table are stored
-		if shared != nil {
-			shared.Close()
-		}
-		return nil, offsets.Resumed{}, err
-	}
-	resumed, err := sk.Store.Resume(ctx, job, conf)
-	if err == nil {
-		err = sk.CreateTable(ctx)
-	}
+	resumed, err := sk.Resume(ctx, job, conf)
 	if err != nil && shared != nil {
 		shared.Close()
 		shared = nil
