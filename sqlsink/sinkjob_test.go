@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/sqlsink"
 	"github.com/ehstream/ehstream/streaming"
 )
@@ -54,14 +53,7 @@ func TestResumeAndAttach(t *testing.T) {
 	if err != nil || resumed.Stored != 0 {
 		t.Fatalf("first Resume = %+v, %v; want no stored positions", resumed, err)
 	}
-	ssc, err := streaming.NewContext(20*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true, Retry: sqlsink.RetryBatch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := eventhubs.CreateDirectStream(ssc, conf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssc, ds := newDirectStream(t, conf)
 	sk.Attach(ds, resumed.Job)
 	ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
 		if streaming.EmptyBatch(b) {
