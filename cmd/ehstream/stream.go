@@ -11,6 +11,7 @@ import (
 
 	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/linelog"
 	"github.com/ehstream/ehstream/monitor"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/sqlsink"
@@ -69,7 +70,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 	c.share.noteGiven(fs)
 	// Info: the rare lines that say what the job decided (a new partition
 	// read from its start, a replayed batch, a stop on a signal); the
-	// progress lines go to stdout, or with JSON logs to the log (logformat.go).
+	// progress lines go to stdout, or with JSON logs to the log (linelog).
 	var err error
 	if c.log, err = logFormat.open("stream", stderr, slog.LevelInfo); err != nil {
 		return nil, err
@@ -147,7 +148,7 @@ func (c *streamConfig) run(ctx context.Context, std stdio) (err error) {
 	defer func() { err = c.log.failed(err) }()
 	out := std.out
 	if c.log.json {
-		out = &lineLogger{log: c.log.Logger}
+		out = linelog.New(c.log.Logger) // the job's lines become records
 	}
 	// The streaming package checks the batch interval.
 	ssc, err := streaming.NewContext(c.interval, &streaming.ContextOptions{Logger: c.log.Logger, NoBatchLog: true, SkipEmptyBatches: c.skipEmpty, Retry: sqlsink.RetryBatch})
