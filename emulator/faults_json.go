@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"time"
 )
@@ -164,13 +163,5 @@ func (a ActiveFault) MarshalJSON() ([]byte, error) {
 // `ehstream emulator --faults` does; errors name the file. The hubs and
 // partitions they name are checked when Server.InjectFaults injects them.
 func LoadFaultsFile(path string) ([]Fault, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("emulator: faults file: %w", err)
-	}
-	faults, err := ParseFaults(data)
-	if err != nil {
-		return nil, fmt.Errorf("emulator: faults file %s: %w", path, err)
-	}
-	return faults, nil
+	return loadFile(path, "emulator: faults file", ParseFaults)
 }
