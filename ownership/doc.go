@@ -45,11 +45,12 @@
 // LiveOwners reads, in the database of a job's positions, who holds live
 // claims on a consumer group, so that a stream reading every partition
 // (`ehstream stream` without --ownership) can refuse to take them from
-// replicas.
+// replicas; CheckNoLiveOwners says so as an error (*LiveOwnersError).
 //
 // Files: sqlstore.go (SQLStore: records and checkpoints in SQL, the
 // claims' job and the database's clock), blob.go (NewBlobStore and
 // NewBlobStoreWithCredential, the SDK's store on Azure Blob Storage),
 // spec.go (Open and CheckSpec from a one-line spec, Redact), owners.go
-// (OwnersOf, OwnersOfSpec), live.go (LiveOwners).
+// (OwnersOf, OwnersOfSpec), live.go (LiveOwners,
+// CheckNoLiveOwners).
 package ownership

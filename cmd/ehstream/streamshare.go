@@ -144,25 +144,16 @@ func (f *shareFlags) checkNoReplicas(ctx context.Context, sk *sqlsink.Sink, conf
 	if *f.takeOver {
 		return nil
 	}
-	ns, err := conf.FullyQualifiedNamespace()
-	if err != nil {
+	err := ownership.CheckNoLiveOwners(ctx, sk.Store, conf, nil)
+	var live *ownership.LiveOwnersError
+	if !errors.As(err, &live) {
 		return err
 	}
-	owners, err := ownership.LiveOwners(ctx, sk.Store, balance.Consumer{Namespace: ns, EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()}, nil)
-	if err != nil || len(owners) == 0 {
-		return err
+	job := live.Job()
+	if job == "" {
+		job = "JOB"
 	}
-	said := make([]string, len(owners))
-	job := "JOB"
-	for i, o := range owners {
-		said[i] = o.String()
-		if o.Job != "" {
-			job = o.Job
-		}
-	}
-	return fmt.Errorf("consumer group %s of hub %s has live replicas, by the ownership records in %s (claims renewed within %s): %s; "+
-		"without --ownership this stream reads every partition with owner level 0, as they do, and would take theirs\n"+
+	return fmt.Errorf("%w (their ownership records are in %s)\n"+
 		"(run it as one of them: --ownership STORE, their store, with --job %s and an --owner-id of its own; or stop them first: a replica that stops gives its claims up, "+
-		"a killed one's hold %s; or --take-over to start all the same)",
-		conf.ConsumerGroup(), conf.EventHubName(), sk.Desc, balance.DefaultExpiration, strings.Join(said, "; "), job, balance.DefaultExpiration)
+		"a killed one's hold %s; or --take-over to start all the same)", err, sk.Desc, job, live.Expiration)
 }
