@@ -8,10 +8,11 @@ import (
 	"time"
 )
 
-// Server serves a Monitor over HTTP on a port taken before there is
-// anything to serve: a program takes the port first (ListenServer), so
-// that a port it cannot have fails it before it starts anything, and
-// serves the monitor once its stream exists (Serve).
+// Server serves a Monitor (or any handler, such as the emulator's page)
+// over HTTP on a port taken before there is anything to serve: a program
+// takes the port first (ListenServer), so that a port it cannot have
+// fails it before it starts anything, and serves the monitor once its
+// stream exists (Serve).
 type Server struct {
 	ln  net.Listener
 	srv *http.Server
@@ -27,7 +28,7 @@ func ListenServer(addr string, tries int) (*Server, error) {
 	return &Server{ln: ln}, nil
 }
 
-// Serve serves h (a Monitor) until Close; call it once.
+// Serve serves h (a Monitor, say) until Close; call it once.
 func (s *Server) Serve(h http.Handler) {
 	s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(s.ln)
