@@ -140,7 +140,7 @@ func (c *readConfig) run(ctx context.Context, std stdio) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := c.write(ctx, rdd, ranges, std); err != nil {
+	if err := c.write(ctx, rdd, std); err != nil {
 		return err
 	}
 	if n := rdd.Skipped(); n > 0 && c.log.json {
@@ -194,23 +194,14 @@ func explainReadError(err error, group string) error {
 
 // write prints rdd's events as JSON lines (eventjson.WriteRDD); on a
 // terminal, with a progress bar (readprogress.go).
-func (c *readConfig) write(ctx context.Context, rdd *eventhubs.RDD, ranges []eventhubs.OffsetRange, std stdio) error {
+func (c *readConfig) write(ctx context.Context, rdd *eventhubs.RDD, std stdio) error {
 	var bar *readBar
-	if n := eventCount(ranges); showReadBar(n, std.out, std.err, c.log.json) {
+	if n := rdd.Count(); showReadBar(n, std.out, std.err, c.log.json) {
 		bar = newReadBar(std.err, n)
 	}
 	err := eventjson.WriteRDD(ctx, rdd, std.out, &eventjson.WriteOptions{Append: c.body, Progress: bar.add})
 	bar.stop()
 	return err
-}
-
-// eventCount is how many events ranges hold.
-func eventCount(ranges []eventhubs.OffsetRange) int64 {
-	var n int64
-	for _, r := range ranges {
-		n += r.UntilSeqNo - r.FromSeqNo
-	}
-	return n
 }
 
 // flagProblems says the problems of the ranges or partitions a hub
