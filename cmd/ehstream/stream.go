@@ -171,8 +171,8 @@ func (c *streamConfig) run(ctx context.Context, std stdio) (err error) {
 		if err != nil {
 			return err
 		}
-		defer local.close()
-		if conf, job, err = c.confAndJob(local.connStr); err != nil {
+		defer local.Close()
+		if conf, job, err = c.confAndJob(local.ConnectionString()); err != nil {
 			return err
 		}
 	}
