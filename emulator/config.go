@@ -337,6 +337,22 @@ func LoadConfigFile(path string) (namespace string, hubs []HubConfig, err error)
 	return namespace, hubs, nil
 }
 
+// loadFile reads the file at path and parses it; errors say what it is
+// ("emulator: JWT keys"), and name the file when parsing fails (a failed
+// read's error names it already).
+func loadFile[T any](path, what string, parse func([]byte) (T, error)) (T, error) {
+	var zero T
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", what, err)
+	}
+	v, err := parse(data)
+	if err != nil {
+		return zero, fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	return v, nil
+}
+
 // ParseConfigJSON parses the contents of a Microsoft emulator Config.json.
 func ParseConfigJSON(data []byte) (namespace string, hubs []HubConfig, err error) {
 	var mc msConfig

@@ -12,7 +12,7 @@
 //   - transport.go, websocket.go, selfsigned.go: AMQP over TLS and over
 //     WebSockets beside plain TCP, every listener's connections
 //     registered (and refused past MaxConnections), and the certificates
-//     for TLS (SelfSignedTLS).
+//     for TLS (SelfSignedTLS; UseTLSFiles for a certificate of one's own).
 //   - conn.go: one connection: handshake, SASL, the frame loop, writes,
 //     heartbeats, shutdown.
 //   - session.go: sessions: windows, attach and detach of links.
@@ -42,8 +42,8 @@
 //   - faults.go: faults on demand as one mechanism (match, budget, action):
 //     injecting and ending them, their statistics, and the hooks the
 //     handlers consult; faults_kinds.go: the kinds, one table entry each,
-//     and their actions; faults_json.go: faults as JSON (ParseFaults);
-//     faults_http.go: the admin API (FaultsHandler).
+//     and their actions; faults_json.go: faults as JSON (ParseFaults,
+//     LoadFaultsFile); faults_http.go: the admin API (FaultsHandler).
 //   - metrics.go, snapshot.go: the counters behind Stats, and the view
 //     Snapshot gives.
 //

@@ -158,3 +158,10 @@ func (a ActiveFault) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(o)
 }
+
+// LoadFaultsFile reads the faults of a JSON file as ParseFaults does, as
+// `ehstream emulator --faults` does; errors name the file. The hubs and
+// partitions they name are checked when Server.InjectFaults injects them.
+func LoadFaultsFile(path string) ([]Fault, error) {
+	return loadFile(path, "emulator: faults file", ParseFaults)
+}

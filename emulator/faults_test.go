@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -453,5 +455,23 @@ func TestFaultValidation(t *testing.T) {
 	}
 	if s := fs[0].String(); s != `{"kind":"delay-frames","duration":"10s","delay":"200ms"}` {
 		t.Errorf("String() = %s", s)
+	}
+}
+
+// LoadFaultsFile parses a file's faults, and names the file when it is
+// missing or bad.
+func TestLoadFaultsFile(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.json"), filepath.Join(dir, "bad.json")
+	os.WriteFile(good, []byte(`{"kind":"server-busy","hub":"eh1"}`), 0o600)
+	os.WriteFile(bad, []byte(`{"kind":"nap"}`), 0o600)
+	fs, err := emulator.LoadFaultsFile(good)
+	if err != nil || len(fs) != 1 || fs[0].Kind != emulator.FaultServerBusy || fs[0].Hub != "eh1" {
+		t.Errorf("LoadFaultsFile(good) = %v, %v; want one server-busy fault of eh1", fs, err)
+	}
+	for _, c := range []struct{ path, says string }{{bad, `kind "nap" is unknown`}, {filepath.Join(dir, "missing.json"), "no such file"}} {
+		if _, err := emulator.LoadFaultsFile(c.path); err == nil || !strings.Contains(err.Error(), c.path) || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("LoadFaultsFile(%s) = %v, want an error naming it and saying %q", c.path, err, c.says)
+		}
 	}
 }

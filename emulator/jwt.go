@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"math/big"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -72,15 +71,7 @@ type jwk struct {
 
 // LoadJWKS reads a JSON Web Key Set from a file (ParseJWKS).
 func LoadJWKS(path string) (*JWTKeySet, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("emulator: JWT keys: %w", err)
-	}
-	ks, err := ParseJWKS(data)
-	if err != nil {
-		return nil, fmt.Errorf("emulator: JWT keys %s: %w", path, err)
-	}
-	return ks, nil
+	return loadFile(path, "emulator: JWT keys", ParseJWKS)
 }
 
 // ParseJWKS reads a JSON Web Key Set, {"keys": [...]}: RSA keys of at

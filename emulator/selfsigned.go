@@ -527,3 +527,19 @@ func writeTemp(path string, data []byte, perm os.FileMode) (string, error) {
 	}
 	return f.Name(), nil
 }
+
+// UseTLSFiles sets c.TLS to serve the certificate of certFile (PEM, with
+// any intermediate ones after it) and its private key in keyFile, TLS 1.2
+// or later. A certificate past its NotAfter is served all the same, with
+// a warning on c.Logger: clients refuse it, which is theirs to say.
+func (c *Config) UseTLSFiles(certFile, keyFile string) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("emulator: TLS certificate %s with key %s: %w", certFile, keyFile, err)
+	}
+	if leaf := cert.Leaf; leaf != nil && time.Now().After(leaf.NotAfter) && c.Logger != nil {
+		c.Logger.Warn("the TLS certificate has expired: clients will refuse it", "file", certFile, "not_after", leaf.NotAfter)
+	}
+	c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	return nil
+}

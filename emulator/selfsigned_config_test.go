@@ -1,9 +1,11 @@
 package emulator_test
 
 import (
+	"crypto/tls"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ehstream/ehstream/emulator"
@@ -47,4 +49,30 @@ func TestConfigUseSelfSignedTLS(t *testing.T) {
 	if ss.Dir != "" || ss.CAFile() != "" || inMemory.TLS == nil {
 		t.Errorf("without a DataDir: dir %q, CA file %q, TLS %v; want in memory", ss.Dir, ss.CAFile(), inMemory.TLS)
 	}
+}
+
+// UseTLSFiles serves a certificate and key from PEM files, which a client
+// trusting their CA verifies over a real TLS handshake; a key that is not
+// the certificate's is refused naming both files.
+func TestConfigUseTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	ss, err := emulator.SelfSignedTLS(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
+	bad := &emulator.Config{}
+	if err := bad.UseTLSFiles(ss.CAFile(), key); err == nil || !strings.Contains(err.Error(), ss.CAFile()) || !strings.Contains(err.Error(), key) || bad.TLS != nil {
+		t.Errorf("UseTLSFiles(CA, server key) = %v, want an error naming both files and no TLS", err)
+	}
+	cfg := &emulator.Config{TLSListen: "127.0.0.1:0"}
+	if err := cfg.UseTLSFiles(cert, key); err != nil {
+		t.Fatal(err)
+	}
+	srv := start(t, cfg)
+	conn, err := tls.Dial("tcp", srv.TLSAddr(), ss.ClientConfig("localhost"))
+	if err != nil {
+		t.Fatalf("TLS handshake with the files' certificate: %v", err)
+	}
+	conn.Close()
 }

@@ -57,7 +57,9 @@
 //     PartitionBounds), and the retry loop of management calls, which
 //     logs each failed attempt (logRetry), as the reads' retries do.
 //   - rangecheck.go: CheckRanges, the ranges a hub cannot serve
-//     (RangeProblems), named as a caller typed them.
+//     (RangeProblems), named as a caller typed them; CheckPartitions, the
+//     partition IDs it lacks (UnknownPartitions); RangesHeld, every event
+//     of some partitions.
 //   - read.go: reading one range (readRange, rangeReader), the fetcher
 //     that asks a chunk ahead of the reader, and which errors are
 //     permanent.
@@ -79,7 +81,9 @@
 //     how it comes by them and gives them up; allPartitions, a stream that
 //     reads every partition.
 //   - share.go: sharing, the assignment of one of several replicas that
-//     divide the partitions through an ownership store (SetOwnershipStore).
+//     divide the partitions through an ownership store (SetOwnershipStore),
+//     and CheckOwnershipJob, the refusal of another job's consumer group
+//     before a job stores anything.
 //   - rounds.go: a replica's ownership rounds, in the background, and what
 //     they found for the stream's next plan.
 //   - jobwatch.go: WatchJob, a view of the whole job (JobView) every few

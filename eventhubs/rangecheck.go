@@ -81,3 +81,59 @@ func (hp *HubProperties) CheckRanges(ranges []OffsetRange) error {
 	}
 	return &Error{Code: code, Hub: hp.Name, Message: "ranges the hub cannot serve", Err: ps}
 }
+
+// UnknownPartitions is the Err of CheckPartitions' *Error: the IDs asked
+// for that hub Hub, with partitions PartitionIDs, does not have, in the
+// order given.
+type UnknownPartitions struct {
+	Hub          string
+	PartitionIDs []string
+	Unknown      []string
+}
+
+func (u UnknownPartitions) Error() string { return u.Describe("partition") }
+
+// Describe says that each unknown ID is not one of the hub's, a line each,
+// naming it after name ("partition", or a command line's "--partition").
+func (u UnknownPartitions) Describe(name string) string {
+	lines := make([]string, len(u.Unknown))
+	for i, id := range u.Unknown {
+		lines[i] = fmt.Sprintf("%s %s: no such partition: hub %q has partitions %s", name, id, u.Hub, strings.Join(u.PartitionIDs, ", "))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// CheckPartitions finds every ID among ids that the hub does not have: a
+// CodeInvalidRange *Error whose Err is the UnknownPartitions; nil when it
+// has them all.
+func (hp *HubProperties) CheckPartitions(ids []string) error {
+	u := UnknownPartitions{Hub: hp.Name, PartitionIDs: hp.PartitionIDs}
+	for _, id := range ids {
+		if !slices.Contains(hp.PartitionIDs, id) {
+			u.Unknown = append(u.Unknown, id)
+		}
+	}
+	if u.Unknown == nil {
+		return nil
+	}
+	return &Error{Code: CodeInvalidRange, Hub: hp.Name, Message: "partitions the hub does not have", Err: u}
+}
+
+// RangesHeld is the range of every event each partition of ids (nil:
+// every partition) held when hp was read, in the hub's order: what
+// CreateRDD reads to read them all. The ranges name the hub as hub, the
+// name the reading Conf gives it (Conf.EventHubName), which may differ
+// from hp.Name in case. An ID the hub does not have is CheckPartitions'
+// error.
+func (hp *HubProperties) RangesHeld(hub string, ids []string) ([]OffsetRange, error) {
+	if err := hp.CheckPartitions(ids); err != nil {
+		return nil, err
+	}
+	var ranges []OffsetRange
+	for _, b := range hp.Partitions {
+		if ids == nil || slices.Contains(ids, b.PartitionID) {
+			ranges = append(ranges, OffsetRange{Name: hub, PartitionID: b.PartitionID, FromSeqNo: b.First, UntilSeqNo: b.End})
+		}
+	}
+	return ranges, nil
+}

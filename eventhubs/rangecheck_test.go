@@ -2,6 +2,7 @@ package eventhubs
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -33,5 +34,37 @@ func TestCheckRanges(t *testing.T) {
 	want := `range 7:0:1: no such partition: hub "r" has partitions 0, 1`
 	if !HasCode(err, CodeInvalidRange) || !strings.Contains(err.Error(), want) {
 		t.Errorf("CheckRanges(7:0:1) = %v, want a %s error saying %q", err, CodeInvalidRange, want)
+	}
+}
+
+// CheckPartitions names each ID the hub lacks, in order, a line each;
+// RangesHeld is every event of the partitions asked for, named as the
+// caller names the hub, in the hub's order.
+func TestCheckPartitionsAndRangesHeld(t *testing.T) {
+	hp := &HubProperties{Name: "r", PartitionIDs: []string{"0", "1", "2"},
+		Partitions: []PartitionBounds{{PartitionID: "0", First: 0, End: 10}, {PartitionID: "1", First: 3, End: 3}, {PartitionID: "2", First: 5, End: 7}}}
+	if err := hp.CheckPartitions([]string{"2", "0"}); err != nil {
+		t.Fatalf("CheckPartitions of the hub's = %v, want nil", err)
+	}
+	err := hp.CheckPartitions([]string{"7", "1", "x"})
+	var u UnknownPartitions
+	if !HasCode(err, CodeInvalidRange) || !errors.As(err, &u) || len(u.Unknown) != 2 {
+		t.Fatalf("CheckPartitions = %v, want a %s error naming 7 and x", err, CodeInvalidRange)
+	}
+	want := "--partition 7: no such partition: hub \"r\" has partitions 0, 1, 2\n--partition x: no such partition: hub \"r\" has partitions 0, 1, 2"
+	if got := u.Describe("--partition"); got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+	if _, err := hp.RangesHeld("R", []string{"5"}); !errors.As(err, &u) {
+		t.Errorf("RangesHeld of partition 5 = %v, want UnknownPartitions", err)
+	}
+	for _, c := range []struct {
+		ids  []string
+		want string
+	}{{nil, "[R 0 0 10 R 1 3 3 R 2 5 7]"}, {[]string{"2", "0"}, "[R 0 0 10 R 2 5 7]"}} {
+		got, err := hp.RangesHeld("R", c.ids)
+		if err != nil || fmt.Sprint(got) != c.want {
+			t.Errorf("RangesHeld(%q) = %v, %v; want %s", c.ids, got, err, c.want)
+		}
 	}
 }

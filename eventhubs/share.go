@@ -102,6 +102,36 @@ func (s *DirectStream) SetOwnershipStore(store azeventhubs.CheckpointStore, opts
 	if store == nil {
 		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "SetOwnershipStore: the store is nil"}
 	}
+	o, b, err := newOwnershipBalancer(s.conf, store, opts)
+	if err != nil {
+		return err
+	}
+	s.conf.replica = o.OwnerID
+	s.assign = &sharing{s: s, store: store, opts: o, interval: b.UpdateInterval(), expiration: b.Expiration(), rounds: &rounds{b: b}}
+	return nil
+}
+
+// CheckOwnershipJob returns a *balance.OtherJobError when live claims of
+// conf's consumer group in store belong to another job than the store's
+// (a balance.JobStore, as package ownership's SQL stores are), as the
+// first round of SetOwnershipStore with the same options would once the
+// stream runs; nil when none do, or when the store records no jobs. It
+// claims nothing: call it before the job stores anything, so that a
+// refused job leaves nothing behind.
+func CheckOwnershipJob(ctx context.Context, conf *Conf, store azeventhubs.CheckpointStore, opts *OwnershipOptions) error {
+	if store == nil {
+		return &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), Message: "CheckOwnershipJob: the store is nil"}
+	}
+	_, b, err := newOwnershipBalancer(conf, store, opts)
+	if err != nil {
+		return err
+	}
+	return b.CheckJob(ctx)
+}
+
+// newOwnershipBalancer is opts with their defaults (the owner ID, the
+// namespace) and the balancer of conf's consumer group over store.
+func newOwnershipBalancer(conf *Conf, store azeventhubs.CheckpointStore, opts *OwnershipOptions) (OwnershipOptions, *balance.Balancer, error) {
 	o := OwnershipOptions{}
 	if opts != nil {
 		o = *opts
@@ -111,20 +141,18 @@ func (s *DirectStream) SetOwnershipStore(store azeventhubs.CheckpointStore, opts
 		o.OwnerID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if o.Namespace == "" {
-		ns, err := s.conf.FullyQualifiedNamespace()
+		ns, err := conf.FullyQualifiedNamespace()
 		if err != nil {
-			return err
+			return o, nil, err
 		}
 		o.Namespace = ns
 	}
-	b, err := balance.New(store, balance.Consumer{Namespace: o.Namespace, EventHub: s.conf.EventHubName(), ConsumerGroup: s.conf.ConsumerGroup()},
+	b, err := balance.New(store, balance.Consumer{Namespace: o.Namespace, EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()},
 		o.OwnerID, &balance.Options{Strategy: o.Strategy, UpdateInterval: o.UpdateInterval, Expiration: o.Expiration})
 	if err != nil {
-		return &Error{Code: CodeInvalidConf, Hub: s.conf.EventHubName(), Message: "SetOwnershipStore", Err: err}
+		return o, nil, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), Message: "ownership options", Err: err}
 	}
-	s.conf.replica = o.OwnerID
-	s.assign = &sharing{s: s, store: store, opts: o, interval: b.UpdateInterval(), expiration: b.Expiration(), rounds: &rounds{b: b}}
-	return nil
+	return o, b, nil
 }
 
 // OwnerID is the replica's owner ID, "" for a stream that owns every

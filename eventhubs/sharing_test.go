@@ -15,6 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 
+	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/ownership"
@@ -363,4 +364,50 @@ func (nopStore) ListOwnership(context.Context, string, string, string, *azeventh
 
 func (nopStore) SetCheckpoint(context.Context, azeventhubs.Checkpoint, *azeventhubs.SetCheckpointOptions) error {
 	return nil
+}
+
+// CheckOwnershipJob refuses a job whose consumer group another job's
+// replicas hold, with the balancer's *OtherJobError, before it claims
+// anything; the holding job itself, a store without claims and a store
+// that records no job pass.
+func TestCheckOwnershipJob(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	conf := eventhubs.NewConf("Endpoint=sb://localhost:5672;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true;EntityPath=orders")
+	spec := "sqlite:" + filepath.Join(t.TempDir(), "o.db")
+	open := func(job string) azeventhubs.CheckpointStore {
+		store, closer, err := ownership.Open(ctx, spec, job, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closer.Close() })
+		return store
+	}
+	archive, audit := open("archive"), open("audit")
+	if err := eventhubs.CheckOwnershipJob(ctx, conf, audit, nil); err != nil {
+		t.Fatalf("CheckOwnershipJob with no claims = %v, want nil", err)
+	}
+	b, err := balance.New(archive, balance.Consumer{Namespace: "localhost:5672", EventHub: "orders", ConsumerGroup: "$Default"}, "archive-1", &balance.Options{Strategy: balance.Greedy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Round(ctx, []string{"0", "1"}); err != nil {
+		t.Fatal(err)
+	}
+	var other *balance.OtherJobError
+	if err := eventhubs.CheckOwnershipJob(ctx, conf, audit, &eventhubs.OwnershipOptions{OwnerID: "audit-1"}); !errors.As(err, &other) || other.Other != "archive" {
+		t.Errorf("CheckOwnershipJob of audit = %v, want an *OtherJobError naming archive", err)
+	}
+	if claims, err := audit.ListOwnership(ctx, "localhost:5672", "orders", "$Default", nil); err != nil || len(claims) != 2 || claims[0].OwnerID != "archive-1" {
+		t.Errorf("after the check: claims %+v (%v), want archive-1's two alone", claims, err)
+	}
+	if err := eventhubs.CheckOwnershipJob(ctx, conf, archive, nil); err != nil {
+		t.Errorf("CheckOwnershipJob of archive = %v, want nil", err)
+	}
+	if err := eventhubs.CheckOwnershipJob(ctx, conf, nil, nil); !eventhubs.HasCode(err, eventhubs.CodeInvalidConf) {
+		t.Errorf("CheckOwnershipJob of a nil store = %v, want %s", err, eventhubs.CodeInvalidConf)
+	}
+	bad := &eventhubs.OwnershipOptions{UpdateInterval: time.Minute, Expiration: time.Second}
+	if err := eventhubs.CheckOwnershipJob(ctx, conf, audit, bad); !eventhubs.HasCode(err, eventhubs.CodeInvalidConf) {
+		t.Errorf("CheckOwnershipJob with an expiration below the interval = %v, want %s", err, eventhubs.CodeInvalidConf)
+	}
 }

@@ -19,6 +19,9 @@
 // read in parallel and their lines interleaved whole, telling a progress
 // callback how many it wrote.
 //
+// HubOf is the JSON form of a hub's description, as `ehstream info --json`
+// prints it.
+//
 // Files: encode.go (Event, Append, BodyFormat, SafeProperties), decode.go
-// (Decode), write.go (WriteRDD).
+// (Decode), write.go (WriteRDD), hub.go (Hub, HubOf).
 package eventjson

@@ -35,6 +35,7 @@
 // collectors), partmetrics.go (the partitions' gauges, made at each
 // scrape), http.go (the handler: page, JSON, metrics), ready.go (health
 // and readiness), progress.go (Progress), listen.go (Listen: the next
-// free port when one is taken); assets/ holds the page's script and
+// free port when one is taken), server.go (Server: a port taken first,
+// the monitor served on it later); assets/ holds the page's script and
 // uPlot.
 package monitor

@@ -55,17 +55,19 @@
 //
 // Lag says how far a job's stored positions are behind its hub, in events
 // and in the age of the oldest unread event, without disturbing the job;
-// PositionsLag says it of every job among positions listed.
+// PositionsLag says it of every job among positions listed, and IndexLags
+// finds each listed position's. ListPositions lists the stored positions
+// of the jobs asked for (PositionFilter), as `ehstream offsets` shows them.
 //
 // Files: store.go (Open, Job, the table), commit.go (CommitOffsets and its
 // errors), check.go (CheckOffsets: what CommitOffsets would say, without
-// locking), load.go (LoadPositions, Positions, StoredPositions), resume.go
+// locking), load.go (LoadPositions, Positions, ListPositions, StoredPositions), resume.go
 // (Resume: hub identity, re-created hubs, starting positions), writer.go
 // (one job per output), set.go (SetPosition, for checkpoint stores),
 // migrate.go (tables of older versions, AddColumn), lag.go (Lag,
-// PositionsLag), committed.go (a replayed batch that committed), batch.go
-// (CommitBatch: a batch's output exactly once, empty batches included),
-// state.go (PartitionState, WriteState: the state of stateful steps kept
-// per partition, streaming.KeepStatePerPartition, in a table beside the
-// positions).
+// PositionsLag, IndexLags), committed.go (a replayed batch that committed),
+// batch.go (CommitBatch: a batch's output exactly once, empty batches
+// included), state.go (PartitionState, WriteState: the state of stateful
+// steps kept per partition, streaming.KeepStatePerPartition, in a table
+// beside the positions).
 package offsets

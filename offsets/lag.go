@@ -103,3 +103,59 @@ func PositionsLag(ctx context.Context, conf *eventhubs.Conf, ps []Position, read
 	}
 	return lags, nil
 }
+
+// Unknown is the partitions of jl whose oldest unread event could not be
+// read (a PartitionLag with an Err), and the last of their errors; nil
+// when every one was read.
+func (jl JobLag) Unknown() (ids []string, why error) {
+	for _, l := range jl.Partitions {
+		if l.Err != nil {
+			ids, why = append(ids, l.PartitionID), l.Err
+		}
+	}
+	return ids, why
+}
+
+// Lags is the lag of positions by job and partition (IndexLags), to look
+// up a listed position's.
+type Lags struct {
+	byPartition map[lagKey]eventhubs.PartitionLag
+}
+
+// lagKey is a job, without its Output, and a partition.
+type lagKey struct {
+	job       Job
+	partition string
+}
+
+// IndexLags indexes the partitions' lags of jls, as PositionsLag returns
+// them; a job without lag (its Err) has none.
+func IndexLags(jls []JobLag) *Lags {
+	l := &Lags{byPartition: map[lagKey]eventhubs.PartitionLag{}}
+	for _, jl := range jls {
+		for _, pl := range jl.Partitions {
+			l.byPartition[lagKey{job: jl.Job, partition: pl.PartitionID}] = pl
+		}
+	}
+	return l
+}
+
+// Of is the lag of p's partition for p's job, whatever its Output; false
+// when there is none (a job of another hub, or without lag), or l is nil.
+func (l *Lags) Of(p Position) (eventhubs.PartitionLag, bool) {
+	if l == nil {
+		return eventhubs.PartitionLag{}, false
+	}
+	job := p.Job
+	job.Output = "" // not part of a job's identity in the store
+	pl, ok := l.byPartition[lagKey{job: job, partition: p.Partition}]
+	return pl, ok
+}
+
+// Len is how many partitions have a lag; 0 for a nil l.
+func (l *Lags) Len() int {
+	if l == nil {
+		return 0
+	}
+	return len(l.byPartition)
+}

@@ -82,6 +82,41 @@ func (s *Store) positionsOf(job Job, rows []storedRow) (map[string]int64, error)
 	return out, nil
 }
 
+// PositionFilter selects stored positions (ListPositions); a zero field
+// selects every value.
+type PositionFilter struct {
+	// Job is the job's name; "" selects every job.
+	Job string
+	// ConsumerGroup is the consumer group, whose case is ignored as Event
+	// Hubs ignores it; "" selects every group.
+	ConsumerGroup string
+}
+
+// ListPositions lists the stored positions filter selects (nil: all), of
+// every namespace and hub, ordered by job (Job.String) and then by
+// partition ID as eventhubs.ComparePartitionIDs orders them (2 before 10),
+// as `ehstream offsets` shows them.
+func (s *Store) ListPositions(ctx context.Context, filter *PositionFilter) ([]Position, error) {
+	var f PositionFilter
+	if filter != nil {
+		f = *filter
+	}
+	all, err := s.Positions(ctx, Job{})
+	if err != nil {
+		return nil, err
+	}
+	ps := slices.DeleteFunc(all, func(p Position) bool {
+		return (f.Job != "" && p.Job.Name != f.Job) || (f.ConsumerGroup != "" && !strings.EqualFold(p.Job.ConsumerGroup, f.ConsumerGroup))
+	})
+	slices.SortFunc(ps, func(a, b Position) int {
+		if c := strings.Compare(a.Job.String(), b.Job.String()); c != 0 {
+			return c
+		}
+		return eventhubs.ComparePartitionIDs(a.Partition, b.Partition)
+	})
+	return ps, nil
+}
+
 // Positions lists the job's stored positions by partition; with a zero Job
 // it lists every job's.
 func (s *Store) Positions(ctx context.Context, job Job) ([]Position, error) {

@@ -1,6 +1,8 @@
 package offsets_test
 
 import (
+	"errors"
+	"slices"
 	"testing"
 
 	"github.com/ehstream/ehstream/eventhubs"
@@ -49,5 +51,33 @@ func TestPositionsLag(t *testing.T) {
 	}
 	if !eventhubs.HasCode(lags[2].Err, eventhubs.CodeInvalidRange) || lags[2].Partitions != nil {
 		t.Errorf("job c, of a partition the hub lacks: %+v, want no lag and CodeInvalidRange", lags[2])
+	}
+	// Indexed, each listed position finds its partition's lag, whatever its
+	// output; c's and elsewhere's have none.
+	idx := offsets.IndexLags(lags)
+	if idx.Len() != 4 {
+		t.Errorf("IndexLags: %d partitions, want 4 (b's and a's)", idx.Len())
+	}
+	for i, want := range []int64{2, 3, 0, -1, -1} {
+		l, ok := idx.Of(ps[i])
+		if ok != (want >= 0) || (ok && l.Events != want) {
+			t.Errorf("lag of %s/%s = %d, %v; want %d", ps[i].Job.Name, ps[i].Partition, l.Events, ok, want)
+		}
+	}
+	var none *offsets.Lags
+	if _, ok := none.Of(ps[0]); ok || none.Len() != 0 {
+		t.Error("a nil Lags has a lag")
+	}
+}
+
+// Unknown names the partitions whose oldest unread event was not read.
+func TestJobLagUnknown(t *testing.T) {
+	why := errors.New("held by the job")
+	jl := offsets.JobLag{Partitions: []eventhubs.PartitionLag{{PartitionID: "0"}, {PartitionID: "1", Err: why}, {PartitionID: "3", Err: why}}}
+	if ids, err := jl.Unknown(); !slices.Equal(ids, []string{"1", "3"}) || err != why {
+		t.Errorf("Unknown = %q, %v; want [1 3], %v", ids, err, why)
+	}
+	if ids, err := (offsets.JobLag{Partitions: jl.Partitions[:1]}).Unknown(); ids != nil || err != nil {
+		t.Errorf("Unknown of a job read fully = %q, %v; want none", ids, err)
 	}
 }

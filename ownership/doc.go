@@ -39,16 +39,18 @@
 // splitting its partitions with the first (balance.JobStore).
 //
 // OwnersOf reads who owns the partitions of a job's stored positions, as
-// `ehstream offsets --ownership` shows them.
+// `ehstream offsets --ownership` shows them; OwnersOfSpec does so on a
+// store named by a spec, opened read-only.
 //
 // LiveOwners reads, in the database of a job's positions, who holds live
 // claims on a consumer group, so that a stream reading every partition
 // (`ehstream stream` without --ownership) can refuse to take them from
-// replicas.
+// replicas; CheckNoLiveOwners says so as an error (*LiveOwnersError).
 //
 // Files: sqlstore.go (SQLStore: records and checkpoints in SQL, the
 // claims' job and the database's clock), blob.go (NewBlobStore and
 // NewBlobStoreWithCredential, the SDK's store on Azure Blob Storage),
 // spec.go (Open and CheckSpec from a one-line spec, Redact), owners.go
-// (OwnersOf), live.go (LiveOwners).
+// (OwnersOf, OwnersOfSpec), live.go (LiveOwners,
+// CheckNoLiveOwners).
 package ownership

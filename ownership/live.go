@@ -98,3 +98,53 @@ func LiveOwners(ctx context.Context, positions *offsets.Store, consumer balance.
 	}
 	return out, rows.Err()
 }
+
+// LiveOwnersError is CheckNoLiveOwners' error: live replicas hold
+// partitions of the consumer group.
+type LiveOwnersError struct {
+	Consumer balance.Consumer
+	Owners   []LiveOwner // as LiveOwners returns them
+	// Expiration is how recently the claims were renewed.
+	Expiration time.Duration
+}
+
+func (e *LiveOwnersError) Error() string {
+	said := make([]string, len(e.Owners))
+	for i, o := range e.Owners {
+		said[i] = o.String()
+	}
+	return fmt.Sprintf("consumer group %s of hub %s has live replicas (claims renewed within %s): %s; "+
+		"a stream reading every partition, with owner level 0 as they do, would take theirs",
+		e.Consumer.ConsumerGroup, e.Consumer.EventHub, e.Expiration, strings.Join(said, "; "))
+}
+
+// Job is the job of the replicas, "" when their records name none.
+func (e *LiveOwnersError) Job() string {
+	for _, o := range e.Owners {
+		if o.Job != "" {
+			return o.Job
+		}
+	}
+	return ""
+}
+
+// CheckNoLiveOwners returns a *LiveOwnersError when LiveOwners finds
+// replicas with live claims on conf's consumer group in the database of
+// positions: a stream that reads every partition (no ownership store)
+// would take theirs. Nil when there are none, or no records.
+func CheckNoLiveOwners(ctx context.Context, positions *offsets.Store, conf *eventhubs.Conf, opts *LiveOwnersOptions) error {
+	ns, err := conf.FullyQualifiedNamespace()
+	if err != nil {
+		return err
+	}
+	consumer := balance.Consumer{Namespace: ns, EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()}
+	owners, err := LiveOwners(ctx, positions, consumer, opts)
+	if err != nil || len(owners) == 0 {
+		return err
+	}
+	e := &LiveOwnersError{Consumer: consumer, Owners: owners, Expiration: balance.DefaultExpiration}
+	if opts != nil && opts.Expiration > 0 {
+		e.Expiration = opts.Expiration
+	}
+	return e
+}

@@ -2,12 +2,15 @@ package ownership_test
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/balance"
+	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/ownership"
 )
@@ -54,6 +57,19 @@ func TestLiveOwners(t *testing.T) {
 		opts.Expiration = 5 * time.Minute
 		if got, err := ownership.LiveOwners(ctx, positions, consumer, opts); err != nil || len(got) != 3 || got[0].OwnerID != "gone" {
 			t.Errorf("LiveOwners with an expiration of 5 minutes = %v, %v; want the claim of 2 minutes ago too", got, err)
+		}
+		// CheckNoLiveOwners: the same owners of the conf's consumer group as
+		// an error naming them and their job; none in another group.
+		cs := "Endpoint=sb://localhost:5672;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true;EntityPath=orders"
+		err = ownership.CheckNoLiveOwners(ctx, positions, eventhubs.NewConf(cs), &ownership.LiveOwnersOptions{Table: store.Table()})
+		var live *ownership.LiveOwnersError
+		if !errors.As(err, &live) || fmt.Sprint(live.Owners) != fmt.Sprint(want) || live.Job() != "archive" ||
+			!strings.Contains(err.Error(), "replica-b (job archive) owns partitions 0, 2") || !strings.Contains(err.Error(), "consumer group $Default") {
+			t.Errorf("CheckNoLiveOwners = %v, want a *LiveOwnersError naming replica-a and replica-b of job archive", err)
+		}
+		other := eventhubs.NewConf(cs).SetConsumerGroup("nobody")
+		if err := ownership.CheckNoLiveOwners(ctx, positions, other, &ownership.LiveOwnersOptions{Table: store.Table()}); err != nil {
+			t.Errorf("CheckNoLiveOwners of a group without claims = %v, want nil", err)
 		}
 	})
 }

@@ -2,7 +2,9 @@ package ownership
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/offsets"
 )
@@ -59,4 +61,33 @@ func OwnersOf(ctx context.Context, store azeventhubs.CheckpointStore, ps []offse
 func (o *Owners) Of(p offsets.Position) (azeventhubs.Ownership, bool) {
 	r, ok := o.records[ownerKeyOf(p)]
 	return r, ok
+}
+
+// OwnersOfSpecOptions are OwnersOfSpec's options; nil means the defaults.
+type OwnersOfSpecOptions struct {
+	// Endpoint is OwnersOf's endpoint: the host and port of the hub's
+	// connection string; "" asks under the positions' namespaces.
+	Endpoint string
+	// Credential signs in to a blob container given by its URL (Options);
+	// nil: none, which such a spec needs.
+	Credential azcore.TokenCredential
+}
+
+// OwnersOfSpec is OwnersOf on the store spec names (Open, read-only: it
+// creates nothing), closed again before it returns. Its errors name the
+// store with Redact, never its secrets.
+func OwnersOfSpec(ctx context.Context, spec string, ps []offsets.Position, opts *OwnersOfSpecOptions) (*Owners, error) {
+	if opts == nil {
+		opts = &OwnersOfSpecOptions{}
+	}
+	store, closer, err := Open(ctx, spec, "", &Options{ReadOnly: true, Credential: opts.Credential})
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	owners, err := OwnersOf(ctx, store, ps, opts.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("ownership store %s: %w", Redact(spec), err)
+	}
+	return owners, nil
 }

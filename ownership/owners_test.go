@@ -2,7 +2,11 @@ package ownership_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/offsets"
@@ -55,5 +59,37 @@ func TestOwnersOf(t *testing.T) {
 		if o, ok := owners.Of(ps[i]); ok != want.ok || o.OwnerID != want.owner {
 			t.Errorf("owner of %+v = %q, %v; want %q, %v", ps[i], o.OwnerID, ok, want.owner, want.ok)
 		}
+	}
+}
+
+// OwnersOfSpec opens the store read-only, finds the positions' owners
+// under the endpoint, and closes it; a store that does not exist is an
+// error that creates nothing and names the store without its secret.
+func TestOwnersOfSpec(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "own.db")
+	spec := "sqlite:" + path
+	ps := []offsets.Position{{Job: offsets.Job{Name: "totals", Namespace: "localhost", EventHub: testHub, ConsumerGroup: testGroup}, Partition: "0"}}
+	if _, err := ownership.OwnersOfSpec(testCtx(t, 30*time.Second), spec, ps, nil); err == nil {
+		t.Fatal("OwnersOfSpec of a missing store: no error")
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("OwnersOfSpec created the store")
+	}
+	store, closer, err := ownership.Open(testCtx(t, 30*time.Second), spec, "totals", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimWorks(t, store) // partition 0 of testNamespace, owner a
+	closer.Close()
+	owners, err := ownership.OwnersOfSpec(testCtx(t, 30*time.Second), spec, ps, &ownership.OwnersOfSpecOptions{Endpoint: testNamespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := owners.Of(ps[0]); !ok || o.OwnerID != "a" {
+		t.Errorf("owner of partition 0 = %q, %v; want a, true", o.OwnerID, ok)
+	}
+	secret := "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=1"
+	if _, err := ownership.OwnersOfSpec(testCtx(t, 30*time.Second), secret, ps, nil); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("OwnersOfSpec of an unreachable store: %v, want an error without the password", err)
 	}
 }

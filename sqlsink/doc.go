@@ -16,8 +16,12 @@
 // refuses an existing events table of another shape at the start, not at
 // the first batch.
 //
+// Resume readies a sink for a job at its start (the table's shape, the
+// job's positions, then the table), and Attach writes a DirectStream's
+// batches to it, as `ehstream stream` runs them.
+//
 // Files: sink.go (Sink: Open, Parse, Connect, WriteBatch and its
-// transaction), sinktable.go (the events table: its columns, CreateTable,
+// transaction), sinkjob.go (Resume, Attach), sinktable.go (the events table: its columns, CreateTable,
 // CheckTable), sinkcopy.go (COPY into PostgreSQL), sinkidle.go (the bound
 // on a batch transaction left idle), sinkjson.go (properties as JSON),
 // sinkread.go (opening a sink to read only), sinkretry.go (RetryBatch,

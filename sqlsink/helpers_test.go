@@ -16,6 +16,7 @@ import (
 	"github.com/ehstream/ehstream/internal/localhub"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/sqlsink"
+	"github.com/ehstream/ehstream/streaming"
 )
 
 func testCtx(t *testing.T, d time.Duration) context.Context {
@@ -159,4 +160,19 @@ func checkOnce(t *testing.T, sk *sqlsink.Sink, job offsets.Job, partitions int, 
 	if len(ps) != partitions {
 		t.Errorf("%d stored positions, want %d", len(ps), partitions)
 	}
+}
+
+// newDirectStream is a stream of conf's hub, batches every 20 ms, retried
+// as a job retries them (RetryBatch).
+func newDirectStream(t *testing.T, conf *eventhubs.Conf) (*streaming.Context, *eventhubs.DirectStream) {
+	t.Helper()
+	ssc, err := streaming.NewContext(20*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true, Retry: sqlsink.RetryBatch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := eventhubs.CreateDirectStream(ssc, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ssc, ds
 }

@@ -219,14 +219,7 @@ func TestStreamGoesOnAfterALostCommitReply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ssc, err := streaming.NewContext(20*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true, Retry: sqlsink.RetryBatch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := eventhubs.CreateDirectStream(ssc, conf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssc, ds := newDirectStream(t, conf)
 	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error { return sk.WriteBatch(ctx, job, rdd) })
 	var mu sync.Mutex
 	var failures []error

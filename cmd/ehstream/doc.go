@@ -11,8 +11,9 @@
 //     string, or --namespace with --credential, built by package
 //     credential; --tls-ca; the hub, timeout, --transport and
 //     --custom-endpoint), and flags that set one Conf setting
-//     (setConfFlags); logformat.go: --log-format; envflags.go: the flags
-//     that may carry a secret, read from the environment when not given
+//     (setConfFlags); logformat.go: --log-format (with JSON, the job's
+//     lines become records: package linelog); envflags.go: the flags that
+//     may carry a secret, read from the environment when not given
 //     (--sink, --ownership).
 //   - info.go, send.go (linesend), read.go (eventjson; its progress bar
 //     in readprogress.go), offsets.go (offsets, ownership): the commands.

@@ -8,14 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/emulator/emulatorhttp"
 	"github.com/ehstream/ehstream/emulator/partlog"
+	"github.com/ehstream/ehstream/monitor"
 )
 
 // emulatorConfig is the local Event Hubs `ehstream emulator` runs, with
@@ -131,8 +130,10 @@ func (c *emulatorConfig) load(configPath string) error {
 		return nil
 	}
 	var err error
-	c.faults, err = loadFaults(c.faultsFile)
-	return err
+	if c.faults, err = emulator.LoadFaultsFile(c.faultsFile); err != nil {
+		return fmt.Errorf("--faults: %w", err)
+	}
+	return nil
 }
 
 func (c *emulatorConfig) run(ctx context.Context, std stdio) (err error) {
@@ -157,7 +158,7 @@ func (c *emulatorConfig) run(ctx context.Context, std stdio) (err error) {
 	<-ctx.Done()
 	fmt.Fprintln(std.out, "stopping")
 	if httpSrv != nil {
-		shutdownHTTP(httpSrv)
+		httpSrv.Close()
 	}
 	return srv.Close()
 }
@@ -175,21 +176,20 @@ func startEmulator(ctx context.Context, cfg *emulator.Config) (*emulator.Server,
 
 // serveHTTP serves the status page, metrics, health and faults API on
 // --http, if given, and says where; nil without.
-func (c *emulatorConfig) serveHTTP(srv *emulator.Server, out io.Writer) (*http.Server, error) {
+func (c *emulatorConfig) serveHTTP(srv *emulator.Server, out io.Writer) (*monitor.Server, error) {
 	if c.http.addr == "" {
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", c.http.addr)
+	hs, err := monitor.ListenServer(c.http.addr, 0) // this port or none
 	if err != nil {
 		return nil, fmt.Errorf("--%s %s: %w", c.http.name, c.http.addr, err)
 	}
-	httpSrv := &http.Server{Handler: emulatorhttp.New(srv, emulatorhttp.Options{Faults: true}), ReadHeaderTimeout: 5 * time.Second}
-	go httpSrv.Serve(ln)
-	fmt.Fprintf(out, "status page:       http://%s/\n", ln.Addr())
-	fmt.Fprintf(out, "metrics:           http://%s/metrics\n", ln.Addr())
-	fmt.Fprintf(out, "health:            http://%s/health\n", ln.Addr())
-	fmt.Fprintf(out, "faults API:        http://%s/faults\n", ln.Addr())
-	return httpSrv, nil
+	hs.Serve(emulatorhttp.New(srv, emulatorhttp.Options{Faults: true}))
+	fmt.Fprintf(out, "status page:       http://%s/\n", hs.Addr())
+	fmt.Fprintf(out, "metrics:           http://%s/metrics\n", hs.Addr())
+	fmt.Fprintf(out, "health:            http://%s/health\n", hs.Addr())
+	fmt.Fprintf(out, "faults API:        http://%s/faults\n", hs.Addr())
+	return hs, nil
 }
 
 // printStarted says where the emulator listens, how to connect to it and

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/ehstream/ehstream/emulator"
 )
@@ -101,14 +99,9 @@ func (f *transportFlags) configure(cfg *emulator.Config) (*transportInfo, error)
 	if *f.tlsCert == "" {
 		return f.selfSignedTLS(cfg)
 	}
-	cert, err := tls.LoadX509KeyPair(*f.tlsCert, *f.tlsKey)
-	if err != nil {
-		return nil, fmt.Errorf("--tls-cert %s with --tls-key %s: %w", *f.tlsCert, *f.tlsKey, err)
+	if err := cfg.UseTLSFiles(*f.tlsCert, *f.tlsKey); err != nil {
+		return nil, fmt.Errorf("--tls-cert, --tls-key: %w", err)
 	}
-	if leaf := cert.Leaf; leaf != nil && time.Now().After(leaf.NotAfter) {
-		cfg.Logger.Warn("the TLS certificate has expired: clients will refuse it", "file", *f.tlsCert, "not_after", leaf.NotAfter)
-	}
-	cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	return &transportInfo{cert: *f.tlsCert}, nil
 }
 

@@ -3,25 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/ehstream/ehstream/emulator"
 )
-
-// loadFaults reads the --faults file: what POST /faults takes, one fault
-// object or an array of them. The hubs and partitions are checked when
-// the emulator injects them.
-func loadFaults(path string) ([]emulator.Fault, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--faults: %w", err)
-	}
-	faults, err := emulator.ParseFaults(data)
-	if err != nil {
-		return nil, fmt.Errorf("--faults %s: %w", path, err)
-	}
-	return faults, nil
-}
 
 // injectStartFaults injects the --faults file's faults into the started
 // emulator and says so.

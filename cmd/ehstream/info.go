@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/eventjson"
 )
 
 // infoConfig is what `ehstream info` shows: a hub, as a table or JSON.
@@ -56,33 +57,11 @@ func printInfoTable(w io.Writer, hp *eventhubs.HubProperties) error {
 	return tw.Flush()
 }
 
-type partitionInfoJSON struct {
-	ID                  string     `json:"id"`
-	Empty               bool       `json:"empty"`
-	FirstSequenceNumber *int64     `json:"firstSequenceNumber"`
-	LastSequenceNumber  *int64     `json:"lastSequenceNumber"`
-	NextSequenceNumber  int64      `json:"nextSequenceNumber"`
-	LastOffset          string     `json:"lastOffset,omitempty"`
-	LastEnqueuedTime    *time.Time `json:"lastEnqueuedTime,omitempty"`
-}
-
+// printInfoJSON prints the hub in eventjson's form, indented.
 func printInfoJSON(w io.Writer, hp *eventhubs.HubProperties) error {
-	out := struct {
-		Name       string              `json:"name"`
-		CreatedOn  time.Time           `json:"createdOn"`
-		Partitions []partitionInfoJSON `json:"partitions"`
-	}{Name: hp.Name, CreatedOn: hp.CreatedOn.UTC()}
-	for _, b := range hp.Partitions {
-		p := partitionInfoJSON{ID: b.PartitionID, Empty: b.Empty(), NextSequenceNumber: b.End}
-		if !b.Empty() {
-			first, last, t := b.First, b.End-1, b.LastEnqueued
-			p.FirstSequenceNumber, p.LastSequenceNumber, p.LastOffset, p.LastEnqueuedTime = &first, &last, b.LastOffset, &t
-		}
-		out.Partitions = append(out.Partitions, p)
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return enc.Encode(eventjson.HubOf(hp))
 }
 
 func formatTime(t time.Time) string {

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
-	"sync"
 )
 
 // logFormatFlag is --log-format: how a command writes its logs to stderr,
@@ -55,29 +52,3 @@ type loggedError struct{ err error }
 
 func (e loggedError) Error() string { return e.err.Error() }
 func (e loggedError) Unwrap() error { return e.err }
-
-// lineLogger is an io.Writer that logs each line written to it as an info
-// record whose message is the line: with --log-format json, the lines a
-// command prints for people become records on the log's one stream.
-type lineLogger struct {
-	log *slog.Logger
-	mu  sync.Mutex
-	buf []byte // a line not yet ended
-}
-
-func (l *lineLogger) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			break
-		}
-		if line := strings.TrimRight(string(l.buf[:i]), "\r"); line != "" {
-			l.log.Info(line)
-		}
-		l.buf = l.buf[i+1:]
-	}
-	return len(p), nil
-}

@@ -7,12 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/ehstream/ehstream/buildinfo"
 	"github.com/ehstream/ehstream/sqlsink"
@@ -137,13 +135,6 @@ func sinkFlagError(err error) error {
 		return usageError{fmt.Errorf("--%s: %s", se.Param, se.Message)}
 	}
 	return err
-}
-
-// shutdownHTTP stops srv, giving the requests it is serving two seconds.
-func shutdownHTTP(srv *http.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	srv.Shutdown(ctx)
 }
 
 // inFlagTerms says a package's error in the command's terms: the Conf

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -63,7 +61,7 @@ func (c *offsetsConfig) run(ctx context.Context, std stdio) error {
 		return sinkFlagError(err)
 	}
 	defer sk.Close()
-	ps, err := c.positions(ctx, sk.Store)
+	ps, err := sk.Store.ListPositions(ctx, &offsets.PositionFilter{Job: c.job, ConsumerGroup: c.group})
 	if err != nil {
 		return err
 	}
@@ -77,40 +75,18 @@ func (c *offsetsConfig) run(ctx context.Context, std stdio) error {
 		}
 	}
 	if c.ownSpec != "" {
-		if v.owners, err = partitionOwners(ctx, c.ownSpec, ps, v.endpoint, v.cred); err != nil {
+		opts := &ownership.OwnersOfSpecOptions{Endpoint: v.endpoint, Credential: v.cred}
+		if v.owners, err = ownership.OwnersOfSpec(ctx, c.ownSpec, ps, opts); err != nil {
 			return err
 		}
 	}
 	if err := v.print(std.out, time.Now()); err != nil {
 		return err
 	}
-	if v.withHub && len(v.lags) == 0 {
+	if v.withHub && v.lags.Len() == 0 {
 		fmt.Fprintf(std.err, "ehstream offsets: no stored position is of hub %s in namespace %s, so no lag is shown\n", v.hub, v.namespace)
 	}
 	return nil
-}
-
-// positions is the stored positions the flags ask for, by job and
-// partition.
-func (c *offsetsConfig) positions(ctx context.Context, store *offsets.Store) ([]offsets.Position, error) {
-	all, err := store.Positions(ctx, offsets.Job{})
-	if err != nil {
-		return nil, err
-	}
-	var ps []offsets.Position
-	for _, p := range all {
-		// Event Hubs ignores the case of consumer group names.
-		if (c.job == "" || p.Job.Name == c.job) && (c.group == "" || strings.EqualFold(p.Job.ConsumerGroup, c.group)) {
-			ps = append(ps, p)
-		}
-	}
-	slices.SortFunc(ps, func(a, b offsets.Position) int {
-		if c := cmp.Compare(a.Job.String(), b.Job.String()); c != 0 {
-			return c
-		}
-		return eventhubs.ComparePartitionIDs(a.Partition, b.Partition)
-	})
-	return ps, nil
 }
 
 // noPositions says that the sink has none of the positions asked for:
@@ -139,7 +115,7 @@ type offsetsView struct {
 	namespace, hub string
 	endpoint       string                 // the SDK's namespace: the host and port
 	cred           azcore.TokenCredential // the hub flags' credential, for a blob container URL
-	lags           map[lagKey]eventhubs.PartitionLag
+	lags           *offsets.Lags
 	// With an ownership store: who owns each listed partition.
 	owners *ownership.Owners
 }
@@ -180,7 +156,7 @@ func (v *offsetsView) printRow(w io.Writer, p offsets.Position, now time.Time) {
 	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s", p.Job.Name, p.Job.Namespace, p.Job.EventHub, p.Job.ConsumerGroup,
 		output, p.Partition, p.Next, p.Updated.Format(time.RFC3339))
 	if v.withHub {
-		if l, ok := v.lags[keyOf(p)]; ok {
+		if l, ok := v.lags.Of(p); ok {
 			fmt.Fprintf(w, "\t%d\t%d\t%s", l.End, l.Events, age(l, now))
 		} else {
 			fmt.Fprint(w, "\t-\t-\t-")
@@ -200,21 +176,6 @@ func (v *offsetsView) printRow(w io.Writer, p offsets.Position, now time.Time) {
 	fmt.Fprintln(w)
 }
 
-// partitionOwners reads, from the ownership store spec, the ownership
-// records of the consumer groups of the positions ps (ownership.OwnersOf).
-func partitionOwners(ctx context.Context, spec string, ps []offsets.Position, endpoint string, cred azcore.TokenCredential) (*ownership.Owners, error) {
-	store, closer, err := ownership.Open(ctx, spec, "", &ownership.Options{ReadOnly: true, Credential: cred})
-	if err != nil {
-		return nil, err
-	}
-	defer closer.Close()
-	owners, err := ownership.OwnersOf(ctx, store, ps, endpoint)
-	if err != nil {
-		return nil, fmt.Errorf("ownership store %s: %v", ownership.Redact(spec), err)
-	}
-	return owners, nil
-}
-
 // since is how long ago t was, to the second (to the millisecond under a
 // second); a time ahead of now (another machine's clock) counts as 0.
 func since(t, now time.Time) string {
@@ -225,42 +186,20 @@ func since(t, now time.Time) string {
 	return d.Round(time.Second).String()
 }
 
-// lagKey is a stored position's job and partition.
-type lagKey struct {
-	job       offsets.Job
-	partition string
-}
-
-func keyOf(p offsets.Position) lagKey {
-	j := p.Job
-	j.Output = "" // not part of a job's identity in the store
-	return lagKey{job: j, partition: p.Partition}
-}
-
-// jobLags reads the lag of the positions listed of conf's hub, by job and
-// partition (offsets.PositionsLag). A job without one, and a partition
-// whose oldest unread event could not be read, are said on stderr, once
-// per job.
-func jobLags(ctx context.Context, conf *eventhubs.Conf, ps []offsets.Position, lagGroup string, stderr io.Writer) (map[lagKey]eventhubs.PartitionLag, error) {
+// jobLags reads the lag of the positions listed of conf's hub
+// (offsets.PositionsLag). A job without one, and a partition whose oldest
+// unread event could not be read, are said on stderr, once per job.
+func jobLags(ctx context.Context, conf *eventhubs.Conf, ps []offsets.Position, lagGroup string, stderr io.Writer) (*offsets.Lags, error) {
 	jls, err := offsets.PositionsLag(ctx, conf, ps, lagGroup)
 	if err != nil {
 		return nil, err
 	}
-	lags := map[lagKey]eventhubs.PartitionLag{}
 	for _, jl := range jls {
 		if jl.Err != nil {
 			fmt.Fprintf(stderr, "ehstream offsets: job %q: no lag: %v\n", jl.Job.Name, jl.Err)
 			continue
 		}
-		var unknown []string
-		var why error
-		for _, l := range jl.Partitions {
-			lags[lagKey{job: jl.Job, partition: l.PartitionID}] = l
-			if l.Err != nil {
-				unknown, why = append(unknown, l.PartitionID), l.Err
-			}
-		}
-		if len(unknown) > 0 {
+		if unknown, why := jl.Unknown(); len(unknown) > 0 {
 			fmt.Fprintf(stderr, "ehstream offsets: job %q (consumer group %s): the oldest unread event of partition %s is unknown (?): %v\n",
 				jl.Job.Name, jl.Job.ConsumerGroup, strings.Join(unknown, ", "), why)
 			if lagGroup == "" {
@@ -268,7 +207,7 @@ func jobLags(ctx context.Context, conf *eventhubs.Conf, ps []offsets.Position, l
 			}
 		}
 	}
-	return lags, nil
+	return offsets.IndexLags(jls), nil
 }
 
 // age is how long the oldest unread event has waited: "-" when there is

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 
 	"github.com/ehstream/ehstream/eventhubs"
@@ -141,7 +140,7 @@ func (c *readConfig) run(ctx context.Context, std stdio) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := c.write(ctx, rdd, ranges, std); err != nil {
+	if err := c.write(ctx, rdd, std); err != nil {
 		return err
 	}
 	if n := rdd.Skipped(); n > 0 && c.log.json {
@@ -166,39 +165,19 @@ func (c *readConfig) plan(ctx context.Context) ([]eventhubs.OffsetRange, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPartitions(hp, c.partitions); err != nil {
-		return nil, err
+	if err := hp.CheckPartitions(c.partitions); err != nil {
+		return nil, flagProblems(err, nil)
 	}
 	switch {
 	case c.byPosition:
 		return eventhubs.PartitionRangesBetween(ctx, c.conf, c.partitions, c.from, c.until)
 	case !c.all:
-		if err := checkRanges(hp, c.rangeArgs, c.ranges); err != nil {
-			return nil, err
+		if err := hp.CheckRanges(c.ranges); err != nil {
+			return nil, flagProblems(err, c.rangeArgs)
 		}
 		return c.ranges, nil
 	}
-	var ranges []eventhubs.OffsetRange
-	for _, b := range hp.Partitions {
-		if c.partitions == nil || slices.Contains(c.partitions, b.PartitionID) {
-			ranges = append(ranges, eventhubs.OffsetRange{Name: c.conf.EventHubName(), PartitionID: b.PartitionID, FromSeqNo: b.First, UntilSeqNo: b.End})
-		}
-	}
-	return ranges, nil
-}
-
-// checkPartitions names each --partition the hub does not have.
-func checkPartitions(hp *eventhubs.HubProperties, ids []string) error {
-	var problems []string
-	for _, id := range ids {
-		if !slices.Contains(hp.PartitionIDs, id) {
-			problems = append(problems, fmt.Sprintf("--partition %s: no such partition: hub %q has partitions %s", id, hp.Name, strings.Join(hp.PartitionIDs, ", ")))
-		}
-	}
-	if problems == nil {
-		return nil
-	}
-	return errors.New(strings.Join(problems, "\n"))
+	return hp.RangesHeld(c.conf.EventHubName(), c.partitions)
 }
 
 // explainReadError says in flags what to do about a partition that a
@@ -215,9 +194,9 @@ func explainReadError(err error, group string) error {
 
 // write prints rdd's events as JSON lines (eventjson.WriteRDD); on a
 // terminal, with a progress bar (readprogress.go).
-func (c *readConfig) write(ctx context.Context, rdd *eventhubs.RDD, ranges []eventhubs.OffsetRange, std stdio) error {
+func (c *readConfig) write(ctx context.Context, rdd *eventhubs.RDD, std stdio) error {
 	var bar *readBar
-	if n := eventCount(ranges); showReadBar(n, std.out, std.err, c.log.json) {
+	if n := rdd.Count(); showReadBar(n, std.out, std.err, c.log.json) {
 		bar = newReadBar(std.err, n)
 	}
 	err := eventjson.WriteRDD(ctx, rdd, std.out, &eventjson.WriteOptions{Append: c.body, Progress: bar.add})
@@ -225,22 +204,17 @@ func (c *readConfig) write(ctx context.Context, rdd *eventhubs.RDD, ranges []eve
 	return err
 }
 
-// eventCount is how many events ranges hold.
-func eventCount(ranges []eventhubs.OffsetRange) int64 {
-	var n int64
-	for _, r := range ranges {
-		n += r.UntilSeqNo - r.FromSeqNo
-	}
-	return n
-}
-
-// checkRanges names every --range (as typed) that ends past its partition's
-// last event or names no partition, with what the partition holds.
-func checkRanges(hp *eventhubs.HubProperties, args []string, ranges []eventhubs.OffsetRange) error {
-	err := hp.CheckRanges(ranges)
-	var ps eventhubs.RangeProblems
-	if errors.As(err, &ps) {
-		return errors.New(ps.Describe("--range", args))
+// flagProblems says the problems of the ranges or partitions a hub
+// cannot serve (eventhubs.RangeProblems, UnknownPartitions) in terms of
+// --range, as typed in args, and --partition.
+func flagProblems(err error, args []string) error {
+	var rs eventhubs.RangeProblems
+	var ps eventhubs.UnknownPartitions
+	switch {
+	case errors.As(err, &rs):
+		return errors.New(rs.Describe("--range", args))
+	case errors.As(err, &ps):
+		return errors.New(ps.Describe("--partition"))
 	}
 	return err
 }

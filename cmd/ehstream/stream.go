@@ -11,6 +11,7 @@ import (
 
 	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/linelog"
 	"github.com/ehstream/ehstream/monitor"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/sqlsink"
@@ -69,7 +70,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 	c.share.noteGiven(fs)
 	// Info: the rare lines that say what the job decided (a new partition
 	// read from its start, a replayed batch, a stop on a signal); the
-	// progress lines go to stdout, or with JSON logs to the log (logformat.go).
+	// progress lines go to stdout, or with JSON logs to the log (linelog).
 	var err error
 	if c.log, err = logFormat.open("stream", stderr, slog.LevelInfo); err != nil {
 		return nil, err
@@ -147,7 +148,7 @@ func (c *streamConfig) run(ctx context.Context, std stdio) (err error) {
 	defer func() { err = c.log.failed(err) }()
 	out := std.out
 	if c.log.json {
-		out = &lineLogger{log: c.log.Logger}
+		out = linelog.New(c.log.Logger) // the job's lines become records
 	}
 	// The streaming package checks the batch interval.
 	ssc, err := streaming.NewContext(c.interval, &streaming.ContextOptions{Logger: c.log.Logger, NoBatchLog: true, SkipEmptyBatches: c.skipEmpty, Retry: sqlsink.RetryBatch})
@@ -170,8 +171,8 @@ func (c *streamConfig) run(ctx context.Context, std stdio) (err error) {
 		if err != nil {
 			return err
 		}
-		defer local.close()
-		if conf, job, err = c.confAndJob(local.connStr); err != nil {
+		defer local.Close()
+		if conf, job, err = c.confAndJob(local.ConnectionString()); err != nil {
 			return err
 		}
 	}
@@ -209,12 +210,7 @@ func (c *streamConfig) directStream(ssc *streaming.Context, conf *eventhubs.Conf
 	if err != nil {
 		return nil, err
 	}
-	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
-		return c.sink.WriteBatch(ctx, job, rdd)
-	})
-	// A batch whose positions moved under it (a killed run's late commit)
-	// rolls back and is planned again from the stored positions.
-	ds.SetStoredPositions(c.sink.Store.StoredPositions(job))
+	c.sink.Attach(ds, job)
 	return ds, nil
 }
 
@@ -270,9 +266,9 @@ func (c *streamConfig) startRetry(startBy time.Time) startRetry {
 
 // resumeJob readies the job to run: with --ownership it opens the store
 // and refuses a consumer group another job holds, and without it refuses
-// one that live replicas share, before anything is stored; then it resumes the job's positions (where partitions without
-// one start is resolved once, and stored before the first batch) and
-// creates the events table. The caller closes the shared store.
+// one that live replicas share, before anything is stored; then the sink
+// resumes the job's positions (sqlsink.Sink.Resume). The caller closes
+// the shared store.
 func resumeJob(ctx context.Context, share *shareFlags, sk *sqlsink.Sink, conf *eventhubs.Conf, job offsets.Job, retry startRetry) (*sharedStore, offsets.Resumed, error) {
 	var shared *sharedStore
 	if *share.store != "" {
@@ -286,16 +282,7 @@ func resumeJob(ctx context.Context, share *shareFlags, sk *sqlsink.Sink, conf *e
 	} else if err := share.checkNoReplicas(ctx, sk, conf); err != nil {
 		return nil, offsets.Resumed{}, err
 	}
-	if err := sk.CheckTable(ctx); err != nil { // before positions of the table are stored
-		if shared != nil {
-			shared.Close()
-		}
-		return nil, offsets.Resumed{}, err
-	}
-	resumed, err := sk.Store.Resume(ctx, job, conf)
-	if err == nil {
-		err = sk.CreateTable(ctx)
-	}
+	resumed, err := sk.Resume(ctx, job, conf)
 	if err != nil && shared != nil {
 		shared.Close()
 		shared = nil

@@ -5,10 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/ehstream/ehstream/balance"
 	"github.com/ehstream/ehstream/eventhubs"
@@ -36,11 +32,10 @@ func addLagGroupFlag(fs *flag.FlagSet) *string {
 		"to show its age; default: the job's own, in which partitions a running replica holds show an age only while this replica reads them")
 }
 
-// statusServer is the stream's HTTP server: a listener taken before any
+// statusServer is the stream's HTTP server: a port taken before any
 // side effect, serving a monitor once the stream exists.
 type statusServer struct {
-	ln  net.Listener
-	srv *http.Server
+	srv *monitor.Server
 	mon *monitor.Monitor
 }
 
@@ -50,16 +45,17 @@ func listenStatus(addr string) (*statusServer, error) {
 	if addr == "" {
 		return nil, nil
 	}
-	ln, err := listenFallback(addr, httpPortTries)
+	srv, err := listenFallback(addr, httpPortTries)
 	if err != nil {
 		return nil, err
 	}
-	return &statusServer{ln: ln}, nil
+	return &statusServer{srv: srv}, nil
 }
 
-// listenFallback is monitor.Listen, its errors said in terms of --http.
-func listenFallback(addr string, tries int) (net.Listener, error) {
-	ln, err := monitor.Listen(addr, tries)
+// listenFallback is monitor.ListenServer, its errors said in terms of
+// --http.
+func listenFallback(addr string, tries int) (*monitor.Server, error) {
+	srv, err := monitor.ListenServer(addr, tries)
 	var ae *monitor.AddressError
 	var pe *monitor.PortsInUseError
 	switch {
@@ -72,7 +68,7 @@ func listenFallback(addr string, tries int) (net.Listener, error) {
 	case err != nil:
 		return nil, fmt.Errorf("--http %s: %w", addr, err)
 	}
-	return ln, nil
+	return srv, nil
 }
 
 // start serves a monitor of ssc and prints where.
@@ -81,19 +77,8 @@ func (s *statusServer) start(ssc *streaming.Context, opts *monitor.Options, out 
 		return
 	}
 	s.mon = monitor.New(ssc, opts)
-	s.srv = &http.Server{Handler: s.mon, ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(s.ln)
-	fmt.Fprintf(out, "status: %s\n", s.url())
-}
-
-// url is the page's address, with a host a browser can open.
-func (s *statusServer) url() string {
-	a := s.ln.Addr().(*net.TCPAddr)
-	host := a.IP.String()
-	if a.IP.IsUnspecified() {
-		host = "localhost"
-	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(a.Port)) + "/"
+	s.srv.Serve(s.mon)
+	fmt.Fprintf(out, "status: %s\n", s.srv.URL())
 }
 
 // watch shows the whole job on the page and in /metrics: every partition
@@ -114,14 +99,9 @@ func (s *statusServer) ownershipChanged(c balance.Change) {
 }
 
 func (s *statusServer) close() {
-	if s == nil {
-		return
+	if s != nil {
+		s.srv.Close()
 	}
-	if s.srv == nil {
-		s.ln.Close()
-		return
-	}
-	shutdownHTTP(s.srv)
 }
 
 // monitorOptions names the job on its status page; the owner ID only when

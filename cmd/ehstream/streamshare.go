@@ -103,20 +103,17 @@ func (f *shareFlags) open(ctx context.Context, conf *eventhubs.Conf, job offsets
 	if err != nil {
 		return nil, err
 	}
-	ns, err := conf.FullyQualifiedNamespace()
-	if err == nil {
-		var b *balance.Balancer
-		b, err = balance.New(store, balance.Consumer{Namespace: ns, EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()},
-			*f.ownerID, &balance.Options{UpdateInterval: *f.interval, Expiration: *f.expiration})
-		if err == nil {
-			err = b.CheckJob(ctx)
-		}
-	}
-	if err != nil {
+	if err := eventhubs.CheckOwnershipJob(ctx, conf, store, f.ownershipOptions()); err != nil {
 		closer.Close()
 		return nil, err
 	}
 	return &sharedStore{flags: f, store: store, Closer: closer}, nil
+}
+
+// ownershipOptions are the replica's settings the flags give.
+func (f *shareFlags) ownershipOptions() *eventhubs.OwnershipOptions {
+	return &eventhubs.OwnershipOptions{OwnerID: *f.ownerID, Strategy: balance.Strategy(*f.strategy), UpdateInterval: *f.interval, Expiration: *f.expiration,
+		WriteCheckpoints: strings.HasPrefix(*f.store, "blob:")}
 }
 
 // share makes ds a replica over the store. Newly owned partitions start
@@ -124,16 +121,8 @@ func (f *shareFlags) open(ctx context.Context, conf *eventhubs.Conf, job offsets
 // transactions keep; a Blob store also gets checkpoints, for stock SDK
 // processors sharing the group.
 func (s *sharedStore) share(ds *eventhubs.DirectStream, positions *offsets.Store, job offsets.Job, onChange func(balance.Change)) error {
-	f := s.flags
-	opts := &eventhubs.OwnershipOptions{
-		OwnerID:          *f.ownerID,
-		Strategy:         balance.Strategy(*f.strategy),
-		UpdateInterval:   *f.interval,
-		Expiration:       *f.expiration,
-		WriteCheckpoints: strings.HasPrefix(*f.store, "blob:"),
-		OnChange:         onChange,
-		Positions:        positions.StoredPositions(job),
-	}
+	opts := s.flags.ownershipOptions()
+	opts.OnChange, opts.Positions = onChange, positions.StoredPositions(job)
 	if host, err := ds.Conf().NamespaceHost(); err == nil && !strings.EqualFold(host, job.Namespace) {
 		// The positions are stored for another name of the namespace
 		// (offsets.Store.Resume): the ownership records go under it too,
@@ -155,25 +144,16 @@ func (f *shareFlags) checkNoReplicas(ctx context.Context, sk *sqlsink.Sink, conf
 	if *f.takeOver {
 		return nil
 	}
-	ns, err := conf.FullyQualifiedNamespace()
-	if err != nil {
+	err := ownership.CheckNoLiveOwners(ctx, sk.Store, conf, nil)
+	var live *ownership.LiveOwnersError
+	if !errors.As(err, &live) {
 		return err
 	}
-	owners, err := ownership.LiveOwners(ctx, sk.Store, balance.Consumer{Namespace: ns, EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()}, nil)
-	if err != nil || len(owners) == 0 {
-		return err
+	job := live.Job()
+	if job == "" {
+		job = "JOB"
 	}
-	said := make([]string, len(owners))
-	job := "JOB"
-	for i, o := range owners {
-		said[i] = o.String()
-		if o.Job != "" {
-			job = o.Job
-		}
-	}
-	return fmt.Errorf("consumer group %s of hub %s has live replicas, by the ownership records in %s (claims renewed within %s): %s; "+
-		"without --ownership this stream reads every partition with owner level 0, as they do, and would take theirs\n"+
+	return fmt.Errorf("%w (their ownership records are in %s)\n"+
 		"(run it as one of them: --ownership STORE, their store, with --job %s and an --owner-id of its own; or stop them first: a replica that stops gives its claims up, "+
-		"a killed one's hold %s; or --take-over to start all the same)",
-		conf.ConsumerGroup(), conf.EventHubName(), sk.Desc, balance.DefaultExpiration, strings.Join(said, "; "), job, balance.DefaultExpiration)
+		"a killed one's hold %s; or --take-over to start all the same)", err, sk.Desc, job, live.Expiration)
 }
