@@ -7,13 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"maps"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/internal/pgtest"
 	"github.com/ehstream/ehstream/offsets"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
@@ -31,11 +31,7 @@ func databases(t *testing.T, fn func(t *testing.T, db *sql.DB, store *offsets.St
 		fn(t, db, open(t, db))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		url := os.Getenv("EHSTREAM_TEST_POSTGRES")
-		if url == "" {
-			t.Skip("EHSTREAM_TEST_POSTGRES is not set: skipping the PostgreSQL tests (bash .ci/run sets it)")
-		}
-		db, err := sql.Open("pgx", url)
+		db, err := sql.Open("pgx", pgtest.URL(t))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/internal/localhub"
+	"github.com/ehstream/ehstream/internal/pgtest"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/sqlsink"
 	"github.com/ehstream/ehstream/streaming"
@@ -31,10 +31,7 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 // test is skipped without the variable.
 func postgresSchema(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("EHSTREAM_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("EHSTREAM_TEST_POSTGRES is not set: skipping the PostgreSQL tests (bash .ci/run sets it)")
-	}
+	base := pgtest.URL(t)
 	b := make([]byte, 6)
 	rand.Read(b)
 	schema := "sqlsink_" + hex.EncodeToString(b)

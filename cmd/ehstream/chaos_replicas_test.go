@@ -5,13 +5,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ehstream/ehstream/internal/pgtest"
 )
 
 // The replicas' chaos run (issue 21): two replicas of job "chaos" share the
@@ -29,9 +30,7 @@ func TestChaosReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the chaos test runs child processes for a while")
 	}
-	if os.Getenv("EHSTREAM_TEST_POSTGRES") == "" {
-		t.Skip("EHSTREAM_TEST_POSTGRES is not set: skipping the chaos test, which runs a PostgreSQL server of its own from the installation's binaries (bash .ci/run sets it)")
-	}
+	pgtest.URL(t) // the chaos test runs a PostgreSQL server of its own from the installation's binaries
 	const expiration, interval = 4 * time.Second, time.Second
 	d := max(*chaosDuration, 20*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), d+3*time.Minute)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/internal/pgtest"
 )
 
 // The chaos test (issue 16): `ehstream stream` writes into PostgreSQL
@@ -72,9 +73,7 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the chaos test runs child processes for a while")
 	}
-	if os.Getenv("EHSTREAM_TEST_POSTGRES") == "" {
-		t.Skip("EHSTREAM_TEST_POSTGRES is not set: skipping the chaos test, which runs a PostgreSQL server of its own from the installation's binaries (bash .ci/run sets it)")
-	}
+	pgtest.URL(t) // the chaos test runs a PostgreSQL server of its own from the installation's binaries
 	d := *chaosDuration
 	if d < 10*time.Second {
 		t.Fatalf("-chaos.duration %s: want at least 10s", d)

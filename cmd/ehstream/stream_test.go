@@ -18,6 +18,7 @@ import (
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/internal/localhub"
+	"github.com/ehstream/ehstream/internal/pgtest"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/sqlsink"
 )
@@ -30,13 +31,7 @@ type sinkCase struct {
 
 var sinkCases = []sinkCase{
 	{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "stream.db") }},
-	{"postgres", func(t *testing.T) string {
-		url := os.Getenv("EHSTREAM_TEST_POSTGRES")
-		if url == "" {
-			t.Skip("EHSTREAM_TEST_POSTGRES is not set: skipping the PostgreSQL tests (bash .ci/run sets it)")
-		}
-		return url
-	}},
+	{"postgres", func(t *testing.T) string { return pgtest.URL(t) }},
 }
 
 // uniqueName keeps tests that share a PostgreSQL database apart.

@@ -21,6 +21,14 @@ import (
 // when the variable is unset, or fails when CI=true.
 func Fresh(t testing.TB) string {
 	t.Helper()
+	return CreateDB(t, URL(t))
+}
+
+// URL is $EHSTREAM_TEST_POSTGRES; without it the test is skipped, or
+// fails when CI=true, where .ci/run sets it: in CI no PostgreSQL test
+// skips unseen.
+func URL(t testing.TB) string {
+	t.Helper()
 	base := os.Getenv("EHSTREAM_TEST_POSTGRES")
 	if base == "" {
 		if os.Getenv("CI") == "true" {
@@ -28,7 +36,7 @@ func Fresh(t testing.TB) string {
 		}
 		t.Skip("EHSTREAM_TEST_POSTGRES is not set: skipping the PostgreSQL tests (bash .ci/run sets it)")
 	}
-	return CreateDB(t, base)
+	return base
 }
 
 // CreateDB creates an empty database on base's server, dropped when the
