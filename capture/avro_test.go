@@ -149,18 +149,7 @@ func writeAvro(t testing.TB, buf *bytes.Buffer, opts *AvroOptions, evs ...*event
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := f.NewFileWriter(buf, FileInfo{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ev := range evs {
-		if err := w.Write(ev); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, f, buf, evs...)
 }
 
 func readAvro(t *testing.T, b []byte) []captureRecord {

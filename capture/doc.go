@@ -4,6 +4,11 @@
 //
 // Avro is written with github.com/hamba/avro/v2 and its ocf package (the
 // object container format), in the schema Capture's files carry.
+// Parquet is written with github.com/parquet-go/parquet-go rather than
+// Apache Arrow's Go Parquet: it is pure Go (no cgo, as the whole module),
+// brings far fewer dependencies than Arrow's module, and writes rows one
+// at a time into column buffers, which is how events arrive; Arrow's
+// writer wants Arrow record batches built first.
 //
 // Files:
 //   - format.go: Format and FileWriter, what a file format provides.
@@ -13,4 +18,9 @@
 //   - avro.go: Avro, Capture's schema (CaptureSchema) and its writer.
 //   - properties.go: how AMQP property values become values of Capture's
 //     map union or Parquet's string map.
+//   - parquet.go: Parquet, its fixed columns, options and writer.
+//   - parquetrow.go: how an event's row is filled, leaf column by leaf
+//     column, levels and all.
+//   - columns.go: ParseColumns, the --columns spec of columns taken from
+//     a JSON body, and how a column's value is found in a body.
 package capture
