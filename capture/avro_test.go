@@ -125,6 +125,9 @@ func TestAvroRefusesBadOptions(t *testing.T) {
 	}
 }
 
+// testUUID is a UUID property, as AMQP types it.
+var testUUID = amqp.UUID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+
 // sampleEvent is an event as the SDK gives it, with properties of every
 // kind AMQP has.
 func sampleEvent(seq int64) *eventhubs.Event {
@@ -134,7 +137,7 @@ func sampleEvent(seq int64) *eventhubs.Event {
 		EnqueuedTime: at, PartitionKey: "pk",
 		Properties: map[string]any{"s": "x", "i": int32(-3), "u8": uint8(200), "big": uint64(1<<64 - 1), "f": 1.5,
 			"b": true, "bin": []byte{0, 1}, "t": at, "sym": amqp.Symbol("sym"), "nil": nil,
-			"uuid": amqp.UUID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
+			"uuid": testUUID},
 		SystemProperties: map[string]any{"x-opt-publisher": "pub"},
 	}
 	if seq == 8 {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
-	"github.com/Azure/go-amqp"
 
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
@@ -25,9 +24,6 @@ import (
 // pythonWithAvro is the interpreter with Debian's python3-avro: Debian's
 // own, rather than whichever python3 comes first in PATH.
 const pythonWithAvro = "/usr/bin/python3"
-
-// sentAt is the time property every test event carries.
-var sentAt = time.Date(2026, 12, 7, 15, 4, 5, 250e6, time.UTC)
 
 // Apache Avro's Python library reads our Avro file of events the
 // emulator gave back to ehstream: the schema it carries is Capture's,
@@ -135,62 +131,6 @@ func checkDuckDBRow(t *testing.T, r map[string]any, ev *eventhubs.Event) {
 	}
 }
 
-// hubEvents sends events through the official SDK to an in-process
-// emulator and reads them back with an RDD: five events of partition 0,
-// the first four with partition key dev-1. Event 0 has a JSON body and
-// properties of every AMQP type a sender uses, 1 a binary body, 2 an
-// empty one, 3 JSON whose temp is a string, 4 plain text.
-func hubEvents(t *testing.T) []*eventhubs.Event {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	srv, err := emulator.Start(ctx, &emulator.Config{Hubs: []emulator.HubConfig{{Name: "orders", PartitionCount: 1}}})
-	if err != nil {
-		t.Fatalf("start emulator: %v", err)
-	}
-	t.Cleanup(func() { _ = eventhubs.CloseAll(context.Background()); _ = srv.Close() })
-	send(t, ctx, srv, &azeventhubs.EventDataBatchOptions{PartitionKey: to.Ptr("dev-1")},
-		&azeventhubs.EventData{Body: []byte(`{"device":"d1","reading":{"temp":21.5},"at":"2026-12-07T15:04:05Z"}`),
-			ContentType: to.Ptr("application/json"), MessageID: to.Ptr("m-0"),
-			Properties: map[string]any{"s": "x", "i": int64(-3), "i32": int32(7), "f": 1.25, "b": true, "t": sentAt,
-				"bin": []byte{0, 255}, "uuid": amqp.UUID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}}},
-		&azeventhubs.EventData{Body: []byte{0, 1, 2, 255, 254}},
-		&azeventhubs.EventData{Body: []byte{}},
-		&azeventhubs.EventData{Body: []byte(`{"device":"d2","reading":{"temp":"hot"}}`)})
-	send(t, ctx, srv, &azeventhubs.EventDataBatchOptions{PartitionID: to.Ptr("0")}, &azeventhubs.EventData{Body: []byte("plain")})
-	conf := eventhubs.NewConf(srv.ConnectionString("orders")).SetReceiverTimeout(5 * time.Second).SetOperationTimeout(10 * time.Second)
-	rdd, err := eventhubs.CreateRDD(ctx, conf, []eventhubs.OffsetRange{{Name: "orders", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 5}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	evs, err := rdd.Collect(ctx)
-	if err != nil || len(evs) != 5 {
-		t.Fatalf("read back %d events, %v; want 5", len(evs), err)
-	}
-	return evs
-}
-
-func send(t *testing.T, ctx context.Context, srv *emulator.Server, opts *azeventhubs.EventDataBatchOptions, evs ...*azeventhubs.EventData) {
-	t.Helper()
-	p, err := azeventhubs.NewProducerClientFromConnectionString(srv.ConnectionString("orders"), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(ctx)
-	b, err := p.NewEventDataBatch(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ev := range evs {
-		if err := b.AddEventData(ev, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.SendEventDataBatch(ctx, b, nil); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // needReader skips the test when check fails, unless in CI (CI=true),
 // where .ci/run installs the reader and its absence fails the test.
 func needReader(t *testing.T, what string, check func() error) {
@@ -247,4 +187,63 @@ func mustAvro(t *testing.T) Format {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// sentAt is the time property every test event carries.
+var sentAt = time.Date(2026, 12, 7, 15, 4, 5, 250e6, time.UTC)
+
+// hubEvents sends events through the official SDK to an in-process
+// emulator and reads them back with an RDD: five events of partition 0,
+// the first four with partition key dev-1. Event 0 has a JSON body and
+// properties of every AMQP type a sender uses, 1 a binary body, 2 an
+// empty one, 3 JSON whose temp is a string, 4 plain text.
+func hubEvents(t *testing.T) []*eventhubs.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, err := emulator.Start(ctx, &emulator.Config{Hubs: []emulator.HubConfig{{Name: "orders", PartitionCount: 1}}})
+	if err != nil {
+		t.Fatalf("start emulator: %v", err)
+	}
+	t.Cleanup(func() { _ = eventhubs.CloseAll(context.Background()); _ = srv.Close() })
+	send(t, ctx, srv, &azeventhubs.EventDataBatchOptions{PartitionKey: to.Ptr("dev-1")},
+		&azeventhubs.EventData{Body: []byte(`{"device":"d1","reading":{"temp":21.5},"at":"2026-12-07T15:04:05Z"}`),
+			ContentType: to.Ptr("application/json"), MessageID: to.Ptr("m-0"),
+			Properties: map[string]any{"s": "x", "i": int64(-3), "i32": int32(7), "f": 1.25, "b": true, "t": sentAt,
+				"bin": []byte{0, 255}, "uuid": testUUID}},
+		&azeventhubs.EventData{Body: []byte{0, 1, 2, 255, 254}},
+		&azeventhubs.EventData{Body: []byte{}},
+		&azeventhubs.EventData{Body: []byte(`{"device":"d2","reading":{"temp":"hot"}}`)})
+	send(t, ctx, srv, &azeventhubs.EventDataBatchOptions{PartitionID: to.Ptr("0")}, &azeventhubs.EventData{Body: []byte("plain")})
+	conf := eventhubs.NewConf(srv.ConnectionString("orders")).SetReceiverTimeout(5 * time.Second).SetOperationTimeout(10 * time.Second)
+	rdd, err := eventhubs.CreateRDD(ctx, conf, []eventhubs.OffsetRange{{Name: "orders", PartitionID: "0", FromSeqNo: 0, UntilSeqNo: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := rdd.Collect(ctx)
+	if err != nil || len(evs) != 5 {
+		t.Fatalf("read back %d events, %v; want 5", len(evs), err)
+	}
+	return evs
+}
+
+func send(t *testing.T, ctx context.Context, srv *emulator.Server, opts *azeventhubs.EventDataBatchOptions, evs ...*azeventhubs.EventData) {
+	t.Helper()
+	p, err := azeventhubs.NewProducerClientFromConnectionString(srv.ConnectionString("orders"), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	b, err := p.NewEventDataBatch(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if err := b.AddEventData(ev, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.SendEventDataBatch(ctx, b, nil); err != nil {
+		t.Fatal(err)
+	}
 }
