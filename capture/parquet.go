@@ -144,7 +144,7 @@ func (*parquetFormat) Ext() string  { return ".parquet" }
 // first row group is full or the file is closed.
 func (f *parquetFormat) NewFileWriter(w io.Writer, _ FileInfo) (FileWriter, error) {
 	cw := &countingWriter{w: w}
-	pw := parquet.NewWriter(cw, f.schema, parquet.Compression(f.codec), parquet.CreatedBy("ehstream", "", ""))
+	pw := parquet.NewGenericWriter[any](cw, f.schema, parquet.Compression(f.codec), parquet.CreatedBy("ehstream", "", ""))
 	return &parquetWriter{f: f, out: cw, w: pw, rows: make([]parquet.Row, 1)}, nil
 }
 
@@ -153,7 +153,7 @@ func (f *parquetFormat) NewFileWriter(w io.Writer, _ FileInfo) (FileWriter, erro
 type parquetWriter struct {
 	f       *parquetFormat
 	out     *countingWriter
-	w       *parquet.Writer
+	w       *parquet.GenericWriter[any]
 	rows    []parquet.Row
 	in      rowInput
 	inGroup int64
