@@ -59,21 +59,40 @@ func (d *Dir) Begin(_ context.Context, dir string) (PendingFile, error) {
 	if err := mkdirDurable(tmp); err != nil {
 		return nil, fmt.Errorf("capture: %s: creating %s: %w", d.root, tmp, err)
 	}
-	f, err := os.CreateTemp(tmp, "file-*.tmp")
+	f, err := createLocal(tmp, "file-*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("capture: %s: beginning a file in %s: %w", d.root, tmp, err)
 	}
-	return &dirFile{d: d, f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+	return &dirFile{localFile: f, d: d}, nil
 }
 
 // dirFile is a file growing in a _tmp directory.
 type dirFile struct {
+	localFile
 	d *Dir
+}
+
+// localFile is a file growing on local disk, through a buffer.
+type localFile struct {
 	f *os.File
 	w *bufio.Writer
 }
 
-func (f *dirFile) Write(p []byte) (int, error) { return f.w.Write(p) }
+func createLocal(dir, pattern string) (localFile, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return localFile{}, err
+	}
+	return localFile{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+func (l localFile) Write(p []byte) (int, error) { return l.w.Write(p) }
+
+// Abandon closes and removes the file.
+func (l localFile) Abandon() error {
+	l.f.Close()
+	return os.Remove(l.f.Name())
+}
 
 // Finish flushes and fsyncs the file, renames it to p, and fsyncs the
 // directory it now lies in, which holds the rename.
@@ -100,11 +119,6 @@ func (f *dirFile) Finish(_ context.Context, p string) error {
 		return fmt.Errorf("capture: finishing %s in %s: %w", p, f.d.root, err)
 	}
 	return nil
-}
-
-func (f *dirFile) Abandon() error {
-	f.f.Close()
-	return os.Remove(f.f.Name())
 }
 
 // mkdirDurable creates dir and its missing parents, and fsyncs the

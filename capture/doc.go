@@ -8,7 +8,10 @@
 //     sequence numbers a file holds.
 //   - destination.go: Destination and PendingFile, where files go and how
 //     they become visible; finding a partition's last file.
-//   - dir.go: Dir, the Destination of a directory (_tmp, fsync, rename).
+//   - dir.go: Dir, the Destination of a directory (_tmp, fsync, rename),
+//     and localFile, a file growing on local disk.
+//   - blob.go: Blob, the Destination of a Blob Storage container (a local
+//     spool, then blocks staged and the block list committed).
 //   - sink.go: Sink, its options, Attach (what it refuses: a checkpoint,
 //     replicas), WriteBatch and Close.
 //   - partition.go: one partition's writer: its open file, rolling by size

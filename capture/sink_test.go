@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ehstream/ehstream/capture"
-	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/internal/localhub"
 	"github.com/ehstream/ehstream/offsets"
@@ -34,16 +33,15 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 // string.
 func startHub(t *testing.T, hub string, partitions, n int) string {
 	t.Helper()
-	ctx := testCtx(t, 30*time.Second)
-	srv, err := emulator.Start(ctx, &emulator.Config{Hubs: []emulator.HubConfig{{Name: hub, PartitionCount: partitions}}})
+	h, err := localhub.Start(testCtx(t, 30*time.Second), &localhub.Config{Hub: hub, Partitions: partitions})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		eventhubs.CloseAll(context.Background())
-		srv.Close()
+		h.Close()
 	})
-	cs := srv.ConnectionString(hub)
+	cs := h.ConnectionString()
 	fill(t, cs, partitions, n)
 	return cs
 }
