@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ehstream/ehstream/capture"
+	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/internal/localhub"
 	"github.com/ehstream/ehstream/offsets"
@@ -60,13 +61,14 @@ func fill(t *testing.T, cs string, partitions, n int) {
 type run struct {
 	rate       int64
 	crashAfter int64
+	lossOK     bool // FailOnDataLoss false
 }
 
 func (r run) do(t *testing.T, cs string, sk *capture.Sink) (capture.Resumed, int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conf := eventhubs.NewConf(cs).SetMaxRatePerPartition(r.rate)
+	conf := eventhubs.NewConf(cs).SetMaxRatePerPartition(r.rate).SetFailOnDataLoss(!r.lossOK)
 	resumed, err := sk.Resume(ctx, conf)
 	if err != nil {
 		t.Fatal(err)
@@ -327,4 +329,55 @@ func ownershipStore(t *testing.T, conf *eventhubs.Conf) *ownership.SQLStore {
 		t.Fatal(err)
 	}
 	return store
+}
+
+// Events that retention removed before the stream read them leave a gap
+// between the files, which CheckFiles finds; no file spans it.
+func TestSinkRetentionGap(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	srv, err := emulator.Start(ctx, &emulator.Config{Hubs: []emulator.HubConfig{{Name: "orders", PartitionCount: 1, Retention: 2 * time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		eventhubs.CloseAll(context.Background())
+		srv.Close()
+	})
+	cs := srv.ConnectionString("orders")
+	root := t.TempDir()
+	dest, _ := capture.NewDir(root)
+	fill(t, cs, 1, 50)
+	run{rate: 100}.do(t, cs, newSink(t, dest, nil)) // [0, 50)
+	fill(t, cs, 1, 50)                              // [50, 100), left to expire
+	for {
+		hp, err := eventhubs.DescribeHub(ctx, eventhubs.NewConf(cs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hp.Partitions[0].First >= 100 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("retention kept events until %d", hp.Partitions[0].First)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the hub's bounds, with the test's deadline
+	}
+	fill(t, cs, 1, 50) // [100, 150)
+	run{rate: 100, lossOK: true}.do(t, cs, newSink(t, dest, nil))
+	hf, err := capture.CheckFiles(ctx, dest, hostOf(t, cs), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := hf.Partitions[0]
+	if len(p.Files) != 2 || len(p.Gaps) != 1 || p.Gaps[0].From != 50 || p.Gaps[0].Until != 100 || len(p.Overlaps) != 0 {
+		t.Fatalf("files %+v, want [0, 50) and [100, 150) with the gap [50, 100)", p)
+	}
+}
+
+func hostOf(t *testing.T, cs string) string {
+	host, err := eventhubs.NewConf(cs).NamespaceHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host
 }
