@@ -98,8 +98,8 @@ func (w *partitionWriter) write(ctx context.Context, ev *eventhubs.Event) error 
 	f := w.open
 	if err := f.fw.Write(ev); err != nil {
 		w.abandon()
-		return &staleError{partition: w.id, err: fmt.Errorf("capture: writing event %d into partition %s's file from %d in %s: %w (the file is dropped, and its events are read again)",
-			ev.SequenceNumber, w.id, f.name.From, w.s.dest, err)}
+		return fmt.Errorf("capture: writing event %d into partition %s's file from %d in %s: %w (the file is dropped; its events are read again when the batch is retried or the stream restarts)",
+			ev.SequenceNumber, w.id, f.name.From, w.s.dest, err)
 	}
 	f.events++
 	f.name.Until, w.end = ev.SequenceNumber+1, ev.SequenceNumber+1
@@ -152,7 +152,7 @@ func (w *partitionWriter) finish(ctx context.Context) error {
 	if err != nil {
 		f.pending.Abandon()
 		w.end, w.pos = w.visible, w.visible
-		return &staleError{partition: w.id, err: fmt.Errorf("%w (the file is dropped, and its events are read again)", err)}
+		return fmt.Errorf("%w (the file is dropped; its events are read again when the batch is retried or the stream restarts)", err)
 	}
 	w.visible = f.name.Until
 	w.s.opts.Logger.Info("capture: finished a file", "file", f.name.Path(), "events", f.events, "bytes", f.bytes.n)
@@ -181,10 +181,12 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // staleError says that the stream must read a partition again from where
-// its visible files end: a file was dropped, or a range started past the
-// files' end. It is an eventhubs.StaleRange: the stream, whose stored
-// positions are the files' ends (Attach), plans the batch again from
-// there instead of failing.
+// its visible files end: a range started past the files' end (a file was
+// dropped, and the batch retried; a checkpoint's positions). It is an
+// eventhubs.StaleRange: the stream, whose stored positions are the files'
+// ends (Attach), plans the batch again from there instead of failing. A
+// dropped file itself fails the batch, so that a fault that stays (a full
+// disk) stops the stream rather than replanning it forever.
 type staleError struct {
 	partition string
 	err       error

@@ -381,3 +381,31 @@ func hostOf(t *testing.T, cs string) string {
 	}
 	return host
 }
+
+// A file that cannot be made visible fails the batch, naming it; the
+// next run, the fault gone, writes each event once.
+func TestSinkFailedFinish(t *testing.T) {
+	cs := startHub(t, "orders", 1, 100)
+	root := t.TempDir()
+	dest, _ := capture.NewDir(root)
+	// A plain file where the year's directory goes: the rename cannot land.
+	year := filepath.Join(root, hostOf(t, cs), "orders", "0", fmt.Sprint(time.Now().UTC().Year()))
+	os.MkdirAll(filepath.Dir(year), 0o755)
+	os.WriteFile(year, nil, 0o644)
+	conf := eventhubs.NewConf(cs)
+	sk := newSink(t, dest, &capture.SinkOptions{RollSize: 1000})
+	if _, err := sk.Resume(testCtx(t, 30*time.Second), conf); err != nil {
+		t.Fatal(err)
+	}
+	ssc, _ := streaming.NewContext(20*time.Millisecond, &streaming.ContextOptions{NoBatchLog: true})
+	ds, _ := eventhubs.CreateDirectStream(ssc, conf)
+	sk.Attach(ds)
+	err := ssc.Run(testCtx(t, 30*time.Second))
+	if err == nil || !strings.Contains(err.Error(), "capture: finishing "+hostOf(t, cs)+"/orders/0/") || !strings.Contains(err.Error(), "the file is dropped") {
+		t.Fatalf("Run = %v, want the failed file named", err)
+	}
+	os.Remove(year)
+	run{rate: 100}.do(t, cs, newSink(t, dest, nil))
+	seqs, _ := readFiles(t, dest, readLocal(root))
+	exactlyOnce(t, seqs, 1, 100)
+}
