@@ -19,5 +19,7 @@
 //     the stream read a partition again from its files' end.
 //   - resume.go: Resume, where each partition goes on from: the end of its
 //     last visible file, after removing a crashed run's leftovers.
+//   - spec.go: OpenDestination and RedactSpec, a destination from a
+//     one-line spec (file:DIR, blob:...), as --sink gives it.
 //   - check.go: CheckFiles, a hub's files, their ranges, gaps and overlaps.
 package capture
