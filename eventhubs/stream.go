@@ -433,6 +433,9 @@ func (s *DirectStream) rewind(b *streaming.Batch) {
 	}
 }
 
+// Context is the streaming context the stream was added to.
+func (s *DirectStream) Context() *streaming.Context { return s.ssc }
+
 // Conf is the stream's configuration (a copy).
 func (s *DirectStream) Conf() *Conf { return s.conf.Clone() }
 

@@ -36,7 +36,7 @@ func azuriteWithOAuth(t *testing.T) (endpoint string, client *container.ClientOp
 	if err != nil {
 		t.Fatal(err)
 	}
-	endpoint = azuriteOAuth.start(t, "--oauth", "basic",
+	endpoint = azuriteOAuth.Start(t, "--oauth", "basic",
 		"--cert", filepath.Join(ss.Dir, "server.pem"), "--key", filepath.Join(ss.Dir, "server-key.pem"))
 	trusting := &http.Client{Transport: &http.Transport{TLSClientConfig: ss.ClientConfig("")}}
 	return endpoint, &container.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: trusting}}

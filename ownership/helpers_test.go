@@ -1,24 +1,18 @@
 package ownership_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/ehstream/ehstream/internal/azuritetest"
 	"github.com/ehstream/ehstream/offsets"
 	"github.com/ehstream/ehstream/ownership"
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -150,106 +144,18 @@ func backends(t *testing.T, fn func(t *testing.T, b backend)) {
 // Azurites, started once for the package's tests that need them: one
 // over http that takes connection strings, one over https that takes
 // bearer tokens too (azuriteOAuth).
-var azurite, azuriteOAuth azuriteRun
-
-type azuriteRun struct {
-	once     sync.Once
-	cmd      *exec.Cmd
-	endpoint string // http(s)://127.0.0.1:PORT
-	err      error
-}
+var azurite, azuriteOAuth azuritetest.Run
 
 // devAccountKey is Azurite's well-known development account key.
-const devAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+const devAccountKey = azuritetest.DevAccountKey
 
 // azuriteConnStr is the connection string of an Azurite started in memory
-// for the package's tests. Without node or `npm ci` in testdata/azurite
-// the test is skipped, or fails when EHSTREAM_TEST_AZURITE is set (CI).
-func azuriteConnStr(t testing.TB) string {
-	t.Helper()
-	endpoint := azurite.start(t)
-	return "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" + devAccountKey +
-		";BlobEndpoint=" + endpoint + "/devstoreaccount1;"
-}
-
-// start starts the run's Azurite once, with extra arguments, and returns
-// where it listens.
-func (a *azuriteRun) start(t testing.TB, extra ...string) string {
-	t.Helper()
-	dir, _ := filepath.Abs("testdata/azurite")
-	bin := filepath.Join(dir, "node_modules", ".bin", "azurite-blob")
-	node, err := exec.LookPath("node")
-	_, binErr := os.Stat(bin)
-	if err != nil || binErr != nil {
-		if os.Getenv("EHSTREAM_TEST_AZURITE") != "" {
-			t.Fatalf("EHSTREAM_TEST_AZURITE is set but node (%v) or azurite (%v) is missing: run npm ci in ownership/testdata/azurite", err, binErr)
-		}
-		t.Skip("needs node and `npm ci` in ownership/testdata/azurite (bash .ci/run does both)")
-	}
-	a.once.Do(func() { a.endpoint, a.err = a.run(node, bin, extra...) })
-	if a.err != nil {
-		t.Fatalf("starting azurite: %v", a.err)
-	}
-	return a.endpoint
-}
-
-var listening = regexp.MustCompile(`successfully listens on (https?://127\.0\.0\.1:\d+)`)
-
-// run runs Azurite's blob service in memory on a free loopback port
-// (--blobPort 0) and waits until it says where it listens.
-func (a *azuriteRun) run(node, bin string, extra ...string) (string, error) {
-	work, err := os.MkdirTemp("", "azurite")
-	if err != nil {
-		return "", err
-	}
-	args := append([]string{bin, "--inMemoryPersistence", "--extentMemoryLimit", "64", "--blobHost", "127.0.0.1", "--blobPort", "0",
-		"--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent"}, extra...)
-	cmd := exec.Command(node, args...)
-	cmd.Dir = work // in memory: nothing is written there but what extra names
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", err
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	a.cmd = cmd
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-				break
-			}
-		}
-		io.Copy(io.Discard, out)
-		close(found)
-	}()
-	select {
-	case endpoint, ok := <-found:
-		if !ok {
-			cmd.Wait()
-			return "", fmt.Errorf("azurite exited before listening: %s", stderr.String())
-		}
-		return endpoint, nil
-	case <-time.After(60 * time.Second):
-		return "", fmt.Errorf("azurite did not say it listens within 60s: %s", stderr.String())
-	}
-}
+// for the package's tests.
+func azuriteConnStr(t testing.TB) string { return azurite.ConnStr(t) }
 
 func stopAzurite() {
-	for _, a := range []*azuriteRun{&azurite, &azuriteOAuth} {
-		if a.cmd != nil && a.cmd.Process != nil {
-			a.cmd.Process.Kill()
-			a.cmd.Wait()
-			if dir := a.cmd.Dir; strings.Contains(dir, "azurite") {
-				os.RemoveAll(dir)
-			}
-		}
-	}
+	azurite.Stop()
+	azuriteOAuth.Stop()
 }
 
 // blobStore is the SDK's blob store on a new container of Azurite's, and
@@ -257,15 +163,10 @@ func stopAzurite() {
 func blobStore(t testing.TB) (azeventhubs.CheckpointStore, *container.Client) {
 	t.Helper()
 	cs := azuriteConnStr(t)
-	name := unique("t-")
+	name, cc := azuritetest.NewContainer(t, cs)
 	s, err := ownership.NewBlobStore(testCtx(t, 30*time.Second), cs, name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := container.NewClientFromConnectionString(cs, name, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Delete(context.Background(), nil) })
 	return s, cc
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/ehstream/ehstream/internal/blobspec"
 	"github.com/ehstream/ehstream/internal/dbspec"
 	"github.com/ehstream/ehstream/offsets"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -93,15 +94,20 @@ func Open(ctx context.Context, spec, job string, opts *Options) (azeventhubs.Che
 func CheckSpec(spec string) error {
 	switch {
 	case isBlobURL(spec):
-		_, err := containerOfURL(strings.TrimPrefix(spec, "blob:"))
-		return err
+		if _, err := blobspec.ContainerOfURL(strings.TrimPrefix(spec, "blob:")); err != nil {
+			return fmt.Errorf("ownership: %w", err)
+		}
+		return nil
 	case strings.HasPrefix(spec, "blob:"):
 		rest := strings.TrimPrefix(spec, "blob:")
 		i := strings.LastIndex(rest, "/")
 		if i < 0 {
 			return fmt.Errorf("ownership: store %s: want blob:CONNECTION-STRING/CONTAINER, the container after the last '/'", Redact(spec))
 		}
-		return validContainer(rest[i+1:], connStrSecrets(rest))
+		if err := blobspec.ValidContainer(rest[i+1:], blobspec.ConnStrSecrets(rest)); err != nil {
+			return fmt.Errorf("ownership: %w", err)
+		}
+		return nil
 	case spec == "sqlite:":
 		return errors.New("ownership: store sqlite: needs a file, e.g. sqlite:ehstream.db")
 	case strings.HasPrefix(spec, "sqlite:"), strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
@@ -202,10 +208,10 @@ func openSQL(ctx context.Context, spec, job string, opts *Options) (azeventhubs.
 // key or shared access signature of a blob connection string.
 func Redact(spec string) string {
 	if isBlobURL(spec) {
-		return "blob:" + redactURL(strings.TrimPrefix(spec, "blob:"))
+		return "blob:" + blobspec.RedactURL(strings.TrimPrefix(spec, "blob:"))
 	}
 	if rest, ok := strings.CutPrefix(spec, "blob:"); ok {
-		return "blob:" + redactConnStr(rest)
+		return "blob:" + blobspec.RedactConnStr(rest)
 	}
 	return dbspec.Redact(spec)
 }
@@ -213,7 +219,7 @@ func Redact(spec string) string {
 // specSecrets lists the secrets in spec, to keep out of a driver's error.
 func specSecrets(spec string) []string {
 	if rest, ok := strings.CutPrefix(spec, "blob:"); ok {
-		return connStrSecrets(rest)
+		return blobspec.ConnStrSecrets(rest)
 	}
 	return dbspec.Secrets(spec)
 }

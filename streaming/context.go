@@ -166,6 +166,14 @@ func (c *Context) Checkpoint(store CheckpointStore) error {
 	return nil
 }
 
+// HasCheckpoint says whether Checkpoint gave the Context a store: an
+// output whose positions live elsewhere may refuse to run with one.
+func (c *Context) HasCheckpoint() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.store != nil
+}
+
 // AddListener registers a listener for completed batches; one that
 // implements BatchFailedListener or BatchAbandonedListener hears of those
 // batches too.
