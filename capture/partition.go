@@ -168,18 +168,6 @@ func (w *partitionWriter) abandon() {
 	}
 }
 
-// countingWriter counts the bytes a file's writer writes.
-type countingWriter struct {
-	w interface{ Write([]byte) (int, error) }
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // staleError says that the stream must read a partition again from where
 // its visible files end: a range started past the files' end (a file was
 // dropped, and the batch retried; a checkpoint's positions). It is an
