@@ -191,7 +191,8 @@ func (b *Blob) list(ctx context.Context, dir string) (dirs, files []string, err 
 	return dirs, files, nil
 }
 
-// List lists the blobs under dir whose path has no hidden part.
+// List lists the blobs under dir whose path below dir has no hidden
+// part: dir itself may be one (a partition's _start).
 func (b *Blob) List(ctx context.Context, dir string) ([]string, error) {
 	var prefix *string
 	if dir != "" {
@@ -205,7 +206,7 @@ func (b *Blob) List(ctx context.Context, dir string) ([]string, error) {
 			return nil, fmt.Errorf("capture: %s: listing %s: %w", b.desc, dir, dbspec.ScrubErr(err, b.secrets))
 		}
 		for _, item := range page.Segment.BlobItems {
-			if !slices.ContainsFunc(strings.Split(*item.Name, "/"), hidden) {
+			if below := strings.TrimPrefix(*item.Name, dir+"/"); !slices.ContainsFunc(strings.Split(below, "/"), hidden) {
 				out = append(out, *item.Name)
 			}
 		}

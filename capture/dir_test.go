@@ -52,6 +52,13 @@ func destinationBasics(t *testing.T, dest capture.Destination) {
 	if last, err := dest.Last(ctx, "ns/hub/2"); err != nil || last != "" {
 		t.Fatalf("Last of a partition with no file = %q, %v; want \"\"", last, err)
 	}
+	marker, _ := dest.Begin(ctx, "ns/hub/2")
+	if err := marker.Finish(ctx, "ns/hub/2/_start/from-7"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dest.List(ctx, "ns/hub/2/_start"); err != nil || len(got) != 1 || got[0] != "ns/hub/2/_start/from-7" {
+		t.Fatalf("List of a hidden directory = %q, %v; want what it holds", got, err)
+	}
 	all, err := dest.List(ctx, "ns/hub")
 	if err != nil || len(all) != 4 {
 		t.Fatalf("List = %q, %v; want the 4 finished files", all, err)

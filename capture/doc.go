@@ -35,7 +35,11 @@
 //     and age, gaps and restarted numbering, and staleError, which makes
 //     the stream read a partition again from its files' end.
 //   - resume.go: Resume, where each partition goes on from: the end of its
-//     last visible file, after removing a crashed run's leftovers.
+//     last visible file, else its start marker, after removing a crashed
+//     run's leftovers.
+//   - start.go: start markers ({PartitionId}/_start/from-{SequenceNumber}),
+//     the start a partition's conf position resolved to, recorded before
+//     its first file, so that a restart before a file goes on from it.
 //   - spec.go: OpenDestination and RedactSpec, a destination from a
 //     one-line spec (file:DIR, blob:...), as --sink gives it.
 //   - check.go: CheckFiles, a hub's files, their ranges, gaps and overlaps.

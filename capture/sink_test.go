@@ -62,6 +62,10 @@ type run struct {
 	rate       int64
 	crashAfter int64
 	lossOK     bool // FailOnDataLoss false
+	latest     bool // StartingPosition latest
+	// afterFirst, when set, runs after the first batch, before the
+	// next: its error fails the test.
+	afterFirst func() error
 }
 
 func (r run) do(t *testing.T, cs string, sk *capture.Sink) (capture.Resumed, int64) {
@@ -69,6 +73,9 @@ func (r run) do(t *testing.T, cs string, sk *capture.Sink) (capture.Resumed, int
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	conf := eventhubs.NewConf(cs).SetMaxRatePerPartition(r.rate).SetFailOnDataLoss(!r.lossOK)
+	if r.latest {
+		conf.SetStartingPosition(eventhubs.EndOfStream())
+	}
 	resumed, err := sk.Resume(ctx, conf)
 	if err != nil {
 		t.Fatal(err)
@@ -85,8 +92,12 @@ func (r run) do(t *testing.T, cs string, sk *capture.Sink) (capture.Resumed, int
 		t.Fatal(err)
 	}
 	var batches int64
+	var afterFirst error
 	ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
 		batches++
+		if batches == 1 && r.afterFirst != nil {
+			afterFirst = r.afterFirst()
+		}
 		switch {
 		case r.crashAfter > 0 && batches == r.crashAfter:
 			cancel()
@@ -95,6 +106,9 @@ func (r run) do(t *testing.T, cs string, sk *capture.Sink) (capture.Resumed, int
 		}
 	}))
 	err = ssc.Run(ctx)
+	if afterFirst != nil {
+		t.Fatal(afterFirst)
+	}
 	if r.crashAfter > 0 {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("the crashed run ended with %v, want its cancellation", err)
@@ -408,4 +422,34 @@ func TestSinkFailedFinish(t *testing.T) {
 	run{rate: 100}.do(t, cs, newSink(t, dest, nil))
 	seqs, _ := readFiles(t, dest, readLocal(root))
 	exactlyOnce(t, seqs, 1, 100)
+}
+
+// A stream from latest whose partitions had no visible file when it
+// crashed goes on, at the restart, from where its first start resolved
+// latest (the partitions' start markers), not from latest anew: the
+// events it held only in unfinished files are written, once.
+func TestSinkLatestCrashBeforeAFile(t *testing.T) {
+	cs := startHub(t, "orders", 2, 50) // before the start: not the job's
+	root := t.TempDir()
+	dest, _ := capture.NewDir(root)
+	fillMore := func() error { return localhub.Fill(context.Background(), cs, 2, 100, &localhub.FillOptions{Size: 50}) }
+	first := run{rate: 20, crashAfter: 4, latest: true, afterFirst: fillMore}
+	resumed, _ := first.do(t, cs, newSink(t, dest, nil))
+	if resumed.Recorded != 2 || resumed.Positions["0"] != 50 || resumed.Positions["1"] != 50 {
+		t.Fatalf("the first run resumed %+v; want both partitions' starts, 50, recorded", resumed)
+	}
+	if files, _ := dest.List(context.Background(), ""); len(files) != 0 || len(tempFiles(t, root)) == 0 {
+		t.Fatalf("the crashed run left %d visible files and %d unfinished; want none and some", len(files), len(tempFiles(t, root)))
+	}
+	resumed, _ = run{rate: 100, latest: true}.do(t, cs, newSink(t, dest, nil))
+	if resumed.Recorded != 0 || resumed.Positions["0"] != 50 {
+		t.Fatalf("the restart resumed %+v; want the recorded starts, 50", resumed)
+	}
+	seqs, _ := readFiles(t, dest, readLocal(root))
+	for p := range 2 {
+		got := seqs[fmt.Sprint(p)]
+		if len(got) != 100 || got[0] != 50 || got[99] != 149 {
+			t.Fatalf("partition %d: the files hold %d events (%v...), want [50, 150) once each", p, len(got), got[:min(len(got), 3)])
+		}
+	}
 }
