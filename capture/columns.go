@@ -59,7 +59,7 @@ func ParseColumns(spec string) ([]Column, error) {
 		}
 		if problem != "" {
 			return nil, &FormatError{Code: CodeInvalidColumns, Format: "parquet",
-				Message: fmt.Sprintf("--columns entry %q: %s; the form is %s", entry, problem, columnsForm)}
+				Message: fmt.Sprintf("columns entry %q: %s; the form is %s", entry, problem, columnsForm)}
 		}
 		seen[c.Name] = true
 		cols = append(cols, c)

@@ -34,7 +34,8 @@
 // history.go (the bounded history), metrics.go (the Prometheus
 // collectors), partmetrics.go (the partitions' gauges, made at each
 // scrape), http.go (the handler: page, JSON, metrics), ready.go (health
-// and readiness), progress.go (Progress), listen.go (Listen: the next
+// and readiness), progress.go (Progress), bar.go (Bar: a
+// bounded read's progress bar, for a terminal), listen.go (Listen: the next
 // free port when one is taken), server.go (Server: a port taken first,
 // the monitor served on it later); assets/ holds the page's script and
 // uPlot.

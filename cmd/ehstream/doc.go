@@ -1,5 +1,5 @@
 // Command ehstream is the command-line face of ehstream: the main job
-// (stream: a hub into a SQL table, exactly once), a local Event Hubs
+// (stream: a hub into a SQL table or files, exactly once), a local Event Hubs
 // (emulator), and sending to, describing and reading ranges of any hub.
 //
 // Each command parses its flags into a config (parse…Flags), checking
@@ -17,7 +17,8 @@
 //     (--sink, --ownership).
 //   - info.go, send.go (linesend), read.go (eventjson; its progress bar
 //     in readprogress.go), offsets.go (offsets, ownership): the commands.
-//   - stream.go: the main job; streamshare.go: its replicas' flags and
+//   - stream.go: the main job (into files: package capture; main.go's
+//     runFiles, `ehstream files`, lists them); streamshare.go: its replicas' flags and
 //     ownership store, and the refusal of a stream without them beside
 //     live replicas (--take-over); streamhttp.go: its --http status server (monitor);
 //     localhub.go: the local Event Hubs it starts without a connection

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/ehstream/ehstream/buildinfo"
+	"github.com/ehstream/ehstream/capture"
+	"github.com/ehstream/ehstream/credential"
 	"github.com/ehstream/ehstream/sqlsink"
 )
 
@@ -52,7 +54,8 @@ var commands = []command{
 	{"info", "show a hub's partitions and their sequence numbers", parseThenRun(parseInfoFlags)},
 	{"send", "send stdin's lines (or JSON objects) as events", parseThenRun(parseSendFlags)},
 	{"read", "read offset ranges of sequence numbers as JSON lines", parseThenRun(parseReadFlags)},
-	{"stream", "write a hub to a SQL table exactly once (the main job)", parseThenRun(parseStreamFlags)},
+	{"stream", "write a hub to a SQL table or to files, exactly once (the main job)", parseThenRun(parseStreamFlags)},
+	{"files", "list the files of stream --sink file: or blob:, their ranges, gaps and overlaps", runFiles},
 	{"offsets", "show a job's stored positions, its lag and who owns its partitions", parseThenRun(parseOffsetsFlags)},
 	{"version", "print the version and the revision it was built from (also --version)", runVersion},
 }
@@ -127,12 +130,33 @@ func runVersion(_ context.Context, args []string, std stdio) error {
 	return err
 }
 
+// runFiles is `ehstream files DEST`: the files stream --sink DEST wrote,
+// every hub's, and their gaps and overlaps (capture.ReportFiles).
+func runFiles(ctx context.Context, args []string, std stdio) error {
+	spec := os.Getenv(secretFlagEnv["sink"])
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		spec, args = args[0], args[1:]
+	}
+	if err := parseFlags(newFlagSet("files", std.err), args); err != nil {
+		return err
+	}
+	cred, err := credential.New(credential.Default, nil) // for a blob:https:// container; it signs in when first asked
+	if err != nil {
+		return err
+	}
+	return capture.ReportFiles(ctx, spec, cred, std.out)
+}
+
 // sinkFlagError makes a bad sink spec or table name the usage error of
 // its flag (--sink, --table).
 func sinkFlagError(err error) error {
 	var se *sqlsink.SpecError
-	if errors.As(err, &se) {
+	var oe *capture.OptionError
+	switch {
+	case errors.As(err, &se):
 		return usageError{fmt.Errorf("--%s: %s", se.Param, se.Message)}
+	case errors.As(err, &oe):
+		return usageError{fmt.Errorf("--%s: %s", strings.Join(oe.Options, " with --"), oe.Message)}
 	}
 	return err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/eventjson"
+	"github.com/ehstream/ehstream/monitor"
 )
 
 // readConfig is what `ehstream read` reads: the --range ranges, every
@@ -193,14 +194,14 @@ func explainReadError(err error, group string) error {
 }
 
 // write prints rdd's events as JSON lines (eventjson.WriteRDD); on a
-// terminal, with a progress bar (readprogress.go).
+// terminal, with a progress bar (monitor.Bar; when: readprogress.go).
 func (c *readConfig) write(ctx context.Context, rdd *eventhubs.RDD, std stdio) error {
-	var bar *readBar
+	var bar *monitor.Bar
 	if n := rdd.Count(); showReadBar(n, std.out, std.err, c.log.json) {
-		bar = newReadBar(std.err, n)
+		bar = monitor.NewBar(std.err, n)
 	}
-	err := eventjson.WriteRDD(ctx, rdd, std.out, &eventjson.WriteOptions{Append: c.body, Progress: bar.add})
-	bar.stop()
+	err := eventjson.WriteRDD(ctx, rdd, std.out, &eventjson.WriteOptions{Append: c.body, Progress: bar.Add})
+	bar.Stop()
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ehstream/ehstream/balance"
+	"github.com/ehstream/ehstream/capture"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/linelog"
 	"github.com/ehstream/ehstream/monitor"
@@ -30,6 +31,8 @@ type streamConfig struct {
 	job       offsets.Job     // conf's
 	interval  time.Duration
 	sink      *sqlsink.Sink
+	files     *capture.OutputOptions // with --sink file: or blob: (sinkSpec); nil: a SQL sink
+	sinkSpec  string
 	table     string
 	jobName   string
 	untilIdle bool
@@ -51,7 +54,13 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 	fs.DurationVar(&c.interval, "batch-interval", time.Second, "time between batches")
 	failOnDataLoss := fs.Bool("fail-on-data-loss", true, "stop when events the job has not read were removed by retention (false: skip them with a warning)")
 	receiverTimeout := fs.Duration("receiver-timeout", eventhubs.DefaultReceiverTimeout, "how long one receive call may wait")
-	sinkSpec := fs.String("sink", "sqlite:ehstream.db", "where to write: sqlite:PATH or a postgres:// URL"+envNote("sink"))
+	sinkSpec := fs.String("sink", "sqlite:ehstream.db", "where to write: sqlite:PATH or a postgres:// URL (a table), or files: file:DIR, blob:STORAGE-CONNECTION-STRING/CONTAINER, "+
+		"or blob:https://ACCOUNT.blob.core.windows.net/CONTAINER signed in with --credential"+envNote("sink"))
+	files := &capture.OutputOptions{Sink: capture.SinkOptions{RollSize: capture.DefaultRollSize}}
+	fs.StringVar(&files.Format, "format", "parquet", "with a file --sink, the files' format: parquet or avro (Event Hubs Capture's schema)")
+	fs.StringVar(&files.Columns, "columns", "", "with --format parquet, body fields as columns: NAME:TYPE=PATH,... (TYPE string, int64, double, bool or timestamp; PATH dotted keys of a JSON body)")
+	fs.Var((*byteSize)(&files.Sink.RollSize), "roll-size", "with a file --sink, finish a partition's file once it holds this many `bytes` (such as 64MiB)")
+	fs.DurationVar(&files.Sink.RollInterval, "roll-interval", capture.DefaultRollInterval, "with a file --sink, finish a partition's file at the end of the first batch this long after it began")
 	fs.StringVar(&c.table, "table", "events", "table for the events (created if missing)")
 	fs.StringVar(&c.jobName, "job", "archive", "the job's name; positions are stored per job, hub and consumer group")
 	fs.BoolVar(&c.untilIdle, "until-idle", false, "stop after a batch that read nothing")
@@ -76,7 +85,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 		return nil, err
 	}
 	c.httpAddr, c.lagGroup = *httpAddr, *lagGroup
-	err = c.check(*start, *sinkSpec,
+	err = c.check(*start, *sinkSpec, files,
 		confFlag{"--max-rate-per-partition", *rate, func(conf *eventhubs.Conf) { conf.SetMaxRatePerPartition(*rate) }},
 		confFlag{"--fail-on-data-loss", *failOnDataLoss, func(conf *eventhubs.Conf) { conf.SetFailOnDataLoss(*failOnDataLoss) }},
 		confFlag{"--receiver-timeout", *receiverTimeout, func(conf *eventhubs.Conf) { conf.SetReceiverTimeout(*receiverTimeout) }},
@@ -90,7 +99,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 // check takes the values the flags give, every one checked before the job
 // does anything: a bad flag neither creates the database nor sends
 // samples to a local hub.
-func (c *streamConfig) check(start, sinkSpec string, settings ...confFlag) error {
+func (c *streamConfig) check(start, sinkSpec string, files *capture.OutputOptions, settings ...confFlag) error {
 	if err := c.share.check(c.hub.namespace != ""); err != nil {
 		return err
 	}
@@ -103,7 +112,15 @@ func (c *streamConfig) check(start, sinkSpec string, settings ...confFlag) error
 	}
 	setStart := confFlag{"--starting-position", start, func(conf *eventhubs.Conf) { conf.SetStartingPosition(position) }}
 	c.settings = append([]confFlag{setStart}, settings...)
-	if c.sink, err = sqlsink.Parse(sinkSpec, c.table); err != nil {
+	switch {
+	case !capture.IsOutputSpec(sinkSpec):
+		c.sink, err = sqlsink.Parse(sinkSpec, c.table)
+	case *c.share.store != "": // capture.Sink.Attach would refuse it
+		return usageError{fmt.Errorf("--ownership with --sink %s: replicas cannot share a file output (nothing fences a paused replica's late rename or commit); run one instance per hub and destination", capture.RedactSpec(sinkSpec))}
+	default:
+		c.files, c.sinkSpec, err = files, sinkSpec, capture.CheckOutput(sinkSpec, files)
+	}
+	if err != nil {
 		return sinkFlagError(err)
 	}
 	if err := c.hub.checkSignIn(); err != nil {
@@ -161,10 +178,12 @@ func (c *streamConfig) run(ctx context.Context, std stdio) (err error) {
 	}
 	defer status.close()
 	retry := c.startRetry(time.Now().Add(c.startTimeout))
-	if err := retry(ctx, "connecting to the sink", c.sink.Connect); err != nil {
-		return err
+	if c.files == nil {
+		if err := retry(ctx, "connecting to the sink", c.sink.Connect); err != nil {
+			return err
+		}
+		defer c.sink.Close()
 	}
-	defer c.sink.Close()
 	conf, job := c.conf, c.job
 	if conf == nil {
 		local, err := startLocalHub(ctx, c.dataDir, out)
@@ -175,6 +194,9 @@ func (c *streamConfig) run(ctx context.Context, std stdio) (err error) {
 		if conf, job, err = c.confAndJob(local.ConnectionString()); err != nil {
 			return err
 		}
+	}
+	if c.files != nil {
+		return c.runFiles(ctx, ssc, status, conf, job, out)
 	}
 	shared, resumed, err := resumeJob(ctx, c.share, c.sink, conf, job, retry)
 	if err != nil {
@@ -190,7 +212,7 @@ func (c *streamConfig) run(ctx context.Context, std stdio) (err error) {
 	if err != nil {
 		return err
 	}
-	status.start(ssc, c.share.monitorOptions(conf, c.sink, job), out)
+	status.start(ssc, c.share.monitorOptions(conf, c.sink.Desc+" table "+c.table, job), out)
 	if shared != nil {
 		if err := shared.share(ds, c.sink.Store, job, status.ownershipChanged); err != nil {
 			return err
@@ -200,7 +222,28 @@ func (c *streamConfig) run(ctx context.Context, std stdio) (err error) {
 	if err := status.watch(ds, c.lagGroup); err != nil {
 		return err
 	}
-	return c.runBatches(ctx, ssc, job, out)
+	return c.runBatches(ctx, ssc, job, out, c.sink.Desc+" table "+c.table)
+}
+
+// runFiles runs the job into files (package capture): the visible files'
+// names are its positions, with no database.
+func (c *streamConfig) runFiles(ctx context.Context, ssc *streaming.Context, status *statusServer, conf *eventhubs.Conf, job offsets.Job, out io.Writer) (err error) {
+	c.files.Credential, c.files.Sink.Logger = conf.Credential(), c.log.Logger // the logger: a line per finished file
+	sk, err := capture.OpenOutput(ctx, c.sinkSpec, c.files)
+	if err != nil {
+		return err
+	}
+	ds, resumed, err := sk.CreateDirectStream(ctx, ssc, conf)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, sk.Close(context.WithoutCancel(ctx))) }() // finishes the open files
+	fmt.Fprintf(out, "streaming %s (consumer group %s) into %s; %d partitions resume from their files\n", conf.EventHubName(), conf.ConsumerGroup(), sk, len(resumed.Positions)-resumed.Recorded)
+	status.start(ssc, c.share.monitorOptions(conf, sk.String(), job), out)
+	if err := status.watch(ds, c.lagGroup); err != nil {
+		return err
+	}
+	return c.runBatches(ctx, ssc, job, out, sk.String())
 }
 
 // directStream is the job's stream of conf's hub, each batch written to
@@ -221,7 +264,7 @@ var idleLineEvery = monitor.DefaultIdleEvery
 // runBatches runs the stream until a signal, the end of ctx or, with
 // --until-idle, a batch that read nothing, reporting its batches on out;
 // then says what it wrote.
-func (c *streamConfig) runBatches(ctx context.Context, ssc *streaming.Context, job offsets.Job, out io.Writer) error {
+func (c *streamConfig) runBatches(ctx context.Context, ssc *streaming.Context, job offsets.Job, out io.Writer, into string) error {
 	var total, batches int64
 	opts := &monitor.ProgressOptions{IdleEvery: idleLineEvery}
 	if c.log.json {
@@ -245,7 +288,7 @@ func (c *streamConfig) runBatches(ctx context.Context, ssc *streaming.Context, j
 	if err != nil {
 		return explainJobError(err, job) // the error alone: a summary before it reads as the answer
 	}
-	fmt.Fprintf(out, "wrote %d events in %d batches to %s table %s\n", total, batches, c.sink.Desc, c.table)
+	fmt.Fprintf(out, "wrote %d events in %d batches to %s\n", total, batches, into)
 	return nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/monitor"
 	"github.com/ehstream/ehstream/offsets"
-	"github.com/ehstream/ehstream/sqlsink"
 	"github.com/ehstream/ehstream/streaming"
 )
 
@@ -106,8 +105,8 @@ func (s *statusServer) close() {
 
 // monitorOptions names the job on its status page; the owner ID only when
 // replicas share the partitions.
-func (f *shareFlags) monitorOptions(conf *eventhubs.Conf, sk *sqlsink.Sink, job offsets.Job) *monitor.Options {
-	o := &monitor.Options{Job: job.Name, Namespace: job.Namespace, Hub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup(), Sink: sk.Desc + " table " + sk.Table}
+func (f *shareFlags) monitorOptions(conf *eventhubs.Conf, sink string, job offsets.Job) *monitor.Options {
+	o := &monitor.Options{Job: job.Name, Namespace: job.Namespace, Hub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup(), Sink: sink}
 	if *f.store != "" {
 		o.Owner = *f.ownerID
 	}
