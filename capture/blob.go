@@ -53,6 +53,9 @@ type BlobOptions struct {
 	// Concurrency is how many blocks of a file are staged at once; 0
 	// means 4.
 	Concurrency uint16
+	// ReadOnly opens the container without creating it, for a listing
+	// (ReportFiles): a missing container is an error.
+	ReadOnly bool
 }
 
 // NewBlob is the container containerName of the storage account
@@ -112,9 +115,20 @@ func blobOptions(opts *BlobOptions) BlobOptions {
 	return o
 }
 
-// openBlob creates the container if it is missing, which also checks
-// that the account answers and takes the credentials.
+// openBlob creates the container if it is missing (or, ReadOnly, checks
+// that it exists), which also checks that the account answers and takes
+// the credentials.
 func openBlob(ctx context.Context, cc *container.Client, desc string, secrets []string, o BlobOptions) (*Blob, error) {
+	if o.ReadOnly {
+		_, err := cc.GetProperties(ctx, nil)
+		if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+			return nil, fmt.Errorf("capture: %s does not exist: name the container a stream writes to", desc)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("capture: reading %s (check the account, its key or the credential's role, Storage Blob Data Reader): %w", desc, dbspec.ScrubErr(err, secrets))
+		}
+		return &Blob{cc: cc, desc: desc, secrets: secrets, spoolDir: o.SpoolDir, blockSize: o.BlockSize, concurrency: o.Concurrency}, nil
+	}
 	if _, err := cc.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
 		return nil, fmt.Errorf("capture: creating %s (check the account, its key or the credential's role, Storage Blob Data Contributor): %w",
 			desc, dbspec.ScrubErr(err, secrets))

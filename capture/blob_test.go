@@ -2,12 +2,15 @@ package capture_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"github.com/ehstream/ehstream/capture"
 	"github.com/ehstream/ehstream/internal/azuritetest"
 )
@@ -88,5 +91,24 @@ func TestBlobRefusesBadContainers(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), azuritetest.DevAccountKey[4:20]) {
 			t.Errorf("NewBlob(%q) = %v; want an error saying %q, without the key", c.container, err, c.want)
 		}
+	}
+}
+
+// Listing a container's files (ReportFiles, `ehstream files`) creates
+// nothing: a missing container is an error that names it.
+func TestReportFilesCreatesNoContainer(t *testing.T) {
+	cs := azurite.ConnStr(t)
+	name := fmt.Sprintf("missing-%d", time.Now().UnixNano())
+	var out strings.Builder
+	err := capture.ReportFiles(testCtx(t, 30*time.Second), "blob:"+cs+"/"+name, nil, &out)
+	if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("ReportFiles on a missing container: %v, want an error naming it", err)
+	}
+	svc, err := service.NewClientFromConnectionString(cs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.NewContainerClient(name).GetProperties(testCtx(t, 30*time.Second), nil); !bloberror.HasCode(err, bloberror.ContainerNotFound) {
+		t.Fatalf("the container exists after the listing (GetProperties: %v)", err)
 	}
 }

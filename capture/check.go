@@ -171,10 +171,11 @@ func (p *PartitionFiles) add(n FileName) {
 
 // ReportFiles writes the report (WriteReport) of every hub's files in the
 // destination spec names (OpenDestination; cred signs in to a
-// blob:https:// one), as `ehstream files` prints it. Files that overlap
+// blob:https:// one), as `ehstream files` prints it. It creates
+// nothing: a missing container is an error. Files that overlap
 // fail it: events that two files hold are duplicates.
 func ReportFiles(ctx context.Context, spec string, cred azcore.TokenCredential, w io.Writer) error {
-	dest, err := OpenDestination(ctx, spec, cred, nil)
+	dest, err := OpenDestination(ctx, spec, cred, &BlobOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}
