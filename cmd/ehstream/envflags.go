@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"os"
+	"slices"
 )
 
 // secretFlagEnv names the environment variable that each flag which may
@@ -34,4 +35,14 @@ func flagsFromEnv(fs *flag.FlagSet) {
 			fs.Set(name, v) // string flags: no error
 		}
 	}
+}
+
+// givenFlags are those of names that the command line gave, as --name.
+func givenFlags(fs *flag.FlagSet, names ...string) (given []string) {
+	fs.Visit(func(f *flag.Flag) {
+		if slices.Contains(names, f.Name) {
+			given = append(given, "--"+f.Name)
+		}
+	})
+	return given
 }

@@ -43,6 +43,7 @@ type streamConfig struct {
 	lagGroup  string
 	// startTimeout bounds the start's tries of a database that is down.
 	startTimeout time.Duration
+	fileFlags    []string // the file output's flags given, refused with a SQL --sink
 }
 
 func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
@@ -77,6 +78,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 	}
 	flagsFromEnv(fs)
 	c.share.noteGiven(fs)
+	c.fileFlags = givenFlags(fs, "format", "columns", "roll-size", "roll-interval")
 	// Info: the rare lines that say what the job decided (a new partition
 	// read from its start, a replayed batch, a stop on a signal); the
 	// progress lines go to stdout, or with JSON logs to the log (linelog).
@@ -113,6 +115,8 @@ func (c *streamConfig) check(start, sinkSpec string, files *capture.OutputOption
 	setStart := confFlag{"--starting-position", start, func(conf *eventhubs.Conf) { conf.SetStartingPosition(position) }}
 	c.settings = append([]confFlag{setStart}, settings...)
 	switch {
+	case !capture.IsOutputSpec(sinkSpec) && len(c.fileFlags) > 0:
+		return usageError{fmt.Errorf("%s with a SQL --sink: they set a file output; give --sink file:DIR or blob:..., or leave them out", strings.Join(c.fileFlags, ", "))}
 	case !capture.IsOutputSpec(sinkSpec):
 		c.sink, err = sqlsink.Parse(sinkSpec, c.table)
 	case *c.share.store != "": // capture.Sink.Attach would refuse it

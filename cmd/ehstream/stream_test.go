@@ -335,6 +335,7 @@ func TestStreamBadFlags(t *testing.T) {
 		{[]string{"--ownership", "sqlite:o.db", "--ownership-interval", "0s"}, 2, "--ownership-interval 0s"},
 		{[]string{"--ownership", "sqlite:o.db", "--ownership-interval", "2s", "--ownership-expiration", "1s"}, 2, "must exceed --ownership-interval 2s"},
 		{[]string{"--ownership", "sqlite:o.db", "--ownership-strategy", "fair"}, 2, `"fair"`},
+		{[]string{"--sink", "sqlite:x.db", "--format", "avro", "--roll-size", "1MiB"}, 2, "--format, --roll-size with a SQL --sink"},
 	}
 	for _, c := range cases {
 		args := append([]string{"stream", "--connection-string", cs}, c.args...)

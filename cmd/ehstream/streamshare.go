@@ -46,11 +46,7 @@ func addShareFlags(fs *flag.FlagSet) *shareFlags {
 
 // noteGiven notes which of the replicas' flags fs was given.
 func (f *shareFlags) noteGiven(fs *flag.FlagSet) {
-	fs.Visit(func(fl *flag.Flag) {
-		if strings.HasPrefix(fl.Name, "owner") && fl.Name != "ownership" {
-			f.given = append(f.given, "--"+fl.Name)
-		}
-	})
+	f.given = givenFlags(fs, "owner-id", "ownership-interval", "ownership-expiration", "ownership-strategy")
 }
 
 // check checks the flags; withCredential says whether the hub flags sign
