@@ -77,6 +77,8 @@ func TestBadFlags(t *testing.T) {
 		{"-state-keys", "0", `-state-keys 0: give a positive number of keys`},
 		{"-state-store", "postgres", `-state-store postgres: no database: give -postgres postgres://`},
 		{"-event-window", "0s", `-event-window 0s: give a positive length`},
+		{"-sink-format", "parquet,csv", `-sink-format "csv": give parquet or avro`},
+		{"-sink-dir", "/nonexistent/dir", `-sink-dir "/nonexistent/dir" is not a directory`},
 	} {
 		cmd := exec.Command(bin, tc.flag, tc.value)
 		cmd.Env = append(os.Environ(), "EHSTREAM_TEST_POSTGRES=") // -state-store postgres finds no URL
@@ -138,6 +140,34 @@ func checkStateLines(t *testing.T, db, out string) {
 	// Keys are partition-local: each partition closes its 29 windows of 10 keys.
 	if emitted, late, state := window[1], window[2], window[3]; emitted != "580" || late != "0" || state != "20" {
 		t.Errorf("emitted=%s late=%s stateWindows=%s, want 580 (29 windows closed in each of 2 partitions, 10 keys each), 0 and 20 (the last window of each)\n%s", emitted, late, state, out)
+	}
+}
+
+// TestFileSinkRun reads a small backlog (2 partitions, 4,000 events each)
+// into Parquet files, then Avro files: each phase prints its line, with
+// one file per partition (the default roll, 300 MB, is not reached) that
+// the run checked holds each event once, and leaves no directory behind.
+func TestFileSinkRun(t *testing.T) {
+	bin := buildStreambench(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-events", "8000", "-partitions", "2", "-max-rate-per-partition", "400",
+		"-sink-format", "parquet,avro", "-sink-dir", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("streambench: %v\n%s", err, out)
+	}
+	for _, format := range []string{"parquet", "avro"} {
+		line := regexp.MustCompile(`sink \(` + format + `, file\): batches=\d+ files=(\d+) bytes/event=([0-9.]+) events=8000 .* ratio=[0-9.]+ cpuRatio=[0-9.]+ checked=each event once peakRSS=\d+kB`).FindStringSubmatch(string(out))
+		if line == nil {
+			t.Fatalf("no sink line for %s in the output:\n%s", format, out)
+		}
+		if files, perEvent := line[1], line[2]; files != "2" || perEvent == "0.0" {
+			t.Errorf("%s: files=%s bytes/event=%s, want 2 files (one per partition) of some bytes\n%s", format, files, perEvent, out)
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("the run left %d entries in -sink-dir, e.g. %s; want none", len(left), left[0].Name())
 	}
 }
 
