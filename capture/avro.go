@@ -116,11 +116,21 @@ type avroWriter struct {
 	// raw and packed are the encoded and the written bytes of the blocks
 	// written: their ratio is the compression so far.
 	raw, packed int64
+	// rec is the record of the event being written, its maps and body
+	// reused from one event to the next, since each allocation costs.
+	rec  captureRecord
+	body []byte
+	// second and enqueued are the last EnqueuedTimeUtc written and its
+	// Unix second: a backlog's events come many to a second, and
+	// formatting the time is much of an event's cost.
+	second   int64
+	enqueued string
 }
 
 func (aw *avroWriter) Write(ev *eventhubs.Event) error {
 	aw.buf.Reset()
-	if err := aw.record.Encode(newCaptureRecord(ev)); err != nil {
+	aw.fill(ev)
+	if err := aw.record.Encode(&aw.rec); err != nil {
 		return &FormatError{Code: CodeWrite, Format: "avro", Message: fmt.Sprintf("encoding event %d of partition %s", ev.SequenceNumber, ev.PartitionID), Err: err}
 	}
 	before := aw.out.n
@@ -153,36 +163,37 @@ func (aw *avroWriter) Close() error {
 	return nil
 }
 
-// newCaptureRecord is ev as Capture writes it. SystemProperties are those
+// fill makes aw.rec ev as Capture writes it. SystemProperties are those
 // Capture puts there, x-opt-enqueued-time (milliseconds since the Unix
 // epoch) and x-opt-partition-key (when the sender gave one), then the
 // other annotations the service set, as the SDK gives them; the sequence
 // number and offset are the record's own fields. An empty body is
 // written as empty bytes, never null.
-func newCaptureRecord(ev *eventhubs.Event) captureRecord {
-	sys := captureMap(ev.SystemProperties)
+func (aw *avroWriter) fill(ev *eventhubs.Event) {
+	r := &aw.rec
+	if r.SystemProperties == nil {
+		r.SystemProperties, r.Properties = map[string]any{}, map[string]any{}
+	}
+	sys := captureMap(r.SystemProperties, ev.SystemProperties)
 	sys["x-opt-enqueued-time"] = ev.EnqueuedTime.UnixMilli()
 	if ev.PartitionKey != "" {
 		sys["x-opt-partition-key"] = ev.PartitionKey
 	}
-	body := ev.Body
-	if body == nil {
-		body = []byte{}
+	captureMap(r.Properties, ev.Properties)
+	aw.body = ev.Body
+	if aw.body == nil {
+		aw.body = []byte{}
 	}
-	return captureRecord{
-		SequenceNumber:   ev.SequenceNumber,
-		Offset:           ev.Offset,
-		EnqueuedTimeUtc:  ev.EnqueuedTime.UTC().Format(EnqueuedTimeLayout),
-		SystemProperties: sys,
-		Properties:       captureMap(ev.Properties),
-		Body:             &body,
+	if sec := ev.EnqueuedTime.Unix(); sec != aw.second || aw.enqueued == "" {
+		aw.second, aw.enqueued = sec, ev.EnqueuedTime.UTC().Format(EnqueuedTimeLayout)
 	}
+	r.SequenceNumber, r.Offset, r.EnqueuedTimeUtc, r.Body = ev.SequenceNumber, ev.Offset, aw.enqueued, &aw.body
 }
 
-// captureMap is m with each value as captureValue makes it, nil values
-// left out.
-func captureMap(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m)+2)
+// captureMap empties out, then puts in each value of m as captureValue
+// makes it, nil values left out; it returns out.
+func captureMap(out, m map[string]any) map[string]any {
+	clear(out)
 	for k, v := range m {
 		if val, ok := captureValue(v); ok {
 			out[k] = val
