@@ -86,6 +86,7 @@ import (
 // config is what the flags say.
 type config struct {
 	events, partitions, size int
+	pad                      string
 	rate                     int64
 	interval                 time.Duration
 	window                   bool
@@ -101,6 +102,7 @@ func main() {
 	flag.IntVar(&c.events, "events", 500_000, "backlog size, spread evenly over the partitions")
 	flag.IntVar(&c.partitions, "partitions", 8, "partitions of the hub")
 	flag.IntVar(&c.size, "size", 100, "event body size in bytes")
+	flag.StringVar(&c.pad, "body-pad", "x", "what fills each body after its event time: x (compresses to nothing) or hex (random hex digits)")
 	flag.Int64Var(&c.rate, "max-rate-per-partition", 10_000, "the stream's rate per partition per batch")
 	flag.DurationVar(&c.interval, "batch-interval", 100*time.Millisecond, "the stream's batch interval")
 	serve := flag.Bool("serve", false, "internal: run the local Event Hubs, fill it, print its connection string")
@@ -113,6 +115,9 @@ func main() {
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write the stream process's CPU profile of all phases to this file (go tool pprof)")
 	flag.Parse()
 	err := c.eventTime.check()
+	if err == nil && c.pad != "x" && c.pad != "hex" {
+		err = fmt.Errorf("-body-pad %q: give x or hex", c.pad)
+	}
 	if err == nil {
 		err = c.state.check()
 	}
@@ -138,7 +143,7 @@ func runServer(c config) error {
 	}
 	defer hub.Close()
 	perPartition := c.events / c.partitions
-	opts := &localhub.FillOptions{Size: c.size, Body: timedBodies(c.size, perPartition, c.eventTime.span)}
+	opts := &localhub.FillOptions{Size: c.size, Body: timedBodies(c.size, perPartition, c.eventTime.span, c.pad)}
 	if err := localhub.Fill(ctx, hub.ConnectionString(), c.partitions, perPartition, opts); err != nil {
 		return err
 	}
@@ -159,7 +164,7 @@ func runStream(c config) error {
 		db.Close()
 	}
 	child := exec.Command(os.Args[0], "-serve", "-events", strconv.Itoa(c.events), "-partitions", strconv.Itoa(c.partitions),
-		"-size", strconv.Itoa(c.size), "-event-span", c.eventTime.span.String())
+		"-size", strconv.Itoa(c.size), "-event-span", c.eventTime.span.String(), "-body-pad", c.pad)
 	child.Stderr = os.Stderr
 	stdin, err := child.StdinPipe()
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -16,13 +17,16 @@ import (
 )
 
 func TestTimedBodies(t *testing.T) {
-	body := timedBodies(100, 1000, 30*time.Minute)
+	body, hex := timedBodies(100, 1000, 30*time.Minute, "x"), timedBodies(100, 1000, 30*time.Minute, "hex")
 	var bad atomic.Int64
 	eventTime := bodyTime(&bad)
 	for _, i := range []int{0, 1, 500, 999} {
-		b := body(3, i)
-		if len(b) != 100 {
-			t.Errorf("body %d is %d bytes, want 100", i, len(b))
+		b, h := body(3, i), hex(3, i)
+		if len(b) != 100 || len(h) != 100 || !bytes.Equal(h, hex(3, i)) || bytes.Equal(h, hex(3, i+1)) || bytes.Equal(b[13:], h[13:]) {
+			t.Errorf("body %d is %q, with hex %q: want 100 bytes, the hex ones the same each time, other than the next event's, and not padded with x", i, b, h)
+		}
+		if got := eventTime(&eventhubs.Event{Body: h}); !got.Equal(eventTime(&eventhubs.Event{Body: b})) {
+			t.Errorf("event %d's time is %s with hex padding, %s with x", i, got, eventTime(&eventhubs.Event{Body: b}))
 		}
 		want := timeBase.Add(time.Duration(i) * 1800 * time.Millisecond)
 		if got := eventTime(&eventhubs.Event{Body: b}); !got.Equal(want) {
@@ -77,6 +81,7 @@ func TestBadFlags(t *testing.T) {
 		{"-state-keys", "0", `-state-keys 0: give a positive number of keys`},
 		{"-state-store", "postgres", `-state-store postgres: no database: give -postgres postgres://`},
 		{"-event-window", "0s", `-event-window 0s: give a positive length`},
+		{"-body-pad", "zeros", `-body-pad "zeros": give x or hex`},
 		{"-sink-format", "parquet,csv", `-sink-format "csv": give parquet or avro`},
 		{"-sink-dir", "/nonexistent/dir", `-sink-dir "/nonexistent/dir" is not a directory`},
 	} {
