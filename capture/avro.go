@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"compress/flate"
 	"fmt"
 	"io"
 
@@ -39,19 +40,28 @@ type AvroOptions struct {
 	// BlockSize is about how many bytes of encoded events a block holds
 	// before it is compressed and written. Default 1 MiB.
 	BlockSize int
+	// DeflateLevel is deflate's level, from 1 (flate.BestSpeed) to 9
+	// (flate.BestCompression). Default DefaultDeflateLevel.
+	DeflateLevel int
 }
+
+// DefaultDeflateLevel is AvroOptions.DeflateLevel's default: deflate's
+// fastest level but one, which halves deflate's cost against the level
+// compress/flate defaults to (6) for files 5-10% larger.
+const DefaultDeflateLevel = 2
 
 // avroFormat is the Avro format: Event Hubs Capture's schema and files.
 type avroFormat struct {
 	codec     ocf.CodecName
 	blockSize int
+	level     int
 }
 
 // Avro is the format of Event Hubs Capture: Avro object container files
 // of records in CaptureSchema. It fails on options out of range, naming
 // the value and what is allowed.
 func Avro(opts *AvroOptions) (Format, error) {
-	f := avroFormat{codec: ocf.Deflate, blockSize: 1 << 20}
+	f := avroFormat{codec: ocf.Deflate, blockSize: 1 << 20, level: DefaultDeflateLevel}
 	if opts == nil {
 		return f, nil
 	}
@@ -70,6 +80,13 @@ func Avro(opts *AvroOptions) (Format, error) {
 	if opts.BlockSize > 0 {
 		f.blockSize = opts.BlockSize
 	}
+	if opts.DeflateLevel < 0 || opts.DeflateLevel > flate.BestCompression {
+		return nil, &FormatError{Code: CodeInvalidOptions, Format: "avro",
+			Message: fmt.Sprintf("deflate level %d is not one of 1 (fastest) to 9 (smallest): give one, or 0 for the default (%d)", opts.DeflateLevel, DefaultDeflateLevel)}
+	}
+	if opts.DeflateLevel > 0 {
+		f.level = opts.DeflateLevel
+	}
 	return f, nil
 }
 
@@ -80,8 +97,12 @@ func (avroFormat) Ext() string  { return ".avro" }
 // w at once, then a block each BlockSize bytes of events.
 func (f avroFormat) NewFileWriter(w io.Writer, _ FileInfo) (FileWriter, error) {
 	cw := &countingWriter{w: w}
+	codec := ocf.WithCodec(f.codec)
+	if f.codec == ocf.Deflate {
+		codec = ocf.WithCompressionLevel(f.level)
+	}
 	enc, err := ocf.NewEncoderWithSchema(captureSchema, cw,
-		ocf.WithCodec(f.codec), ocf.WithBlockLength(0), ocf.WithBlockSize(f.blockSize),
+		codec, ocf.WithBlockLength(0), ocf.WithBlockSize(f.blockSize),
 		// The documented schema as it is, namespace and all, rather than
 		// the parsing canonical form that drops the namespace.
 		ocf.WithSchemaMarshaler(func(avro.Schema) ([]byte, error) { return []byte(CaptureSchema), nil }))

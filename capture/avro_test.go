@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -116,12 +117,43 @@ func TestAvroSize(t *testing.T) {
 }
 
 func TestAvroRefusesBadOptions(t *testing.T) {
-	for _, o := range []AvroOptions{{Codec: "snappy"}, {BlockSize: -1}} {
+	for _, o := range []AvroOptions{{Codec: "snappy"}, {BlockSize: -1}, {DeflateLevel: -1}, {DeflateLevel: 10}} {
 		_, err := Avro(&o)
 		var fe *FormatError
 		if !errors.As(err, &fe) || fe.Code != CodeInvalidOptions || !strings.Contains(err.Error(), "use") && !strings.Contains(err.Error(), "give") {
 			t.Errorf("Avro(%+v) = %v, want an invalid-options error with the cure", o, err)
 		}
+	}
+}
+
+// TestAvroDeflateLevel writes the same events at deflate's levels 1 and
+// 9 and by default: level 9's file is the smallest, and the default's
+// lies between.
+func TestAvroDeflateLevel(t *testing.T) {
+	evs := benchEvents(20_000)
+	size := func(level int) int64 {
+		f, err := Avro(&AvroOptions{DeflateLevel: level})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cw := &countingWriter{w: io.Discard}
+		w, err := f.NewFileWriter(cw, FileInfo{Namespace: "ns", EventHub: "hub", PartitionID: "0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if err := w.Write(ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return cw.n
+	}
+	fastest, smallest, byDefault := size(1), size(9), size(0)
+	if !(smallest < byDefault && byDefault < fastest) {
+		t.Errorf("bytes at level 1 %d, 9 %d, default (%d) %d: want 9 < default < 1", fastest, smallest, DefaultDeflateLevel, byDefault)
 	}
 }
 
