@@ -111,7 +111,7 @@ func runFileSink(ctx context.Context, connStr string, want int64, c config, name
 	if err != nil {
 		return err
 	}
-	files, bytes, err := checkSinkFiles(ctx, root, conf, want, c.partitions)
+	files, bytes, err := checkSinkFiles(ctx, root, conf)
 	if err != nil {
 		return err
 	}
@@ -139,10 +139,15 @@ func newBenchSink(root, name, connStr string, rate int64) (*capture.Sink, *event
 }
 
 // checkSinkFiles checks that the visible files under root hold each of
-// the hub's events once (capture.CheckFiles: every partition's files
-// cover [0, want/partitions), no gap, no overlap, nothing else there), and
-// says how many files there are and their bytes.
-func checkSinkFiles(ctx context.Context, root string, conf *eventhubs.Conf, want int64, partitions int) (files int, bytes int64, err error) {
+// the hub's events once: capture.CheckFiles finds, for every partition
+// of the hub, files that cover what the hub holds of it ([First, End), as
+// eventhubs.DescribeHub says), with no gap and no overlap, and nothing
+// else there. It says how many files there are and their bytes.
+func checkSinkFiles(ctx context.Context, root string, conf *eventhubs.Conf) (files int, bytes int64, err error) {
+	hub, err := eventhubs.DescribeHub(ctx, conf)
+	if err != nil {
+		return 0, 0, err
+	}
 	dest, err := capture.NewDir(root)
 	if err != nil {
 		return 0, 0, err
@@ -155,18 +160,28 @@ func checkSinkFiles(ctx context.Context, root string, conf *eventhubs.Conf, want
 	if err != nil {
 		return 0, 0, err
 	}
-	perPartition := want / int64(partitions)
-	if len(hf.Partitions) != partitions || len(hf.Strays) > 0 {
-		return 0, 0, fmt.Errorf("sink: files of %d partitions and %d strays (%v), want %d partitions and none", len(hf.Partitions), len(hf.Strays), hf.Strays, partitions)
+	if len(hf.Partitions) != len(hub.Partitions) || len(hf.Strays) > 0 {
+		return 0, 0, fmt.Errorf("sink: files of %d partitions and %d strays (%v), want the hub's %d partitions and none", len(hf.Partitions), len(hf.Strays), hf.Strays, len(hub.Partitions))
 	}
+	byID := map[string]capture.PartitionFiles{}
 	for _, p := range hf.Partitions {
+		byID[p.PartitionID] = p
+	}
+	for _, b := range hub.Partitions {
+		p := byID[b.PartitionID]
 		from, until := p.Ends()
-		if from != 0 || until != perPartition || len(p.Gaps) > 0 || len(p.Overlaps) > 0 || p.Events != perPartition {
-			return 0, 0, fmt.Errorf("sink: partition %s's files cover [%d, %d), %d events, gaps %v, overlaps %v; want [0, %d) once",
-				p.PartitionID, from, until, p.Events, p.Gaps, p.Overlaps, perPartition)
+		if from != b.First || until != b.End || len(p.Gaps) > 0 || len(p.Overlaps) > 0 || p.Events != b.End-b.First {
+			return 0, 0, fmt.Errorf("sink: partition %s's files cover [%d, %d), %d events, gaps %v, overlaps %v; the hub holds [%d, %d), want it once",
+				b.PartitionID, from, until, p.Events, p.Gaps, p.Overlaps, b.First, b.End)
 		}
 		files += len(p.Files)
 	}
+	bytes, err = dirBytes(root)
+	return files, bytes, err
+}
+
+// dirBytes is the bytes of the files under root.
+func dirBytes(root string) (bytes int64, err error) {
 	err = filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -177,5 +192,5 @@ func checkSinkFiles(ctx context.Context, root string, conf *eventhubs.Conf, want
 		}
 		return err
 	})
-	return files, bytes, err
+	return bytes, err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ehstream/ehstream/capture"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/internal/localhub"
 	"github.com/ehstream/ehstream/internal/pgtest"
 )
 
@@ -173,6 +176,74 @@ func TestFileSinkRun(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(dir); len(left) > 0 {
 		t.Errorf("the run left %d entries in -sink-dir, e.g. %s; want none", len(left), left[0].Name())
+	}
+}
+
+// TestCheckSinkFiles checks files laid out by hand against a hub of 2
+// partitions of 10 events: files that cover each partition once pass;
+// a gap, an overlap, a partition without files or a stray file fail,
+// naming what is wrong.
+func TestCheckSinkFiles(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hub, err := localhub.Start(ctx, &localhub.Config{Hub: "files", Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eventhubs.CloseAll(context.Background()); hub.Close() })
+	if err := localhub.Fill(ctx, hub.ConnectionString(), 2, 10, nil); err != nil {
+		t.Fatal(err)
+	}
+	conf := eventhubs.NewConf(hub.ConnectionString())
+	host, err := conf.NamespaceHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		files []string // partition:from-until, or a stray path
+		want  string   // in the error; "" for none
+	}{
+		{"once", []string{"0:0-10", "1:0-5", "1:5-10"}, ""},
+		{"gap", []string{"0:0-10", "1:0-4", "1:5-10"}, "partition 1's files cover [0, 10), 9 events, gaps"},
+		{"overlap", []string{"0:0-10", "1:0-6", "1:5-10"}, "partition 1's files cover [0, 10), 11 events"},
+		{"missing", []string{"0:0-10"}, "files of 1 partitions and 0 strays"},
+		{"stray", []string{"0:0-10", "1:0-10", "notes.txt"}, "1 strays"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for _, f := range tc.files {
+				writeLayoutFile(t, root, host, f)
+			}
+			files, _, err := checkSinkFiles(ctx, root, conf)
+			switch {
+			case tc.want == "" && (err != nil || files != len(tc.files)):
+				t.Errorf("files=%d err=%v, want %d files and no error", files, err, len(tc.files))
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("err=%v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// writeLayoutFile writes an empty file under root: for "p:from-until" the
+// file of partition p of hub "files" holding [from, until), else the path
+// spec under the hub's directory.
+func writeLayoutFile(t *testing.T, root, host, spec string) {
+	t.Helper()
+	p := filepath.Join(root, host, "files", spec)
+	var id string
+	var from, until int64
+	if _, err := fmt.Sscanf(strings.Replace(spec, ":", " ", 1), "%s %d-%d", &id, &from, &until); err == nil {
+		name := capture.FileName{Namespace: host, EventHub: "files", PartitionID: id, First: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+			From: from, Until: until, Ext: ".avro"}
+		p = filepath.Join(root, filepath.FromSlash(name.Path()))
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
