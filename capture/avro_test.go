@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -131,25 +130,14 @@ func TestAvroRefusesBadOptions(t *testing.T) {
 // lies between.
 func TestAvroDeflateLevel(t *testing.T) {
 	evs := benchEvents(20_000)
-	size := func(level int) int64 {
+	size := func(level int) int {
 		f, err := Avro(&AvroOptions{DeflateLevel: level})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cw := &countingWriter{w: io.Discard}
-		w, err := f.NewFileWriter(cw, FileInfo{Namespace: "ns", EventHub: "hub", PartitionID: "0"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ev := range evs {
-			if err := w.Write(ev); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return cw.n
+		var buf bytes.Buffer
+		writeFile(t, f, &buf, evs...)
+		return buf.Len()
 	}
 	fastest, smallest, byDefault := size(1), size(9), size(0)
 	if !(smallest < byDefault && byDefault < fastest) {
