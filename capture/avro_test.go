@@ -116,12 +116,34 @@ func TestAvroSize(t *testing.T) {
 }
 
 func TestAvroRefusesBadOptions(t *testing.T) {
-	for _, o := range []AvroOptions{{Codec: "snappy"}, {BlockSize: -1}} {
+	for _, o := range []AvroOptions{{Codec: "snappy"}, {BlockSize: -1}, {DeflateLevel: -1}, {DeflateLevel: 10}} {
 		_, err := Avro(&o)
 		var fe *FormatError
 		if !errors.As(err, &fe) || fe.Code != CodeInvalidOptions || !strings.Contains(err.Error(), "use") && !strings.Contains(err.Error(), "give") {
 			t.Errorf("Avro(%+v) = %v, want an invalid-options error with the cure", o, err)
 		}
+	}
+}
+
+// TestAvroDeflateLevel writes the same events (with no properties, so
+// that no map's order varies) at deflate's levels 1 and 9 and by
+// default: level 9's file is smaller than level 1's, and the default's is
+// DefaultDeflateLevel's to the byte.
+func TestAvroDeflateLevel(t *testing.T) {
+	evs := benchHexEvents(20_000)
+	size := func(level int) int {
+		f, err := Avro(&AvroOptions{DeflateLevel: level})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		writeFile(t, f, &buf, evs...)
+		return buf.Len()
+	}
+	fastest, smallest, byDefault, atDefault := size(1), size(9), size(0), size(DefaultDeflateLevel)
+	if smallest >= fastest || byDefault != atDefault {
+		t.Errorf("bytes at level 1 %d, 9 %d, by default %d, at DefaultDeflateLevel (%d) %d: want 9 < 1 and the default's equal to DefaultDeflateLevel's",
+			fastest, smallest, byDefault, DefaultDeflateLevel, atDefault)
 	}
 }
 

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,13 +13,26 @@ import (
 )
 
 // BenchmarkAvroWrite is one event of 100 bytes of body written in
-// Capture's Avro, deflated; it reports the file's bytes per event.
+// Capture's Avro, deflated at the default level, at 2 and 6 (flate's own
+// default), and not compressed, for JSON bodies and for bodies of random
+// hex (benchHexEvents); it reports the file's bytes per event.
 func BenchmarkAvroWrite(b *testing.B) {
-	f, err := Avro(nil)
-	if err != nil {
-		b.Fatal(err)
+	bodies := map[string][]*eventhubs.Event{"json": benchEvents(1 << 17), "hex": benchHexEvents(1 << 17)}
+	for _, body := range []string{"json", "hex"} {
+		for _, o := range []AvroOptions{{}, {DeflateLevel: 2}, {DeflateLevel: 6}, {Codec: "null"}} {
+			name := fmt.Sprintf("body=%s/deflate=%d", body, cmp.Or(o.DeflateLevel, DefaultDeflateLevel))
+			if o.Codec == "null" {
+				name = "body=" + body + "/null"
+			}
+			b.Run(name, func(b *testing.B) {
+				f, err := Avro(&o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				benchmarkWriteEvents(b, f, bodies[body])
+			})
+		}
 	}
-	benchmarkWrite(b, f)
 }
 
 // BenchmarkParquetWrite is one event of 100 bytes of body written as a
@@ -40,9 +54,13 @@ func BenchmarkParquetWrite(b *testing.B) {
 }
 
 // benchmarkWrite writes b.N events of 100-byte JSON bodies into one file
-// of format f and reports the bytes the file has per event.
+// of format f and reports the bytes the file has per event;
+// benchmarkWriteEvents does so with evs.
 func benchmarkWrite(b *testing.B, f Format) {
-	evs := benchEvents(1 << 17) // more than a row group: no body repeats within one
+	benchmarkWriteEvents(b, f, benchEvents(1<<17)) // more than a row group: no body repeats within one
+}
+
+func benchmarkWriteEvents(b *testing.B, f Format, evs []*eventhubs.Event) {
 	cw := &countingWriter{w: io.Discard}
 	w, err := f.NewFileWriter(cw, FileInfo{Namespace: "ns", EventHub: "hub", PartitionID: "0"})
 	if err != nil {
@@ -62,6 +80,22 @@ func benchmarkWrite(b *testing.B, f Format) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(cw.n)/float64(b.N), "B/event")
+}
+
+// benchHexEvents are n events as streambench -body-pad hex makes them: a
+// 100-byte body of a time in milliseconds, a space and random hex digits,
+// and no properties, as hard to compress as a body's random part.
+func benchHexEvents(n int) []*eventhubs.Event {
+	evs := benchEvents(n)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, ev := range evs {
+		ev.Body = append(ev.Body[:0], "1767225600000 "...)
+		for len(ev.Body) < 100 {
+			ev.Body = append(ev.Body, "0123456789abcdef"[rng.IntN(16)])
+		}
+		ev.PartitionKey, ev.Properties = "", nil
+	}
+	return evs
 }
 
 // benchEvents are events as a device sends them: a 100-byte JSON body

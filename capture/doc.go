@@ -19,6 +19,8 @@
 //   - properties.go: how AMQP property values become values of Capture's
 //     map union or Parquet's string map.
 //   - parquet.go: Parquet, its fixed columns, options and writer.
+//   - pagezstd.go: the zstd codec of Parquet's pages: one encoder shared
+//     by the format's files, with a window the size of a page.
 //   - parquetrow.go: how an event's row is filled, leaf column by leaf
 //     column, levels and all.
 //   - columns.go: ParseColumns, the --columns spec of columns taken from

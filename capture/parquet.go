@@ -9,7 +9,6 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/compress/snappy"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/ehstream/ehstream/eventhubs"
 )
@@ -65,9 +64,14 @@ func Parquet(opts *ParquetOptions) (Format, error) {
 	if opts != nil {
 		o = *opts
 	}
-	f := &parquetFormat{codec: &zstd.Codec{}, rows: 122_880, bytes: 64 << 20, parseBody: len(o.Columns) > 0}
+	f := &parquetFormat{rows: 122_880, bytes: 64 << 20, parseBody: len(o.Columns) > 0}
 	switch o.Compression {
 	case "", "zstd":
+		codec, err := newPageZstd()
+		if err != nil {
+			return nil, &FormatError{Code: CodeInvalidOptions, Format: "parquet", Message: "making the zstd encoder", Err: err}
+		}
+		f.codec = codec
 	case "snappy":
 		f.codec = &snappy.Codec{}
 	default:

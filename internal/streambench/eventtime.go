@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -49,13 +50,24 @@ var timeBase = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // timedBodies gives event i of perPartition a body that begins with its
 // event time, in decimal Unix milliseconds, spread evenly over span from
-// timeBase, and is padded with 'x' to size bytes.
-func timedBodies(size, perPartition int, span time.Duration) func(part, i int) []byte {
+// timeBase, and is padded to size bytes: with 'x' (pad "x"), or with a
+// space then hex digits drawn at random (pad "hex"; the same for the same
+// partition and event), which compress as little as a body's random part
+// does.
+func timedBodies(size, perPartition int, span time.Duration, pad string) func(part, i int) []byte {
 	return func(part, i int) []byte {
 		t := timeBase.Add(time.Duration(float64(span) * float64(i) / float64(max(perPartition, 1))))
 		b := strconv.AppendInt(make([]byte, 0, size), t.UnixMilli(), 10)
+		rng := rand.New(rand.NewPCG(uint64(part), uint64(i)))
+		if pad == "hex" && len(b) < size {
+			b = append(b, ' ') // the time's digits end here
+		}
 		for len(b) < size {
-			b = append(b, 'x')
+			if pad == "hex" {
+				b = append(b, "0123456789abcdef"[rng.IntN(16)])
+			} else {
+				b = append(b, 'x')
+			}
 		}
 		return b
 	}

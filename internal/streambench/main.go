@@ -9,6 +9,7 @@
 //	go run ./internal/streambench -events 2000000 -window       # also ReduceByKeyAndWindow, same backlog, same run
 //	go run ./internal/streambench -events 2000000 -event-time   # also a 1 minute event-time window, same backlog, same run
 //	go run ./internal/streambench -events 2000000 -event-time -state-store dir,sqlite,postgres # and state per partition in SQLite and PostgreSQL
+//	go run ./internal/streambench -events 2000000 -sink-format parquet,avro # also into files, exactly once, each format
 //
 // With -window the same backlog is then read again by a typed pipeline:
 // ReduceByKeyAndWindow over -keys keys, a window of -window-batches batches
@@ -43,13 +44,23 @@
 // the running counts read back from the database (which must add up to
 // the events read), the state table's size and the peak RSS.
 //
+// -sink-format lists file formats (parquet, avro): for each, the backlog
+// is read again by capture's exactly-once file sink, with the format's
+// defaults, into a new temporary directory (under -sink-dir) that is
+// removed at the end. It reports the rate against the plain stream's, the
+// files written and their bytes per event, and the peak RSS, after
+// checking with capture.CheckFiles that the files hold each event once:
+// every partition's files cover its whole backlog, with no gap and no
+// overlap.
+//
 // Files: main.go (flags, the plain stream and the child hub), pipeline.go
 // (what the typed pipelines share: the Context, its counted checkpoint
 // store, the run to the end of the backlog), window.go (the pipeline of
 // -window), eventtime.go (the pipeline of -event-time and the bodies'
 // event times), statestore.go (-state-store: the databases, keeping a
 // pipeline's state per partition in one and measuring its commits),
-// statecount.go (the running counts and reading them back).
+// statecount.go (the running counts and reading them back), filesink.go
+// (-sink-format: the file sink's phases and the check of their files).
 package main
 
 import (
@@ -75,12 +86,14 @@ import (
 // config is what the flags say.
 type config struct {
 	events, partitions, size int
+	pad                      string
 	rate                     int64
 	interval                 time.Duration
 	window                   bool
 	keys, windowBatches      int
 	eventTime                eventTimeConfig
 	state                    stateConfig
+	sink                     sinkConfig
 	cpuProfile               string
 }
 
@@ -89,6 +102,7 @@ func main() {
 	flag.IntVar(&c.events, "events", 500_000, "backlog size, spread evenly over the partitions")
 	flag.IntVar(&c.partitions, "partitions", 8, "partitions of the hub")
 	flag.IntVar(&c.size, "size", 100, "event body size in bytes")
+	flag.StringVar(&c.pad, "body-pad", "x", "what fills each body after its event time: x (compresses to nothing) or hex (random hex digits)")
 	flag.Int64Var(&c.rate, "max-rate-per-partition", 10_000, "the stream's rate per partition per batch")
 	flag.DurationVar(&c.interval, "batch-interval", 100*time.Millisecond, "the stream's batch interval")
 	serve := flag.Bool("serve", false, "internal: run the local Event Hubs, fill it, print its connection string")
@@ -97,11 +111,18 @@ func main() {
 	flag.IntVar(&c.windowBatches, "window-batches", 10, "with -window: the window's length in batches")
 	c.eventTime.flags()
 	c.state.flags()
+	c.sink.flags()
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write the stream process's CPU profile of all phases to this file (go tool pprof)")
 	flag.Parse()
 	err := c.eventTime.check()
+	if err == nil && c.pad != "x" && c.pad != "hex" {
+		err = fmt.Errorf("-body-pad %q: give x or hex", c.pad)
+	}
 	if err == nil {
 		err = c.state.check()
+	}
+	if err == nil {
+		err = c.sink.check()
 	}
 	if err == nil && *serve {
 		err = runServer(c)
@@ -122,7 +143,7 @@ func runServer(c config) error {
 	}
 	defer hub.Close()
 	perPartition := c.events / c.partitions
-	opts := &localhub.FillOptions{Size: c.size, Body: timedBodies(c.size, perPartition, c.eventTime.span)}
+	opts := &localhub.FillOptions{Size: c.size, Body: timedBodies(c.size, perPartition, c.eventTime.span, c.pad)}
 	if err := localhub.Fill(ctx, hub.ConnectionString(), c.partitions, perPartition, opts); err != nil {
 		return err
 	}
@@ -143,7 +164,7 @@ func runStream(c config) error {
 		db.Close()
 	}
 	child := exec.Command(os.Args[0], "-serve", "-events", strconv.Itoa(c.events), "-partitions", strconv.Itoa(c.partitions),
-		"-size", strconv.Itoa(c.size), "-event-span", c.eventTime.span.String())
+		"-size", strconv.Itoa(c.size), "-event-span", c.eventTime.span.String(), "-body-pad", c.pad)
 	child.Stderr = os.Stderr
 	stdin, err := child.StdinPipe()
 	if err != nil {
@@ -198,6 +219,11 @@ func runPipelines(connStr string, want int64, c config, direct phase) error {
 	}
 	for _, name := range c.state.databases() {
 		if err := runInDatabase(ctx, connStr, want, c, name, direct); err != nil {
+			return err
+		}
+	}
+	for _, name := range c.sink.formats {
+		if err := runFileSink(ctx, connStr, want, c, name, direct); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,18 +13,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ehstream/ehstream/capture"
 	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/internal/localhub"
 	"github.com/ehstream/ehstream/internal/pgtest"
 )
 
 func TestTimedBodies(t *testing.T) {
-	body := timedBodies(100, 1000, 30*time.Minute)
+	body, hex := timedBodies(100, 1000, 30*time.Minute, "x"), timedBodies(100, 1000, 30*time.Minute, "hex")
 	var bad atomic.Int64
 	eventTime := bodyTime(&bad)
 	for _, i := range []int{0, 1, 500, 999} {
-		b := body(3, i)
-		if len(b) != 100 {
-			t.Errorf("body %d is %d bytes, want 100", i, len(b))
+		b, h := body(3, i), hex(3, i)
+		if len(b) != 100 || len(h) != 100 || !bytes.Equal(h, hex(3, i)) || bytes.Equal(h, hex(3, i+1)) || bytes.Equal(b[13:], h[13:]) {
+			t.Errorf("body %d is %q, with hex %q: want 100 bytes, the hex ones the same each time, other than the next event's, and not padded with x", i, b, h)
+		}
+		if got := eventTime(&eventhubs.Event{Body: h}); !got.Equal(eventTime(&eventhubs.Event{Body: b})) {
+			t.Errorf("event %d's time is %s with hex padding, %s with x", i, got, eventTime(&eventhubs.Event{Body: b}))
 		}
 		want := timeBase.Add(time.Duration(i) * 1800 * time.Millisecond)
 		if got := eventTime(&eventhubs.Event{Body: b}); !got.Equal(want) {
@@ -77,6 +84,9 @@ func TestBadFlags(t *testing.T) {
 		{"-state-keys", "0", `-state-keys 0: give a positive number of keys`},
 		{"-state-store", "postgres", `-state-store postgres: no database: give -postgres postgres://`},
 		{"-event-window", "0s", `-event-window 0s: give a positive length`},
+		{"-body-pad", "zeros", `-body-pad "zeros": give x or hex`},
+		{"-sink-format", "parquet,csv", `-sink-format "csv": give parquet or avro`},
+		{"-sink-dir", "/nonexistent/dir", `-sink-dir "/nonexistent/dir" is not a directory`},
 	} {
 		cmd := exec.Command(bin, tc.flag, tc.value)
 		cmd.Env = append(os.Environ(), "EHSTREAM_TEST_POSTGRES=") // -state-store postgres finds no URL
@@ -138,6 +148,102 @@ func checkStateLines(t *testing.T, db, out string) {
 	// Keys are partition-local: each partition closes its 29 windows of 10 keys.
 	if emitted, late, state := window[1], window[2], window[3]; emitted != "580" || late != "0" || state != "20" {
 		t.Errorf("emitted=%s late=%s stateWindows=%s, want 580 (29 windows closed in each of 2 partitions, 10 keys each), 0 and 20 (the last window of each)\n%s", emitted, late, state, out)
+	}
+}
+
+// TestFileSinkRun reads a small backlog (2 partitions, 4,000 events each)
+// into Parquet files, then Avro files: each phase prints its line, with
+// one file per partition (the default roll, 300 MB, is not reached) that
+// the run checked holds each event once, and leaves no directory behind.
+func TestFileSinkRun(t *testing.T) {
+	bin := buildStreambench(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-events", "8000", "-partitions", "2", "-max-rate-per-partition", "400",
+		"-sink-format", "parquet,avro", "-sink-dir", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("streambench: %v\n%s", err, out)
+	}
+	for _, format := range []string{"parquet", "avro"} {
+		line := regexp.MustCompile(`sink \(` + format + `, file\): batches=\d+ files=(\d+) bytes/event=([0-9.]+) events=8000 .* ratio=[0-9.]+ cpuRatio=[0-9.]+ checked=each event once peakRSS=\d+kB`).FindStringSubmatch(string(out))
+		if line == nil {
+			t.Fatalf("no sink line for %s in the output:\n%s", format, out)
+		}
+		if files, perEvent := line[1], line[2]; files != "2" || perEvent == "0.0" {
+			t.Errorf("%s: files=%s bytes/event=%s, want 2 files (one per partition) of some bytes\n%s", format, files, perEvent, out)
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("the run left %d entries in -sink-dir, e.g. %s; want none", len(left), left[0].Name())
+	}
+}
+
+// TestCheckSinkFiles checks files laid out by hand against a hub of 2
+// partitions of 10 events: files that cover each partition once pass;
+// a gap, an overlap, a partition without files or a stray file fail,
+// naming what is wrong.
+func TestCheckSinkFiles(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hub, err := localhub.Start(ctx, &localhub.Config{Hub: "files", Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eventhubs.CloseAll(context.Background()); hub.Close() })
+	if err := localhub.Fill(ctx, hub.ConnectionString(), 2, 10, nil); err != nil {
+		t.Fatal(err)
+	}
+	conf := eventhubs.NewConf(hub.ConnectionString())
+	host, err := conf.NamespaceHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		files []string // partition:from-until, or a stray path
+		want  string   // in the error; "" for none
+	}{
+		{"once", []string{"0:0-10", "1:0-5", "1:5-10"}, ""},
+		{"gap", []string{"0:0-10", "1:0-4", "1:5-10"}, "partition 1's files cover [0, 10), 9 events, gaps"},
+		{"overlap", []string{"0:0-10", "1:0-6", "1:5-10"}, "partition 1's files cover [0, 10), 11 events"},
+		{"missing", []string{"0:0-10"}, "files of 1 partitions and 0 strays"},
+		{"stray", []string{"0:0-10", "1:0-10", "notes.txt"}, "1 strays"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for _, f := range tc.files {
+				writeLayoutFile(t, root, host, f)
+			}
+			files, _, err := checkSinkFiles(ctx, root, conf)
+			switch {
+			case tc.want == "" && (err != nil || files != len(tc.files)):
+				t.Errorf("files=%d err=%v, want %d files and no error", files, err, len(tc.files))
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("err=%v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// writeLayoutFile writes an empty file under root: for "p:from-until" the
+// file of partition p of hub "files" holding [from, until), else the path
+// spec under the hub's directory.
+func writeLayoutFile(t *testing.T, root, host, spec string) {
+	t.Helper()
+	p := filepath.Join(root, host, "files", spec)
+	var id string
+	var from, until int64
+	if _, err := fmt.Sscanf(strings.Replace(spec, ":", " ", 1), "%s %d-%d", &id, &from, &until); err == nil {
+		name := capture.FileName{Namespace: host, EventHub: "files", PartitionID: id, First: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+			From: from, Until: until, Ext: ".avro"}
+		p = filepath.Join(root, filepath.FromSlash(name.Path()))
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
