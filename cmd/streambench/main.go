@@ -4,12 +4,12 @@
 // Hubs runs in a child process (this program with -serve), so its memory is
 // not counted.
 //
-//	go run ./internal/streambench -events 500000
-//	go run ./internal/streambench -events 2000000
-//	go run ./internal/streambench -events 2000000 -window       # also ReduceByKeyAndWindow, same backlog, same run
-//	go run ./internal/streambench -events 2000000 -event-time   # also a 1 minute event-time window, same backlog, same run
-//	go run ./internal/streambench -events 2000000 -event-time -state-store dir,sqlite,postgres # and state per partition in SQLite and PostgreSQL
-//	go run ./internal/streambench -events 2000000 -sink-format parquet,avro # also into files, exactly once, each format
+//	go run ./cmd/streambench -events 500000
+//	go run ./cmd/streambench -events 2000000
+//	go run ./cmd/streambench -events 2000000 -window       # also ReduceByKeyAndWindow, same backlog, same run
+//	go run ./cmd/streambench -events 2000000 -event-time   # also a 1 minute event-time window, same backlog, same run
+//	go run ./cmd/streambench -events 2000000 -event-time -state-store dir,sqlite,postgres # and state per partition in SQLite and PostgreSQL
+//	go run ./cmd/streambench -events 2000000 -sink-format parquet,avro # also into files, exactly once, each format
 //
 // With -window the same backlog is then read again by a typed pipeline:
 // ReduceByKeyAndWindow over -keys keys, a window of -window-batches batches
