@@ -138,7 +138,10 @@ func TestStreamReplicas(t *testing.T) {
 	if err := <-replicas["r3"].exited; err != nil {
 		t.Fatalf("r3 after SIGTERM: %v\n%s", err, replicas["r3"].output())
 	}
-	within("takeover after SIGTERM", interval+slack, func(own map[string]string) bool { return allOwned(own, "r1", "r4") })
+	// A relinquished partition is claimed at the other replicas' next
+	// round; a loaded CI machine (2 cores, every package's tests at once)
+	// once took 1.48s for the usual 0.42-0.51s: two intervals of slack.
+	within("takeover after SIGTERM", interval+2*slack, func(own map[string]string) bool { return allOwned(own, "r1", "r4") })
 
 	r1 := replicas["r1"].cmd.Process
 	r1.Signal(syscall.SIGSTOP)
