@@ -59,6 +59,9 @@ type Config struct {
 	// address (path /$servicebus/websocket, subprotocol AMQPWSB10): over TLS
 	// (wss) when TLS is set, plain (ws) otherwise.
 	WebSocketListen string
+	// KafkaListen, when set, serves the Kafka protocol on this TCP address
+	// (package emulator/kafka), over the same partition logs as AMQP.
+	KafkaListen string
 	// WebSocketOrigins are the Origin host patterns (path.Match syntax,
 	// such as "localhost:*") of web pages allowed to connect over
 	// WebSockets, besides the emulator's own host; clients outside browsers

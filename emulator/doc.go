@@ -44,12 +44,15 @@
 //     handlers consult; faults_kinds.go: the kinds, one table entry each,
 //     and their actions; faults_json.go: faults as JSON (ParseFaults,
 //     LoadFaultsFile); faults_http.go: the admin API (FaultsHandler).
+//   - kafkaendpoint.go: the Kafka endpoint (package emulator/kafka) on
+//     Config.KafkaListen, lent the hubs' partition logs.
 //   - metrics.go, snapshot.go: the counters behind Stats, and the view
 //     Snapshot gives.
 //
-// Package emulator/amqp is the wire format, emulator/partlog a partition's
-// log on disk, and emulator/emulatorhttp serves Stats and Snapshot as a
-// status page and Prometheus metrics.
+// Package emulator/amqp is the wire format, emulator/kafka the Kafka
+// protocol endpoint, emulator/partlog a partition's log on disk, and
+// emulator/emulatorhttp serves Stats and Snapshot as a status page and
+// Prometheus metrics.
 //
 // # Locks
 //

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/ehstream/ehstream/emulator/kafka"
 	"io"
 	"log/slog"
 	"net"
@@ -26,6 +27,7 @@ type transports struct {
 	wsLn  net.Listener // nil without WebSockets; TLS-wrapped when TLS is set
 	wsSrv *http.Server
 	wsTLS bool
+	kafka *kafka.Server // nil without KafkaListen
 }
 
 // Listener is one address the server accepts clients on.
@@ -105,6 +107,10 @@ func (s *Server) startTransports(ctx context.Context) error {
 		}()
 		s.log.Info("emulator listening for WebSockets", "url", s.WebSocketURL())
 	}
+	if err := s.startKafka(ctx); err != nil {
+		s.closeTransports()
+		return err
+	}
 	return nil
 }
 
@@ -121,6 +127,9 @@ func (s *Server) closeTransports() error {
 		errs = append(errs, s.tr.wsSrv.Close())
 	} else if s.tr.wsLn != nil {
 		errs = append(errs, s.tr.wsLn.Close())
+	}
+	if s.tr.kafka != nil {
+		errs = append(errs, s.tr.kafka.Close())
 	}
 	return errors.Join(errs...)
 }

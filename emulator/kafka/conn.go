@@ -1,0 +1,126 @@
+package kafka
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// maxRequestSize bounds one request frame: a produce request carries at
+// most a few batches of events of at most 1 MiB each.
+const maxRequestSize = 100 << 20
+
+// writeTimeout bounds how long a response waits on a client that does not
+// read.
+const writeTimeout = 30 * time.Second
+
+// conn is one client connection. Requests are answered in the order they
+// came, as the protocol requires, by handling them one at a time.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	r   *bufio.Reader
+	log *slog.Logger
+	out []byte
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	return &conn{srv: s, nc: nc, r: bufio.NewReaderSize(nc, 64<<10), log: s.log.With("remote", nc.RemoteAddr().String())}
+}
+
+// request is one parsed request frame.
+type request struct {
+	key, version int16
+	correlation  int32
+	clientID     string
+	body         []byte // after the header
+}
+
+func (c *conn) serve() {
+	for {
+		frame, err := c.readFrame()
+		if err != nil {
+			if err != io.EOF {
+				c.log.Debug("kafka connection ends", "err", err)
+			}
+			return
+		}
+		req, err := parseHeader(frame)
+		if err != nil {
+			c.log.Warn("kafka request refused", "err", err)
+			return // without a correlation id there is no one to answer
+		}
+		resp, flexible := c.srv.handle(c, req)
+		if resp == nil {
+			continue // a produce with acks=0 has no response
+		}
+		if err := c.writeResponse(req, resp, flexible); err != nil {
+			c.log.Debug("kafka write failed", "err", err)
+			return
+		}
+	}
+}
+
+func (c *conn) readFrame() ([]byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(c.r, size[:]); err != nil {
+		return nil, err
+	}
+	n := int32(binary.BigEndian.Uint32(size[:]))
+	if n < 8 || n > maxRequestSize {
+		return nil, fmt.Errorf("kafka: request size %d is outside 8..%d bytes", n, maxRequestSize)
+	}
+	frame := make([]byte, n)
+	if _, err := io.ReadFull(c.r, frame); err != nil {
+		return nil, err
+	}
+	return frame, nil
+}
+
+// parseHeader reads the request header (v1, or v2 with tagged fields when
+// the request's version is flexible).
+func parseHeader(frame []byte) (*request, error) {
+	b := kbin.Reader{Src: frame}
+	req := &request{key: b.Int16(), version: b.Int16(), correlation: b.Int32()}
+	if id := b.NullableString(); id != nil {
+		req.clientID = *id
+	}
+	if err := b.Complete(); err != nil {
+		return nil, fmt.Errorf("kafka: a request header too short: %w", err)
+	}
+	if kr := kmsg.RequestForKey(req.key); kr != nil && req.version >= 0 && req.version <= kr.MaxVersion() {
+		kr.SetVersion(req.version)
+		if kr.IsFlexible() {
+			kmsg.SkipTags(&b)
+			if err := b.Complete(); err != nil {
+				return nil, fmt.Errorf("kafka: a request header's tagged fields: %w", err)
+			}
+		}
+	}
+	req.body = b.Src
+	return req, nil
+}
+
+// writeResponse frames a response: size, correlation id, and the empty
+// tagged fields of header v1 for flexible versions (never for ApiVersions,
+// whose response header stays v0 so that any client can read it).
+func (c *conn) writeResponse(req *request, body []byte, flexible bool) error {
+	out := append(c.out[:0], 0, 0, 0, 0)
+	out = kbin.AppendInt32(out, req.correlation)
+	if flexible && req.key != int16(kmsg.ApiVersions) {
+		out = append(out, 0)
+	}
+	out = append(out, body...)
+	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+	c.out = out
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.nc.Write(out)
+	return err
+}

@@ -1,0 +1,57 @@
+package kafka
+
+import (
+	"net"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// brokerID is the one broker the endpoint is: leader of every partition.
+const brokerID = 0
+
+// metadata describes the broker (at the address this client reached) and
+// the hubs asked for, all of them when the request names none. Topics are
+// never created through Kafka, as in the service: an unknown one is
+// UNKNOWN_TOPIC_OR_PARTITION.
+func (c *conn) metadata(req *kmsg.MetadataRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	host, portStr, _ := net.SplitHostPort(c.nc.LocalAddr().String())
+	port, _ := strconv.Atoi(portStr)
+	b := kmsg.NewMetadataResponseBroker()
+	b.NodeID, b.Host, b.Port = brokerID, host, int32(port)
+	resp.Brokers = append(resp.Brokers, b)
+	resp.ControllerID = brokerID
+	resp.ClusterID = kmsg.StringPtr("ehstream-emulator")
+	names := c.srv.backend.Topics()
+	if req.Topics != nil {
+		names = names[:0:0]
+		for _, t := range req.Topics {
+			if t.Topic != nil {
+				names = append(names, *t.Topic)
+			}
+		}
+	}
+	for _, name := range names {
+		resp.Topics = append(resp.Topics, c.topicMetadata(name))
+	}
+	return resp
+}
+
+func (c *conn) topicMetadata(name string) kmsg.MetadataResponseTopic {
+	t := kmsg.NewMetadataResponseTopic()
+	t.Topic = kmsg.StringPtr(name)
+	logs, ok := c.srv.backend.Topic(name)
+	if !ok {
+		t.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return t
+	}
+	for i := range logs {
+		p := kmsg.NewMetadataResponseTopicPartition()
+		p.Partition, p.Leader, p.LeaderEpoch = int32(i), brokerID, 0
+		p.Replicas, p.ISR = []int32{brokerID}, []int32{brokerID}
+		t.Partitions = append(t.Partitions, p)
+	}
+	return t
+}

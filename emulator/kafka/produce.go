@@ -1,0 +1,123 @@
+package kafka
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/ehstream/ehstream/emulator/partlog"
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// batchHeaderSize is the bytes of a record batch before its records; the
+// CRC covers everything from crcStart on.
+const (
+	batchHeaderSize = 61
+	crcStart        = 21
+)
+
+// produce appends each partition's record batches to its log, all of a
+// partition's records in one append, and answers with the first offset
+// (sequence number) given. With acks=0 the client wants no answer.
+func (c *conn) produce(req *kmsg.ProduceRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	for _, rt := range req.Topics {
+		logs, known := c.srv.backend.Topic(rt.Topic)
+		t := kmsg.NewProduceResponseTopic()
+		t.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			p := kmsg.NewProduceResponseTopicPartition()
+			p.Partition, p.LogStartOffset = rp.Partition, -1
+			if !known || rp.Partition < 0 || int(rp.Partition) >= len(logs) {
+				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else {
+				p.BaseOffset, p.ErrorCode = c.appendRecords(logs[rp.Partition], rp.Records)
+			}
+			t.Partitions = append(t.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	if req.Acks == 0 {
+		return nil
+	}
+	return resp
+}
+
+func (c *conn) appendRecords(l *partlog.Log, raw []byte) (int64, int16) {
+	recs, err := parseBatches(raw)
+	if err != nil {
+		c.log.Warn("kafka produce refused", "err", err)
+		var ke *kerr.Error
+		if errors.As(err, &ke) {
+			return -1, ke.Code
+		}
+		return -1, kerr.CorruptMessage.Code
+	}
+	first, err := l.Append(len(recs), func(i int, m partlog.Meta, dst []byte) ([]byte, error) {
+		return storedMessage(dst, &recs[i], m)
+	})
+	if err != nil {
+		c.log.Error("kafka append failed", "err", err)
+		return -1, kerr.UnknownServerError.Code
+	}
+	return first.SequenceNumber, 0
+}
+
+// parseBatches reads the record batches (v2, uncompressed) of one
+// partition, checking their CRCs.
+func parseBatches(raw []byte) ([]kmsg.Record, error) {
+	var recs []kmsg.Record
+	for len(raw) > 0 {
+		if len(raw) < batchHeaderSize {
+			return nil, fmt.Errorf("kafka: a record batch of %d bytes, shorter than its header: %w", len(raw), kerr.CorruptMessage)
+		}
+		size := 12 + int64(int32(binary.BigEndian.Uint32(raw[8:12])))
+		if size < batchHeaderSize || size > int64(len(raw)) {
+			return nil, fmt.Errorf("kafka: a record batch says %d bytes, %d are there: %w", size, len(raw), kerr.CorruptMessage)
+		}
+		var b kmsg.RecordBatch
+		if err := b.ReadFrom(raw[:size]); err != nil {
+			return nil, fmt.Errorf("kafka: a record batch: %v: %w", err, kerr.CorruptMessage)
+		}
+		if b.Magic != 2 {
+			return nil, fmt.Errorf("kafka: record batch magic %d; only v2 batches are taken: %w", b.Magic, kerr.CorruptMessage)
+		}
+		if crc32.Checksum(raw[crcStart:size], castagnoli) != uint32(b.CRC) {
+			return nil, fmt.Errorf("kafka: a record batch fails its CRC: %w", kerr.CorruptMessage)
+		}
+		if codec := b.Attributes & 0x07; codec != 0 {
+			return nil, fmt.Errorf("kafka: compression codec %d is not served yet; produce uncompressed: %w", codec, kerr.UnsupportedCompressionType)
+		}
+		batch, err := parseRecords(b.Records, int(b.NumRecords))
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, batch...)
+		raw = raw[size:]
+	}
+	return recs, nil
+}
+
+func parseRecords(src []byte, n int) ([]kmsg.Record, error) {
+	recs := make([]kmsg.Record, 0, min(n, 4096))
+	for i := 0; i < n; i++ {
+		rd := kbin.Reader{Src: src}
+		length := rd.Varint()
+		end := len(src) - len(rd.Src) + int(length)
+		if !rd.Ok() || length < 0 || end > len(src) {
+			return nil, fmt.Errorf("kafka: record %d of a batch runs past its end: %w", i, kerr.CorruptMessage)
+		}
+		var r kmsg.Record
+		if err := r.ReadFrom(src[:end]); err != nil {
+			return nil, fmt.Errorf("kafka: record %d of a batch: %v: %w", i, err, kerr.CorruptMessage)
+		}
+		recs = append(recs, r)
+		src = src[end:]
+	}
+	return recs, nil
+}

@@ -1,0 +1,93 @@
+package kafka
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/ehstream/ehstream/emulator/partlog"
+)
+
+// Backend is what the emulator lends the endpoint: its hubs, each a topic
+// whose partitions are the hub's logs (index = partition id).
+type Backend interface {
+	// Topics lists the hubs' names in configuration order.
+	Topics() []string
+	// Topic returns a hub's partition logs; false when there is no such hub.
+	Topic(name string) ([]*partlog.Log, bool)
+}
+
+// Options configures Serve; nil means the defaults.
+type Options struct {
+	// Logger receives connection errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves Kafka clients on one listener.
+type Server struct {
+	ln      net.Listener
+	backend Backend
+	log     *slog.Logger
+	stop    chan struct{}
+	wg      sync.WaitGroup
+
+	mu    sync.Mutex // guards conns
+	conns map[net.Conn]struct{}
+}
+
+// Serve accepts Kafka connections on ln until Close.
+func Serve(ln net.Listener, b Backend, opts *Options) *Server {
+	s := &Server{ln: ln, backend: b, log: slog.Default(), stop: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	if opts != nil && opts.Logger != nil {
+		s.log = opts.Logger
+	}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s
+}
+
+// Addr is the address clients connect to, host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Error("kafka accept failed", "err", err)
+			}
+			return
+		}
+		s.mu.Lock()
+		s.conns[nc] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			newConn(s, nc).serve()
+			s.mu.Lock()
+			delete(s.conns, nc)
+			s.mu.Unlock()
+			nc.Close()
+		}()
+	}
+}
+
+// Close stops accepting, closes every connection and waits for their
+// goroutines.
+func (s *Server) Close() error {
+	close(s.stop)
+	err := s.ln.Close()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	s.mu.Lock()
+	for nc := range s.conns {
+		nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}

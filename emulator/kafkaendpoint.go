@@ -1,0 +1,59 @@
+package emulator
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/ehstream/ehstream/emulator/kafka"
+	"github.com/ehstream/ehstream/emulator/partlog"
+)
+
+// kafkaBackend lends the Kafka endpoint the hubs' partition logs: a hub is
+// a topic with the same partitions.
+type kafkaBackend struct{ s *Server }
+
+func (b kafkaBackend) Topics() []string {
+	names := make([]string, len(b.s.hubList))
+	for i, h := range b.s.hubList {
+		names[i] = h.cfg.Name
+	}
+	return names
+}
+
+func (b kafkaBackend) Topic(name string) ([]*partlog.Log, bool) {
+	h, ok := b.s.hubs[strings.ToLower(name)]
+	if !ok {
+		return nil, false
+	}
+	logs := make([]*partlog.Log, len(h.partitions))
+	for i, p := range h.partitions {
+		logs[i] = p.log
+	}
+	return logs, true
+}
+
+// startKafka serves Kafka on Config.KafkaListen, when it is set.
+func (s *Server) startKafka(ctx context.Context) error {
+	if s.cfg.KafkaListen == "" {
+		return nil
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.KafkaListen)
+	if err != nil {
+		return fmt.Errorf("emulator: Kafka listen on %s: %w", s.cfg.KafkaListen, err)
+	}
+	s.tr.kafka = kafka.Serve(ln, kafkaBackend{s}, &kafka.Options{Logger: s.log.With("protocol", "kafka")})
+	s.log.Info("emulator listening for Kafka", "addr", s.KafkaAddr())
+	return nil
+}
+
+// KafkaAddr is the address Kafka clients bootstrap from, host:port; ""
+// without KafkaListen.
+func (s *Server) KafkaAddr() string {
+	if s.tr.kafka == nil {
+		return ""
+	}
+	return s.tr.kafka.Addr()
+}
