@@ -67,18 +67,17 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) (kmsg.Response, int, []<-chan s
 	size := 0
 	budget := int(req.MaxBytes)
 	for _, rt := range req.Topics {
-		logs, known := c.srv.backend.Topic(rt.Topic)
 		t := kmsg.NewFetchResponseTopic()
 		t.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewFetchResponseTopicPartition()
 			p.Partition = rp.Partition
-			if !known || rp.Partition < 0 || int(rp.Partition) >= len(logs) {
+			l := c.srv.partitionLog(rt.Topic, rp.Partition)
+			if l == nil {
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				t.Partitions = append(t.Partitions, p)
 				continue
 			}
-			l := logs[rp.Partition]
 			changed = append(changed, l.Changed())
 			c.fetchPartition(&p, l, rp.FetchOffset, min(int(rp.PartitionMaxBytes), max(budget-size, 1)))
 			size += len(p.RecordBatches)
@@ -151,16 +150,15 @@ func recordBatch(recs []partlog.Record) ([]byte, error) {
 func (c *conn) listOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	for _, rt := range req.Topics {
-		logs, known := c.srv.backend.Topic(rt.Topic)
 		t := kmsg.NewListOffsetsResponseTopic()
 		t.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewListOffsetsResponseTopicPartition()
 			p.Partition, p.Timestamp, p.Offset = rp.Partition, -1, -1
-			if !known || rp.Partition < 0 || int(rp.Partition) >= len(logs) {
+			if l := c.srv.partitionLog(rt.Topic, rp.Partition); l == nil {
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else {
-				p.Offset = offsetFor(logs[rp.Partition], rp.Timestamp)
+				p.Offset = offsetFor(l, rp.Timestamp)
 			}
 			t.Partitions = append(t.Partitions, p)
 		}

@@ -27,16 +27,15 @@ const (
 func (c *conn) produce(req *kmsg.ProduceRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	for _, rt := range req.Topics {
-		logs, known := c.srv.backend.Topic(rt.Topic)
 		t := kmsg.NewProduceResponseTopic()
 		t.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewProduceResponseTopicPartition()
 			p.Partition, p.LogStartOffset = rp.Partition, -1
-			if !known || rp.Partition < 0 || int(rp.Partition) >= len(logs) {
+			if l := c.srv.partitionLog(rt.Topic, rp.Partition); l == nil {
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else {
-				p.BaseOffset, p.ErrorCode = c.appendRecords(logs[rp.Partition], rp.Records)
+				p.BaseOffset, p.ErrorCode = c.appendRecords(l, rp.Records)
 			}
 			t.Partitions = append(t.Partitions, p)
 		}

@@ -91,3 +91,13 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	return err
 }
+
+// partitionLog is a topic's partition log; nil when there is no such topic
+// or partition.
+func (s *Server) partitionLog(topic string, p int32) *partlog.Log {
+	logs, ok := s.backend.Topic(topic)
+	if !ok || p < 0 || int(p) >= len(logs) {
+		return nil
+	}
+	return logs[p]
+}
