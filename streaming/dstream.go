@@ -143,6 +143,8 @@ type batchRun struct {
 	// partState is what steps keeping state per partition changed, for
 	// the outputs to store.
 	partState *partitionBatch
+	// stateLoads are the partitions' stored states this run read.
+	stateLoads map[string]*StoredState
 }
 
 // Source is the start of a DStream: an Input feeds it each batch's

@@ -276,6 +276,24 @@ func tickPartitioned[S partStep, T any](ctx context.Context, p *partitioned[S], 
 	})
 }
 
+// loadPartitionState reads a partition's stored state once per run of a
+// batch, for all its steps: the store returns every step's records with
+// the position, and the steps tick one after the other.
+func (br *batchRun) loadPartitionState(ctx context.Context, store PartitionStateStore, partition string) (*StoredState, error) {
+	if st, ok := br.stateLoads[partition]; ok {
+		return st, nil
+	}
+	st, err := store.LoadPartitionState(ctx, partition)
+	if err != nil {
+		return nil, err
+	}
+	if br.stateLoads == nil {
+		br.stateLoads = map[string]*StoredState{}
+	}
+	br.stateLoads[partition] = st
+	return st, nil
+}
+
 // notePartitionState adds a step to the batch's state records.
 func (br *batchRun) notePartitionState(r stateRecorder) {
 	if br.partState == nil {
@@ -299,7 +317,7 @@ func (p *partitioned[S]) bind(ctx context.Context, br *batchRun) error {
 		slot := p.parts[r.Partition]
 		if slot == nil || slot.pos != from {
 			var err error
-			if slot, err = p.load(ctx, r, from, br.replay); err != nil {
+			if slot, err = p.load(ctx, br, r, from); err != nil {
 				return err
 			}
 			p.parts[r.Partition] = slot
@@ -319,11 +337,12 @@ func (p *partitioned[S]) bind(ctx context.Context, br *batchRun) error {
 // load reads partition r's state from the store, as of the range's start
 // from; a replayed batch whose output committed finds it as of the
 // range's end, and applies nothing.
-func (p *partitioned[S]) load(ctx context.Context, r Range, from int64, replay bool) (*partSlot[S], error) {
-	st, err := p.store.LoadPartitionState(ctx, r.Partition)
+func (p *partitioned[S]) load(ctx context.Context, br *batchRun, r Range, from int64) (*partSlot[S], error) {
+	st, err := br.loadPartitionState(ctx, p.store, r.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("streaming: %s: loading partition %s's state: %w", p.owner.name(), r.Partition, err)
 	}
+	replay := br.replay
 	slot := &partSlot[S]{id: r.Partition, step: p.fresh(), pos: from}
 	var own []StateRecord
 	for _, rec := range st.Records {

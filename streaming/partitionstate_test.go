@@ -15,9 +15,10 @@ import (
 // output that writes to it: positions and state records committed at once,
 // as package offsets commits them in one transaction.
 type memPartitions struct {
-	mu   sync.Mutex
-	pos  map[string]int64
-	recs map[string][]StateRecord
+	mu    sync.Mutex
+	pos   map[string]int64
+	recs  map[string][]StateRecord
+	loads int // LoadPartitionState calls
 }
 
 func newMemPartitions() *memPartitions {
@@ -27,6 +28,7 @@ func newMemPartitions() *memPartitions {
 func (m *memPartitions) LoadPartitionState(ctx context.Context, partition string) (*StoredState, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.loads++
 	pos, ok := m.pos[partition]
 	return &StoredState{Position: pos, Positioned: ok, Records: slices.Clone(m.recs[partition])}, nil
 }
@@ -290,5 +292,24 @@ func TestStatePerPartitionRetryAndTwoStorers(t *testing.T) {
 	storeOutput(newMemPartitions(), newRecorder(), "again", in.src.Stream())
 	if err := runUntil(t, ssc, 3); err == nil || !strings.Contains(err.Error(), "2 outputs stored") {
 		t.Fatalf("two outputs storing the state: %v, want an error saying so", err)
+	}
+}
+
+// A pipeline of two steps keeping state per partition reads each
+// partition's stored state once when it starts, not once per step.
+func TestStatePerPartitionLoadsOncePerPartition(t *testing.T) {
+	script := eventTimeScript(rand.New(rand.NewPCG(3, 26)), 6, 3, 2)
+	m := newMemPartitions()
+	ssc, err := NewContext(testInterval, &ContextOptions{NoBatchLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := newScriptInput(t, ssc, script)
+	partitionPipeline(t, ssc, in.src.Stream(), EventTimeWindow{Length: 4e9}, m, newRecorder())
+	if err := runUntil(t, ssc, int64(len(script))); err != nil {
+		t.Fatal(err)
+	}
+	if m.loads != 3 {
+		t.Fatalf("%d loads of stored state for 3 partitions and 2 steps, want 3", m.loads)
 	}
 }
