@@ -158,15 +158,7 @@ func checkCrashFiles(ctx context.Context, t *testing.T, cs string, store fileSto
 // name's end, the bodies those the producer sent.
 func checkCrashFile(t *testing.T, store fileStore, f capture.FileName, next int64) int64 {
 	t.Helper()
-	b, err := store.read(f.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := parquet.Read[crashRow](bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatalf("%s: %v", f.Path(), err)
-	}
-	for _, r := range rows {
+	for _, r := range readCrashRows(t, store, f) {
 		if r.SequenceNumber != next || r.PartitionID != f.PartitionID || string(r.Body) != fmt.Sprintf("%s-%d", f.PartitionID, next) {
 			t.Fatalf("%s: row %+v, want sequence number %d of partition %s: a duplicate or a gap", f.Path(), r, next, f.PartitionID)
 		}
@@ -176,6 +168,20 @@ func checkCrashFile(t *testing.T, store fileStore, f capture.FileName, next int6
 		t.Fatalf("%s ends at %d, its name says %d", f.Path(), next, f.Until)
 	}
 	return next
+}
+
+// readCrashRows reads the rows of one Parquet file of store.
+func readCrashRows(t *testing.T, store fileStore, f capture.FileName) []crashRow {
+	t.Helper()
+	b, err := store.read(f.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := parquet.Read[crashRow](bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("%s: %v", f.Path(), err)
+	}
+	return rows
 }
 
 // jobProcess is `ehstream stream` as a child process.

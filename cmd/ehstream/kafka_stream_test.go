@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -16,7 +15,6 @@ import (
 	"github.com/ehstream/ehstream/emulator"
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/offsets"
-	"github.com/parquet-go/parquet-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -218,20 +216,13 @@ func readKafkaFiles(ctx context.Context, t *testing.T, spec string) map[kafkaEve
 	}
 	out := map[kafkaEvent]string{}
 	root := strings.TrimPrefix(spec, "file:")
+	store := fileStore{read: func(p string) ([]byte, error) { return os.ReadFile(filepath.Join(root, p)) }}
 	for _, p := range hubs[0].Partitions {
 		if len(p.Gaps) > 0 || len(p.Overlaps) > 0 {
 			t.Fatalf("partition %s: gaps %v, overlaps %v", p.PartitionID, p.Gaps, p.Overlaps)
 		}
 		for _, f := range p.Files {
-			b, err := os.ReadFile(filepath.Join(root, f.Path()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			rows, err := parquet.Read[crashRow](bytes.NewReader(b), int64(len(b)))
-			if err != nil {
-				t.Fatalf("%s: %v", f.Path(), err)
-			}
-			for _, r := range rows {
+			for _, r := range readCrashRows(t, store, f) {
 				at := kafkaEvent{r.PartitionID, r.SequenceNumber}
 				if _, dup := out[at]; dup {
 					t.Fatalf("%s: partition %s sequence number %d archived twice", f.Path(), at.partition, at.seq)
