@@ -32,8 +32,17 @@ type groupMember struct {
 }
 
 // joinGroup starts a member of group on srv's hub "orders".
-func joinGroup(t *testing.T, srv *emulator.Server, group string, opts ...kgo.Opt) *groupMember {
+func joinGroup(t *testing.T, srv *emulator.Server, group string) *groupMember {
 	t.Helper()
+	m, err := newGroupMember(srv.KafkaAddr(), group)
+	if err != nil {
+		t.Fatalf("kgo group member: %v", err)
+	}
+	t.Cleanup(m.leave)
+	return m
+}
+
+func newGroupMember(addr, group string) (*groupMember, error) {
 	m := &groupMember{done: make(chan struct{}), assigned: map[int32]bool{}, read: map[int32][]int64{}}
 	track := func(add bool) func(context.Context, *kgo.Client, map[string][]int32) {
 		return func(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
@@ -44,19 +53,17 @@ func joinGroup(t *testing.T, srv *emulator.Server, group string, opts ...kgo.Opt
 			}
 		}
 	}
-	opts = append([]kgo.Opt{kgo.SeedBrokers(srv.KafkaAddr()), kgo.ConsumerGroup(group), kgo.ConsumeTopics("orders"),
-		kgo.BlockRebalanceOnPoll(), kgo.DisableAutoCommit(), kgo.FetchMaxWait(100 * time.Millisecond),
-		kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(100 * time.Millisecond),
-		kgo.OnPartitionsAssigned(track(true)), kgo.OnPartitionsRevoked(track(false)), kgo.OnPartitionsLost(track(false))}, opts...)
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics("orders"),
+		kgo.BlockRebalanceOnPoll(), kgo.DisableAutoCommit(), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(100*time.Millisecond),
+		kgo.OnPartitionsAssigned(track(true)), kgo.OnPartitionsRevoked(track(false)), kgo.OnPartitionsLost(track(false)))
 	if err != nil {
-		t.Fatalf("kgo group member: %v", err)
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cl, m.cancel = cl, cancel
 	go m.poll(ctx)
-	t.Cleanup(m.leave)
-	return m
+	return m, nil
 }
 
 func (m *groupMember) poll(ctx context.Context) {
