@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -174,4 +175,58 @@ func describeGroup(t *testing.T, ctx context.Context, srv *emulator.Server, grou
 		t.Fatalf("DescribeGroups %s: %+v, %v", group, resp, err)
 	}
 	return resp.Groups[0]
+}
+
+// TestKafkaFindCoordinatorAndBatchedOffsetFetch: the batched forms —
+// FindCoordinator v4 names this broker for every group key and refuses
+// transactional ids (the emulator has no transactions); OffsetFetch v8
+// answers several groups at once.
+func TestKafkaFindCoordinatorAndBatchedOffsetFetch(t *testing.T) {
+	srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{{Name: "orders", PartitionCount: 4}}})
+	ctx := testCtx(t, 30*time.Second)
+	cl := kafkaClient(t, srv)
+	find := kmsg.NewPtrFindCoordinatorRequest()
+	find.Version, find.CoordinatorKeys = 4, []string{"billing", ""}
+	resp, err := find.RequestWith(ctx, cl)
+	if err != nil || len(resp.Coordinators) != 2 {
+		t.Fatalf("FindCoordinator v4: %+v, %v", resp, err)
+	}
+	if c := resp.Coordinators[0]; c.ErrorCode != 0 || c.NodeID != 0 || net.JoinHostPort(c.Host, fmt.Sprint(c.Port)) != srv.KafkaAddr() {
+		t.Fatalf("FindCoordinator billing: %+v, want this broker %s", c, srv.KafkaAddr())
+	}
+	if c := resp.Coordinators[1]; c.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("FindCoordinator of an empty key: code %d, want INVALID_REQUEST", c.ErrorCode)
+	}
+	find.CoordinatorType, find.CoordinatorKeys = 1, []string{"txn-1"}
+	if resp, err := find.RequestWith(ctx, cl); err != nil || resp.Coordinators[0].ErrorCode != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("FindCoordinator of a transactional id: %+v, %v; want COORDINATOR_NOT_AVAILABLE", resp, err)
+	}
+	ends := produceOrders(t, ctx, srv, 0, 50)
+	m := joinGroup(t, srv, "billing")
+	waitFor(t, 30*time.Second, "billing read and committed all", func() bool { return readOnce(t, ends, m) == 0 })
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Version = 8
+	for _, g := range []string{"billing", "nobody"} {
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = g
+		fetch.Groups = append(fetch.Groups, rg) // no topics: all the group committed
+	}
+	fr, err := fetch.RequestWith(ctx, cl)
+	if err != nil || len(fr.Groups) != 2 || len(fr.Groups[0].Topics) != 1 || len(fr.Groups[1].Topics) != 0 {
+		t.Fatalf("OffsetFetch v8: %+v, %v; want billing's one topic and nothing for nobody", fr, err)
+	}
+	withRecords := 0
+	for _, end := range ends {
+		if end > 0 {
+			withRecords++
+		}
+	}
+	if got := len(fr.Groups[0].Topics[0].Partitions); got != withRecords {
+		t.Fatalf("OffsetFetch v8 billing: %d partitions, want the %d with records", got, withRecords)
+	}
+	for _, p := range fr.Groups[0].Topics[0].Partitions {
+		if p.Offset != ends[p.Partition] {
+			t.Fatalf("OffsetFetch v8 billing partition %d: %d, want %d", p.Partition, p.Offset, ends[p.Partition])
+		}
+	}
 }
