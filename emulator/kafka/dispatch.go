@@ -36,6 +36,10 @@ var served = map[kmsg.Key]versionRange{
 	kmsg.DescribeGroups:  {0, 5},
 	kmsg.ListGroups:      {0, 4},
 	kmsg.DeleteGroups:    {0, 2},
+
+	// The idempotent producer (producerid.go); v5 is KIP-939's two-phase
+	// commit.
+	kmsg.InitProducerID: {0, 4},
 }
 
 // handler answers one parsed request; a nil response sends nothing.
@@ -53,6 +57,8 @@ func handlerFor(k kmsg.Key) handler {
 		return func(c *conn, r kmsg.Request) kmsg.Response { return c.fetch(r.(*kmsg.FetchRequest)) }
 	case kmsg.ListOffsets:
 		return func(c *conn, r kmsg.Request) kmsg.Response { return c.listOffsets(r.(*kmsg.ListOffsetsRequest)) }
+	case kmsg.InitProducerID:
+		return func(c *conn, r kmsg.Request) kmsg.Response { return c.initProducerID(r.(*kmsg.InitProducerIDRequest)) }
 	}
 	return groupHandlers[k]
 }

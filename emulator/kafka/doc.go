@@ -32,11 +32,15 @@
 //   - groupapi.go: the coordinator's requests on a connection
 //     (FindCoordinator, the waits of JoinGroup and SyncGroup) and their
 //     handlers.
+//   - producerid.go: the idempotent producer: InitProducerId, and the
+//     per-partition sequence checks of Produce (a retried batch answers
+//     its first offset, a gap OUT_OF_ORDER_SEQUENCE_NUMBER).
 //
 // Kafka consumer groups are the endpoint's own, as in the service: created
 // on first use, unrelated to a hub's Event Hubs consumer groups (a Kafka
 // group named like one shares nothing with it).
 //
 // Locks: Server.mu (the connection set, a leaf); Groups.mu (all groups),
-// then offsetStore.mu inside it; partlog's are taken only inside its calls.
+// then offsetStore.mu inside it; producers.mu, then a sequenceState's
+// lock held across its partition's append; partlog's are taken only inside its calls.
 package kafka

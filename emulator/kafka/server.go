@@ -33,6 +33,7 @@ type Server struct {
 	ln         net.Listener
 	backend    Backend
 	groups     *Groups
+	producers  *producers
 	ownsGroups bool
 	log        *slog.Logger
 	stop       chan struct{}
@@ -48,6 +49,7 @@ func Serve(ln net.Listener, b Backend, opts *Options) *Server {
 	if opts != nil && opts.Logger != nil {
 		s.log = opts.Logger
 	}
+	s.producers = newProducers()
 	if opts != nil && opts.Groups != nil {
 		s.groups = opts.Groups
 	} else {
