@@ -33,7 +33,9 @@ func (co *Groups) commitAllowed(req *kmsg.OffsetCommitRequest) *kerr.Error {
 }
 
 // commit handles OffsetCommit; partitions gives a topic's partition count
-// (-1 for none), so that commits for unknown partitions are refused.
+// (-1 for none), so that commits for unknown partitions are refused. The
+// accepted offsets are stored together; if that fails, they all get
+// KAFKA_STORAGE_ERROR.
 func (co *Groups) commit(req *kmsg.OffsetCommitRequest, partitions func(string) int) *kmsg.OffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	co.mu.Lock()
@@ -41,41 +43,35 @@ func (co *Groups) commit(req *kmsg.OffsetCommitRequest, partitions func(string) 
 	co.mu.Unlock()
 	offsets := groupOffsets{}
 	for _, rt := range req.Topics {
+		t := kmsg.NewOffsetCommitResponseTopic()
 		n := partitions(rt.Topic)
+		t.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
+			p := kmsg.NewOffsetCommitResponseTopicPartition()
+			p.Partition = rp.Partition
 			switch {
 			case refused != nil:
+				p.ErrorCode = refused.Code
 			case rp.Partition < 0 || int(rp.Partition) >= n:
+				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
 				if offsets[rt.Topic] == nil {
 					offsets[rt.Topic] = map[int32]committed{}
 				}
 				offsets[rt.Topic][rp.Partition] = committed{Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, Metadata: rp.Metadata}
 			}
-		}
-	}
-	stored := error(nil)
-	if refused == nil && len(offsets) > 0 {
-		stored = co.offsets.commit(req.Group, offsets)
-	}
-	for _, rt := range req.Topics {
-		t := kmsg.NewOffsetCommitResponseTopic()
-		t.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			p := kmsg.NewOffsetCommitResponseTopicPartition()
-			p.Partition = rp.Partition
-			_, ok := offsets[rt.Topic][rp.Partition]
-			switch {
-			case refused != nil:
-				p.ErrorCode = refused.Code
-			case !ok:
-				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case stored != nil:
-				p.ErrorCode = kerr.KafkaStorageError.Code
-			}
 			t.Partitions = append(t.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, t)
+	}
+	if len(offsets) > 0 && co.offsets.commit(req.Group, offsets) != nil {
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				if p := &resp.Topics[i].Partitions[j]; p.ErrorCode == 0 {
+					p.ErrorCode = kerr.KafkaStorageError.Code
+				}
+			}
+		}
 	}
 	return resp
 }

@@ -18,8 +18,7 @@ const coordinatorTypeTransaction = 1
 // tier, has no transactions.
 func (c *conn) findCoordinator(req *kmsg.FindCoordinatorRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	host, portStr, _ := net.SplitHostPort(c.nc.LocalAddr().String())
-	port, _ := strconv.Atoi(portStr)
+	host, port := c.advertised()
 	answer := func(key string) (code int16, msg *string) {
 		switch {
 		case req.CoordinatorType == coordinatorTypeTransaction:
@@ -33,16 +32,24 @@ func (c *conn) findCoordinator(req *kmsg.FindCoordinatorRequest) kmsg.Response {
 	}
 	if req.Version < 4 {
 		resp.ErrorCode, resp.ErrorMessage = answer(req.CoordinatorKey)
-		resp.NodeID, resp.Host, resp.Port = brokerID, host, int32(port)
+		resp.NodeID, resp.Host, resp.Port = brokerID, host, port
 		return resp
 	}
 	for _, key := range req.CoordinatorKeys {
 		rc := kmsg.NewFindCoordinatorResponseCoordinator()
-		rc.Key, rc.NodeID, rc.Host, rc.Port = key, brokerID, host, int32(port)
+		rc.Key, rc.NodeID, rc.Host, rc.Port = key, brokerID, host, port
 		rc.ErrorCode, rc.ErrorMessage = answer(key)
 		resp.Coordinators = append(resp.Coordinators, rc)
 	}
 	return resp
+}
+
+// advertised is the broker's address as this client reached it: what
+// Metadata and FindCoordinator name.
+func (c *conn) advertised() (host string, port int32) {
+	host, portStr, _ := net.SplitHostPort(c.nc.LocalAddr().String())
+	p, _ := strconv.Atoi(portStr)
+	return host, int32(p)
 }
 
 func (c *conn) client() client {
@@ -53,29 +60,36 @@ func (c *conn) client() client {
 // joinGroup answers JoinGroup, waiting for the rebalance to complete.
 func (c *conn) joinGroup(req *kmsg.JoinGroupRequest) kmsg.Response {
 	resp, wait := c.srv.groups.join(req, c.client())
-	if wait != nil {
-		select {
-		case resp = <-wait:
-		case <-c.srv.stop:
-			resp = kmsg.NewPtrJoinGroupResponse()
-			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		}
-	}
-	return resp
+	return await(c, resp, wait, func() *kmsg.JoinGroupResponse {
+		r := kmsg.NewPtrJoinGroupResponse()
+		r.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return r
+	})
 }
 
 // syncGroup answers SyncGroup, waiting for the leader's assignment.
 func (c *conn) syncGroup(req *kmsg.SyncGroupRequest) kmsg.Response {
 	resp, wait := c.srv.groups.sync(req)
-	if wait != nil {
-		select {
-		case resp = <-wait:
-		case <-c.srv.stop:
-			resp = kmsg.NewPtrSyncGroupResponse()
-			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		}
+	return await(c, resp, wait, func() *kmsg.SyncGroupResponse {
+		r := kmsg.NewPtrSyncGroupResponse()
+		r.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return r
+	})
+}
+
+// await is a group request's answer: now, or what comes on wait once the
+// other members have done their part; closing the Server ends the wait
+// with closed's answer.
+func await[R any](c *conn, now R, wait <-chan R, closed func() R) R {
+	if wait == nil {
+		return now
 	}
-	return resp
+	select {
+	case r := <-wait:
+		return r
+	case <-c.srv.stop:
+		return closed()
+	}
 }
 
 // partitionCount is a topic's partition count, -1 when there is no such

@@ -226,81 +226,83 @@ var stableAB = append(slices.Clone(stableA),
 	}), 0},
 )
 
+// stateMachineCases are request sequences and the codes Kafka answers.
+var stateMachineCases = []struct {
+	name  string
+	steps []step
+}{
+	{"a lone member", append(slices.Clone(stableA),
+		step{"heartbeat", heartbeat("a", 0), 0},
+		step{"commit", commit("a", 1), 0},
+		step{"commit to a partition the topic lacks", commit("a", 2), kerr.UnknownTopicOrPartition.Code},
+	)},
+	{"unknown members and generations", append(slices.Clone(stableA),
+		step{"heartbeat of another generation", heartbeat("a", 1), kerr.IllegalGeneration.Code},
+		step{"heartbeat of no member", heartbeat("x", 1), kerr.UnknownMemberID.Code},
+		step{"commit of no member", commit("x", 0), kerr.UnknownMemberID.Code},
+		step{"a join with an id never given", custom("x", 5, func(r *kmsg.JoinGroupRequest) { r.MemberID = "made-up" }), kerr.UnknownMemberID.Code},
+		step{"a simple commit while the group has members", commit("", 0), kerr.UnknownMemberID.Code},
+	)},
+	{"two members", stableAB},
+	{"leaving", append(slices.Clone(stableAB),
+		step{"b leaves (v0)", leave(0, "b", nil), 0},
+		step{"a hears of the rebalance", heartbeat("a", 0), kerr.RebalanceInProgress.Code},
+		step{"b leaves again (v5)", leave(5, "b", nil), kerr.UnknownMemberID.Code},
+		step{"a rejoins alone", join("a", 5), 0},
+		step{"", syncGroup("a"), 0},
+		step{"a leaves (v5)", leave(5, "a", nil), 0},
+		step{"", state(stateEmpty), 0},
+		step{"a simple commit to the empty group", commit("", 0), 0},
+	)},
+	{"a member that does not rejoin in the rebalance timeout", append(slices.Clone(stableAB),
+		step{"a follower rejoining unchanged gets the current generation", join("b", 5), 0},
+		step{"b rejoins with new metadata, a does not", custom("b", 5, func(r *kmsg.JoinGroupRequest) { r.Protocols[0].Metadata = []byte("new") }), pending},
+		step{"the timeout completes the join without a", awaitJoin("b"), 0},
+		step{"", heartbeat("a", 0), kerr.UnknownMemberID.Code},
+		step{"", check("b leads generation 3 alone", func(h *harness) bool {
+			return h.gen["b"] == 3 && h.resps["b"].LeaderID == h.ids["b"] && len(h.resps["b"].Members) == 1
+		}), 0},
+	)},
+	{"session expiry", append(slices.Clone(stableAB),
+		step{"b's session expires", expire("b"), 0},
+		step{"", heartbeat("b", 0), kerr.UnknownMemberID.Code},
+		step{"", heartbeat("a", 0), kerr.RebalanceInProgress.Code},
+		step{"a rejoins alone", join("a", 5), 0},
+	)},
+	{"bad joins", []step{
+		{"session timeout below the service's 6 s", custom("a", 5, func(r *kmsg.JoinGroupRequest) { r.SessionTimeoutMillis = 1000 }), kerr.InvalidSessionTimeout.Code},
+		{"empty group id", custom("a", 5, func(r *kmsg.JoinGroupRequest) { r.Group = "" }), kerr.InvalidGroupID.Code},
+		{"no protocols", custom("a", 5, func(r *kmsg.JoinGroupRequest) { r.Protocols = nil }), kerr.InconsistentGroupProtocol.Code},
+		{"a joins", join("a", 3, "range"), 0},
+		{"b shares no protocol with a", join("b", 3, "roundrobin"), kerr.InconsistentGroupProtocol.Code},
+		{"c has another protocol type", custom("c", 3, func(r *kmsg.JoinGroupRequest) { r.ProtocolType = "connect" }), kerr.InconsistentGroupProtocol.Code},
+	}},
+	{"protocol: the leader's first that every member supports", []step{
+		{"a prefers x", join("a", 3, "x", "y", "z"), 0},
+		{"", syncGroup("a"), 0},
+		{"b prefers y, lacks z", join("b", 3, "y", "x"), pending},
+		{"", join("a", 3, "x", "y", "z"), 0},
+		{"", awaitJoin("b"), 0},
+		{"", check("protocol x", func(h *harness) bool { return *h.resps["b"].Protocol == "x" }), 0},
+	}},
+	{"static members", []step{
+		{"a static member needs no member id round", custom("a", 5, func(r *kmsg.JoinGroupRequest) { r.InstanceID = kmsg.StringPtr("i1") }), 0},
+		{"", syncGroup("a"), 0},
+		{"leaving with the instance id of another member id", func(h *harness) int16 {
+			h.ids["z"] = "someone-else"
+			return leave(4, "z", kmsg.StringPtr("i1"))(h)
+		}, kerr.FencedInstanceID.Code},
+		{"leaving by instance id", leave(4, "a", kmsg.StringPtr("i1")), 0},
+	}},
+	{"closing answers waiting joins", append(slices.Clone(stableA),
+		step{"", join("b", 3), pending},
+		step{"", func(h *harness) int16 { h.co.Close(); return 0 }, 0},
+		step{"", awaitJoin("b"), kerr.CoordinatorNotAvailable.Code},
+	)},
+}
+
 func TestGroupStateMachine(t *testing.T) {
-	cases := []struct {
-		name  string
-		steps []step
-	}{
-		{"a lone member", append(slices.Clone(stableA),
-			step{"heartbeat", heartbeat("a", 0), 0},
-			step{"commit", commit("a", 1), 0},
-			step{"commit to a partition the topic lacks", commit("a", 2), kerr.UnknownTopicOrPartition.Code},
-		)},
-		{"unknown members and generations", append(slices.Clone(stableA),
-			step{"heartbeat of another generation", heartbeat("a", 1), kerr.IllegalGeneration.Code},
-			step{"heartbeat of no member", heartbeat("x", 1), kerr.UnknownMemberID.Code},
-			step{"commit of no member", commit("x", 0), kerr.UnknownMemberID.Code},
-			step{"a join with an id never given", custom("x", 5, func(r *kmsg.JoinGroupRequest) { r.MemberID = "made-up" }), kerr.UnknownMemberID.Code},
-			step{"a simple commit while the group has members", commit("", 0), kerr.UnknownMemberID.Code},
-		)},
-		{"two members", stableAB},
-		{"leaving", append(slices.Clone(stableAB),
-			step{"b leaves (v0)", leave(0, "b", nil), 0},
-			step{"a hears of the rebalance", heartbeat("a", 0), kerr.RebalanceInProgress.Code},
-			step{"b leaves again (v5)", leave(5, "b", nil), kerr.UnknownMemberID.Code},
-			step{"a rejoins alone", join("a", 5), 0},
-			step{"", syncGroup("a"), 0},
-			step{"a leaves (v5)", leave(5, "a", nil), 0},
-			step{"", state(stateEmpty), 0},
-			step{"a simple commit to the empty group", commit("", 0), 0},
-		)},
-		{"a member that does not rejoin in the rebalance timeout", append(slices.Clone(stableAB),
-			step{"a follower rejoining unchanged gets the current generation", join("b", 5), 0},
-			step{"b rejoins with new metadata, a does not", custom("b", 5, func(r *kmsg.JoinGroupRequest) { r.Protocols[0].Metadata = []byte("new") }), pending},
-			step{"the timeout completes the join without a", awaitJoin("b"), 0},
-			step{"", heartbeat("a", 0), kerr.UnknownMemberID.Code},
-			step{"", check("b leads generation 3 alone", func(h *harness) bool {
-				return h.gen["b"] == 3 && h.resps["b"].LeaderID == h.ids["b"] && len(h.resps["b"].Members) == 1
-			}), 0},
-		)},
-		{"session expiry", append(slices.Clone(stableAB),
-			step{"b's session expires", expire("b"), 0},
-			step{"", heartbeat("b", 0), kerr.UnknownMemberID.Code},
-			step{"", heartbeat("a", 0), kerr.RebalanceInProgress.Code},
-			step{"a rejoins alone", join("a", 5), 0},
-		)},
-		{"bad joins", []step{
-			{"session timeout below the service's 6 s", custom("a", 5, func(r *kmsg.JoinGroupRequest) { r.SessionTimeoutMillis = 1000 }), kerr.InvalidSessionTimeout.Code},
-			{"empty group id", custom("a", 5, func(r *kmsg.JoinGroupRequest) { r.Group = "" }), kerr.InvalidGroupID.Code},
-			{"no protocols", custom("a", 5, func(r *kmsg.JoinGroupRequest) { r.Protocols = nil }), kerr.InconsistentGroupProtocol.Code},
-			{"a joins", join("a", 3, "range"), 0},
-			{"b shares no protocol with a", join("b", 3, "roundrobin"), kerr.InconsistentGroupProtocol.Code},
-			{"c has another protocol type", custom("c", 3, func(r *kmsg.JoinGroupRequest) { r.ProtocolType = "connect" }), kerr.InconsistentGroupProtocol.Code},
-		}},
-		{"protocol: the leader's first that every member supports", []step{
-			{"a prefers x", join("a", 3, "x", "y", "z"), 0},
-			{"", syncGroup("a"), 0},
-			{"b prefers y, lacks z", join("b", 3, "y", "x"), pending},
-			{"", join("a", 3, "x", "y", "z"), 0},
-			{"", awaitJoin("b"), 0},
-			{"", check("protocol x", func(h *harness) bool { return *h.resps["b"].Protocol == "x" }), 0},
-		}},
-		{"static members", []step{
-			{"a static member needs no member id round", custom("a", 5, func(r *kmsg.JoinGroupRequest) { r.InstanceID = kmsg.StringPtr("i1") }), 0},
-			{"", syncGroup("a"), 0},
-			{"leaving with the instance id of another member id", func(h *harness) int16 {
-				h.ids["z"] = "someone-else"
-				return leave(4, "z", kmsg.StringPtr("i1"))(h)
-			}, kerr.FencedInstanceID.Code},
-			{"leaving by instance id", leave(4, "a", kmsg.StringPtr("i1")), 0},
-		}},
-		{"closing answers waiting joins", append(slices.Clone(stableA),
-			step{"", join("b", 3), pending},
-			step{"", func(h *harness) int16 { h.co.Close(); return 0 }, 0},
-			step{"", awaitJoin("b"), kerr.CoordinatorNotAvailable.Code},
-		)},
-	}
-	for _, tc := range cases {
+	for _, tc := range stateMachineCases {
 		t.Run(tc.name, func(t *testing.T) {
 			co, _ := OpenGroups("")
 			defer co.Close()
