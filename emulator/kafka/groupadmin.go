@@ -21,11 +21,11 @@ func (co *Groups) commitAllowed(req *kmsg.OffsetCommitRequest) *kerr.Error {
 	if req.Group == "" {
 		return kerr.InvalidGroupID
 	}
-	g := co.groupFor(req.Group)
-	if req.Generation < 0 && req.MemberID == "" && len(g.members) == 0 {
+	if g := co.groups[req.Group]; req.Generation < 0 && req.MemberID == "" && (g == nil || len(g.members) == 0) {
+		co.groupFor(req.Group) // a simple consumer's group is created on use too
 		return nil
 	}
-	_, _, err := co.member(req.Group, req.MemberID, req.Generation)
+	g, _, err := co.member(req.Group, req.MemberID, req.Generation)
 	if err == nil && g.state == stateCompleting {
 		err = kerr.RebalanceInProgress
 	}

@@ -244,6 +244,12 @@ var stateMachineCases = []struct {
 		step{"a simple commit while the group has members", commit("", 0), kerr.UnknownMemberID.Code},
 	)},
 	{"two members", stableAB},
+	{"a member's commit to no group", []step{
+		{"", commit("x", 0), kerr.UnknownMemberID.Code},
+		{"", check("no group made of it", func(h *harness) bool { return len(h.co.list(nil)) == 0 }), 0},
+		{"a simple consumer's commit makes the group", commit("", 0), 0},
+		{"", state(stateEmpty), 0},
+	}},
 	{"leaving", append(slices.Clone(stableAB),
 		step{"b leaves (v0)", leave(0, "b", nil), 0},
 		step{"a hears of the rebalance", heartbeat("a", 0), kerr.RebalanceInProgress.Code},
