@@ -13,11 +13,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// kafkaClient is a franz-go client of the emulator's Kafka endpoint.
-// Idempotent writes need InitProducerId, not served yet.
+// kafkaClient is a franz-go client of the emulator's Kafka endpoint; it
+// produces idempotently, kgo's default.
 func kafkaClient(t testing.TB, srv *emulator.Server, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	opts = append([]kgo.Opt{kgo.SeedBrokers(srv.KafkaAddr()), kgo.DisableIdempotentWrite(),
+	opts = append([]kgo.Opt{kgo.SeedBrokers(srv.KafkaAddr()),
 		kgo.ProducerBatchCompression(kgo.NoCompression())}, opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

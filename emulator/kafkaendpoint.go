@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 
 	"github.com/ehstream/ehstream/emulator/kafka"
@@ -34,17 +35,33 @@ func (b kafkaBackend) Topic(name string) ([]*partlog.Log, bool) {
 	return logs, true
 }
 
+// KafkaGroupsDir is where the Kafka consumer groups' committed offsets are
+// kept under Config.DataDir: a hidden name, out of the way of hubs'
+// directories. Kafka groups are the Kafka endpoint's own, unrelated to the
+// hubs' Event Hubs consumer groups, as in the service.
+const KafkaGroupsDir = ".kafka-groups"
+
 // startKafka serves Kafka on Config.KafkaListen, when it is set.
 func (s *Server) startKafka(ctx context.Context) error {
 	if s.cfg.KafkaListen == "" {
 		return nil
 	}
+	groupsDir := ""
+	if s.cfg.DataDir != "" {
+		groupsDir = filepath.Join(s.cfg.DataDir, KafkaGroupsDir)
+	}
+	groups, err := kafka.OpenGroups(groupsDir)
+	if err != nil {
+		return fmt.Errorf("emulator: Kafka consumer groups: %w", err)
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.KafkaListen)
 	if err != nil {
+		groups.Close()
 		return fmt.Errorf("emulator: Kafka listen on %s: %w", s.cfg.KafkaListen, err)
 	}
-	s.tr.kafka = kafka.Serve(ln, kafkaBackend{s}, &kafka.Options{Logger: s.log.With("protocol", "kafka")})
+	s.tr.kafkaGroups = groups
+	s.tr.kafka = kafka.Serve(ln, kafkaBackend{s}, &kafka.Options{Logger: s.log.With("protocol", "kafka"), Groups: groups})
 	s.log.Info("emulator listening for Kafka", "addr", s.KafkaAddr())
 	return nil
 }

@@ -10,6 +10,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(kafkaMemberEnv); addr != "" {
+		os.Exit(runKafkaMember(addr))
+	}
 	if os.Getenv("EH_DEBUG") != "" {
 		start := time.Now()
 		azlog.SetListener(func(e azlog.Event, s string) {

@@ -28,6 +28,9 @@ type transports struct {
 	wsSrv *http.Server
 	wsTLS bool
 	kafka *kafka.Server // nil without KafkaListen
+	// kafkaGroups is the Kafka consumer groups' coordinator, shared by the
+	// Kafka listeners; nil without KafkaListen.
+	kafkaGroups *kafka.Groups
 }
 
 // Listener is one address the server accepts clients on.
@@ -130,6 +133,9 @@ func (s *Server) closeTransports() error {
 	}
 	if s.tr.kafka != nil {
 		errs = append(errs, s.tr.kafka.Close())
+	}
+	if s.tr.kafkaGroups != nil {
+		s.tr.kafkaGroups.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -29,6 +29,8 @@ type conn struct {
 	r   *bufio.Reader
 	log *slog.Logger
 	out []byte
+
+	clientID string // of the request being handled
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -57,6 +59,7 @@ func (c *conn) serve() {
 			c.log.Warn("kafka request refused", "err", err)
 			return // without a correlation id there is no one to answer
 		}
+		c.clientID = req.clientID
 		resp, flexible := c.srv.handle(c, req)
 		if resp == nil {
 			continue // a produce with acks=0 has no response

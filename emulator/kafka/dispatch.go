@@ -1,6 +1,9 @@
 package kafka
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -19,6 +22,24 @@ var served = map[kmsg.Key]versionRange{
 	kmsg.Produce:     {3, 9},
 	kmsg.Fetch:       {4, 12},
 	kmsg.ListOffsets: {1, 7},
+
+	// The group coordinator (groupapi.go): classic groups, before KIP-848's
+	// member epochs (OffsetCommit 9, OffsetFetch 9) and share groups
+	// (FindCoordinator 6).
+	kmsg.FindCoordinator: {0, 4},
+	kmsg.JoinGroup:       {0, 9},
+	kmsg.SyncGroup:       {0, 5},
+	kmsg.Heartbeat:       {0, 4},
+	kmsg.LeaveGroup:      {0, 5},
+	kmsg.OffsetCommit:    {2, 8},
+	kmsg.OffsetFetch:     {1, 8},
+	kmsg.DescribeGroups:  {0, 5},
+	kmsg.ListGroups:      {0, 4},
+	kmsg.DeleteGroups:    {0, 2},
+
+	// The idempotent producer (producerid.go); v5 is KIP-939's two-phase
+	// commit.
+	kmsg.InitProducerID: {0, 4},
 }
 
 // handler answers one parsed request; a nil response sends nothing.
@@ -36,8 +57,10 @@ func handlerFor(k kmsg.Key) handler {
 		return func(c *conn, r kmsg.Request) kmsg.Response { return c.fetch(r.(*kmsg.FetchRequest)) }
 	case kmsg.ListOffsets:
 		return func(c *conn, r kmsg.Request) kmsg.Response { return c.listOffsets(r.(*kmsg.ListOffsetsRequest)) }
+	case kmsg.InitProducerID:
+		return func(c *conn, r kmsg.Request) kmsg.Response { return c.initProducerID(r.(*kmsg.InitProducerIDRequest)) }
 	}
-	return nil
+	return groupHandlers[k]
 }
 
 // handle answers req: the encoded response body (nil for none) and whether
@@ -77,7 +100,7 @@ func errorOnly(e *kerr.Error) []byte { return kbin.AppendInt16(nil, e.Code) }
 func apiVersions(code int16) *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.ErrorCode = code
-	for _, k := range []kmsg.Key{kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets, kmsg.Metadata, kmsg.ApiVersions} {
+	for _, k := range slices.Sorted(maps.Keys(served)) {
 		v := kmsg.NewApiVersionsResponseApiKey()
 		v.ApiKey, v.MinVersion, v.MaxVersion = int16(k), served[k].min, served[k].max
 		resp.ApiKeys = append(resp.ApiKeys, v)

@@ -19,7 +19,28 @@
 //   - produce.go: Produce: record batches v2 appended to the logs.
 //   - fetch.go: Fetch (max wait, min bytes) and ListOffsets.
 //   - records.go: Kafka records ↔ stored AMQP messages.
+//   - groups.go: Groups, the consumer group coordinator: groups, members,
+//     the rebalance state machine (Empty → PreparingRebalance →
+//     CompletingRebalance → Stable), rebalance and session timers.
+//   - grouprequests.go: JoinGroup, SyncGroup, Heartbeat, LeaveGroup on the
+//     state machine.
+//   - groupadmin.go: OffsetCommit/OffsetFetch checks, DescribeGroups,
+//     ListGroups, DeleteGroups.
+//   - groupoffsets.go: committed offsets, in memory or one file per group
+//     in a directory (Config.DataDir's .kafka-groups) so that they survive
+//     a restart.
+//   - groupapi.go: the coordinator's requests on a connection
+//     (FindCoordinator, the waits of JoinGroup and SyncGroup) and their
+//     handlers.
+//   - producerid.go: the idempotent producer: InitProducerId, and the
+//     per-partition sequence checks of Produce (a retried batch answers
+//     its first offset, a gap OUT_OF_ORDER_SEQUENCE_NUMBER).
 //
-// Locks: none of its own beyond Server.mu (the connection set, a leaf);
-// partlog's are taken only inside its calls.
+// Kafka consumer groups are the endpoint's own, as in the service: created
+// on first use, unrelated to a hub's Event Hubs consumer groups (a Kafka
+// group named like one shares nothing with it).
+//
+// Locks: Server.mu (the connection set, a leaf); Groups.mu (all groups),
+// then offsetStore.mu inside it; producers.mu, then a sequenceState's
+// lock held across its partition's append; partlog's are taken only inside its calls.
 package kafka

@@ -1,9 +1,6 @@
 package kafka
 
 import (
-	"net"
-	"strconv"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -17,10 +14,9 @@ const brokerID = 0
 // UNKNOWN_TOPIC_OR_PARTITION.
 func (c *conn) metadata(req *kmsg.MetadataRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	host, portStr, _ := net.SplitHostPort(c.nc.LocalAddr().String())
-	port, _ := strconv.Atoi(portStr)
 	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID, b.Host, b.Port = brokerID, host, int32(port)
+	b.NodeID = brokerID
+	b.Host, b.Port = c.advertised()
 	resp.Brokers = append(resp.Brokers, b)
 	resp.ControllerID = brokerID
 	resp.ClusterID = kmsg.StringPtr("ehstream-emulator")

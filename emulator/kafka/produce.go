@@ -35,7 +35,7 @@ func (c *conn) produce(req *kmsg.ProduceRequest) kmsg.Response {
 			if l := c.srv.partitionLog(rt.Topic, rp.Partition); l == nil {
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else {
-				p.BaseOffset, p.ErrorCode = c.appendRecords(l, rp.Records)
+				p.BaseOffset, p.ErrorCode = c.srv.producers.appendOnce(rt.Topic, rp.Partition, rp.Records, func() (int64, int16) { return c.appendRecords(l, rp.Records) })
 			}
 			t.Partitions = append(t.Partitions, p)
 		}

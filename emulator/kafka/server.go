@@ -22,15 +22,22 @@ type Backend interface {
 type Options struct {
 	// Logger receives connection errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Groups is the Kafka consumer groups' coordinator, shared by the
+	// emulator's Kafka listeners and closed by its owner; nil means one of
+	// this Server's own, in memory, closed by Close.
+	Groups *Groups
 }
 
 // Server serves Kafka clients on one listener.
 type Server struct {
-	ln      net.Listener
-	backend Backend
-	log     *slog.Logger
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	ln         net.Listener
+	backend    Backend
+	groups     *Groups
+	producers  *producers
+	ownsGroups bool
+	log        *slog.Logger
+	stop       chan struct{}
+	wg         sync.WaitGroup
 
 	mu    sync.Mutex // guards conns
 	conns map[net.Conn]struct{}
@@ -41,6 +48,13 @@ func Serve(ln net.Listener, b Backend, opts *Options) *Server {
 	s := &Server{ln: ln, backend: b, log: slog.Default(), stop: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	if opts != nil && opts.Logger != nil {
 		s.log = opts.Logger
+	}
+	s.producers = newProducers()
+	if opts != nil && opts.Groups != nil {
+		s.groups = opts.Groups
+	} else {
+		s.groups, _ = OpenGroups("") // in memory: cannot fail
+		s.ownsGroups = true
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -89,6 +103,9 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	if s.ownsGroups {
+		s.groups.Close()
+	}
 	return err
 }
 
