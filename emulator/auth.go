@@ -626,8 +626,8 @@ func (c *conn) authorizeRead(req *amqp.Message, hub string) *amqp.Message {
 // checkExposure refuses a configuration that would let the network reach
 // the emulator without protection: every listener on an address other
 // than loopback must use TLS, and at least one SAS policy must be
-// configured, unless Insecure says to accept the risk. The plain AMQP
-// listener never uses TLS.
+// configured, unless Insecure says to accept the risk. The plain AMQP and
+// Kafka listeners never use TLS.
 func checkExposure(cfg Config) error {
 	if cfg.Insecure {
 		return nil
@@ -646,6 +646,12 @@ func checkExposure(cfg Config) error {
 	}
 	if cfg.WebSocketListen != "" {
 		listeners = append(listeners, listener{"WebSocket", cfg.WebSocketListen, cfg.TLS != nil})
+	}
+	if cfg.KafkaListen != "" {
+		listeners = append(listeners, listener{"Kafka", cfg.KafkaListen, false})
+	}
+	if cfg.KafkaTLSListen != "" {
+		listeners = append(listeners, listener{"Kafka over TLS", cfg.KafkaTLSListen, true})
 	}
 	for _, l := range listeners {
 		if _, _, err := net.SplitHostPort(l.addr); err != nil || isLoopback(l.addr) {

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -34,18 +35,32 @@ func (b kafkaBackend) Topic(name string) ([]*partlog.Log, bool) {
 	return logs, true
 }
 
-// startKafka serves Kafka on Config.KafkaListen, when it is set.
+// startKafka serves Kafka on Config.KafkaListen and, over TLS with the
+// AMQP listener's certificates, on Config.KafkaTLSListen, when they are set.
 func (s *Server) startKafka(ctx context.Context) error {
-	if s.cfg.KafkaListen == "" {
-		return nil
+	opts := &kafka.Options{Logger: s.log.With("protocol", "kafka")}
+	if s.authEnabled() {
+		opts.Authenticate = s.kafkaAuthenticate
 	}
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.KafkaListen)
-	if err != nil {
-		return fmt.Errorf("emulator: Kafka listen on %s: %w", s.cfg.KafkaListen, err)
+	for _, l := range []struct {
+		addr string
+		tls  bool
+		dst  **kafka.Server
+	}{{s.cfg.KafkaListen, false, &s.tr.kafka}, {s.cfg.KafkaTLSListen, true, &s.tr.kafkaTLS}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := lc.Listen(ctx, "tcp", l.addr)
+		if err != nil {
+			return fmt.Errorf("emulator: Kafka listen on %s: %w", l.addr, err)
+		}
+		if l.tls {
+			ln = tls.NewListener(ln, s.cfg.TLS)
+		}
+		*l.dst = kafka.Serve(ln, kafkaBackend{s}, opts)
+		s.log.Info("emulator listening for Kafka", "addr", ln.Addr().String(), "tls", l.tls)
 	}
-	s.tr.kafka = kafka.Serve(ln, kafkaBackend{s}, &kafka.Options{Logger: s.log.With("protocol", "kafka")})
-	s.log.Info("emulator listening for Kafka", "addr", s.KafkaAddr())
 	return nil
 }
 
@@ -56,4 +71,13 @@ func (s *Server) KafkaAddr() string {
 		return ""
 	}
 	return s.tr.kafka.Addr()
+}
+
+// KafkaTLSAddr is the address Kafka clients bootstrap from over TLS,
+// host:port; "" without KafkaTLSListen.
+func (s *Server) KafkaTLSAddr() string {
+	if s.tr.kafkaTLS == nil {
+		return ""
+	}
+	return s.tr.kafkaTLS.Addr()
 }

@@ -29,10 +29,21 @@ type conn struct {
 	r   *bufio.Reader
 	log *slog.Logger
 	out []byte
+
+	// SASL (sasl.go): access is nil until the client authenticates
+	// (development mode's from the start); saslStarted after a handshake,
+	// rawSASL when it was v0 (the token comes as a bare frame); closeAfter
+	// once a refusal is answered.
+	access                           *Access
+	saslStarted, rawSASL, closeAfter bool
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	return &conn{srv: s, nc: nc, r: bufio.NewReaderSize(nc, 64<<10), log: s.log.With("remote", nc.RemoteAddr().String())}
+	c := &conn{srv: s, nc: nc, r: bufio.NewReaderSize(nc, 64<<10), log: s.log.With("remote", nc.RemoteAddr().String())}
+	if s.authenticate == nil {
+		c.access = &fullAccess
+	}
+	return c
 }
 
 // request is one parsed request frame.
@@ -52,17 +63,29 @@ func (c *conn) serve() {
 			}
 			return
 		}
+		if c.rawSASL {
+			if !c.authenticateRaw(frame) {
+				return
+			}
+			continue
+		}
 		req, err := parseHeader(frame)
 		if err != nil {
 			c.log.Warn("kafka request refused", "err", err)
 			return // without a correlation id there is no one to answer
 		}
+		if !c.admits(req.key) {
+			c.log.Info("kafka request before SASL authentication: connection closed, as a Kafka broker does", "key", kmsg.Key(req.key).Name())
+			return
+		}
 		resp, flexible := c.srv.handle(c, req)
 		if resp == nil {
 			continue // a produce with acks=0 has no response
 		}
-		if err := c.writeResponse(req, resp, flexible); err != nil {
-			c.log.Debug("kafka write failed", "err", err)
+		if err := c.writeResponse(req, resp, flexible); err != nil || c.closeAfter {
+			if err != nil {
+				c.log.Debug("kafka write failed", "err", err)
+			}
 			return
 		}
 	}

@@ -19,6 +19,9 @@ var served = map[kmsg.Key]versionRange{
 	kmsg.Produce:     {3, 9},
 	kmsg.Fetch:       {4, 12},
 	kmsg.ListOffsets: {1, 7},
+	// SASL (sasl.go): v0 handshakes are followed by a bare token.
+	kmsg.SASLHandshake:    {0, 1},
+	kmsg.SASLAuthenticate: {0, 2},
 }
 
 // handler answers one parsed request; a nil response sends nothing.
@@ -36,6 +39,12 @@ func handlerFor(k kmsg.Key) handler {
 		return func(c *conn, r kmsg.Request) kmsg.Response { return c.fetch(r.(*kmsg.FetchRequest)) }
 	case kmsg.ListOffsets:
 		return func(c *conn, r kmsg.Request) kmsg.Response { return c.listOffsets(r.(*kmsg.ListOffsetsRequest)) }
+	case kmsg.SASLHandshake:
+		return func(c *conn, r kmsg.Request) kmsg.Response { return c.saslHandshake(r.(*kmsg.SASLHandshakeRequest)) }
+	case kmsg.SASLAuthenticate:
+		return func(c *conn, r kmsg.Request) kmsg.Response {
+			return c.saslAuthenticate(r.(*kmsg.SASLAuthenticateRequest))
+		}
 	}
 	return nil
 }
@@ -77,7 +86,7 @@ func errorOnly(e *kerr.Error) []byte { return kbin.AppendInt16(nil, e.Code) }
 func apiVersions(code int16) *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.ErrorCode = code
-	for _, k := range []kmsg.Key{kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets, kmsg.Metadata, kmsg.ApiVersions} {
+	for _, k := range []kmsg.Key{kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets, kmsg.Metadata, kmsg.ApiVersions, kmsg.SASLHandshake, kmsg.SASLAuthenticate} {
 		v := kmsg.NewApiVersionsResponseApiKey()
 		v.ApiKey, v.MinVersion, v.MaxVersion = int16(k), served[k].min, served[k].max
 		resp.ApiKeys = append(resp.ApiKeys, v)

@@ -19,6 +19,10 @@
 //   - produce.go: Produce: record batches v2 appended to the logs.
 //   - fetch.go: Fetch (max wait, min bytes) and ListOffsets.
 //   - records.go: Kafka records ↔ stored AMQP messages.
+//   - sasl.go: SASL PLAIN (handshake v0–v1, authenticate v0–v2), checked
+//     by Options.Authenticate; Access, the rights each request needs
+//     (TOPIC_AUTHORIZATION_FAILED without them), and the refusal of
+//     requests before authentication.
 //
 // Locks: none of its own beyond Server.mu (the connection set, a leaf);
 // partlog's are taken only inside its calls.

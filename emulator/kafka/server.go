@@ -22,6 +22,12 @@ type Backend interface {
 type Options struct {
 	// Logger receives connection errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Authenticate checks the user name and password of SASL PLAIN and
+	// says what they allow; its error, which the client is shown, says why
+	// not and names no secret. With it, a connection must authenticate
+	// before anything but ApiVersions. Nil means development mode: SASL is
+	// optional, and any password is accepted.
+	Authenticate func(user, password string) (Access, error)
 }
 
 // Server serves Kafka clients on one listener.
@@ -32,6 +38,8 @@ type Server struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 
+	authenticate func(user, password string) (Access, error) // nil: development mode
+
 	mu    sync.Mutex // guards conns
 	conns map[net.Conn]struct{}
 }
@@ -41,6 +49,9 @@ func Serve(ln net.Listener, b Backend, opts *Options) *Server {
 	s := &Server{ln: ln, backend: b, log: slog.Default(), stop: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	if opts != nil && opts.Logger != nil {
 		s.log = opts.Logger
+	}
+	if opts != nil {
+		s.authenticate = opts.Authenticate
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()
