@@ -136,6 +136,36 @@ func ParseSASPolicy(s string) (SASPolicy, error) {
 	return p, nil
 }
 
+// ParseSASPolicies reads each NAME=KEY[:RIGHTS] as ParseSASPolicy does,
+// and refuses a name given twice. Errors say which, by position, and
+// never quote a key.
+func ParseSASPolicies(specs []string) ([]SASPolicy, error) {
+	var ps []SASPolicy
+	seen := map[string]bool{}
+	for i, spec := range specs {
+		p, err := ParseSASPolicy(spec)
+		if err != nil {
+			return nil, fmt.Errorf("policy #%d: %w", i+1, err)
+		}
+		if seen[p.Name] {
+			return nil, fmt.Errorf("policy %q is given twice", p.Name)
+		}
+		seen[p.Name] = true
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
+// DescribeSASPolicies names the policies and their rights, never a key:
+// "app (send,listen,manage), reader (listen)".
+func DescribeSASPolicies(ps []SASPolicy) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.String()
+	}
+	return strings.Join(names, ", ")
+}
+
 func parseRight(word string) (SASRights, bool) {
 	word = strings.TrimSpace(word)
 	for _, n := range rightNames {
@@ -207,11 +237,7 @@ func (s *Server) logAuthMode() {
 		return
 	}
 	if len(s.cfg.SASPolicies) > 0 {
-		names := make([]string, len(s.cfg.SASPolicies))
-		for i, p := range s.cfg.SASPolicies {
-			names[i] = p.String()
-		}
-		s.log.Info("SAS tokens are checked", "policies", strings.Join(names, ", "))
+		s.log.Info("SAS tokens are checked", "policies", DescribeSASPolicies(s.cfg.SASPolicies))
 	}
 	if s.cfg.JWTKeys != nil {
 		s.log.Info("JWT bearer tokens are checked", "keys", strings.Join(s.cfg.JWTKeys.KeyIDs(), ", "), "roles", len(s.cfg.JWTRoles))
