@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,6 +124,40 @@ func TestKafkaSASLOverTLS(t *testing.T) {
 			t.Fatalf("metadata of all topics: %v, err %v; want orders alone", meta, err)
 		}
 	})
+}
+
+// TestKafkaSASLSignatureExpiry: a connection string's shared access
+// signature gives the session its lifetime. kgo authenticates again before
+// it ends (KIP-368), with a fresh signature, and goes on producing; with
+// the same, expired one it is refused, saying it expired.
+func TestKafkaSASLSignatureExpiry(t *testing.T) {
+	srv, tc := startKafkaAuth(t)
+	ctx := testCtx(t, 60*time.Second)
+	const lifetime = 2 * time.Second
+	var signed atomic.Int32
+	fresh := plain.Plain(func(context.Context) (plain.Auth, error) {
+		signed.Add(1)
+		tok, _ := sasToken("sb://localhost/orders", "owner", ownerKey, time.Now().Add(lifetime))
+		return plain.Auth{User: "$ConnectionString", Pass: sasConnStr(srv, tok)}, nil
+	})
+	cl := kafkaClient(t, srv, kgo.SeedBrokers(srv.KafkaTLSAddr()), kgo.DialTLSConfig(tc), kgo.SASL(fresh), kgo.DefaultProduceTopic("orders"))
+	for past := time.Now().Add(2 * lifetime); time.Now().Before(past) || signed.Load() < 2; {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatalf("produce with %d signatures: %v", signed.Load(), err)
+		}
+		time.Sleep(50 * time.Millisecond) // pacing the produces, not synchronising
+	}
+
+	tok, _ := sasToken("sb://localhost/orders", "owner", ownerKey, time.Now().Add(lifetime))
+	stale := kafkaSASLClient(t, srv, tc, sasConnStr(srv, tok))
+	var err error
+	for err == nil {
+		err = stale.Ping(ctx)
+		time.Sleep(50 * time.Millisecond) // pacing, not synchronising: ctx bounds it
+	}
+	if !errors.Is(err, kerr.SaslAuthenticationFailed) || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("requests past the signature's expiry: %v, want SASL_AUTHENTICATION_FAILED saying it expired", err)
+	}
 }
 
 // pollRecords polls until n records came or ctx ends, failing on fetch

@@ -35,7 +35,9 @@ func (s *Server) kafkaAuthenticate(user, password string) (kafka.Access, error) 
 	if cs.EntityPath != nil {
 		entity = *cs.EntityPath
 	}
-	target := resource{host: strings.ToLower(endpoint.Hostname())}
+	// The token's host need only be a name of this emulator, as the
+	// Endpoint's is: not the same one.
+	var target resource
 	if entity != "" {
 		target.path = []string{strings.ToLower(entity)}
 	}
@@ -73,7 +75,9 @@ func (s *Server) kafkaSignatureAccess(sig string, target resource) (kafka.Access
 	if len(g.scope.path) > 0 {
 		entity = g.scope.path[0]
 	}
-	return accessOf(g.rights, entity, g.holder), nil
+	a := accessOf(g.rights, entity, g.holder)
+	a.Expires = g.expires
+	return a, nil
 }
 
 func accessOf(r SASRights, entity, who string) kafka.Access {

@@ -75,7 +75,7 @@ func (c *conn) serve() {
 			return // without a correlation id there is no one to answer
 		}
 		if !c.admits(req.key) {
-			c.log.Info("kafka request before SASL authentication: connection closed, as a Kafka broker does", "key", kmsg.Key(req.key).Name())
+			c.log.Info("kafka request before SASL authentication, or after it expired: connection closed, as a Kafka broker does", "key", kmsg.Key(req.key).Name())
 			return
 		}
 		resp, flexible := c.srv.handle(c, req)

@@ -23,6 +23,11 @@ type Access struct {
 	// Principal names who the connection speaks for in logs ("policy
 	// 'NAME'"); never a secret.
 	Principal string
+	// Expires, when set, ends the access (a shared access signature's
+	// expiry): clients are told to authenticate again before it (KIP-368),
+	// and a request after it closes the connection, as a Kafka broker
+	// does.
+	Expires time.Time
 }
 
 // fullAccess is development mode's: anything, on every hub.
@@ -74,19 +79,17 @@ func (c *conn) logFor(topic string, partition int32, need Right) (*partlog.Log, 
 }
 
 // admits reports whether the connection may send a request of this key
-// now: before authentication, only what leads to it. A Kafka broker closes
-// a connection that sends anything else then, and so does the endpoint.
+// now: before authentication, and once its access expired, only what
+// leads to it. A Kafka broker closes a connection that sends anything else
+// then, and so does the endpoint.
 func (c *conn) admits(key int16) bool {
-	if c.access != nil {
-		return true
-	}
 	switch kmsg.Key(key) {
 	case kmsg.ApiVersions, kmsg.SASLHandshake:
 		return true
 	case kmsg.SASLAuthenticate:
 		return c.saslStarted
 	}
-	return false
+	return c.access != nil && (c.access.Expires.IsZero() || time.Now().Before(c.access.Expires))
 }
 
 // saslHandshake takes the mechanism: PLAIN only. After a v0 handshake the
@@ -95,7 +98,8 @@ func (c *conn) saslHandshake(req *kmsg.SASLHandshakeRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
 	resp.SupportedMechanisms = []string{saslMechanism}
 	switch {
-	case c.saslStarted || (c.access != nil && c.srv.authenticate != nil):
+	case c.saslStarted || (req.Version == 0 && c.access != nil && c.srv.authenticate != nil):
+		// Authenticating again (KIP-368) takes a v1 handshake.
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 	case req.Mechanism != saslMechanism:
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
@@ -114,6 +118,8 @@ func (c *conn) saslAuthenticate(req *kmsg.SASLAuthenticateRequest) kmsg.Response
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 		resp.ErrorMessage = kmsg.StringPtr(err.Error())
 		c.closeAfter = true
+	} else if exp := c.access.Expires; !exp.IsZero() {
+		resp.SessionLifetimeMillis = max(time.Until(exp).Milliseconds(), 1) // v1+: when to authenticate again
 	}
 	return resp
 }
