@@ -213,7 +213,8 @@ func TestKafkaDevModeAnyPassword(t *testing.T) {
 
 // TestKafkaRequestBeforeSASL: with policies, a request other than
 // ApiVersions or the SASL handshake before authenticating closes the
-// connection, as a Kafka broker does; ApiVersions is answered.
+// connection, as a Kafka broker does, and so does a frame larger than
+// 512 KiB; ApiVersions is answered.
 func TestKafkaRequestBeforeSASL(t *testing.T) {
 	srv, tc := startKafkaAuth(t)
 	nc, err := tls.Dial("tcp", srv.KafkaTLSAddr(), tc)
@@ -229,6 +230,19 @@ func TestKafkaRequestBeforeSASL(t *testing.T) {
 	meta.SetVersion(1)
 	if _, err := kafkaRoundTrip(nc, meta); !errors.Is(err, io.EOF) {
 		t.Fatalf("Metadata before SASL: %v, want the connection closed", err)
+	}
+
+	// A frame said to be larger than Kafka's 512 KiB before SASL closes
+	// the connection before it is read.
+	big, err := tls.Dial("tcp", srv.KafkaTLSAddr(), tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	big.SetDeadline(time.Now().Add(20 * time.Second))
+	big.Write(kbin.AppendInt32(nil, 1<<20))
+	if _, err := big.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("a 1 MiB frame before SASL: %v, want the connection closed", err)
 	}
 }
 

@@ -17,6 +17,12 @@ import (
 // most a few batches of events of at most 1 MiB each.
 const maxRequestSize = 100 << 20
 
+// maxUnauthenticatedSize bounds a frame before SASL authentication, as
+// Kafka's sasl.server.max.receive.size does (the same 512 KiB): a client
+// without credentials cannot make the endpoint hold 100 MiB per
+// connection.
+const maxUnauthenticatedSize = 512 << 10
+
 // writeTimeout bounds how long a response waits on a client that does not
 // read.
 const writeTimeout = 30 * time.Second
@@ -97,6 +103,9 @@ func (c *conn) readFrame() ([]byte, error) {
 		return nil, err
 	}
 	n := int32(binary.BigEndian.Uint32(size[:]))
+	if c.access == nil && (n < 8 || n > maxUnauthenticatedSize) {
+		return nil, fmt.Errorf("kafka: request size %d before SASL authentication is outside 8..%d bytes", n, maxUnauthenticatedSize)
+	}
 	if n < 8 || n > maxRequestSize {
 		return nil, fmt.Errorf("kafka: request size %d is outside 8..%d bytes", n, maxRequestSize)
 	}
