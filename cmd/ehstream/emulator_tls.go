@@ -36,8 +36,8 @@ func addTransportFlags(fs *flag.FlagSet) *transportFlags {
 		wsListen:   fs.String("ws-listen", "", "address for AMQP over WebSockets, host:port (path /$servicebus/websocket; over TLS when TLS is configured) (default: none)"),
 	}
 	f.kafka.Default, f.kafkaTLS.Default = "127.0.0.1:9092", "127.0.0.1:9093"
-	fs.Var(&f.kafka, "kafka-listen", "serve Kafka clients on this address, host:port (alone: "+f.kafka.Default+"), over the same logs as AMQP; with a --sas-policy they authenticate with SASL PLAIN (user $ConnectionString, a connection string as password)")
-	fs.Var(&f.kafkaTLS, "kafka-tls-listen", "serve Kafka over TLS on this address, host:port (alone: "+f.kafkaTLS.Default+"), with the certificate of AMQP's TLS; needs --tls-self-signed or --tls-cert")
+	fs.Var(&f.kafka, "kafka-listen", "serve Kafka clients on `[ADDR]`, host:port (alone: "+f.kafka.Default+"), over the same logs as AMQP; with a --sas-policy they authenticate with SASL PLAIN (user $ConnectionString, a connection string as password)")
+	fs.Var(&f.kafkaTLS, "kafka-tls-listen", "serve Kafka over TLS on `[ADDR]`, host:port (alone: "+f.kafkaTLS.Default+"), with the certificate of AMQP's TLS; needs --tls-self-signed or --tls-cert")
 	fs.Func("tls-name", "a host name or IP address the --tls-self-signed certificate is also for, besides localhost, 127.0.0.1 and ::1 (repeatable)", func(s string) error {
 		f.names = append(f.names, s)
 		return nil
