@@ -613,7 +613,7 @@ func (s *Server) checkToken(value any, target resource, need SASRights, now time
 		// Link addresses have no host: a token for another namespace
 		// would otherwise cover this one's hubs.
 		return g, p.Name, fmt.Sprintf("policy '%s': wrong audience: the token is for host '%.100s', which is not a name of this emulator (%s): sign it for the host of the connection string's Endpoint",
-			p.Name, scope.host, strings.Join(append([]string{"localhost", "127.0.0.1", "::1"}, s.HostNames()...), ", "))
+			p.Name, scope.host, s.allHostNames())
 	}
 	if !scope.covers(target) {
 		return g, p.Name, fmt.Sprintf("policy '%s': wrong audience: the token is for '%s', which does not cover '%s'", p.Name, scope, target)

@@ -23,13 +23,13 @@ func (s *Server) kafkaAuthenticate(user, password string) (kafka.Access, error) 
 	}
 	cs, err := azeventhubs.ParseConnectionString(password)
 	if err != nil {
-		// The SDK's errors name keys of the connection string, never values.
+		// The SDK's errors quote no key's or signature's value.
 		return kafka.Access{}, fmt.Errorf("the password is not an Event Hubs connection string: %w", err)
 	}
 	endpoint, err := url.Parse(cs.Endpoint)
 	if err != nil || !s.IsHostName(endpoint.Hostname()) {
 		return kafka.Access{}, fmt.Errorf("the connection string's Endpoint is not a name of this emulator (%s): use the Endpoint it prints",
-			strings.Join(append([]string{"localhost", "127.0.0.1", "::1"}, s.HostNames()...), ", "))
+			s.allHostNames())
 	}
 	entity := ""
 	if cs.EntityPath != nil {
