@@ -136,6 +136,36 @@ func ParseSASPolicy(s string) (SASPolicy, error) {
 	return p, nil
 }
 
+// ParseSASPolicies reads each NAME=KEY[:RIGHTS] as ParseSASPolicy does,
+// and refuses a name given twice. Errors say which, by position, and
+// never quote a key.
+func ParseSASPolicies(specs []string) ([]SASPolicy, error) {
+	var ps []SASPolicy
+	seen := map[string]bool{}
+	for i, spec := range specs {
+		p, err := ParseSASPolicy(spec)
+		if err != nil {
+			return nil, fmt.Errorf("policy #%d: %w", i+1, err)
+		}
+		if seen[p.Name] {
+			return nil, fmt.Errorf("policy %q is given twice", p.Name)
+		}
+		seen[p.Name] = true
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
+// DescribeSASPolicies names the policies and their rights, never a key:
+// "app (send,listen,manage), reader (listen)".
+func DescribeSASPolicies(ps []SASPolicy) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.String()
+	}
+	return strings.Join(names, ", ")
+}
+
 func parseRight(word string) (SASRights, bool) {
 	word = strings.TrimSpace(word)
 	for _, n := range rightNames {
@@ -207,11 +237,7 @@ func (s *Server) logAuthMode() {
 		return
 	}
 	if len(s.cfg.SASPolicies) > 0 {
-		names := make([]string, len(s.cfg.SASPolicies))
-		for i, p := range s.cfg.SASPolicies {
-			names[i] = p.String()
-		}
-		s.log.Info("SAS tokens are checked", "policies", strings.Join(names, ", "))
+		s.log.Info("SAS tokens are checked", "policies", DescribeSASPolicies(s.cfg.SASPolicies))
 	}
 	if s.cfg.JWTKeys != nil {
 		s.log.Info("JWT bearer tokens are checked", "keys", strings.Join(s.cfg.JWTKeys.KeyIDs(), ", "), "roles", len(s.cfg.JWTRoles))
@@ -587,7 +613,7 @@ func (s *Server) checkToken(value any, target resource, need SASRights, now time
 		// Link addresses have no host: a token for another namespace
 		// would otherwise cover this one's hubs.
 		return g, p.Name, fmt.Sprintf("policy '%s': wrong audience: the token is for host '%.100s', which is not a name of this emulator (%s): sign it for the host of the connection string's Endpoint",
-			p.Name, scope.host, strings.Join(append([]string{"localhost", "127.0.0.1", "::1"}, s.HostNames()...), ", "))
+			p.Name, scope.host, s.allHostNames())
 	}
 	if !scope.covers(target) {
 		return g, p.Name, fmt.Sprintf("policy '%s': wrong audience: the token is for '%s', which does not cover '%s'", p.Name, scope, target)
@@ -626,8 +652,8 @@ func (c *conn) authorizeRead(req *amqp.Message, hub string) *amqp.Message {
 // checkExposure refuses a configuration that would let the network reach
 // the emulator without protection: every listener on an address other
 // than loopback must use TLS, and at least one SAS policy must be
-// configured, unless Insecure says to accept the risk. The plain AMQP
-// listener never uses TLS.
+// configured, unless Insecure says to accept the risk. The plain AMQP and
+// Kafka listeners never use TLS.
 func checkExposure(cfg Config) error {
 	if cfg.Insecure {
 		return nil
@@ -646,6 +672,12 @@ func checkExposure(cfg Config) error {
 	}
 	if cfg.WebSocketListen != "" {
 		listeners = append(listeners, listener{"WebSocket", cfg.WebSocketListen, cfg.TLS != nil})
+	}
+	if cfg.KafkaListen != "" {
+		listeners = append(listeners, listener{"Kafka", cfg.KafkaListen, false})
+	}
+	if cfg.KafkaTLSListen != "" {
+		listeners = append(listeners, listener{"Kafka over TLS", cfg.KafkaTLSListen, true})
 	}
 	for _, l := range listeners {
 		if _, _, err := net.SplitHostPort(l.addr); err != nil || isLoopback(l.addr) {

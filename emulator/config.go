@@ -62,6 +62,10 @@ type Config struct {
 	// KafkaListen, when set, serves the Kafka protocol on this TCP address
 	// (package emulator/kafka), over the same partition logs as AMQP.
 	KafkaListen string
+	// KafkaTLSListen, when set, serves the Kafka protocol over TLS on this
+	// TCP address, with TLS's certificates (as Event Hubs on 9093). Only
+	// with TLS.
+	KafkaTLSListen string
 	// WebSocketOrigins are the Origin host patterns (path.Match syntax,
 	// such as "localhost:*") of web pages allowed to connect over
 	// WebSockets, besides the emulator's own host; clients outside browsers

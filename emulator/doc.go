@@ -45,8 +45,10 @@
 //     and their actions; faults_json.go: faults as JSON (ParseFaults,
 //     LoadFaultsFile); faults_http.go: the admin API (FaultsHandler).
 //   - kafkaendpoint.go: the Kafka endpoint (package emulator/kafka) on
-//     Config.KafkaListen, lent the hubs' partition logs; its consumer
-//     groups' offsets kept under DataDir's KafkaGroupsDir.
+//     Config.KafkaListen and, over TLS, Config.KafkaTLSListen, lent the
+//     hubs' partition logs; its consumer groups' offsets kept under
+//     DataDir's KafkaGroupsDir; kafkaauth.go: its SASL PLAIN connection
+//     strings checked against the SAS policies.
 //   - metrics.go, snapshot.go: the counters behind Stats, and the view
 //     Snapshot gives.
 //

@@ -168,9 +168,14 @@ func (s *Server) CheckRequestHost(r *http.Request) error {
 			return nil
 		}
 	}
-	names := append([]string{"localhost", "127.0.0.1", "::1"}, s.HostNames()...)
 	return fmt.Errorf("the Host %.100q is not a name of this emulator, so the request is refused (a web page reaching it through a name of its own would be DNS rebinding): use %s, or add the name with --tls-name and --tls-self-signed (Config.HostNames)",
-		r.Host, strings.Join(names, ", "))
+		r.Host, s.allHostNames())
+}
+
+// allHostNames lists, for errors, every name IsHostName accepts: the
+// loopback ones first.
+func (s *Server) allHostNames() string {
+	return strings.Join(append([]string{"localhost", "127.0.0.1", "::1"}, s.HostNames()...), ", ")
 }
 
 // IsLoopbackAddr reports whether a listen address (host:port) reaches

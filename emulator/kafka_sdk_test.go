@@ -107,15 +107,7 @@ func TestKafkaFetchSDKEvents(t *testing.T) {
 		offsets["orders"][p] = kgo.NewOffset().AtStart()
 	}
 	cl := kafkaClient(t, srv, kgo.ConsumePartitions(offsets), kgo.FetchMaxWait(200*time.Millisecond))
-	var got []*kgo.Record
-	for len(got) < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("fetched %d of %d records: %v", len(got), n, err)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
-		got = append(got, fs.Records()...)
-	}
+	got := pollRecords(ctx, t, cl, n)
 	for i, r := range got {
 		if want := fmt.Sprintf("sdk-%d", i); string(r.Value) != want || r.Offset != int64(i) {
 			t.Fatalf("record %d: %q at offset %d, want %q at %d", i, r.Value, r.Offset, want, i)

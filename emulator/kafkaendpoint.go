@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -41,9 +42,11 @@ func (b kafkaBackend) Topic(name string) ([]*partlog.Log, bool) {
 // hubs' Event Hubs consumer groups, as in the service.
 const KafkaGroupsDir = ".kafka-groups"
 
-// startKafka serves Kafka on Config.KafkaListen, when it is set.
+// startKafka serves Kafka on Config.KafkaListen and, over TLS with the
+// AMQP listener's certificates, on Config.KafkaTLSListen, when they are
+// set; both share one consumer group coordinator.
 func (s *Server) startKafka(ctx context.Context) error {
-	if s.cfg.KafkaListen == "" {
+	if s.cfg.KafkaListen == "" && s.cfg.KafkaTLSListen == "" {
 		return nil
 	}
 	groupsDir := ""
@@ -54,15 +57,30 @@ func (s *Server) startKafka(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("emulator: Kafka consumer groups: %w", err)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.KafkaListen)
-	if err != nil {
-		groups.Close()
-		return fmt.Errorf("emulator: Kafka listen on %s: %w", s.cfg.KafkaListen, err)
-	}
 	s.tr.kafkaGroups = groups
-	s.tr.kafka = kafka.Serve(ln, kafkaBackend{s}, &kafka.Options{Logger: s.log.With("protocol", "kafka"), Groups: groups})
-	s.log.Info("emulator listening for Kafka", "addr", s.KafkaAddr())
+	opts := &kafka.Options{Logger: s.log.With("protocol", "kafka"), Groups: groups}
+	if s.authEnabled() {
+		opts.Authenticate = s.kafkaAuthenticate
+	}
+	var lc net.ListenConfig
+	for _, l := range []struct {
+		addr string
+		tls  bool
+		dst  **kafka.Server
+	}{{s.cfg.KafkaListen, false, &s.tr.kafka}, {s.cfg.KafkaTLSListen, true, &s.tr.kafkaTLS}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := lc.Listen(ctx, "tcp", l.addr)
+		if err != nil {
+			return fmt.Errorf("emulator: Kafka listen on %s: %w", l.addr, err)
+		}
+		if l.tls {
+			ln = tls.NewListener(ln, s.cfg.TLS)
+		}
+		*l.dst = kafka.Serve(ln, kafkaBackend{s}, opts)
+		s.log.Info("emulator listening for Kafka", "addr", ln.Addr().String(), "tls", l.tls)
+	}
 	return nil
 }
 
@@ -73,4 +91,13 @@ func (s *Server) KafkaAddr() string {
 		return ""
 	}
 	return s.tr.kafka.Addr()
+}
+
+// KafkaTLSAddr is the address Kafka clients bootstrap from over TLS,
+// host:port; "" without KafkaTLSListen.
+func (s *Server) KafkaTLSAddr() string {
+	if s.tr.kafkaTLS == nil {
+		return ""
+	}
+	return s.tr.kafkaTLS.Addr()
 }

@@ -23,37 +23,43 @@ const DefaultTLSPort = 5671
 // WebSockets (websocket.go). Each connection they accept is served by the
 // same code as a TCP one.
 type transports struct {
-	tlsLn net.Listener // nil without TLS
-	wsLn  net.Listener // nil without WebSockets; TLS-wrapped when TLS is set
-	wsSrv *http.Server
-	wsTLS bool
-	kafka *kafka.Server // nil without KafkaListen
+	tlsLn    net.Listener // nil without TLS
+	wsLn     net.Listener // nil without WebSockets; TLS-wrapped when TLS is set
+	wsSrv    *http.Server
+	wsTLS    bool
+	kafka    *kafka.Server // nil without KafkaListen
+	kafkaTLS *kafka.Server // nil without KafkaTLSListen
 	// kafkaGroups is the Kafka consumer groups' coordinator, shared by the
-	// Kafka listeners; nil without KafkaListen.
+	// Kafka listeners; nil without a Kafka listener.
 	kafkaGroups *kafka.Groups
 }
 
 // Listener is one address the server accepts clients on.
 type Listener struct {
 	// Transport is "amqp" (TCP), "amqps" (TLS), "ws" or "wss" (WebSockets,
-	// plain or over TLS).
+	// plain or over TLS), "kafka" or "kafka+tls".
 	Transport string
 	// Addr is the address it listens on, host:port.
 	Addr string
 }
 
 // TLS reports whether the listener's clients speak TLS.
-func (l Listener) TLS() bool { return l.Transport == "amqps" || l.Transport == "wss" }
+func (l Listener) TLS() bool {
+	return l.Transport == "amqps" || l.Transport == "wss" || l.Transport == "kafka+tls"
+}
 
 // validateTransport explains the first bad TLS or WebSocket setting.
 func validateTransport(c *Config) error {
-	if c.TLS == nil && c.TLSListen != "" {
-		return fmt.Errorf("emulator config: TLSListen %q is set but TLS is nil: give TLS a certificate (SelfSignedTLS makes one)", c.TLSListen)
+	for _, a := range []struct{ name, addr string }{{"TLSListen", c.TLSListen}, {"KafkaTLSListen", c.KafkaTLSListen}} {
+		if c.TLS == nil && a.addr != "" {
+			return fmt.Errorf("emulator config: %s %q is set but TLS is nil: give TLS a certificate (SelfSignedTLS makes one)", a.name, a.addr)
+		}
 	}
 	if t := c.TLS; t != nil && len(t.Certificates) == 0 && t.GetCertificate == nil && t.GetConfigForClient == nil {
 		return fmt.Errorf("emulator config: TLS has no certificate: set Certificates, GetCertificate or GetConfigForClient (SelfSignedTLS makes one)")
 	}
-	for _, a := range []struct{ name, addr string }{{"TLSListen", c.TLSListen}, {"WebSocketListen", c.WebSocketListen}} {
+	for _, a := range []struct{ name, addr string }{{"TLSListen", c.TLSListen}, {"WebSocketListen", c.WebSocketListen},
+		{"KafkaListen", c.KafkaListen}, {"KafkaTLSListen", c.KafkaTLSListen}} {
 		if a.addr == "" {
 			continue
 		}
@@ -131,8 +137,10 @@ func (s *Server) closeTransports() error {
 	} else if s.tr.wsLn != nil {
 		errs = append(errs, s.tr.wsLn.Close())
 	}
-	if s.tr.kafka != nil {
-		errs = append(errs, s.tr.kafka.Close())
+	for _, k := range []*kafka.Server{s.tr.kafka, s.tr.kafkaTLS} {
+		if k != nil {
+			errs = append(errs, k.Close())
+		}
 	}
 	if s.tr.kafkaGroups != nil {
 		s.tr.kafkaGroups.Close()
@@ -275,6 +283,12 @@ func (s *Server) Listeners() []Listener {
 			tr = "wss"
 		}
 		out = append(out, Listener{Transport: tr, Addr: a})
+	}
+	if a := s.KafkaAddr(); a != "" {
+		out = append(out, Listener{Transport: "kafka", Addr: a})
+	}
+	if a := s.KafkaTLSAddr(); a != "" {
+		out = append(out, Listener{Transport: "kafka+tls", Addr: a})
 	}
 	return out
 }

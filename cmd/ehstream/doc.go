@@ -25,6 +25,7 @@
 //     string.
 //   - emulator.go: the emulator command; emulator_auth.go (--sas-policy,
 //     --jwt-keys, --jwt-role, --insecure, --host-name), emulator_limits.go (memory, connection and
-//     link bounds), emulator_tls.go (TLS and WebSockets) and faults.go
+//     link bounds), emulator_tls.go (TLS, WebSockets and --kafka-listen,
+//     --kafka-tls-listen, whose value is optional: package optionalflag) and faults.go
 //     (--faults) its flags.
 package main

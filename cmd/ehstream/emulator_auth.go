@@ -14,7 +14,7 @@ type authFlags struct {
 	policies sasPolicyFlag
 	insecure bool
 	jwtKeys  string
-	jwtRoles []string
+	jwtRoles []emulator.JWTRole
 }
 
 func addAuthFlags(fs *flag.FlagSet) *authFlags {
@@ -23,11 +23,9 @@ func addAuthFlags(fs *flag.FlagSet) *authFlags {
 		"tokens and links are checked as Event Hubs does, and connection strings need the policy's name and key (default: none, any key is accepted)")
 	fs.StringVar(&a.jwtKeys, "jwt-keys", "", "take Microsoft Entra ID's JWT bearer tokens signed by the keys of this JWKS `file` (RSA keys, as Entra ID publishes them); with it, tokens and links are checked, and principals need a --jwt-role")
 	fs.Func("jwt-role", "give a principal of JWT bearer tokens (its oid, else sub) rights, as a role assignment does: `PRINCIPAL=sender|receiver|owner` (repeatable)", func(s string) error {
-		if _, err := emulator.ParseJWTRole(s); err != nil {
-			return err
-		}
-		a.jwtRoles = append(a.jwtRoles, s)
-		return nil
+		r, err := emulator.ParseJWTRole(s)
+		a.jwtRoles = append(a.jwtRoles, r)
+		return err
 	})
 	fs.BoolVar(&a.insecure, "insecure", false, "allow listening on an address other than loopback without TLS or without a --sas-policy, and serving --http (status page, metrics and faults API, without authentication) on an address other than loopback")
 	return a
@@ -47,19 +45,11 @@ func (f *sasPolicyFlag) Set(v string) error {
 
 // apply parses the policies into cfg.
 func (a *authFlags) apply(cfg *emulator.Config) error {
-	seen := map[string]bool{}
-	for i, v := range a.policies {
-		p, err := emulator.ParseSASPolicy(v)
-		if err != nil {
-			return usageError{fmt.Errorf("--sas-policy (#%d): %v", i+1, err)}
-		}
-		if seen[p.Name] {
-			return usageError{fmt.Errorf("--sas-policy %q is given twice", p.Name)}
-		}
-		seen[p.Name] = true
-		cfg.SASPolicies = append(cfg.SASPolicies, p)
+	ps, err := emulator.ParseSASPolicies(a.policies)
+	if err != nil {
+		return usageError{fmt.Errorf("--sas-policy: %w", err)}
 	}
-	cfg.Insecure = a.insecure
+	cfg.SASPolicies, cfg.Insecure = ps, a.insecure
 	return a.applyJWT(cfg)
 }
 
@@ -75,11 +65,7 @@ func (a *authFlags) applyJWT(cfg *emulator.Config) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--jwt-keys: %v", err)}
 	}
-	cfg.JWTKeys = keys
-	for _, s := range a.jwtRoles {
-		r, _ := emulator.ParseJWTRole(s) // checked when the flag was set
-		cfg.JWTRoles = append(cfg.JWTRoles, r)
-	}
+	cfg.JWTKeys, cfg.JWTRoles = keys, a.jwtRoles
 	return nil
 }
 
@@ -104,11 +90,7 @@ func (a *authFlags) printMode(w io.Writer, cfg *emulator.Config) {
 	if len(cfg.SASPolicies) == 0 {
 		return
 	}
-	names := make([]string, len(cfg.SASPolicies))
-	for i, p := range cfg.SASPolicies {
-		names[i] = p.String()
-	}
-	fmt.Fprintf(w, "SAS policies:      %s; put the policy's name and key in the connection string (<KEY> above)\n", strings.Join(names, ", "))
+	fmt.Fprintf(w, "SAS policies:      %s; put the policy's name and key in the connection string (<KEY> above)\n", emulator.DescribeSASPolicies(cfg.SASPolicies))
 }
 
 // addHostNameFlag adds --host-name, names clients reach the emulator by

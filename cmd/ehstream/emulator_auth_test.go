@@ -33,7 +33,7 @@ func TestEmulatorSASPolicyFlagErrors(t *testing.T) {
 		{[]string{"app=" + cliKeyApp + ":send,lsiten"}, "right 2 after the last ':' is not send, listen or manage"},
 		{[]string{cliKeyApp}, "is NAME= missing?"},
 		{[]string{"no-equals-sign"}, "no '='"},
-		{[]string{"app=" + cliKeyApp, "app=" + cliKeyOps}, `--sas-policy "app" is given twice`},
+		{[]string{"app=" + cliKeyApp, "app=" + cliKeyOps}, `--sas-policy: policy "app" is given twice`},
 	} {
 		args := []string{"emulator", "--in-memory", "--listen", "127.0.0.1:0"}
 		for _, p := range tc.policies {

@@ -40,6 +40,7 @@ type emulatorProcess struct {
 	cmd     *exec.Cmd
 	connStr string
 	health  string // the /health URL, with --http or --health
+	kafka   string // the Kafka address, with --kafka-listen
 	stderr  lockedBuffer
 	exited  chan error
 }
@@ -47,6 +48,7 @@ type emulatorProcess struct {
 var (
 	connStrRE = regexp.MustCompile(`connection string: (\S+)`)
 	healthRE  = regexp.MustCompile(`health: +(\S+)`)
+	kafkaRE   = regexp.MustCompile(`Kafka \(kafka\): +(\S+)`)
 )
 
 func startEmulatorProcess(t *testing.T, args ...string) *emulatorProcess {
@@ -101,7 +103,8 @@ func runEmulatorProcess(t *testing.T, cmd *exec.Cmd) *emulatorProcess {
 	})
 	deadline := time.After(30 * time.Second)
 	withHTTP := slices.Contains(args, "--http") || slices.Contains(args, "--health")
-	for p.connStr == "" || (withHTTP && p.health == "") {
+	withKafka := slices.Contains(args, "--kafka-listen")
+	for p.connStr == "" || (withHTTP && p.health == "") || (withKafka && p.kafka == "") {
 		select {
 		case line, ok := <-lines:
 			if !ok {
@@ -112,6 +115,9 @@ func runEmulatorProcess(t *testing.T, cmd *exec.Cmd) *emulatorProcess {
 			}
 			if m := healthRE.FindStringSubmatch(line); m != nil {
 				p.health = m[1]
+			}
+			if m := kafkaRE.FindStringSubmatch(line); m != nil {
+				p.kafka = m[1]
 			}
 		case <-deadline:
 			t.Fatalf("ehstream emulator printed no connection string within 30s")

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ehstream/ehstream/emulator"
+	"github.com/ehstream/ehstream/internal/optionalflag"
 )
 
 // transportFlags are the emulator's flags for AMQP over TLS and over
@@ -18,6 +19,7 @@ type transportFlags struct {
 	tlsListen, tlsCert, tlsKey, caOut, wsListen *string
 	selfSigned                                  *bool
 	names, origins                              []string
+	kafka, kafkaTLS                             optionalflag.Addr
 }
 
 // defaultTLSListen is --tls-listen once TLS is configured: the port
@@ -33,6 +35,9 @@ func addTransportFlags(fs *flag.FlagSet) *transportFlags {
 		caOut:      fs.String("tls-ca-out", "", "write the --tls-self-signed CA certificate (PEM) to this file, for clients to trust"),
 		wsListen:   fs.String("ws-listen", "", "address for AMQP over WebSockets, host:port (path /$servicebus/websocket; over TLS when TLS is configured) (default: none)"),
 	}
+	f.kafka.Default, f.kafkaTLS.Default = "127.0.0.1:9092", "127.0.0.1:9093"
+	fs.Var(&f.kafka, "kafka-listen", "serve Kafka clients on `[ADDR]`, host:port (alone: "+f.kafka.Default+"), over the same logs as AMQP; with a --sas-policy they authenticate with SASL PLAIN (user $ConnectionString, a connection string as password)")
+	fs.Var(&f.kafkaTLS, "kafka-tls-listen", "serve Kafka over TLS on `[ADDR]`, host:port (alone: "+f.kafkaTLS.Default+"), with the certificate of AMQP's TLS; needs --tls-self-signed or --tls-cert")
 	fs.Func("tls-name", "a host name or IP address the --tls-self-signed certificate is also for, besides localhost, 127.0.0.1 and ::1 (repeatable)", func(s string) error {
 		f.names = append(f.names, s)
 		return nil
@@ -69,6 +74,8 @@ func (f *transportFlags) check(cfg *emulator.Config) error {
 		return usageError{errors.New("--tls-ca-out writes the --tls-self-signed CA: it needs --tls-self-signed (with --tls-cert, clients trust your certificate's CA)")}
 	case *f.tlsListen != "" && !f.useTLS():
 		return usageError{errors.New("--tls-listen needs a certificate: --tls-self-signed, or --tls-cert and --tls-key")}
+	case f.kafkaTLS.Value() != "" && !f.useTLS():
+		return usageError{errors.New("--kafka-tls-listen needs a certificate: --tls-self-signed, or --tls-cert and --tls-key")}
 	case len(f.origins) > 0 && *f.wsListen == "":
 		return usageError{errors.New("--ws-origin needs --ws-listen")}
 	}
@@ -81,6 +88,7 @@ func (f *transportFlags) check(cfg *emulator.Config) error {
 		}
 	}
 	cfg.WebSocketListen, cfg.WebSocketOrigins = *f.wsListen, f.origins
+	cfg.KafkaListen, cfg.KafkaTLSListen = f.kafka.Value(), f.kafkaTLS.Value()
 	cfg.HostNames = append(cfg.HostNames, f.names...)
 	return nil
 }
@@ -152,5 +160,10 @@ func (t *transportInfo) print(w io.Writer, srv *emulator.Server, connStr string)
 	}
 	if u := srv.WebSocketURL(); u != "" {
 		fmt.Fprintf(w, "WebSockets:        %s\n", u)
+	}
+	for _, l := range srv.Listeners() {
+		if strings.HasPrefix(l.Transport, "kafka") {
+			fmt.Fprintf(w, "%-19s%s\n", "Kafka ("+l.Transport+"):", l.Addr)
+		}
 	}
 }

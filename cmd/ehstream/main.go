@@ -15,6 +15,7 @@ import (
 	"github.com/ehstream/ehstream/buildinfo"
 	"github.com/ehstream/ehstream/capture"
 	"github.com/ehstream/ehstream/credential"
+	"github.com/ehstream/ehstream/internal/optionalflag"
 	"github.com/ehstream/ehstream/sqlsink"
 )
 
@@ -200,7 +201,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	stderr := fs.Output()
 	var printed bytes.Buffer // the flag package's usage and errors
 	fs.SetOutput(&printed)
-	err := fs.Parse(args)
+	err := optionalflag.Parse(fs, args) // fs.Parse, and --kafka-listen [ADDR]
 	fs.SetOutput(stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return helpRequested{printed.String()}

@@ -111,11 +111,17 @@ type statusJSON struct {
 	Started     time.Time                   `json:"started"`
 	Namespace   string                      `json:"namespace"`
 	Addr        string                      `json:"addr"`
-	DataDir     string                      `json:"dataDir"` // "" in memory
+	Listeners   []listenerJSON              `json:"listeners"` // every address served, AMQP's first
+	DataDir     string                      `json:"dataDir"`   // "" in memory
 	Connections int64                       `json:"connections"`
 	Links       map[emulator.LinkKind]int64 `json:"links"`
 	Faults      []emulator.ActiveFault      `json:"faults"`
 	Hubs        []hubJSON                   `json:"hubs"`
+}
+
+type listenerJSON struct {
+	Transport string `json:"transport"` // amqp, amqps, ws, wss, kafka, kafka+tls
+	Addr      string `json:"addr"`
 }
 
 type hubJSON struct {
@@ -161,6 +167,9 @@ func status(srv *emulator.Server) statusJSON {
 	snap, st := srv.Snapshot(), srv.Stats()
 	out := statusJSON{Time: snap.Time.UTC(), Started: snap.Started.UTC(), Namespace: snap.Namespace, Addr: snap.Addr, DataDir: snap.DataDir,
 		Connections: st.OpenConnections, Links: st.OpenLinks, Faults: srv.Faults(), Hubs: make([]hubJSON, 0, len(snap.Hubs))}
+	for _, l := range srv.Listeners() {
+		out.Listeners = append(out.Listeners, listenerJSON{Transport: l.Transport, Addr: l.Addr})
+	}
 	for _, h := range snap.Hubs {
 		hj := hubJSON{Name: h.Name, CreatedAt: h.CreatedAt.UTC(), RetentionSeconds: h.Retention.Seconds(), MaxEventSize: h.MaxEventSize,
 			Partitions: make([]partitionJSON, 0, len(h.Partitions)), ConsumerGroups: make([]groupJSON, 0, len(h.ConsumerGroups))}

@@ -28,7 +28,7 @@ type pageFixture struct {
 
 func newPageFixture(t *testing.T, ctx context.Context) *pageFixture {
 	t.Helper()
-	srv := start(t, &emulator.Config{DataDir: t.TempDir(), Hubs: []emulator.HubConfig{
+	srv := start(t, &emulator.Config{DataDir: t.TempDir(), KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{
 		{Name: "orders", PartitionCount: 3, ConsumerGroups: []string{"audit"}, Retention: 48 * time.Hour},
 		{Name: "clicks", PartitionCount: 1},
 	}})
@@ -77,6 +77,7 @@ func TestAPIHubs(t *testing.T) {
 		Links       map[string]int     `json:"links"`
 		DataDir     string             `json:"dataDir"`
 		Faults      []map[string]any   `json:"faults"`
+		Listeners   []map[string]any   `json:"listeners"`
 		Hubs        []apiHub           `json:"hubs"`
 		Extra       map[string]any     `json:"-"`
 		_           map[string]float64 `json:"-"`
@@ -84,6 +85,9 @@ func TestAPIHubs(t *testing.T) {
 	getJSON(t, f.base+"/api/hubs", &st)
 	if len(st.Hubs) != 2 || st.Hubs[0].Name != "orders" || st.Hubs[1].Name != "clicks" {
 		t.Fatalf("hubs %+v, want orders and clicks", st.Hubs)
+	}
+	if l := st.Listeners; len(l) != 2 || l[0]["transport"] != "amqp" || l[0]["addr"] != f.srv.Addr() || l[1]["transport"] != "kafka" || l[1]["addr"] != f.srv.KafkaAddr() {
+		t.Errorf("listeners %v, want amqp at %s and kafka at %s", l, f.srv.Addr(), f.srv.KafkaAddr())
 	}
 	orders := st.Hubs[0]
 	if orders.Retention != "48h0m0s" || orders.RetentionSeconds != 48*3600 || st.Hubs[1].Retention != "" {
@@ -243,8 +247,9 @@ func TestPageInBrowser(t *testing.T) {
 	if view.Error != "" {
 		t.Errorf("the page shows an error: %s", view.Error)
 	}
-	if !strings.Contains(view.Summary, "2 connections") || !strings.Contains(view.Summary, "receiver 1") {
-		t.Errorf("summary %q: want 2 connections and receiver 1", view.Summary)
+	if !strings.Contains(view.Summary, "2 connections") || !strings.Contains(view.Summary, "receiver 1") ||
+		!strings.Contains(view.Summary, "kafka on "+f.srv.KafkaAddr()) {
+		t.Errorf("summary %q: want 2 connections, receiver 1 and kafka on %s", view.Summary, f.srv.KafkaAddr())
 	}
 	if len(view.Hubs) != 2 || view.Hubs[0].Name != "orders" || view.Hubs[1].Name != "clicks" {
 		t.Fatalf("the page shows hubs %+v, want orders and clicks", view.Hubs)

@@ -17,6 +17,12 @@ import (
 // most a few batches of events of at most 1 MiB each.
 const maxRequestSize = 100 << 20
 
+// maxUnauthenticatedSize bounds a frame before SASL authentication, as
+// Kafka's sasl.server.max.receive.size does (the same 512 KiB): a client
+// without credentials cannot make the endpoint hold 100 MiB per
+// connection.
+const maxUnauthenticatedSize = 512 << 10
+
 // writeTimeout bounds how long a response waits on a client that does not
 // read.
 const writeTimeout = 30 * time.Second
@@ -31,10 +37,20 @@ type conn struct {
 	out []byte
 
 	clientID string // of the request being handled
+	// SASL (sasl.go): access is nil until the client authenticates
+	// (development mode's from the start); saslStarted after a handshake,
+	// rawSASL when it was v0 (the token comes as a bare frame); closeAfter
+	// once a refusal is answered.
+	access                           *Access
+	saslStarted, rawSASL, closeAfter bool
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	return &conn{srv: s, nc: nc, r: bufio.NewReaderSize(nc, 64<<10), log: s.log.With("remote", nc.RemoteAddr().String())}
+	c := &conn{srv: s, nc: nc, r: bufio.NewReaderSize(nc, 64<<10), log: s.log.With("remote", nc.RemoteAddr().String())}
+	if s.authenticate == nil {
+		c.access = &fullAccess
+	}
+	return c
 }
 
 // request is one parsed request frame.
@@ -54,18 +70,30 @@ func (c *conn) serve() {
 			}
 			return
 		}
+		if c.rawSASL {
+			if !c.authenticateRaw(frame) {
+				return
+			}
+			continue
+		}
 		req, err := parseHeader(frame)
 		if err != nil {
 			c.log.Warn("kafka request refused", "err", err)
 			return // without a correlation id there is no one to answer
 		}
 		c.clientID = req.clientID
+		if !c.admits(req.key) {
+			c.log.Info("kafka request before SASL authentication, or after it expired: connection closed, as a Kafka broker does", "key", kmsg.Key(req.key).Name())
+			return
+		}
 		resp, flexible := c.srv.handle(c, req)
 		if resp == nil {
 			continue // a produce with acks=0 has no response
 		}
-		if err := c.writeResponse(req, resp, flexible); err != nil {
-			c.log.Debug("kafka write failed", "err", err)
+		if err := c.writeResponse(req, resp, flexible); err != nil || c.closeAfter {
+			if err != nil {
+				c.log.Debug("kafka write failed", "err", err)
+			}
 			return
 		}
 	}
@@ -77,6 +105,9 @@ func (c *conn) readFrame() ([]byte, error) {
 		return nil, err
 	}
 	n := int32(binary.BigEndian.Uint32(size[:]))
+	if c.access == nil && (n < 8 || n > maxUnauthenticatedSize) {
+		return nil, fmt.Errorf("kafka: request size %d before SASL authentication is outside 8..%d bytes", n, maxUnauthenticatedSize)
+	}
 	if n < 8 || n > maxRequestSize {
 		return nil, fmt.Errorf("kafka: request size %d is outside 8..%d bytes", n, maxRequestSize)
 	}

@@ -40,6 +40,9 @@ var served = map[kmsg.Key]versionRange{
 	// The idempotent producer (producerid.go); v5 is KIP-939's two-phase
 	// commit.
 	kmsg.InitProducerID: {0, 4},
+	// SASL (sasl.go): v0 handshakes are followed by a bare token.
+	kmsg.SASLHandshake:    {0, 1},
+	kmsg.SASLAuthenticate: {0, 2},
 }
 
 // handler answers one parsed request; a nil response sends nothing.
@@ -59,6 +62,12 @@ func handlerFor(k kmsg.Key) handler {
 		return func(c *conn, r kmsg.Request) kmsg.Response { return c.listOffsets(r.(*kmsg.ListOffsetsRequest)) }
 	case kmsg.InitProducerID:
 		return func(c *conn, r kmsg.Request) kmsg.Response { return c.initProducerID(r.(*kmsg.InitProducerIDRequest)) }
+	case kmsg.SASLHandshake:
+		return func(c *conn, r kmsg.Request) kmsg.Response { return c.saslHandshake(r.(*kmsg.SASLHandshakeRequest)) }
+	case kmsg.SASLAuthenticate:
+		return func(c *conn, r kmsg.Request) kmsg.Response {
+			return c.saslAuthenticate(r.(*kmsg.SASLAuthenticateRequest))
+		}
 	}
 	return groupHandlers[k]
 }

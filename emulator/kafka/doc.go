@@ -35,6 +35,10 @@
 //   - producerid.go: the idempotent producer: InitProducerId, and the
 //     per-partition sequence checks of Produce (a retried batch answers
 //     its first offset, a gap OUT_OF_ORDER_SEQUENCE_NUMBER).
+//   - sasl.go: SASL PLAIN (handshake v0–v1, authenticate v0–v2), checked
+//     by Options.Authenticate; Access, the rights each request needs
+//     (TOPIC_AUTHORIZATION_FAILED without them), and the refusal of
+//     requests before authentication.
 //
 // Kafka consumer groups are the endpoint's own, as in the service: created
 // on first use, unrelated to a hub's Event Hubs consumer groups (a Kafka

@@ -72,9 +72,9 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) (kmsg.Response, int, []<-chan s
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewFetchResponseTopicPartition()
 			p.Partition = rp.Partition
-			l := c.srv.partitionLog(rt.Topic, rp.Partition)
+			l, code := c.logFor(rt.Topic, rp.Partition, RightListen)
 			if l == nil {
-				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				p.ErrorCode = code
 				t.Partitions = append(t.Partitions, p)
 				continue
 			}
@@ -155,8 +155,8 @@ func (c *conn) listOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewListOffsetsResponseTopicPartition()
 			p.Partition, p.Timestamp, p.Offset = rp.Partition, -1, -1
-			if l := c.srv.partitionLog(rt.Topic, rp.Partition); l == nil {
-				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if l, code := c.logFor(rt.Topic, rp.Partition, RightListen); l == nil {
+				p.ErrorCode = code
 			} else {
 				p.Offset = offsetFor(l, rp.Timestamp)
 			}

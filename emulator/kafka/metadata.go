@@ -20,7 +20,7 @@ func (c *conn) metadata(req *kmsg.MetadataRequest) kmsg.Response {
 	resp.Brokers = append(resp.Brokers, b)
 	resp.ControllerID = brokerID
 	resp.ClusterID = kmsg.StringPtr("ehstream-emulator")
-	names := c.srv.backend.Topics()
+	names := c.visibleTopics()
 	if req.Topics != nil {
 		names = names[:0:0]
 		for _, t := range req.Topics {
@@ -38,6 +38,10 @@ func (c *conn) metadata(req *kmsg.MetadataRequest) kmsg.Response {
 func (c *conn) topicMetadata(name string) kmsg.MetadataResponseTopic {
 	t := kmsg.NewMetadataResponseTopic()
 	t.Topic = kmsg.StringPtr(name)
+	if !c.access.allows(name, RightAny) {
+		t.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		return t
+	}
 	logs, ok := c.srv.backend.Topic(name)
 	if !ok {
 		t.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -50,4 +54,16 @@ func (c *conn) topicMetadata(name string) kmsg.MetadataResponseTopic {
 		t.Partitions = append(t.Partitions, p)
 	}
 	return t
+}
+
+// visibleTopics are the hubs a connection limited to one (its connection
+// string's EntityPath) sees when it asks for all.
+func (c *conn) visibleTopics() []string {
+	var names []string
+	for _, name := range c.srv.backend.Topics() {
+		if c.access.allows(name, RightAny) {
+			names = append(names, name)
+		}
+	}
+	return names
 }

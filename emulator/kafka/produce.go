@@ -32,8 +32,8 @@ func (c *conn) produce(req *kmsg.ProduceRequest) kmsg.Response {
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewProduceResponseTopicPartition()
 			p.Partition, p.LogStartOffset = rp.Partition, -1
-			if l := c.srv.partitionLog(rt.Topic, rp.Partition); l == nil {
-				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if l, code := c.logFor(rt.Topic, rp.Partition, RightSend); l == nil {
+				p.ErrorCode = code
 			} else {
 				p.BaseOffset, p.ErrorCode = c.srv.producers.appendOnce(rt.Topic, rp.Partition, rp.Records, func() (int64, int16) { return c.appendRecords(l, rp.Records) })
 			}

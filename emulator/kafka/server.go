@@ -26,6 +26,12 @@ type Options struct {
 	// emulator's Kafka listeners and closed by its owner; nil means one of
 	// this Server's own, in memory, closed by Close.
 	Groups *Groups
+	// Authenticate checks the user name and password of SASL PLAIN and
+	// says what they allow; its error, which the client is shown, says why
+	// not and names no secret. With it, a connection must authenticate
+	// before anything but ApiVersions. Nil means development mode: SASL is
+	// optional, and any password is accepted.
+	Authenticate func(user, password string) (Access, error)
 }
 
 // Server serves Kafka clients on one listener.
@@ -38,6 +44,8 @@ type Server struct {
 	log        *slog.Logger
 	stop       chan struct{}
 	wg         sync.WaitGroup
+
+	authenticate func(user, password string) (Access, error) // nil: development mode
 
 	mu    sync.Mutex // guards conns
 	conns map[net.Conn]struct{}
@@ -55,6 +63,9 @@ func Serve(ln net.Listener, b Backend, opts *Options) *Server {
 	} else {
 		s.groups, _ = OpenGroups("") // in memory: cannot fail
 		s.ownsGroups = true
+	}
+	if opts != nil {
+		s.authenticate = opts.Authenticate
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()

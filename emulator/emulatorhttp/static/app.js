@@ -93,7 +93,8 @@ function hubSection(hub) {
 function draw(s) {
   const links = Object.entries(s.links).map(([k, v]) => k + " " + v).join(", ");
   const storage = s.dataDir ? "data in " + s.dataDir : "in memory";
-  document.getElementById("summary").textContent = "namespace " + s.namespace + " · AMQP on " + s.addr +
+  const others = s.listeners.slice(1).map((l) => " · " + l.transport + " on " + l.addr).join("");
+  document.getElementById("summary").textContent = "namespace " + s.namespace + " · AMQP on " + s.addr + others +
     " · " + storage + " · " + plural(s.connections, "connection") + " · links: " + links + " · up since " + when(s.started);
   const parts = [];
   if (s.faults.length > 0) {
