@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -77,11 +78,16 @@ func (c *conn) readFrame() ([]byte, error) {
 	if n < 8 || n > maxRequestSize {
 		return nil, fmt.Errorf("kafka: request size %d is outside 8..%d bytes", n, maxRequestSize)
 	}
-	frame := make([]byte, n)
-	if _, err := io.ReadFull(c.r, frame); err != nil {
+	// The buffer grows as bytes arrive, not to the size a client claims:
+	// a size alone must not cost the server up to maxRequestSize.
+	frame := bytes.NewBuffer(make([]byte, 0, min(n, 64<<10)))
+	if _, err := io.CopyN(frame, c.r, int64(n)); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, err
 	}
-	return frame, nil
+	return frame.Bytes(), nil
 }
 
 // parseHeader reads the request header (v1, or v2 with tagged fields when

@@ -20,7 +20,7 @@ const maxFetchWait = 30 * time.Second
 // sessions are not kept: the answer's session id 0 tells the client to
 // send full requests.
 func (c *conn) fetch(req *kmsg.FetchRequest) kmsg.Response {
-	deadline := time.Now().Add(min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxFetchWait))
+	deadline := time.Now().Add(min(time.Duration(req.MaxWaitMillis)*time.Millisecond, c.srv.fetchWait))
 	for {
 		resp, size, changed := c.fetchOnce(req)
 		if size >= int(req.MinBytes) || !time.Now().Before(deadline) {

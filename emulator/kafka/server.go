@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/ehstream/ehstream/emulator/partlog"
 )
@@ -31,6 +32,8 @@ type Server struct {
 	log     *slog.Logger
 	stop    chan struct{}
 	wg      sync.WaitGroup
+	// fetchWait bounds a fetch's wait (maxFetchWait); tests shorten it.
+	fetchWait time.Duration
 
 	mu    sync.Mutex // guards conns
 	conns map[net.Conn]struct{}
@@ -38,13 +41,22 @@ type Server struct {
 
 // Serve accepts Kafka connections on ln until Close.
 func Serve(ln net.Listener, b Backend, opts *Options) *Server {
-	s := &Server{ln: ln, backend: b, log: slog.Default(), stop: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	s := newServer(ln, b, opts)
+	s.start()
+	return s
+}
+
+func newServer(ln net.Listener, b Backend, opts *Options) *Server {
+	s := &Server{ln: ln, backend: b, log: slog.Default(), stop: make(chan struct{}), conns: map[net.Conn]struct{}{}, fetchWait: maxFetchWait}
 	if opts != nil && opts.Logger != nil {
 		s.log = opts.Logger
 	}
+	return s
+}
+
+func (s *Server) start() {
 	s.wg.Add(1)
 	go s.acceptLoop()
-	return s
 }
 
 // Addr is the address clients connect to, host:port.
