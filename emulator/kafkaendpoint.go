@@ -34,6 +34,13 @@ func (b kafkaBackend) Topic(name string) ([]*partlog.Log, bool) {
 	return logs, true
 }
 
+func (b kafkaBackend) MaxEventSize(topic string) int {
+	if h, ok := b.s.hubs[strings.ToLower(topic)]; ok {
+		return h.cfg.MaxEventSize
+	}
+	return DefaultMaxEventSize
+}
+
 // startKafka serves Kafka on Config.KafkaListen, when it is set.
 func (s *Server) startKafka(ctx context.Context) error {
 	if s.cfg.KafkaListen == "" {

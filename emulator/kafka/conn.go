@@ -14,9 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// maxRequestSize bounds one request frame: a produce request carries at
-// most a few batches of events of at most 1 MiB each.
-const maxRequestSize = 100 << 20
+// maxRequestSize bounds one request frame as the service bounds it: it
+// closes the connection of a client that sends a larger request (its
+// Kafka configuration guide: max.request.size below 1,046,528).
+const maxRequestSize = 1046528
 
 // writeTimeout bounds how long a response waits on a client that does not
 // read.
@@ -76,7 +77,7 @@ func (c *conn) readFrame() ([]byte, error) {
 	}
 	n := int32(binary.BigEndian.Uint32(size[:]))
 	if n < 8 || n > maxRequestSize {
-		return nil, fmt.Errorf("kafka: request size %d is outside 8..%d bytes", n, maxRequestSize)
+		return nil, fmt.Errorf("kafka: request size %d is outside 8..%d bytes, the service's limit; keep the producer's max.request.size (kgo.BrokerMaxWriteBytes) below it", n, maxRequestSize)
 	}
 	// The buffer grows as bytes arrive, not to the size a client claims:
 	// a size alone must not cost the server up to maxRequestSize.

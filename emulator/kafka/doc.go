@@ -16,7 +16,10 @@
 //   - dispatch.go: the API keys and versions served (ApiVersions), and the
 //     answer to the others.
 //   - metadata.go: Metadata: this one broker and the hubs as topics.
-//   - produce.go: Produce: record batches v2 appended to the logs.
+//   - produce.go: Produce: record batches v2 appended to the logs, each
+//     record within the hub's largest event.
+//   - compression.go: the codecs a produced batch may use (none, gzip, as
+//     the service), and the bound on what a batch decompresses to.
 //   - fetch.go: Fetch (max wait, min bytes) and ListOffsets.
 //   - records.go: Kafka records ↔ stored AMQP messages.
 //

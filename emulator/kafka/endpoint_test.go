@@ -25,6 +25,8 @@ type memBackend struct {
 
 func (b *memBackend) Topics() []string { return b.names }
 
+func (b *memBackend) MaxEventSize(string) int { return testMaxEventSize }
+
 func (b *memBackend) Topic(name string) ([]*partlog.Log, bool) {
 	l, ok := b.logs[name]
 	return l, ok
@@ -33,6 +35,9 @@ func (b *memBackend) Topic(name string) ([]*partlog.Log, bool) {
 // testTopic is the one topic of a test server: two partitions, the first
 // holding a few events so that fetches have something to answer.
 const testTopic = "hub"
+
+// testMaxEventSize is the test topic's largest event.
+const testMaxEventSize = 1000
 
 func newMemBackend(t testing.TB) *memBackend {
 	b := &memBackend{names: []string{testTopic}, logs: map[string][]*partlog.Log{}}

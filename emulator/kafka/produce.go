@@ -35,7 +35,7 @@ func (c *conn) produce(req *kmsg.ProduceRequest) kmsg.Response {
 			if l := c.srv.partitionLog(rt.Topic, rp.Partition); l == nil {
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else {
-				p.BaseOffset, p.ErrorCode = c.appendRecords(l, rp.Records)
+				p.BaseOffset, p.ErrorCode = c.appendRecords(l, rp.Records, c.srv.backend.MaxEventSize(rt.Topic))
 			}
 			t.Partitions = append(t.Partitions, p)
 		}
@@ -47,8 +47,11 @@ func (c *conn) produce(req *kmsg.ProduceRequest) kmsg.Response {
 	return resp
 }
 
-func (c *conn) appendRecords(l *partlog.Log, raw []byte) (int64, int16) {
+func (c *conn) appendRecords(l *partlog.Log, raw []byte, maxEventSize int) (int64, int16) {
 	recs, err := parseBatches(raw)
+	if err == nil {
+		err = checkSizes(recs, maxEventSize)
+	}
 	if err != nil {
 		c.log.Warn("kafka produce refused", "err", err)
 		var ke *kerr.Error
@@ -67,8 +70,8 @@ func (c *conn) appendRecords(l *partlog.Log, raw []byte) (int64, int16) {
 	return first.SequenceNumber, 0
 }
 
-// parseBatches reads the record batches (v2, uncompressed) of one
-// partition, checking their CRCs.
+// parseBatches reads the record batches (v2, uncompressed or gzip) of
+// one partition, checking their CRCs.
 func parseBatches(raw []byte) ([]kmsg.Record, error) {
 	var recs []kmsg.Record
 	for len(raw) > 0 {
@@ -89,10 +92,11 @@ func parseBatches(raw []byte) ([]kmsg.Record, error) {
 		if crc32.Checksum(raw[crcStart:size], castagnoli) != uint32(b.CRC) {
 			return nil, fmt.Errorf("kafka: a record batch fails its CRC: %w", kerr.CorruptMessage)
 		}
-		if codec := b.Attributes & 0x07; codec != 0 {
-			return nil, fmt.Errorf("kafka: compression codec %d is not served yet; produce uncompressed: %w", codec, kerr.UnsupportedCompressionType)
+		records, err := batchRecords(&b)
+		if err != nil {
+			return nil, err
 		}
-		batch, err := parseRecords(b.Records, int(b.NumRecords))
+		batch, err := parseRecords(records, int(b.NumRecords))
 		if err != nil {
 			return nil, err
 		}
@@ -119,4 +123,17 @@ func parseRecords(src []byte, n int) ([]kmsg.Record, error) {
 		src = src[end:]
 	}
 	return recs, nil
+}
+
+// checkSizes refuses a partition's records when one is larger than the
+// hub's largest event, as the service refuses it: the whole produce to the
+// partition fails with MESSAGE_TOO_LARGE and nothing is appended. A
+// record's size is Kafka's: its encoding, key, value and headers.
+func checkSizes(recs []kmsg.Record, maxEventSize int) error {
+	for i := range recs {
+		if size := int(recs[i].Length); size > maxEventSize {
+			return fmt.Errorf("kafka: record %d is %d bytes, over the hub's largest event of %d bytes: %w", i, size, maxEventSize, kerr.MessageTooLarge)
+		}
+	}
+	return nil
 }

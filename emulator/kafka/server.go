@@ -17,6 +17,9 @@ type Backend interface {
 	Topics() []string
 	// Topic returns a hub's partition logs; false when there is no such hub.
 	Topic(name string) ([]*partlog.Log, bool)
+	// MaxEventSize is the largest record, in bytes, a producer may append
+	// to a hub (one of Topics).
+	MaxEventSize(topic string) int
 }
 
 // Options configures Serve; nil means the defaults.
