@@ -45,7 +45,8 @@
 //     and their actions; faults_json.go: faults as JSON (ParseFaults,
 //     LoadFaultsFile); faults_http.go: the admin API (FaultsHandler).
 //   - kafkaendpoint.go: the Kafka endpoint (package emulator/kafka) on
-//     Config.KafkaListen, lent the hubs' partition logs.
+//     Config.KafkaListen, lent the hubs' partition logs, their limits and
+//     their counters (Kafka produces and fetches count as AMQP ones).
 //   - metrics.go, snapshot.go: the counters behind Stats, and the view
 //     Snapshot gives.
 //

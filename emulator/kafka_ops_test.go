@@ -46,6 +46,9 @@ func TestKafkaCompression(t *testing.T) {
 	if err := gz.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatalf("gzip produce: %v", err)
 	}
+	if got := srv.Stats().EventsAppended; got != n {
+		t.Fatalf("events appended = %d after %d produced, want them counted as AMQP sends are", got, n)
+	}
 	for i, r := range kafkaReadAll(ctx, t, srv, "zipped", n) {
 		if string(r.Value) != string(recs[i].Value) || r.Offset != int64(i) {
 			t.Fatalf("record %d: %.20q at offset %d, want %.20q", i, r.Value, r.Offset, recs[i].Value)

@@ -34,6 +34,32 @@ func (b kafkaBackend) Topic(name string) ([]*partlog.Log, bool) {
 	return logs, true
 }
 
+// Appended counts a Kafka produce where an AMQP send counts.
+func (b kafkaBackend) Appended(topic string, partition int32, events, bodyBytes int) {
+	b.s.stats.eventsAppended.Add(int64(events))
+	if p := b.partition(topic, partition); p != nil {
+		p.counters.eventsIn.Add(int64(events))
+		p.counters.bytesIn.Add(int64(bodyBytes))
+	}
+}
+
+// Fetched counts a Kafka fetch where an AMQP delivery counts.
+func (b kafkaBackend) Fetched(topic string, partition int32, events, bodyBytes int) {
+	b.s.stats.eventsSent.Add(int64(events))
+	if p := b.partition(topic, partition); p != nil {
+		p.counters.eventsOut.Add(int64(events))
+		p.counters.bytesOut.Add(int64(bodyBytes))
+	}
+}
+
+func (b kafkaBackend) partition(topic string, id int32) *partition {
+	h, ok := b.s.hubs[strings.ToLower(topic)]
+	if !ok || id < 0 || int(id) >= len(h.partitions) {
+		return nil
+	}
+	return h.partitions[id]
+}
+
 func (b kafkaBackend) MaxEventSize(topic string) int {
 	if h, ok := b.s.hubs[strings.ToLower(topic)]; ok {
 		return h.cfg.MaxEventSize
@@ -63,4 +89,11 @@ func (s *Server) KafkaAddr() string {
 		return ""
 	}
 	return s.tr.kafka.Addr()
+}
+
+func (s *Server) kafkaStats() kafka.Stats {
+	if s.tr.kafka == nil {
+		return kafka.Stats{}
+	}
+	return s.tr.kafka.Stats()
 }

@@ -55,6 +55,11 @@ func (c *conn) serve() {
 			return
 		}
 		req, err := parseHeader(frame)
+		if req != nil {
+			c.srv.stats.request(req.key, 4+len(frame))
+		} else {
+			c.srv.stats.received.Add(int64(4 + len(frame)))
+		}
 		if err != nil {
 			c.log.Warn("kafka request refused", "err", err)
 			return // without a correlation id there is no one to answer
@@ -128,6 +133,7 @@ func (c *conn) writeResponse(req *request, body []byte, flexible bool) error {
 	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
 	c.out = out
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.nc.Write(out)
+	n, err := c.nc.Write(out)
+	c.srv.stats.sent.Add(int64(n))
 	return err
 }

@@ -22,6 +22,8 @@
 //     the service), and the bound on what a batch decompresses to.
 //   - fetch.go: Fetch (max wait, min bytes) and ListOffsets.
 //   - records.go: Kafka records ↔ stored AMQP messages.
+//   - stats.go: the endpoint's counters (Stats): connections, requests
+//     by API key, bytes.
 //
 // Locks: none of its own beyond Server.mu (the connection set, a leaf);
 // partlog's are taken only inside its calls.

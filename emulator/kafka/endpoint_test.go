@@ -27,6 +27,10 @@ func (b *memBackend) Topics() []string { return b.names }
 
 func (b *memBackend) MaxEventSize(string) int { return testMaxEventSize }
 
+func (b *memBackend) Appended(string, int32, int, int) {}
+
+func (b *memBackend) Fetched(string, int32, int, int) {}
+
 func (b *memBackend) Topic(name string) ([]*partlog.Log, bool) {
 	l, ok := b.logs[name]
 	return l, ok

@@ -32,11 +32,7 @@ func (c *conn) produce(req *kmsg.ProduceRequest) kmsg.Response {
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewProduceResponseTopicPartition()
 			p.Partition, p.LogStartOffset = rp.Partition, -1
-			if l := c.srv.partitionLog(rt.Topic, rp.Partition); l == nil {
-				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			} else {
-				p.BaseOffset, p.ErrorCode = c.appendRecords(l, rp.Records, c.srv.backend.MaxEventSize(rt.Topic))
-			}
+			p.BaseOffset, p.ErrorCode = c.appendRecords(rt.Topic, rp.Partition, rp.Records)
 			t.Partitions = append(t.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, t)
@@ -47,10 +43,16 @@ func (c *conn) produce(req *kmsg.ProduceRequest) kmsg.Response {
 	return resp
 }
 
-func (c *conn) appendRecords(l *partlog.Log, raw []byte, maxEventSize int) (int64, int16) {
+// appendRecords appends the record batches raw to a partition: the first
+// offset given, or -1 and the error code.
+func (c *conn) appendRecords(topic string, partition int32, raw []byte) (int64, int16) {
+	l := c.srv.partitionLog(topic, partition)
+	if l == nil {
+		return -1, kerr.UnknownTopicOrPartition.Code
+	}
 	recs, err := parseBatches(raw)
 	if err == nil {
-		err = checkSizes(recs, maxEventSize)
+		err = checkSizes(recs, c.srv.backend.MaxEventSize(topic))
 	}
 	if err != nil {
 		c.log.Warn("kafka produce refused", "err", err)
@@ -67,7 +69,16 @@ func (c *conn) appendRecords(l *partlog.Log, raw []byte, maxEventSize int) (int6
 		c.log.Error("kafka append failed", "err", err)
 		return -1, kerr.UnknownServerError.Code
 	}
+	c.srv.backend.Appended(topic, partition, len(recs), valueBytes(recs))
 	return first.SequenceNumber, 0
+}
+
+func valueBytes(recs []kmsg.Record) int {
+	n := 0
+	for i := range recs {
+		n += len(recs[i].Value)
+	}
+	return n
 }
 
 // parseBatches reads the record batches (v2, uncompressed or gzip) of

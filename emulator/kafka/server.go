@@ -20,6 +20,11 @@ type Backend interface {
 	// MaxEventSize is the largest record, in bytes, a producer may append
 	// to a hub (one of Topics).
 	MaxEventSize(topic string) int
+	// Appended and Fetched are told of the events a produce appended to
+	// a partition and a fetch answered with (bodyBytes: of their values),
+	// so that they count where AMQP sends and deliveries count.
+	Appended(topic string, partition int32, events, bodyBytes int)
+	Fetched(topic string, partition int32, events, bodyBytes int)
 }
 
 // Options configures Serve; nil means the defaults.
@@ -40,6 +45,8 @@ type Server struct {
 
 	mu    sync.Mutex // guards conns
 	conns map[net.Conn]struct{}
+
+	stats serverStats
 }
 
 // Serve accepts Kafka connections on ln until Close.
@@ -78,6 +85,8 @@ func (s *Server) acceptLoop() {
 		s.mu.Lock()
 		s.conns[nc] = struct{}{}
 		s.mu.Unlock()
+		s.stats.accepted.Add(1)
+		s.stats.open.Add(1)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -86,6 +95,7 @@ func (s *Server) acceptLoop() {
 			delete(s.conns, nc)
 			s.mu.Unlock()
 			nc.Close()
+			s.stats.open.Add(-1)
 		}()
 	}
 }
