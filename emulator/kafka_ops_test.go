@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func kafkaReadAll(ctx context.Context, t *testing.T, srv *emulator.Server, hub s
 
 // TestKafkaCompression: a gzip producer's records are stored and read
 // back uncompressed; snappy, lz4 and zstd are refused with
-// UNSUPPORTED_COMPRESSION_TYPE, as Event Hubs refuses them.
+// UNSUPPORTED_FOR_MESSAGE_FORMAT, as Event Hubs refuses them.
 func TestKafkaCompression(t *testing.T) {
 	srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{{Name: "zipped", PartitionCount: 1}}})
 	ctx := testCtx(t, 60*time.Second)
@@ -57,8 +58,8 @@ func TestKafkaCompression(t *testing.T) {
 	for name, codec := range map[string]kgo.CompressionCodec{"snappy": kgo.SnappyCompression(), "lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression()} {
 		cl := kafkaClient(t, srv, kgo.DefaultProduceTopic("zipped"), kgo.ProducerBatchCompression(codec))
 		err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strings.Repeat(name, 100))}).FirstErr()
-		if !errors.Is(err, kerr.UnsupportedCompressionType) {
-			t.Fatalf("%s produce: %v, want UNSUPPORTED_COMPRESSION_TYPE", name, err)
+		if !errors.Is(err, kerr.UnsupportedForMessageFormat) {
+			t.Fatalf("%s produce: %v, want UNSUPPORTED_FOR_MESSAGE_FORMAT", name, err)
 		}
 	}
 }
@@ -80,5 +81,108 @@ func TestKafkaMaxEventSize(t *testing.T) {
 	}
 	if got := kafkaReadAll(ctx, t, srv, "small", 1); len(got) != 1 || len(got[0].Value) != limit-100 || got[0].Offset != 0 {
 		t.Fatalf("the hub holds %d records, the first at offset %d; want the one that fit, at 0", len(got), got[0].Offset)
+	}
+}
+
+// TestKafkaBusyFault: a server-busy fault holds Kafka produces as the
+// service holds throttled ones: the produce succeeds once the fault ends,
+// with the time held as its throttle time; a fault outlasting the
+// request's timeout gets POLICY_VIOLATION.
+func TestKafkaBusyFault(t *testing.T) {
+	srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{{Name: "busy", PartitionCount: 1}}})
+	ctx := testCtx(t, 60*time.Second)
+	var throttled atomic.Int64
+	cl := kafkaClient(t, srv, kgo.DefaultProduceTopic("busy"), kgo.ProduceRequestTimeout(5*time.Second),
+		kgo.WithHooks(throttleHook{&throttled}))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatalf("produce before the fault: %v", err)
+	}
+	const busy = 1500 * time.Millisecond
+	if _, err := srv.InjectFault(emulator.Fault{Kind: emulator.FaultServerBusy, Hub: "busy", Duration: busy}); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("held")}).FirstErr(); err != nil {
+		t.Fatalf("produce during a %s server-busy fault: %v", busy, err)
+	}
+	if took := time.Since(begin); took < busy/2 {
+		t.Fatalf("a produce during a %s server-busy fault took %s; want it held until the fault ended", busy, took)
+	}
+	if got := time.Duration(throttled.Load()) * time.Millisecond; got < busy/2 {
+		t.Fatalf("the answer's throttle time: %s; want the time the produce was held", got)
+	}
+	if hits := srv.Stats().Faults.Hits[emulator.FaultServerBusy]; hits < 1 {
+		t.Fatalf("server-busy hits = %d after a Kafka produce it held", hits)
+	}
+
+	af, err := srv.InjectFault(emulator.Fault{Kind: emulator.FaultServerBusy, Hub: "busy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := kafkaClient(t, srv, kgo.DefaultProduceTopic("busy"), kgo.ProduceRequestTimeout(time.Second))
+	if err := short.ProduceSync(ctx, &kgo.Record{Value: []byte("late")}).FirstErr(); !errors.Is(err, kerr.PolicyViolation) {
+		t.Fatalf("a produce throttled past its 1s timeout: %v, want POLICY_VIOLATION", err)
+	}
+	srv.RemoveFault(af.ID)
+	if got := kafkaReadAll(ctx, t, srv, "busy", 2); len(got) != 2 || string(got[1].Value) != "held" {
+		t.Fatalf("the hub holds %d records; want before and held", len(got))
+	}
+}
+
+// throttleHook keeps the largest throttle time a broker answered with.
+type throttleHook struct{ max *atomic.Int64 }
+
+func (h throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, throttleInterval time.Duration, _ bool) {
+	if ms := throttleInterval.Milliseconds(); ms > h.max.Load() {
+		h.max.Store(ms)
+	}
+}
+
+// TestKafkaDropFault: a drop-connections fault resets the Kafka
+// connections too, and kgo reconnects.
+func TestKafkaDropFault(t *testing.T) {
+	srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{{Name: "dropped", PartitionCount: 1}}})
+	ctx := testCtx(t, 60*time.Second)
+	cl := kafkaClient(t, srv, kgo.DefaultProduceTopic("dropped"))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("0")}).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	before := srv.Stats().Kafka
+	af, err := srv.InjectFault(emulator.Fault{Kind: emulator.FaultDropConnections})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if af.Hits < before.OpenConnections || af.Hits < 1 {
+		t.Fatalf("drop-connections hit %d connections; %d Kafka connections were open", af.Hits, before.OpenConnections)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("1")}).FirstErr(); err != nil {
+		t.Fatalf("produce after the connections were dropped: %v", err)
+	}
+	if after := srv.Stats().Kafka; after.Connections <= before.Connections {
+		t.Fatalf("Kafka connections accepted: %d before the fault, %d after; want kgo to have reconnected", before.Connections, after.Connections)
+	}
+}
+
+// TestKafkaDelayFault: a delay-frames fault delays every Kafka response.
+func TestKafkaDelayFault(t *testing.T) {
+	srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{{Name: "slow", PartitionCount: 1}}})
+	ctx := testCtx(t, 60*time.Second)
+	cl := kafkaClient(t, srv, kgo.DefaultProduceTopic("slow"))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("0")}).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	const delay = 400 * time.Millisecond
+	if _, err := srv.InjectFault(emulator.Fault{Kind: emulator.FaultDelayFrames, Delay: delay}); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("1")}).FirstErr(); err != nil {
+		t.Fatalf("produce under a delay fault: %v", err)
+	}
+	if took := time.Since(begin); took < delay {
+		t.Fatalf("a produce under a %s delay-frames fault took %s", delay, took)
+	}
+	if hits := srv.Stats().Faults.Hits[emulator.FaultDelayFrames]; hits < 1 {
+		t.Fatalf("delay-frames hits = %d after a delayed Kafka response", hits)
 	}
 }

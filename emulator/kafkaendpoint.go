@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/ehstream/ehstream/emulator/kafka"
 	"github.com/ehstream/ehstream/emulator/partlog"
@@ -51,6 +52,25 @@ func (b kafkaBackend) Fetched(topic string, partition int32, events, bodyBytes i
 		p.counters.bytesOut.Add(int64(bodyBytes))
 	}
 }
+
+// Throttled holds Kafka produces back while a server-busy fault covers
+// the partition: the service delays a throttled Kafka produce where it
+// refuses an AMQP send.
+func (b kafkaBackend) Throttled(topic string, partition int32) <-chan struct{} {
+	p := b.partition(topic, partition)
+	if p == nil {
+		return nil
+	}
+	af, v := b.s.faults.act(atSend, p)
+	if af == nil {
+		return nil
+	}
+	return v.changed
+}
+
+// WriteDelay delays Kafka responses as delay-frames faults delay AMQP
+// frames.
+func (b kafkaBackend) WriteDelay() time.Duration { return b.s.faults.frameDelay() }
 
 func (b kafkaBackend) partition(topic string, id int32) *partition {
 	h, ok := b.s.hubs[strings.ToLower(topic)]

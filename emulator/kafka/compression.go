@@ -27,8 +27,10 @@ const maxDecompressedBatch = 16 << 20
 
 // batchRecords is the records section of b, decompressed when the
 // producer compressed it. Event Hubs takes gzip only ("Compression.type =
-// none | gzip" in its Kafka documentation); the other codecs are refused
-// as the protocol refuses a codec a broker does not take.
+// none | gzip" in its Kafka documentation) and refuses the other codecs
+// with UNSUPPORTED_FOR_MESSAGE_FORMAT ("The message format version on the
+// broker does not support the request", its Kafka troubleshooting guide):
+// so does the emulator.
 func batchRecords(b *kmsg.RecordBatch) ([]byte, error) {
 	switch codec := b.Attributes & codecMask; codec {
 	case codecNone:
@@ -41,7 +43,7 @@ func batchRecords(b *kmsg.RecordBatch) ([]byte, error) {
 			name = codecNames[codec]
 		}
 		return nil, fmt.Errorf("kafka: compression codec %s (%d) is refused, as Event Hubs refuses it; produce with %s: %w",
-			name, codec, codecsTaken, kerr.UnsupportedCompressionType)
+			name, codec, codecsTaken, kerr.UnsupportedForMessageFormat)
 	}
 }
 

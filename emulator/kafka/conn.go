@@ -132,6 +132,7 @@ func (c *conn) writeResponse(req *request, body []byte, flexible bool) error {
 	out = append(out, body...)
 	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
 	c.out = out
+	c.delayWrite()
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	n, err := c.nc.Write(out)
 	c.srv.stats.sent.Add(int64(n))

@@ -24,6 +24,9 @@
 //   - records.go: Kafka records ↔ stored AMQP messages.
 //   - stats.go: the endpoint's counters (Stats): connections, requests
 //     by API key, bytes.
+//   - faults.go: where the emulator's faults reach Kafka clients (through
+//     Backend's Throttled and WriteDelay, and Conns): produces held while
+//     throttled, responses delayed, connections reset.
 //
 // Locks: none of its own beyond Server.mu (the connection set, a leaf);
 // partlog's are taken only inside its calls.

@@ -31,6 +31,10 @@ func (b *memBackend) Appended(string, int32, int, int) {}
 
 func (b *memBackend) Fetched(string, int32, int, int) {}
 
+func (b *memBackend) Throttled(string, int32) <-chan struct{} { return nil }
+
+func (b *memBackend) WriteDelay() time.Duration { return 0 }
+
 func (b *memBackend) Topic(name string) ([]*partlog.Log, bool) {
 	l, ok := b.logs[name]
 	return l, ok

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"time"
 
 	"github.com/ehstream/ehstream/emulator/partlog"
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -23,20 +24,33 @@ const (
 
 // produce appends each partition's record batches to its log, all of a
 // partition's records in one append, and answers with the first offset
-// (sequence number) given. With acks=0 the client wants no answer.
+// (sequence number) given. With acks=0 the client wants no answer. The
+// time a throttled partition held the produce is the answer's throttle
+// time, as the service reports it.
 func (c *conn) produce(req *kmsg.ProduceRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	start := time.Now()
+	deadline := start.Add(time.Duration(req.TimeoutMillis) * time.Millisecond)
+	var held time.Duration
 	for _, rt := range req.Topics {
 		t := kmsg.NewProduceResponseTopic()
 		t.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewProduceResponseTopicPartition()
 			p.Partition, p.LogStartOffset = rp.Partition, -1
-			p.BaseOffset, p.ErrorCode = c.appendRecords(rt.Topic, rp.Partition, rp.Records)
+			wait, err := c.waitThrottled(rt.Topic, rp.Partition, deadline)
+			held += wait
+			if err != nil {
+				c.log.Warn("kafka produce throttled", "err", err)
+				p.BaseOffset, p.ErrorCode = -1, kerr.PolicyViolation.Code
+			} else {
+				p.BaseOffset, p.ErrorCode = c.appendRecords(rt.Topic, rp.Partition, rp.Records)
+			}
 			t.Partitions = append(t.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, t)
 	}
+	resp.ThrottleMillis = int32(held.Milliseconds())
 	if req.Acks == 0 {
 		return nil
 	}

@@ -25,6 +25,12 @@ type Backend interface {
 	// so that they count where AMQP sends and deliveries count.
 	Appended(topic string, partition int32, events, bodyBytes int)
 	Fetched(topic string, partition int32, events, bodyBytes int)
+	// Throttled says whether produces to a partition are held back now (a
+	// server-busy fault): nil when not, else a channel closed when that
+	// may have changed. WriteDelay is how long each response waits before
+	// it is written (a delay-frames fault), 0 for none.
+	Throttled(topic string, partition int32) <-chan struct{}
+	WriteDelay() time.Duration
 }
 
 // Options configures Serve; nil means the defaults.
