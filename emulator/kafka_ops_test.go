@@ -17,7 +17,12 @@ import (
 // kafkaReadAll reads n records of partition 0 of hub from the start.
 func kafkaReadAll(ctx context.Context, t *testing.T, srv *emulator.Server, hub string, n int) []*kgo.Record {
 	t.Helper()
-	offsets := map[string]map[int32]kgo.Offset{hub: {0: kgo.NewOffset().AtStart()}}
+	return kafkaFetch(ctx, t, srv, map[string]map[int32]kgo.Offset{hub: {0: kgo.NewOffset().AtStart()}}, n)
+}
+
+// kafkaFetch reads n records from the offsets with a new kgo client.
+func kafkaFetch(ctx context.Context, t *testing.T, srv *emulator.Server, offsets map[string]map[int32]kgo.Offset, n int) []*kgo.Record {
+	t.Helper()
 	cl := kafkaClient(t, srv, kgo.ConsumePartitions(offsets), kgo.FetchMaxWait(200*time.Millisecond))
 	var got []*kgo.Record
 	for len(got) < n {
@@ -141,12 +146,7 @@ func (h throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, throttleInterval ti
 // TestKafkaDropFault: a drop-connections fault resets the Kafka
 // connections too, and kgo reconnects.
 func TestKafkaDropFault(t *testing.T) {
-	srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{{Name: "dropped", PartitionCount: 1}}})
-	ctx := testCtx(t, 60*time.Second)
-	cl := kafkaClient(t, srv, kgo.DefaultProduceTopic("dropped"))
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("0")}).FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
+	srv, ctx, cl := kafkaProducing(t, "dropped")
 	before := srv.Stats().Kafka
 	af, err := srv.InjectFault(emulator.Fault{Kind: emulator.FaultDropConnections})
 	if err != nil {
@@ -165,12 +165,7 @@ func TestKafkaDropFault(t *testing.T) {
 
 // TestKafkaDelayFault: a delay-frames fault delays every Kafka response.
 func TestKafkaDelayFault(t *testing.T) {
-	srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{{Name: "slow", PartitionCount: 1}}})
-	ctx := testCtx(t, 60*time.Second)
-	cl := kafkaClient(t, srv, kgo.DefaultProduceTopic("slow"))
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("0")}).FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
+	srv, ctx, cl := kafkaProducing(t, "slow")
 	const delay = 400 * time.Millisecond
 	if _, err := srv.InjectFault(emulator.Fault{Kind: emulator.FaultDelayFrames, Delay: delay}); err != nil {
 		t.Fatal(err)
@@ -185,4 +180,17 @@ func TestKafkaDelayFault(t *testing.T) {
 	if hits := srv.Stats().Faults.Hits[emulator.FaultDelayFrames]; hits < 1 {
 		t.Fatalf("delay-frames hits = %d after a delayed Kafka response", hits)
 	}
+}
+
+// kafkaProducing is an emulator with a one-partition hub and a kgo client
+// that produced one record to it.
+func kafkaProducing(t *testing.T, hub string) (*emulator.Server, context.Context, *kgo.Client) {
+	t.Helper()
+	srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{{Name: hub, PartitionCount: 1}}})
+	ctx := testCtx(t, 60*time.Second)
+	cl := kafkaClient(t, srv, kgo.DefaultProduceTopic(hub))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("0")}).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	return srv, ctx, cl
 }

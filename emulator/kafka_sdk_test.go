@@ -106,17 +106,7 @@ func TestKafkaFetchSDKEvents(t *testing.T) {
 	for p := range int32(4) {
 		offsets["orders"][p] = kgo.NewOffset().AtStart()
 	}
-	cl := kafkaClient(t, srv, kgo.ConsumePartitions(offsets), kgo.FetchMaxWait(200*time.Millisecond))
-	var got []*kgo.Record
-	for len(got) < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("fetched %d of %d records: %v", len(got), n, err)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
-		got = append(got, fs.Records()...)
-	}
-	for i, r := range got {
+	for i, r := range kafkaFetch(ctx, t, srv, offsets, n) {
 		if want := fmt.Sprintf("sdk-%d", i); string(r.Value) != want || r.Offset != int64(i) {
 			t.Fatalf("record %d: %q at offset %d, want %q at %d", i, r.Value, r.Offset, want, i)
 		}

@@ -44,15 +44,11 @@ func (c *conn) waitThrottled(topic string, partition int32, deadline time.Time) 
 // delayWrite waits out the delay the backend puts on writes before a
 // response goes out; a closing server writes at once.
 func (c *conn) delayWrite() {
-	d := c.srv.backend.WriteDelay()
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-c.srv.stop:
+	if d := c.srv.backend.WriteDelay(); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-c.srv.stop:
+		}
 	}
 }
 
