@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bytes"
+	"encoding/binary"
 	"runtime"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func produceError(t *testing.T, s *Server, batch []byte) int16 {
 	return resp.Topics[0].Partitions[0].ErrorCode
 }
 
-func gzipped(t *testing.T, src []byte) []byte {
+func gzipped(t testing.TB, src []byte) []byte {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	if _, err := zw.Write(src); err != nil {
@@ -88,4 +89,17 @@ func TestRecordOverMaxEventSize(t *testing.T) {
 	if code := produceError(t, s, seedBatch(strings.Repeat("x", testMaxEventSize-100))); code != 0 {
 		t.Fatalf("a record under the limit: error %d", code)
 	}
+}
+
+// TestNegativeRecordCount: a batch whose CRC is right but whose record
+// count is negative is CORRUPT_MESSAGE, and the server lives on (it
+// panicked: FuzzBatch found it).
+func TestNegativeRecordCount(t *testing.T) {
+	s := startTestServer(t)
+	batch := seedBatch("a")
+	binary.BigEndian.PutUint32(batch[57:61], 0xffffff00) // NumRecords, the header's last field
+	if code := produceError(t, s, fixBatch(batch)); code != kerr.CorruptMessage.Code {
+		t.Fatalf("a batch of -256 records: error %d, want CORRUPT_MESSAGE", code)
+	}
+	checkServed(t, s)
 }

@@ -131,7 +131,13 @@ func parseBatches(raw []byte) ([]kmsg.Record, error) {
 	return recs, nil
 }
 
+// parseRecords reads the n records of a batch's (decompressed) records
+// section. n is the client's word: never trusted for more than a bounded
+// allocation.
 func parseRecords(src []byte, n int) ([]kmsg.Record, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("kafka: a record batch says it holds %d records: %w", n, kerr.CorruptMessage)
+	}
 	recs := make([]kmsg.Record, 0, min(n, 4096))
 	for i := 0; i < n; i++ {
 		rd := kbin.Reader{Src: src}
