@@ -194,3 +194,26 @@ func kafkaProducing(t *testing.T, hub string) (*emulator.Server, context.Context
 	}
 	return srv, ctx, cl
 }
+
+// TestKafkaRequestLimit: the service closes connections that send
+// requests over 1,046,528 bytes; a kgo producer whose requests stay below
+// it (BrokerMaxWriteBytes, as one sets it against the service) sends
+// megabytes of events to several partitions. (With kgo's default of
+// 100 MiB the same produce puts several partitions' batches in requests
+// over the limit, and never completes, against the service too.)
+func TestKafkaRequestLimit(t *testing.T) {
+	srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{{Name: "big", PartitionCount: 4}}})
+	ctx := testCtx(t, 60*time.Second)
+	cl := kafkaClient(t, srv, kgo.DefaultProduceTopic("big"), kgo.BrokerMaxWriteBytes(1_040_000))
+	const n = 4000
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Key: fmt.Appendf(nil, "%d", i), Value: make([]byte, 1024)}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("producing %d events of 1 KiB: %v", n, err)
+	}
+	if got := srv.Stats().EventsAppended; got != n {
+		t.Fatalf("events appended = %d, want %d", got, n)
+	}
+}
