@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,9 @@ import (
 // closes the connection of a client that sends a larger request (its
 // Kafka configuration guide: max.request.size below 1,046,528).
 const maxRequestSize = 1046528
+
+// errFrameSize is a request frame's size outside what is served.
+var errFrameSize = errors.New("outside 8 bytes and the service's limit")
 
 // writeTimeout bounds how long a response waits on a client that does not
 // read.
@@ -48,10 +52,15 @@ type request struct {
 func (c *conn) serve() {
 	for {
 		frame, err := c.readFrame()
-		if err != nil {
-			if err != io.EOF {
-				c.log.Debug("kafka connection ends", "err", err)
-			}
+		switch {
+		case errors.Is(err, errFrameSize):
+			// The client will only see its connection closed: say why.
+			c.log.Warn("kafka connection closed", "err", err)
+			return
+		case err != nil && err != io.EOF:
+			c.log.Debug("kafka connection ends", "err", err)
+			return
+		case err != nil:
 			return
 		}
 		req, err := parseHeader(frame)
@@ -82,7 +91,7 @@ func (c *conn) readFrame() ([]byte, error) {
 	}
 	n := int32(binary.BigEndian.Uint32(size[:]))
 	if n < 8 || n > maxRequestSize {
-		return nil, fmt.Errorf("kafka: request size %d is outside 8..%d bytes, the service's limit; keep the producer's max.request.size (kgo.BrokerMaxWriteBytes) below it", n, maxRequestSize)
+		return nil, fmt.Errorf("kafka: request size %d: %w (%d); keep the client's max.request.size (kgo.BrokerMaxWriteBytes) below it", n, errFrameSize, maxRequestSize)
 	}
 	// The buffer grows as bytes arrive, not to the size a client claims:
 	// a size alone must not cost the server up to maxRequestSize.

@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,5 +180,49 @@ func TestFrameSizeAloneCostsLittle(t *testing.T) {
 	}
 	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
 		t.Fatalf("reading 1,000 bytes of a frame that claims %d allocated %d bytes; want under 1 MiB", maxRequestSize, got)
+	}
+}
+
+// lockedBuffer is a log destination the server's goroutines share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestOversizedRequestLogged: a request over the service's limit closes
+// the connection, as the service does, and the log says why and what to
+// set, since the client sees only the connection closed.
+func TestOversizedRequestLogged(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	s := Serve(ln, newMemBackend(t), &Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	t.Cleanup(func() { s.Close() })
+	nc := dial(t, s)
+	nc.Write(binary.BigEndian.AppendUint32(nil, maxRequestSize+1))
+	var b [1]byte
+	if n, err := nc.Read(b[:]); n > 0 || !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("after a request of %d bytes: read %d bytes, %v; want the connection closed", maxRequestSize+1, n, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "request size 1046529") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := logs.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "request size 1046529") || !strings.Contains(got, "kgo.BrokerMaxWriteBytes") {
+		t.Fatalf("the log after an oversized request:\n%s\nwant a warning with its size and the client setting to change", got)
 	}
 }
