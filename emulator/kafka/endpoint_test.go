@@ -10,7 +10,6 @@ import (
 	"net"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -183,22 +182,12 @@ func TestFrameSizeAloneCostsLittle(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log destination the server's goroutines share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// logLines hands the test each line the server logs.
+type logLines chan string
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+func (l logLines) Write(p []byte) (int, error) {
+	l <- string(p)
+	return len(p), nil
 }
 
 // TestOversizedRequestLogged: a request over the service's limit closes
@@ -209,8 +198,8 @@ func TestOversizedRequestLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
-	s := Serve(ln, newMemBackend(t), &Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	logs := make(logLines, 16)
+	s := Serve(ln, newMemBackend(t), &Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	t.Cleanup(func() { s.Close() })
 	nc := dial(t, s)
 	nc.Write(binary.BigEndian.AppendUint32(nil, maxRequestSize+1))
@@ -218,11 +207,12 @@ func TestOversizedRequestLogged(t *testing.T) {
 	if n, err := nc.Read(b[:]); n > 0 || !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("after a request of %d bytes: read %d bytes, %v; want the connection closed", maxRequestSize+1, n, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(logs.String(), "request size 1046529") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := logs.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "request size 1046529") || !strings.Contains(got, "kgo.BrokerMaxWriteBytes") {
-		t.Fatalf("the log after an oversized request:\n%s\nwant a warning with its size and the client setting to change", got)
+	select {
+	case got := <-logs:
+		if !strings.Contains(got, "level=WARN") || !strings.Contains(got, "request size 1046529") || !strings.Contains(got, "kgo.BrokerMaxWriteBytes") {
+			t.Fatalf("the log after an oversized request: %s; want a warning with its size and the client setting to change", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing logged 5s after an oversized request")
 	}
 }
