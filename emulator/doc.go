@@ -46,9 +46,10 @@
 //     LoadFaultsFile); faults_http.go: the admin API (FaultsHandler).
 //   - kafkaendpoint.go: the Kafka endpoint (package emulator/kafka) on
 //     Config.KafkaListen and, over TLS, Config.KafkaTLSListen, lent the
-//     hubs' partition logs; its consumer groups' offsets kept under
-//     DataDir's KafkaGroupsDir; kafkaauth.go: its SASL PLAIN connection
-//     strings checked against the SAS policies.
+//     hubs' partition logs, their limits and their counters (Kafka
+//     produces and fetches count as AMQP ones); its consumer groups'
+//     offsets kept under DataDir's KafkaGroupsDir; kafkaauth.go: its SASL
+//     PLAIN connection strings checked against the SAS policies.
 //   - metrics.go, snapshot.go: the counters behind Stats, and the view
 //     Snapshot gives.
 //

@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/ehstream/ehstream/emulator/amqp"
+	"github.com/ehstream/ehstream/emulator/kafka"
 )
 
 // FaultKind names what a fault does. What one of its Hits is depends on
@@ -15,7 +16,11 @@ const (
 	// FaultServerBusy refuses sends (to Hub and Partition, when given) with
 	// com.microsoft:server-busy for Duration: each delivery gets a
 	// rejected disposition and nothing is stored. The official SDKs retry
-	// it. A hit is a send refused.
+	// it. A hit is a send refused. Kafka produces are held instead, as the
+	// service holds a throttled Kafka produce: until the fault ends (the
+	// answer's throttle time says how long), or past the request's timeout
+	// refused with POLICY_VIOLATION; a hit is a produce to a partition
+	// found throttled.
 	FaultServerBusy FaultKind = "server-busy"
 	// FaultDetachReceivers detaches every receiving link of Partition of
 	// Hub (every partition when Partition is "", every hub when Hub is "")
@@ -23,12 +28,13 @@ const (
 	// which the SDKs answer with a new link where the old one stopped).
 	// A hit is a link detached.
 	FaultDetachReceivers FaultKind = "detach-receivers"
-	// FaultDropConnections resets every connection once, abruptly: a TCP
-	// reset, no close performative. The SDKs reconnect. A hit is a
-	// connection reset.
+	// FaultDropConnections resets every connection once, AMQP and Kafka,
+	// abruptly: a TCP reset, no close performative. The SDKs and Kafka
+	// clients reconnect. A hit is a connection reset.
 	FaultDropConnections FaultKind = "drop-connections"
 	// FaultDelayFrames makes every write of AMQP frames on every
-	// connection wait Delay first, for Duration. A connection's writes
+	// connection, and of every Kafka response, wait Delay first, for
+	// Duration. A connection's writes
 	// are in order, so they are then at least Delay apart. A hit is a
 	// write delayed; of several delay-frames faults in effect, the longest
 	// delay is the one a write waits out, and is counted.
@@ -103,16 +109,22 @@ func (s *Server) detachReceivers(af *activeFault) int {
 	return len(links)
 }
 
-// dropConnections resets every open connection and returns how many.
+// dropConnections resets every open connection, AMQP and Kafka, and
+// returns how many.
 func (s *Server) dropConnections(*activeFault) int {
 	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
+	conns := make([]net.Conn, 0, len(s.conns))
 	for c := range s.conns {
-		conns = append(conns, c)
+		conns = append(conns, c.nc)
 	}
 	s.mu.Unlock()
-	for _, c := range conns {
-		resetConn(c.nc)
+	for _, k := range []*kafka.Server{s.tr.kafka, s.tr.kafkaTLS} {
+		if k != nil {
+			conns = append(conns, k.Conns()...)
+		}
+	}
+	for _, nc := range conns {
+		resetConn(nc)
 	}
 	return len(conns)
 }

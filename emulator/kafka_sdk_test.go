@@ -106,9 +106,7 @@ func TestKafkaFetchSDKEvents(t *testing.T) {
 	for p := range int32(4) {
 		offsets["orders"][p] = kgo.NewOffset().AtStart()
 	}
-	cl := kafkaClient(t, srv, kgo.ConsumePartitions(offsets), kgo.FetchMaxWait(200*time.Millisecond))
-	got := pollRecords(ctx, t, cl, n)
-	for i, r := range got {
+	for i, r := range kafkaFetch(ctx, t, srv, offsets, n) {
 		if want := fmt.Sprintf("sdk-%d", i); string(r.Value) != want || r.Offset != int64(i) {
 			t.Fatalf("record %d: %q at offset %d, want %q at %d", i, r.Value, r.Offset, want, i)
 		}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ehstream/ehstream/emulator/kafka"
 	"github.com/ehstream/ehstream/emulator/partlog"
@@ -34,6 +35,58 @@ func (b kafkaBackend) Topic(name string) ([]*partlog.Log, bool) {
 		logs[i] = p.log
 	}
 	return logs, true
+}
+
+// Appended counts a Kafka produce where an AMQP send counts.
+func (b kafkaBackend) Appended(topic string, partition int32, events, bodyBytes int) {
+	b.s.stats.eventsAppended.Add(int64(events))
+	if p := b.partition(topic, partition); p != nil {
+		p.counters.eventsIn.Add(int64(events))
+		p.counters.bytesIn.Add(int64(bodyBytes))
+	}
+}
+
+// Fetched counts a Kafka fetch where an AMQP delivery counts.
+func (b kafkaBackend) Fetched(topic string, partition int32, events, bodyBytes int) {
+	b.s.stats.eventsSent.Add(int64(events))
+	if p := b.partition(topic, partition); p != nil {
+		p.counters.eventsOut.Add(int64(events))
+		p.counters.bytesOut.Add(int64(bodyBytes))
+	}
+}
+
+// Throttled holds Kafka produces back while a server-busy fault covers
+// the partition: the service delays a throttled Kafka produce where it
+// refuses an AMQP send.
+func (b kafkaBackend) Throttled(topic string, partition int32) <-chan struct{} {
+	p := b.partition(topic, partition)
+	if p == nil {
+		return nil
+	}
+	af, v := b.s.faults.act(atSend, p)
+	if af == nil {
+		return nil
+	}
+	return v.changed
+}
+
+// WriteDelay delays Kafka responses as delay-frames faults delay AMQP
+// frames.
+func (b kafkaBackend) WriteDelay() time.Duration { return b.s.faults.frameDelay() }
+
+func (b kafkaBackend) partition(topic string, id int32) *partition {
+	h, ok := b.s.hubs[strings.ToLower(topic)]
+	if !ok || id < 0 || int(id) >= len(h.partitions) {
+		return nil
+	}
+	return h.partitions[id]
+}
+
+func (b kafkaBackend) MaxEventSize(topic string) int {
+	if h, ok := b.s.hubs[strings.ToLower(topic)]; ok {
+		return h.cfg.MaxEventSize
+	}
+	return DefaultMaxEventSize
 }
 
 // KafkaGroupsDir is where the Kafka consumer groups' committed offsets are
@@ -100,4 +153,26 @@ func (s *Server) KafkaTLSAddr() string {
 		return ""
 	}
 	return s.tr.kafkaTLS.Addr()
+}
+
+// kafkaStats is the Kafka listeners' counters, added up.
+func (s *Server) kafkaStats() kafka.Stats {
+	var sum kafka.Stats
+	for _, k := range []*kafka.Server{s.tr.kafka, s.tr.kafkaTLS} {
+		if k == nil {
+			continue
+		}
+		st := k.Stats()
+		if sum.Requests == nil {
+			sum.Requests = map[string]int64{}
+		}
+		sum.OpenConnections += st.OpenConnections
+		sum.Connections += st.Connections
+		sum.BytesReceived += st.BytesReceived
+		sum.BytesSent += st.BytesSent
+		for name, n := range st.Requests {
+			sum.Requests[name] += n
+		}
+	}
+	return sum
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ehstream/ehstream/emulator/kafka"
 )
 
 // Server is a running emulator.
@@ -67,6 +69,9 @@ type Stats struct {
 	// group commits of appends, and the syncs of new segment files. Empty
 	// in memory.
 	Fsync Histogram
+	// Kafka is the Kafka endpoint's counters; zero without KafkaListen.
+	// Its produces and fetches count in EventsAppended and EventsSent too.
+	Kafka kafka.Stats
 }
 
 type serverStats struct {
@@ -217,6 +222,7 @@ func (s *Server) Stats() Stats {
 		InFlightBytes:      s.budget.held.Load(),
 		HeldBack:           s.budget.blocked.Load(),
 		Fsync:              s.stats.fsync.snapshot(),
+		Kafka:              s.kafkaStats(),
 	}
 }
 

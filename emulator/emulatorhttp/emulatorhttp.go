@@ -117,6 +117,15 @@ type statusJSON struct {
 	Links       map[emulator.LinkKind]int64 `json:"links"`
 	Faults      []emulator.ActiveFault      `json:"faults"`
 	Hubs        []hubJSON                   `json:"hubs"`
+	Kafka       *kafkaJSON                  `json:"kafka"` // null when Kafka is not served
+}
+
+type kafkaJSON struct {
+	Addr          string `json:"addr"`
+	Connections   int64  `json:"connections"`
+	Requests      int64  `json:"requests"`
+	BytesReceived int64  `json:"bytesReceived"`
+	BytesSent     int64  `json:"bytesSent"`
 }
 
 type listenerJSON struct {
@@ -194,6 +203,13 @@ func status(srv *emulator.Server) statusJSON {
 			hj.ConsumerGroups = append(hj.ConsumerGroups, gj)
 		}
 		out.Hubs = append(out.Hubs, hj)
+	}
+	if addr := srv.KafkaAddr(); addr != "" {
+		k := st.Kafka
+		out.Kafka = &kafkaJSON{Addr: addr, Connections: k.OpenConnections, BytesReceived: k.BytesReceived, BytesSent: k.BytesSent}
+		for _, n := range k.Requests {
+			out.Kafka.Requests += n
+		}
 	}
 	return out
 }

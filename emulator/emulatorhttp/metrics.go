@@ -22,6 +22,13 @@ const (
 	MetricFsyncSeconds        = "ehstream_emulator_fsync_duration_seconds"
 	MetricFaultsInjected      = "ehstream_emulator_faults_injected_total"
 	MetricFaultHits           = "ehstream_emulator_fault_hits_total"
+
+	// The Kafka endpoint's, there when it is served.
+	MetricKafkaConnections         = "ehstream_emulator_kafka_connections"
+	MetricKafkaConnectionsAccepted = "ehstream_emulator_kafka_connections_accepted_total"
+	MetricKafkaRequests            = "ehstream_emulator_kafka_requests_total"
+	MetricKafkaReceivedBytes       = "ehstream_emulator_kafka_received_bytes_total"
+	MetricKafkaSentBytes           = "ehstream_emulator_kafka_sent_bytes_total"
 )
 
 var (
@@ -55,6 +62,17 @@ var (
 	descFaultHits = prometheus.NewDesc(MetricFaultHits,
 		"Times faults acted, by kind: sends refused (server-busy), links detached (detach-receivers), connections reset (drop-connections), writes delayed (delay-frames), receivers held back (pause-partition).",
 		[]string{"kind"}, nil)
+
+	descKafkaConnections = prometheus.NewDesc(MetricKafkaConnections,
+		"Kafka connections open now.", nil, nil)
+	descKafkaConnectionsAccepted = prometheus.NewDesc(MetricKafkaConnectionsAccepted,
+		"Kafka connections accepted since the emulator started.", nil, nil)
+	descKafkaRequests = prometheus.NewDesc(MetricKafkaRequests,
+		"Kafka requests received, by API key name (Produce, Fetch, ...; unknown for keys the protocol does not have).", []string{"api"}, nil)
+	descKafkaReceivedBytes = prometheus.NewDesc(MetricKafkaReceivedBytes,
+		"Bytes of Kafka request frames received.", nil, nil)
+	descKafkaSentBytes = prometheus.NewDesc(MetricKafkaSentBytes,
+		"Bytes of Kafka response frames sent.", nil, nil)
 )
 
 // collector reads the emulator's Stats and Snapshot when scraped.
@@ -80,7 +98,8 @@ func NewRegistry(srv *emulator.Server) *prometheus.Registry {
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnections, descConnectionsAccepted, descLinks,
 		descEventsIn, descEventsInBytes, descEventsOut, descEventsOutBytes,
-		descPartitionBytes, descFirstSeq, descLastSeq, descFsync, descFaultsInjected, descFaultHits} {
+		descPartitionBytes, descFirstSeq, descLastSeq, descFsync, descFaultsInjected, descFaultHits,
+		descKafkaConnections, descKafkaConnectionsAccepted, descKafkaRequests, descKafkaReceivedBytes, descKafkaSentBytes} {
 		ch <- d
 	}
 }
@@ -117,5 +136,15 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range emulator.FaultKinds {
 		counter(descFaultsInjected, float64(st.Faults.Injected[k]), string(k))
 		counter(descFaultHits, float64(st.Faults.Hits[k]), string(k))
+	}
+	if c.srv.KafkaAddr() != "" {
+		k := st.Kafka
+		gauge(descKafkaConnections, float64(k.OpenConnections))
+		counter(descKafkaConnectionsAccepted, float64(k.Connections))
+		for api, n := range k.Requests {
+			counter(descKafkaRequests, float64(n), api)
+		}
+		counter(descKafkaReceivedBytes, float64(k.BytesReceived))
+		counter(descKafkaSentBytes, float64(k.BytesSent))
 	}
 }

@@ -302,3 +302,30 @@ func TestPageInBrowser(t *testing.T) {
 		t.Errorf("the browser console has errors:\n%s", strings.Join(problems, "\n"))
 	}
 }
+
+// TestKafkaOnPage: the status page's summary says where Kafka is served
+// and what its clients did.
+func TestKafkaOnPage(t *testing.T) {
+	ctx := testCtx(t, 90*time.Second)
+	bctx, console := browsertest.Start(t, ctx, 1400, 1000)
+	srv, base := kafkaTraffic(t, ctx)
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(bctx, 10*time.Second)
+		defer cancel()
+		browsertest.ScreenshotOnFailure(t, sctx)
+	})
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`section.hub[data-hub="orders"]`))); err != nil {
+		t.Fatalf("loading the page: %v", err)
+	}
+	summary, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById("summary").textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Kafka on " + srv.KafkaAddr() + ": "
+	if !strings.Contains(summary, want) || !strings.Contains(summary, "connection") || !strings.Contains(summary, "requests") {
+		t.Fatalf("summary %q: want %q with connections and requests", summary, want)
+	}
+	if problems := console.Errors(); len(problems) > 0 {
+		t.Errorf("the browser console has errors:\n%s", strings.Join(problems, "\n"))
+	}
+}

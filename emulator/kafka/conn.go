@@ -2,7 +2,9 @@ package kafka
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,9 +15,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// maxRequestSize bounds one request frame: a produce request carries at
-// most a few batches of events of at most 1 MiB each.
-const maxRequestSize = 100 << 20
+// maxRequestSize bounds one request frame as the service bounds it: it
+// closes the connection of a client that sends a larger request (its
+// Kafka configuration guide: max.request.size below 1,046,528).
+const maxRequestSize = 1046528
+
+// errFrameSize is a request frame's size outside what is served.
+var errFrameSize = errors.New("outside 8 bytes and the service's limit")
 
 // maxUnauthenticatedSize bounds a frame before SASL authentication, as
 // Kafka's sasl.server.max.receive.size does (the same 512 KiB): a client
@@ -64,10 +70,15 @@ type request struct {
 func (c *conn) serve() {
 	for {
 		frame, err := c.readFrame()
-		if err != nil {
-			if err != io.EOF {
-				c.log.Debug("kafka connection ends", "err", err)
-			}
+		switch {
+		case errors.Is(err, errFrameSize):
+			// The client will only see its connection closed: say why.
+			c.log.Warn("kafka connection closed", "err", err)
+			return
+		case err != nil && err != io.EOF:
+			c.log.Debug("kafka connection ends", "err", err)
+			return
+		case err != nil:
 			return
 		}
 		if c.rawSASL {
@@ -77,6 +88,11 @@ func (c *conn) serve() {
 			continue
 		}
 		req, err := parseHeader(frame)
+		if req != nil {
+			c.srv.stats.request(req.key, 4+len(frame))
+		} else {
+			c.srv.stats.received.Add(int64(4 + len(frame)))
+		}
 		if err != nil {
 			c.log.Warn("kafka request refused", "err", err)
 			return // without a correlation id there is no one to answer
@@ -109,13 +125,18 @@ func (c *conn) readFrame() ([]byte, error) {
 		return nil, fmt.Errorf("kafka: request size %d before SASL authentication is outside 8..%d bytes", n, maxUnauthenticatedSize)
 	}
 	if n < 8 || n > maxRequestSize {
-		return nil, fmt.Errorf("kafka: request size %d is outside 8..%d bytes", n, maxRequestSize)
+		return nil, fmt.Errorf("kafka: request size %d: %w (%d); keep the client's max.request.size (kgo.BrokerMaxWriteBytes) below it", n, errFrameSize, maxRequestSize)
 	}
-	frame := make([]byte, n)
-	if _, err := io.ReadFull(c.r, frame); err != nil {
+	// The buffer grows as bytes arrive, not to the size a client claims:
+	// a size alone must not cost the server up to maxRequestSize.
+	frame := bytes.NewBuffer(make([]byte, 0, min(n, 64<<10)))
+	if _, err := io.CopyN(frame, c.r, int64(n)); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, err
 	}
-	return frame, nil
+	return frame.Bytes(), nil
 }
 
 // parseHeader reads the request header (v1, or v2 with tagged fields when
@@ -154,7 +175,9 @@ func (c *conn) writeResponse(req *request, body []byte, flexible bool) error {
 	out = append(out, body...)
 	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
 	c.out = out
+	c.delayWrite()
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.nc.Write(out)
+	n, err := c.nc.Write(out)
+	c.srv.stats.sent.Add(int64(n))
 	return err
 }

@@ -91,6 +91,11 @@ func (s *Server) handle(c *conn, req *request) ([]byte, bool) {
 	kr.SetVersion(req.version)
 	if err := kr.ReadFrom(req.body); err != nil {
 		c.log.Warn("kafka request does not parse", "key", key.Name(), "version", req.version, "err", err)
+		if key == kmsg.ApiVersions {
+			// Clients read any answer to ApiVersions as v0: give them the
+			// versions with the error.
+			return apiVersions(kerr.InvalidRequest.Code).AppendTo(nil), false
+		}
 		return errorOnly(kerr.InvalidRequest), false
 	}
 	resp := handlerFor(key)(c, kr)

@@ -16,7 +16,10 @@
 //   - dispatch.go: the API keys and versions served (ApiVersions), and the
 //     answer to the others.
 //   - metadata.go: Metadata: this one broker and the hubs as topics.
-//   - produce.go: Produce: record batches v2 appended to the logs.
+//   - produce.go: Produce: record batches v2 appended to the logs, each
+//     record within the hub's largest event.
+//   - compression.go: the codecs a produced batch may use (none, gzip, as
+//     the service), and the bound on what a batch decompresses to.
 //   - fetch.go: Fetch (max wait, min bytes) and ListOffsets.
 //   - records.go: Kafka records ↔ stored AMQP messages.
 //   - groups.go: Groups, the consumer group coordinator: groups, members,
@@ -39,6 +42,11 @@
 //     by Options.Authenticate; Access, the rights each request needs
 //     (TOPIC_AUTHORIZATION_FAILED without them), and the refusal of
 //     requests before authentication.
+//   - stats.go: the endpoint's counters (Stats): connections, requests
+//     by API key, bytes.
+//   - faults.go: where the emulator's faults reach Kafka clients (through
+//     Backend's Throttled and WriteDelay, and Conns): produces held while
+//     throttled, responses delayed, connections reset.
 //
 // Kafka consumer groups are the endpoint's own, as in the service: created
 // on first use, unrelated to a hub's Event Hubs consumer groups (a Kafka

@@ -4,6 +4,7 @@ import (
 	"log"
 	"net"
 	"path/filepath"
+	"time"
 
 	"github.com/ehstream/ehstream/emulator/kafka"
 	"github.com/ehstream/ehstream/emulator/partlog"
@@ -15,6 +16,14 @@ type oneHub struct{ logs []*partlog.Log }
 func (h oneHub) Topics() []string { return []string{"orders"} }
 
 func (h oneHub) Topic(name string) ([]*partlog.Log, bool) { return h.logs, name == "orders" }
+
+func (h oneHub) MaxEventSize(string) int { return 1 << 20 }
+
+// It counts nothing and has no faults.
+func (h oneHub) Appended(string, int32, int, int)        {}
+func (h oneHub) Fetched(string, int32, int, int)         {}
+func (h oneHub) Throttled(string, int32) <-chan struct{} { return nil }
+func (h oneHub) WriteDelay() time.Duration               { return 0 }
 
 // Two Kafka listeners (say, plain and TLS) share one group coordinator, so
 // that a group's members and committed offsets are the same on both; the

@@ -20,16 +20,32 @@ const maxFetchWait = 30 * time.Second
 // sessions are not kept: the answer's session id 0 tells the client to
 // send full requests.
 func (c *conn) fetch(req *kmsg.FetchRequest) kmsg.Response {
-	deadline := time.Now().Add(min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxFetchWait))
+	deadline := time.Now().Add(min(time.Duration(req.MaxWaitMillis)*time.Millisecond, c.srv.fetchWait))
 	for {
-		resp, size, changed := c.fetchOnce(req)
-		if size >= int(req.MinBytes) || !time.Now().Before(deadline) {
-			return resp
-		}
-		if !c.waitAny(changed, deadline) {
-			return resp
+		f := c.fetchOnce(req)
+		if f.size >= int(req.MinBytes) || !time.Now().Before(deadline) || !c.waitAny(f.changed, deadline) {
+			for _, n := range f.counts {
+				c.srv.backend.Fetched(n.topic, n.partition, n.events, n.bodyBytes)
+			}
+			return f.resp
 		}
 	}
+}
+
+// fetched is one answer to a fetch: the response, the bytes of records in
+// it, the logs' change channels taken before reading them, and the events
+// it holds by partition.
+type fetched struct {
+	resp    kmsg.Response
+	size    int
+	changed []<-chan struct{}
+	counts  []fetchCount
+}
+
+type fetchCount struct {
+	topic             string
+	partition         int32
+	events, bodyBytes int
 }
 
 // waitAny waits until one of the logs has new events (true), or the
@@ -59,12 +75,10 @@ func (c *conn) waitAny(changed []<-chan struct{}, deadline time.Time) bool {
 	return false
 }
 
-// fetchOnce builds one answer: the response, the bytes of records in it,
-// and the logs' change channels taken before reading them.
-func (c *conn) fetchOnce(req *kmsg.FetchRequest) (kmsg.Response, int, []<-chan struct{}) {
+// fetchOnce builds one answer.
+func (c *conn) fetchOnce(req *kmsg.FetchRequest) fetched {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	var changed []<-chan struct{}
-	size := 0
+	f := fetched{resp: resp}
 	budget := int(req.MaxBytes)
 	for _, rt := range req.Topics {
 		t := kmsg.NewFetchResponseTopic()
@@ -78,50 +92,59 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) (kmsg.Response, int, []<-chan s
 				t.Partitions = append(t.Partitions, p)
 				continue
 			}
-			changed = append(changed, l.Changed())
-			c.fetchPartition(&p, l, rp.FetchOffset, min(int(rp.PartitionMaxBytes), max(budget-size, 1)))
-			size += len(p.RecordBatches)
+			f.changed = append(f.changed, l.Changed())
+			if n := c.fetchPartition(&p, l, rp.FetchOffset, min(int(rp.PartitionMaxBytes), max(budget-f.size, 1))); n.events > 0 {
+				n.topic, n.partition = rt.Topic, rp.Partition
+				f.counts = append(f.counts, n)
+			}
+			f.size += len(p.RecordBatches)
 			t.Partitions = append(t.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, t)
 	}
-	return resp, size, changed
+	return f
 }
 
-func (c *conn) fetchPartition(p *kmsg.FetchResponseTopicPartition, l *partlog.Log, from int64, maxBytes int) {
+// fetchPartition fills p with the records of l from an offset, and
+// returns how many events it holds.
+func (c *conn) fetchPartition(p *kmsg.FetchResponseTopicPartition, l *partlog.Log, from int64, maxBytes int) (n fetchCount) {
 	begin, next := l.Bounds()
 	p.HighWatermark, p.LastStableOffset, p.LogStartOffset = next, next, begin
 	if from < begin || from > next {
 		p.ErrorCode = kerr.OffsetOutOfRange.Code
-		return
+		return n
 	}
 	if from == next {
-		return
+		return n
 	}
 	recs, err := l.Read(nil, from, 1<<16, maxBytes)
 	if err != nil {
 		c.log.Warn("kafka fetch read failed", "err", err)
 		p.ErrorCode = kerr.OffsetOutOfRange.Code
-		return
+		return n
 	}
-	batch, err := recordBatch(recs)
+	batch, bodyBytes, err := recordBatch(recs)
 	if err != nil {
 		c.log.Error("kafka fetch cannot encode stored events", "err", err)
 		p.ErrorCode = kerr.UnknownServerError.Code
-		return
+		return n
 	}
 	p.RecordBatches = batch
+	return fetchCount{events: len(recs), bodyBytes: bodyBytes}
 }
 
-// recordBatch encodes stored events as one uncompressed record batch v2.
-func recordBatch(recs []partlog.Record) ([]byte, error) {
+// recordBatch encodes stored events as one uncompressed record batch v2,
+// and counts the bytes of their bodies.
+func recordBatch(recs []partlog.Record) ([]byte, int, error) {
 	first, last := recs[0], recs[len(recs)-1]
 	var body []byte
+	bodyBytes := 0
 	for _, r := range recs {
 		key, value, headers, err := kafkaRecord(r.Payload)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
+		bodyBytes += len(value)
 		kr := kmsg.Record{
 			TimestampDelta64: r.EnqueuedTime.UnixMilli() - first.EnqueuedTime.UnixMilli(),
 			OffsetDelta:      int32(r.SequenceNumber - first.SequenceNumber),
@@ -142,7 +165,7 @@ func recordBatch(recs []partlog.Record) ([]byte, error) {
 	out := b.AppendTo(nil)
 	binary.BigEndian.PutUint32(out[8:12], uint32(len(out)-12))
 	binary.BigEndian.PutUint32(out[17:21], crc32.Checksum(out[crcStart:], castagnoli))
-	return out, nil
+	return out, bodyBytes, nil
 }
 
 // listOffsets resolves earliest (-2), latest (-1) and a timestamp to an

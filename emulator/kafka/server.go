@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/ehstream/ehstream/emulator/partlog"
 )
@@ -16,6 +17,20 @@ type Backend interface {
 	Topics() []string
 	// Topic returns a hub's partition logs; false when there is no such hub.
 	Topic(name string) ([]*partlog.Log, bool)
+	// MaxEventSize is the largest record, in bytes, a producer may append
+	// to a hub (one of Topics).
+	MaxEventSize(topic string) int
+	// Appended and Fetched are told of the events a produce appended to
+	// a partition and a fetch answered with (bodyBytes: of their values),
+	// so that they count where AMQP sends and deliveries count.
+	Appended(topic string, partition int32, events, bodyBytes int)
+	Fetched(topic string, partition int32, events, bodyBytes int)
+	// Throttled says whether produces to a partition are held back now (a
+	// server-busy fault): nil when not, else a channel closed when that
+	// may have changed. WriteDelay is how long each response waits before
+	// it is written (a delay-frames fault), 0 for none.
+	Throttled(topic string, partition int32) <-chan struct{}
+	WriteDelay() time.Duration
 }
 
 // Options configures Serve; nil means the defaults.
@@ -44,16 +59,26 @@ type Server struct {
 	log        *slog.Logger
 	stop       chan struct{}
 	wg         sync.WaitGroup
+	// fetchWait bounds a fetch's wait (maxFetchWait); tests shorten it.
+	fetchWait time.Duration
 
 	authenticate func(user, password string) (Access, error) // nil: development mode
 
 	mu    sync.Mutex // guards conns
 	conns map[net.Conn]struct{}
+
+	stats serverStats
 }
 
 // Serve accepts Kafka connections on ln until Close.
 func Serve(ln net.Listener, b Backend, opts *Options) *Server {
-	s := &Server{ln: ln, backend: b, log: slog.Default(), stop: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	s := newServer(ln, b, opts)
+	s.start()
+	return s
+}
+
+func newServer(ln net.Listener, b Backend, opts *Options) *Server {
+	s := &Server{ln: ln, backend: b, log: slog.Default(), stop: make(chan struct{}), conns: map[net.Conn]struct{}{}, fetchWait: maxFetchWait}
 	if opts != nil && opts.Logger != nil {
 		s.log = opts.Logger
 	}
@@ -67,9 +92,12 @@ func Serve(ln net.Listener, b Backend, opts *Options) *Server {
 	if opts != nil {
 		s.authenticate = opts.Authenticate
 	}
+	return s
+}
+
+func (s *Server) start() {
 	s.wg.Add(1)
 	go s.acceptLoop()
-	return s
 }
 
 // Addr is the address clients connect to, host:port.
@@ -88,6 +116,8 @@ func (s *Server) acceptLoop() {
 		s.mu.Lock()
 		s.conns[nc] = struct{}{}
 		s.mu.Unlock()
+		s.stats.accepted.Add(1)
+		s.stats.open.Add(1)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -96,6 +126,7 @@ func (s *Server) acceptLoop() {
 			delete(s.conns, nc)
 			s.mu.Unlock()
 			nc.Close()
+			s.stats.open.Add(-1)
 		}()
 	}
 }

@@ -90,12 +90,23 @@ function hubSection(hub) {
     el("h3", {}, "Consumer groups and readers"), groups(hub));
 }
 
+// kafkaLine is the summary's part on the Kafka endpoint, "" when it is
+// not served.
+function kafkaLine(k) {
+  if (!k) return "";
+  return " · Kafka on " + k.addr + ": " + plural(k.connections, "connection") + ", " + plural(k.requests, "request") +
+    ", " + bytes(k.bytesReceived) + " in, " + bytes(k.bytesSent) + " out";
+}
+
 function draw(s) {
   const links = Object.entries(s.links).map(([k, v]) => k + " " + v).join(", ");
   const storage = s.dataDir ? "data in " + s.dataDir : "in memory";
-  const others = s.listeners.slice(1).map((l) => " · " + l.transport + " on " + l.addr).join("");
+  // The Kafka listener has its own part, with its counters.
+  const others = s.listeners.slice(1).filter((l) => !(s.kafka && l.transport === "kafka"))
+    .map((l) => " · " + l.transport + " on " + l.addr).join("");
   document.getElementById("summary").textContent = "namespace " + s.namespace + " · AMQP on " + s.addr + others +
-    " · " + storage + " · " + plural(s.connections, "connection") + " · links: " + links + " · up since " + when(s.started);
+    " · " + storage + " · " + plural(s.connections, "connection") + " · links: " + links + kafkaLine(s.kafka) +
+    " · up since " + when(s.started);
   const parts = [];
   if (s.faults.length > 0) {
     parts.push(el("section", { class: "faults" }, el("h2", {}, "Faults in effect"),
