@@ -66,7 +66,8 @@ func portOf(addr string) string {
 // produces and consumes with a policy that grants both; a wrong key is
 // refused with SASL_AUTHENTICATION_FAILED, naming no key; a Listen-only
 // policy cannot produce and a Send-only one cannot fetch
-// (TOPIC_AUTHORIZATION_FAILED, as the service answers).
+// (TOPIC_AUTHORIZATION_FAILED, as the service answers) nor use a consumer
+// group (GROUP_AUTHORIZATION_FAILED).
 func TestKafkaSASLOverTLS(t *testing.T) {
 	srv, tc := startKafkaAuth(t)
 	ctx := testCtx(t, 60*time.Second)
@@ -98,7 +99,13 @@ func TestKafkaSASLOverTLS(t *testing.T) {
 	})
 	t.Run("listen only cannot produce", func(t *testing.T) {
 		cl := kafkaSASLClient(t, srv, tc, kafkaConnStr(srv, "listener", listenerKey, ""), kgo.DefaultProduceTopic("orders"))
-		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		// An idempotent producer is refused its producer id, as a Kafka
+		// broker refuses one without the right to write anywhere.
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+			t.Fatalf("Listen-only idempotent produce: %v, want CLUSTER_AUTHORIZATION_FAILED", err)
+		}
+		plainProducer := kafkaSASLClient(t, srv, tc, kafkaConnStr(srv, "listener", listenerKey, ""), kgo.DefaultProduceTopic("orders"), kgo.DisableIdempotentWrite())
+		if err := plainProducer.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 			t.Fatalf("Listen-only produce: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 		}
 		if code := kafkaFetchCode(ctx, t, cl, "orders"); code != 0 {
@@ -112,6 +119,16 @@ func TestKafkaSASLOverTLS(t *testing.T) {
 		}
 		if code := kafkaFetchCode(ctx, t, cl, "orders"); code != kerr.TopicAuthorizationFailed.Code {
 			t.Fatalf("Send-only fetch: error %v, want TOPIC_AUTHORIZATION_FAILED", kerr.ErrorForCode(code))
+		}
+		// Consumer groups need Listen too.
+		dg := kmsg.NewPtrDescribeGroupsRequest()
+		dg.Groups = []string{"billing"}
+		resp, err := dg.RequestWith(ctx, cl)
+		if err == nil && len(resp.Groups) == 1 {
+			err = kerr.ErrorForCode(resp.Groups[0].ErrorCode)
+		}
+		if !errors.Is(err, kerr.GroupAuthorizationFailed) {
+			t.Fatalf("Send-only DescribeGroups: %v, want GROUP_AUTHORIZATION_FAILED", err)
 		}
 	})
 	t.Run("EntityPath limits to its hub", func(t *testing.T) {

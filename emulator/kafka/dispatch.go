@@ -69,7 +69,7 @@ func handlerFor(k kmsg.Key) handler {
 			return c.saslAuthenticate(r.(*kmsg.SASLAuthenticateRequest))
 		}
 	}
-	return groupHandlers[k]
+	return groupHandler(k)
 }
 
 // handle answers req: the encoded response body (nil for none) and whether

@@ -169,7 +169,7 @@ func checkServed(t testing.TB, s *Server) {
 // each claiming the largest size cost the server nothing like it.
 func TestFrameSizeAloneCostsLittle(t *testing.T) {
 	in := binary.BigEndian.AppendUint32(nil, maxRequestSize)
-	c := &conn{r: bufio.NewReader(bytes.NewReader(append(in, make([]byte, 1000)...)))}
+	c := &conn{r: bufio.NewReader(bytes.NewReader(append(in, make([]byte, 1000)...))), access: &fullAccess}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	_, err := c.readFrame()

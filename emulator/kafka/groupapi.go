@@ -180,3 +180,93 @@ var groupHandlers = map[kmsg.Key]handler{
 	kmsg.ListGroups:     func(c *conn, r kmsg.Request) kmsg.Response { return c.listGroups(r.(*kmsg.ListGroupsRequest)) },
 	kmsg.DeleteGroups:   func(c *conn, r kmsg.Request) kmsg.Response { return c.deleteGroups(r.(*kmsg.DeleteGroupsRequest)) },
 }
+
+// groupHandler is a group request's handler behind the check that the
+// connection may read (Listen), as consumer groups need on Event Hubs;
+// without it every group in the request is refused with
+// GROUP_AUTHORIZATION_FAILED.
+func groupHandler(k kmsg.Key) handler {
+	h := groupHandlers[k]
+	if h == nil {
+		return nil
+	}
+	return func(c *conn, r kmsg.Request) kmsg.Response {
+		if c.access.Listen {
+			return h(c, r)
+		}
+		return groupRefused(r, kerr.GroupAuthorizationFailed.Code)
+	}
+}
+
+// groupRefused answers a group request with code for each of its groups.
+func groupRefused(r kmsg.Request, code int16) kmsg.Response {
+	switch req := r.(type) {
+	case *kmsg.FindCoordinatorRequest:
+		resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+		resp.ErrorCode = code
+		for _, key := range req.CoordinatorKeys {
+			rc := kmsg.NewFindCoordinatorResponseCoordinator()
+			rc.Key, rc.ErrorCode = key, code
+			resp.Coordinators = append(resp.Coordinators, rc)
+		}
+		return resp
+	case *kmsg.OffsetCommitRequest:
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range req.Topics {
+			t := kmsg.NewOffsetCommitResponseTopic()
+			t.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				p := kmsg.NewOffsetCommitResponseTopicPartition()
+				p.Partition, p.ErrorCode = rp.Partition, code
+				t.Partitions = append(t.Partitions, p)
+			}
+			resp.Topics = append(resp.Topics, t)
+		}
+		return resp
+	case *kmsg.OffsetFetchRequest:
+		resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+		resp.ErrorCode = code
+		for _, rg := range req.Groups {
+			g := kmsg.NewOffsetFetchResponseGroup()
+			g.Group, g.ErrorCode = rg.Group, code
+			resp.Groups = append(resp.Groups, g)
+		}
+		return resp
+	case *kmsg.DescribeGroupsRequest:
+		resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+		for _, name := range req.Groups {
+			g := kmsg.NewDescribeGroupsResponseGroup()
+			g.Group, g.ErrorCode = name, code
+			resp.Groups = append(resp.Groups, g)
+		}
+		return resp
+	case *kmsg.DeleteGroupsRequest:
+		resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+		for _, name := range req.Groups {
+			g := kmsg.NewDeleteGroupsResponseGroup()
+			g.Group, g.ErrorCode = name, code
+			resp.Groups = append(resp.Groups, g)
+		}
+		return resp
+	}
+	return singleErrorResponse(r, code)
+}
+
+// singleErrorResponse answers the group requests whose response has one
+// error code for the whole request.
+func singleErrorResponse(r kmsg.Request, code int16) kmsg.Response {
+	resp := r.ResponseKind()
+	switch resp := resp.(type) {
+	case *kmsg.JoinGroupResponse:
+		resp.ErrorCode, resp.MemberID = code, ""
+	case *kmsg.SyncGroupResponse:
+		resp.ErrorCode = code
+	case *kmsg.HeartbeatResponse:
+		resp.ErrorCode = code
+	case *kmsg.LeaveGroupResponse:
+		resp.ErrorCode = code
+	case *kmsg.ListGroupsResponse:
+		resp.ErrorCode = code
+	}
+	return resp
+}

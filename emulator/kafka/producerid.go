@@ -68,6 +68,11 @@ func (c *conn) initProducerID(req *kmsg.InitProducerIDRequest) kmsg.Response {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp
 	}
+	if !c.access.Send {
+		// Kafka's answer to a producer without the right to write.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp
+	}
 	ps := c.srv.producers
 	ps.mu.Lock()
 	resp.ProducerID, resp.ProducerEpoch = ps.next, 0
