@@ -24,9 +24,9 @@ func Example_kafka() {
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(srv.KafkaAddr()),
 		kgo.SASL(plain.Auth{User: "$ConnectionString", Pass: srv.ConnectionString("eh1")}.AsMechanism()),
-		// Served later: the idempotent producer's InitProducerId, and
-		// compressed batches.
-		kgo.DisableIdempotentWrite(), kgo.ProducerBatchCompression(kgo.NoCompression()))
+		// As the service: gzip or none (kgo's default is snappy), and
+		// requests within 1,046,528 bytes.
+		kgo.ProducerBatchCompression(kgo.GzipCompression()), kgo.BrokerMaxWriteBytes(1_040_000))
 	if err != nil {
 		log.Fatal(err)
 	}

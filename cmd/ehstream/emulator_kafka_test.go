@@ -24,7 +24,7 @@ const cliKafkaKey = "a2Fma2Eta2V5LW9mLXRoZS1jbGktdGVzdHM="
 // endpoint; tc and a connection string for SASL PLAIN when not nil/"".
 func kafkaCLIClient(t *testing.T, addr string, tc *tls.Config, connStr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	opts = append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.DisableIdempotentWrite(), kgo.ProducerBatchCompression(kgo.NoCompression())}, opts...)
+	opts = append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ProducerBatchCompression(kgo.NoCompression())}, opts...)
 	if tc != nil {
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
@@ -159,7 +159,7 @@ func (a *ackedRecords) count() int {
 // until stop, which returns what was acknowledged.
 func produceUntilKilled(ctx context.Context, t *testing.T, addr string) (*ackedRecords, func() map[string]kafkaPlace) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DisableIdempotentWrite(), kgo.RequiredAcks(kgo.AllISRAcks()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.DefaultProduceTopic("eh1"),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(500))
 	if err != nil {

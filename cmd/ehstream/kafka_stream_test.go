@@ -91,7 +91,7 @@ type kafkaProduced struct {
 // a round each 100 ms, so that the job is killed while they arrive.
 func produceKafkaRounds(ctx context.Context, addr, topic string) kafkaProduced {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-		kgo.DisableIdempotentWrite(), kgo.ProducerBatchCompression(kgo.NoCompression()))
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		return kafkaProduced{err: fmt.Errorf("kgo client: %w", err)}
 	}

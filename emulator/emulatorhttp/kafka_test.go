@@ -20,7 +20,7 @@ func kafkaTraffic(t *testing.T, ctx context.Context) (*emulator.Server, string) 
 	t.Helper()
 	srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{{Name: "orders", PartitionCount: 2}}})
 	base := serve(t, srv, emulatorhttp.Options{})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(srv.KafkaAddr()), kgo.DisableIdempotentWrite(), kgo.DefaultProduceTopic("orders"),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(srv.KafkaAddr()), kgo.DefaultProduceTopic("orders"),
 		kgo.ProducerBatchCompression(kgo.NoCompression()), // kgo prefers snappy, which the service refuses
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.FetchMaxWait(200*time.Millisecond),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"orders": {1: kgo.NewOffset().AtStart()}}))

@@ -248,8 +248,8 @@ func TestPageInBrowser(t *testing.T) {
 		t.Errorf("the page shows an error: %s", view.Error)
 	}
 	if !strings.Contains(view.Summary, "2 connections") || !strings.Contains(view.Summary, "receiver 1") ||
-		!strings.Contains(view.Summary, "kafka on "+f.srv.KafkaAddr()) {
-		t.Errorf("summary %q: want 2 connections, receiver 1 and kafka on %s", view.Summary, f.srv.KafkaAddr())
+		!strings.Contains(view.Summary, "Kafka on "+f.srv.KafkaAddr()) {
+		t.Errorf("summary %q: want 2 connections, receiver 1 and Kafka on %s", view.Summary, f.srv.KafkaAddr())
 	}
 	if len(view.Hubs) != 2 || view.Hubs[0].Name != "orders" || view.Hubs[1].Name != "clicks" {
 		t.Fatalf("the page shows hubs %+v, want orders and clicks", view.Hubs)
