@@ -24,16 +24,7 @@ func kafkaReadAll(ctx context.Context, t *testing.T, srv *emulator.Server, hub s
 func kafkaFetch(ctx context.Context, t *testing.T, srv *emulator.Server, offsets map[string]map[int32]kgo.Offset, n int) []*kgo.Record {
 	t.Helper()
 	cl := kafkaClient(t, srv, kgo.ConsumePartitions(offsets), kgo.FetchMaxWait(200*time.Millisecond))
-	var got []*kgo.Record
-	for len(got) < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("fetched %d of %d records: %v", len(got), n, err)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
-		got = append(got, fs.Records()...)
-	}
-	return got
+	return pollRecords(ctx, t, cl, n)
 }
 
 // TestKafkaCompression: a gzip producer's records are stored and read
