@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,11 +17,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/emulator"
 )
-
-// kafkaPending adds the rows of kafkaClientRows that wait for a piece of
-// the Kafka endpoint not built yet (their awaits), to see whether it now
-// works: go test ./emulator/ -run KafkaClients -kafka.pending.
-var kafkaPending = flag.Bool("kafka.pending", false, "also run the Kafka client rows that wait for a missing piece of the endpoint")
 
 // kafkaConn is how a client reaches the Kafka endpoint, passed to its
 // scripts as KAFKA_* variables. group "" reads the partitions directly (no
@@ -58,72 +53,120 @@ type kafkaTool struct {
 	// oneHeader: the client sends the same headers on every record (kcat
 	// -H); the records it is given all carry {"client": name}.
 	oneHeader bool
+	// authFailed is the client's own words for a refused SASL
+	// authentication, as it reports a wrong key.
+	authFailed string
 }
 
-// kafkaRunner runs one client: produce sends recs; consume returns the
-// first count records it reads.
+// kafkaRunner is how to run one client: the command that produces recs,
+// the command that consumes the first count records, and how to read what
+// the latter prints.
 type kafkaRunner interface {
-	produce(t *testing.T, ctx context.Context, c kafkaConn, recs []kafkaRecord)
-	consume(t *testing.T, ctx context.Context, c kafkaConn, count int) []kafkaRecord
+	produceCmd(ctx context.Context, c kafkaConn, recs []kafkaRecord) *exec.Cmd
+	consumeCmd(ctx context.Context, c kafkaConn, count int) *exec.Cmd
+	parse(t *testing.T, out []byte) []kafkaRecord
 }
+
+// The modes of kafkaClientRow.
+const (
+	modePlain    = "plain"     // plain TCP, no SASL; consume reads the partitions directly
+	modeGroup    = "group"     // plain TCP, consume in a consumer group
+	modeSASLTLS  = "sasl-tls"  // TLS + SASL PLAIN against a policy, consume in a group
+	modeWrongKey = "wrong-key" // as sasl-tls with a wrong key: the client must be refused
+)
 
 // kafkaClientRow is one client in one mode and direction.
 type kafkaClientRow struct {
 	tool    kafkaTool
-	mode    string // "plain"; "group", "sasl-tls" when those land
-	produce bool   // else consume
-	// awaits names the piece of the endpoint the row needs and that is not
-	// built yet; such rows run only with -kafka.pending.
-	awaits string
+	mode    string
+	produce bool // else consume
 }
 
-// kafkaClientRows is the table TestKafkaClients runs. The modes "group"
-// (consumer groups) and "sasl-tls" (SASL PLAIN over TLS) are rows to add
-// when the endpoint serves them: kafkaConn already carries their settings
-// and every script reads them.
+// kafkaClientRows is the table TestKafkaClients runs.
 func kafkaClientRows() []kafkaClientRow {
-	kafkajs := kafkaTool{name: "kafkajs", need: needKafkaJS}
-	kcat := kafkaTool{name: "kcat", need: needKcat, oneHeader: true}
-	confluent := kafkaTool{name: "confluent-kafka", need: needConfluentKafka}
-	const groups = "consumer groups (FindCoordinator, JoinGroup, SyncGroup, OffsetCommit)"
+	// kafkajs consumes only in a group, so it has no plain consume row.
+	kafkajs := kafkaTool{name: "kafkajs", need: needKafkaJS, authFailed: "KafkaJSSASLAuthenticationError: SASL PLAIN authentication failed"}
+	kcat := kafkaTool{name: "kcat", need: needKcat, oneHeader: true, authFailed: "SASL authentication error"}
+	confluent := kafkaTool{name: "confluent-kafka", need: needConfluentKafka, authFailed: "SASL authentication error"}
 	return []kafkaClientRow{
-		{tool: kafkajs, mode: "plain", produce: true},
-		{tool: kafkajs, mode: "group", awaits: groups + ": kafkajs consumes only in a group"},
-		{tool: kcat, mode: "plain", produce: true},
-		{tool: kcat, mode: "plain"},
-		{tool: confluent, mode: "plain", produce: true},
-		{tool: confluent, mode: "plain"},
-		{tool: kcat, mode: "group", awaits: groups},
-		{tool: confluent, mode: "group", awaits: groups},
+		{tool: kafkajs, mode: modePlain, produce: true},
+		{tool: kafkajs, mode: modeGroup},
+		{tool: kcat, mode: modePlain, produce: true},
+		{tool: kcat, mode: modePlain},
+		{tool: kcat, mode: modeGroup},
+		{tool: confluent, mode: modePlain, produce: true},
+		{tool: confluent, mode: modePlain},
+		{tool: confluent, mode: modeGroup},
+		{tool: kafkajs, mode: modeSASLTLS, produce: true},
+		{tool: kafkajs, mode: modeSASLTLS},
+		{tool: kcat, mode: modeSASLTLS, produce: true},
+		{tool: kcat, mode: modeSASLTLS},
+		{tool: confluent, mode: modeSASLTLS, produce: true},
+		{tool: confluent, mode: modeSASLTLS},
+		{tool: kafkajs, mode: modeWrongKey, produce: true},
+		{tool: kcat, mode: modeWrongKey, produce: true},
+		{tool: confluent, mode: modeWrongKey, produce: true},
 	}
 }
 
 // TestKafkaClients has kafkajs, kcat (librdkafka) and confluent-kafka
 // (librdkafka's Python binding) produce keyed records with headers that
 // the official Go SDK reads over AMQP, and consume events the SDK sent, on
-// a 4-partition hub. CI installs the clients (EHSTREAM_TEST_KAFKA_CLIENTS=1
-// or CI=true make their absence a failure).
+// a 4-partition hub: over plain TCP, in consumer groups that commit and
+// resume, and over TLS with SASL PLAIN as against Event Hubs, where a
+// wrong key is refused. CI installs the clients
+// (EHSTREAM_TEST_KAFKA_CLIENTS=1 or CI=true make their absence a failure).
 func TestKafkaClients(t *testing.T) {
 	for _, row := range kafkaClientRows() {
-		if row.awaits != "" && !*kafkaPending {
-			continue // listed in NOTES-i28-clients.md; -kafka.pending runs it
-		}
 		dir := map[bool]string{true: "produce", false: "consume"}[row.produce]
 		t.Run(row.tool.name+"/"+row.mode+"/"+dir, func(t *testing.T) {
 			runner := row.tool.need(t)
-			srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{{Name: "orders", PartitionCount: 4}}})
+			srv, conn := startKafkaFor(t, row.mode, row.tool.name)
 			ctx := testCtx(t, 90*time.Second)
-			conn := kafkaConn{brokers: srv.KafkaAddr(), topic: "orders"}
-			if row.mode == "group" {
-				conn.group = "ehstream-" + row.tool.name
-			}
-			if row.produce {
+			switch {
+			case row.mode == modeWrongKey:
+				checkClientRefused(t, ctx, srv, row.tool, runner, conn)
+			case row.produce:
 				checkClientProduce(t, ctx, srv, row.tool, runner, conn)
-			} else {
+			default:
 				checkClientConsume(t, ctx, srv, runner, conn)
 			}
 		})
 	}
+}
+
+// wrongKey is a policy key that is not the owner's (kafka_auth_test.go).
+const wrongKey = "d3Jvbmcta2V5LW5vdC10aGUtb3duZXJz"
+
+// startKafkaFor starts an emulator with one 4-partition hub "orders" for a
+// row's mode, and says how the client reaches it: plain modes on the plain
+// Kafka listener in development mode; sasl-tls and wrong-key on the TLS
+// listener (the emulator's CA in a file) with policy "owner" and SASL
+// PLAIN as the service wants it: user $ConnectionString, a connection
+// string as password.
+func startKafkaFor(t *testing.T, mode, tool string) (*emulator.Server, kafkaConn) {
+	t.Helper()
+	hubs := []emulator.HubConfig{{Name: "orders", PartitionCount: 4}}
+	if mode == modePlain || mode == modeGroup {
+		srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: hubs})
+		conn := kafkaConn{brokers: srv.KafkaAddr(), topic: "orders"}
+		if mode == modeGroup {
+			conn.group = "ehstream-" + tool
+		}
+		return srv, conn
+	}
+	srv, ss := startTLS(t, &emulator.Config{KafkaTLSListen: "127.0.0.1:0", Hubs: hubs,
+		SASPolicies: []emulator.SASPolicy{{Name: "owner", Key: ownerKey}}})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := ss.WriteCAFile(ca); err != nil {
+		t.Fatal(err)
+	}
+	key := ownerKey
+	if mode == modeWrongKey {
+		key = wrongKey
+	}
+	return srv, kafkaConn{brokers: srv.KafkaTLSAddr(), topic: "orders", group: "ehstream-" + tool,
+		saslUser: "$ConnectionString", saslPassword: kafkaConnStr(srv, "owner", key, ""), caFile: ca}
 }
 
 // checkClientProduce: the 500 records the client produces are the events
@@ -141,7 +184,7 @@ func checkClientProduce(t *testing.T, ctx context.Context, srv *emulator.Server,
 		recs = append(recs, r)
 		want[r.Value] = r
 	}
-	runner.produce(t, ctx, conn, recs)
+	runClient(t, runner.produceCmd(ctx, conn, recs))
 	keyPartition := map[string]int{}
 	got := 0
 	for p, evs := range readHubOverAMQP(t, ctx, srv, conn.topic) {
@@ -214,32 +257,92 @@ func readHubOverAMQP(t *testing.T, ctx context.Context, srv *emulator.Server, hu
 
 // checkClientConsume: the client reads all 4 partitions from the start
 // and gets exactly the 200 events the SDK sent, each at its partition and
-// sequence number, with its properties and partition key as headers.
+// sequence number, with its properties and partition key as headers. In a
+// group, it commits what it read: a second run of the group, after the SDK
+// sent 10 more events a partition, reads exactly those.
 func checkClientConsume(t *testing.T, ctx context.Context, srv *emulator.Server, runner kafkaRunner, conn kafkaConn) {
-	const perPartition = 50
-	p := producer(t, srv, conn.topic)
+	const first, more = 50, 10
+	sendIndexedEvents(t, ctx, srv, conn.topic, 0, first)
+	checkConsumed(t, consumeWith(t, ctx, runner, conn, 4*first), 0, first)
+	if conn.group == "" {
+		return
+	}
+	sendIndexedEvents(t, ctx, srv, conn.topic, first, more)
+	checkConsumed(t, consumeWith(t, ctx, runner, conn, 4*more), first, more)
+}
+
+// sendIndexedEvents has the SDK send n events to each of the 4
+// partitions, the i-th (from from) with body sdk-PARTITION-i and property
+// index=i: on an empty hub, i is the event's sequence number.
+func sendIndexedEvents(t *testing.T, ctx context.Context, srv *emulator.Server, hub string, from, n int) {
+	t.Helper()
+	p := producer(t, srv, hub)
 	for part := range 4 {
 		var evs []*azeventhubs.EventData
-		for i := range perPartition {
+		for i := from; i < from+n; i++ {
 			evs = append(evs, &azeventhubs.EventData{Body: fmt.Appendf(nil, "sdk-%d-%d", part, i), Properties: map[string]any{"index": fmt.Appendf(nil, "%d", i)}})
 		}
 		sendBatch(t, ctx, p, &azeventhubs.EventDataBatchOptions{PartitionID: new(strconv.Itoa(part))}, evs...)
 	}
-	got := runner.consume(t, ctx, conn, 4*perPartition)
+}
+
+// checkConsumed: got is exactly the events of sendIndexedEvents(from, n),
+// each once, at its partition and offset, with its index header alone.
+func checkConsumed(t *testing.T, got []kafkaRecord, from, n int) {
+	t.Helper()
 	seen := map[string]bool{}
 	for _, r := range got {
 		want := fmt.Sprintf("sdk-%d-%d", r.Partition, r.Offset)
-		if r.Value != want || seen[want] {
-			t.Fatalf("read %q at partition %d offset %d (seen before: %v), want %q once", r.Value, r.Partition, r.Offset, seen[want], want)
+		if r.Value != want || seen[want] || r.Offset < int64(from) || r.Offset >= int64(from+n) {
+			t.Fatalf("read %q at partition %d offset %d (seen before: %v), want %q once, offsets %d..%d", r.Value, r.Partition, r.Offset, seen[want], want, from, from+n-1)
 		}
 		seen[want] = true
 		if r.Headers["index"] != strconv.FormatInt(r.Offset, 10) || len(r.Headers) != 1 {
 			t.Fatalf("%s: headers %v, want only index=%d", r.Value, r.Headers, r.Offset)
 		}
 	}
-	if len(seen) != 4*perPartition {
-		t.Fatalf("read %d distinct events, want %d", len(seen), 4*perPartition)
+	if len(seen) != 4*n {
+		t.Fatalf("read %d distinct events, want %d", len(seen), 4*n)
 	}
+}
+
+// checkClientRefused: a client with a wrong key reports its own words for
+// a failed SASL authentication, without the key, and exits with an error
+// promptly (it does not retry for ever); nothing reached the hub.
+func checkClientRefused(t *testing.T, ctx context.Context, srv *emulator.Server, tool kafkaTool, runner kafkaRunner, conn kafkaConn) {
+	const prompt = 20 * time.Second
+	cmdCtx, cancel := context.WithTimeout(ctx, 2*prompt)
+	defer cancel()
+	cmd := runner.produceCmd(cmdCtx, conn, []kafkaRecord{{Key: "k", Value: "refused", Headers: map[string]string{"client": tool.name}}})
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	began := time.Now()
+	err := cmd.Run()
+	took := time.Since(began)
+	out := stderr.String()
+	switch {
+	case err == nil:
+		t.Fatalf("%s produced with a wrong key; it printed:\n%s", tool.name, out)
+	case !strings.Contains(out, tool.authFailed):
+		t.Fatalf("%s with a wrong key: %v, printed no %q:\n%s", tool.name, err, tool.authFailed, out)
+	case took > prompt:
+		t.Fatalf("%s took %v to give up with a wrong key, want under %v", tool.name, took, prompt)
+	case strings.Contains(out, wrongKey) || strings.Contains(out, ownerKey):
+		t.Fatalf("%s's report shows a key:\n%s", tool.name, out)
+	}
+	if evs := readHubOverAMQP(t, ctx, srv, conn.topic); len(evs) != 0 {
+		t.Fatalf("the hub holds events after a refused producer: %v", evs)
+	}
+	t.Logf("%s refused in %v: %s", tool.name, took.Round(time.Millisecond), firstLineWith(out, tool.authFailed))
+}
+
+func firstLineWith(text, sub string) string {
+	for line := range strings.Lines(text) {
+		if strings.Contains(line, sub) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
 }
 
 // kafkaMissing skips the test for a missing client, or fails it where the
@@ -256,25 +359,25 @@ func kafkaMissing(t *testing.T, what, cure string, err error) {
 // stdin (produce) and prints the records it read (consume), as JSON lines.
 type scriptRunner struct{ argv []string }
 
-func (s scriptRunner) produce(t *testing.T, ctx context.Context, c kafkaConn, recs []kafkaRecord) {
-	t.Helper()
+func (s scriptRunner) produceCmd(ctx context.Context, c kafkaConn, recs []kafkaRecord) *exec.Cmd {
 	var in bytes.Buffer
 	enc := json.NewEncoder(&in)
 	for _, r := range recs {
-		if err := enc.Encode(struct {
+		// A map and strings always encode.
+		_ = enc.Encode(struct {
 			Key     string            `json:"key"`
 			Value   string            `json:"value"`
 			Headers map[string]string `json:"headers"`
-		}{r.Key, r.Value, r.Headers}); err != nil {
-			t.Fatal(err)
-		}
+		}{r.Key, r.Value, r.Headers})
 	}
-	runClient(t, ctx, c.env(len(recs)), &in, append(s.argv, "produce")...)
+	return clientCmd(ctx, c.env(len(recs)), &in, append(s.argv, "produce")...)
 }
 
-func (s scriptRunner) consume(t *testing.T, ctx context.Context, c kafkaConn, count int) []kafkaRecord {
-	t.Helper()
-	out := runClient(t, ctx, c.env(count), nil, append(s.argv, "consume")...)
+func (s scriptRunner) consumeCmd(ctx context.Context, c kafkaConn, count int) *exec.Cmd {
+	return clientCmd(ctx, c.env(count), nil, append(s.argv, "consume")...)
+}
+
+func (s scriptRunner) parse(t *testing.T, out []byte) []kafkaRecord {
 	var recs []kafkaRecord
 	for line := range strings.Lines(string(out)) {
 		var r kafkaRecord
@@ -286,22 +389,49 @@ func (s scriptRunner) consume(t *testing.T, ctx context.Context, c kafkaConn, co
 	return recs
 }
 
-// runClient runs a client with env added and stdin, and returns what it
-// printed; the test fails, with its stderr, when it fails.
-func runClient(t *testing.T, ctx context.Context, env []string, stdin *bytes.Buffer, argv ...string) []byte {
-	t.Helper()
+// clientCmd is a client's command with env added and stdin.
+func clientCmd(ctx context.Context, env []string, stdin *bytes.Buffer, argv ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}
+	return cmd
+}
+
+// runClient runs a client's command and returns what it printed; the test
+// fails, with its stderr, when it fails or when librdkafka reports a
+// protocol error (it logs one, "PROTOERR", and goes on).
+func runClient(t *testing.T, cmd *exec.Cmd) []byte {
+	t.Helper()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, stderr.Bytes())
+		t.Fatalf("%s: %v\n%s", shownArgs(cmd.Args), err, stderr.Bytes())
+	}
+	if bytes.Contains(stderr.Bytes(), []byte("PROTOERR")) {
+		t.Fatalf("%s reports a protocol error:\n%s", shownArgs(cmd.Args), stderr.Bytes())
 	}
 	return out
+}
+
+// shownArgs is a command line to show, without the SASL password (kcat
+// takes it as an argument): a connection string holds a key.
+func shownArgs(argv []string) string {
+	shown := slices.Clone(argv)
+	for i, a := range shown {
+		if strings.HasPrefix(a, "sasl.password=") {
+			shown[i] = "sasl.password=" + emulator.KeyPlaceholder
+		}
+	}
+	return strings.Join(shown, " ")
+}
+
+// consumeWith runs the client's consume command and reads what it printed.
+func consumeWith(t *testing.T, ctx context.Context, r kafkaRunner, c kafkaConn, count int) []kafkaRecord {
+	t.Helper()
+	return r.parse(t, runClient(t, r.consumeCmd(ctx, c, count)))
 }
 
 // needKafkaJS finds node and kafkajs (`npm ci` in testdata/kafkajs).
@@ -358,9 +488,9 @@ func (k kcatRunner) args(c kafkaConn) []string {
 	return append(args, "-X", "security.protocol="+protocol)
 }
 
-func (k kcatRunner) produce(t *testing.T, ctx context.Context, c kafkaConn, recs []kafkaRecord) {
-	t.Helper()
-	args := append(k.args(c), "-P", "-K", "\t", "-X", "enable.idempotence=false", "-X", "acks=all")
+func (k kcatRunner) produceCmd(ctx context.Context, c kafkaConn, recs []kafkaRecord) *exec.Cmd {
+	// librdkafka does not produce idempotently unless asked to.
+	args := append(k.args(c), "-P", "-K", "\t", "-X", "acks=all")
 	for name, v := range recs[0].Headers {
 		args = append(args, "-H", name+"="+v)
 	}
@@ -368,16 +498,21 @@ func (k kcatRunner) produce(t *testing.T, ctx context.Context, c kafkaConn, recs
 	for _, r := range recs {
 		fmt.Fprintf(&in, "%s\t%s\n", r.Key, r.Value)
 	}
-	runClient(t, ctx, nil, &in, args...)
+	return clientCmd(ctx, nil, &in, args...)
 }
 
-func (k kcatRunner) consume(t *testing.T, ctx context.Context, c kafkaConn, count int) []kafkaRecord {
-	t.Helper()
+// consumeCmd: in a group (-G), a partition without a committed offset
+// starts at the beginning (auto.offset.reset; -o would override committed
+// offsets too), and kcat commits what it read as it closes.
+func (k kcatRunner) consumeCmd(ctx context.Context, c kafkaConn, count int) *exec.Cmd {
 	args := append(k.args(c), "-C", "-o", "beginning", "-e", "-J", "-c", strconv.Itoa(count))
 	if c.group != "" {
-		args = append(k.args(c), "-G", c.group, "-o", "beginning", "-e", "-J", "-c", strconv.Itoa(count), c.topic)
+		args = append(k.args(c), "-G", c.group, "-X", "auto.offset.reset=earliest", "-e", "-J", "-c", strconv.Itoa(count), c.topic)
 	}
-	out := runClient(t, ctx, nil, nil, args...)
+	return clientCmd(ctx, nil, nil, args...)
+}
+
+func (k kcatRunner) parse(t *testing.T, out []byte) []kafkaRecord {
 	var recs []kafkaRecord
 	for line := range strings.Lines(string(out)) {
 		var env struct {

@@ -86,6 +86,9 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) fetched {
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewFetchResponseTopicPartition()
 			p.Partition = rp.Partition
+			// Empty, never null, as Kafka brokers answer: librdkafka
+			// takes a null record set for a protocol error.
+			p.RecordBatches = []byte{}
 			l, code := c.logFor(rt.Topic, rp.Partition, RightListen)
 			if l == nil {
 				p.ErrorCode = code

@@ -30,7 +30,7 @@ function kafka() {
 async function produce() {
   const lines = fs.readFileSync(0, 'utf8').split('\n').filter((l) => l !== '');
   const messages = lines.map((l) => JSON.parse(l));
-  const producer = kafka().producer({ idempotent: false, allowAutoTopicCreation: false });
+  const producer = kafka().producer({ allowAutoTopicCreation: false });
   await producer.connect();
   await producer.send({ topic: env.KAFKA_TOPIC, messages, acks: -1, compression: CompressionTypes.None });
   await producer.disconnect();

@@ -7,23 +7,31 @@ offset, key, value, headers}) once it has KAFKA_COUNT records.
 
 Settings (environment): KAFKA_BROKERS, KAFKA_TOPIC, KAFKA_COUNT, KAFKA_GROUP
 (empty: the topic's partitions are assigned directly, from the beginning,
-with no group), and, when set, KAFKA_SASL_USER + KAFKA_SASL_PASSWORD (SASL
-PLAIN) and KAFKA_TLS_CA (TLS, the server's certificate verified against
-this CA file).
+with no group; else subscribe() in that group, committing what was read),
+and, when set, KAFKA_SASL_USER + KAFKA_SASL_PASSWORD (SASL PLAIN) and
+KAFKA_TLS_CA (TLS, the server's certificate verified against this CA file).
+A failed SASL authentication ends the script with librdkafka's message.
 """
 import json
 import os
 import sys
 import time
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition, OFFSET_BEGINNING
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition, OFFSET_BEGINNING
 
 ENV = os.environ
 DEADLINE = time.monotonic() + 60
 
 
+def refused(err):
+    """error_cb: librdkafka retries a failed SASL authentication for ever;
+    a client with a wrong key should stop and say so."""
+    if err.code() == KafkaError._AUTHENTICATION:
+        raise KafkaException(err)
+
+
 def config(**extra):
-    cfg = {"bootstrap.servers": ENV["KAFKA_BROKERS"], "compression.codec": "none"}
+    cfg = {"bootstrap.servers": ENV["KAFKA_BROKERS"], "compression.codec": "none", "error_cb": refused}
     sasl, ca = ENV.get("KAFKA_SASL_USER"), ENV.get("KAFKA_TLS_CA")
     if sasl:
         cfg.update({"sasl.mechanisms": "PLAIN", "sasl.username": sasl,
@@ -36,7 +44,10 @@ def config(**extra):
 
 
 def produce():
-    producer = Producer(config(**{"enable.idempotence": False, "acks": "all"}))
+    # librdkafka's default is not idempotent; on here so that a librdkafka
+    # producer goes through InitProducerId and sequence numbers (kcat keeps
+    # the default).
+    producer = Producer(config(**{"enable.idempotence": True, "acks": "all"}))
     errors = []
 
     def delivered(err, msg):
@@ -80,10 +91,15 @@ def consume():
         got.append({"partition": msg.partition(), "offset": msg.offset(),
                     "key": (msg.key() or b"").decode(), "value": msg.value().decode(),
                     "headers": {k: v.decode() for k, v in (msg.headers() or [])}})
+    if group:
+        consumer.commit(asynchronous=False)
     consumer.close()
     for rec in got:
         print(json.dumps(rec))
 
 
 if __name__ == "__main__":
-    {"produce": produce, "consume": consume}[sys.argv[1]]()
+    try:
+        {"produce": produce, "consume": consume}[sys.argv[1]]()
+    except KafkaException as e:
+        sys.exit(f"client.py {sys.argv[1]}: {e.args[0].str()}")
