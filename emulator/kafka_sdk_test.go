@@ -35,7 +35,7 @@ func TestKafkaProduceReadOverAMQP(t *testing.T) {
 	srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{{Name: "orders", PartitionCount: 4}}})
 	ctx := testCtx(t, 60*time.Second)
 	cl := kafkaClient(t, srv, kgo.DefaultProduceTopic("orders"))
-	const n = 1000
+	const n = 10_000
 	recs := make([]*kgo.Record, n)
 	for i := range recs {
 		recs[i] = &kgo.Record{Key: fmt.Appendf(nil, "key-%d", i%37), Value: fmt.Appendf(nil, "event-%d", i),
@@ -91,32 +91,43 @@ func checkKafkaEvent(t *testing.T, partition int, ev *azeventhubs.ReceivedEventD
 }
 
 // TestKafkaFetchSDKEvents: a Kafka consumer reading partitions directly
-// (no group) gets the events the SDK sent, the partition key as the
-// x-opt-partition-key header and properties as headers.
+// (no group) gets the 10,000 events the SDK sent with partition keys, each
+// once, its body as value, the partition key as the x-opt-partition-key
+// header and properties as headers.
 func TestKafkaFetchSDKEvents(t *testing.T) {
 	srv := start(t, &emulator.Config{KafkaListen: "127.0.0.1:0", Hubs: []emulator.HubConfig{{Name: "orders", PartitionCount: 4}}})
 	ctx := testCtx(t, 60*time.Second)
-	const n = 50
-	var evs []*azeventhubs.EventData
-	for i := range n {
-		evs = append(evs, &azeventhubs.EventData{Body: fmt.Appendf(nil, "sdk-%d", i), Properties: map[string]any{"raw": []byte("b")}})
+	const n, keys = 10_000, 40
+	p := producer(t, srv, "orders")
+	for k := range keys {
+		var evs []*azeventhubs.EventData
+		for i := k; i < n; i += keys {
+			evs = append(evs, &azeventhubs.EventData{Body: fmt.Appendf(nil, "sdk-%d", i),
+				Properties: map[string]any{"raw": []byte("b"), "index": int64(i)}})
+		}
+		sendBatch(t, ctx, p, &azeventhubs.EventDataBatchOptions{PartitionKey: new(fmt.Sprintf("pk-%d", k))}, evs...)
 	}
-	sendBatch(t, ctx, producer(t, srv, "orders"), &azeventhubs.EventDataBatchOptions{PartitionKey: new("pk")}, evs...)
 	offsets := map[string]map[int32]kgo.Offset{"orders": {}}
 	for p := range int32(4) {
 		offsets["orders"][p] = kgo.NewOffset().AtStart()
 	}
-	for i, r := range kafkaFetch(ctx, t, srv, offsets, n) {
-		if want := fmt.Sprintf("sdk-%d", i); string(r.Value) != want || r.Offset != int64(i) {
-			t.Fatalf("record %d: %q at offset %d, want %q at %d", i, r.Value, r.Offset, want, i)
+	seen := map[string]bool{}
+	for _, r := range kafkaFetch(ctx, t, srv, offsets, n) {
+		var i int
+		if _, err := fmt.Sscanf(string(r.Value), "sdk-%d", &i); err != nil || seen[string(r.Value)] {
+			t.Fatalf("record %q at %d/%d: not an event sent, or read twice", r.Value, r.Partition, r.Offset)
 		}
+		seen[string(r.Value)] = true
 		h := map[string]string{}
 		for _, kv := range r.Headers {
 			h[kv.Key] = string(kv.Value)
 		}
-		if h["x-opt-partition-key"] != "pk" || h["raw"] != "b" {
-			t.Fatalf("record %d: headers %v, want x-opt-partition-key=pk and raw=b", i, h)
+		if h["x-opt-partition-key"] != fmt.Sprintf("pk-%d", i%keys) || h["raw"] != "b" || h["index"] == "" {
+			t.Fatalf("record %q: headers %v, want x-opt-partition-key=pk-%d, raw=b and index", r.Value, h, i%keys)
 		}
+	}
+	if len(seen) != n {
+		t.Fatalf("read %d distinct events, want %d", len(seen), n)
 	}
 }
 
