@@ -146,3 +146,22 @@ func TestBalancedTakesFromLiveOwnersOnePerRound(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A round stopped while it waits its join window says so and claims
+// nothing more; its next round renews the partition it claimed first and
+// claims the rest, as gained.
+func TestJoinStoppedWhileWaiting(t *testing.T) {
+	store := newMemStore()
+	b := newBalancers(t, store, Balanced, "a")[0]
+	b.wait = func(context.Context, time.Duration) error { return context.DeadlineExceeded }
+	_, err := b.Round(context.Background(), ids(8))
+	if err == nil || !strings.Contains(err.Error(), "waiting 5s for replicas starting together") || len(b.Owned()) != 0 {
+		t.Fatalf("Round = %v, owns %v; want the wait's error and nothing owned", err, b.Owned())
+	}
+	if own := store.owners(DefaultExpiration); len(own) != 1 {
+		t.Fatalf("the store says %v, want the one partition claimed before the wait", own)
+	}
+	if ch := round(t, b, ids(8)); len(ch) != 8 || len(b.Owned()) != 8 {
+		t.Fatalf("the next round: changes %v, owns %v; want all 8 gained", ch, b.Owned())
+	}
+}
