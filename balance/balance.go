@@ -1,6 +1,7 @@
 package balance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -16,10 +17,13 @@ import (
 type Strategy string
 
 const (
-	// Balanced claims one partition per round: an unowned or expired one,
-	// else one of an owner that has more than its share; the SDKs' default.
-	// Partitions whose owner left (relinquished on a clean stop, or
-	// expired after a crash) it claims at once, up to its share.
+	// Balanced claims free partitions (never owned, relinquished on a
+	// clean stop, expired after a crash) up to its share in one round, and
+	// takes from owners above their share one partition per round; the
+	// SDKs' default. Unlike the SDKs' balanced strategy, which claims one
+	// partition per round whatever is free, an owner that holds nothing
+	// claims one, waits Options.JoinWindow for replicas starting with it,
+	// and then claims its share of the rest (see the package doc).
 	Balanced Strategy = "balanced"
 	// Greedy claims the whole share in one round.
 	Greedy Strategy = "greedy"
@@ -40,6 +44,13 @@ type Options struct {
 	// Expiration is how long a claim holds without renewal. 0 means
 	// DefaultExpiration. It must exceed UpdateInterval.
 	Expiration time.Duration
+	// JoinWindow is how long a Balanced owner that holds no partition,
+	// having claimed its first free one, waits for replicas starting with
+	// it to claim theirs before it claims the rest of its share: replicas
+	// started further apart than this settle by taking partitions from
+	// each other, one per round. 0 means UpdateInterval/2; it must be
+	// shorter than UpdateInterval.
+	JoinWindow time.Duration
 }
 
 // Consumer is whose partitions are shared: the namespace as the SDKs name
@@ -74,6 +85,9 @@ type Balancer struct {
 	rnd      *rand.Rand
 	owned    map[string]azeventhubs.Ownership // the records as last claimed
 	now      func() time.Time                 // this replica's clock
+	// wait is how a joining round waits the join window (sleep); tests
+	// make it wait until the other replicas claimed.
+	wait func(ctx context.Context, d time.Duration) error
 	// offset is the store's clock minus this replica's (clock.go);
 	// fromClaims says the last claims measured it.
 	offset     time.Duration
@@ -96,6 +110,9 @@ func New(store azeventhubs.CheckpointStore, consumer Consumer, ownerID string, o
 	if o.Expiration == 0 {
 		o.Expiration = DefaultExpiration
 	}
+	if o.JoinWindow == 0 {
+		o.JoinWindow = o.UpdateInterval / 2
+	}
 	switch {
 	case store == nil:
 		return nil, errors.New("balance: no checkpoint store")
@@ -105,13 +122,27 @@ func New(store azeventhubs.CheckpointStore, consumer Consumer, ownerID string, o
 		return nil, fmt.Errorf("balance: strategy %q: want %q or %q", o.Strategy, Balanced, Greedy)
 	case o.UpdateInterval < 0:
 		return nil, fmt.Errorf("balance: update interval %s: must be positive", o.UpdateInterval)
+	case o.JoinWindow < 0 || o.JoinWindow >= o.UpdateInterval:
+		return nil, fmt.Errorf("balance: join window %s: must be positive and shorter than the update interval %s, or a starting owner's round outlasts the interval", o.JoinWindow, o.UpdateInterval)
 	case o.Expiration <= o.UpdateInterval:
 		return nil, fmt.Errorf("balance: expiration %s: must exceed the update interval %s, or claims lapse between renewals", o.Expiration, o.UpdateInterval)
 	case consumer.Namespace == "" || consumer.EventHub == "" || consumer.ConsumerGroup == "":
 		return nil, fmt.Errorf("balance: consumer %+v: namespace, event hub and consumer group are all needed", consumer)
 	}
 	return &Balancer{store: store, consumer: consumer, owner: ownerID, opts: o,
-		rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), owned: map[string]azeventhubs.Ownership{}, now: time.Now}, nil
+		rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), owned: map[string]azeventhubs.Ownership{}, now: time.Now, wait: sleep}, nil
+}
+
+// sleep waits d, or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Owner is the balancer's owner ID.

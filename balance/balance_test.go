@@ -104,6 +104,9 @@ func newBalancers(t *testing.T, store *memStore, strategy Strategy, names ...str
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Rounds run one after another: no other replica claims while
+		// one waits its join window (join_test.go has those that do).
+		b.wait = func(context.Context, time.Duration) error { return nil }
 		bs = append(bs, b)
 	}
 	return bs
@@ -250,6 +253,8 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{"a", Options{Strategy: "fair"}, `strategy "fair"`},
 		{"a", Options{UpdateInterval: time.Minute, Expiration: time.Second}, "must exceed the update interval"},
 		{"a", Options{UpdateInterval: -time.Second}, "must be positive"},
+		{"a", Options{UpdateInterval: time.Second, JoinWindow: time.Second}, "join window 1s: must be positive and shorter"},
+		{"a", Options{JoinWindow: -time.Second}, "join window -1s"},
 	} {
 		if _, err := New(store, consumer, c.owner, &c.opts); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("New(%q, %+v) = %v, want an error with %q", c.owner, c.opts, err, c.want)

@@ -3,6 +3,7 @@ package balance
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -64,20 +65,59 @@ func (b *Balancer) classify(list []azeventhubs.Ownership, partitionIDs []string)
 // from owners above their share when nothing is free. It returns what
 // changed since the previous round.
 //
+// A Balanced round of an owner that holds nothing while partitions are
+// free claims one, waits the JoinWindow and reads the records again
+// before it claims the rest of its share (join).
+//
 // A round refuses (*OtherJobError), claiming nothing, when live claims of
 // the consumer group belong to another job (JobStore).
 func (b *Balancer) Round(ctx context.Context, partitionIDs []string) ([]Change, error) {
 	b.readClock(ctx)
-	v, err := b.read(ctx, partitionIDs)
+	first, err := b.read(ctx, partitionIDs)
 	if err != nil {
 		return nil, err
 	}
-	if err := b.otherJob(ctx, v); err != nil {
+	if err := b.otherJob(ctx, first); err != nil {
 		return nil, err
 	}
+	v := first
+	if b.opts.Strategy == Balanced && len(first.mine) == 0 && len(first.available) > 0 {
+		if v, err = b.join(ctx, first, partitionIDs); err != nil {
+			return nil, err
+		}
+	}
+	claims := b.choose(v, len(partitionIDs))
+	for i := range claims {
+		claims[i].OwnerID = b.owner
+	}
+	var got []azeventhubs.Ownership
+	if len(claims) > 0 {
+		if got, err = b.claim(ctx, claims); err != nil {
+			return nil, err
+		}
+	}
+	// The changes are against the records as the round first found them:
+	// a partition claimed while joining was not this owner's before.
+	return b.settle(got, first), nil
+}
+
+// claim makes claims and measures the store's clock by them.
+func (b *Balancer) claim(ctx context.Context, claims []azeventhubs.Ownership) ([]azeventhubs.Ownership, error) {
+	before := b.now()
+	got, err := b.store.ClaimOwnership(ctx, claims, nil)
+	if err != nil {
+		return nil, fmt.Errorf("balance: claiming ownership: %w", err)
+	}
+	b.claimed(got, before, b.now())
+	return got, nil
+}
+
+// choose is what a round claims of v's partitions, n of them: this
+// owner's live claims, to renew them, and more as the strategy says.
+func (b *Balancer) choose(v view, n int) []azeventhubs.Ownership {
 	owners := len(v.byOwner)
-	share := len(partitionIDs) / owners
-	extra := len(partitionIDs)%owners > 0
+	share := n / owners
+	extra := n%owners > 0
 	limit := share
 	if extra && len(v.mine) >= share {
 		limit++
@@ -93,45 +133,88 @@ func (b *Balancer) Round(ctx context.Context, partitionIDs []string) ([]Change, 
 		want = len(v.available) > 0 || len(above) > 0
 	}
 	claims := slices.Clone(v.mine)
-	if want {
-		switch b.opts.Strategy {
-		case Greedy:
-			claims = append(claims, b.pick(v.available, limit-len(claims))...)
-			claims = append(claims, b.pick(above, limit-len(claims))...)
-		default:
-			// Partitions whose owner left (relinquished on a clean stop, or
-			// expired) are taken at once, up to the share, so that a stop
-			// or a crash moves them within a round or two; else one
-			// partition per round, as the SDKs do, so that replicas
-			// starting together share without taking from each other.
-			var given []azeventhubs.Ownership
-			for _, o := range v.available {
-				if o.ETag != nil {
-					given = append(given, o)
-				}
-			}
-			switch {
-			case len(given) > 0:
-				claims = append(claims, b.pick(given, limit-len(claims))...)
-			case len(v.available) > 0:
-				claims = append(claims, b.pick(v.available, 1)...)
-			default:
-				claims = append(claims, b.pick(above, 1)...)
-			}
+	switch {
+	case !want:
+	case b.opts.Strategy == Greedy:
+		claims = append(claims, b.pick(v.available, limit-len(claims))...)
+		claims = append(claims, b.pick(above, limit-len(claims))...)
+	case len(v.available) > 0:
+		// Free partitions (never owned, relinquished, expired) are taken
+		// up to the share at once, so that a start, a stop or a crash is
+		// settled within a round or two.
+		claims = append(claims, b.planned(v, n)...)
+	default:
+		// One partition per round from a live owner, as the SDKs take
+		// them, so that a replica joining a running job takes its share
+		// gradually and each owner gives up a partition at a time.
+		claims = append(claims, b.pick(above, 1)...)
+	}
+	return claims
+}
+
+// planned is this owner's part of v's free partitions when every live
+// owner fills up to its fair share from them: the owners in order of
+// owner ID, the first n%owners of them with a share of one more, each
+// taking the next free partitions in order of partition ID. Every replica
+// that read the same records makes the same plan, so that replicas
+// claiming at the same moment claim different partitions, and all of the
+// free ones between them. The plan also holds while some of them have
+// claimed their parts already (the order is not by how many each holds):
+// a replica that reads the records after another's claims takes the same
+// partitions as one that read them before.
+func (b *Balancer) planned(v view, n int) []azeventhubs.Ownership {
+	owners := slices.Sorted(maps.Keys(v.byOwner))
+	free := slices.SortedFunc(slices.Values(v.available), func(x, y azeventhubs.Ownership) int {
+		return strings.Compare(x.PartitionID, y.PartitionID)
+	})
+	share, rem := n/len(owners), n%len(owners)
+	for i, owner := range owners {
+		target := share
+		if i < rem {
+			target++
+		}
+		take := min(max(0, target-len(v.byOwner[owner])), len(free))
+		if owner == b.owner {
+			return free[:take]
+		}
+		free = free[take:]
+	}
+	return nil
+}
+
+// join is the start of a round of a Balanced owner that holds nothing
+// while partitions are free. The records know an owner only once it holds
+// a partition (they have no presence of their own), so replicas starting
+// together would each see itself alone and claim everything, and then take
+// from each other a partition per round for many rounds. Instead it claims
+// one free partition, waits JoinWindow for those starting with it to claim
+// theirs, and returns the records as they are then: every replica that
+// started within the window counts the same owners and claims its own part
+// of the rest (planned).
+func (b *Balancer) join(ctx context.Context, v view, partitionIDs []string) (view, error) {
+	// Two starting replicas may pick the same partition: the one that
+	// lost it picks another, so that it counts as an owner too.
+	for range 3 {
+		one := b.pick(v.available, 1)
+		if len(one) == 0 {
+			break
+		}
+		one[0].OwnerID = b.owner
+		got, err := b.claim(ctx, one)
+		if err != nil {
+			return view{}, err
+		}
+		if len(got) > 0 {
+			break
+		}
+		if v, err = b.read(ctx, partitionIDs); err != nil {
+			return view{}, err
 		}
 	}
-	for i := range claims {
-		claims[i].OwnerID = b.owner
+	if err := b.wait(ctx, b.opts.JoinWindow); err != nil {
+		return view{}, fmt.Errorf("balance: waiting %s for replicas starting together: %w", b.opts.JoinWindow, err)
 	}
-	var got []azeventhubs.Ownership
-	if len(claims) > 0 {
-		before := b.now()
-		if got, err = b.store.ClaimOwnership(ctx, claims, nil); err != nil {
-			return nil, fmt.Errorf("balance: claiming ownership: %w", err)
-		}
-		b.claimed(got, before, b.now())
-	}
-	return b.settle(got, v), nil
+	return b.read(ctx, partitionIDs)
 }
 
 // pick returns up to n of from, at random, so that replicas starting

@@ -87,12 +87,15 @@ func TestStreamReplicas(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	start := func(id string) {
-		p := startStreamProcess(t, bin, "--connection-string", connStr, "--sink", pg, "--table", "events", "--job", "replicas",
+	launch := func(id string) {
+		replicas[id] = startStreamProcess(t, bin, "--connection-string", connStr, "--sink", pg, "--table", "events", "--job", "replicas",
 			"--batch-interval", "50ms", "--max-rate-per-partition", "500", "--ownership", pg, "--owner-id", id,
 			"--ownership-interval", interval.String(), "--ownership-expiration", expiration.String())
-		replicas[id] = p
-		p.waitFor(t, "sharing the partitions")
+	}
+	// started waits for a launched replica to be about to run its first
+	// round.
+	started := func(id string) {
+		replicas[id].waitFor(t, "sharing the partitions")
 		if store == nil {
 			var closer io.Closer
 			store, closer, err = ownership.Open(ctx, pg, "replicas", &ownership.Options{ReadOnly: true})
@@ -118,10 +121,21 @@ func TestStreamReplicas(t *testing.T) {
 	// rounds' jitter.
 	slack := interval
 
+	start := func(id string) { launch(id); started(id) }
+
 	produced := sendRounds(ctx, connStr, partitions, perPartition, 125)
+	// Three replicas starting together own every partition in their first
+	// round, each its share: they meet in the join window (package
+	// balance), half an interval.
+	launched := time.Now()
 	for _, id := range []string{"r1", "r2", "r3"} {
-		start(id)
+		launch(id)
 	}
+	for _, id := range []string{"r1", "r2", "r3"} {
+		started(id)
+	}
+	within("all partitions owned by 3 replicas starting together", 2*interval, func(own map[string]string) bool { return allOwned(own, "r1", "r2", "r3") })
+	t.Logf("(%s from launching the processes)", time.Since(launched).Round(time.Millisecond))
 	within("balance of 3 replicas", 3*interval+slack, func(own map[string]string) bool {
 		n := counts(own)
 		return allOwned(own, "r1", "r2", "r3") && n["r1"] >= 2 && n["r2"] >= 2 && n["r3"] >= 2 && n["r1"] <= 3 && n["r2"] <= 3 && n["r3"] <= 3

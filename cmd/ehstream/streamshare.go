@@ -38,7 +38,7 @@ func addShareFlags(fs *flag.FlagSet) *shareFlags {
 		ownerID:    fs.String("owner-id", fmt.Sprintf("%s-%d", host, os.Getpid()), "this replica's owner ID in the ownership records; unique per replica"),
 		interval:   fs.Duration("ownership-interval", balance.DefaultUpdateInterval, "how often a replica renews and balances its claims"),
 		expiration: fs.Duration("ownership-expiration", balance.DefaultExpiration, "how long a claim holds without renewal (a crashed replica's partitions move after it)"),
-		strategy:   fs.String("ownership-strategy", string(balance.Balanced), "balanced (one partition a round, as the SDKs) or greedy (a replica's whole share at once)"),
+		strategy:   fs.String("ownership-strategy", string(balance.Balanced), "balanced (free partitions up to the share at once, one a round from live owners) or greedy (a replica's whole share at once, from live owners too)"),
 		takeOver: fs.Bool("take-over", false, "without --ownership: start even when ownership records in the --sink database show live replicas on the consumer group "+
 			"(this stream reads every partition, taking theirs)"),
 	}
