@@ -22,6 +22,7 @@ const (
 	MetricFsyncSeconds        = "ehstream_emulator_fsync_duration_seconds"
 	MetricFaultsInjected      = "ehstream_emulator_faults_injected_total"
 	MetricFaultHits           = "ehstream_emulator_fault_hits_total"
+	MetricManagementRequests  = "ehstream_emulator_management_requests_total"
 )
 
 var (
@@ -55,6 +56,9 @@ var (
 	descFaultHits = prometheus.NewDesc(MetricFaultHits,
 		"Times faults acted, by kind: sends refused (server-busy), links detached (detach-receivers), connections reset (drop-connections), writes delayed (delay-frames), receivers held back (pause-partition).",
 		[]string{"kind"}, nil)
+	descManagementRequests = prometheus.NewDesc(MetricManagementRequests,
+		"Requests to $management, answered or refused, by operation: hub (a hub's properties), partition (a partition's properties), other.",
+		[]string{"operation"}, nil)
 )
 
 // collector reads the emulator's Stats and Snapshot when scraped.
@@ -80,7 +84,7 @@ func NewRegistry(srv *emulator.Server) *prometheus.Registry {
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnections, descConnectionsAccepted, descLinks,
 		descEventsIn, descEventsInBytes, descEventsOut, descEventsOutBytes,
-		descPartitionBytes, descFirstSeq, descLastSeq, descFsync, descFaultsInjected, descFaultHits} {
+		descPartitionBytes, descFirstSeq, descLastSeq, descFsync, descFaultsInjected, descFaultHits, descManagementRequests} {
 		ch <- d
 	}
 }
@@ -117,5 +121,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range emulator.FaultKinds {
 		counter(descFaultsInjected, float64(st.Faults.Injected[k]), string(k))
 		counter(descFaultHits, float64(st.Faults.Hits[k]), string(k))
+	}
+	for _, op := range emulator.ManagementOps {
+		counter(descManagementRequests, float64(st.ManagementRequests[op]), string(op))
 	}
 }
