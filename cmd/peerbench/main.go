@@ -28,8 +28,10 @@
 //
 // All three receive with the stream's prefetch (eventhubs.DefaultPrefetch).
 // A reader that reads more or fewer events than the hub holds fails the
-// run. The report gives each reader's median events/s over -runs runs and
-// the ratios stream / Processor and stream / bare.
+// run. Each run begins with the next reader (bare, Processor, stream;
+// then Processor, stream, bare; ...). The report gives each reader's
+// median events/s over -runs runs and the ratios stream / Processor and
+// stream / bare.
 //
 // Files: main.go (flags, the hub, the runs and the report), readers.go
 // (the three readers), planning.go (-planning: management calls per batch
@@ -136,7 +138,10 @@ func run(ctx context.Context, c config) (results, error) {
 	b := &bench{c: c, connStr: hub.ConnectionString(), dir: dir, perPartition: per}
 	res := results{}
 	for r := range c.runs {
-		for _, name := range readers {
+		// Each run starts with another reader, so that a burst of other
+		// work on the machine does not always fall on the same one.
+		for i := range readers {
+			name := readers[(r+i)%len(readers)]
 			start := time.Now()
 			n, err := b.read(ctx, name)
 			if err != nil {
