@@ -30,8 +30,9 @@
 // A reader that reads more or fewer events than the hub holds fails the
 // run. Each run begins with the next reader (bare, Processor, stream;
 // then Processor, stream, bare; ...). The report gives each reader's
-// median events/s over -runs runs and the ratios stream / Processor and
-// stream / bare.
+// medians over -runs runs of events/s and of the process's CPU time per
+// event (the in-process emulator's included), and the ratios stream /
+// Processor and stream / bare of both.
 //
 // Files: main.go (flags, the hub, the runs and the report), readers.go
 // (the three readers), planning.go (-planning: management calls per batch
@@ -45,8 +46,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ehstream/ehstream/internal/localhub"
@@ -74,12 +77,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "peerbench:", err)
 		os.Exit(2)
 	}
+	// Interrupted, the run ends and its temporary directory is removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 	var err error
 	if c.planning.on {
-		_, err = runPlanning(context.Background(), c, os.Stdout)
+		_, err = runPlanning(ctx, c, os.Stdout)
 	} else {
-		var res results
-		if res, err = run(context.Background(), c); err == nil {
+		var res *results
+		if res, err = run(ctx, c); err == nil {
 			res.report(os.Stdout)
 		}
 	}
@@ -114,12 +120,17 @@ func startHub(ctx context.Context, c config, dir string) (*localhub.Hub, error) 
 // readers are the peers, in the order a run takes them.
 var readers = []string{"bare", "Processor", "stream"}
 
-// results are the events/s of each reader, one per run.
-type results map[string][]float64
+// results are each reader's measures, one per run: events/s by the clock
+// (rate), and the CPU time the process took per event, in microseconds
+// (cpu). The emulator runs in this process, so its work counts too; on a
+// machine others share, the CPU varies far less than the clock.
+type results struct {
+	rate, cpu map[string][]float64
+}
 
 // run fills a hub with c.events events, then reads them c.runs times with
-// each reader and returns their rates.
-func run(ctx context.Context, c config) (results, error) {
+// each reader and returns their measures.
+func run(ctx context.Context, c config) (*results, error) {
 	dir, err := os.MkdirTemp("", "peerbench-")
 	if err != nil {
 		return nil, err
@@ -136,35 +147,55 @@ func run(ctx context.Context, c config) (results, error) {
 		return nil, err
 	}
 	b := &bench{c: c, connStr: hub.ConnectionString(), dir: dir, perPartition: per}
-	res := results{}
+	res := &results{rate: map[string][]float64{}, cpu: map[string][]float64{}}
 	for r := range c.runs {
 		// Each run starts with another reader, so that a burst of other
 		// work on the machine does not always fall on the same one.
 		for i := range readers {
-			name := readers[(r+i)%len(readers)]
-			start := time.Now()
-			n, err := b.read(ctx, name)
-			if err != nil {
-				return nil, fmt.Errorf("run %d, %s: %w", r+1, name, err)
+			if err := res.measure(ctx, b, r, readers[(r+i)%len(readers)]); err != nil {
+				return nil, err
 			}
-			rate := float64(n) / time.Since(start).Seconds()
-			res[name] = append(res[name], rate)
-			fmt.Fprintf(os.Stderr, "run %d: %s: %d events, %.0f events/s\n", r+1, name, n, rate)
 		}
 	}
 	return res, nil
 }
 
-// report prints the medians and the ratios of the stream to its peers.
-func (res results) report(w io.Writer) {
-	med := map[string]float64{}
-	fmt.Fprintf(w, "%-10s %12s   %s\n", "reader", "events/s", "runs")
-	for _, name := range readers {
-		med[name] = median(res[name])
-		fmt.Fprintf(w, "%-10s %12.0f   %s\n", name, med[name], rates(res[name]))
+// measure reads the hub once with reader name, in run r, and keeps its
+// measures.
+func (res *results) measure(ctx context.Context, b *bench, r int, name string) error {
+	wall, cpu := time.Now(), cpuTime()
+	n, err := b.read(ctx, name)
+	if err != nil {
+		return fmt.Errorf("run %d, %s: %w", r+1, name, err)
 	}
-	fmt.Fprintf(w, "stream / Processor: %.2f\n", med["stream"]/med["Processor"])
-	fmt.Fprintf(w, "stream / bare:      %.2f\n", med["stream"]/med["bare"])
+	rate := float64(n) / time.Since(wall).Seconds()
+	perEvent := float64((cpuTime() - cpu).Microseconds()) / float64(max(n, 1))
+	res.rate[name] = append(res.rate[name], rate)
+	res.cpu[name] = append(res.cpu[name], perEvent)
+	fmt.Fprintf(os.Stderr, "run %d: %s: %d events, %.0f events/s, %.2f CPU µs/event\n", r+1, name, n, rate, perEvent)
+	return nil
+}
+
+// cpuTime is the CPU time, user and system, this process has taken.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru) // cannot fail for RUSAGE_SELF
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// report prints the medians and the ratios of the stream to its peers: by
+// the clock, and by the CPU per event (cpuRatio, the peer's over the
+// stream's: above 1 the stream takes less).
+func (res *results) report(w io.Writer) {
+	rate, cpu := map[string]float64{}, map[string]float64{}
+	fmt.Fprintf(w, "%-10s %10s %14s   %s\n", "reader", "events/s", "CPU µs/event", "runs (events/s)")
+	for _, name := range readers {
+		rate[name], cpu[name] = median(res.rate[name]), median(res.cpu[name])
+		fmt.Fprintf(w, "%-10s %10.0f %14.2f   %s\n", name, rate[name], cpu[name], rates(res.rate[name]))
+	}
+	for _, peer := range []string{"Processor", "bare"} {
+		fmt.Fprintf(w, "stream / %-10s %.2f (cpuRatio %.2f)\n", peer+":", rate["stream"]/rate[peer], cpu[peer]/cpu["stream"])
+	}
 }
 
 func median(xs []float64) float64 {

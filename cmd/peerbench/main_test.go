@@ -23,13 +23,15 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range readers {
-		if len(res[name]) != 2 || res[name][0] <= 0 || res[name][1] <= 0 {
-			t.Fatalf("%s: rates %v, want 2 positive", name, res[name])
+		for _, m := range []map[string][]float64{res.rate, res.cpu} {
+			if len(m[name]) != 2 || m[name][0] <= 0 || m[name][1] <= 0 {
+				t.Fatalf("%s: rates %v, CPU per event %v; want 2 positive of each", name, res.rate[name], res.cpu[name])
+			}
 		}
 	}
 	var out strings.Builder
 	res.report(&out)
-	for _, want := range []string{"\nbare ", "\nProcessor ", "\nstream ", "stream / Processor: ", "stream / bare: "} {
+	for _, want := range []string{"\nbare ", "\nProcessor ", "\nstream ", "stream / Processor: ", "stream / bare: ", "cpuRatio "} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("report %q lacks %q", out.String(), want)
 		}

@@ -107,8 +107,15 @@ func runPlanning(ctx context.Context, c config, w io.Writer) (*planningRun, erro
 	if err := r.stream(ctx); err != nil {
 		return nil, err
 	}
-	if err := <-r.sent; err != nil {
-		return nil, fmt.Errorf("sending the load: %w", err)
+	// Only the load's end, or the producer's failure, stops the stream
+	// without an error: the producer has run.
+	select {
+	case err := <-r.sent:
+		if err != nil {
+			return nil, fmt.Errorf("sending the load: %w", err)
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	if err := r.checkReadOnce(); err != nil {
 		return nil, err
@@ -167,7 +174,13 @@ func (r *planningRun) onBatch(ctx context.Context, b streaming.BatchInfo) {
 		r.idle.add(b)
 		if r.idle.batches == r.c.planning.idleBatches {
 			r.idle.calls, r.mark, r.phase = since(calls, r.mark), calls, phaseLoad
-			go func() { r.sent <- r.produce(ctx) }()
+			go func() {
+				err := r.produce(ctx)
+				if err != nil {
+					r.ssc.Stop(false) // nothing more will come to read
+				}
+				r.sent <- err
+			}()
 		}
 	default:
 		r.load.add(b)

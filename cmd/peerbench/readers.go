@@ -117,7 +117,11 @@ func (b *bench) readProcessor(ctx context.Context) (int64, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	runErr := make(chan error, 1)
-	go func() { runErr <- proc.Run(runCtx) }()
+	go func() {
+		err := proc.Run(runCtx)
+		stop() // a Processor that failed hands out no more partition clients
+		runErr <- err
+	}()
 	got := drainProcessor(runCtx, proc, b.perPartition, b.want(), stop)
 	if err := <-runErr; err != nil && !errors.Is(err, context.Canceled) {
 		return got, err
