@@ -72,7 +72,7 @@ func (b *bench) readBare(ctx context.Context) (int64, error) {
 			pc, err := cc.NewPartitionClient(strconv.Itoa(p), &azeventhubs.PartitionClientOptions{
 				StartPosition: azeventhubs.StartPosition{Earliest: &earliest}, Prefetch: eventhubs.DefaultPrefetch})
 			if err != nil {
-				errs[p] = err
+				errs[p] = fmt.Errorf("partition %d: %w", p, err)
 				return
 			}
 			defer pc.Close(context.Background())
@@ -80,7 +80,9 @@ func (b *bench) readBare(ctx context.Context) (int64, error) {
 				evs, err := pc.ReceiveEvents(ctx, min(left, receiveMax), nil)
 				left -= len(evs)
 				got.Add(int64(len(evs)))
-				errs[p] = err
+				if err != nil {
+					errs[p] = fmt.Errorf("partition %d: %w", p, err)
+				}
 			}
 		})
 	}
