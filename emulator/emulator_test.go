@@ -54,6 +54,35 @@ func TestHubAndPartitionProperties(t *testing.T) {
 	}
 }
 
+// Stats counts each $management request by what it asked, answered or
+// refused: a stream's planning is judged by the calls it makes.
+func TestStatsCountManagementRequests(t *testing.T) {
+	srv := start(t, nil)
+	ctx := testCtx(t, 30*time.Second)
+	c := consumer(t, srv, "eh1", azeventhubs.DefaultConsumerGroup)
+	for op, n := range srv.Stats().ManagementRequests {
+		if n != 0 {
+			t.Fatalf("%s requests before any client asked: %d", op, n)
+		}
+	}
+	if _, err := c.GetEventHubProperties(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"0", "1", "1"} {
+		if _, err := c.GetPartitionProperties(ctx, id, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.GetPartitionProperties(ctx, "7", nil); err == nil {
+		t.Fatal("properties of partition 7 of a 2-partition hub: no error")
+	}
+	got := srv.Stats().ManagementRequests
+	want := map[emulator.ManagementOp]int64{emulator.ManagementHub: 1, emulator.ManagementPartition: 4, emulator.ManagementOther: 0}
+	if len(got) != len(emulator.ManagementOps) || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("management requests %v, want %v", got, want)
+	}
+}
+
 func TestSendAndReceiveEveryStartPosition(t *testing.T) {
 	srv := start(t, nil)
 	ctx := testCtx(t, 60*time.Second)

@@ -12,6 +12,8 @@ package emulator
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/ehstream/ehstream/emulator/amqp"
 )
 
 // LinkKind says what an attached link is for, from the client's side.
@@ -68,6 +70,52 @@ func (s *Server) openLinks() map[LinkKind]int64 {
 	out := make(map[LinkKind]int64, len(LinkKinds))
 	for k := linkSender; k < numLinkKinds; k++ {
 		out[linkKindNames[k]] = s.stats.openLinks[k].Load()
+	}
+	return out
+}
+
+// ManagementOp is what a $management request asked for.
+type ManagementOp string
+
+const (
+	ManagementHub       ManagementOp = "hub"       // a hub's properties (type com.microsoft:eventhub)
+	ManagementPartition ManagementOp = "partition" // a partition's properties (type com.microsoft:partition)
+	ManagementOther     ManagementOp = "other"     // anything else, refused
+)
+
+// ManagementOps lists every ManagementOp.
+var ManagementOps = []ManagementOp{ManagementHub, ManagementPartition, ManagementOther}
+
+// managementOp indexes serverStats.management.
+type managementOp int
+
+const (
+	mgmtHub managementOp = iota
+	mgmtPartition
+	mgmtOther
+	numManagementOps
+)
+
+// countManagement counts one $management request by what it asked for,
+// whether it is answered or refused: the planning of a stream is judged
+// by the calls it makes per batch.
+func (s *Server) countManagement(req *amqp.Message) {
+	op := mgmtOther
+	if appProp(req, "operation") == "READ" {
+		switch appProp(req, "type") {
+		case "com.microsoft:eventhub":
+			op = mgmtHub
+		case "com.microsoft:partition":
+			op = mgmtPartition
+		}
+	}
+	s.stats.management[op].Add(1)
+}
+
+func (s *Server) managementRequests() map[ManagementOp]int64 {
+	out := make(map[ManagementOp]int64, numManagementOps)
+	for op := range numManagementOps {
+		out[ManagementOps[op]] = s.stats.management[op].Load()
 	}
 	return out
 }

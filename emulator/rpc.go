@@ -277,6 +277,7 @@ func hasSASPrefix(tok string) bool {
 // handleManagement answers READ requests for hub and partition properties
 // with exactly the value types the official clients decode.
 func (s *Server) handleManagement(c *conn, req *amqp.Message) *amqp.Message {
+	s.countManagement(req)
 	if op := appProp(req, "operation"); op != "READ" {
 		return response(req, 400, fmt.Sprintf("unsupported $management operation %q", op), condNotImplemented, nil)
 	}

@@ -60,6 +60,9 @@ type Stats struct {
 	// ConnectionsRefused counts connections closed at once because
 	// Config.MaxConnections were open.
 	ConnectionsRefused int64
+	// ManagementRequests counts the requests to $management by what they
+	// asked for (every ManagementOp, 0 included), answered or refused.
+	ManagementRequests map[ManagementOp]int64
 
 	OpenConnections int64              // connections open now (TCP, TLS and WebSocket)
 	OpenLinks       map[LinkKind]int64 // links attached now, by kind (every kind, 0 included)
@@ -78,8 +81,9 @@ type serverStats struct {
 	connections, consumerLinks, producerLinks, eventsAppended, eventsSent atomic.Int64
 	throttled, connectionsRefused                                         atomic.Int64
 
-	openLinks [numLinkKinds]atomic.Int64
-	fsync     latencyHistogram
+	openLinks  [numLinkKinds]atomic.Int64
+	management [numManagementOps]atomic.Int64
+	fsync      latencyHistogram
 }
 
 // Start opens the partition logs and listens for AMQP connections. ctx bounds
@@ -217,6 +221,7 @@ func (s *Server) Stats() Stats {
 		Faults:             s.faults.stats(),
 		Throttled:          s.stats.throttled.Load(),
 		ConnectionsRefused: s.stats.connectionsRefused.Load(),
+		ManagementRequests: s.managementRequests(),
 		OpenConnections:    open,
 		OpenLinks:          s.openLinks(),
 		InFlightBytes:      s.budget.held.Load(),

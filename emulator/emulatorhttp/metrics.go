@@ -29,6 +29,7 @@ const (
 	MetricKafkaRequests            = "ehstream_emulator_kafka_requests_total"
 	MetricKafkaReceivedBytes       = "ehstream_emulator_kafka_received_bytes_total"
 	MetricKafkaSentBytes           = "ehstream_emulator_kafka_sent_bytes_total"
+	MetricManagementRequests       = "ehstream_emulator_management_requests_total"
 )
 
 var (
@@ -60,7 +61,7 @@ var (
 	descFaultsInjected = prometheus.NewDesc(MetricFaultsInjected,
 		"Faults injected, by kind.", []string{"kind"}, nil)
 	descFaultHits = prometheus.NewDesc(MetricFaultHits,
-		"Times faults acted, by kind: sends refused (server-busy), links detached (detach-receivers), connections reset (drop-connections), writes delayed (delay-frames), receivers held back (pause-partition).",
+		"Times faults acted, by kind: sends refused or Kafka produces held (server-busy), links detached (detach-receivers), connections reset (drop-connections), writes delayed (delay-frames), receivers held back (pause-partition).",
 		[]string{"kind"}, nil)
 
 	descKafkaConnections = prometheus.NewDesc(MetricKafkaConnections,
@@ -73,6 +74,9 @@ var (
 		"Bytes of Kafka request frames received.", nil, nil)
 	descKafkaSentBytes = prometheus.NewDesc(MetricKafkaSentBytes,
 		"Bytes of Kafka response frames sent.", nil, nil)
+	descManagementRequests = prometheus.NewDesc(MetricManagementRequests,
+		"Requests to $management, answered or refused, by operation: hub (a hub's properties), partition (a partition's properties), other.",
+		[]string{"operation"}, nil)
 )
 
 // collector reads the emulator's Stats and Snapshot when scraped.
@@ -99,7 +103,7 @@ func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnections, descConnectionsAccepted, descLinks,
 		descEventsIn, descEventsInBytes, descEventsOut, descEventsOutBytes,
 		descPartitionBytes, descFirstSeq, descLastSeq, descFsync, descFaultsInjected, descFaultHits,
-		descKafkaConnections, descKafkaConnectionsAccepted, descKafkaRequests, descKafkaReceivedBytes, descKafkaSentBytes} {
+		descKafkaConnections, descKafkaConnectionsAccepted, descKafkaRequests, descKafkaReceivedBytes, descKafkaSentBytes, descManagementRequests} {
 		ch <- d
 	}
 }
@@ -137,7 +141,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descFaultsInjected, float64(st.Faults.Injected[k]), string(k))
 		counter(descFaultHits, float64(st.Faults.Hits[k]), string(k))
 	}
-	if c.srv.KafkaAddr() != "" {
+	if c.srv.KafkaAddr() != "" || c.srv.KafkaTLSAddr() != "" {
 		k := st.Kafka
 		gauge(descKafkaConnections, float64(k.OpenConnections))
 		counter(descKafkaConnectionsAccepted, float64(k.Connections))
@@ -146,5 +150,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(descKafkaReceivedBytes, float64(k.BytesReceived))
 		counter(descKafkaSentBytes, float64(k.BytesSent))
+	}
+	for _, op := range emulator.ManagementOps {
+		counter(descManagementRequests, float64(st.ManagementRequests[op]), string(op))
 	}
 }

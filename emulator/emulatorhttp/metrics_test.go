@@ -233,6 +233,7 @@ func checkFamilies(t *testing.T, m metrics) {
 		emulatorhttp.MetricFsyncSeconds:        dto.MetricType_HISTOGRAM,
 		emulatorhttp.MetricFaultsInjected:      dto.MetricType_COUNTER,
 		emulatorhttp.MetricFaultHits:           dto.MetricType_COUNTER,
+		emulatorhttp.MetricManagementRequests:  dto.MetricType_COUNTER,
 		buildinfo.MetricName:                   dto.MetricType_GAUGE,
 		"go_goroutines":                        dto.MetricType_GAUGE,
 		"process_start_time_seconds":           dto.MetricType_GAUGE,
@@ -299,5 +300,28 @@ func checkBuckets(t testing.TB, h *dto.Histogram) {
 	last := h.Bucket[len(h.Bucket)-1]
 	if !math.IsInf(last.GetUpperBound(), 1) && prev > h.GetSampleCount() {
 		t.Errorf("the buckets hold %d observations, more than the count %d", prev, h.GetSampleCount())
+	}
+}
+
+// TestMetricsManagementRequests: /metrics counts $management requests by
+// what they asked.
+func TestMetricsManagementRequests(t *testing.T) {
+	srv := start(t, &emulator.Config{Hubs: []emulator.HubConfig{{Name: "orders", PartitionCount: 3}}})
+	base := serve(t, srv, emulatorhttp.Options{})
+	ctx := testCtx(t, 30*time.Second)
+	cons := consumer(t, srv, "orders", azeventhubs.DefaultConsumerGroup)
+	if _, err := cons.GetEventHubProperties(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"0", "2"} {
+		if _, err := cons.GetPartitionProperties(ctx, id, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := scrape(t, base)
+	for op, want := range map[string]float64{"hub": 1, "partition": 2, "other": 0} {
+		if got := m.value(t, emulatorhttp.MetricManagementRequests, "operation", op); got != want {
+			t.Errorf("%s{operation=%s} = %v, want %v", emulatorhttp.MetricManagementRequests, op, got, want)
+		}
 	}
 }
