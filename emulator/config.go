@@ -258,7 +258,7 @@ func (c *Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for i, h := range cfg.Hubs {
-		if err := validName(h.Name); err != nil {
+		if err := validHubName(h.Name); err != nil {
 			return fmt.Errorf("emulator config: hub %d: %w", i, err)
 		}
 		key := strings.ToLower(h.Name)
@@ -285,6 +285,20 @@ func (c *Config) Validate() error {
 			}
 			groups[strings.ToLower(g)] = true
 		}
+	}
+	return nil
+}
+
+// validHubName is validName with the service's rule for hub names: a
+// letter or digit first and last. It also keeps hub directories apart from
+// the data directory's own, which start with '.' (KafkaGroupsDir).
+func validHubName(name string) error {
+	if err := validName(name); err != nil {
+		return err
+	}
+	isAlnum := func(b byte) bool { return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' }
+	if !isAlnum(name[0]) || !isAlnum(name[len(name)-1]) {
+		return fmt.Errorf("hub name %q must start and end with a letter or digit, as Event Hubs requires", name)
 	}
 	return nil
 }

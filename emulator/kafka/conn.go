@@ -69,8 +69,13 @@ type request struct {
 
 func (c *conn) serve() {
 	for {
+		c.nc.SetReadDeadline(time.Now().Add(c.srv.idle))
 		frame, err := c.readFrame()
+		var ne net.Error
 		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			c.log.Info("kafka connection closed: no request for the idle timeout, as the service closes idle connections", "idle", c.srv.idle)
+			return
 		case errors.Is(err, errFrameSize):
 			// The client will only see its connection closed: say why.
 			c.log.Warn("kafka connection closed", "err", err)

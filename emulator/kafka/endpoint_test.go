@@ -216,3 +216,32 @@ func TestOversizedRequestLogged(t *testing.T) {
 		t.Fatal("nothing logged 5s after an oversized request")
 	}
 }
+
+// TestIdleConnectionClosed: a connection that sends nothing for the idle
+// timeout is closed (a TLS handshake never finished, or a client gone
+// silent, would otherwise hold a goroutine and a descriptor for ever),
+// one that keeps sending is not, and a new client is served after.
+func TestIdleConnectionClosed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	const idle = 300 * time.Millisecond
+	s := Serve(ln, newMemBackend(t), &Options{Logger: slog.New(slog.DiscardHandler), IdleTimeout: idle})
+	t.Cleanup(func() { s.Close() })
+
+	silent := dial(t, s)
+	busy := dial(t, s)
+	start := time.Now()
+	for i := int32(1); time.Since(start) < 3*idle; i++ {
+		roundTrip(t, busy, kmsg.NewPtrApiVersionsRequest(), i)
+		time.Sleep(idle / 4) // the client's pace between requests, not a wait for the server
+	}
+	if _, err := silent.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("a connection silent for %s: read %v, want EOF (closed by the server)", time.Since(start).Round(time.Millisecond), err)
+	}
+	if n := len(s.Conns()); n != 1 {
+		t.Fatalf("%d connections open after the silent one's timeout, want the busy one alone", n)
+	}
+	roundTrip(t, dial(t, s), kmsg.NewPtrApiVersionsRequest(), 1)
+}

@@ -47,7 +47,16 @@ type Options struct {
 	// before anything but ApiVersions. Nil means development mode: SASL is
 	// optional, and any password is accepted.
 	Authenticate func(user, password string) (Access, error)
+	// IdleTimeout closes a connection that sends no request for this
+	// long, as the service closes inbound connections idle for 240 s
+	// (clients reconnect; its guide asks them to close theirs after
+	// 180 s). It also bounds a TLS handshake and a first request. 0 means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
+
+// DefaultIdleTimeout is Options.IdleTimeout's default: the service's.
+const DefaultIdleTimeout = 240 * time.Second
 
 // Server serves Kafka clients on one listener.
 type Server struct {
@@ -61,6 +70,7 @@ type Server struct {
 	wg         sync.WaitGroup
 	// fetchWait bounds a fetch's wait (maxFetchWait); tests shorten it.
 	fetchWait time.Duration
+	idle      time.Duration // Options.IdleTimeout
 
 	authenticate func(user, password string) (Access, error) // nil: development mode
 
@@ -89,8 +99,12 @@ func newServer(ln net.Listener, b Backend, opts *Options) *Server {
 		s.groups, _ = OpenGroups("") // in memory: cannot fail
 		s.ownsGroups = true
 	}
+	s.idle = DefaultIdleTimeout
 	if opts != nil {
 		s.authenticate = opts.Authenticate
+		if opts.IdleTimeout > 0 {
+			s.idle = opts.IdleTimeout
+		}
 	}
 	return s
 }
