@@ -103,3 +103,24 @@ func TestNegativeRecordCount(t *testing.T) {
 	}
 	checkServed(t, s)
 }
+
+// TestRecordCountMustMatch: a batch that holds more records than it says,
+// or whose last offset delta disagrees with its count, is CORRUPT_MESSAGE:
+// storing the counted records and dropping the others would lose what the
+// client sent.
+func TestRecordCountMustMatch(t *testing.T) {
+	s := startTestServer(t)
+	extra := batchOf(codecNone, 1, encodeRecords("a", "b"))
+	if code := produceError(t, s, extra); code != kerr.CorruptMessage.Code {
+		t.Fatalf("a batch of 2 records that says 1: error %d, want CORRUPT_MESSAGE", code)
+	}
+	delta := seedBatch("a", "b")
+	binary.BigEndian.PutUint32(delta[23:27], 5) // LastOffsetDelta
+	if code := produceError(t, s, fixBatch(delta)); code != kerr.CorruptMessage.Code {
+		t.Fatalf("a batch of 2 records whose last offset delta is 5: error %d, want CORRUPT_MESSAGE", code)
+	}
+	if code := produceError(t, s, seedBatch("a", "b")); code != 0 {
+		t.Fatalf("a good batch after them: error %d", code)
+	}
+	checkServed(t, s)
+}

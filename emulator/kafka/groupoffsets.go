@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -131,7 +132,16 @@ func (s *offsetStore) forget(group string) error {
 	return nil
 }
 
+// maxHexName is the longest group id whose file is named by its hex: more
+// would pass the 255 bytes file systems allow in a name.
+const maxHexName = 100
+
 func (s *offsetStore) path(group string) string {
+	if len(group) > maxHexName {
+		// The file holds the group's id; its name only has to be unique.
+		sum := sha256.Sum256([]byte(group))
+		return filepath.Join(s.dir, "sha256-"+hex.EncodeToString(sum[:])+".json")
+	}
 	return filepath.Join(s.dir, hex.EncodeToString([]byte(group))+".json")
 }
 

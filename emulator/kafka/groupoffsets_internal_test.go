@@ -17,7 +17,8 @@ func TestOffsetStoreReopens(t *testing.T) {
 		t.Fatal(err)
 	}
 	meta := "m"
-	for _, g := range []string{"billing", "../odd/név", "gone"} {
+	long := strings.Repeat("a-long-group-id/", 16) // 256 bytes: 512 in hex, past a file name's 255
+	for _, g := range []string{"billing", "../odd/név", "gone", long} {
 		if err := s.commit(g, groupOffsets{"orders": {0: {Offset: 5, LeaderEpoch: 1, Metadata: &meta}}}); err != nil {
 			t.Fatalf("commit %q: %v", g, err)
 		}
@@ -32,7 +33,7 @@ func TestOffsetStoreReopens(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
-	if names := strings.Join(again.names(), ","); names != "../odd/név,billing" {
+	if names := strings.Join(again.names(), ","); names != "../odd/név,"+long+",billing" {
 		t.Fatalf("groups after reopening: %s", names)
 	}
 	c0, ok0 := again.fetch("billing", "orders", 0)

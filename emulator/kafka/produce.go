@@ -138,6 +138,9 @@ func parseBatches(raw []byte) ([]kmsg.Record, error) {
 		if err != nil {
 			return nil, err
 		}
+		if b.NumRecords > 0 && b.LastOffsetDelta != b.NumRecords-1 {
+			return nil, fmt.Errorf("kafka: a record batch of %d records says its last offset delta is %d: %w", b.NumRecords, b.LastOffsetDelta, kerr.CorruptMessage)
+		}
 		recs = append(recs, batch...)
 		raw = raw[size:]
 	}
@@ -165,6 +168,11 @@ func parseRecords(src []byte, n int) ([]kmsg.Record, error) {
 		}
 		recs = append(recs, r)
 		src = src[end:]
+	}
+	if len(src) > 0 {
+		// Storing the n records and dropping the rest would lose what
+		// the client thinks it sent.
+		return nil, fmt.Errorf("kafka: a record batch of %d records has %d bytes after them: %w", n, len(src), kerr.CorruptMessage)
 	}
 	return recs, nil
 }
