@@ -126,8 +126,9 @@ type Config struct {
 	// in it. 0 means DefaultMaxLinkInFlightBytes (32 MiB).
 	MaxLinkInFlightBytes int64
 	// MaxConnections bounds the connections open at once, over every
-	// transport; the next one is closed with amqp:resource-limit-exceeded
-	// after its handshake. 0 means DefaultMaxConnections (1000).
+	// transport, Kafka's too; the next AMQP one is closed with
+	// amqp:resource-limit-exceeded after its handshake, the next Kafka one
+	// at once. 0 means DefaultMaxConnections (1000).
 	MaxConnections int
 	// MaxSessionsPerConnection bounds the sessions of a connection; the
 	// next begin is answered with an end carrying

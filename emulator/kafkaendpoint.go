@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -111,7 +112,7 @@ func (s *Server) startKafka(ctx context.Context) error {
 		return fmt.Errorf("emulator: Kafka consumer groups: %w", err)
 	}
 	s.tr.kafkaGroups = groups
-	opts := &kafka.Options{Logger: s.log.With("protocol", "kafka"), Groups: groups}
+	opts := &kafka.Options{Logger: s.log.With("protocol", "kafka"), Groups: groups, Admit: s.admitKafka}
 	if s.authEnabled() {
 		opts.Authenticate = s.kafkaAuthenticate
 	}
@@ -175,4 +176,25 @@ func (s *Server) kafkaStats() kafka.Stats {
 		}
 	}
 	return sum
+}
+
+// admitKafka counts a Kafka connection toward MaxConnections with the AMQP
+// ones, as the service's connection quota counts every protocol; past it
+// the connection is closed at once.
+func (s *Server) admitKafka() (release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing || s.served >= s.cfg.MaxConnections {
+		if !s.closing {
+			s.stats.connectionsRefused.Add(1)
+			s.refusals.log(s.log, slog.LevelWarn, "kafka connection refused: too many open", "limit", s.cfg.MaxConnections)
+		}
+		return nil, false
+	}
+	s.served++
+	return func() {
+		s.mu.Lock()
+		s.served--
+		s.mu.Unlock()
+	}, true
 }

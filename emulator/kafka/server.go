@@ -53,6 +53,11 @@ type Options struct {
 	// 180 s). It also bounds a TLS handshake and a first request. 0 means
 	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// Admit is asked before a new connection is served: false closes it at
+	// once (a connection limit reached; the Kafka protocol has no way to
+	// say why before a request), else release is called when it ends. Nil
+	// admits every connection.
+	Admit func() (release func(), ok bool)
 }
 
 // DefaultIdleTimeout is Options.IdleTimeout's default: the service's.
@@ -73,6 +78,7 @@ type Server struct {
 	idle      time.Duration // Options.IdleTimeout
 
 	authenticate func(user, password string) (Access, error) // nil: development mode
+	admit        func() (release func(), ok bool)            // nil: no limit
 
 	mu    sync.Mutex // guards conns
 	conns map[net.Conn]struct{}
@@ -101,7 +107,7 @@ func newServer(ln net.Listener, b Backend, opts *Options) *Server {
 	}
 	s.idle = DefaultIdleTimeout
 	if opts != nil {
-		s.authenticate = opts.Authenticate
+		s.authenticate, s.admit = opts.Authenticate, opts.Admit
 		if opts.IdleTimeout > 0 {
 			s.idle = opts.IdleTimeout
 		}
@@ -127,6 +133,14 @@ func (s *Server) acceptLoop() {
 			}
 			return
 		}
+		release := func() {}
+		if s.admit != nil {
+			var ok bool
+			if release, ok = s.admit(); !ok {
+				nc.Close()
+				continue
+			}
+		}
 		s.mu.Lock()
 		s.conns[nc] = struct{}{}
 		s.mu.Unlock()
@@ -135,6 +149,7 @@ func (s *Server) acceptLoop() {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer release()
 			newConn(s, nc).serve()
 			s.mu.Lock()
 			delete(s.conns, nc)
