@@ -45,6 +45,11 @@ type DirectStream struct {
 	stored func(ctx context.Context, partitionIDs []string) (map[string]int64, error)
 	rc     *rateController // nil without backpressure
 
+	// hub and hubAt: the hub's properties, as last read at hubAt, with
+	// read-ahead (arrived.go).
+	hub   *HubProperties
+	hubAt time.Time
+
 	watch *jobWatch // WatchJob's; nil without
 	// ranMu guards ran: where the partitions stood when the stream started
 	// and after each batch whose outputs returned, for a watch (publish).
@@ -152,6 +157,7 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 	}
 	s.publish(s.next)
 	s.watch.start()
+	s.lendAll()
 	return nil
 }
 
@@ -228,7 +234,7 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 	if err != nil {
 		return streaming.Plan{}, err
 	}
-	hp, err := s.c.describe(ctx, s.conf, ids)
+	hp, err := s.planBounds(ctx, ids)
 	if err != nil {
 		return streaming.Plan{}, err
 	}
@@ -242,7 +248,9 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 	if err != nil || !s.conf.exclusiveOr(true) {
 		return plan, err
 	}
-	return s.assign.holdIdle(ctx, plan, s.idle(plan))
+	plan, err = s.assign.holdIdle(ctx, plan, s.notReading(s.idle(plan)))
+	s.lendAll()
+	return plan, err
 }
 
 // planRanges plans each partition's range of the batch and moves the
@@ -375,6 +383,7 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 		}
 	}
 	s.assign.ran(ctx, rdd)
+	s.lendAll()
 	s.publish(untils(b.Ranges))
 	if s.rc != nil {
 		s.rc.ran(b.Number, rdd.Count()-skipped)
