@@ -14,32 +14,35 @@ import (
 // of partitions ids (all when nil). Without read-ahead it asks the
 // service for each (describe); with it (SetReadAhead), a partition whose
 // read-ahead reads from where the stream stands is bounded by what it
-// received, and only the others are asked for, the hub's properties being
-// read again every HubRefreshInterval.
+// received, or what the stream saw the partition hold before, and only
+// the others are asked for (aheadBounds).
 func (s *DirectStream) planBounds(ctx context.Context, ids []string) (*HubProperties, error) {
 	if s.conf.ReadAhead() <= 0 {
 		return s.c.describe(ctx, s.conf, ids)
 	}
-	hub, err := s.hubProperties(ctx)
+	hub, fresh, err := s.hubProperties(ctx, false)
 	if err != nil {
 		return nil, err
 	}
 	if ids == nil {
 		ids = hub.PartitionIDs
 	}
-	out := &HubProperties{Name: hub.Name, CreatedOn: hub.CreatedOn, PartitionIDs: hub.PartitionIDs, Partitions: make([]PartitionBounds, len(ids))}
-	var ask []int
-	for i, id := range ids {
-		if !slices.Contains(hub.PartitionIDs, id) {
-			return nil, &Error{Code: CodeInvalidRange, Hub: hub.Name, PartitionID: id,
-				Message: fmt.Sprintf("no such partition: the hub has %v", hub.PartitionIDs)}
+	out, ask, err := s.aheadBounds(hub, ids)
+	if err != nil {
+		return nil, err
+	}
+	if !fresh && len(ask) < len(ids) && s.planningEvents(out, ask) {
+		// Before events are planned, a hub created again must show: the
+		// SDK's receivers reconnect to it on their own, where the old
+		// numbering's next sequence number may exist again.
+		if hub, _, err = s.hubProperties(ctx, true); err != nil {
+			return nil, err
 		}
-		from, known := s.next[id]
-		if a, ok := s.c.arrived(id); ok && known && a.at == from {
-			out.Partitions[i] = a.bounds(id)
-			continue
+		if !hub.CreatedOn.Equal(out.CreatedOn) { // positions reset: bounds anew
+			if out, ask, err = s.aheadBounds(hub, ids); err != nil {
+				return nil, err
+			}
 		}
-		ask = append(ask, i)
 	}
 	err = parallel.Each(len(ask), func(k int) error {
 		var err error
@@ -50,21 +53,63 @@ func (s *DirectStream) planBounds(ctx context.Context, ids []string) (*HubProper
 	if err != nil {
 		return nil, err
 	}
+	for _, b := range out.Partitions {
+		s.known[b.PartitionID] = max(s.known[b.PartitionID], b.End)
+	}
 	return out, nil
 }
 
-// hubProperties is the hub's properties without partition bounds, read
-// again once HubRefreshInterval passed since the last time.
-func (s *DirectStream) hubProperties(ctx context.Context) (*HubProperties, error) {
-	if s.hub != nil && time.Since(s.hubAt) < s.conf.HubRefreshInterval() {
-		return s.hub, nil
+// aheadBounds bounds the partitions ids whose read-aheads read from where
+// the stream stands by what arrived, and by the end the stream saw before
+// (events up to it exist, or retention removed them, which the read
+// finds); ask is the indexes of the others, whose bounds the service
+// gives.
+func (s *DirectStream) aheadBounds(hub *HubProperties, ids []string) (out *HubProperties, ask []int, err error) {
+	out = &HubProperties{Name: hub.Name, CreatedOn: hub.CreatedOn, PartitionIDs: hub.PartitionIDs, Partitions: make([]PartitionBounds, len(ids))}
+	for i, id := range ids {
+		if !slices.Contains(hub.PartitionIDs, id) {
+			return nil, nil, &Error{Code: CodeInvalidRange, Hub: hub.Name, PartitionID: id,
+				Message: fmt.Sprintf("no such partition: the hub has %v", hub.PartitionIDs)}
+		}
+		from, known := s.next[id]
+		a, ok := s.c.arrived(id)
+		if !ok || !known || a.at != from {
+			ask = append(ask, i)
+			continue
+		}
+		b := a.bounds(id)
+		if end := s.known[id]; end > b.End {
+			b.End, b.LastOffset, b.LastEnqueued = end, "", time.Time{}
+		}
+		out.Partitions[i] = b
 	}
-	hp, err := s.c.describe(ctx, s.conf, []string{})
-	if err != nil {
-		return nil, err
+	return out, ask, nil
+}
+
+// planningEvents says whether a partition bounded by its read-ahead (not
+// among ask) has events past the stream's position.
+func (s *DirectStream) planningEvents(hp *HubProperties, ask []int) bool {
+	for i, b := range hp.Partitions {
+		if !slices.Contains(ask, i) && b.End > s.next[b.PartitionID] {
+			return true
+		}
+	}
+	return false
+}
+
+// hubProperties is the hub's properties without partition bounds, read
+// again (fresh) when now, or once HubRefreshInterval passed since the
+// last time. A hub created again since resets the stream's positions
+// (checkCreated) before any bounds are taken.
+func (s *DirectStream) hubProperties(ctx context.Context, now bool) (hp *HubProperties, fresh bool, err error) {
+	if !now && s.hub != nil && time.Since(s.hubAt) < s.conf.HubRefreshInterval() {
+		return s.hub, false, nil
+	}
+	if hp, err = s.c.describe(ctx, s.conf, []string{}); err != nil {
+		return nil, false, err
 	}
 	s.hub, s.hubAt = hp, time.Now()
-	return hp, nil
+	return hp, true, s.checkCreated(hp)
 }
 
 // lendAll lends the links of the stream's partitions to read-aheads

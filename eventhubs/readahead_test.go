@@ -2,7 +2,9 @@ package eventhubs_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +59,7 @@ func (c *callCounter) at(n int) (hub, partition int64) {
 
 // With read-ahead, a stream's batches plan from what the receivers
 // received: idle, and while events flow, no partition's properties are
-// asked for, and the hub's only every HubRefreshInterval; every event is
+// asked for, and the hub's only before events are planned; every event is
 // still read once, in order, in ranges that chain, at most the rate per
 // batch.
 func TestReadAheadPlansWithoutManagementCalls(t *testing.T) {
@@ -86,9 +88,19 @@ func TestReadAheadPlansWithoutManagementCalls(t *testing.T) {
 	}
 	hub, part := managementCalls(srv)
 	hub0, part0 := calls.at(1)
-	if part != part0 || hub != hub0 {
-		t.Errorf("after the first batch the stream asked for the hub's properties %d times and partitions' %d times, want none (read-ahead, refresh every hour)",
-			hub-hub0, part-part0)
+	if part != part0 {
+		t.Errorf("after the first batch the stream asked for partitions' properties %d times, want none", part-part0)
+	}
+	// The hub's properties are read before events are planned (a hub
+	// created again must show), never in an idle batch.
+	var reading int64
+	for _, b := range log.batches[1:] {
+		if b.Events > 0 {
+			reading++
+		}
+	}
+	if hub-hub0 > reading {
+		t.Errorf("after the first batch the stream read the hub's properties %d times in %d batches that read events, want at most one each", hub-hub0, reading)
 	}
 	for p := range parts {
 		log.checkExactlyOnce(t, string(rune('0'+p)), perPartition)
@@ -127,5 +139,54 @@ func TestReadAheadRefreshesHub(t *testing.T) {
 	hub1, _ := calls.at(61)
 	if n := hub1 - hub0; n < 2 || n > 20 {
 		t.Errorf("the hub's properties were read %d times in 60 batches, want about one every 200 ms (2 to 20)", n)
+	}
+}
+
+// A read-ahead placed at the stream's position whose first event lies
+// above it saw retention remove events: with FailOnDataLoss the plan fails
+// with the same error as when asked for the partition's bounds, and it
+// found that out without asking.
+func TestReadAheadFindsDataLoss(t *testing.T) {
+	srv := startEmulator(t, emulator.HubConfig{Name: "gone", PartitionCount: 1, Retention: 2 * time.Second})
+	ctx := testCtx(t, 90*time.Second)
+	ssc := newSSC(t, 20*time.Millisecond)
+	// One byte: each read-ahead stops after one event, so that retention
+	// removes the next ones before a receiver gets them.
+	conf := testConf(srv, "gone").SetReadAhead(1).SetHubRefreshInterval(time.Hour).SetMaxRatePerPartition(1)
+	ds, err := eventhubs.CreateDirectStream(ssc, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mark int64 = -1
+	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error {
+		if rdd.Count() == 0 || mark >= 0 {
+			return nil
+		}
+		if _, err := rdd.Collect(ctx); err != nil {
+			return err
+		}
+		waitFor(t, 30*time.Second, "retention to remove events 0 to 4", func() bool {
+			hp, err := eventhubs.DescribeHub(ctx, testConf(srv, "gone"))
+			return err == nil && hp.Partitions[0].First == 5
+		})
+		fill(t, ctx, srv, "gone", "0", 5, 3)
+		_, mark = managementCalls(srv)
+		return nil
+	})
+	done := runSSC(t, ctx, ssc)
+	waitFor(t, 30*time.Second, "the stream to start", countCalls(ssc, srv).after(2))
+	fill(t, ctx, srv, "gone", "0", 0, 5)
+	err = waitRun(t, done)
+	var e *eventhubs.Error
+	if !errors.As(err, &e) || e.Code != eventhubs.CodeDataLoss {
+		t.Fatalf("Run = %v, want a %s error", err, eventhubs.CodeDataLoss)
+	}
+	for _, want := range []string{"wanted sequence number 1", "first available is 5", "4 events are gone (retention)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %s", err, want)
+		}
+	}
+	if _, part := managementCalls(srv); part != mark {
+		t.Errorf("the stream asked for a partition's bounds %d times after the loss, want none: the read-ahead shows it", part-mark)
 	}
 }

@@ -49,6 +49,9 @@ type DirectStream struct {
 	// read-ahead (arrived.go).
 	hub   *HubProperties
 	hubAt time.Time
+	// known is, per partition, the end (last sequence number + 1) the
+	// stream saw it hold, with read-ahead.
+	known map[string]int64
 
 	watch *jobWatch // WatchJob's; nil without
 	// ranMu guards ran: where the partitions stood when the stream started
@@ -151,7 +154,7 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 		return err
 	}
 	s.c = c
-	s.next = map[string]int64{}
+	s.next, s.known = map[string]int64{}, map[string]int64{}
 	if err := s.assign.start(ctx, resume); err != nil {
 		return err
 	}
@@ -162,13 +165,17 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 }
 
 // probeHub reads the hub and its partitions' bounds on the probing
-// connection, which the caller releases, and notes the hub's creation time.
+// connection, which the caller releases, and notes the hub's creation time
+// and the partitions' ends.
 func (s *DirectStream) probeHub(ctx context.Context) (*client, *HubProperties, error) {
 	probe, hp, err := probeBounds(ctx, s.conf, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	s.created, s.resetFrom = hp.CreatedOn, map[string]int64{}
+	for _, b := range hp.Partitions {
+		s.known[b.PartitionID] = b.End
+	}
 	return probe, hp, nil
 }
 
@@ -344,6 +351,7 @@ func (s *DirectStream) restarted(was time.Time, when string, ids []string) error
 			s.resetFrom[id] = next
 		}
 		s.next[id] = 0
+		delete(s.known, id) // of the old numbering
 	}
 	return nil
 }
@@ -423,6 +431,7 @@ func (s *DirectStream) drop(id string) {
 	}
 	delete(s.next, id)
 	delete(s.resetFrom, id)
+	delete(s.known, id)
 	s.c.closeReceiver(id)
 }
 
