@@ -66,8 +66,12 @@ func (s *DirectStream) planBounds(ctx context.Context, ids []string) (*HubProper
 // gives.
 func (s *DirectStream) aheadBounds(hub *HubProperties, ids []string) (out *HubProperties, ask []int, err error) {
 	out = &HubProperties{Name: hub.Name, CreatedOn: hub.CreatedOn, PartitionIDs: hub.PartitionIDs, Partitions: make([]PartitionBounds, len(ids))}
+	has := make(map[string]bool, len(hub.PartitionIDs))
+	for _, id := range hub.PartitionIDs {
+		has[id] = true
+	}
 	for i, id := range ids {
-		if !slices.Contains(hub.PartitionIDs, id) {
+		if !has[id] {
 			return nil, nil, &Error{Code: CodeInvalidRange, Hub: hub.Name, PartitionID: id,
 				Message: fmt.Sprintf("no such partition: the hub has %v", hub.PartitionIDs)}
 		}
@@ -89,8 +93,12 @@ func (s *DirectStream) aheadBounds(hub *HubProperties, ids []string) (out *HubPr
 // planningEvents says whether a partition bounded by its read-ahead (not
 // among ask) has events past the stream's position.
 func (s *DirectStream) planningEvents(hp *HubProperties, ask []int) bool {
+	asked := make([]bool, len(hp.Partitions))
+	for _, i := range ask {
+		asked[i] = true
+	}
 	for i, b := range hp.Partitions {
-		if !slices.Contains(ask, i) && b.End > s.next[b.PartitionID] {
+		if !asked[i] && b.End > s.next[b.PartitionID] {
 			return true
 		}
 	}

@@ -267,9 +267,10 @@ func (s *DirectStream) planRanges(parts []PartitionBounds) (streaming.Plan, erro
 	var plan streaming.Plan
 	limit, rate := s.batchLimits(parts)
 	plan.Rate = rate
+	hub := s.conf.EventHubName() // parsed from the connection string: once a batch
 	for _, b := range parts {
 		s.bounds[b.PartitionID] = b
-		r, err := s.planRange(b, limit(b.PartitionID))
+		r, err := s.planRange(hub, b, limit(b.PartitionID))
 		if err != nil {
 			return streaming.Plan{}, err
 		}
@@ -282,8 +283,8 @@ func (s *DirectStream) planRanges(parts []PartitionBounds) (streaming.Plan, erro
 
 // planRange is partition b's range of the batch: from its position, at
 // most limit events, up to its last event.
-func (s *DirectStream) planRange(b PartitionBounds, limit int64) (streaming.Range, error) {
-	hub, id := s.conf.EventHubName(), b.PartitionID
+func (s *DirectStream) planRange(hub string, b PartitionBounds, limit int64) (streaming.Range, error) {
+	id := b.PartitionID
 	from := s.next[id]
 	resetFrom, reset := s.resetFrom[id]
 	if reset {
@@ -362,12 +363,13 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 	if s.watch != nil {
 		rdd.onFirst = s.watch.noteRead
 	}
+	hub := s.conf.EventHubName()
 	for _, r := range b.Ranges {
-		if !strings.EqualFold(r.Source, s.conf.EventHubName()) {
+		if !strings.EqualFold(r.Source, hub) {
 			return streaming.Result{}, &Error{Code: CodeInvalidRange, Hub: r.Source, PartitionID: r.Partition,
-				Message: fmt.Sprintf("the batch's range %s is of another hub than %q", r, s.conf.EventHubName())}
+				Message: fmt.Sprintf("the batch's range %s is of another hub than %q", r, hub)}
 		}
-		rdd.ranges = append(rdd.ranges, OffsetRange{Name: s.conf.EventHubName(), PartitionID: r.Partition, FromSeqNo: r.From, UntilSeqNo: r.Until,
+		rdd.ranges = append(rdd.ranges, OffsetRange{Name: hub, PartitionID: r.Partition, FromSeqNo: r.From, UntilSeqNo: r.Until,
 			ResetFrom: r.ResetFrom, HubCreatedOn: s.created})
 	}
 	if !b.Replay {
