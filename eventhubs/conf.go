@@ -77,6 +77,10 @@ type Conf struct {
 	// webSockets and customEndpoint: how and where connections go.
 	webSockets     bool
 	customEndpoint string
+	// readAhead, readAheadTotal and hubRefresh: see readahead.go.
+	readAhead      int64
+	readAheadTotal int64
+	hubRefresh     time.Duration
 }
 
 // NewConf returns a Conf with the defaults: consumer group "$Default", start

@@ -66,6 +66,10 @@
 //   - hold.go: taking or checking a partition's link without handing out
 //     an event (hold): when a stream starts, and for partitions it has
 //     nothing to read from.
+//   - readahead.go: the read-ahead (SetReadAhead, SetReadAheadTotal,
+//     SetHubRefreshInterval): a stream's partition link lent between
+//     reads to a goroutine that keeps receiving into a bounded buffer,
+//     and what it received (arrived) for the planner.
 //   - rdd.go: RDD: CreateRDD, ForeachPartition and Collect, one task per
 //     range.
 //   - resolve.go: one position to a sequence number, by the bounds or by
@@ -77,6 +81,9 @@
 // Direct streams:
 //   - stream.go: DirectStream, the streaming.Input: Start, Plan (a range
 //     per partition), Run (the RDD to each output), Stop.
+//   - arrived.go: the bounds Plan plans from: asked of the service, or,
+//     with read-ahead, what the partitions' read-aheads received, the
+//     hub's properties read again every HubRefreshInterval.
 //   - assign.go: the assignment seam, which partitions a stream reads and
 //     how it comes by them and gives them up; allPartitions, a stream that
 //     reads every partition.
@@ -111,6 +118,11 @@
 //     neither mutex held (acquire); sweep, under both, and closeReceiver
 //     only try it. So a holder may take either mutex, as an output's code
 //     does, which runs while its read holds the slot.
+//   - receiver.ahead holds the read-ahead the link is lent to between
+//     reads (readahead.go); the holder of the slot lends it (lend) and
+//     takes it back (acquire, closeLink: stopAhead) before it touches the
+//     link. readAhead.mu guards its buffer and error; its goroutine and
+//     the planner (arrived) take it. Nothing is taken under it.
 //   - rounds.mu guards what a replica's ownership rounds found; the rounds'
 //     goroutine, the stream's and a watch's take it. Nothing is taken
 //     under it.

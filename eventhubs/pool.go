@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
@@ -73,6 +74,10 @@ type client struct {
 	lastUsed  time.Time
 	users     int // readers between acquire and release
 	closed    bool
+
+	// aheadBytes is what the read-aheads of its receivers hold
+	// (readahead.go).
+	aheadBytes atomic.Int64
 }
 
 // receiver is a partition's open link, reused by the next read that starts
@@ -86,8 +91,18 @@ type receiver struct {
 	next int64 // the sequence number pc delivers next
 	// pending is what a check of an idle link received (hold): handed
 	// out by the next read after it asks the link again.
-	pending  []*azeventhubs.ReceivedEventData
+	pending []*azeventhubs.ReceivedEventData
+	// ready is what a read-ahead received before the slot's holder took
+	// the link back: handed out first, with no further check, since the
+	// read-ahead was receiving until then. linkErr is the error its
+	// receive failed with, which the link's next receive returns.
+	ready    []*azeventhubs.ReceivedEventData
+	linkErr  error
 	lastUsed time.Time
+
+	// ahead is the read-ahead the link is lent to between reads, nil when
+	// none: set by the holder of the slot, read by the planner (arrived).
+	ahead atomic.Pointer[readAhead]
 }
 
 // clientFor returns the shared connection for conf, making it if needed.
@@ -173,6 +188,7 @@ func (c *client) acquire(ctx context.Context, id string) (*receiver, error) {
 	c.mu.Unlock()
 	select {
 	case r.slot <- struct{}{}:
+		r.stopAhead()
 		return r, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -184,8 +200,13 @@ func (c *client) put(r *receiver) {
 	<-r.slot
 }
 
-// closeReceiver closes partition id's link unless a reader holds it.
-func (c *client) closeReceiver(id string) {
+// closeReceiver closes partition id's link unless a reader holds it: the
+// reader puts it back, and the pool closes it when idle.
+func (c *client) closeReceiver(id string) { c.tryReceiver(id, (*receiver).closeLink) }
+
+// tryReceiver runs fn on partition id's receiver, holding its slot, unless
+// there is none or a reader holds it.
+func (c *client) tryReceiver(id string, fn func(r *receiver)) {
 	c.mu.Lock()
 	r := c.receivers[id]
 	c.mu.Unlock()
@@ -194,20 +215,21 @@ func (c *client) closeReceiver(id string) {
 	}
 	select {
 	case r.slot <- struct{}{}:
-		r.closeLink()
+		fn(r)
 		<-r.slot
-	default: // in use: the reader puts it back, and the pool closes it when idle
+	default:
 	}
 }
 
 // closeLink closes the receiver's link; the holder of the slot calls it.
 func (r *receiver) closeLink() {
+	r.stopAhead()
 	if r.pc != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = r.pc.Close(ctx)
 		cancel()
 	}
-	r.pc, r.next, r.pending = nil, -1, nil
+	r.pc, r.next, r.pending, r.ready, r.linkErr = nil, -1, nil, nil, nil
 }
 
 // sweep closes receivers and connections left idle, and ends when the pool
@@ -224,7 +246,9 @@ func (p *pool) sweep() {
 			for id, r := range c.receivers {
 				select {
 				case r.slot <- struct{}{}:
-					if now.Sub(r.lastUsed) > p.idle {
+					// A read-ahead's receiver is its stream's, which closes
+					// it when it stops.
+					if now.Sub(r.lastUsed) > p.idle && r.ahead.Load() == nil {
 						r.closeLink()
 						delete(c.receivers, id)
 					}

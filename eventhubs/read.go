@@ -331,6 +331,10 @@ func (f *fetcher) stop() {
 // the link is still the reader's: with nothing held in the SDK, a taken
 // link fails at once; nil when the wait simply ended.
 func (r *receiver) askOnce(ctx context.Context, conf *Conf, wait time.Duration) ([]*azeventhubs.ReceivedEventData, error) {
+	if err := r.linkErr; err != nil {
+		r.linkErr = nil
+		return nil, err
+	}
 	actx, cancel := context.WithTimeout(ctx, min(wait, conf.ReceiverTimeout()))
 	defer cancel()
 	evs, err := r.pc.ReceiveEvents(actx, 1, nil)
@@ -352,6 +356,15 @@ type received struct {
 // first, once the link has been asked again: a taken link fails that ask
 // at once, and nothing received before is handed out after.
 func (r *receiver) receive(ctx context.Context, conf *Conf, n int) received {
+	if len(r.ready) > 0 {
+		out := r.ready[:min(n, len(r.ready)):min(n, len(r.ready))]
+		r.ready = r.ready[len(out):]
+		return received{want: len(out), events: out}
+	}
+	if err := r.linkErr; err != nil {
+		r.linkErr = nil
+		return received{want: n, err: err}
+	}
 	if len(r.pending) > 0 {
 		more, err := r.askOnce(ctx, conf, holdWait)
 		if err != nil {

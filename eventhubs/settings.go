@@ -38,6 +38,9 @@ const (
 	confPIDMinRate           = "eventhubs.backpressure.pid.minRate"
 	confWebSockets           = "eventhubs.webSockets"
 	confCustomEndpoint       = "eventhubs.customEndpoint"
+	confReadAhead            = "eventhubs.readAhead.bytesPerPartition"
+	confReadAheadTotal       = "eventhubs.readAhead.totalBytes"
+	confHubRefresh           = "eventhubs.hubRefreshInterval"
 )
 
 // setting is one row of the settings table: a Conf setting, its key in the
@@ -167,6 +170,18 @@ var settings = []setting{
 	pidSetting(confPIDIntegral, "integral", func(p *streaming.PID) *float64 { return &p.Integral }, gainProblem),
 	pidSetting(confPIDDerivative, "derivative", func(p *streaming.PID) *float64 { return &p.Derivative }, gainProblem),
 	pidSetting(confPIDMinRate, "minRate", func(p *streaming.PID) *float64 { return &p.MinRate }, minRateProblem),
+	{key: confReadAhead,
+		format: func(c *Conf) (string, bool) { return formatInt(c.readAhead), c.readAhead != 0 },
+		parse:  func(c *Conf, v string) (err error) { c.readAhead, err = parseBytes(v); return err },
+		check:  func(c *Conf) []string { return named("ReadAhead", bytesProblem(c.readAhead, 0)) }},
+	{key: confReadAheadTotal, init: func(c *Conf) { c.readAheadTotal = DefaultReadAheadTotal },
+		format: func(c *Conf) (string, bool) { return formatInt(c.readAheadTotal), true },
+		parse:  func(c *Conf, v string) (err error) { c.readAheadTotal, err = parseBytes(v); return err },
+		check:  func(c *Conf) []string { return named("ReadAheadTotal", bytesProblem(c.readAheadTotal, 1)) }},
+	{key: confHubRefresh, init: func(c *Conf) { c.hubRefresh = DefaultHubRefreshInterval },
+		format: func(c *Conf) (string, bool) { return c.hubRefresh.String(), true },
+		parse:  func(c *Conf, v string) (err error) { c.hubRefresh, err = parseTimeout(v); return err },
+		check:  func(c *Conf) []string { return named("HubRefreshInterval", timeoutProblem(c.hubRefresh)) }},
 	{key: confWebSockets,
 		format: func(c *Conf) (string, bool) { return strconv.FormatBool(c.webSockets), c.webSockets },
 		parse:  func(c *Conf, v string) (err error) { c.webSockets, err = parseBool(v); return err }},
@@ -269,6 +284,14 @@ func positionProblem(p EventPosition) string {
 	return ""
 }
 
+// bytesProblem: a byte count of at least least.
+func bytesProblem(n, least int64) string {
+	if n < least {
+		return fmt.Sprintf(" = %d: want at least %d bytes", n, least)
+	}
+	return ""
+}
+
 func rateProblem(r int64) string {
 	if r < 1 {
 		return fmt.Sprintf(" = %d: want at least 1 event per batch", r)
@@ -357,6 +380,14 @@ func parseCount(v string) (int64, error) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
 		return 0, errors.New("want a whole number of events")
+	}
+	return n, nil
+}
+
+func parseBytes(v string) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, errors.New("want a whole number of bytes")
 	}
 	return n, nil
 }

@@ -45,6 +45,14 @@ type DirectStream struct {
 	stored func(ctx context.Context, partitionIDs []string) (map[string]int64, error)
 	rc     *rateController // nil without backpressure
 
+	// hub and hubAt: the hub's properties, as last read at hubAt, with
+	// read-ahead (arrived.go).
+	hub   *HubProperties
+	hubAt time.Time
+	// known is, per partition, the end (last sequence number + 1) the
+	// stream saw it hold, with read-ahead.
+	known map[string]int64
+
 	watch *jobWatch // WatchJob's; nil without
 	// ranMu guards ran: where the partitions stood when the stream started
 	// and after each batch whose outputs returned, for a watch (publish).
@@ -146,23 +154,28 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 		return err
 	}
 	s.c = c
-	s.next = map[string]int64{}
+	s.next, s.known = map[string]int64{}, map[string]int64{}
 	if err := s.assign.start(ctx, resume); err != nil {
 		return err
 	}
 	s.publish(s.next)
 	s.watch.start()
+	s.lendAll()
 	return nil
 }
 
 // probeHub reads the hub and its partitions' bounds on the probing
-// connection, which the caller releases, and notes the hub's creation time.
+// connection, which the caller releases, and notes the hub's creation time
+// and the partitions' ends.
 func (s *DirectStream) probeHub(ctx context.Context) (*client, *HubProperties, error) {
 	probe, hp, err := probeBounds(ctx, s.conf, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	s.created, s.resetFrom = hp.CreatedOn, map[string]int64{}
+	for _, b := range hp.Partitions {
+		s.known[b.PartitionID] = b.End
+	}
 	return probe, hp, nil
 }
 
@@ -228,7 +241,7 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 	if err != nil {
 		return streaming.Plan{}, err
 	}
-	hp, err := s.c.describe(ctx, s.conf, ids)
+	hp, err := s.planBounds(ctx, ids)
 	if err != nil {
 		return streaming.Plan{}, err
 	}
@@ -242,7 +255,9 @@ func (s *DirectStream) Plan(ctx context.Context, _ time.Time) (streaming.Plan, e
 	if err != nil || !s.conf.exclusiveOr(true) {
 		return plan, err
 	}
-	return s.assign.holdIdle(ctx, plan, s.idle(plan))
+	plan, err = s.assign.holdIdle(ctx, plan, s.notReading(s.idle(plan)))
+	s.lendAll()
+	return plan, err
 }
 
 // planRanges plans each partition's range of the batch and moves the
@@ -252,9 +267,10 @@ func (s *DirectStream) planRanges(parts []PartitionBounds) (streaming.Plan, erro
 	var plan streaming.Plan
 	limit, rate := s.batchLimits(parts)
 	plan.Rate = rate
+	hub := s.conf.EventHubName() // parsed from the connection string: once a batch
 	for _, b := range parts {
 		s.bounds[b.PartitionID] = b
-		r, err := s.planRange(b, limit(b.PartitionID))
+		r, err := s.planRange(hub, b, limit(b.PartitionID))
 		if err != nil {
 			return streaming.Plan{}, err
 		}
@@ -267,8 +283,8 @@ func (s *DirectStream) planRanges(parts []PartitionBounds) (streaming.Plan, erro
 
 // planRange is partition b's range of the batch: from its position, at
 // most limit events, up to its last event.
-func (s *DirectStream) planRange(b PartitionBounds, limit int64) (streaming.Range, error) {
-	hub, id := s.conf.EventHubName(), b.PartitionID
+func (s *DirectStream) planRange(hub string, b PartitionBounds, limit int64) (streaming.Range, error) {
+	id := b.PartitionID
 	from := s.next[id]
 	resetFrom, reset := s.resetFrom[id]
 	if reset {
@@ -336,6 +352,7 @@ func (s *DirectStream) restarted(was time.Time, when string, ids []string) error
 			s.resetFrom[id] = next
 		}
 		s.next[id] = 0
+		delete(s.known, id) // of the old numbering
 	}
 	return nil
 }
@@ -346,12 +363,13 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 	if s.watch != nil {
 		rdd.onFirst = s.watch.noteRead
 	}
+	hub := s.conf.EventHubName()
 	for _, r := range b.Ranges {
-		if !strings.EqualFold(r.Source, s.conf.EventHubName()) {
+		if !strings.EqualFold(r.Source, hub) {
 			return streaming.Result{}, &Error{Code: CodeInvalidRange, Hub: r.Source, PartitionID: r.Partition,
-				Message: fmt.Sprintf("the batch's range %s is of another hub than %q", r, s.conf.EventHubName())}
+				Message: fmt.Sprintf("the batch's range %s is of another hub than %q", r, hub)}
 		}
-		rdd.ranges = append(rdd.ranges, OffsetRange{Name: s.conf.EventHubName(), PartitionID: r.Partition, FromSeqNo: r.From, UntilSeqNo: r.Until,
+		rdd.ranges = append(rdd.ranges, OffsetRange{Name: hub, PartitionID: r.Partition, FromSeqNo: r.From, UntilSeqNo: r.Until,
 			ResetFrom: r.ResetFrom, HubCreatedOn: s.created})
 	}
 	if !b.Replay {
@@ -375,6 +393,7 @@ func (s *DirectStream) Run(ctx context.Context, b *streaming.Batch) (streaming.R
 		}
 	}
 	s.assign.ran(ctx, rdd)
+	s.lendAll()
 	s.publish(untils(b.Ranges))
 	if s.rc != nil {
 		s.rc.ran(b.Number, rdd.Count()-skipped)
@@ -414,6 +433,7 @@ func (s *DirectStream) drop(id string) {
 	}
 	delete(s.next, id)
 	delete(s.resetFrom, id)
+	delete(s.known, id)
 	s.c.closeReceiver(id)
 }
 

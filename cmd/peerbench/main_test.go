@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -40,13 +41,25 @@ func TestRun(t *testing.T) {
 
 // -planning measures the idle batches asked for, then the batches that
 // read the load, which it checks was read exactly once: spread unevenly
-// (1,000 events over 16 partitions leave 8 one more).
+// (1,000 events over 16 partitions leave 8 one more). With read-ahead an
+// idle batch makes no management call, and one that reads at most one.
 func TestPlanning(t *testing.T) {
+	for _, readAhead := range []int64{0, 1 << 20} {
+		t.Run(fmt.Sprintf("read-ahead %d", readAhead), func(t *testing.T) {
+			r := testPlanning(t, readAhead)
+			if readAhead > 0 && (r.idle.callsPerBatch() != 0 || r.load.callsPerBatch() > 1) {
+				t.Errorf("%.1f management calls per idle batch and %.1f per loaded one, want 0 and at most 1", r.idle.callsPerBatch(), r.load.callsPerBatch())
+			}
+		})
+	}
+}
+
+func testPlanning(t *testing.T, readAhead int64) *planningRun {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	c := tiny()
 	c.partitions = 16
-	c.planning = planningConfig{on: true, idleBatches: 3, loadEvents: 1000}
+	c.planning = planningConfig{on: true, idleBatches: 3, loadEvents: 1000, readAhead: readAhead}
 	var out strings.Builder
 	r, err := runPlanning(ctx, c, &out)
 	if err != nil {
@@ -64,6 +77,7 @@ func TestPlanning(t *testing.T) {
 			t.Fatalf("report %q lacks %q", out.String(), want)
 		}
 	}
+	return r
 }
 
 // Bad flags are refused with the flag, its value and what it takes.
