@@ -313,6 +313,28 @@ func TestStreamAndOffsets(t *testing.T) {
 	}
 }
 
+// --read-ahead: the job plans from what its receivers read ahead, and
+// still writes every event once, in ranges that chain.
+func TestStreamReadAhead(t *testing.T) {
+	spec := sinkCases[0].spec(t)
+	srv := startInProcess(t, emulator.HubConfig{Name: "orders", PartitionCount: 2})
+	cs := srv.ConnectionString("orders")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := <-sendRounds(ctx, cs, 2, 300, 100); err != nil {
+		t.Fatal(err)
+	}
+	table, job := uniqueName("events"), uniqueName("job")
+	sk := sinkDB(t, spec, table)
+	code, out, errOut := cli(t, "", "stream", "--connection-string", cs, "--sink", spec, "--table", table, "--job", job,
+		"--until-idle", "--batch-interval", "10ms", "--max-rate-per-partition", "100", "--read-ahead", "1048576")
+	if code != 0 || !strings.Contains(out, "wrote 600 events") {
+		t.Fatalf("stream: exit %d\n%s%s", code, out, errOut)
+	}
+	jb, _ := offsets.JobFor(job, eventhubs.NewConf(cs))
+	checkArchive(t, sk, table, jb, 2, 300)
+}
+
 func TestStreamBadFlags(t *testing.T) {
 	t.Setenv(envConnectionString, "")
 	cs := "Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=k;SharedAccessKey=TOPSECRETKEY;UseDevelopmentEmulator=true;EntityPath=h"
@@ -375,6 +397,7 @@ func TestStreamBadSettingStartsNothing(t *testing.T) {
 		{[]string{"--operation-timeout", "0s"}, "--operation-timeout 0s: want a positive duration"},
 		{[]string{"--operation-timeout", "-1s"}, "--operation-timeout -1s: "},
 		{[]string{"--batch-interval", "-1s"}, "--batch-interval -1s: "},
+		{[]string{"--read-ahead", "-1"}, "--read-ahead -1: ReadAhead = -1: want at least 0 bytes"},
 		{[]string{"--consumer-group", " "}, "consumer group is empty"},
 	}
 	for _, c := range cases {
