@@ -69,6 +69,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 	fs.StringVar(&c.dataDir, "data", "./ehstream-data", "with no connection string: where the local Event Hubs keeps its data")
 	fs.DurationVar(&c.startTimeout, "start-timeout", sqlsink.DefaultStartTimeout, "how long the start tries a sink or ownership store that is down or out of reach, as a run retries a batch")
 	backpressure := fs.Bool("backpressure", false, "adapt the rate to how fast batches are written (a PID estimator, as Spark's backpressure), within --max-rate-per-partition")
+	readAhead := fs.Int64("read-ahead", 0, "bytes per partition each receiver reads ahead between batches, which then plan from what arrived without asking the hub per partition (0: off)")
 	c.share = addShareFlags(fs)
 	httpAddr := addHTTPFlag(fs)
 	lagGroup := addLagGroupFlag(fs)
@@ -91,7 +92,8 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 		confFlag{"--max-rate-per-partition", *rate, func(conf *eventhubs.Conf) { conf.SetMaxRatePerPartition(*rate) }},
 		confFlag{"--fail-on-data-loss", *failOnDataLoss, func(conf *eventhubs.Conf) { conf.SetFailOnDataLoss(*failOnDataLoss) }},
 		confFlag{"--receiver-timeout", *receiverTimeout, func(conf *eventhubs.Conf) { conf.SetReceiverTimeout(*receiverTimeout) }},
-		confFlag{"--backpressure", *backpressure, func(conf *eventhubs.Conf) { conf.SetBackpressure(*backpressure) }})
+		confFlag{"--backpressure", *backpressure, func(conf *eventhubs.Conf) { conf.SetBackpressure(*backpressure) }},
+		confFlag{"--read-ahead", *readAhead, func(conf *eventhubs.Conf) { conf.SetReadAhead(*readAhead) }})
 	if err != nil {
 		return nil, c.log.failed(err)
 	}

@@ -275,25 +275,17 @@ func TestStreamEmbeddedDefault(t *testing.T) {
 func TestStreamAndOffsets(t *testing.T) {
 	for _, sc := range sinkCases {
 		t.Run(sc.name, func(t *testing.T) {
-			spec := sc.spec(t)
-			srv := startInProcess(t, emulator.HubConfig{Name: "orders", PartitionCount: 2})
-			cs := srv.ConnectionString("orders")
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			if err := <-sendRounds(ctx, cs, 2, 300, 100); err != nil {
-				t.Fatal(err)
+			b := streamBacklog(t, ctx, sc.spec(t))
+			if !strings.Contains(b.out, "lag 400") {
+				t.Fatalf("stream printed no lag of 400:\n%s", b.out)
 			}
-			table, job := uniqueName("events"), uniqueName("job")
-			sk := sinkDB(t, spec, table)
-			code, out, errOut := cli(t, "", "stream", "--connection-string", cs, "--sink", spec, "--table", table, "--job", job,
-				"--until-idle", "--batch-interval", "10ms", "--max-rate-per-partition", "100")
-			if code != 0 || !strings.Contains(out, "wrote 600 events") || !strings.Contains(out, "lag 400") {
-				t.Fatalf("stream: exit %d\n%s%s", code, out, errOut)
-			}
+			spec, cs, sk, table, job := b.spec, b.cs, b.sk, b.table, b.job
 			if err := <-sendRounds(ctx, cs, 2, 5, 5); err != nil {
 				t.Fatal(err)
 			}
-			code, out, errOut = cli(t, "", "offsets", "--connection-string", cs, "--sink", spec, "--job", job)
+			code, out, errOut := cli(t, "", "offsets", "--connection-string", cs, "--sink", spec, "--job", job)
 			if code != 0 {
 				t.Fatalf("offsets: exit %d\n%s", code, errOut)
 			}
@@ -311,6 +303,41 @@ func TestStreamAndOffsets(t *testing.T) {
 			checkArchive(t, sk, table, jb, 2, 300)
 		})
 	}
+}
+
+// --read-ahead: the job plans from what its receivers read ahead, and
+// still writes every event once, in ranges that chain.
+func TestStreamReadAhead(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := streamBacklog(t, ctx, sinkCases[0].spec(t), "--read-ahead", "1048576")
+	jb, _ := offsets.JobFor(b.job, eventhubs.NewConf(b.cs))
+	checkArchive(t, b.sk, b.table, jb, 2, 300)
+}
+
+// backlogRun is a job streamBacklog ran.
+type backlogRun struct {
+	spec, cs, table, job, out string
+	sk                        *sqlsink.Sink
+}
+
+// streamBacklog sends 300 events to each of hub "orders"' 2 partitions
+// and streams them into spec, with args added to the command line, 100
+// per partition per batch until a batch reads nothing.
+func streamBacklog(t *testing.T, ctx context.Context, spec string, args ...string) backlogRun {
+	srv := startInProcess(t, emulator.HubConfig{Name: "orders", PartitionCount: 2})
+	b := backlogRun{spec: spec, cs: srv.ConnectionString("orders"), table: uniqueName("events"), job: uniqueName("job")}
+	if err := <-sendRounds(ctx, b.cs, 2, 300, 100); err != nil {
+		t.Fatal(err)
+	}
+	b.sk = sinkDB(t, spec, b.table)
+	code, out, errOut := cli(t, "", append([]string{"stream", "--connection-string", b.cs, "--sink", spec, "--table", b.table, "--job", b.job,
+		"--until-idle", "--batch-interval", "10ms", "--max-rate-per-partition", "100"}, args...)...)
+	if code != 0 || !strings.Contains(out, "wrote 600 events") {
+		t.Fatalf("stream: exit %d\n%s%s", code, out, errOut)
+	}
+	b.out = out
+	return b
 }
 
 func TestStreamBadFlags(t *testing.T) {
@@ -375,6 +402,7 @@ func TestStreamBadSettingStartsNothing(t *testing.T) {
 		{[]string{"--operation-timeout", "0s"}, "--operation-timeout 0s: want a positive duration"},
 		{[]string{"--operation-timeout", "-1s"}, "--operation-timeout -1s: "},
 		{[]string{"--batch-interval", "-1s"}, "--batch-interval -1s: "},
+		{[]string{"--read-ahead", "-1"}, "--read-ahead -1: ReadAhead = -1: want at least 0 bytes"},
 		{[]string{"--consumer-group", " "}, "consumer group is empty"},
 	}
 	for _, c := range cases {
