@@ -16,9 +16,27 @@ import (
 
 // kafkaBackend lends the Kafka endpoint the hubs' partition logs: a hub is
 // a topic with the same partitions.
-type kafkaBackend struct{ s *Server }
+type kafkaBackend struct {
+	s *Server
+	// logs is each hub's partition logs by lower-case name, made once:
+	// the hubs are fixed while the server runs, and every produce and
+	// fetch asks for them per partition.
+	logs map[string][]*partlog.Log
+}
 
-func (b kafkaBackend) Topics() []string {
+func newKafkaBackend(s *Server) *kafkaBackend {
+	b := &kafkaBackend{s: s, logs: map[string][]*partlog.Log{}}
+	for name, h := range s.hubs {
+		logs := make([]*partlog.Log, len(h.partitions))
+		for i, p := range h.partitions {
+			logs[i] = p.log
+		}
+		b.logs[name] = logs
+	}
+	return b
+}
+
+func (b *kafkaBackend) Topics() []string {
 	names := make([]string, len(b.s.hubList))
 	for i, h := range b.s.hubList {
 		names[i] = h.cfg.Name
@@ -26,20 +44,13 @@ func (b kafkaBackend) Topics() []string {
 	return names
 }
 
-func (b kafkaBackend) Topic(name string) ([]*partlog.Log, bool) {
-	h, ok := b.s.hubs[strings.ToLower(name)]
-	if !ok {
-		return nil, false
-	}
-	logs := make([]*partlog.Log, len(h.partitions))
-	for i, p := range h.partitions {
-		logs[i] = p.log
-	}
-	return logs, true
+func (b *kafkaBackend) Topic(name string) ([]*partlog.Log, bool) {
+	logs, ok := b.logs[strings.ToLower(name)]
+	return logs, ok
 }
 
 // Appended counts a Kafka produce where an AMQP send counts.
-func (b kafkaBackend) Appended(topic string, partition int32, events, bodyBytes int) {
+func (b *kafkaBackend) Appended(topic string, partition int32, events, bodyBytes int) {
 	b.s.stats.eventsAppended.Add(int64(events))
 	if p := b.partition(topic, partition); p != nil {
 		p.counters.eventsIn.Add(int64(events))
@@ -48,7 +59,7 @@ func (b kafkaBackend) Appended(topic string, partition int32, events, bodyBytes 
 }
 
 // Fetched counts a Kafka fetch where an AMQP delivery counts.
-func (b kafkaBackend) Fetched(topic string, partition int32, events, bodyBytes int) {
+func (b *kafkaBackend) Fetched(topic string, partition int32, events, bodyBytes int) {
 	b.s.stats.eventsSent.Add(int64(events))
 	if p := b.partition(topic, partition); p != nil {
 		p.counters.eventsOut.Add(int64(events))
@@ -59,7 +70,7 @@ func (b kafkaBackend) Fetched(topic string, partition int32, events, bodyBytes i
 // Throttled holds Kafka produces back while a server-busy fault covers
 // the partition: the service delays a throttled Kafka produce where it
 // refuses an AMQP send.
-func (b kafkaBackend) Throttled(topic string, partition int32) <-chan struct{} {
+func (b *kafkaBackend) Throttled(topic string, partition int32) <-chan struct{} {
 	p := b.partition(topic, partition)
 	if p == nil {
 		return nil
@@ -73,18 +84,18 @@ func (b kafkaBackend) Throttled(topic string, partition int32) <-chan struct{} {
 
 // WriteDelay delays Kafka responses as delay-frames faults delay AMQP
 // frames.
-func (b kafkaBackend) WriteDelay() time.Duration { return b.s.faults.frameDelay() }
+func (b *kafkaBackend) WriteDelay() time.Duration { return b.s.faults.frameDelay() }
 
-func (b kafkaBackend) partition(topic string, id int32) *partition {
-	h, ok := b.s.hubs[strings.ToLower(topic)]
-	if !ok || id < 0 || int(id) >= len(h.partitions) {
+func (b *kafkaBackend) partition(topic string, id int32) *partition {
+	h := b.s.hub(topic)
+	if h == nil || id < 0 || int(id) >= len(h.partitions) {
 		return nil
 	}
 	return h.partitions[id]
 }
 
-func (b kafkaBackend) MaxEventSize(topic string) int {
-	if h, ok := b.s.hubs[strings.ToLower(topic)]; ok {
+func (b *kafkaBackend) MaxEventSize(topic string) int {
+	if h := b.s.hub(topic); h != nil {
 		return h.cfg.MaxEventSize
 	}
 	return DefaultMaxEventSize
@@ -116,6 +127,7 @@ func (s *Server) startKafka(ctx context.Context) error {
 	if s.authEnabled() {
 		opts.Authenticate = s.kafkaAuthenticate
 	}
+	backend := newKafkaBackend(s)
 	var lc net.ListenConfig
 	for _, l := range []struct {
 		addr string
@@ -132,7 +144,7 @@ func (s *Server) startKafka(ctx context.Context) error {
 		if l.tls {
 			ln = tls.NewListener(ln, s.cfg.TLS)
 		}
-		*l.dst = kafka.Serve(ln, kafkaBackend{s}, opts)
+		*l.dst = kafka.Serve(ln, backend, opts)
 		s.log.Info("emulator listening for Kafka", "addr", ln.Addr().String(), "tls", l.tls)
 	}
 	return nil
