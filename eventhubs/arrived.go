@@ -15,7 +15,8 @@ import (
 // service for each (describe); with it (SetReadAhead), a partition whose
 // read-ahead reads from where the stream stands is bounded by what it
 // received, or what the stream saw the partition hold before, and only
-// the others are asked for (aheadBounds).
+// the others are asked for (aheadBounds); so are, once every
+// HubRefreshInterval, those whose read-ahead holds its bytes.
 func (s *DirectStream) planBounds(ctx context.Context, ids []string) (*HubProperties, error) {
 	if s.conf.ReadAhead() <= 0 {
 		return s.c.describe(ctx, s.conf, ids)
@@ -27,7 +28,11 @@ func (s *DirectStream) planBounds(ctx context.Context, ids []string) (*HubProper
 	if ids == nil {
 		ids = hub.PartitionIDs
 	}
-	out, ask, err := s.aheadBounds(hub, ids)
+	filled := time.Since(s.filledAt) >= s.conf.HubRefreshInterval()
+	if filled {
+		s.filledAt = time.Now()
+	}
+	out, ask, err := s.aheadBounds(hub, ids, filled)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +44,7 @@ func (s *DirectStream) planBounds(ctx context.Context, ids []string) (*HubProper
 			return nil, err
 		}
 		if !hub.CreatedOn.Equal(out.CreatedOn) { // positions reset: bounds anew
-			if out, ask, err = s.aheadBounds(hub, ids); err != nil {
+			if out, ask, err = s.aheadBounds(hub, ids, filled); err != nil {
 				return nil, err
 			}
 		}
@@ -63,8 +68,10 @@ func (s *DirectStream) planBounds(ctx context.Context, ids []string) (*HubProper
 // the stream stands by what arrived, and by the end the stream saw before
 // (events up to it exist, or retention removed them, which the read
 // finds); ask is the indexes of the others, whose bounds the service
-// gives.
-func (s *DirectStream) aheadBounds(hub *HubProperties, ids []string) (out *HubProperties, ask []int, err error) {
+// gives. With filled, ask has too the partitions whose read-ahead stopped
+// on its bound: what arrived past it (their lag, and the end a backlog's
+// batches may plan to) shows only so.
+func (s *DirectStream) aheadBounds(hub *HubProperties, ids []string, filled bool) (out *HubProperties, ask []int, err error) {
 	out = &HubProperties{Name: hub.Name, CreatedOn: hub.CreatedOn, PartitionIDs: hub.PartitionIDs, Partitions: make([]PartitionBounds, len(ids))}
 	has := make(map[string]bool, len(hub.PartitionIDs))
 	for _, id := range hub.PartitionIDs {
@@ -77,7 +84,7 @@ func (s *DirectStream) aheadBounds(hub *HubProperties, ids []string) (out *HubPr
 		}
 		from, known := s.next[id]
 		a, ok := s.c.arrived(id)
-		if !ok || !known || a.at != from {
+		if !ok || !known || a.at != from || filled && a.filled {
 			ask = append(ask, i)
 			continue
 		}

@@ -10,6 +10,8 @@ import (
 )
 
 const (
+	// DefaultReadAhead is ReadAhead's default: 1 MiB per partition.
+	DefaultReadAhead = 1 << 20
 	// DefaultReadAheadTotal is ReadAheadTotal's default: 256 MiB.
 	DefaultReadAheadTotal = 256 << 20
 	// DefaultHubRefreshInterval is HubRefreshInterval's default.
@@ -18,7 +20,8 @@ const (
 
 // SetReadAhead makes a direct stream keep each partition's receiver
 // reading between batches, into a buffer of at most bytes per partition
-// (0, the default, turns it off), and plan each batch from what arrived:
+// (default DefaultReadAhead, 1 MiB; 0 turns it off: each batch then asks
+// the hub for every partition's bounds), and plan each batch from what arrived:
 // a partition whose events flow, or that is idle, then costs the batch no
 // management call (the hub's properties are read every
 // HubRefreshInterval), and its range ends at the last event received,
@@ -69,6 +72,7 @@ type readAhead struct {
 	events []*azeventhubs.ReceivedEventData
 	bytes  int64
 	err    error // the receive that ended it failed
+	filled bool  // it stopped on its bound: more may have arrived than it holds
 }
 
 // arrival is what a partition's read-ahead has received.
@@ -76,6 +80,9 @@ type arrival struct {
 	at    int64 // the link's position when lent
 	first int64 // the first event's sequence number; end when none
 	end   int64 // the last one's + 1; at when none
+	// filled says the read-ahead stopped on its bound: the partition may
+	// hold more than end.
+	filled bool
 	// lastOffset and lastEnqueued are the last event's, when one came.
 	lastOffset   string
 	lastEnqueued time.Time
@@ -143,6 +150,9 @@ func (a *readAhead) run(ctx context.Context, conf *Conf, pc *azeventhubs.Partiti
 		}
 		gather = len(evs) > 0
 	}
+	a.mu.Lock()
+	a.filled = true
+	a.mu.Unlock()
 }
 
 // full says the read-ahead holds its bytes, or all of them hold the
@@ -204,10 +214,10 @@ func (c *client) arrived(id string) (arrival, bool) {
 		return arrival{}, false
 	}
 	if len(a.events) == 0 {
-		return arrival{at: a.at, first: a.at, end: a.at}, true
+		return arrival{at: a.at, first: a.at, end: a.at, filled: a.filled}, true
 	}
 	last := a.events[len(a.events)-1]
-	out := arrival{at: a.at, first: a.events[0].SequenceNumber, end: last.SequenceNumber + 1, lastOffset: last.Offset}
+	out := arrival{at: a.at, first: a.events[0].SequenceNumber, end: last.SequenceNumber + 1, lastOffset: last.Offset, filled: a.filled}
 	if last.EnqueuedTime != nil {
 		out.lastEnqueued = last.EnqueuedTime.UTC()
 	}

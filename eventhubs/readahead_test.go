@@ -190,3 +190,47 @@ func TestReadAheadFindsDataLoss(t *testing.T) {
 		t.Errorf("the stream asked for a partition's bounds %d times after the loss, want none: the read-ahead shows it", part-mark)
 	}
 }
+
+// A read-ahead that holds its bytes has stopped receiving: what arrived
+// past it shows only when the partition is asked for its bounds, which the
+// stream does for such partitions on the hub's refresh. Without it a
+// backlog's lag would read as the read-ahead's buffer, and batches would
+// plan no further than it.
+func TestReadAheadFullAsksOnRefresh(t *testing.T) {
+	const backlog, rate = 5000, 50
+	srv := startEmulator(t, emulator.HubConfig{Name: "full", PartitionCount: 1})
+	ctx := testCtx(t, 90*time.Second)
+	ssc := newSSC(t, 20*time.Millisecond)
+	conf := testConf(srv, "full").SetReadAhead(4096).SetHubRefreshInterval(100 * time.Millisecond).SetMaxRatePerPartition(rate)
+	ds, err := eventhubs.CreateDirectStream(ssc, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := newStreamLog()
+	ds.ForeachRDD(log.output)
+	var mu sync.Mutex
+	var maxLag, maxRange int64
+	ssc.AddListener(streaming.ListenerFunc(func(b streaming.BatchInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, r := range b.Ranges {
+			maxLag, maxRange = max(maxLag, b.Lag[i]), max(maxRange, r.Count())
+		}
+	}))
+	calls := countCalls(ssc, srv)
+	done := runSSC(t, ctx, ssc)
+	waitFor(t, 30*time.Second, "5 idle batches", calls.after(5))
+	fill(t, ctx, srv, "full", "0", 0, backlog)
+	waitFor(t, 30*time.Second, "a lag of most of the backlog", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return maxLag >= backlog/2
+	})
+	ssc.Stop(false)
+	if err := waitRun(t, done); err != nil {
+		t.Fatal(err)
+	}
+	if maxRange > rate {
+		t.Errorf("a batch read %d events, more than the rate %d", maxRange, rate)
+	}
+}

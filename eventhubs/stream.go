@@ -49,6 +49,9 @@ type DirectStream struct {
 	// read-ahead (arrived.go).
 	hub   *HubProperties
 	hubAt time.Time
+	// filledAt is when the partitions whose read-ahead stopped on its
+	// bound were last asked for their bounds (planBounds).
+	filledAt time.Time
 	// known is, per partition, the end (last sequence number + 1) the
 	// stream saw it hold, with read-ahead.
 	known map[string]int64

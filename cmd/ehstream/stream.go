@@ -69,7 +69,7 @@ func parseStreamFlags(args []string, stderr io.Writer) (*streamConfig, error) {
 	fs.StringVar(&c.dataDir, "data", "./ehstream-data", "with no connection string: where the local Event Hubs keeps its data")
 	fs.DurationVar(&c.startTimeout, "start-timeout", sqlsink.DefaultStartTimeout, "how long the start tries a sink or ownership store that is down or out of reach, as a run retries a batch")
 	backpressure := fs.Bool("backpressure", false, "adapt the rate to how fast batches are written (a PID estimator, as Spark's backpressure), within --max-rate-per-partition")
-	readAhead := fs.Int64("read-ahead", 0, "bytes per partition each receiver reads ahead between batches, which then plan from what arrived without asking the hub per partition (0: off)")
+	readAhead := fs.Int64("read-ahead", eventhubs.DefaultReadAhead, "bytes per partition each receiver reads ahead between batches, which then plan from what arrived without asking the hub per partition (0: off, each batch asks every partition)")
 	c.share = addShareFlags(fs)
 	httpAddr := addHTTPFlag(fs)
 	lagGroup := addLagGroupFlag(fs)

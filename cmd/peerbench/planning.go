@@ -32,7 +32,7 @@ func (c *planningConfig) flags() {
 		"and batch time on an empty hub of -partitions, then while a producer sends -load-events")
 	flag.IntVar(&c.idleBatches, "idle-batches", 20, "with -planning: the idle batches measured")
 	flag.IntVar(&c.loadEvents, "load-events", 2_000, "with -planning: the events a producer spreads over every partition after the idle batches")
-	flag.Int64Var(&c.readAhead, "read-ahead", 1<<20, "with -planning: the stream's read-ahead in bytes per partition (0: off, planning asks every partition every batch)")
+	flag.Int64Var(&c.readAhead, "read-ahead", 1<<20, "the stream's read-ahead in bytes per partition (0: off, planning asks every partition every batch)")
 }
 
 // check says which flag is wrong and what it takes.

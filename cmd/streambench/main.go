@@ -87,7 +87,7 @@ import (
 type config struct {
 	events, partitions, size int
 	pad                      string
-	rate                     int64
+	rate, readAhead          int64
 	interval                 time.Duration
 	window                   bool
 	keys, windowBatches      int
@@ -105,6 +105,7 @@ func main() {
 	flag.StringVar(&c.pad, "body-pad", "x", "what fills each body after its event time: x (compresses to nothing) or hex (random hex digits)")
 	flag.Int64Var(&c.rate, "max-rate-per-partition", 10_000, "the stream's rate per partition per batch")
 	flag.DurationVar(&c.interval, "batch-interval", 100*time.Millisecond, "the stream's batch interval")
+	flag.Int64Var(&c.readAhead, "read-ahead", eventhubs.DefaultReadAhead, "the plain stream's read-ahead in bytes per partition (0: off)")
 	serve := flag.Bool("serve", false, "internal: run the local Event Hubs, fill it, print its connection string")
 	flag.BoolVar(&c.window, "window", false, "then read the backlog again with ReduceByKeyAndWindow and compare")
 	flag.IntVar(&c.keys, "keys", 1000, "with -window and -event-time: keys")
@@ -123,6 +124,9 @@ func main() {
 	}
 	if err == nil {
 		err = c.sink.check()
+	}
+	if err == nil && c.readAhead < 0 {
+		err = fmt.Errorf("-read-ahead %d: give 0 (off) or a number of bytes", c.readAhead)
 	}
 	if err == nil && *serve {
 		err = runServer(c)
@@ -194,7 +198,7 @@ func runStream(c config) error {
 	}
 	want := int64(c.events / c.partitions * c.partitions)
 	end := startPhase()
-	res, err := countstream.Run(context.Background(), eventhubs.NewConf(connStr).SetMaxRatePerPartition(c.rate), c.interval, want)
+	res, err := countstream.Run(context.Background(), eventhubs.NewConf(connStr).SetMaxRatePerPartition(c.rate).SetReadAhead(c.readAhead), c.interval, want)
 	if err != nil {
 		return err
 	}
