@@ -358,7 +358,9 @@ type received struct {
 func (r *receiver) receive(ctx context.Context, conf *Conf, n int) received {
 	if len(r.ready) > 0 {
 		out := r.ready[:min(n, len(r.ready)):min(n, len(r.ready))]
-		r.ready = r.ready[len(out):]
+		if r.ready = r.ready[len(out):]; len(r.ready) == 0 {
+			r.ready = nil // the array goes with the events handed out
+		}
 		return received{want: len(out), events: out}
 	}
 	if err := r.linkErr; err != nil {

@@ -3,6 +3,7 @@ package eventhubs
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,7 +29,8 @@ const (
 // capped by the rate limits. A partition whose receiver cannot tell (no
 // link yet, a failed one) is asked for its bounds, as without read-ahead.
 // The buffer holds at most one receive (Prefetch) more than bytes; an
-// event counts as its body plus 256 bytes.
+// event counts as what it holds on the heap: its body plus about 1 KiB,
+// more with properties.
 func (c *Conf) SetReadAhead(bytesPerPartition int64) *Conf { c.readAhead = bytesPerPartition; return c }
 
 // ReadAhead is the read-ahead's bytes per partition; 0 when off.
@@ -56,8 +58,16 @@ func (c *Conf) HubRefreshInterval() time.Duration { return c.hubRefresh }
 // more to come with it before it shows them to the planner.
 const aheadGather = 5 * time.Millisecond
 
-// eventOverhead is what an event is counted as beyond its body.
-const eventOverhead = 256
+// What a received event holds on the heap beyond its body, as measured
+// (TestEventBytesIsWhatAnEventHolds): the SDK's event and its AMQP message
+// (eventOverhead), and, with properties, their two maps (propertiesOverhead)
+// and each entry (propertyOverhead plus its key's and a text or binary
+// value's bytes).
+const (
+	eventOverhead      = 1152
+	propertiesOverhead = 640
+	propertyOverhead   = 48
+)
 
 // readAhead is a partition's link lent between reads (doc.go, Lock
 // order): a goroutine receives on it into a bounded buffer, for the
@@ -113,14 +123,22 @@ func (c *client) lend(conf *Conf, ids []string) {
 // events the last read left; the holder of the slot calls it.
 func (r *receiver) startAhead(c *client, conf *Conf) {
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &readAhead{c: c, cancel: cancel, done: make(chan struct{}), at: r.next, events: r.ready}
-	for _, e := range r.ready {
+	a := &readAhead{c: c, cancel: cancel, done: make(chan struct{}), at: r.next, events: r.takeReady()}
+	for _, e := range a.events {
 		a.bytes += eventBytes(e)
 	}
 	c.aheadBytes.Add(a.bytes)
-	r.ready = nil
 	r.ahead.Store(a)
 	go a.run(ctx, conf, r.pc, receiveCount(conf, r.partitionID))
+}
+
+// takeReady takes the ready events in an array of their own: the array
+// ready is part of holds the events reads handed out before them, which
+// would live on with it while a read-ahead appends to it.
+func (r *receiver) takeReady() []*azeventhubs.ReceivedEventData {
+	out := slices.Clone(r.ready)
+	r.ready = nil
+	return out
 }
 
 // run receives until stopped, full, or failed: idle, one event at a time
@@ -175,7 +193,22 @@ func (a *readAhead) add(evs []*azeventhubs.ReceivedEventData) {
 	a.c.aheadBytes.Add(n)
 }
 
-func eventBytes(e *azeventhubs.ReceivedEventData) int64 { return int64(len(e.Body)) + eventOverhead }
+func eventBytes(e *azeventhubs.ReceivedEventData) int64 {
+	n := len(e.Body) + eventOverhead
+	if len(e.Properties) > 0 {
+		n += propertiesOverhead
+	}
+	for k, v := range e.Properties {
+		n += propertyOverhead + len(k)
+		switch v := v.(type) {
+		case string:
+			n += len(v)
+		case []byte:
+			n += len(v)
+		}
+	}
+	return int64(n)
+}
 
 // stopAhead takes the link back from the read-ahead, if one has it: its
 // events become ready, handed out first, or, when its receive failed, the

@@ -1,8 +1,9 @@
 // Command streambench measures a direct stream over a backlog: events/s and
 // the stream process's peak resident memory (VmHWM), to show that memory is
-// bounded by the rate and prefetch, not by the backlog. The local Event
-// Hubs runs in a child process (this program with -serve), so its memory is
-// not counted.
+// bounded by the rate, prefetch and read-ahead (-read-ahead, the stream's
+// default of 1 MiB per partition; 0 turns it off), not by the backlog. The
+// local Event Hubs runs in a child process (this program with -serve), so
+// its memory is not counted.
 //
 //	go run ./cmd/streambench -events 500000
 //	go run ./cmd/streambench -events 2000000
