@@ -11,6 +11,7 @@
 //	go run ./cmd/streambench -events 2000000 -event-time   # also a 1 minute event-time window, same backlog, same run
 //	go run ./cmd/streambench -events 2000000 -event-time -state-store dir,sqlite,postgres # and state per partition in SQLite and PostgreSQL
 //	go run ./cmd/streambench -events 2000000 -sink-format parquet,avro # also into files, exactly once, each format
+//	go run ./cmd/streambench -events 2000000 -cli-sink sqlite,postgres # also ehstream stream itself into each database
 //
 // With -window the same backlog is then read again by a typed pipeline:
 // ReduceByKeyAndWindow over -keys keys, a window of -window-batches batches
@@ -54,6 +55,14 @@
 // every partition's files cover its whole backlog, with no gap and no
 // overlap.
 //
+// -cli-sink lists databases (sqlite: a new file; postgres: a new table in
+// the database of -postgres, dropped at the end): for each, the backlog is
+// read again by the ehstream command itself, built from this module and
+// run as users run it (ehstream stream --until-idle, JSON logs), against
+// the same child hub. It reports the rate against the plain stream's over
+// the whole process (start-up, the last idle batch and the exit included)
+// and over its batches that read events, and the process's CPU per event.
+//
 // Files: main.go (flags, the plain stream and the child hub), pipeline.go
 // (what the typed pipelines share: the Context, its counted checkpoint
 // store, the run to the end of the backlog), window.go (the pipeline of
@@ -61,7 +70,8 @@
 // event times), statestore.go (-state-store: the databases, keeping a
 // pipeline's state per partition in one and measuring its commits),
 // statecount.go (the running counts and reading them back), filesink.go
-// (-sink-format: the file sink's phases and the check of their files).
+// (-sink-format: the file sink's phases and the check of their files),
+// clisink.go (-cli-sink: the ehstream command into a database).
 package main
 
 import (
@@ -95,6 +105,7 @@ type config struct {
 	eventTime                eventTimeConfig
 	state                    stateConfig
 	sink                     sinkConfig
+	cli                      cliConfig
 	cpuProfile               string
 }
 
@@ -114,6 +125,7 @@ func main() {
 	c.eventTime.flags()
 	c.state.flags()
 	c.sink.flags()
+	c.cli.flags()
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write the stream process's CPU profile of all phases to this file (go tool pprof)")
 	flag.Parse()
 	err := c.eventTime.check()
@@ -125,6 +137,9 @@ func main() {
 	}
 	if err == nil {
 		err = c.sink.check()
+	}
+	if err == nil {
+		err = c.cli.check(c.state.postgres)
 	}
 	if err == nil && c.readAhead < 0 {
 		err = fmt.Errorf("-read-ahead %d: give 0 (off) or a number of bytes", c.readAhead)
@@ -232,7 +247,7 @@ func runPipelines(connStr string, want int64, c config, direct phase) error {
 			return err
 		}
 	}
-	return nil
+	return runCLISinks(ctx, connStr, want, c, direct)
 }
 
 // runInDatabase runs the pipelines that keep their state per partition in
