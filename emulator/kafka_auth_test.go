@@ -335,3 +335,27 @@ func kafkaFrame(nc net.Conn, payload []byte) ([]byte, error) {
 	_, err := io.ReadFull(nc, out)
 	return out, err
 }
+
+// A Kafka connection reads and writes whole hubs (topics): a signature
+// for less than a hub (one partition, one publisher) is refused, naming
+// its scope, instead of giving the connection the whole hub.
+func TestKafkaTokenBelowHubRefused(t *testing.T) {
+	srv, tc := startKafkaAuth(t)
+	ctx := testCtx(t, 30*time.Second)
+	for _, scope := range []string{"orders/partitions/0", "orders/publishers/device1"} {
+		tok, _ := sasToken("sb://localhost/"+scope, "owner", ownerKey, time.Now().Add(time.Hour))
+		cl := kafkaSASLClient(t, srv, tc, sasConnStr(srv, tok), kgo.DefaultProduceTopic("orders"))
+		if err := cl.Ping(ctx); !errors.Is(err, kerr.SaslAuthenticationFailed) || !strings.Contains(err.Error(), scope) {
+			t.Errorf("a signature for %s: %v, want SASL_AUTHENTICATION_FAILED naming the scope", scope, err)
+		}
+		// A producer retries until its record's timeout: nothing is stored.
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		if err := cl.ProduceSync(pctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err == nil {
+			t.Errorf("a signature for %s: a record was produced", scope)
+		}
+		cancel()
+	}
+	if n := srv.Stats().EventsAppended; n != 0 {
+		t.Errorf("the hub stored %d events, want none", n)
+	}
+}

@@ -71,6 +71,12 @@ func (s *Server) kafkaSignatureAccess(sig string, target resource) (kafka.Access
 	if reason != "" {
 		return kafka.Access{}, errors.New(reason)
 	}
+	if len(g.scope.path) > 1 {
+		// The service's Kafka endpoint maps a connection to whole topics:
+		// the hub's access would exceed the token's.
+		return kafka.Access{}, fmt.Errorf("%s: the token is for '%s', less than a hub: a Kafka connection reads and writes whole hubs: "+
+			"sign the token for the hub or the namespace", g.holder, g.scope)
+	}
 	entity := ""
 	if len(g.scope.path) > 0 {
 		entity = g.scope.path[0]
