@@ -10,6 +10,8 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+
+	"github.com/ehstream/ehstream/internal/durable"
 )
 
 // Dir is a Destination in a local (or mounted) directory. A file grows in
@@ -56,7 +58,7 @@ func (d *Dir) local(p string) string { return filepath.Join(d.root, filepath.Fro
 // Begin creates the file in the partition's _tmp directory.
 func (d *Dir) Begin(_ context.Context, dir string) (PendingFile, error) {
 	tmp := d.local(path.Join(dir, tmpDir))
-	if err := mkdirDurable(tmp); err != nil {
+	if err := durable.MkdirAll(tmp); err != nil {
 		return nil, fmt.Errorf("capture: %s: creating %s: %w", d.root, tmp, err)
 	}
 	f, err := createLocal(tmp, "file-*.tmp")
@@ -106,52 +108,19 @@ func (f *dirFile) Finish(_ context.Context, p string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = mkdirDurable(filepath.Dir(final))
+		err = durable.MkdirAll(filepath.Dir(final))
 	}
 	if err == nil {
 		err = os.Rename(f.f.Name(), final)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(final))
+		err = durable.SyncDir(filepath.Dir(final))
 	}
 	if err != nil {
 		os.Remove(f.f.Name())
 		return fmt.Errorf("capture: finishing %s in %s: %w", p, f.d.root, err)
 	}
 	return nil
-}
-
-// mkdirDurable creates dir and its missing parents, and fsyncs the
-// parent of each it created, so that a crash keeps them.
-func mkdirDurable(dir string) error {
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
-			break
-		}
-		missing = append(missing, d)
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for _, d := range slices.Backward(missing) {
-		if err := syncDir(filepath.Dir(d)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // Last descends the partition's newest time directories (lastFile).

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/ehstream/ehstream/internal/durable"
 )
 
 // DirStore keeps the checkpoint as a JSON file in a directory. Each Save
@@ -63,37 +65,8 @@ func (s *DirStore) Save(ctx context.Context, c *Checkpoint) error {
 // renamed over the old one, and the directory synced. what names the file
 // in errors.
 func (s *DirStore) replace(name, what string, b []byte) error {
-	tmp, err := os.CreateTemp(s.dir, name+".*.tmp")
-	if err != nil {
+	if err := durable.WriteFile(filepath.Join(s.dir, name), b); err != nil {
 		return fmt.Errorf("streaming: writing %s: %w", what, err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(s.dir, name))
-	}
-	if err != nil {
-		return fmt.Errorf("streaming: writing %s: %w", what, err)
-	}
-	return syncDir(s.dir)
-}
-
-// syncDir makes a rename in dir durable. Some systems cannot sync a
-// directory; there the rename is as durable as the system makes it.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("streaming: writing checkpoint: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) && !errors.Is(err, fs.ErrInvalid) {
-		return fmt.Errorf("streaming: syncing checkpoint directory: %w", err)
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/ehstream/ehstream/internal/durable"
 )
 
 // committed is one partition's committed offset.
@@ -156,35 +158,8 @@ func (s *offsetStore) write(group string, offsets groupOffsets) error {
 	if err != nil {
 		return fmt.Errorf("kafka: encode consumer group offsets: %w", err)
 	}
-	tmp, err := os.CreateTemp(s.dir, "commit-*.tmp")
-	if err != nil {
-		return fmt.Errorf("kafka: write consumer group offsets: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	_, err = tmp.Write(raw)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.path(group))
-	}
-	if err == nil {
-		err = syncDir(s.dir)
-	}
-	if err != nil {
+	if err := durable.WriteFile(s.path(group), raw); err != nil {
 		return fmt.Errorf("kafka: write consumer group offsets: %w", err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
