@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/ehstream/ehstream/internal/durable"
+	"github.com/ehstream/ehstream/durable"
 )
 
 // Dir is a Destination in a local (or mounted) directory. A file grows in

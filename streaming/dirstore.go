@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/ehstream/ehstream/internal/durable"
+	"github.com/ehstream/ehstream/durable"
 )
 
 // DirStore keeps the checkpoint as a JSON file in a directory. Each Save

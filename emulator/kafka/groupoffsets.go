@@ -12,7 +12,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ehstream/ehstream/internal/durable"
+	"github.com/ehstream/ehstream/durable"
 )
 
 // committed is one partition's committed offset.

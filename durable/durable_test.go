@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ehstream/ehstream/internal/durable"
+	"github.com/ehstream/ehstream/durable"
 )
 
 // WriteFile replaces the file's content and leaves no temporary file.
