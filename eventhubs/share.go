@@ -26,6 +26,13 @@ type OwnershipOptions struct {
 	Strategy       balance.Strategy
 	UpdateInterval time.Duration
 	Expiration     time.Duration
+	// JoinWindow is how long a replica that owns nothing, having claimed a
+	// first free partition, waits for replicas starting with it before it
+	// claims the rest of its share (balance.Options.JoinWindow); replicas
+	// started further apart settle by taking one partition a round from
+	// each other. 0 means UpdateInterval/2; it must be shorter than
+	// UpdateInterval.
+	JoinWindow time.Duration
 	// Positions returns where the given partitions, newly owned, start:
 	// the next sequence number to read, for those that have one. Give it
 	// when the job's positions live elsewhere than the store's checkpoints
@@ -148,7 +155,7 @@ func newOwnershipBalancer(conf *Conf, store azeventhubs.CheckpointStore, opts *O
 		o.Namespace = ns
 	}
 	b, err := balance.New(store, balance.Consumer{Namespace: o.Namespace, EventHub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup()},
-		o.OwnerID, &balance.Options{Strategy: o.Strategy, UpdateInterval: o.UpdateInterval, Expiration: o.Expiration})
+		o.OwnerID, &balance.Options{Strategy: o.Strategy, UpdateInterval: o.UpdateInterval, Expiration: o.Expiration, JoinWindow: o.JoinWindow})
 	if err != nil {
 		return o, nil, &Error{Code: CodeInvalidConf, Hub: conf.EventHubName(), Message: "ownership options", Err: err}
 	}

@@ -344,6 +344,22 @@ func TestSetOwnershipStoreKeepsTheCause(t *testing.T) {
 	}
 }
 
+// OwnershipOptions.JoinWindow reaches the protocol: one as long as the
+// update interval is refused with the protocol's reason.
+func TestOwnershipJoinWindowReachesTheProtocol(t *testing.T) {
+	ds, err := eventhubs.CreateDirectStream(newSSC(t, time.Second), eventhubs.NewConf(utConnStr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ds.SetOwnershipStore(nopStore{}, &eventhubs.OwnershipOptions{UpdateInterval: 2 * time.Second, JoinWindow: 2 * time.Second})
+	if !eventhubs.HasCode(err, eventhubs.CodeInvalidConf) || !strings.Contains(err.Error(), "join window 2s") {
+		t.Fatalf("SetOwnershipStore with a join window as long as the interval = %v, want a %s error naming the join window", err, eventhubs.CodeInvalidConf)
+	}
+	if err := ds.SetOwnershipStore(nopStore{}, &eventhubs.OwnershipOptions{UpdateInterval: 2 * time.Second, JoinWindow: 100 * time.Millisecond}); err != nil {
+		t.Fatalf("SetOwnershipStore with a join window of 100ms: %v", err)
+	}
+}
+
 // utConnStr is a connection string nothing is asked at.
 const utConnStr = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0;EntityPath=hub"
 
