@@ -54,6 +54,19 @@ func (c *Conf) SetHubRefreshInterval(d time.Duration) *Conf { c.hubRefresh = d; 
 // properties.
 func (c *Conf) HubRefreshInterval() time.Duration { return c.hubRefresh }
 
+// ReadAheadBytes is what the read-aheads of the stream's connection hold
+// now (SetReadAhead), counted as SetReadAheadTotal counts it: events
+// received and not yet taken by a batch. Streams with the same connection
+// string and options share a connection, and their read-aheads count
+// together. 0 while the stream does not run. Safe to call from any
+// goroutine (a metrics scrape).
+func (s *DirectStream) ReadAheadBytes() int64 {
+	if n := s.aheadBytes.Load(); n != nil {
+		return n.Load()
+	}
+	return 0
+}
+
 // aheadGather is how long the read-ahead, woken by an event, waits for
 // more to come with it before it shows them to the planner.
 const aheadGather = 5 * time.Millisecond

@@ -234,3 +234,31 @@ func TestReadAheadFullAsksOnRefresh(t *testing.T) {
 		t.Errorf("a batch read %d events, more than the rate %d", maxRange, rate)
 	}
 }
+
+// ReadAheadBytes shows what the read-aheads hold while a backlog waits
+// for its batches, from any goroutine, and nothing once the stream
+// stopped.
+func TestReadAheadBytes(t *testing.T) {
+	srv := startEmulator(t, emulator.HubConfig{Name: "held", PartitionCount: 1})
+	ctx := testCtx(t, 60*time.Second)
+	fill(t, ctx, srv, "held", "0", 0, 3000)
+	ssc := newSSC(t, 50*time.Millisecond)
+	conf := testConf(srv, "held").SetReadAhead(64 << 10).SetMaxRatePerPartition(10)
+	ds, err := eventhubs.CreateDirectStream(ssc, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.ForeachRDD(func(ctx context.Context, rdd *eventhubs.RDD) error { _, err := rdd.Collect(ctx); return err })
+	if n := ds.ReadAheadBytes(); n != 0 {
+		t.Errorf("before the stream runs ReadAheadBytes = %d, want 0", n)
+	}
+	done := runSSC(t, ctx, ssc)
+	waitFor(t, 30*time.Second, "the read-ahead to hold events", func() bool { return ds.ReadAheadBytes() >= 64<<10 })
+	ssc.Stop(true)
+	if err := waitRun(t, done); err != nil {
+		t.Fatal(err)
+	}
+	if n := ds.ReadAheadBytes(); n != 0 {
+		t.Errorf("after the stream stopped ReadAheadBytes = %d, want 0", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ehstream/ehstream/streaming"
@@ -22,6 +23,9 @@ type DirectStream struct {
 	outputs []func(context.Context, *RDD) error
 	ssc     *streaming.Context
 	events  *streaming.Source[*Event] // Events' source, once made
+	// aheadBytes is the read-aheads' count of the connection the stream
+	// runs on (ReadAheadBytes), nil while it does not run.
+	aheadBytes atomic.Pointer[atomic.Int64]
 
 	// Owned by the goroutine running the stream (Start, Plan, Run, Stop).
 	c      *client
@@ -157,6 +161,7 @@ func (s *DirectStream) Start(ctx context.Context, resume map[string]int64) error
 		return err
 	}
 	s.c = c
+	s.aheadBytes.Store(&c.aheadBytes)
 	s.next, s.known = map[string]int64{}, map[string]int64{}
 	if err := s.assign.start(ctx, resume); err != nil {
 		return err
@@ -228,6 +233,7 @@ func (s *DirectStream) Stop() {
 		for id := range s.next {
 			s.c.closeReceiver(id)
 		}
+		s.aheadBytes.Store(nil)
 		s.c.release()
 		s.c = nil
 	}

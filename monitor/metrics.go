@@ -51,6 +51,11 @@ func newMetrics(reg *prometheus.Registry, m *Monitor) *metrics {
 	}
 	reg.MustRegister(met.batches, met.events, met.skipped, met.processing, met.delay, met.owned, met.lastDone, met.interval, met.rateLimit, met.info,
 		newPartitionsCollector(m), buildinfo.NewCollector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if f := m.opts.ReadAheadBytes; f != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ehstream_read_ahead_bytes",
+			Help: "Bytes of events the stream's read-aheads hold now: received between batches, not yet taken by one (counted as they take memory)."},
+			func() float64 { return float64(f()) }))
+	}
 	// Every outcome from the start, so that rate() and alerts see a 0.
 	for _, o := range []string{Completed, Failed, Abandoned} {
 		met.batches.WithLabelValues(o)

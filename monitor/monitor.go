@@ -34,6 +34,10 @@ type Options struct {
 	// History is how many completed batches the page and /api/batches
 	// keep, and as many failed or abandoned ones. 0 means DefaultHistory.
 	History int
+	// ReadAheadBytes, when set, is served at each scrape as the gauge
+	// ehstream_read_ahead_bytes: give the stream's
+	// eventhubs.DirectStream.ReadAheadBytes.
+	ReadAheadBytes func() int64
 }
 
 // Monitor hears a streaming.Context's batches and serves what it heard:

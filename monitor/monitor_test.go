@@ -163,7 +163,8 @@ func TestMetricsFollowTheBatches(t *testing.T) {
 	if err := ssc.AddInput(in); err != nil {
 		t.Fatal(err)
 	}
-	m := New(ssc, &Options{Job: "archive", Hub: "h", ConsumerGroup: "cg", Sink: "postgres://u:SECRETPW@db/x"})
+	m := New(ssc, &Options{Job: "archive", Hub: "h", ConsumerGroup: "cg", Sink: "postgres://u:SECRETPW@db/x",
+		ReadAheadBytes: func() int64 { return 12345 }})
 	if err := runStream(t, ssc, func(b streaming.BatchInfo) bool { return b.Number == 2 }); err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +189,7 @@ func TestMetricsFollowTheBatches(t *testing.T) {
 		{"ehstream_batch_scheduling_delay_seconds", nil, 2},
 		{"ehstream_batch_interval_seconds", nil, 0.001},
 		{"ehstream_rate_limit_events_per_second", nil, 600},
+		{"ehstream_read_ahead_bytes", nil, 12345},
 		{"ehstream_stream_info", []string{"job", "archive", "sink", "postgres://u:xxxxx@db/x"}, 1},
 		{"ehstream_build_info", []string{"goversion", runtime.Version(), "revision", "unknown", "version", "(devel)"}, 1}, // go test stamps none
 	} {

@@ -218,7 +218,7 @@ func (c *streamConfig) run(ctx context.Context, std stdio) (err error) {
 	if err != nil {
 		return err
 	}
-	status.start(ssc, c.share.monitorOptions(conf, c.sink.Desc+" table "+c.table, job), out)
+	status.start(ssc, c.share.monitorOptions(ds, conf, c.sink.Desc+" table "+c.table, job), out)
 	if shared != nil {
 		if err := shared.share(ds, c.sink.Store, job, status.ownershipChanged); err != nil {
 			return err
@@ -245,7 +245,7 @@ func (c *streamConfig) runFiles(ctx context.Context, ssc *streaming.Context, sta
 	}
 	defer func() { err = errors.Join(err, sk.Close(context.WithoutCancel(ctx))) }() // finishes the open files
 	fmt.Fprintf(out, "streaming %s (consumer group %s) into %s; %d partitions resume from their files\n", conf.EventHubName(), conf.ConsumerGroup(), sk, len(resumed.Positions)-resumed.Recorded)
-	status.start(ssc, c.share.monitorOptions(conf, sk.String(), job), out)
+	status.start(ssc, c.share.monitorOptions(ds, conf, sk.String(), job), out)
 	if err := status.watch(ds, c.lagGroup); err != nil {
 		return err
 	}

@@ -105,8 +105,9 @@ func (s *statusServer) close() {
 
 // monitorOptions names the job on its status page; the owner ID only when
 // replicas share the partitions.
-func (f *shareFlags) monitorOptions(conf *eventhubs.Conf, sink string, job offsets.Job) *monitor.Options {
-	o := &monitor.Options{Job: job.Name, Namespace: job.Namespace, Hub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup(), Sink: sink}
+func (f *shareFlags) monitorOptions(ds *eventhubs.DirectStream, conf *eventhubs.Conf, sink string, job offsets.Job) *monitor.Options {
+	o := &monitor.Options{Job: job.Name, Namespace: job.Namespace, Hub: conf.EventHubName(), ConsumerGroup: conf.ConsumerGroup(), Sink: sink,
+		ReadAheadBytes: ds.ReadAheadBytes}
 	if *f.store != "" {
 		o.Owner = *f.ownerID
 	}

@@ -259,6 +259,12 @@ func TestStreamMetricsMatchSinkAndOffsets(t *testing.T) {
 			if !compared {
 				t.Fatal("a batch completed during each of three comparisons")
 			}
+			// Between batches that are behind, the read-aheads hold the next
+			// events.
+			poll(t, 10*time.Second, "ehstream_read_ahead_bytes above 0", func() bool {
+				_, held := byPartition(metricFamilies(t, base), "ehstream_read_ahead_bytes")
+				return held > 0
+			})
 			// Caught up.
 			waitBatch(func(s monitor.Status) bool { return s.Events == 2000 && s.Lag == 0 })
 			if !compare() {
