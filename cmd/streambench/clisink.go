@@ -32,20 +32,12 @@ func (c *cliConfig) flags() {
 // check says which flag is wrong and what it takes, and fills sinks;
 // postgres is the database -postgres gives.
 func (c *cliConfig) check(postgres string) error {
-	c.sinks = nil
-	if strings.TrimSpace(c.list) == "" {
-		return nil
+	var err error
+	if c.sinks, err = listFlag("-cli-sink", c.list, "sqlite", "postgres"); err != nil {
+		return err
 	}
-	for _, s := range strings.Split(c.list, ",") {
-		s = strings.TrimSpace(s)
-		switch {
-		case s != "sqlite" && s != "postgres":
-			return fmt.Errorf("-cli-sink %q: give sqlite or postgres, or both separated by a comma", s)
-		case s == "postgres" && postgres == "":
-			return fmt.Errorf("-cli-sink postgres: no database: give -postgres postgres://user:password@host:5432/db, or set EHSTREAM_TEST_POSTGRES")
-		case !slices.Contains(c.sinks, s):
-			c.sinks = append(c.sinks, s)
-		}
+	if slices.Contains(c.sinks, "postgres") && postgres == "" {
+		return fmt.Errorf("-cli-sink postgres: no database: give -postgres postgres://user:password@host:5432/db, or set EHSTREAM_TEST_POSTGRES")
 	}
 	return nil
 }

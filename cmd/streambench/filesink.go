@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
-	"strings"
 	"sync/atomic"
 
 	"github.com/ehstream/ehstream/capture"
@@ -33,25 +31,14 @@ func (c *sinkConfig) flags() {
 
 // check says which flag is wrong and what it takes, and fills formats.
 func (c *sinkConfig) check() error {
-	c.formats = nil
 	if c.dir != "" {
 		if st, err := os.Stat(c.dir); err != nil || !st.IsDir() {
 			return fmt.Errorf("-sink-dir %q is not a directory: give an existing directory, or none for the system's temporary one", c.dir)
 		}
 	}
-	if strings.TrimSpace(c.list) == "" {
-		return nil
-	}
-	for _, s := range strings.Split(c.list, ",") {
-		s = strings.TrimSpace(s)
-		switch {
-		case s != "parquet" && s != "avro":
-			return fmt.Errorf("-sink-format %q: give parquet or avro, or both separated by a comma", s)
-		case !slices.Contains(c.formats, s):
-			c.formats = append(c.formats, s)
-		}
-	}
-	return nil
+	var err error
+	c.formats, err = listFlag("-sink-format", c.list, "parquet", "avro")
+	return err
 }
 
 // newFormat is capture's format of that name, with its defaults.

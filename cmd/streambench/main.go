@@ -223,6 +223,26 @@ func runStream(c config) error {
 	return runPipelines(connStr, want, c, direct)
 }
 
+// listFlag is the distinct items of a comma-separated flag value, each
+// one of allowed; none for an empty value.
+func listFlag(name, value string, allowed ...string) ([]string, error) {
+	var out []string
+	if strings.TrimSpace(value) == "" {
+		return nil, nil
+	}
+	for _, s := range strings.Split(value, ",") {
+		s = strings.TrimSpace(s)
+		switch {
+		case !slices.Contains(allowed, s):
+			choices := strings.Join(allowed[:len(allowed)-1], ", ") + " or " + allowed[len(allowed)-1]
+			return nil, fmt.Errorf("%s %q: give %s, or several of them separated by commas", name, s, choices)
+		case !slices.Contains(out, s):
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
 // runPipelines reads the backlog again with each typed pipeline the flags
 // ask for, comparing each with the plain stream (direct).
 func runPipelines(connStr string, want int64, c config, direct phase) error {

@@ -87,6 +87,9 @@ func TestBadFlags(t *testing.T) {
 		{"-body-pad", "zeros", `-body-pad "zeros": give x or hex`},
 		{"-sink-format", "parquet,csv", `-sink-format "csv": give parquet or avro`},
 		{"-sink-dir", "/nonexistent/dir", `-sink-dir "/nonexistent/dir" is not a directory`},
+		{"-cli-sink", "sqlite,mysql", `-cli-sink "mysql": give sqlite or postgres`},
+		{"-cli-sink", "postgres", `-cli-sink postgres: no database: give -postgres postgres://`},
+		{"-read-ahead", "-1", `-read-ahead -1: give 0 (off) or a number of bytes`},
 	} {
 		cmd := exec.Command(bin, tc.flag, tc.value)
 		cmd.Env = append(os.Environ(), "EHSTREAM_TEST_POSTGRES=") // -state-store postgres finds no URL

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,15 +37,9 @@ func (c *stateConfig) flags() {
 
 // check says which flag is wrong and what it takes, and fills stores.
 func (c *stateConfig) check() error {
-	c.stores = nil
-	for _, s := range strings.Split(c.list, ",") {
-		s = strings.TrimSpace(s)
-		switch {
-		case s != "dir" && s != "sqlite" && s != "postgres":
-			return fmt.Errorf("-state-store %q: give dir, sqlite or postgres, or several of them separated by commas", s)
-		case !slices.Contains(c.stores, s):
-			c.stores = append(c.stores, s)
-		}
+	var err error
+	if c.stores, err = listFlag("-state-store", c.list, "dir", "sqlite", "postgres"); err != nil {
+		return err
 	}
 	if c.keys <= 0 {
 		return fmt.Errorf("-state-keys %d: give a positive number of keys, say 100000", c.keys)
