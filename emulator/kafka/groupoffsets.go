@@ -56,8 +56,15 @@ func openOffsetStore(dir string) (*offsetStore, error) {
 		return nil, fmt.Errorf("kafka: the consumer groups' directory: %w", err)
 	}
 	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".tmp") {
+			// A commit a crash interrupted: the group's file before it stands.
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return nil, fmt.Errorf("kafka: the consumer groups' directory: %w", err)
+			}
+			continue
+		}
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
-			continue // temporary files of a write a crash interrupted
+			continue
 		}
 		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {

@@ -49,3 +49,31 @@ func TestOffsetStoreReopens(t *testing.T) {
 		t.Fatalf("a torn file: %v; want an error naming it and the cure", err)
 	}
 }
+
+// TestOffsetStoreRemovesLeftovers: the temporary file of a commit a crash
+// interrupted is removed when the directory is opened again, and the
+// group keeps its last whole commit.
+func TestOffsetStoreRemovesLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openOffsetStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.commit("billing", groupOffsets{"orders": {0: {Offset: 5}}}); err != nil {
+		t.Fatal(err)
+	}
+	leftover := s.path("billing") + ".123456.tmp"
+	if err := os.WriteFile(leftover, []byte(`{"group":"bill`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err := openOffsetStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := again.fetch("billing", "orders", 0); !ok || c.Offset != 5 {
+		t.Errorf("billing after reopening: %+v %v, want offset 5", c, ok)
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("the interrupted commit's temporary file is still there (%v)", err)
+	}
+}
