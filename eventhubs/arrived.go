@@ -2,7 +2,6 @@ package eventhubs
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -72,16 +71,11 @@ func (s *DirectStream) planBounds(ctx context.Context, ids []string) (*HubProper
 // on its bound: what arrived past it (their lag, and the end a backlog's
 // batches may plan to) shows only so.
 func (s *DirectStream) aheadBounds(hub *HubProperties, ids []string, filled bool) (out *HubProperties, ask []int, err error) {
-	out = &HubProperties{Name: hub.Name, CreatedOn: hub.CreatedOn, PartitionIDs: hub.PartitionIDs, Partitions: make([]PartitionBounds, len(ids))}
-	has := make(map[string]bool, len(hub.PartitionIDs))
-	for _, id := range hub.PartitionIDs {
-		has[id] = true
+	if err := checkPartitionIDs(hub.Name, hub.PartitionIDs, ids); err != nil {
+		return nil, nil, err
 	}
+	out = &HubProperties{Name: hub.Name, CreatedOn: hub.CreatedOn, PartitionIDs: hub.PartitionIDs, Partitions: make([]PartitionBounds, len(ids))}
 	for i, id := range ids {
-		if !has[id] {
-			return nil, nil, &Error{Code: CodeInvalidRange, Hub: hub.Name, PartitionID: id,
-				Message: fmt.Sprintf("no such partition: the hub has %v", hub.PartitionIDs)}
-		}
 		from, known := s.next[id]
 		a, ok := s.c.arrived(id)
 		if !ok || !known || a.at != from || filled && a.filled {

@@ -3,7 +3,6 @@ package eventhubs
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
@@ -70,11 +69,8 @@ func (c *client) describe(ctx context.Context, conf *Conf, ids []string) (*HubPr
 	if ids == nil {
 		ids = hp.PartitionIDs
 	}
-	for _, id := range ids {
-		if !slices.Contains(hp.PartitionIDs, id) {
-			return nil, &Error{Code: CodeInvalidRange, Hub: hp.Name, PartitionID: id,
-				Message: fmt.Sprintf("no such partition: the hub has %v", hp.PartitionIDs)}
-		}
+	if err := checkPartitionIDs(hp.Name, hp.PartitionIDs, ids); err != nil {
+		return nil, err
 	}
 	out.Partitions = make([]PartitionBounds, len(ids))
 	err = parallel.Each(len(ids), func(i int) error {
@@ -86,6 +82,22 @@ func (c *client) describe(ctx context.Context, conf *Conf, ids []string) (*HubPr
 		return nil, err
 	}
 	return out, nil
+}
+
+// checkPartitionIDs refuses the first of ids the hub's partitionIDs lack,
+// through a set: a hub has up to 1,024 partitions, a plan asks for each.
+func checkPartitionIDs(hub string, partitionIDs, ids []string) error {
+	has := make(map[string]bool, len(partitionIDs))
+	for _, id := range partitionIDs {
+		has[id] = true
+	}
+	for _, id := range ids {
+		if !has[id] {
+			return &Error{Code: CodeInvalidRange, Hub: hub, PartitionID: id,
+				Message: fmt.Sprintf("no such partition: the hub has %v", partitionIDs)}
+		}
+	}
+	return nil
 }
 
 // probeBounds takes conf's probing connection and reads the hub and the
