@@ -24,8 +24,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"time"
+
+	"github.com/ehstream/ehstream/internal/benchstat"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/ehstream/ehstream/emulator"
@@ -143,28 +144,9 @@ func (b *bench) ends(ctx context.Context) ([]int64, error) {
 func (res results) report(w io.Writer) {
 	med := map[string]float64{}
 	for _, ph := range phases {
-		med[ph] = median(res[ph])
-		fmt.Fprintf(w, "%-12s %9.0f events/s (median of %d: %s)\n", ph+":", med[ph], len(res[ph]), rates(res[ph]))
+		med[ph] = benchstat.Median(res[ph])
+		fmt.Fprintf(w, "%-12s %9.0f events/s (median of %d: %s)\n", ph+":", med[ph], len(res[ph]), benchstat.Runs(res[ph]))
 	}
 	fmt.Fprintf(w, "produce kgo/SDK: %.2f\n", med["kgo produce"]/med["SDK produce"])
 	fmt.Fprintf(w, "consume kgo/SDK: %.2f\n", med["kgo consume"]/med["SDK consume"])
-}
-
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func rates(xs []float64) string {
-	out := ""
-	for i, x := range xs {
-		if i > 0 {
-			out += ", "
-		}
-		out += fmt.Sprintf("%.0f", x)
-	}
-	return out
 }

@@ -24,7 +24,9 @@
 //     by package ownership, a goroutine per partition client;
 //   - stream: eventhubs.CreateDirectStream counting every event
 //     (internal/countstream), at -batch-interval and
-//     -max-rate-per-partition (streambench's 100 ms and 10,000).
+//     -max-rate-per-partition (streambench's 100 ms and 10,000), reading
+//     ahead -read-ahead bytes per partition (the stream's default, 1 MiB;
+//     0 turns it off, here and with -planning).
 //
 // All three receive with the stream's prefetch (eventhubs.DefaultPrefetch).
 // A reader that reads more or fewer events than the hub holds fails the
@@ -47,11 +49,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
-	"syscall"
 	"time"
 
+	"github.com/ehstream/ehstream/eventhubs"
+	"github.com/ehstream/ehstream/internal/benchstat"
 	"github.com/ehstream/ehstream/internal/localhub"
 )
 
@@ -59,7 +60,7 @@ import (
 type config struct {
 	events, partitions, size, runs int
 	interval                       time.Duration
-	rate                           int64
+	rate, readAhead                int64 // the stream's (eventhubs.Conf.SetMaxRatePerPartition, SetReadAhead)
 	planning                       planningConfig
 }
 
@@ -71,6 +72,7 @@ func main() {
 	flag.IntVar(&c.runs, "runs", 3, "runs; the report gives their medians")
 	flag.DurationVar(&c.interval, "batch-interval", 100*time.Millisecond, "the stream's batch interval")
 	flag.Int64Var(&c.rate, "max-rate-per-partition", 10_000, "the stream's rate per partition per batch")
+	flag.Int64Var(&c.readAhead, "read-ahead", eventhubs.DefaultReadAhead, "the stream's read-ahead in bytes per partition (0: off, planning asks every partition every batch)")
 	c.planning.flags()
 	flag.Parse()
 	if err := c.check(); err != nil {
@@ -106,6 +108,8 @@ func (c *config) check() error {
 		return fmt.Errorf("-size %d, -runs %d: give positive numbers", c.size, c.runs)
 	case c.interval <= 0 || c.rate < 1:
 		return fmt.Errorf("-batch-interval %s, -max-rate-per-partition %d: give positive ones, say 100ms and 10000", c.interval, c.rate)
+	case c.readAhead < 0:
+		return fmt.Errorf("-read-ahead %d: give 0 (off) or a number of bytes", c.readAhead)
 	}
 	return c.planning.check()
 }
@@ -163,24 +167,17 @@ func run(ctx context.Context, c config) (*results, error) {
 // measure reads the hub once with reader name, in run r, and keeps its
 // measures.
 func (res *results) measure(ctx context.Context, b *bench, r int, name string) error {
-	wall, cpu := time.Now(), cpuTime()
+	wall, cpu := time.Now(), benchstat.CPUTime()
 	n, err := b.read(ctx, name)
 	if err != nil {
 		return fmt.Errorf("run %d, %s: %w", r+1, name, err)
 	}
 	rate := float64(n) / time.Since(wall).Seconds()
-	perEvent := float64((cpuTime() - cpu).Microseconds()) / float64(max(n, 1))
+	perEvent := float64((benchstat.CPUTime() - cpu).Microseconds()) / float64(max(n, 1))
 	res.rate[name] = append(res.rate[name], rate)
 	res.cpu[name] = append(res.cpu[name], perEvent)
 	fmt.Fprintf(os.Stderr, "run %d: %s: %d events, %.0f events/s, %.2f CPU µs/event\n", r+1, name, n, rate, perEvent)
 	return nil
-}
-
-// cpuTime is the CPU time, user and system, this process has taken.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru) // cannot fail for RUSAGE_SELF
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // report prints the medians and the ratios of the stream to its peers: by
@@ -190,29 +187,10 @@ func (res *results) report(w io.Writer) {
 	rate, cpu := map[string]float64{}, map[string]float64{}
 	fmt.Fprintf(w, "%-10s %10s %14s   %s\n", "reader", "events/s", "CPU µs/event", "runs (events/s)")
 	for _, name := range readers {
-		rate[name], cpu[name] = median(res.rate[name]), median(res.cpu[name])
-		fmt.Fprintf(w, "%-10s %10.0f %14.2f   %s\n", name, rate[name], cpu[name], rates(res.rate[name]))
+		rate[name], cpu[name] = benchstat.Median(res.rate[name]), benchstat.Median(res.cpu[name])
+		fmt.Fprintf(w, "%-10s %10.0f %14.2f   %s\n", name, rate[name], cpu[name], benchstat.Runs(res.rate[name]))
 	}
 	for _, peer := range []string{"Processor", "bare"} {
 		fmt.Fprintf(w, "stream / %-10s %.2f (cpuRatio %.2f)\n", peer+":", rate["stream"]/rate[peer], cpu[peer]/cpu["stream"])
 	}
-}
-
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func rates(xs []float64) string {
-	out := make([]string, len(xs))
-	for i, x := range xs {
-		out[i] = fmt.Sprintf("%.0f", x)
-	}
-	return strings.Join(out, ", ")
 }

@@ -59,7 +59,8 @@ func testPlanning(t *testing.T, readAhead int64) *planningRun {
 	defer cancel()
 	c := tiny()
 	c.partitions = 16
-	c.planning = planningConfig{on: true, idleBatches: 3, loadEvents: 1000, readAhead: readAhead}
+	c.planning = planningConfig{on: true, idleBatches: 3, loadEvents: 1000}
+	c.readAhead = readAhead
 	var out strings.Builder
 	r, err := runPlanning(ctx, c, &out)
 	if err != nil {
@@ -89,6 +90,7 @@ func TestCheck(t *testing.T) {
 		{func(c *config) { c.partitions = 0 }, "-partitions 0"},
 		{func(c *config) { c.events = 3 }, "-events 3: give at least one per partition"},
 		{func(c *config) { c.interval = 0 }, "-batch-interval 0s"},
+		{func(c *config) { c.readAhead = -1 }, "-read-ahead -1: give 0 (off)"},
 		{func(c *config) { c.planning = planningConfig{on: true, idleBatches: 0, loadEvents: 5} }, "-idle-batches 0"},
 	} {
 		cfg := tiny()

@@ -24,7 +24,6 @@ type planningConfig struct {
 	on          bool
 	idleBatches int
 	loadEvents  int
-	readAhead   int64 // the stream's read-ahead bytes per partition (eventhubs.Conf.SetReadAhead)
 }
 
 func (c *planningConfig) flags() {
@@ -32,14 +31,10 @@ func (c *planningConfig) flags() {
 		"and batch time on an empty hub of -partitions, then while a producer sends -load-events")
 	flag.IntVar(&c.idleBatches, "idle-batches", 20, "with -planning: the idle batches measured")
 	flag.IntVar(&c.loadEvents, "load-events", 2_000, "with -planning: the events a producer spreads over every partition after the idle batches")
-	flag.Int64Var(&c.readAhead, "read-ahead", 1<<20, "the stream's read-ahead in bytes per partition (0: off, planning asks every partition every batch)")
 }
 
 // check says which flag is wrong and what it takes.
 func (c *planningConfig) check() error {
-	if c.on && c.readAhead < 0 {
-		return fmt.Errorf("-read-ahead %d: give 0 (off) or a number of bytes", c.readAhead)
-	}
 	if c.on && (c.idleBatches < 1 || c.loadEvents < 1) {
 		return fmt.Errorf("-idle-batches %d, -load-events %d: give positive numbers", c.idleBatches, c.loadEvents)
 	}
@@ -136,7 +131,7 @@ func (r *planningRun) stream(ctx context.Context) error {
 		return err
 	}
 	ds, err := eventhubs.CreateDirectStream(r.ssc, eventhubs.NewConf(r.hub.ConnectionString()).SetMaxRatePerPartition(r.c.rate).
-		SetReadAhead(r.c.planning.readAhead))
+		SetReadAhead(r.c.readAhead))
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func (b *bench) read(ctx context.Context, name string) (int64, error) {
 		n, err = b.readProcessor(ctx)
 	case "stream":
 		var res countstream.Result
-		res, err = countstream.Run(ctx, eventhubs.NewConf(b.connStr).SetMaxRatePerPartition(b.c.rate).SetReadAhead(b.c.planning.readAhead), b.c.interval, b.want())
+		res, err = countstream.Run(ctx, eventhubs.NewConf(b.connStr).SetMaxRatePerPartition(b.c.rate).SetReadAhead(b.c.readAhead), b.c.interval, b.want())
 		n = res.Events
 	default:
 		return 0, fmt.Errorf("no reader %q", name)

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/ehstream/ehstream/internal/benchstat"
 
 	"github.com/ehstream/ehstream/eventhubs"
 	"github.com/ehstream/ehstream/streaming"
@@ -128,8 +129,8 @@ type phase struct {
 // startPhase starts measuring a phase; end gives it, once events were
 // read.
 func startPhase() (end func(events int64) phase) {
-	wall, cpu := time.Now(), cpuTime()
-	return func(events int64) phase { return phase{events, time.Since(wall), cpuTime() - cpu} }
+	wall, cpu := time.Now(), benchstat.CPUTime()
+	return func(events int64) phase { return phase{events, time.Since(wall), benchstat.CPUTime() - cpu} }
 }
 
 func (p phase) rate() float64 { return float64(p.events) / p.wall.Seconds() }
@@ -146,13 +147,4 @@ func (p phase) String() string {
 // each event took: on a machine others share, the CPU varies far less.
 func (p phase) against(base phase) string {
 	return fmt.Sprintf("ratio=%.2f cpuRatio=%.2f", p.rate()/base.rate(), base.cpuPerEvent()/p.cpuPerEvent())
-}
-
-// cpuTime is the CPU time the process used so far, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
