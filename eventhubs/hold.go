@@ -35,10 +35,10 @@ func (c *client) holdOne(ctx context.Context, conf *Conf, b PartitionBounds, nex
 	}
 	defer c.put(rcv)
 	var evs []*azeventhubs.ReceivedEventData
-	if rcv.pc != nil && rcv.next == next && len(rcv.ready) > 0 {
-		return nil // its read-ahead was receiving until acquire took the link
-	}
 	if rcv.pc != nil && rcv.next == next {
+		if len(rcv.ready) > 0 {
+			return nil // its read-ahead was receiving until acquire took the link
+		}
 		evs, err = rcv.askOnce(ctx, conf, holdWait)
 	} else {
 		// A new link: only an event shows that its attach went through, and
